@@ -1,0 +1,26 @@
+"""Plain data objects with MLflow's attribute names and MLflow's REST JSON shapes.
+
+`to_dict()` produces exactly the JSON the REST API sends, `from_dict()` reads it back; the
+client, the services and the stores all speak these objects.
+"""
+
+from modelyard.entities.experiment import Experiment, ExperimentTag
+from modelyard.entities.lifecycle import LifecycleStage, RunStatus, ViewType
+from modelyard.entities.paged_list import PagedList
+from modelyard.entities.run import Metric, Param, Run, RunData, RunInfo, RunInputs, RunTag
+
+__all__ = [
+    "Experiment",
+    "ExperimentTag",
+    "LifecycleStage",
+    "Metric",
+    "PagedList",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]

@@ -1,0 +1,89 @@
+"""Every knob of every service, in one typed object read from `MODELYARD_*` environment variables.
+
+docs/operations.md documents each variable; keep the two in step. Services build `Settings.from_env()`
+once at start-up and pass it down (`create_app(settings)`), so tests can build apps with explicit values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_BACKEND_STORE_URI = "sqlite:///modelyard.db"
+DEFAULT_LOCAL_ARTIFACT_ROOT = "./modelyard-artifacts"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- tracking service -----------------------------------------------------------------------
+    #: SQLAlchemy URI of the tracking + registry database (sqlite:///..., postgresql://...).
+    backend_store_uri: str = DEFAULT_BACKEND_STORE_URI
+    #: Where new experiments put their artifacts when the client does not say. In proxied mode
+    #: this is `mlflow-artifacts:/` and clients resolve it against the tracking URI.
+    default_artifact_root: str | None = None
+    #: Extra roots a client-supplied experiment artifact_location may point into (comma-separated).
+    allowed_artifact_roots: tuple[str, ...] = ()
+    #: SQLAlchemy connection pool size per worker (PostgreSQL only).
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+
+    # --- artifacts service ----------------------------------------------------------------------
+    #: Where proxied artifacts live: a local folder or s3://bucket/prefix.
+    artifacts_destination: str = DEFAULT_LOCAL_ARTIFACT_ROOT
+    #: Serve the artifacts API from the tracking process too (single-process mode).
+    serve_artifacts: bool = True
+    #: S3 endpoint (moto, MinIO, LocalStack); empty means boto3's own resolution (AWS_ENDPOINT_URL_S3).
+    s3_endpoint_url: str | None = None
+    #: "path" or "virtual"; path-style is what local S3 servers want.
+    s3_addressing_style: str | None = None
+    #: Size of one part of a multipart upload, and of a streamed chunk.
+    multipart_chunk_size: int = 8 * 1024 * 1024
+
+    # --- serving service ------------------------------------------------------------------------
+    #: Model to serve: models:/name/Production, models:/name@alias, runs:/..., or a directory.
+    model_uri: str | None = None
+
+    # --- every service --------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 2
+    timeout: int = 120
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Read `MODELYARD_<FIELD>` for every field; keyword overrides win (CLI flags)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = _env(f"MODELYARD_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.type, raw, f.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(type_name: Any, raw: str, default: Any) -> Any:
+    kind = str(type_name)
+    if kind.startswith("bool"):
+        return _bool(raw, bool(default))
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

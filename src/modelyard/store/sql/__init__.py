@@ -1,0 +1,1 @@
+"""SQLAlchemy schema, engines and migrations shared by every SQL-backed store."""

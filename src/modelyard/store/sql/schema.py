@@ -1,0 +1,154 @@
+"""The SQL schema (SQLAlchemy 2 ORM). Alembic migrations under `store/migrations` must match it;
+`tests/integration/test_migrations.py` checks that they do.
+
+Table and column names follow MLflow's where a concept is shared (experiments, runs, params, tags,
+metrics, latest_metrics), so that operators who know one can read the other.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Double precision on PostgreSQL (SQLAlchemy's Float maps to "FLOAT" = double there, REAL on SQLite,
+# which is 8 bytes too).
+DOUBLE = Float(precision=53)
+
+
+class SqlExperiment(Base):
+    __tablename__ = "experiments"
+
+    experiment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256), nullable=False, unique=True)
+    artifact_location: Mapped[str | None] = mapped_column(Text)
+    lifecycle_stage: Mapped[str] = mapped_column(String(32), nullable=False, default="active")
+    creation_time: Mapped[int | None] = mapped_column(BigInteger)
+    last_update_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SqlExperimentTag(Base):
+    __tablename__ = "experiment_tags"
+    __table_args__ = (PrimaryKeyConstraint("experiment_id", "key", name="experiment_tag_pk"),)
+
+    experiment_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    value: Mapped[str | None] = mapped_column(String(5000))
+
+
+class SqlRun(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        # The default search: one experiment, active runs, newest first.
+        Index("idx_runs_experiment_stage_start", "experiment_id", "lifecycle_stage", "start_time"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(250))
+    experiment_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="RUNNING")
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+    deleted_time: Mapped[int | None] = mapped_column(BigInteger)
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
+    artifact_uri: Mapped[str | None] = mapped_column(Text)
+
+
+class SqlParam(Base):
+    __tablename__ = "params"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_uuid", "key", name="param_pk"),
+        Index("idx_params_key_value", "key", "value"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    value: Mapped[str] = mapped_column(String(6000), nullable=False)
+
+
+class SqlTag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_uuid", "key", name="tag_pk"),
+        Index("idx_tags_key", "key"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    value: Mapped[str | None] = mapped_column(String(8000))
+
+
+class SqlMetric(Base):
+    """Full metric history. The primary key includes the value, as MLflow's does, so a retried
+    batch that logs the same point again is absorbed instead of duplicated."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_uuid", "key", "step", "timestamp", "value", name="metric_pk"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    step: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # NaN is stored as value 0 with is_nan set: SQLite cannot hold NaN (it becomes NULL).
+    value: Mapped[float] = mapped_column(DOUBLE, nullable=False)
+    is_nan: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SqlLatestMetric(Base):
+    """One row per (run, key): the point with the highest (step, timestamp, value), maintained by
+    upsert on every log so that search filters and orders on metrics with one indexed join."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_uuid", "key", name="latest_metric_pk"),
+        Index("idx_latest_metrics_key_value", "key", "value"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    value: Mapped[float] = mapped_column(DOUBLE, nullable=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    step: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    is_nan: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SqlInput(Base):
+    """Dataset inputs of a run (MLflow's log-inputs), kept as the JSON the client sent."""
+
+    __tablename__ = "run_inputs"
+    __table_args__ = (PrimaryKeyConstraint("run_uuid", "digest", name="run_input_pk"),)
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)

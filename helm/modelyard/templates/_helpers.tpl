@@ -1,0 +1,102 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes allows in names. */}}
+{{- define "modelyard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-qualified name; a release already named after the chart is not repeated. */}}
+{{- define "modelyard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of one service's objects: <fullname>-<service>. Call with (dict "root" $ "service" "tracking"). */}}
+{{- define "modelyard.serviceName" -}}
+{{- printf "%s-%s" (include "modelyard.fullname" .root) .service | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "modelyard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "modelyard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels of one service. Call with (dict "root" $ "service" "tracking"). */}}
+{{- define "modelyard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "modelyard.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+{{- end }}
+
+{{- define "modelyard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "modelyard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "modelyard.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The ASGI application each service runs under gunicorn. */}}
+{{- define "modelyard.asgiApp" -}}
+{{- $apps := dict "tracking" "modelyard.tracking.asgi:app" "artifacts" "modelyard.artifact_proxy.asgi:app" "serving" "modelyard.serving.asgi:app" }}
+{{- get $apps . }}
+{{- end }}
+
+{{/* Health path each service answers (serving follows the SageMaker contract: /ping). */}}
+{{- define "modelyard.healthPath" -}}
+{{- if eq . "serving" }}/ping{{ else }}/health{{ end }}
+{{- end }}
+
+{{/* The database URI, always from an existing Secret. */}}
+{{- define "modelyard.databaseEnv" -}}
+- name: MODELYARD_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret is required" .Values.database.existingSecret }}
+      key: {{ .Values.database.uriKey }}
+{{- end }}
+
+{{/* S3 settings; static keys only by Secret reference, otherwise the pod's IAM role (IRSA). */}}
+{{- define "modelyard.s3Env" -}}
+- name: AWS_DEFAULT_REGION
+  value: {{ .Values.artifacts.s3.region | quote }}
+{{- with .Values.artifacts.s3.endpointUrl }}
+- name: MODELYARD_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.artifacts.s3.addressingStyle }}
+- name: MODELYARD_S3_ADDRESSING_STYLE
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.artifacts.s3.credentials.existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.artifacts.s3.credentials.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.artifacts.s3.credentials.secretAccessKeyKey }}
+{{- end }}
+{{- end }}
+
+{{/* Writable scratch space: the root filesystem is read-only. */}}
+{{- define "modelyard.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}

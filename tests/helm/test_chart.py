@@ -1,0 +1,178 @@
+"""The Helm chart: lint, render, offline Kubernetes schema validation, and the rules we hold it to."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from helm_chart_support import CHART, PRODUCTION_VALUES, Render
+
+KUBERNETES_VERSION = "1.30.0"
+CRD_KINDS = {"ServiceMonitor"}  # not in the Kubernetes schemas; checked by hand below
+
+
+def _by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for d in docs:
+        if d["kind"] in {"Deployment", "Job"}:
+            out += d["spec"]["template"]["spec"]["containers"]
+    return out
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_lint_strict_passes(helm: Path, values: tuple[Path, ...]) -> None:
+    cmd = [str(helm), "lint", "--strict", str(CHART)]
+    for f in values:
+        cmd += ["-f", str(f)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_every_manifest_is_valid_kubernetes(render: Render, values: tuple[Path, ...]) -> None:
+    docs = render(*values)
+    assert docs
+    for doc in docs:
+        if doc["kind"] in CRD_KINDS:
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_validation_catches_an_invalid_manifest(render: Render) -> None:
+    deployment = _by_kind(render(), "Deployment")[0]
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http-port"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_default_render_has_tracking_and_artifacts(render: Render) -> None:
+    docs = render()
+    names = {d["metadata"]["name"] for d in _by_kind(docs, "Deployment")}
+    assert names == {"rel-modelyard-tracking", "rel-modelyard-artifacts"}
+    assert {d["metadata"]["name"] for d in _by_kind(docs, "Service")} == names
+    assert len(_by_kind(docs, "HorizontalPodAutoscaler")) == 2
+    assert len(_by_kind(docs, "PodDisruptionBudget")) == 2
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_every_container_has_probes_resources_and_hardening(render: Render, values: tuple[Path, ...]) -> None:
+    docs = render(*values)
+    for deployment in _by_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"]:
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                assert c[probe]["httpGet"]["port"] == "http", (c["name"], probe)
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])
+
+
+def test_serving_uses_the_sagemaker_health_path(render: Render) -> None:
+    docs = render(PRODUCTION_VALUES)
+    serving = next(d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-serving"))
+    container = serving["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELYARD_MODEL_URI"] == "models:/churn/Production"
+    assert env["MLFLOW_TRACKING_URI"] == "http://rel-modelyard-tracking:5000"
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_secrets_are_only_referenced(render: Render, values: tuple[Path, ...]) -> None:
+    docs = render(*values)
+    assert not _by_kind(docs, "Secret"), "the chart must not carry secret values"
+    for c in _containers(docs):
+        env = {e["name"]: e for e in c.get("env", [])}
+        for name in ("MODELYARD_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if name in env:
+                assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], (c["name"], name)
+
+
+def test_static_s3_keys_come_from_the_named_secret(render: Render) -> None:
+    docs = render(sets=("artifacts.s3.credentials.existingSecret=s3-keys",))
+    artifacts = next(d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-artifacts"))
+    env = {e["name"]: e for e in artifacts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
+
+
+def test_ingress_routes_artifacts_to_the_artifacts_service(render: Render) -> None:
+    (ingress,) = _by_kind(render(PRODUCTION_VALUES), "Ingress")
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths["/api/2.0/mlflow-artifacts"] == "rel-modelyard-artifacts"
+    assert paths["/ajax-api/2.0/mlflow-artifacts"] == "rel-modelyard-artifacts"
+    assert paths["/"] == "rel-modelyard-tracking"
+    assert ingress["spec"]["tls"][0]["secretName"] == "ml-acme-tls"
+
+
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) -> None:
+    (job,) = _by_kind(render(), "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:3] == ["modelyard", "db", "upgrade"]
+    tracking = next(d for d in _by_kind(render(), "Deployment") if d["metadata"]["name"].endswith("-tracking"))
+    env = {e["name"]: e.get("value") for e in tracking["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELYARD_AUTO_MIGRATE"] == "false"
+
+
+def test_service_account_carries_irsa_annotation(render: Render) -> None:
+    (sa,) = _by_kind(render(PRODUCTION_VALUES), "ServiceAccount")
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    for d in _by_kind(render(PRODUCTION_VALUES), "Deployment"):
+        assert d["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_service_monitors_scrape_every_service(render: Render) -> None:
+    monitors = _by_kind(render(PRODUCTION_VALUES), "ServiceMonitor")
+    assert len(monitors) == 3
+    for m in monitors:
+        assert m["spec"]["endpoints"][0]["path"] == "/metrics"
+        assert m["metadata"]["labels"]["release"] == "prometheus"
+
+
+def test_hpa_replaces_fixed_replicas(render: Render) -> None:
+    docs = render(PRODUCTION_VALUES)
+    for d in _by_kind(docs, "Deployment"):
+        assert "replicas" not in d["spec"]
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in _by_kind(docs, "HorizontalPodAutoscaler")}
+    assert targets == {d["metadata"]["name"] for d in _by_kind(docs, "Deployment")}
+
+
+def test_a_broken_template_fails_lint_and_render(helm: Path, chart_copy: Path) -> None:
+    template = chart_copy / "templates" / "service.yaml"
+    template.write_text(template.read_text().replace("{{- end }}", "", 1))
+    lint = subprocess.run([str(helm), "lint", "--strict", str(chart_copy)], capture_output=True, text=True)
+    assert lint.returncode != 0
+    rendered = subprocess.run([str(helm), "template", "rel", str(chart_copy)], capture_output=True, text=True)
+    assert rendered.returncode != 0
+
+
+def test_schema_rejects_bad_values(helm: Path) -> None:
+    for bad in ("services.tracking.workers=two", "artifacts.destination=/var/data", "database.existingSecret="):
+        result = subprocess.run(
+            [str(helm), "template", "rel", str(CHART), "--set", bad], capture_output=True, text=True
+        )
+        assert result.returncode != 0, bad
+        assert "schema" in result.stderr.lower() or "required" in result.stderr.lower(), result.stderr
+
+
+def test_serving_requires_a_model_uri(helm: Path) -> None:
+    result = subprocess.run(
+        [str(helm), "template", "rel", str(CHART), "--set", "services.serving.enabled=true"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "modelUri" in result.stderr

@@ -1,0 +1,1 @@
+"""The scoring service: one model per process, MLflow's scoring protocol, SageMaker's container contract."""

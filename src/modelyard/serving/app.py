@@ -1,0 +1,117 @@
+"""The scoring service app: `/invocations`, `/ping`, `/health`, `/version`.
+
+The model is loaded once, when the app is built: gunicorn builds the app in each worker after the fork,
+so each worker holds exactly one loaded model and no request ever pays for loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.serving.protocol import (
+    UnsupportedContentType,
+    parse_request,
+    predictions_to_json,
+)
+from modelyard.settings import Settings
+from modelyard.version import __version__
+
+logger = logging.getLogger(__name__)
+
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"
+
+
+class ScoringModel(Protocol):
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any: ...
+
+
+def resolve_model_uri(settings: Settings) -> str:
+    """The configured URI, else the SageMaker model directory when it holds a model."""
+    if settings.model_uri:
+        return settings.model_uri
+    if (Path(SAGEMAKER_MODEL_DIR) / "MLmodel").is_file():
+        return SAGEMAKER_MODEL_DIR
+    raise ModelyardException(
+        f"No model to serve: set MODELYARD_MODEL_URI or mount a model at {SAGEMAKER_MODEL_DIR}.",
+        errors.INVALID_PARAMETER_VALUE,
+    )
+
+
+def load_scoring_model(model_uri: str) -> Any:
+    from modelyard import pyfunc
+
+    return pyfunc.load_model(model_uri)
+
+
+def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
+    if model is None:
+        model = load_scoring_model(resolve_model_uri(settings))
+    column_names = _input_column_names(model)
+    app = FastAPI(title="modelyard serving", version=__version__, docs_url=None, redoc_url=None)
+    app.state.model = model
+
+    @app.get("/ping")
+    @app.get("/health")
+    async def ping() -> Response:
+        return Response(content="\n", media_type="application/json")
+
+    @app.get("/version")
+    async def version() -> Response:
+        return PlainTextResponse(__version__)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        body = await request.body()
+        try:
+            scoring = parse_request(body, request.headers.get("content-type"), column_names)
+            # Off the event loop, so /ping keeps answering while a large batch scores.
+            predictions = await asyncio.to_thread(_predict, model, scoring.data, scoring.params)
+            return Response(content=predictions_to_json(predictions), media_type="application/json")
+        except UnsupportedContentType as exc:
+            return PlainTextResponse(str(exc), status_code=415)
+        except ModelyardException as exc:
+            return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    return app
+
+
+def _predict(model: Any, data: Any, params: dict[str, Any] | None) -> Any:
+    try:
+        return model.predict(data, params=params) if params else model.predict(data)
+    except ModelyardException as exc:
+        if exc.http_status >= 500:
+            exc.error_code = errors.BAD_REQUEST
+        raise
+    except Exception as exc:
+        # A model that cannot score this input is the caller's problem to fix, not a server fault,
+        # and the worker must stay alive for the next request.
+        logger.warning("prediction failed: %s", exc, exc_info=True)
+        raise ModelyardException(
+            "Encountered an unexpected error while evaluating the model. Verify that the input is "
+            f"compatible with the model for inference. Error: {type(exc).__name__}: {exc}",
+            errors.BAD_REQUEST,
+        ) from exc
+
+
+def _input_column_names(model: Any) -> list[str] | None:
+    metadata = getattr(model, "metadata", None)
+    get_schema = getattr(metadata, "get_input_schema", None)
+    schema = get_schema() if callable(get_schema) else None
+    if schema is None:
+        return None
+    names = getattr(schema, "input_names", None)
+    try:
+        result = names() if callable(names) else None
+    except Exception:  # tensor schemas have no column names
+        return None
+    return [str(n) for n in result] if result and all(n is not None for n in result) else None
+
+

@@ -1,0 +1,179 @@
+"""MLflow's scoring protocol: request bodies -> model input, predictions -> response JSON.
+
+Accepted JSON bodies carry exactly one of `dataframe_split`, `dataframe_records`, `instances`, `inputs`,
+plus optional `params`; `text/csv` bodies are a DataFrame with a header row. Anything else is a 400
+(BAD_REQUEST) with a message, or a 415 for a content type we do not read, as `mlflow models serve` answers.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+
+CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_CSV = "text/csv"
+INPUT_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+REQUIRED_FORMAT_MESSAGE = (
+    "The input must be a JSON dictionary with exactly one of the input fields "
+    "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
+)
+
+
+class UnsupportedContentType(Exception):
+    """Answered with 415 and a plain-text body, as MLflow's scoring server does."""
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    data: Any
+    params: dict[str, Any] | None
+
+
+def bad_request(message: str) -> ModelyardException:
+    return ModelyardException(message, errors.BAD_REQUEST)
+
+
+def parse_request(body: bytes, content_type: str | None, column_names: list[str] | None = None) -> ScoringRequest:
+    """Decode one /invocations body. `column_names` (from the model's input schema) names the columns
+    of positional `instances`/`inputs` rows, so a list of rows scores against a column-based model."""
+    mime, charset, extra = _split_content_type(content_type or CONTENT_TYPE_JSON)
+    if charset != "utf-8":
+        raise UnsupportedContentType("The scoring server only supports UTF-8")
+    if extra:
+        raise UnsupportedContentType(f"Unrecognized content type parameters: {', '.join(sorted(extra))}.")
+    if mime == CONTENT_TYPE_CSV:
+        return ScoringRequest(_parse_csv(body), None)
+    if mime == CONTENT_TYPE_JSON:
+        return _parse_json(body, column_names)
+    raise UnsupportedContentType(
+        f"This predictor only supports the following content types: {[CONTENT_TYPE_CSV, CONTENT_TYPE_JSON]}. "
+        f"Got '{content_type}'."
+    )
+
+
+def _split_content_type(value: str) -> tuple[str, str, set[str]]:
+    parts = [p.strip() for p in value.split(";")]
+    params = dict(p.partition("=")[::2] for p in parts[1:] if p)
+    charset = params.pop("charset", "utf-8").strip('"').lower()
+    return parts[0].lower(), charset, set(params)
+
+
+def _parse_csv(body: bytes) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except Exception as exc:  # pandas raises many types for bad CSV
+        raise bad_request(
+            f"Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted "
+            f"Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: '{exc}'"
+        ) from exc
+
+
+def _parse_json(body: bytes, column_names: list[str] | None) -> ScoringRequest:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"Invalid input. Ensure that input is a valid JSON formatted string. Error: '{exc}'") from exc
+    if not isinstance(payload, dict):
+        raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received a JSON {type(payload).__name__}.")
+    formats = [k for k in payload if k in INPUT_FORMATS]
+    if len(formats) != 1:
+        raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received dictionary with input fields: {list(payload)}.")
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise bad_request("'params' must be a JSON object.")
+    fmt = formats[0]
+    value = payload[fmt]
+    if fmt == "dataframe_split":
+        return ScoringRequest(_dataframe_split(value), params)
+    if fmt == "dataframe_records":
+        return ScoringRequest(_dataframe_records(value), params)
+    return ScoringRequest(_tensor_input(fmt, value, column_names), params)
+
+
+def _dataframe_split(value: Any) -> Any:
+    import pandas as pd
+
+    if not isinstance(value, dict) or "data" not in value:
+        raise bad_request("'dataframe_split' must be an object with 'data' (and usually 'columns').")
+    data, columns, index = value["data"], value.get("columns"), value.get("index")
+    if not isinstance(data, list) or (columns is not None and not isinstance(columns, list)):
+        raise bad_request("'dataframe_split' needs 'data' as a list of rows and 'columns' as a list of names.")
+    try:
+        return pd.DataFrame(data=data, columns=columns, index=index)
+    except (ValueError, TypeError) as exc:
+        raise bad_request(f"Could not build a DataFrame from 'dataframe_split': {exc}") from exc
+
+
+def _dataframe_records(value: Any) -> Any:
+    import pandas as pd
+
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise bad_request("'dataframe_records' must be a list of objects, one per row.")
+    return pd.DataFrame.from_records(value)
+
+
+def _tensor_input(fmt: str, value: Any, column_names: list[str] | None) -> Any:
+    """`instances`/`inputs`: rows of objects and objects of columns become DataFrames; a list of
+    positional rows becomes a DataFrame when the model declares its columns, else a numpy array."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, dict):
+        try:
+            return pd.DataFrame(value) if _all_lists(value.values()) else pd.DataFrame([value])
+        except ValueError as exc:
+            raise bad_request(f"Could not build a DataFrame from '{fmt}': {exc}") from exc
+    if not isinstance(value, list):
+        raise bad_request(f"'{fmt}' must be a list of rows or an object of columns.")
+    if value and all(isinstance(r, dict) for r in value):
+        return pd.DataFrame.from_records(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:
+        raise bad_request(f"'{fmt}' rows must all have the same shape: {exc}") from exc
+    if array.dtype == object:
+        raise bad_request(f"'{fmt}' rows must all have the same length and scalar values.")
+    if column_names and array.ndim == 2 and array.shape[1] == len(column_names):
+        return pd.DataFrame(array, columns=column_names)
+    return array
+
+
+def _all_lists(values: Any) -> bool:
+    return all(isinstance(v, list) for v in values)
+
+
+def predictions_to_json(predictions: Any) -> bytes:
+    """`{"predictions": ...}` with DataFrames as records and numpy values as plain JSON."""
+    return orjson.dumps(
+        {"predictions": _jsonable(predictions)}, option=orjson.OPT_SERIALIZE_NUMPY, default=_default
+    )
+
+
+def _default(value: Any) -> Any:
+    """What orjson cannot write natively: object arrays (strings), numpy scalars of odd types."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - serving always has pandas
+        return value
+    if isinstance(value, pd.DataFrame):
+        return value.to_dict(orient="records")
+    if isinstance(value, pd.Series):
+        return value.tolist()
+    return value

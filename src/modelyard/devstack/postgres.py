@@ -1,0 +1,229 @@
+"""A real PostgreSQL server run from the distribution's binaries, for the test fixtures and `make up`.
+
+initdb refuses to run as root, so when we are root the cluster is owned by, and the server runs as, the
+`postgres` OS user (Popen's `user=`/`group=` switch identity in the child, so the pid we record *is*
+the postmaster, with no `runuser` in between). Authentication is `trust` on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelyard.devstack.process import (
+    LOOPBACK,
+    StartupError,
+    death_signal_hook,
+    log_tail,
+    pid_alive,
+    stop_group,
+    wait_until,
+)
+
+DEFAULT_BIN_DIR = Path(os.environ.get("MODELYARD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+SUPERUSER = "postgres"
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# The kernel limit on a unix socket path is 108 bytes; ".s.PGSQL.NNNNN" needs 15 of them.
+_MAX_SOCKET_DIR = 90
+
+
+def _os_user() -> pwd.struct_passwd | None:
+    """The account to run PostgreSQL as: `postgres` when we are root, else ourselves (None)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise StartupError("running as root needs an OS user named 'postgres' to own the cluster") from exc
+
+
+@dataclass
+class PostgresServer:
+    """One cluster in `data_dir`, served on 127.0.0.1:`port`.
+
+    `durable=False` (tests) trades crash safety for speed: fsync, synchronous_commit and
+    full_page_writes off. `tied_to_parent=True` (tests) makes the kernel stop the server if the
+    spawning process is killed without running its clean-up.
+    """
+
+    data_dir: Path
+    port: int
+    durable: bool = True
+    tied_to_parent: bool = False
+    bin_dir: Path = DEFAULT_BIN_DIR
+    max_connections: int = 200
+    socket_dir: Path | None = None
+    log_path: Path | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    pid: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()
+        if self.log_path is None:
+            self.log_path = self.data_dir.parent / "postgres.log"
+        if self.socket_dir is None:
+            self.socket_dir = self.data_dir.parent / "pg-socket"
+        if len(str(self.socket_dir)) > _MAX_SOCKET_DIR:
+            self.socket_dir = Path(tempfile.mkdtemp(prefix="modelyard-pgsock-"))
+
+    # --- addresses ---------------------------------------------------------------------------
+    def uri(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/{dbname}"
+
+    @property
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    # --- life cycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> None:
+        """initdb on first use, then start the postmaster and wait until it accepts connections."""
+        user = _os_user()
+        self._prepare_dirs(user)
+        if not self.initialized:
+            self._initdb(user)
+        args = [
+            str(self.bin_dir / "postgres"),
+            "-D", str(self.data_dir),
+            "-p", str(self.port),
+            "-c", f"listen_addresses={LOOPBACK}",
+            "-c", f"unix_socket_directories={self.socket_dir}",
+            "-c", f"max_connections={self.max_connections}",
+        ]  # fmt: skip
+        if not self.durable:
+            for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
+                args += ["-c", setting]
+        assert self.log_path is not None
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,
+                **self._identity(user),
+                preexec_fn=death_signal_hook(signal.SIGQUIT) if self.tied_to_parent else None,
+            )
+        self.pid = self._proc.pid
+        proc = self._proc
+        try:
+            wait_until(
+                self._accepts_connections,
+                timeout=timeout,
+                what=f"PostgreSQL on port {self.port}",
+                alive=lambda: proc.poll() is None,
+                log_path=self.log_path,
+            )
+        except StartupError:
+            self.stop()
+            raise
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Fast shutdown (SIGINT: roll back sessions, checkpoint, exit); SIGKILL after `grace`."""
+        pid = self.pid
+        if pid is None:
+            return
+        stop_group(pid, sig=signal.SIGINT, grace=grace, proc=self._proc)
+        self.pid = None
+        self._proc = None
+
+    def adopt(self, pid: int) -> None:
+        """Take over a server started by an earlier process (the `make up` pid file)."""
+        self.pid = pid if pid_alive(pid) else None
+
+    # --- databases ---------------------------------------------------------------------------
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its URI."""
+        self._check_name(name)
+        self._execute(f'CREATE DATABASE "{name}"')
+        return self.uri(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop it even if a leaked connection pool still holds sessions open (PG 13+ FORCE)."""
+        self._check_name(name)
+        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def database_exists(self, name: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return row is not None
+
+    # --- internals ---------------------------------------------------------------------------
+    def _conninfo(self, dbname: str) -> str:
+        return f"host={LOOPBACK} port={self.port} user={SUPERUSER} dbname={dbname} connect_timeout=2"
+
+    def _execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(sql.encode())
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not _DB_NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+
+    def _accepts_connections(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    @staticmethod
+    def _identity(user: pwd.struct_passwd | None) -> dict[str, object]:
+        if user is None:
+            return {}
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+    def _prepare_dirs(self, user: pwd.struct_passwd | None) -> None:
+        assert self.socket_dir is not None and self.log_path is not None
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch(exist_ok=True)
+        if user is None:
+            return
+        for path in (self.data_dir, self.socket_dir, self.log_path):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        # The postgres account must be able to walk down to its directories (mkdtemp makes 0700).
+        for parent in {self.data_dir.parent, self.socket_dir.parent}:
+            mode = parent.stat().st_mode
+            if parent.stat().st_uid == os.geteuid() and not mode & 0o001:
+                parent.chmod(mode | 0o711)
+
+    def _initdb(self, user: pwd.struct_passwd | None) -> None:
+        args = [
+            str(self.bin_dir / "initdb"),
+            "-D", str(self.data_dir),
+            "-U", SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]  # fmt: skip
+        if not self.durable:
+            args.append("--no-sync")
+        if shutil.which(args[0]) is None:
+            raise StartupError(f"initdb not found at {args[0]} (set MODELYARD_PG_BIN)")
+        result = subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=self.data_dir,
+            **self._identity(user),  # type: ignore[call-overload]
+        )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).decode(errors="replace")
+            raise StartupError(f"initdb failed ({result.returncode}):\n{output}{log_tail(self.log_path)}")

@@ -1,0 +1,106 @@
+"""moto's S3-compatible server as a child process, for the test fixtures and `make up`.
+
+moto keeps everything in memory: buckets do not survive a restart of the dev stack (moto 5 has no
+on-disk persistence). `make up` re-creates the configured buckets on every start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelyard.devstack.process import (
+    LOOPBACK,
+    StartupError,
+    death_signal_hook,
+    http_ok,
+    pid_alive,
+    stop_group,
+    wait_until,
+)
+
+#: Credentials moto accepts (it accepts any); exported so boto3 never looks for real ones.
+DUMMY_AWS_ENV: dict[str, str] = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class S3Server:
+    port: int
+    log_path: Path
+    tied_to_parent: bool = False
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    pid: int | None = field(default=None, init=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **DUMMY_AWS_ENV}
+        args = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=death_signal_hook(signal.SIGTERM) if self.tied_to_parent else None,
+            )
+        self.pid = self._proc.pid
+        proc = self._proc
+        try:
+            # moto answers its own dashboard API on every port; 200 means the app is serving.
+            wait_until(
+                lambda: http_ok(f"{self.endpoint}/moto-api/data.json"),
+                timeout=timeout,
+                what=f"moto S3 on port {self.port}",
+                alive=lambda: proc.poll() is None,
+                log_path=self.log_path,
+            )
+        except StartupError:
+            self.stop()
+            raise
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.pid is None:
+            return
+        stop_group(self.pid, sig=signal.SIGTERM, grace=grace, proc=self._proc)
+        self.pid = None
+        self._proc = None
+
+    def adopt(self, pid: int) -> None:
+        self.pid = pid if pid_alive(pid) else None
+
+    def client(self, env: Mapping[str, str] | None = None):  # type: ignore[no-untyped-def]
+        """A boto3 S3 client bound to this server (path-style, dummy credentials)."""
+        import boto3
+        from botocore.config import Config
+
+        creds = {**DUMMY_AWS_ENV, **(env or {})}
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=creds["AWS_DEFAULT_REGION"],
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def create_bucket(self, name: str) -> None:
+        """Create `name` if missing (idempotent, so `make up` can run it on every start)."""
+        client = self.client()
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if name not in existing:
+            client.create_bucket(Bucket=name)

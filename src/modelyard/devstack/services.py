@@ -1,0 +1,160 @@
+"""modelyard's HTTP services run the way production runs them: gunicorn with uvicorn workers.
+
+One `ServiceSpec` per deployable service (adding a service to the dev stack is one entry in
+`SERVICES`); `GunicornService` starts one as its own process group, waits for its health check and
+stops the whole group (master and workers) again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelyard.devstack.process import (
+    LOOPBACK,
+    StartupError,
+    death_signal_hook,
+    http_ok,
+    log_tail,
+    pid_alive,
+    stop_group,
+    wait_until,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SHARED_GUNICORN_CONF = "modelyard.runtime.gunicorn_conf"
+FALLBACK_WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What it takes to run one service: its ASGI app and where it reports healthy."""
+
+    name: str
+    app: str
+    health_path: str = "/health"
+    #: Environment variable in `infra/local/stack.env` holding its port.
+    port_var: str = ""
+
+    @property
+    def module(self) -> str:
+        return self.app.split(":", 1)[0]
+
+    def available(self) -> bool:
+        """Whether its code has landed (services appear in the stack as their modules are written)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def gunicorn_config(self, repo_root: Path = REPO_ROOT) -> list[str]:
+        """`-c ...` for gunicorn: the service's own file, else the shared module, else bare flags."""
+        own = repo_root / "services" / self.name / "gunicorn.conf.py"
+        if own.is_file():
+            return ["-c", str(own)]
+        try:
+            shared = importlib.util.find_spec(SHARED_GUNICORN_CONF) is not None
+        except ModuleNotFoundError:
+            shared = False
+        if shared:
+            return ["-c", f"python:{SHARED_GUNICORN_CONF}"]
+        return ["-k", FALLBACK_WORKER_CLASS]
+
+
+TRACKING = ServiceSpec("tracking", "modelyard.tracking.asgi:app", port_var="MODELYARD_TRACKING_PORT")
+ARTIFACTS = ServiceSpec("artifacts", "modelyard.artifact_proxy.asgi:app", port_var="MODELYARD_ARTIFACTS_PORT")
+ENDPOINTS = ServiceSpec("endpoints", "modelyard.endpoints.asgi:app", port_var="MODELYARD_ENDPOINTS_PORT")
+
+#: The services `make up` runs, in start order.
+SERVICES: tuple[ServiceSpec, ...] = (TRACKING, ARTIFACTS, ENDPOINTS)
+
+
+@dataclass
+class GunicornService:
+    """One gunicorn master (and its workers) serving `spec.app` on 127.0.0.1:`port`.
+
+    `env` is layered over the current environment; `MODELYARD_HOST/PORT/WORKERS` are set from the
+    arguments and `--bind`/`--workers` are passed too, so a service never listens beyond loopback
+    whatever its config file says.
+    """
+
+    spec: ServiceSpec
+    port: int
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 2
+    tied_to_parent: bool = False
+    cwd: Path | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    pid: int | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "gunicorn",
+            *self.spec.gunicorn_config(),
+            "--bind", f"{LOOPBACK}:{self.port}",
+            "--workers", str(self.workers),
+            self.spec.app,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {
+            **os.environ,
+            **self.env,
+            "MODELYARD_HOST": LOOPBACK,
+            "MODELYARD_PORT": str(self.port),
+            "MODELYARD_WORKERS": str(self.workers),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
+                preexec_fn=death_signal_hook(signal.SIGTERM) if self.tied_to_parent else None,
+            )
+        self.pid = self._proc.pid
+        proc = self._proc
+        try:
+            wait_until(
+                self.healthy,
+                timeout=timeout,
+                what=f"{self.spec.name} service ({self.spec.app}) on port {self.port}",
+                alive=lambda: proc.poll() is None,
+                log_path=self.log_path,
+            )
+        except StartupError:
+            self.stop()
+            raise
+
+    def healthy(self) -> bool:
+        return http_ok(self.url + self.spec.health_path)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM is gunicorn's graceful shutdown; the group kill also reaches every worker."""
+        if self.pid is None:
+            return
+        stop_group(self.pid, sig=signal.SIGTERM, grace=grace, proc=self._proc)
+        self.pid = None
+        self._proc = None
+
+    def adopt(self, pid: int) -> None:
+        self.pid = pid if pid_alive(pid) else None
+
+    def log(self) -> str:
+        return log_tail(self.log_path, lines=200)

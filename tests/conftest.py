@@ -1,0 +1,191 @@
+"""Shared fixtures: real PostgreSQL, real S3 (moto's server) and real gunicorn services.
+
+Servers start once per session, lazily (a run that needs no PostgreSQL never starts one), and stop at
+session end; atexit and a SIGTERM handler cover interrupted runs, and the kernel's parent-death
+signal covers a SIGKILLed pytest. The process code lives in `modelyard.devstack`, shared with
+`make up`; these fixtures are thin wrappers around it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.services import print_log, start_tracking_server
+
+from modelyard.devstack.postgres import PostgresServer
+from modelyard.devstack.process import free_port
+from modelyard.devstack.s3 import DUMMY_AWS_ENV, S3Server
+from modelyard.devstack.services import GunicornService
+
+# A 5xx from a service under test should fail the test at once, not after minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+#: Seconds each session server took to become ready, printed in the terminal summary.
+STARTUP_TIMES: dict[str, float] = {}
+
+
+def _sigterm_to_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM would otherwise end the interpreter without running atexit, leaving servers behind.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _sigterm_to_exit)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if STARTUP_TIMES:
+        parts = ", ".join(f"{name} {secs:.2f}s" for name, secs in STARTUP_TIMES.items())
+        terminalreporter.write_line(f"modelyard fixture start-up: {parts}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Keep each phase's report on the item so teardown can tell whether the test failed.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    return any(
+        getattr(getattr(request.node, f"rep_{when}", None), "failed", False) for when in ("setup", "call")
+    )
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL 15 cluster for the session, in a temp dir, on a free loopback port."""
+    # Not tmp_path_factory: its 0700 root-owned parents would lock out the `postgres` OS user.
+    base = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
+    server = PostgresServer(base / "data", free_port(), durable=False, tied_to_parent=True)
+
+    def cleanup() -> None:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+    atexit.register(cleanup)
+    started = time.monotonic()
+    server.start()
+    STARTUP_TIMES["postgres"] = time.monotonic() - started
+    try:
+        yield server
+    finally:
+        cleanup()
+        atexit.unregister(cleanup)
+
+
+@pytest.fixture
+def postgres_uri(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for this test: `postgresql://postgres@127.0.0.1:PORT/<unique>`."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    uri = postgres_server.create_database(name)
+    yield uri
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'modelyard.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_uri(request: pytest.FixtureRequest) -> str:
+    """The same test on both backends; the test id says which (`[sqlite]` / `[postgres]`)."""
+    return str(request.getfixturevalue(f"{request.param}_uri"))
+
+
+# --- S3 --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server for the session; dummy AWS credentials are exported for boto3."""
+    base = Path(tempfile.mkdtemp(prefix="modelyard-s3-"))
+    server = S3Server(free_port(), base / "moto.log", tied_to_parent=True)
+    patcher = pytest.MonkeyPatch()
+    for key, value in DUMMY_AWS_ENV.items():
+        patcher.setenv(key, value)
+    # Never read a developer's real AWS profile or credentials during tests.
+    patcher.setenv("AWS_CONFIG_FILE", os.devnull)
+    patcher.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    patcher.delenv("AWS_PROFILE", raising=False)
+
+    def cleanup() -> None:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+    atexit.register(cleanup)
+    started = time.monotonic()
+    server.start()
+    STARTUP_TIMES["s3"] = time.monotonic() - started
+    try:
+        yield server
+    finally:
+        cleanup()
+        atexit.unregister(cleanup)
+        patcher.undo()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: S3Server) -> str:
+    return s3_server.endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the moto server."""
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    s3_server.create_bucket(name)
+    return name
+
+
+# --- services --------------------------------------------------------------------------------------
+TrackingServerFactory = Callable[..., str]
+
+
+@pytest.fixture
+def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TrackingServerFactory]:
+    """Factory: `tracking_server(backend_store_uri=None, env=None, workers=2) -> base URL`.
+
+    Each call runs the tracking service under real gunicorn (migrating the database first); all are
+    stopped at teardown, and a failing test gets their logs in its captured output.
+    """
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    started: list[GunicornService] = []
+
+    def start(
+        backend_store_uri: str | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 2,
+    ) -> str:
+        workdir = tmp_path / f"tracking-{len(started)}"
+        t0 = time.monotonic()
+        service = stack.enter_context(
+            start_tracking_server(workdir, backend_store_uri, env=env, workers=workers)
+        )
+        STARTUP_TIMES.setdefault("tracking", time.monotonic() - t0)
+        started.append(service)
+        return service.url
+
+    try:
+        yield start
+    finally:
+        if _failed(request):
+            for service in started:
+                print_log(service)
+        stack.close()

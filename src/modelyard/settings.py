@@ -55,6 +55,12 @@ class Settings:
     #: Model to serve: models:/name/Production, models:/name@alias, runs:/..., or a directory.
     model_uri: str | None = None
 
+    # --- endpoints service and deploy ------------------------------------------------------------
+    #: Where the local SageMaker-style endpoint service keeps its definitions and unpacked models.
+    endpoints_state_dir: str = ".stack/endpoints"
+    #: Bucket that `modelyard deploy` uploads model.tar.gz files to.
+    deploy_bucket: str = "modelyard-deploy"
+
     # --- every service --------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 5000

@@ -1,0 +1,260 @@
+"""Deploy a registered model version to a SageMaker(-style) endpoint, and manage it.
+
+create/update: resolve the model URI -> package `model.tar.gz` to S3 -> CreateModel ->
+CreateEndpointConfig -> CreateEndpoint or UpdateEndpoint -> wait for InService -> on failure delete
+what this call created (the endpoint keeps serving its previous config) -> record the outcome as a tag on
+the model version. boto3 resolves endpoints itself (`AWS_ENDPOINT_URL_SAGEMAKER`, `AWS_ENDPOINT_URL_S3`,
+... as `make up` writes them), so the same code reaches AWS or the local stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from modelyard.deploy.packaging import package_model
+
+LOCAL_EXECUTION_ROLE = "arn:aws:iam::000000000000:role/modelyard-local"
+LOCAL_IMAGE = "modelyard-serving:latest"
+DEPLOY_TAG_PREFIX = "modelyard.deploy."
+MODES = ("create", "replace", "add")
+
+
+class DeploymentError(Exception):
+    """A deployment that did not reach InService; the endpoint keeps what it served before."""
+
+
+@dataclass
+class DeployOptions:
+    region: str | None = None
+    #: SageMaker control-plane URL; None lets boto3 resolve it (AWS, or AWS_ENDPOINT_URL_SAGEMAKER).
+    endpoint_url: str | None = None
+    runtime_endpoint_url: str | None = None
+    execution_role_arn: str = field(default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_ROLE_ARN", LOCAL_EXECUTION_ROLE))
+    image_uri: str = field(default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_IMAGE_URI", LOCAL_IMAGE))
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    bucket: str = field(default_factory=lambda: os.environ.get("MODELYARD_DEPLOY_BUCKET", "modelyard-deploy"))
+    prefix: str = "deployments"
+    #: create | replace | add (add = one more variant taking `variant_weight` of the traffic).
+    mode: str = "create"
+    variant_weight: float = 1.0
+    timeout_seconds: float = 600.0
+    poll_seconds: float = 1.0
+
+
+def _slug(text: str, limit: int) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9-]+", "-", text).strip("-")
+    return (slug or "model")[:limit].strip("-")
+
+
+class SageMakerDeployer:
+    def __init__(self, options: DeployOptions | None = None, tracking_client: Any | None = None) -> None:
+        import boto3
+
+        self.options = options or DeployOptions()
+        o = self.options
+        self.sagemaker = boto3.client("sagemaker", region_name=o.region, endpoint_url=o.endpoint_url or None)
+        self.runtime = boto3.client(
+            "sagemaker-runtime", region_name=o.region, endpoint_url=o.runtime_endpoint_url or o.endpoint_url or None
+        )
+        self.s3 = boto3.client("s3", region_name=o.region, endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None)
+        self._client = tracking_client
+
+    # ---- public API --------------------------------------------------------------------------
+    def create(self, endpoint: str, model_uri: str) -> dict[str, Any]:
+        if self._exists(endpoint):
+            if self.options.mode == "create":
+                raise DeploymentError(f"Endpoint {endpoint} already exists: use update (or --mode replace/add).")
+            return self.update(endpoint, model_uri)
+        return self._deploy(endpoint, model_uri, existing=None)
+
+    def update(self, endpoint: str, model_uri: str) -> dict[str, Any]:
+        if not self._exists(endpoint):
+            raise DeploymentError(f"Endpoint {endpoint} does not exist: use create.")
+        return self._deploy(endpoint, model_uri, existing=self.sagemaker.describe_endpoint(EndpointName=endpoint))
+
+    def delete(self, endpoint: str) -> None:
+        description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
+        self.sagemaker.delete_endpoint(EndpointName=endpoint)
+        self.sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+        for variant in config["ProductionVariants"]:
+            self._ignore_missing(self.sagemaker.delete_model, ModelName=variant["ModelName"])
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self.sagemaker.list_endpoints().get("Endpoints", []))
+
+    def get(self, endpoint: str) -> dict[str, Any]:
+        return dict(self.sagemaker.describe_endpoint(EndpointName=endpoint))
+
+    def predict(self, endpoint: str, payload: dict[str, Any] | bytes, content_type: str = "application/json") -> Any:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        response = self.runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type)
+        return json.loads(response["Body"].read())
+
+    # ---- steps -------------------------------------------------------------------------------
+    def _deploy(self, endpoint: str, model_uri: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+        o = self.options
+        if o.mode not in MODES:
+            raise DeploymentError(f"Unknown mode {o.mode!r}; expected one of {MODES}.")
+        version = self._resolve_version(model_uri)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")[:17]
+        label = f"{version[0]}-v{version[1]}" if version else "model"
+        model_name = _slug(f"{endpoint}-{label}", 45) + f"-{stamp}"
+        model_data_url = self._upload(model_uri, endpoint, model_name)
+        self.sagemaker.create_model(
+            ModelName=model_name,
+            PrimaryContainer={"Image": o.image_uri, "ModelDataUrl": model_data_url, "Environment": {}},
+            ExecutionRoleArn=o.execution_role_arn,
+        )
+        variants = self._variants(existing, model_name)
+        config_name = model_name + "-cfg"
+        self.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
+        try:
+            if existing is None:
+                self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+            else:
+                self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+            description = self._wait(endpoint, config_name)
+        except Exception as exc:
+            self._roll_back(endpoint, config_name, model_name, created=existing is None)
+            self._record(version, endpoint, "Failed", config_name, str(exc))
+            raise DeploymentError(str(exc)) from exc
+        if existing is not None:
+            self._retire(existing, keep={v["ModelName"] for v in variants})
+        self._record(version, endpoint, "InService", config_name, None)
+        return description
+
+    def _variants(self, existing: dict[str, Any] | None, model_name: str) -> list[dict[str, Any]]:
+        o = self.options
+        new = {
+            "VariantName": _slug(model_name, 63),
+            "ModelName": model_name,
+            "InitialInstanceCount": o.instance_count,
+            "InstanceType": o.instance_type,
+            "InitialVariantWeight": o.variant_weight,
+        }
+        if existing is None or o.mode != "add":
+            return [new]
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=existing["EndpointConfigName"])
+        return [*config["ProductionVariants"], new]
+
+    def _wait(self, endpoint: str, config_name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.options.timeout_seconds
+        while True:
+            description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
+            status = description["EndpointStatus"]
+            if status == "InService":
+                if description.get("EndpointConfigName") != config_name:
+                    raise DeploymentError(
+                        f"Endpoint {endpoint} rolled back: {description.get('FailureReason', 'update failed')}"
+                    )
+                return dict(description)
+            if status in ("Failed", "RollingBack", "UpdateRollbackFailed"):
+                raise DeploymentError(f"Endpoint {endpoint} is {status}: {description.get('FailureReason', '')}")
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"Endpoint {endpoint} not InService after {self.options.timeout_seconds:.0f}s.")
+            time.sleep(self.options.poll_seconds)
+
+    def _roll_back(self, endpoint: str, config_name: str, model_name: str, created: bool) -> None:
+        if created:
+            self._ignore_missing(self.sagemaker.delete_endpoint, EndpointName=endpoint)
+            self._wait_gone(endpoint)
+        self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
+        self._ignore_missing(self.sagemaker.delete_model, ModelName=model_name)
+
+    def _retire(self, previous: dict[str, Any], keep: set[str]) -> None:
+        """Delete the config and models the endpoint no longer uses."""
+        config_name = previous["EndpointConfigName"]
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+        self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
+        for variant in config["ProductionVariants"]:
+            if variant["ModelName"] not in keep:
+                self._ignore_missing(self.sagemaker.delete_model, ModelName=variant["ModelName"])
+
+    def _wait_gone(self, endpoint: str) -> None:
+        for _ in range(int(self.options.timeout_seconds / max(self.options.poll_seconds, 0.1))):
+            if not self._exists(endpoint):
+                return
+            time.sleep(self.options.poll_seconds)
+
+    def _exists(self, endpoint: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.sagemaker.describe_endpoint(EndpointName=endpoint)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+                return False
+            raise
+
+    @staticmethod
+    def _ignore_missing(call: Any, **kwargs: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+                raise
+
+    # ---- model resolution, packaging, history -------------------------------------------------
+    def _upload(self, model_uri: str, endpoint: str, model_name: str) -> str:
+        from modelyard.models.uri import download_model
+
+        key = f"{self.options.prefix}/{endpoint}/{model_name}/model.tar.gz"
+        self._ensure_bucket()
+        with tempfile.TemporaryDirectory(prefix="modelyard-deploy-") as tmp:
+            model_dir = Path(download_model(model_uri, Path(tmp) / "model"))
+            archive = package_model(model_dir, Path(tmp) / "model.tar.gz")
+            self.s3.upload_file(str(archive), self.options.bucket, key)
+        return f"s3://{self.options.bucket}/{key}"
+
+    def _ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_bucket(Bucket=self.options.bucket)
+        except ClientError:
+            kwargs: dict[str, Any] = {"Bucket": self.options.bucket}
+            region = self.s3.meta.region_name
+            if region and region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            self.s3.create_bucket(**kwargs)
+
+    def _resolve_version(self, model_uri: str) -> tuple[str, str] | None:
+        """(name, version) of a `models:/` URI, so the deployment is recorded on that version."""
+        if not model_uri.startswith("models:/"):
+            return None
+        from modelyard.models.uri import resolve_model_version
+
+        resolved = resolve_model_version(model_uri)
+        return None if resolved is None else (str(resolved[0]), str(resolved[1]))
+
+    def _record(self, version: tuple[str, str] | None, endpoint: str, status: str, config: str, error: str | None) -> None:
+        if version is None:
+            return
+        value = {
+            "endpoint": endpoint,
+            "status": status,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": config,
+            "mode": self.options.mode,
+        }
+        if error:
+            value["error"] = error[:1000]
+        client = self._client
+        if client is None:
+            from modelyard.client import Client
+
+            client = self._client = Client()
+        client.set_model_version_tag(version[0], version[1], DEPLOY_TAG_PREFIX + endpoint, json.dumps(value))

@@ -41,6 +41,8 @@ class ServiceSpec:
     health_path: str = "/health"
     #: Environment variable in `infra/local/stack.env` holding its port.
     port_var: str = ""
+    #: Service-specific environment for the dev stack, on top of the stack's common variables.
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def module(self) -> str:
@@ -67,7 +69,14 @@ class ServiceSpec:
         return ["-k", FALLBACK_WORKER_CLASS]
 
 
-TRACKING = ServiceSpec("tracking", "modelyard.tracking.asgi:app", port_var="MODELYARD_TRACKING_PORT")
+# The tracking service also serves the artifacts API itself (single-process mode), so a client with
+# only MLFLOW_TRACKING_URI set can log artifacts; the separate artifacts service is the team-stack shape.
+TRACKING = ServiceSpec(
+    "tracking",
+    "modelyard.tracking.asgi:app",
+    port_var="MODELYARD_TRACKING_PORT",
+    env=(("MODELYARD_DEFAULT_ARTIFACT_ROOT", "mlflow-artifacts:/"), ("MODELYARD_SERVE_ARTIFACTS", "true")),
+)
 ARTIFACTS = ServiceSpec("artifacts", "modelyard.artifact_proxy.asgi:app", port_var="MODELYARD_ARTIFACTS_PORT")
 ENDPOINTS = ServiceSpec("endpoints", "modelyard.endpoints.asgi:app", port_var="MODELYARD_ENDPOINTS_PORT")
 

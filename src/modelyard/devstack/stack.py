@@ -1,0 +1,337 @@
+"""The whole local stack as native processes: what `make up`, `make down` and `make status` do.
+
+Layout under the stack root (the repo by default):
+    .data/postgres/        the PostgreSQL cluster (survives down/up; `clean` removes it)
+    .stack/<name>.pid      pid and port of every process we started (each leads its own group)
+    .stack/logs/<name>.log their output
+    .stack/env             `export` lines pointing clients and boto3 at the stack
+Servers are started detached (own session, no parent-death signal) so they outlive `up`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.devstack.postgres import PostgresServer
+from modelyard.devstack.process import LOOPBACK, StartupError, http_ok, pid_alive, port_in_use
+from modelyard.devstack.s3 import S3Server
+from modelyard.devstack.services import REPO_ROOT, SERVICES, GunicornService, ServiceSpec
+
+DEFAULTS_FILE = REPO_ROOT / "infra" / "local" / "stack.env"
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; no shell expansion."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_config(
+    overrides: Mapping[str, str] | None = None,
+    *,
+    defaults_file: Path = DEFAULTS_FILE,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """stack.env defaults, overridden by the environment (same names), then by `overrides`."""
+    config = read_env_file(defaults_file)
+    env = os.environ if environ is None else environ
+    for key in list(config):
+        if env.get(key):
+            config[key] = env[key]
+    config.update(overrides or {})
+    return config
+
+
+@dataclass(frozen=True)
+class Component:
+    """One line of `status`: a process we started and how to probe it."""
+
+    name: str
+    pid: int | None
+    port: int
+    url: str
+    healthy: bool
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None and pid_alive(self.pid)
+
+
+class Stack:
+    def __init__(self, root: Path = REPO_ROOT, config: Mapping[str, str] | None = None) -> None:
+        self.root = Path(root).absolute()
+        self.config = dict(config if config is not None else load_config())
+        self.state_dir = self.root / ".stack"
+        self.log_dir = self.state_dir / "logs"
+        self.data_dir = self.root / ".data"
+
+    # --- configuration -------------------------------------------------------------------------
+    def port(self, var: str) -> int:
+        return int(self.config[var])
+
+    @property
+    def database_uri(self) -> str:
+        c = self.config
+        return (
+            f"postgresql://{c['MODELYARD_PG_USER']}:{c['MODELYARD_PG_PASSWORD']}"
+            f"@{LOOPBACK}:{c['MODELYARD_PG_PORT']}/{c['MODELYARD_PG_DB']}"
+        )
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.config['MODELYARD_S3_PORT']}"
+
+    def service_url(self, spec: ServiceSpec) -> str:
+        return f"http://{LOOPBACK}:{self.config[spec.port_var]}"
+
+    def services(self) -> list[ServiceSpec]:
+        """The services whose code has landed; a missing one is reported by `up`, not fatal."""
+        return [spec for spec in SERVICES if spec.port_var in self.config and spec.available()]
+
+    def aws_env(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "AWS_ACCESS_KEY_ID": c["MODELYARD_S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": c["MODELYARD_S3_SECRET_KEY"],
+            "AWS_DEFAULT_REGION": c["MODELYARD_S3_REGION"],
+        }
+
+    def client_env(self) -> dict[str, str]:
+        """What `.stack/env` exports: where clients, boto3 and the deploy target find the stack."""
+        endpoints = self.service_url(next(s for s in SERVICES if s.name == "endpoints"))
+        return {
+            "MLFLOW_TRACKING_URI": self.service_url(SERVICES[0]),
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
+            "AWS_ENDPOINT_URL_SAGEMAKER": endpoints,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints,
+            **self.aws_env(),
+            "MODELYARD_DEPLOY_BUCKET": self.config["MODELYARD_DEPLOY_BUCKET"],
+        }
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        """Every service gets the common wiring; its spec adds (or overrides) its own variables."""
+        c = self.config
+        env = {
+            **self.client_env(),
+            "MODELYARD_BACKEND_STORE_URI": self.database_uri,
+            "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{c['MODELYARD_ARTIFACTS_BUCKET']}/artifacts",
+            "MODELYARD_S3_ENDPOINT_URL": self.s3_endpoint,
+            "MODELYARD_S3_ADDRESSING_STYLE": "path",
+            # The stack migrates once before any worker starts.
+            "MODELYARD_AUTO_MIGRATE": "false",
+        }
+        env.update(dict(spec.env))
+        return env
+
+    # --- pid files ---------------------------------------------------------------------------
+    def _pid_file(self, name: str) -> Path:
+        return self.state_dir / f"{name}.pid"
+
+    def _record(self, name: str, pid: int, port: int) -> None:
+        self._pid_file(name).write_text(f"{pid} {port}\n")
+
+    def _recorded(self, name: str) -> tuple[int, int] | None:
+        try:
+            pid, port = self._pid_file(name).read_text().split()[:2]
+            return int(pid), int(port)
+        except (OSError, ValueError):
+            return None
+
+    def _running_pid(self, name: str) -> int | None:
+        recorded = self._recorded(name)
+        if recorded is not None and pid_alive(recorded[0]):
+            return recorded[0]
+        return None
+
+    def _check_port_free(self, name: str, port: int) -> None:
+        if port_in_use(port):
+            raise StartupError(
+                f"{name}: port {port} on {LOOPBACK} is taken by another process; set the port variable "
+                f"in the environment to override infra/local/stack.env"
+            )
+
+    # --- components ------------------------------------------------------------------------------
+    def _postgres(self) -> PostgresServer:
+        return PostgresServer(
+            self.data_dir / "postgres",
+            self.port("MODELYARD_PG_PORT"),
+            durable=True,
+            socket_dir=self.state_dir / "pg-socket",
+            log_path=self.log_dir / "postgres.log",
+        )
+
+    def _s3(self) -> S3Server:
+        return S3Server(self.port("MODELYARD_S3_PORT"), self.log_dir / "s3.log")
+
+    def _service(self, spec: ServiceSpec) -> GunicornService:
+        return GunicornService(
+            spec=spec,
+            port=self.port(spec.port_var),
+            log_path=self.log_dir / f"{spec.name}.log",
+            env=self.service_env(spec),
+            workers=int(self.config.get("MODELYARD_WORKERS", "2")),
+            cwd=self.root,
+        )
+
+    # --- commands ------------------------------------------------------------------------------
+    def up(self, echo: bool = True) -> None:
+        """Start whatever is not running yet; idempotent. On a failure, stops what this call started."""
+        say: Say = print if echo else _quiet
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        started: list[str] = []
+        try:
+            self._up_postgres(started, say)
+            self._up_s3(started, say)
+            self._migrate(say)
+            for spec in SERVICES:
+                if spec not in self.services():
+                    say(f"  {spec.name:<10} skipped: {spec.app} is not importable yet")
+                    continue
+                self._up_service(spec, started, say)
+        except BaseException:
+            for name in reversed(started):
+                self._stop(name)
+            raise
+        self.write_env_file()
+        say(f"\nstack env: source {self.state_dir / 'env'}")
+
+    def _up_postgres(self, started: list[str], say: Say) -> None:
+        port = self.port("MODELYARD_PG_PORT")
+        if self._running_pid("postgres") is None:
+            self._check_port_free("postgres", port)
+            server = self._postgres()
+            server.start()
+            assert server.pid is not None
+            self._record("postgres", server.pid, port)
+            started.append("postgres")
+            self._ensure_role_and_database(server)
+        say(f"  {'postgres':<10} {self.database_uri}")
+
+    def _ensure_role_and_database(self, server: PostgresServer) -> None:
+        import psycopg
+        from psycopg import sql
+
+        c = self.config
+        user, password, db = c["MODELYARD_PG_USER"], c["MODELYARD_PG_PASSWORD"], c["MODELYARD_PG_DB"]
+        with psycopg.connect(server._conninfo("postgres"), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone() is None:
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(user), sql.Literal(password)
+                    )
+                )
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone() is None:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(user))
+                )
+
+    def _up_s3(self, started: list[str], say: Say) -> None:
+        port = self.port("MODELYARD_S3_PORT")
+        server = self._s3()
+        if self._running_pid("s3") is None:
+            self._check_port_free("s3", port)
+            server.start()
+            assert server.pid is not None
+            self._record("s3", server.pid, port)
+            started.append("s3")
+        for bucket in (self.config["MODELYARD_ARTIFACTS_BUCKET"], self.config["MODELYARD_DEPLOY_BUCKET"]):
+            server.create_bucket(bucket)
+        say(f"  {'s3':<10} {self.s3_endpoint}")
+
+    def _migrate(self, say: Say) -> None:
+        """What `modelyard db upgrade` does, before any worker starts (they never race to migrate)."""
+        try:
+            from modelyard.store.sql.migrate import upgrade
+        except ImportError:
+            return
+        upgrade(self.database_uri)
+
+    def _up_service(self, spec: ServiceSpec, started: list[str], say: Say) -> None:
+        port = self.port(spec.port_var)
+        if self._running_pid(spec.name) is None:
+            self._check_port_free(spec.name, port)
+            service = self._service(spec)
+            service.start()
+            assert service.pid is not None
+            self._record(spec.name, service.pid, port)
+            started.append(spec.name)
+        say(f"  {spec.name:<10} {self.service_url(spec)}")
+
+    def write_env_file(self) -> Path:
+        path = self.state_dir / "env"
+        lines = [f"export {key}={value}" for key, value in self.client_env().items()]
+        path.write_text(
+            "# Written by `make up`; `source` it to point clients at the local stack.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+        return path
+
+    def _names(self) -> list[str]:
+        return ["postgres", "s3", *(spec.name for spec in SERVICES)]
+
+    def _stop(self, name: str) -> None:
+        recorded = self._recorded(name)
+        if recorded is None:
+            return
+        pid, port = recorded
+        if name == "postgres":
+            component: PostgresServer | S3Server | GunicornService = self._postgres()
+        elif name == "s3":
+            component = self._s3()
+        else:
+            component = self._service(next(s for s in SERVICES if s.name == name))
+        component.adopt(pid)
+        component.stop()
+        self._pid_file(name).unlink(missing_ok=True)
+
+    def down(self, echo: bool = True) -> None:
+        """Stop services first, then S3, then PostgreSQL (its data stays in .data/postgres)."""
+        for name in reversed(self._names()):
+            if self._recorded(name) is not None:
+                self._stop(name)
+                if echo:
+                    print(f"  {name:<10} stopped")
+        (self.state_dir / "env").unlink(missing_ok=True)
+
+    def status(self) -> Iterator[Component]:
+        for name in self._names():
+            recorded = self._recorded(name)
+            if recorded is None:
+                continue
+            pid, port = recorded
+            alive = pid_alive(pid)
+            if name == "postgres":
+                url, healthy = self.database_uri, alive and port_in_use(port)
+            elif name == "s3":
+                url = self.s3_endpoint
+                healthy = alive and http_ok(f"{url}/moto-api/data.json")
+            else:
+                url = f"http://{LOOPBACK}:{port}"
+                healthy = alive and http_ok(f"{url}/health")
+            yield Component(name, pid if alive else None, port, url, healthy)
+
+    def clean(self) -> None:
+        """`down`, then remove the state and the PostgreSQL data."""
+        self.down(echo=False)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        pg_data = self.data_dir / "postgres"
+        if pg_data.exists():
+            shutil.rmtree(pg_data)

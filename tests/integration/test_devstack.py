@@ -1,0 +1,134 @@
+"""`make up` / `make down` for real: the native stack on free ports in a temp root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from modelyard.devstack.process import free_port, http_ok, pid_alive, port_in_use
+from modelyard.devstack.services import SERVICES
+from modelyard.devstack.stack import Stack, load_config, read_env_file
+
+pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
+
+
+def _run(command: str, root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Exactly what the Makefile runs, as a separate process that exits while the stack lives on.
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard.devstack", command, "--root", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def stack_env() -> dict[str, str]:
+    ports = {
+        "MODELYARD_PG_PORT": free_port(),
+        "MODELYARD_S3_PORT": free_port(),
+        **{spec.port_var: free_port() for spec in SERVICES},
+    }
+    return {**os.environ, **{key: str(port) for key, port in ports.items()}}
+
+
+@pytest.fixture
+def stack_root(stack_env: dict[str, str]) -> Iterator[Path]:
+    # Not tmp_path: its 0700 parents would lock out the cluster's owner (`postgres` when we are root).
+    root = Path(tempfile.mkdtemp(prefix="modelyard-stack-"))
+    root.chmod(0o755)
+    yield root
+    _run("down", root, stack_env)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_up_starts_every_component_healthy_and_down_leaves_nothing(
+    stack_root: Path, stack_env: dict[str, str]
+) -> None:
+    up = _run("up", stack_root, stack_env)
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    stack = Stack(stack_root, load_config(environ=stack_env))
+    components = {c.name: c for c in stack.status()}
+    expected = {"postgres", "s3", *(spec.name for spec in stack.services())}
+    assert set(components) == expected, up.stdout
+    unhealthy = [c.name for c in components.values() if not c.healthy]
+    assert unhealthy == [], up.stdout + "".join(
+        (stack.log_dir / f"{name}.log").read_text() for name in unhealthy
+    )
+    for spec in stack.services():
+        assert http_ok(f"{stack.service_url(spec)}{spec.health_path}")
+    with psycopg.connect(stack.database_uri) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (stack.config["MODELYARD_PG_USER"],)
+    buckets = {b["Name"] for b in stack._s3().client().list_buckets()["Buckets"]}
+    assert {stack.config["MODELYARD_ARTIFACTS_BUCKET"], stack.config["MODELYARD_DEPLOY_BUCKET"]} <= buckets
+
+    env_file = read_env_file(stack.state_dir / "env")
+    assert env_file["AWS_ENDPOINT_URL_S3"] == stack.s3_endpoint
+    assert env_file["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{stack_env['MODELYARD_TRACKING_PORT']}"
+    assert {
+        "AWS_ENDPOINT_URL_SAGEMAKER",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "MODELYARD_DEPLOY_BUCKET",
+    } <= set(env_file)
+
+    status = _run("status", stack_root, stack_env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    pids = [c.pid for c in components.values()]
+
+    down = _run("down", stack_root, stack_env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [pid for pid in pids if pid is not None and pid_alive(pid)] == []
+    assert [c.port for c in components.values() if port_in_use(c.port)] == []
+    assert list(stack.status()) == []
+    assert _run("status", stack_root, stack_env).returncode == 3
+
+
+def test_postgres_data_survives_down_and_up(stack_root: Path, stack_env: dict[str, str]) -> None:
+    assert _run("up", stack_root, stack_env).returncode == 0
+    stack = Stack(stack_root, load_config(environ=stack_env))
+    with psycopg.connect(stack.database_uri) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('still here')")
+    assert _run("down", stack_root, stack_env).returncode == 0
+
+    again = _run("up", stack_root, stack_env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with psycopg.connect(stack.database_uri) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchall() == [("still here",)]
+
+
+def test_up_twice_is_idempotent_and_keeps_the_same_processes(
+    stack_root: Path, stack_env: dict[str, str]
+) -> None:
+    assert _run("up", stack_root, stack_env).returncode == 0
+    stack = Stack(stack_root, load_config(environ=stack_env))
+    before = {c.name: c.pid for c in stack.status()}
+    second = _run("up", stack_root, stack_env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert {c.name: c.pid for c in stack.status()} == before
+
+
+def test_up_refuses_a_port_taken_by_someone_else(stack_root: Path, stack_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(stack_env["MODELYARD_S3_PORT"])))
+        squatter.listen()
+        up = _run("up", stack_root, stack_env)
+    assert up.returncode == 1
+    assert "port" in up.stderr and "taken" in up.stderr
+    # What it had started before the failure (PostgreSQL) was stopped again.
+    stack = Stack(stack_root, load_config(environ=stack_env))
+    assert list(stack.status()) == []

@@ -94,7 +94,7 @@ def test_up_starts_every_component_healthy_and_down_leaves_nothing(
     assert [pid for pid in pids if pid is not None and pid_alive(pid)] == []
     assert [c.port for c in components.values() if port_in_use(c.port)] == []
     assert list(stack.status()) == []
-    assert _run("status", stack_root, stack_env).returncode == 3
+    assert "not running" in _run("status", stack_root, stack_env).stdout
 
 
 def test_postgres_data_survives_down_and_up(stack_root: Path, stack_env: dict[str, str]) -> None:

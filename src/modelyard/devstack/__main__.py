@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     components = list(stack.status())
     if not components:
         print("the local stack is not running (make up)")
-        return 3
+        return 0
     for c in components:
         state = "healthy" if c.healthy else ("running, not healthy" if c.running else "not running")
         print(f"  {c.name:<10} {state:<22} pid {c.pid or '-':<8} {c.url}")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the modelyard database; run them with `modelyard.store.sql.migrate.upgrade`."""

@@ -1,0 +1,74 @@
+"""One place that turns a database URI into a configured SQLAlchemy engine.
+
+Users write `postgresql://...` (as they do for MLflow); we always drive PostgreSQL with psycopg 3.
+SQLite gets WAL (readers never block the writer), enforced foreign keys and a busy timeout, and every
+SQLite transaction that may write starts with BEGIN IMMEDIATE: a deferred transaction that read first
+and then tries to write fails at once with SQLITE_BUSY when another writer committed in between (the
+busy timeout does not apply to that case), which would make concurrent log-batch calls fail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: Execution option for read-only work on SQLite: a plain (deferred) BEGIN, so readers never queue
+#: behind writers. `engine.execution_options(**READ_ONLY)` gives an engine sharing the same pool.
+READ_ONLY = {"modelyard_read_only": True}
+
+
+def normalize_uri(uri: str) -> str:
+    """`postgres://` and `postgresql://` -> `postgresql+psycopg://`; explicit drivers are kept."""
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri[len("postgres://") :]
+    if uri.startswith("postgresql://"):
+        return "postgresql+psycopg://" + uri[len("postgresql://") :]
+    return uri
+
+
+def is_sqlite(uri_or_engine: str | Engine) -> bool:
+    if isinstance(uri_or_engine, Engine):
+        return uri_or_engine.dialect.name == "sqlite"
+    return make_url(normalize_uri(uri_or_engine)).get_backend_name() == "sqlite"
+
+
+def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    url = make_url(normalize_uri(uri))
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "postgresql":
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: Any) -> Engine:
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control away from pysqlite (its implicit BEGIN is the broken part);
+        # the `begin` listener below issues the right BEGIN instead.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            if url.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get("modelyard_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine

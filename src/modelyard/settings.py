@@ -38,6 +38,9 @@ class Settings:
     #: SQLAlchemy connection pool size per worker (PostgreSQL only).
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    #: Bring the database schema up to date when the tracking service starts (an advisory lock keeps
+    #: concurrent workers safe); turn off when a migrations Job owns upgrades.
+    auto_migrate: bool = True
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.
@@ -66,6 +69,12 @@ class Settings:
     port: int = 5000
     workers: int = 2
     timeout: int = 120
+    #: Seconds a worker gets to finish in-flight requests after SIGTERM.
+    graceful_timeout: int = 30
+    #: Seconds an idle keep-alive connection stays open (behind a load balancer: above its idle timeout).
+    keepalive: int = 75
+    #: Write one access-log line per request (off by default: it costs throughput).
+    access_log: bool = False
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -1,0 +1,133 @@
+"""The real `mlflow` client against a tracking server under gunicorn, on PostgreSQL and on SQLite.
+
+Every compat test module runs once per backend (`[sqlite]`, `[postgres]`) against one server started
+for the module. Tests isolate themselves by experiment name, not by server, so the suite stays fast.
+
+`MODELYARD_COMPAT_SERVER=mlflow` runs the same tests against MLflow's own server instead: the tests
+encode MLflow's behaviour, and this is how we check that they do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from tests.support.services import print_log, start_tracking_server
+
+from modelyard.devstack.postgres import PostgresServer
+from modelyard.devstack.process import (
+    LOOPBACK,
+    death_signal_hook,
+    free_port,
+    http_ok,
+    log_tail,
+    stop_group,
+    wait_until,
+)
+
+REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
+
+
+@contextmanager
+def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[str]:
+    """MLflow's own tracking server, for checking the compat tests themselves."""
+    port = free_port()
+    log_path = workdir / "mlflow-server.log"
+    # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
+    uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    args = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", LOOPBACK, "--port", str(port), "--workers", "2",
+        "--backend-store-uri", uri,
+        "--artifacts-destination", str(workdir / "artifacts"),
+    ]  # fmt: skip
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            start_new_session=True,
+            preexec_fn=death_signal_hook(signal.SIGTERM),
+        )
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_until(
+            lambda: http_ok(f"{url}/health"),
+            timeout=120,
+            what="mlflow server",
+            alive=lambda: proc.poll() is None,
+            log_path=log_path,
+        )
+        yield url
+    except BaseException:
+        sys.stdout.write(log_tail(log_path, 200))
+        raise
+    finally:
+        stop_group(proc.pid, proc=proc)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def compat_server_uri(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Base URL of a tracking server on a fresh database of the parametrized backend."""
+    workdir = Path(tempfile.mkdtemp(prefix="modelyard-compat-"))
+    database: str | None = None
+    if request.param == "postgres":
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        database = f"compat_{uuid.uuid4().hex[:12]}"
+        backend = postgres.create_database(database)
+    else:
+        backend = f"sqlite:///{workdir / 'modelyard.db'}"
+    failures_before = request.session.testsfailed
+    try:
+        if REFERENCE:
+            with _mlflow_reference_server(workdir, backend) as url:
+                yield url
+        else:
+            with start_tracking_server(workdir, backend) as service:
+                yield service.url
+                if request.session.testsfailed > failures_before:
+                    print_log(service)
+    finally:
+        if database is not None:
+            postgres.drop_database(database)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def tracking_uri(compat_server_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Points the mlflow client (env and its cached global) at the server; ends stray runs after."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", compat_server_uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    mlflow.set_tracking_uri(compat_server_uri)
+    try:
+        yield compat_server_uri
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def client(tracking_uri: str):  # type: ignore[no-untyped-def]
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+@pytest.fixture
+def experiment_name(request: pytest.FixtureRequest) -> str:
+    """Unique per test, so tests sharing a server never see each other's runs."""
+    return f"{request.node.name}-{uuid.uuid4().hex[:8]}"

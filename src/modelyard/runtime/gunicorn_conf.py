@@ -1,0 +1,36 @@
+"""gunicorn settings for every modelyard service, read from `MODELYARD_*` (see `modelyard.settings`).
+
+Use as `gunicorn -c python:modelyard.runtime.gunicorn_conf ...`, or `from modelyard.runtime.gunicorn_conf
+import *` in a service's own `gunicorn.conf.py`. The app is not preloaded: each worker builds it after the
+fork, so database pools and loaded models are never shared across processes.
+"""
+
+from __future__ import annotations
+
+from modelyard.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.workers
+worker_class = "modelyard.runtime.worker.UvicornWorker"
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout
+keepalive = _settings.keepalive
+loglevel = _settings.log_level
+errorlog = "-"
+accesslog = "-" if _settings.access_log else None
+preload_app = False
+
+__all__ = [
+    "accesslog",
+    "bind",
+    "errorlog",
+    "graceful_timeout",
+    "keepalive",
+    "loglevel",
+    "preload_app",
+    "timeout",
+    "worker_class",
+    "workers",
+]

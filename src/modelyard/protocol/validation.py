@@ -109,9 +109,7 @@ def validate_string_value(value: Any, what: str, max_length: int) -> str:
     return value
 
 
-def validate_batch_limits(
-    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
-) -> None:
+def validate_batch_limits(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
     """MLflow's per-request caps on log-batch (each kind, and all kinds together)."""
     checks = (
         ("metrics", len(metrics), limits.MAX_METRICS_PER_BATCH),
@@ -185,17 +183,20 @@ def validate_run_id(run_id: Any) -> str:
 
 def is_experiment_id(experiment_id: Any) -> bool:
     """Experiment ids are decimal integers on the wire (strings); anything else names nothing."""
-    return isinstance(experiment_id, str | int) and not isinstance(experiment_id, bool) and bool(
-        _EXPERIMENT_ID.match(str(experiment_id))
+    return (
+        isinstance(experiment_id, str | int)
+        and not isinstance(experiment_id, bool)
+        and bool(_EXPERIMENT_ID.match(str(experiment_id)))
     )
 
 
 def validate_max_results(max_results: Any, limit: int, what: str = "max_results") -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, numbers.Integral) or max_results < 1:
-        raise _invalid(f"Invalid value {max_results!r} for parameter '{what}': it must be a positive integer.")
+        raise _invalid(
+            f"Invalid value {max_results!r} for parameter '{what}': it must be a positive integer."
+        )
     if max_results > limit:
         raise _invalid(
             f"Invalid value {max_results} for parameter '{what}' supplied. It must be at most {limit}."
         )
     return int(max_results)
-

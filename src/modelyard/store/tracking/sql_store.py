@@ -1,0 +1,688 @@
+"""The tracking store on SQLite or PostgreSQL, with MLflow's semantics.
+
+Every public method is one transaction. Writes that two clients may race on (params, tags, metrics,
+latest metrics) are single upsert statements, so concurrent log-batch calls on the same run and key
+never fail; rows are written in key order so two such transactions take their row locks in the same
+order and cannot deadlock. Validation that needs no database happens before the transaction starts;
+anything that fails inside it rolls the whole call back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelyard.entities import (
+    Experiment,
+    ExperimentTag,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import limits, validation
+from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
+from modelyard.store.sql.dialect import upsert_insert
+from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
+from modelyard.store.sql.schema import (
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlInput,
+    SqlLatestMetric,
+    SqlMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking.base import TrackingStore
+from modelyard.store.tracking.run_names import generate_run_name
+
+RUN_NAME_TAG = "mlflow.runName"
+DEFAULT_EXPERIMENT_ID = 0
+_INT32_MAX = 2**31 - 1
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlTrackingStore(TrackingStore):
+    def __init__(
+        self,
+        engine: Engine,
+        default_artifact_root: str,
+        allowed_artifact_roots: tuple[str, ...] = (),
+    ) -> None:
+        self.engine = engine
+        self._read_engine = engine.execution_options(**READ_ONLY)
+        self.default_artifact_root = artifact_locations.resolve_root(default_artifact_root)
+        self.allowed_artifact_roots = tuple(allowed_artifact_roots)
+
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        default_artifact_root: str | None = None,
+        allowed_artifact_roots: tuple[str, ...] = (),
+        pool_size: int = 5,
+        max_overflow: int = 10,
+    ) -> SqlTrackingStore:
+        """SQLite databases are migrated here (embedded use has no deploy step); PostgreSQL must be
+        upgraded beforehand (`modelyard db upgrade` or service start-up), so that many workers never
+        race to migrate a shared database."""
+        engine = create_engine_for(uri, pool_size=pool_size, max_overflow=max_overflow)
+        if is_sqlite(engine):
+            from modelyard.store.sql.migrate import upgrade
+
+            upgrade(engine)
+        return cls(engine, default_artifact_root or DEFAULT_LOCAL_ARTIFACT_ROOT, allowed_artifact_roots)
+
+    # ---- sessions ----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._read_engine) as session, session.begin():
+            yield session
+
+    # ---- experiments -------------------------------------------------------------------------
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Sequence[ExperimentTag] = ()
+    ) -> str:
+        validation.validate_experiment_name(name)
+        tag_map = _experiment_tag_map(tags)
+        location = None
+        if artifact_location:
+            roots = (self.default_artifact_root, *self.allowed_artifact_roots)
+            location = artifact_locations.check_within_roots(artifact_location, roots)
+        try:
+            with self._write() as session:
+                if (
+                    session.scalar(select(SqlExperiment.experiment_id).where(SqlExperiment.name == name))
+                    is not None
+                ):
+                    raise _experiment_exists(name)
+                now = _now_ms()
+                row = SqlExperiment(
+                    name=name,
+                    artifact_location=location,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now,
+                    last_update_time=now,
+                )
+                session.add(row)
+                session.flush()
+                if location is None:
+                    row.artifact_location = artifact_locations.location_for(
+                        self.default_artifact_root, row.experiment_id
+                    )
+                session.add_all(
+                    SqlExperimentTag(experiment_id=row.experiment_id, key=k, value=v)
+                    for k, v in tag_map.items()
+                )
+                return str(row.experiment_id)
+        except IntegrityError as exc:
+            # Two clients created the same name at once; the loser gets MLflow's answer.
+            raise _experiment_exists(name) from exc
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as session:
+            return self._load_experiments(
+                session, [self._experiment_row(session, experiment_id).experiment_id]
+            )[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as session:
+            experiment_id = session.scalar(
+                select(SqlExperiment.experiment_id).where(SqlExperiment.name == name)
+            )
+            if experiment_id is None:
+                return None
+            return self._load_experiments(session, [experiment_id])[0]
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        from modelyard.store.tracking.sql_search import search_experiment_ids
+
+        with self._read() as session:
+            ids, token = search_experiment_ids(
+                session, view_type, max_results, filter_string, list(order_by or []), page_token
+            )
+            return PagedList(self._load_experiments(session, [int(i) for i in ids]), token)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        with self._write() as session:
+            row = self._experiment_row(session, experiment_id)
+            now = _now_ms()
+            row.lifecycle_stage = LifecycleStage.DELETED
+            row.last_update_time = now
+            # The runs go with it; runs deleted earlier keep their own deleted_time, which is how
+            # restore_experiment tells them apart.
+            session.execute(
+                update(SqlRun)
+                .where(
+                    SqlRun.experiment_id == row.experiment_id, SqlRun.lifecycle_stage == LifecycleStage.ACTIVE
+                )
+                .values(lifecycle_stage=LifecycleStage.DELETED, deleted_time=now)
+            )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        with self._write() as session:
+            row = self._experiment_row(session, experiment_id)
+            if row.lifecycle_stage != LifecycleStage.DELETED:
+                raise ModelyardException.invalid_parameter(
+                    f"Cannot restore an active experiment. Experiment id={row.experiment_id} is active."
+                )
+            deleted_at = row.last_update_time or 0
+            row.lifecycle_stage = LifecycleStage.ACTIVE
+            row.last_update_time = _now_ms()
+            session.execute(
+                update(SqlRun)
+                .where(
+                    SqlRun.experiment_id == row.experiment_id,
+                    SqlRun.lifecycle_stage == LifecycleStage.DELETED,
+                    SqlRun.deleted_time >= deleted_at,
+                )
+                .values(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+            )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        validation.validate_experiment_name(new_name)
+        try:
+            with self._write() as session:
+                row = self._experiment_row(session, experiment_id)
+                if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                    raise ModelyardException.invalid_parameter("Cannot rename a non-active experiment.")
+                if row.name == new_name:
+                    return
+                taken = session.scalar(
+                    select(SqlExperiment.experiment_id).where(SqlExperiment.name == new_name)
+                )
+                if taken is not None:
+                    raise _experiment_exists(new_name)
+                row.name = new_name
+                row.last_update_time = _now_ms()
+        except IntegrityError as exc:
+            raise _experiment_exists(new_name) from exc
+
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
+        validation.validate_experiment_tag(tag.key, tag.value)
+        with self._write() as session:
+            row = self._experiment_row(session, experiment_id)
+            _require_active_experiment(row)
+            stmt = upsert_insert(session, SqlExperimentTag).values(
+                experiment_id=row.experiment_id, key=tag.key, value=tag.value
+            )
+            session.execute(
+                stmt.on_conflict_do_update(index_elements=["experiment_id", "key"], set_={"value": tag.value})
+            )
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        with self._write() as session:
+            row = self._experiment_row(session, experiment_id)
+            _require_active_experiment(row)
+            result = session.execute(
+                delete(SqlExperimentTag).where(
+                    SqlExperimentTag.experiment_id == row.experiment_id, SqlExperimentTag.key == key
+                )
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise ModelyardException.not_found(
+                    f"No tag with name: {key} in experiment with id {row.experiment_id}"
+                )
+
+    def _experiment_row(self, session: Session, experiment_id: str | int) -> SqlExperiment:
+        row = None
+        if validation.is_experiment_id(experiment_id) and int(experiment_id) <= _INT32_MAX:
+            row = session.get(SqlExperiment, int(experiment_id))
+        if row is None:
+            raise ModelyardException.not_found(f"No Experiment with id={experiment_id} exists")
+        return row
+
+    def _experiment_location(self, row: SqlExperiment) -> str:
+        # Experiment 0 is created by the migration, before any artifact root is known.
+        return row.artifact_location or artifact_locations.location_for(
+            self.default_artifact_root, row.experiment_id
+        )
+
+    def _load_experiments(self, session: Session, ids: list[int]) -> list[Experiment]:
+        if not ids:
+            return []
+        rows = {
+            r.experiment_id: r
+            for r in session.scalars(select(SqlExperiment).where(SqlExperiment.experiment_id.in_(ids)))
+        }
+        tags: dict[int, dict[str, str]] = {}
+        for t in session.scalars(select(SqlExperimentTag).where(SqlExperimentTag.experiment_id.in_(ids))):
+            tags.setdefault(t.experiment_id, {})[t.key] = t.value or ""
+        return [
+            Experiment(
+                experiment_id=str(i),
+                name=rows[i].name,
+                artifact_location=self._experiment_location(rows[i]),
+                lifecycle_stage=rows[i].lifecycle_stage,
+                tags=tags.get(i, {}),
+                creation_time=rows[i].creation_time,
+                last_update_time=rows[i].last_update_time,
+            )
+            for i in ids
+            if i in rows
+        ]
+
+    # ---- runs --------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str | None,
+        start_time: int | None,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+    ) -> Run:
+        tags = list(tags)
+        for tag in tags:
+            validation.validate_tag(tag)
+        tag_name = next((t.value for t in reversed(tags) if t.key == RUN_NAME_TAG), None)
+        if run_name and tag_name and run_name != tag_name:
+            raise ModelyardException.invalid_parameter(
+                f"Both 'run_name' argument and '{RUN_NAME_TAG}' tag are specified, but with different "
+                f"values (run_name='{run_name}', {RUN_NAME_TAG}='{tag_name}')."
+            )
+        name = validation.validate_run_name(run_name or tag_name or generate_run_name())
+        with self._write() as session:
+            experiment = self._experiment_row(session, experiment_id)
+            if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise ModelyardException.invalid_parameter(
+                    f"The experiment {experiment.experiment_id} must be in the 'active' state. "
+                    f"Current state is {experiment.lifecycle_stage}."
+                )
+            if not experiment.artifact_location:
+                experiment.artifact_location = self._experiment_location(experiment)
+            run_id = uuid.uuid4().hex
+            session.add(
+                SqlRun(
+                    run_uuid=run_id,
+                    name=name,
+                    experiment_id=experiment.experiment_id,
+                    user_id=user_id or "",
+                    status=RunStatus.RUNNING,
+                    start_time=_now_ms() if start_time is None else int(start_time),
+                    end_time=None,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                )
+            )
+            session.flush()
+            other_tags = [t for t in tags if t.key != RUN_NAME_TAG]
+            self._upsert_tags(session, run_id, [*other_tags, RunTag(RUN_NAME_TAG, name)])
+            return self._load_runs(session, [run_id])[0]
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as session:
+            runs = self._load_runs(session, [run_id])
+            if not runs:
+                raise _run_not_found(run_id)
+            return runs[0]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        run_status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        if run_status is not None:
+            RunStatus.validate(run_status)
+        if run_name:
+            validation.validate_run_name(run_name)
+        with self._write() as session:
+            row = self._active_run(session, run_id)
+            if run_status is not None:
+                row.status = run_status
+            if end_time is not None:
+                row.end_time = int(end_time)
+            if run_name:
+                row.name = run_name
+                self._upsert_tags(session, run_id, [RunTag(RUN_NAME_TAG, run_name)])
+            session.flush()
+            return _run_info(row)
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write() as session:
+            row = self._run_row(session, run_id)
+            if row.lifecycle_stage != LifecycleStage.DELETED:
+                row.lifecycle_stage = LifecycleStage.DELETED
+                row.deleted_time = _now_ms()
+
+    def restore_run(self, run_id: str) -> None:
+        with self._write() as session:
+            row = self._run_row(session, run_id)
+            row.lifecycle_stage = LifecycleStage.ACTIVE
+            row.deleted_time = None
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        validation.validate_batch(metrics, params, tags)
+        new_name = next((t.value for t in reversed(tags) if t.key == RUN_NAME_TAG), None)
+        if new_name is not None:
+            validation.validate_run_name(new_name)
+        if not (metrics or params or tags):
+            with self._read() as session:
+                self._active_run(session, run_id)
+            return
+        with self._write() as session:
+            run = self._active_run(session, run_id)
+            if params:
+                self._insert_params(session, run_id, params)
+            if tags:
+                self._upsert_tags(session, run_id, tags)
+                if new_name is not None:
+                    run.name = new_name
+            if metrics:
+                self._insert_metrics(session, run_id, metrics)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as session:
+            self._active_run(session, run_id)
+            result = session.execute(delete(SqlTag).where(SqlTag.run_uuid == run_id, SqlTag.key == key))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise ModelyardException.not_found(f"No tag with name: {key} in run with id {run_id}")
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int = limits.GET_METRIC_HISTORY_MAX_RESULTS,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        if max_results is None:
+            max_results = limits.GET_METRIC_HISTORY_MAX_RESULTS
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise ModelyardException.invalid_parameter(
+                f"Invalid value {max_results!r} for parameter 'max_results': it must be a positive integer."
+            )
+        max_results = min(max_results, limits.GET_METRIC_HISTORY_MAX_RESULTS)
+        offset = _decode_offset_token(page_token)
+        with self._read() as session:
+            self._run_row(session, run_id)
+            rows = session.execute(
+                select(SqlMetric.key, SqlMetric.value, SqlMetric.timestamp, SqlMetric.step, SqlMetric.is_nan)
+                .where(SqlMetric.run_uuid == run_id, SqlMetric.key == metric_key)
+                .order_by(SqlMetric.step, SqlMetric.timestamp, SqlMetric.value)
+                .offset(offset)
+                .limit(max_results + 1)
+            ).all()
+        token = _encode_offset_token(offset + max_results) if len(rows) > max_results else None
+        return PagedList(
+            [
+                Metric(key, math.nan if is_nan else value, timestamp, step)
+                for key, value, timestamp, step, is_nan in rows[:max_results]
+            ],
+            token,
+        )
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        from modelyard.store.tracking.sql_search import search_run_ids
+
+        with self._read() as session:
+            ids, token = search_run_ids(
+                session,
+                [str(e) for e in experiment_ids],
+                filter_string or "",
+                run_view_type,
+                max_results,
+                list(order_by or []),
+                page_token,
+            )
+            return PagedList(self._load_runs(session, list(ids)), token)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
+        rows = {}
+        for item in datasets:
+            dataset = item.get("dataset") if isinstance(item, dict) else None
+            if not isinstance(dataset, dict) or not dataset.get("name") or not dataset.get("digest"):
+                raise ModelyardException.invalid_parameter(
+                    "Each dataset input needs a 'dataset' with a non-empty 'name' and 'digest'."
+                )
+            # One row per distinct dataset; logging it again (say, with new context tags) replaces it.
+            digest = hashlib.sha256(json.dumps(dataset, sort_keys=True).encode()).hexdigest()
+            rows[digest] = json.dumps(item, sort_keys=True)
+        with self._write() as session:
+            self._active_run(session, run_id)
+            if not rows:
+                return
+            stmt = upsert_insert(session, SqlInput).values(
+                [{"run_uuid": run_id, "digest": d, "body": b} for d, b in sorted(rows.items())]
+            )
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_uuid", "digest"], set_={"body": stmt.excluded.body}
+                )
+            )
+
+    # ---- run helpers -------------------------------------------------------------------------
+    def _run_row(self, session: Session, run_id: str) -> SqlRun:
+        row = session.get(SqlRun, run_id) if isinstance(run_id, str) and run_id else None
+        if row is None:
+            raise _run_not_found(run_id)
+        return row
+
+    def _active_run(self, session: Session, run_id: str) -> SqlRun:
+        row = self._run_row(session, run_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise ModelyardException.invalid_parameter(
+                f"The run {run_id} must be in the 'active' state. Current state is {row.lifecycle_stage}."
+            )
+        return row
+
+    def _insert_params(self, session: Session, run_id: str, params: list[Param]) -> None:
+        wanted = {p.key: p.value for p in params}
+        stmt = upsert_insert(session, SqlParam).values(
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(wanted.items())]
+        )
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"]))
+        # Checked after the insert, not before: a concurrent writer's value is visible now, so a
+        # conflicting value cannot slip in between a check and our write.
+        stored = session.execute(
+            select(SqlParam.key, SqlParam.value).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(wanted))
+        ).all()
+        for key, value in sorted(stored):
+            if value != wanted[key]:
+                raise ModelyardException.invalid_parameter(
+                    f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                    f"with value='{value}' for run ID='{run_id}'. Attempted logging new value "
+                    f"'{wanted[key]}'."
+                )
+
+    def _upsert_tags(self, session: Session, run_id: str, tags: Iterable[RunTag]) -> None:
+        latest = {t.key: t.value for t in tags}
+        if not latest:
+            return
+        stmt = upsert_insert(session, SqlTag).values(
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(latest.items())]
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
+            )
+        )
+
+    def _insert_metrics(self, session: Session, run_id: str, metrics: list[Metric]) -> None:
+        points: dict[tuple[str, int, int, float], bool] = {}
+        for m in metrics:
+            is_nan = math.isnan(m.value)
+            points[(m.key, int(m.step), int(m.timestamp), 0.0 if is_nan else float(m.value))] = is_nan
+        ordered = sorted(points.items())
+        history = upsert_insert(session, SqlMetric).values(
+            [
+                {"run_uuid": run_id, "key": k, "step": s, "timestamp": ts, "value": v, "is_nan": nan}
+                for (k, s, ts, v), nan in ordered
+            ]
+        )
+        session.execute(history.on_conflict_do_nothing())
+
+        # Per key, the batch's own greatest (step, timestamp, value); the upsert then keeps whichever
+        # of it and the stored row is greater, in the database, so racing writers agree.
+        best: dict[str, tuple[tuple[int, int, float], bool]] = {}
+        for (k, s, ts, v), nan in ordered:
+            if k not in best or (s, ts, v) > best[k][0]:
+                best[k] = ((s, ts, v), nan)
+        latest = upsert_insert(session, SqlLatestMetric).values(
+            [
+                {"run_uuid": run_id, "key": k, "step": s, "timestamp": ts, "value": v, "is_nan": nan}
+                for k, ((s, ts, v), nan) in sorted(best.items())
+            ]
+        )
+        new = latest.excluded
+        session.execute(
+            latest.on_conflict_do_update(
+                index_elements=["run_uuid", "key"],
+                set_={"step": new.step, "timestamp": new.timestamp, "value": new.value, "is_nan": new.is_nan},
+                where=tuple_(new.step, new.timestamp, new.value)
+                > tuple_(SqlLatestMetric.step, SqlLatestMetric.timestamp, SqlLatestMetric.value),
+            )
+        )
+
+    def _load_runs(self, session: Session, run_ids: list[str]) -> list[Run]:
+        """Runs with their data, one query per table, in the order of `run_ids` (unknown ids skipped)."""
+        if not run_ids:
+            return []
+        infos = {r.run_uuid: r for r in session.scalars(select(SqlRun).where(SqlRun.run_uuid.in_(run_ids)))}
+        if not infos:
+            return []
+        ids = list(infos)
+        params: dict[str, list[Param]] = {}
+        for run_uuid, key, value in session.execute(
+            select(SqlParam.run_uuid, SqlParam.key, SqlParam.value)
+            .where(SqlParam.run_uuid.in_(ids))
+            .order_by(SqlParam.key)
+        ):
+            params.setdefault(run_uuid, []).append(Param(key, value))
+        tags: dict[str, list[RunTag]] = {}
+        for run_uuid, key, value in session.execute(
+            select(SqlTag.run_uuid, SqlTag.key, SqlTag.value)
+            .where(SqlTag.run_uuid.in_(ids))
+            .order_by(SqlTag.key)
+        ):
+            tags.setdefault(run_uuid, []).append(RunTag(key, value or ""))
+        metrics: dict[str, list[Metric]] = {}
+        for m in session.scalars(
+            select(SqlLatestMetric).where(SqlLatestMetric.run_uuid.in_(ids)).order_by(SqlLatestMetric.key)
+        ):
+            metrics.setdefault(m.run_uuid, []).append(
+                Metric(m.key, math.nan if m.is_nan else m.value, m.timestamp, m.step)
+            )
+        inputs: dict[str, list[dict[str, Any]]] = {}
+        for run_uuid, body in session.execute(
+            select(SqlInput.run_uuid, SqlInput.body)
+            .where(SqlInput.run_uuid.in_(ids))
+            .order_by(SqlInput.digest)
+        ):
+            inputs.setdefault(run_uuid, []).append(json.loads(body))
+        return [
+            Run(
+                info=_run_info(infos[i]),
+                data=RunData.build(metrics.get(i, []), params.get(i, []), tags.get(i, [])),
+                inputs=RunInputs(inputs.get(i, [])),
+            )
+            for i in run_ids
+            if i in infos
+        ]
+
+
+# ---- module helpers -------------------------------------------------------------------------------
+def _run_info(row: SqlRun) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_uuid,
+        experiment_id=str(row.experiment_id),
+        run_name=row.name or "",
+        user_id=row.user_id or "",
+        status=row.status,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri or "",
+        lifecycle_stage=row.lifecycle_stage,
+    )
+
+
+def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tag in tags:
+        validation.validate_experiment_tag(tag.key, tag.value)
+        out[tag.key] = tag.value
+    return out
+
+
+def _require_active_experiment(row: SqlExperiment) -> None:
+    if row.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise ModelyardException.invalid_parameter(
+            f"The experiment {row.experiment_id} must be in the 'active' state. "
+            f"Current state is {row.lifecycle_stage}."
+        )
+
+
+def _experiment_exists(name: str) -> ModelyardException:
+    return ModelyardException.already_exists(f"Experiment(name={name}) already exists.")
+
+
+def _run_not_found(run_id: str) -> ModelyardException:
+    return ModelyardException.not_found(f"Run with id={run_id} not found")
+
+
+def _encode_offset_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_offset_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise ModelyardException.invalid_parameter(f"Invalid page token '{token}'.") from exc
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ModelyardException.invalid_parameter(f"Invalid page token '{token}'.")
+    return offset

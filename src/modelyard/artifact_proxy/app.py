@@ -1,0 +1,60 @@
+"""The standalone artifacts service: MLflow's artifacts API streaming to/from the configured destination.
+
+In the team stack an ingress routes `/api/2.0/mlflow-artifacts/` here while everything else goes to
+the tracking service; locally the tracking app can mount the same router (single-process mode).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard.artifact_proxy.routes import create_router, error_response, server_info
+from modelyard.artifacts import get_repository
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.settings import Settings
+from modelyard.version import __version__
+
+
+def create_app(settings: Settings) -> FastAPI:
+    repo = get_repository(settings.artifacts_destination, chunk_size=settings.multipart_chunk_size)
+    app = FastAPI(
+        title="modelyard artifacts", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
+    app.state.artifact_repository = repo
+    app.include_router(create_router(settings, repo))
+
+    @app.get("/health")
+    async def health() -> Response:
+        return PlainTextResponse("OK")
+
+    @app.get("/version")
+    async def version() -> Response:
+        return PlainTextResponse(__version__)
+
+    @app.get("/api/3.0/mlflow/server-info")
+    async def info() -> Response:
+        return JSONResponse({"store_type": None, **server_info(settings, repo)})
+
+    @app.exception_handler(ModelyardException)
+    async def modelyard_error(request: Request, exc: ModelyardException) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: errors.ENDPOINT_NOT_FOUND, 405: errors.ENDPOINT_NOT_FOUND}.get(
+            exc.status_code, errors.BAD_REQUEST
+        )
+        return JSONResponse({"error_code": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(
+            ModelyardException(f"Invalid request: {exc.errors()}", errors.INVALID_PARAMETER_VALUE)
+        )
+
+    return app

@@ -1,0 +1,170 @@
+"""MLflow's artifacts API (`/api/2.0/mlflow-artifacts/...`, also under `/ajax-api/2.0/...`) as a router.
+
+Every path is relative to the configured destination and checked by `safe_relative_path` before the
+repository sees it, so no request can make the service touch anything outside the destination.
+Errors are answered here as MLflow JSON (`{"error_code", "message"}`), so the router behaves the
+same in the standalone service and mounted inside the tracking app.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.artifact_proxy.streaming import UploadCutOff, receive_into, stream_response
+from modelyard.artifacts import get_repository
+from modelyard.artifacts.base import ArtifactRepository, multipart_unsupported
+from modelyard.artifacts.paths import safe_relative_path
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+#: MLflow's client matches this message to fall back from presigned to proxied downloads.
+PRESIGNED_DOWNLOAD_UNSUPPORTED = "Presigned download is not supported for the current artifact repository"
+
+
+def error_response(exc: ModelyardException) -> JSONResponse:
+    return JSONResponse({"error_code": exc.error_code, "message": exc.message}, status_code=exc.http_status)
+
+
+def _mlflow_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    @functools.wraps(handler)
+    async def wrapped(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except ModelyardException as exc:
+            if exc.http_status >= 500:
+                _log.warning("artifacts request failed: %s", exc.message)
+            return error_response(exc)
+        except UploadCutOff as exc:
+            _log.info("upload cut off, nothing stored: %s", exc)
+            return error_response(ModelyardException(f"Upload incomplete: {exc}", errors.BAD_REQUEST))
+
+    return wrapped
+
+
+def multipart_enabled(repo: ArtifactRepository) -> bool:
+    """Multipart needs an S3 destination; `MODELYARD_ARTIFACTS_MULTIPART_UPLOAD=false` turns it off when
+    clients cannot reach the S3 endpoint the presigned part URLs point at."""
+    flag = os.environ.get("MODELYARD_ARTIFACTS_MULTIPART_UPLOAD", "true").strip().lower()
+    return repo.supports_multipart and flag not in ("0", "false", "no", "off")
+
+
+def server_info(settings: Settings, repo: ArtifactRepository | None = None) -> dict[str, Any]:
+    """The artifact capabilities of `/api/3.0/mlflow/server-info` (the tracking app merges these)."""
+    repo = repo or get_repository(settings.artifacts_destination)
+    return {"multipart_uploads_enabled": multipart_enabled(repo), "multipart_downloads_enabled": False}
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ModelyardException("Request body is not valid JSON", errors.MALFORMED_REQUEST) from exc
+    if not isinstance(body, dict):
+        raise ModelyardException("Request body must be a JSON object", errors.MALFORMED_REQUEST)
+    return body
+
+
+def _upload_id(body: dict[str, Any]) -> str:
+    upload_id = body.get("upload_id")
+    if not isinstance(upload_id, str) or not upload_id:
+        raise ModelyardException.invalid_parameter("upload_id is required")
+    return upload_id
+
+
+def _required_path(path: str) -> str:
+    rel = safe_relative_path(path)
+    if not rel:
+        raise ModelyardException.invalid_parameter("An artifact path is required")
+    return rel
+
+
+def create_router(settings: Settings, repository: ArtifactRepository | None = None) -> APIRouter:
+    """The artifacts API over `settings.artifacts_destination` (or an explicit repository)."""
+    repo = repository or get_repository(
+        settings.artifacts_destination, chunk_size=settings.multipart_chunk_size
+    )
+    api = APIRouter()
+
+    @api.get("/artifacts")
+    @_mlflow_errors
+    async def list_artifacts(path: str | None = None) -> Response:
+        rel = safe_relative_path(path)
+        infos = await run_in_threadpool(repo.list_artifacts, rel or None)
+        # MLflow answers names relative to the listed folder; the client re-joins them.
+        files = [{**info.to_dict(), "path": info.path.rsplit("/", 1)[-1]} for info in infos]
+        return JSONResponse({"files": files} if files else {})
+
+    @api.get("/artifacts/{path:path}")
+    @_mlflow_errors
+    async def download_artifact(path: str) -> Response:
+        rel = _required_path(path)
+        stream = await run_in_threadpool(repo.open_read, rel)
+        return stream_response(stream, rel)
+
+    @api.put("/artifacts/{path:path}")
+    @_mlflow_errors
+    async def upload_artifact(path: str, request: Request) -> Response:
+        await receive_into(repo, _required_path(path), request)
+        return JSONResponse({})
+
+    @api.delete("/artifacts/{path:path}")
+    @_mlflow_errors
+    async def delete_artifact(path: str) -> Response:
+        await run_in_threadpool(repo.delete_artifacts, _required_path(path))
+        return JSONResponse({})
+
+    @api.post("/mpu/create/{path:path}")
+    @_mlflow_errors
+    async def create_multipart(path: str, request: Request) -> Response:
+        rel = _required_path(path)
+        body = await _json_body(request)
+        if not multipart_enabled(repo):
+            raise multipart_unsupported()
+        try:
+            num_parts = int(body.get("num_parts", 1))
+        except (TypeError, ValueError) as exc:
+            raise ModelyardException.invalid_parameter("num_parts must be an integer") from exc
+        upload = await run_in_threadpool(repo.create_multipart_upload, rel, num_parts)
+        return JSONResponse(upload.to_dict())
+
+    @api.post("/mpu/complete/{path:path}")
+    @_mlflow_errors
+    async def complete_multipart(path: str, request: Request) -> Response:
+        rel = _required_path(path)
+        body = await _json_body(request)
+        parts = body.get("parts") or []
+        if not isinstance(parts, list):
+            raise ModelyardException.invalid_parameter("parts must be a list")
+        await run_in_threadpool(repo.complete_multipart_upload, rel, _upload_id(body), parts)
+        return JSONResponse({})
+
+    @api.post("/mpu/abort/{path:path}")
+    @_mlflow_errors
+    async def abort_multipart(path: str, request: Request) -> Response:
+        rel = _required_path(path)
+        body = await _json_body(request)
+        await run_in_threadpool(repo.abort_multipart_upload, rel, _upload_id(body))
+        return JSONResponse({})
+
+    @api.get("/presigned/{path:path}")
+    @_mlflow_errors
+    async def presigned_download(path: str) -> Response:
+        _required_path(path)
+        raise ModelyardException(PRESIGNED_DOWNLOAD_UNSUPPORTED, errors.NOT_IMPLEMENTED)
+
+    router = APIRouter()
+    for prefix in PREFIXES:
+        router.include_router(api, prefix=prefix)
+    return router

@@ -1,0 +1,98 @@
+"""Moving bytes between an HTTP request/response and an artifact repository in bounded memory.
+
+The event loop only shuffles chunks; every repository call (disk or S3, both blocking) runs in the
+thread pool. Request chunks from the server (~64 KiB) are batched to `WRITE_BATCH` before they are
+handed to the writer, to keep thread hops per megabyte low.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator, Iterator
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import StreamingResponse
+
+from modelyard.artifacts.base import ArtifactRepository, ArtifactStream
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+
+WRITE_BATCH = 1024 * 1024
+
+
+class UploadCutOff(Exception):
+    """The client went away (or sent fewer bytes than it announced) before the body ended."""
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ModelyardException("Invalid Content-Length header", errors.BAD_REQUEST) from exc
+    if value < 0:
+        raise ModelyardException("Invalid Content-Length header", errors.BAD_REQUEST)
+    return value
+
+
+async def receive_into(repo: ArtifactRepository, path: str, request: Request) -> int:
+    """Stream the request body to `path`; the object appears only if the whole body arrived.
+
+    Returns the number of bytes stored. On a disconnect, a short body, or any failure the writer is
+    aborted (temp file removed / multipart upload aborted) before the error propagates.
+    """
+    declared = _declared_length(request)
+    writer = await run_in_threadpool(repo.open_write, path, declared)
+    received = 0
+    batch = bytearray()
+    try:
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                batch += chunk
+                if len(batch) >= WRITE_BATCH:
+                    data, batch = bytes(batch), bytearray()
+                    await run_in_threadpool(writer.write, data)
+        except ClientDisconnect as exc:
+            raise UploadCutOff(f"client disconnected after {received} bytes") from exc
+        if batch:
+            await run_in_threadpool(writer.write, bytes(batch))
+            batch = bytearray()
+        if declared is not None and received != declared:
+            raise UploadCutOff(f"received {received} of {declared} bytes")
+        await run_in_threadpool(writer.commit)
+    except BaseException:
+        await run_in_threadpool(writer.abort)
+        raise
+    return received
+
+
+def _guess_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    # Never let a stored artifact render as active content in a browser under our origin.
+    if guessed is None or guessed in (
+        "text/html",
+        "application/javascript",
+        "image/svg+xml",
+        "text/javascript",
+    ):
+        return "application/octet-stream" if guessed is None else "text/plain"
+    return guessed
+
+
+def stream_response(stream: ArtifactStream, path: str) -> StreamingResponse:
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if stream.size is not None:
+        headers["Content-Length"] = str(stream.size)
+    body: AsyncIterator[bytes] = iterate_in_threadpool(_closing(stream))
+    return StreamingResponse(body, media_type=_guess_type(path), headers=headers)
+
+
+def _closing(stream: ArtifactStream) -> Iterator[bytes]:
+    try:
+        yield from stream.chunks
+    finally:
+        stream.close()

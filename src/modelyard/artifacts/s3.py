@@ -1,0 +1,366 @@
+"""Artifacts in S3 or anything that speaks its API (MinIO, LocalStack, moto's server), via boto3.
+
+Configuration comes from the environment so the same code runs against AWS and a laptop stack:
+`MODELYARD_S3_ENDPOINT_URL` (else MLflow's `MLFLOW_S3_ENDPOINT_URL`, else boto3's own
+`AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`), `MODELYARD_S3_ADDRESSING_STYLE` (path-style by default
+when an endpoint is set, which is what local S3 servers want), region and credentials from boto3's
+usual chain. Connect timeouts are short and retries bounded so an unreachable S3 turns into
+TEMPORARILY_UNAVAILABLE (503) within seconds instead of a hung request.
+
+Streamed writes use a multipart upload once the body outgrows one part, with a few parts in flight:
+memory is bounded by (parts in flight + 1) x part size whatever the file size, and an upload that
+is aborted or cut off is aborted at S3, so no partial object ever becomes visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlparse
+
+from modelyard.artifacts.base import (
+    DEFAULT_CHUNK_SIZE,
+    ArtifactRepository,
+    ArtifactStream,
+    ArtifactWriter,
+    FileInfo,
+    MultipartCredential,
+    MultipartUpload,
+)
+from modelyard.artifacts.paths import join, relative_to, safe_relative_path
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+
+#: Parts uploaded concurrently by one streamed write; bounds its memory to (this + 1) parts.
+PARTS_IN_FLIGHT = 3
+#: Ranges fetched ahead by one streamed read; bounds its memory to this many chunks.
+RANGES_IN_FLIGHT = 3
+_MIN_PART = 5 * 1024 * 1024
+_CLIENT_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
+
+
+def s3_client_config() -> tuple[str | None, str | None, float]:
+    endpoint = _env("MODELYARD_S3_ENDPOINT_URL") or _env("MLFLOW_S3_ENDPOINT_URL")
+    style = _env("MODELYARD_S3_ADDRESSING_STYLE")
+    if style is None and (endpoint or _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")):
+        style = "path"
+    connect_timeout = float(_env("MODELYARD_S3_CONNECT_TIMEOUT") or 3)
+    return endpoint, style, connect_timeout
+
+
+def get_s3_client() -> Any:
+    """One boto3 client per configuration per process (boto3 clients are thread-safe)."""
+    import boto3
+    from botocore.config import Config
+
+    key = (*s3_client_config(), os.getpid(), _env("AWS_ACCESS_KEY_ID"), _env("AWS_DEFAULT_REGION"))
+    with _CLIENT_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            endpoint, style, connect_timeout = key[0], key[1], key[2]
+            config = Config(
+                connect_timeout=connect_timeout,
+                read_timeout=60,
+                retries={"max_attempts": 2, "mode": "standard"},
+                s3={"addressing_style": style} if style else None,
+                max_pool_connections=32,
+                # moto and older S3 clones reject the newer default checksum trailers on presigned parts.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+            _CLIENTS[key] = client
+        return client
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
+        raise ModelyardException.invalid_parameter(f"Not an S3 URI: {uri!r}")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+@contextlib.contextmanager
+def s3_errors(what: str) -> Iterator[None]:
+    """botocore errors -> ModelyardException with the code the client should see."""
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404 and code != "NoSuchBucket":
+            raise ModelyardException.not_found(f"{what}: not found") from exc
+        if code == "NoSuchUpload":
+            raise ModelyardException.invalid_parameter(f"{what}: unknown upload id") from exc
+        if status is not None and int(status) >= 500 or code in ("SlowDown", "ServiceUnavailable"):
+            raise ModelyardException(
+                f"{what}: S3 unavailable ({code})", errors.TEMPORARILY_UNAVAILABLE
+            ) from exc
+        raise ModelyardException(f"{what}: S3 error {code}", errors.INTERNAL_ERROR) from exc
+    except (ConnectionError, HTTPClientError) as exc:
+        raise ModelyardException(f"{what}: S3 unreachable ({exc})", errors.TEMPORARILY_UNAVAILABLE) from exc
+    except BotoCoreError as exc:
+        raise ModelyardException(f"{what}: S3 client error ({exc})", errors.TEMPORARILY_UNAVAILABLE) from exc
+
+
+class _S3Writer(ArtifactWriter):
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_size = max(part_size, _MIN_PART)
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[dict[str, Any]]] = []
+        self._done = False
+
+    def _start_multipart(self) -> None:
+        with s3_errors(f"create multipart upload for {self._key}"):
+            self._upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)[
+                "UploadId"
+            ]
+        self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        with s3_errors(f"upload part {number} of {self._key}"):
+            response = self._client.upload_part(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+            )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def _submit(self, body: bytes) -> None:
+        if self._upload_id is None:
+            self._start_multipart()
+        assert self._pool is not None
+        # Wait for the oldest part when the window is full: this is what bounds memory.
+        in_flight = [f for f in self._futures if not f.done()]
+        if len(in_flight) >= PARTS_IN_FLIGHT:
+            in_flight[0].result()
+        for future in self._futures:
+            if future.done():
+                future.result()  # surface a failed part now, not at commit
+        self._futures.append(self._pool.submit(self._upload_part, len(self._futures) + 1, body))
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._submit(part)
+
+    def commit(self) -> None:
+        try:
+            if self._upload_id is None:
+                with s3_errors(f"put {self._key}"):
+                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            else:
+                if self._buffer:
+                    self._submit(bytes(self._buffer))
+                self._buffer = bytearray()
+                parts = [future.result() for future in self._futures]
+                with s3_errors(f"complete multipart upload of {self._key}"):
+                    self._client.complete_multipart_upload(
+                        Bucket=self._bucket,
+                        Key=self._key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": parts},
+                    )
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._shutdown()
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer = bytearray()
+        for future in self._futures:
+            future.cancel()
+        self._shutdown()
+        if self._upload_id is not None:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class S3ArtifactRepository(ArtifactRepository):
+    def __init__(self, artifact_uri: str, chunk_size: int = DEFAULT_CHUNK_SIZE, client: Any = None) -> None:
+        super().__init__(artifact_uri)
+        self.bucket, self.prefix = parse_s3_uri(artifact_uri)
+        self.chunk_size = max(chunk_size, _MIN_PART)
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = get_s3_client()
+        return self._client
+
+    def _key(self, path: str | None) -> str:
+        return join(self.prefix, path)
+
+    def _transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=self.chunk_size, multipart_chunksize=self.chunk_size, max_concurrency=8
+        )
+
+    def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
+        key = self._key(join("", artifact_path, os.path.basename(local_file)))
+        with s3_errors(f"upload {key}"):
+            self.client.upload_file(local_file, self.bucket, key, Config=self._transfer_config())
+
+    def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
+        rel = safe_relative_path(path)
+        prefix = self._key(rel)
+        prefix = prefix + "/" if prefix else ""
+        infos: list[FileInfo] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        with s3_errors(f"list {prefix}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    infos.append(FileInfo(relative_to(common["Prefix"].rstrip("/"), self.prefix), True, None))
+                for obj in page.get("Contents", []):
+                    if obj["Key"] == prefix:
+                        continue  # a "folder marker" object some tools create
+                    infos.append(FileInfo(relative_to(obj["Key"], self.prefix), False, int(obj["Size"])))
+        return sorted(infos, key=lambda i: i.path)
+
+    def _download_file(self, remote_path: str, local_path: str) -> None:
+        key = self._key(remote_path)
+        with s3_errors(f"download {key}"):
+            self.client.download_file(self.bucket, key, local_path, Config=self._transfer_config())
+
+    def delete_artifacts(self, path: str | None = None) -> None:
+        key = self._key(path)
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        with s3_errors(f"delete {key}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key + "/" if key else ""):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+            if key:
+                keys.append(key)
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def open_read(self, path: str) -> ArtifactStream:
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.not_found("The artifact root is a directory")
+        key = self._key(rel)
+        with s3_errors(f"read {rel}"):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        size = int(head["ContentLength"])
+        return ArtifactStream(size, self._ranges(key, size, head.get("ETag")))
+
+    def _ranges(self, key: str, size: int, etag: str | None) -> Iterator[bytes]:
+        """The object as consecutive ranged GETs, a few fetched ahead: throughput of parallel
+        transfers with memory bounded by RANGES_IN_FLIGHT chunks. `If-Match` pins every range to the
+        version we started with, so a concurrent overwrite fails the download instead of mixing bytes."""
+        if size == 0:
+            return
+        step = self.chunk_size
+        starts = list(range(0, size, step))
+
+        def fetch(start: int) -> bytes:
+            end = min(start + step, size) - 1
+            extra = {"IfMatch": etag} if etag else {}
+            with s3_errors(f"read {key}"):
+                body = self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}", **extra
+                )
+                return body["Body"].read()
+
+        with ThreadPoolExecutor(max_workers=RANGES_IN_FLIGHT, thread_name_prefix="s3-range") as pool:
+            pending: list[Future[bytes]] = []
+            next_index = 0
+            try:
+                while next_index < len(starts) or pending:
+                    while next_index < len(starts) and len(pending) < RANGES_IN_FLIGHT:
+                        pending.append(pool.submit(fetch, starts[next_index]))
+                        next_index += 1
+                    data = pending.pop(0).result()
+                    # Hand the range out in slices so the server writes smoothly.
+                    view = memoryview(data)
+                    for offset in range(0, len(data), 1024 * 1024):
+                        yield bytes(view[offset : offset + 1024 * 1024])
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def open_write(self, path: str, content_length: int | None = None) -> ArtifactWriter:
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.invalid_parameter("An artifact path is required")
+        return _S3Writer(self.client, self.bucket, self._key(rel), self.chunk_size)
+
+    # ---- multipart with presigned part URLs (MLflow's proxy protocol) ---------------------------
+    @property
+    def supports_multipart(self) -> bool:
+        return True
+
+    def create_multipart_upload(self, path: str, num_parts: int) -> MultipartUpload:
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.invalid_parameter("An artifact path is required")
+        if not 1 <= num_parts <= 10000:
+            raise ModelyardException.invalid_parameter("num_parts must be between 1 and 10000")
+        key = self._key(rel)
+        with s3_errors(f"create multipart upload for {rel}"):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+            credentials = [
+                MultipartCredential(
+                    url=self.client.generate_presigned_url(
+                        "upload_part",
+                        Params={
+                            "Bucket": self.bucket,
+                            "Key": key,
+                            "UploadId": upload_id,
+                            "PartNumber": number,
+                        },
+                        ExpiresIn=3600,
+                    ),
+                    part_number=number,
+                )
+                for number in range(1, num_parts + 1)
+            ]
+        return MultipartUpload(upload_id, credentials)
+
+    def complete_multipart_upload(self, path: str, upload_id: str, parts: Sequence[dict[str, Any]]) -> None:
+        key = self._key(safe_relative_path(path))
+        try:
+            s3_parts = [{"PartNumber": int(p["part_number"]), "ETag": str(p["etag"])} for p in parts]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelyardException.invalid_parameter("Each part needs part_number and etag") from exc
+        with s3_errors(f"complete multipart upload of {path}"):
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": s3_parts}
+            )
+
+    def abort_multipart_upload(self, path: str, upload_id: str) -> None:
+        key = self._key(safe_relative_path(path))
+        with s3_errors(f"abort multipart upload of {path}"):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)

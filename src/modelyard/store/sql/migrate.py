@@ -45,6 +45,7 @@ def target_metadata() -> MetaData:
 def alembic_config(url: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -1,0 +1,105 @@
+"""The tracking service: `create_app(settings)` wires the SQL store, the routers and the error handlers.
+
+Every MLflow API router is served twice, under `/api/2.0` (clients) and `/ajax-api/2.0` (the UI), as
+MLflow does. The app is built once per gunicorn worker, after the fork, so each worker owns its pool.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from modelyard.settings import Settings
+from modelyard.store.sql.engine import create_engine_for, is_sqlite
+from modelyard.store.sql.migrate import upgrade
+from modelyard.store.tracking.sql_store import SqlTrackingStore
+from modelyard.tracking.errors import install_error_handlers
+from modelyard.tracking.responses import JsonResponse
+from modelyard.tracking.routers import experiments, meta, metrics, runs
+from modelyard.version import __version__
+
+API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+#: Proxied artifact locations; clients resolve them against the tracking URI.
+PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
+
+
+def api_routers() -> list[APIRouter]:
+    """The MLflow API routers, each served under every prefix in `API_PREFIXES`.
+
+    Other API areas (model registry, logged models) join by adding their router to this list.
+    """
+    return [experiments.router, runs.router, metrics.router]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = build_engine(settings)
+    store = SqlTrackingStore(
+        engine,
+        default_artifact_root=default_artifact_root(settings),
+        allowed_artifact_roots=settings.allowed_artifact_roots,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="modelyard tracking",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=JsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.tracking_store = store
+    install_error_handlers(app)
+    app.include_router(meta.router)
+    for router in api_routers():
+        for prefix in API_PREFIXES:
+            app.include_router(router, prefix=prefix)
+    if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
+        mount(app, settings)
+    return app
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The engine, with the schema brought up to date when this process is allowed to migrate.
+
+    SQLite is always upgraded (an embedded file has no one else to do it); PostgreSQL when
+    `auto_migrate` is on, under migrate's advisory lock so concurrently booting workers are safe.
+    """
+    engine = create_engine_for(
+        settings.backend_store_uri, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    if settings.auto_migrate or is_sqlite(engine):
+        upgrade(engine)
+    return engine
+
+
+def default_artifact_root(settings: Settings) -> str:
+    """Where experiments created without an artifact_location put their artifacts."""
+    if settings.default_artifact_root:
+        return settings.default_artifact_root
+    if settings.serve_artifacts:
+        return PROXIED_ARTIFACT_ROOT
+    destination = settings.artifacts_destination
+    return destination if "://" in destination else os.path.abspath(destination)
+
+
+def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:
+    """`modelyard.artifact_proxy.mount(app, settings)`: single-process mode serves artifacts too.
+
+    The artifacts package adds its routes (and sets `app.state.artifact_capabilities` for
+    `/server-info`); without that function the tracking app serves the tracking API alone.
+    """
+    module = importlib.import_module("modelyard.artifact_proxy")
+    return getattr(module, "mount", None)

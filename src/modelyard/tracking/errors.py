@@ -1,0 +1,78 @@
+"""Every error leaves the service as MLflow's JSON `{"error_code", "message"}` with the matching status.
+
+The mlflow client retries 5xx answers for minutes, so only genuine server faults may be 5xx; routing
+misses (unknown path, wrong method) and request-validation errors are JSON 4xx like everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.tracking.responses import json_response
+
+logger = logging.getLogger("modelyard.tracking")
+
+#: Status codes Starlette raises itself, mapped to the MLflow code closest in meaning.
+_HTTP_STATUS_CODES = {
+    400: errors.BAD_REQUEST,
+    401: errors.UNAUTHENTICATED,
+    403: errors.PERMISSION_DENIED,
+    404: errors.ENDPOINT_NOT_FOUND,
+    405: errors.BAD_REQUEST,
+    413: errors.BAD_REQUEST,
+    429: errors.REQUEST_LIMIT_EXCEEDED,
+}
+
+
+def error_response(error_code: str, message: str, status_code: int | None = None) -> Response:
+    status = status_code if status_code is not None else errors.http_status_for(error_code)
+    return json_response({"error_code": error_code, "message": message}, status_code=status)
+
+
+async def _modelyard_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ModelyardException)
+    status = exc.http_status
+    if status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message, exc_info=exc)
+    return json_response(exc.to_dict(), status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"No API endpoint {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed for {request.url.path}."
+    else:
+        message = str(exc.detail)
+    code = _HTTP_STATUS_CODES.get(
+        exc.status_code, errors.BAD_REQUEST if exc.status_code < 500 else errors.INTERNAL_ERROR
+    )
+    response = error_response(code, message, status_code=exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(errors.INVALID_PARAMETER_VALUE, f"Invalid request: {exc.errors()}")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after sending this answer, so the server logs the traceback exactly once.
+    return error_response(errors.INTERNAL_ERROR, f"Internal server error: {type(exc).__name__}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelyardException, _modelyard_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,249 @@
+"""Request parsing for MLflow-style endpoints: JSON bodies, query strings and typed field getters.
+
+MLflow's handlers read POST/PATCH/DELETE parameters from a JSON body and GET parameters from the query
+string (a list is a repeated key: `experiment_ids=1&experiment_ids=2`); both land here as one mapping,
+`Args`, and endpoints pull typed fields out of it with the getters below. Every getter raises MLflow's
+INVALID_PARAMETER_VALUE naming the field, so a malformed request is a 400 and never reaches a store.
+Proto3 JSON sends int64 as strings and non-finite doubles as "NaN"/"Infinity"; both are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from modelyard.entities import ViewType
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+
+Args = Mapping[str, Any]
+
+_INT_STRING = re.compile(r"-?\d+")
+_DOCS_HINT = " See the API docs for more information about request parameters."
+
+
+class QueryArgs(dict[str, list[str]]):
+    """GET parameters: each name maps to all its values, in order (a scalar field reads the first)."""
+
+
+# --- reading a request -----------------------------------------------------------------------------
+async def read_args(request: Request) -> Args:
+    """The request's parameters: the query string for a GET that has one, else the JSON body."""
+    if request.method in ("GET", "HEAD") and request.url.query:
+        return read_query(request)
+    return await read_json(request)
+
+
+def read_query(request: Request) -> QueryArgs:
+    args = QueryArgs()
+    for key, value in request.query_params.multi_items():
+        args.setdefault(key, []).append(value)
+    return args
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The JSON object in the body; an empty body is `{}` (MLflow treats it as no parameters)."""
+    content_type = request.headers.get("content-type")
+    if content_type and content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
+        raise ModelyardException.invalid_parameter(
+            "Bad Request. Content-Type must be one of ['application/json']."
+        )
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    body = _loads(raw)
+    if isinstance(body, str):
+        # Old clients double-encode the body as a JSON string; MLflow decodes it a second time.
+        body = _loads(body.encode())
+    if not isinstance(body, dict):
+        raise ModelyardException(
+            f"The request body must be a JSON object, got {type(body).__name__}.", errors.MALFORMED_REQUEST
+        )
+    return body
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        # The stdlib reader also takes bare NaN/Infinity tokens, which Python clients emit.
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelyardException(f"Malformed JSON in request body: {exc}", errors.MALFORMED_REQUEST) from exc
+
+
+# --- field getters ---------------------------------------------------------------------------------
+def _raw(args: Args, name: str) -> Any:
+    value = args.get(name)
+    if isinstance(args, QueryArgs) and value is not None:
+        return value[0]
+    return value
+
+
+def _missing(name: str) -> ModelyardException:
+    return ModelyardException.invalid_parameter(f"Missing value for required parameter '{name}'.{_DOCS_HINT}")
+
+
+def _invalid(name: str, value: Any, expected: str) -> ModelyardException:
+    shown = json.dumps(value, default=str)
+    return ModelyardException.invalid_parameter(
+        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}, "
+        f"got {type(value).__name__}.{_DOCS_HINT}"
+    )
+
+
+def get_str(args: Args, name: str, default: str | None = None, *, prefix: str = "") -> str | None:
+    """`prefix` places a nested field in error messages (`metrics[3].`); so for every getter."""
+    value = _raw(args, name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _invalid(prefix + name, value, "a string")
+    return value
+
+
+def require_str(args: Args, name: str, *, prefix: str = "") -> str:
+    """A required string; like MLflow, an empty string counts as missing."""
+    value = get_str(args, name, prefix=prefix)
+    if value is None or value == "":
+        raise _missing(prefix + name)
+    return value
+
+
+def require_run_id(args: Args) -> str:
+    """`run_id`, or the `run_uuid` older clients send instead."""
+    value = get_str(args, "run_id") or get_str(args, "run_uuid")
+    if not value:
+        raise _missing("run_id")
+    return value
+
+
+def get_int(args: Args, name: str, default: int | None = None, *, prefix: str = "") -> int | None:
+    value = _raw(args, name)
+    if value is None:
+        return default
+    return to_int(prefix + name, value)
+
+
+def require_int(args: Args, name: str, *, prefix: str = "") -> int:
+    value = get_int(args, name, prefix=prefix)
+    if value is None:
+        raise _missing(prefix + name)
+    return value
+
+
+def to_int(name: str, value: Any) -> int:
+    """An int64 as proto JSON carries it: a number, an integral float, or a decimal string."""
+    if isinstance(value, bool):
+        raise _invalid(name, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_STRING.fullmatch(value.strip()):
+        return int(value)
+    raise _invalid(name, value, "an integer")
+
+
+def require_float(args: Args, name: str, *, prefix: str = "") -> float:
+    value = _raw(args, name)
+    if value is None:
+        raise _missing(prefix + name)
+    return to_float(prefix + name, value)
+
+
+def to_float(name: str, value: Any) -> float:
+    """A double as proto JSON carries it: a number, or a string such as "1.5", "NaN", "-Infinity"."""
+    if isinstance(value, bool):
+        raise _invalid(name, value, "a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _invalid(name, value, "a number")
+
+
+def get_bool(args: Args, name: str, default: bool = False) -> bool:
+    value = _raw(args, name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _invalid(name, value, "a boolean")
+
+
+def get_list(args: Args, name: str) -> list[Any]:
+    """A repeated field: a JSON array, or every occurrence of the key in a query string."""
+    value = args.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _invalid(name, value, "a list")
+    return value
+
+
+def get_str_list(args: Args, name: str) -> list[str]:
+    values = get_list(args, name)
+    for value in values:
+        if not isinstance(value, str):
+            raise _invalid(name, values, "a list of strings")
+    return values
+
+
+def get_object_list(args: Args, name: str) -> list[dict[str, Any]]:
+    values = get_list(args, name)
+    for value in values:
+        if not isinstance(value, dict):
+            raise _invalid(name, values, "a list of objects")
+    return values
+
+
+def get_key_values(args: Args, name: str, value_required: bool = False) -> list[tuple[str, str]]:
+    """A repeated `{key, value}` message (tags, params): keys required, values strings ("" if unset)."""
+    pairs = []
+    for index, item in enumerate(get_object_list(args, name)):
+        key = item.get("key")
+        if key is None or key == "":
+            raise _missing(f"{name}[{index}].key")
+        if not isinstance(key, str):
+            raise _invalid(f"{name}[{index}].key", key, "a string")
+        value = item.get("value")
+        if value is None:
+            if value_required:
+                raise _missing(f"{name}[{index}].value")
+            value = ""
+        if not isinstance(value, str):
+            raise _invalid(f"{name}[{index}].value", value, "a string")
+        pairs.append((key, value))
+    return pairs
+
+
+def get_view_type(args: Args, name: str) -> int:
+    """MLflow's ViewType by name (`ACTIVE_ONLY`) or number; absent means ACTIVE_ONLY."""
+    value = _raw(args, name)
+    if isinstance(value, bool) or not isinstance(value, str | int | None):
+        raise _invalid(name, value, "one of ACTIVE_ONLY, DELETED_ONLY, ALL")
+    return ViewType.parse(value)
+
+
+def get_page_size(args: Args, name: str, default: int, maximum: int) -> int:
+    """A `max_results`: a positive integer no larger than the endpoint's documented maximum."""
+    value = get_int(args, name, default)
+    assert value is not None
+    if value < 1 or value > maximum:
+        raise ModelyardException.invalid_parameter(
+            f"Invalid value {value} for parameter '{name}' supplied: it must be between 1 and {maximum}."
+        )
+    return value

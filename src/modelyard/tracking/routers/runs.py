@@ -1,0 +1,144 @@
+"""`/mlflow/runs/*`: the run lifecycle, logging (params, metrics, tags, batches, inputs) and search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from modelyard.entities import Metric, Param, RunStatus, RunTag
+from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from modelyard.tracking.deps import ArgsDep, StoreDep
+from modelyard.tracking.parsing import (
+    Args,
+    get_int,
+    get_key_values,
+    get_object_list,
+    get_page_size,
+    get_str,
+    get_str_list,
+    get_view_type,
+    require_float,
+    require_int,
+    require_run_id,
+    require_str,
+)
+from modelyard.tracking.responses import compact, empty_response, json_response
+
+router = APIRouter(prefix="/mlflow/runs", tags=["runs"])
+
+#: The experiment a run lands in when the request names none, as MLflow's clients assume.
+DEFAULT_EXPERIMENT_ID = "0"
+
+
+@router.post("/create")
+def create_run(args: ArgsDep, store: StoreDep) -> Response:
+    run = store.create_run(
+        experiment_id=get_str(args, "experiment_id") or DEFAULT_EXPERIMENT_ID,
+        user_id=get_str(args, "user_id") or None,
+        start_time=get_int(args, "start_time"),
+        tags=[RunTag(key, value) for key, value in get_key_values(args, "tags")],
+        run_name=get_str(args, "run_name") or None,
+    )
+    return json_response({"run": run.to_dict()})
+
+
+@router.get("/get")
+def get_run(args: ArgsDep, store: StoreDep) -> Response:
+    return json_response({"run": store.get_run(require_run_id(args)).to_dict()})
+
+
+@router.post("/update")
+def update_run(args: ArgsDep, store: StoreDep) -> Response:
+    status = get_str(args, "status") or None
+    info = store.update_run_info(
+        require_run_id(args),
+        run_status=RunStatus.validate(status) if status is not None else None,
+        end_time=get_int(args, "end_time"),
+        run_name=get_str(args, "run_name") or None,
+    )
+    return json_response({"run_info": info.to_dict()})
+
+
+@router.post("/delete")
+def delete_run(args: ArgsDep, store: StoreDep) -> Response:
+    store.delete_run(require_run_id(args))
+    return empty_response()
+
+
+@router.post("/restore")
+def restore_run(args: ArgsDep, store: StoreDep) -> Response:
+    store.restore_run(require_run_id(args))
+    return empty_response()
+
+
+@router.post("/set-tag")
+def set_tag(args: ArgsDep, store: StoreDep) -> Response:
+    run_id = require_run_id(args)
+    store.set_tag(run_id, RunTag(require_str(args, "key"), get_str(args, "value") or ""))
+    return empty_response()
+
+
+@router.post("/delete-tag")
+def delete_tag(args: ArgsDep, store: StoreDep) -> Response:
+    store.delete_tag(require_run_id(args), require_str(args, "key"))
+    return empty_response()
+
+
+@router.post("/log-parameter")
+def log_param(args: ArgsDep, store: StoreDep) -> Response:
+    run_id = require_run_id(args)
+    store.log_param(run_id, Param(require_str(args, "key"), get_str(args, "value") or ""))
+    return empty_response()
+
+
+@router.post("/log-metric")
+def log_metric(args: ArgsDep, store: StoreDep) -> Response:
+    run_id = require_run_id(args)
+    # model_id / dataset_name / dataset_digest (MLflow 3 model metrics) are not kept by the store.
+    store.log_metric(run_id, parse_metric(args))
+    return empty_response()
+
+
+@router.post("/log-batch")
+def log_batch(args: ArgsDep, store: StoreDep) -> Response:
+    run_id = require_run_id(args)
+    metrics = [
+        parse_metric(item, f"metrics[{i}].") for i, item in enumerate(get_object_list(args, "metrics"))
+    ]
+    params = [Param(key, value) for key, value in get_key_values(args, "params")]
+    tags = [RunTag(key, value) for key, value in get_key_values(args, "tags")]
+    store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+    return empty_response()
+
+
+@router.post("/log-inputs")
+def log_inputs(args: ArgsDep, store: StoreDep) -> Response:
+    run_id = require_run_id(args)
+    # `models` inputs (MLflow 3 logged models) are recorded through the logged-models API.
+    store.log_inputs(run_id, get_object_list(args, "datasets"))
+    return empty_response()
+
+
+@router.post("/search")
+def search_runs(args: ArgsDep, store: StoreDep) -> Response:
+    page = store.search_runs(
+        experiment_ids=get_str_list(args, "experiment_ids"),
+        filter_string=get_str(args, "filter") or "",
+        run_view_type=get_view_type(args, "run_view_type"),
+        max_results=get_page_size(
+            args, "max_results", SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+        ),
+        order_by=get_str_list(args, "order_by") or None,
+        page_token=get_str(args, "page_token") or None,
+    )
+    return json_response(compact({"runs": [run.to_dict() for run in page], "next_page_token": page.token}))
+
+
+def parse_metric(args: Args, prefix: str = "") -> Metric:
+    """One metric message; `prefix` names its place in a batch (`metrics[3].`) in error messages."""
+    return Metric(
+        key=require_str(args, "key", prefix=prefix),
+        value=require_float(args, "value", prefix=prefix),
+        timestamp=require_int(args, "timestamp", prefix=prefix),
+        step=get_int(args, "step", 0, prefix=prefix) or 0,
+    )

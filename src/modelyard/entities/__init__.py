@@ -6,16 +6,32 @@ client, the services and the stores all speak these objects.
 
 from modelyard.entities.experiment import Experiment, ExperimentTag
 from modelyard.entities.lifecycle import LifecycleStage, RunStatus, ViewType
+from modelyard.entities.logged_model import LoggedModel, LoggedModelStatus, ModelOutput
 from modelyard.entities.paged_list import PagedList
+from modelyard.entities.registry import (
+    ModelVersion,
+    ModelVersionStage,
+    ModelVersionStatus,
+    RegisteredModel,
+    RegisteredModelAlias,
+)
 from modelyard.entities.run import Metric, Param, Run, RunData, RunInfo, RunInputs, RunTag
 
 __all__ = [
     "Experiment",
     "ExperimentTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelStatus",
     "Metric",
+    "ModelOutput",
+    "ModelVersion",
+    "ModelVersionStage",
+    "ModelVersionStatus",
     "PagedList",
     "Param",
+    "RegisteredModel",
+    "RegisteredModelAlias",
     "Run",
     "RunData",
     "RunInfo",

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
+from tests.support.services import start_service
 
 from modelyard.devstack.postgres import PostgresServer
-from modelyard.devstack.process import pid_alive
+from modelyard.devstack.process import (
+    StartupError,
+    group_members,
+    http_ok,
+    pid_alive,
+    port_in_use,
+    wait_until,
+)
+from modelyard.devstack.services import ENDPOINTS, ServiceSpec
 
 
 @pytest.mark.postgres
@@ -59,3 +72,53 @@ def test_s3_bucket_is_fresh_and_writable(s3_bucket: str, s3_endpoint: str) -> No
     client.put_object(Bucket=s3_bucket, Key="a/b.txt", Body=b"hello")
     assert client.get_object(Bucket=s3_bucket, Key="a/b.txt")["Body"].read() == b"hello"
     assert s3_endpoint.startswith("http://127.0.0.1:")
+
+
+def test_start_service_runs_gunicorn_with_workers_and_stops_the_whole_group(tmp_path: Path) -> None:
+    # The endpoints service stands in for any service: the helper is the same for all of them.
+    with start_service(ENDPOINTS, tmp_path, workers=2) as service:
+        assert service.pid is not None
+        assert http_ok(f"{service.url}/health")
+        members = group_members(service.pid)
+        assert service.pid in members
+        workers = [pid for pid in members if pid != service.pid]
+        assert len(workers) >= 2, service.log()
+        assert service.url.startswith("http://127.0.0.1:")
+    assert [pid for pid in members if pid_alive(pid)] == []
+    assert not port_in_use(int(service.url.rsplit(":", 1)[1]))
+
+
+def test_a_service_that_cannot_start_fails_fast_with_its_log(tmp_path: Path) -> None:
+    broken = ServiceSpec("broken", "modelyard.no_such_module_anywhere:app")
+    with pytest.raises(StartupError) as exc:
+        with start_service(broken, tmp_path, workers=1):
+            pass
+    assert "exited during start-up" in str(exc.value)
+    assert "no_such_module_anywhere" in str(exc.value)
+
+
+@pytest.mark.postgres
+def test_a_killed_test_process_takes_its_servers_with_it(tmp_path: Path) -> None:
+    # SIGKILL skips atexit and fixture teardown; the parent-death signal must still stop the servers.
+    script = (
+        "import sys, tempfile, pathlib\n"
+        "from modelyard.devstack.postgres import PostgresServer\n"
+        "from modelyard.devstack.s3 import S3Server\n"
+        "from modelyard.devstack.process import free_port\n"
+        "base = pathlib.Path(tempfile.mkdtemp(prefix='modelyard-orphan-'))\n"
+        "pg = PostgresServer(base / 'data', free_port(), durable=False, tied_to_parent=True)\n"
+        "pg.start()\n"
+        "s3 = S3Server(free_port(), base / 's3.log', tied_to_parent=True)\n"
+        "s3.start()\n"
+        "print(pg.pid, s3.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")

@@ -71,7 +71,8 @@ class PostgresServer:
         if self.socket_dir is None:
             self.socket_dir = self.data_dir.parent / "pg-socket"
         if len(str(self.socket_dir)) > _MAX_SOCKET_DIR:
-            self.socket_dir = Path(tempfile.mkdtemp(prefix="modelyard-pgsock-"))
+            # Deep checkouts: fall back to a short, per-port path so restarts find the same place.
+            self.socket_dir = Path(tempfile.gettempdir()) / f"modelyard-pgsock-{self.port}"
 
     # --- addresses ---------------------------------------------------------------------------
     def uri(self, dbname: str = "postgres") -> str:

@@ -1,0 +1,39 @@
+"""Model directories in MLflow's format: the MLmodel file, signatures, environments and model URIs."""
+
+from __future__ import annotations
+
+from modelyard.models.enforcement import enforce_params, enforce_schema
+from modelyard.models.mlmodel import MLMODEL_FILE_NAME, Model, ModelInfo
+from modelyard.models.schema import (
+    Array,
+    ColSpec,
+    DataType,
+    Map,
+    Object,
+    ParamSchema,
+    ParamSpec,
+    Property,
+    Schema,
+    TensorSpec,
+)
+from modelyard.models.signature import ModelSignature, infer_signature
+
+__all__ = [
+    "MLMODEL_FILE_NAME",
+    "Array",
+    "ColSpec",
+    "DataType",
+    "Map",
+    "Model",
+    "ModelInfo",
+    "ModelSignature",
+    "Object",
+    "ParamSchema",
+    "ParamSpec",
+    "Property",
+    "Schema",
+    "TensorSpec",
+    "enforce_params",
+    "enforce_schema",
+    "infer_signature",
+]

@@ -83,7 +83,7 @@ def _enforce_unnamed_columns(data: Any, schema: Schema) -> Any:
     if len(frame.columns) != len(specs):
         raise _bad(f"Model expects {len(specs)} unnamed input columns but got {len(frame.columns)}.")
     out = {}
-    for position, (column, spec) in enumerate(zip(frame.columns, specs)):
+    for position, (column, spec) in enumerate(zip(frame.columns, specs, strict=True)):
         out[column] = _enforce_column(frame[column], spec.type, str(position), True)  # type: ignore[union-attr]
     return pd.DataFrame(out, index=frame.index)
 
@@ -99,7 +99,9 @@ def _to_frame(data: Any, schema: Schema | None) -> Any:
     if isinstance(data, dict):
         array_columns = set()
         if schema is not None:
-            array_columns = {s.name for s in schema.specs if isinstance(s, ColSpec) and isinstance(s.type, Array)}
+            array_columns = {
+                s.name for s in schema.specs if isinstance(s, ColSpec) and isinstance(s.type, Array)
+            }
         if all(_is_scalar_value(v) or k in array_columns for k, v in data.items()):
             return pd.DataFrame([data])
         try:
@@ -117,21 +119,29 @@ def _to_frame(data: Any, schema: Schema | None) -> Any:
             raise _bad(f"Expected 2-D input for a column-based schema, got {data.ndim}-D")
         columns = schema.input_names() if schema is not None else list(range(data.shape[1]))
         if len(columns) != data.shape[1]:
-            raise _bad(f"Model expects {len(columns)} input columns {columns} but got an array with {data.shape[1]} columns.")
+            raise _bad(
+                f"Model expects {len(columns)} input columns {columns} but got an array with {data.shape[1]} columns."
+            )
         frame = pd.DataFrame(data, columns=columns)
         return frame.infer_objects()
     raise _bad(f"Unsupported input type {type(data).__name__} for a column-based schema")
 
 
 def _is_scalar_value(value: Any) -> bool:
-    return not isinstance(value, (list, tuple, dict)) and not hasattr(value, "__len__") or isinstance(value, (str, bytes))
+    return (
+        not isinstance(value, (list, tuple, dict))
+        and not hasattr(value, "__len__")
+        or isinstance(value, (str, bytes))
+    )
 
 
 def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) -> Any:
     import pandas as pd
 
-    has_missing = bool(series.isna().any()) if not isinstance(dtype, (Array, Object, Map)) else bool(
-        series.map(lambda v: v is None).any()
+    has_missing = (
+        bool(series.isna().any())
+        if not isinstance(dtype, (Array, Object, Map))
+        else bool(series.map(lambda v: v is None).any())
     )
     if has_missing and required:
         if series.isna().all() or not isinstance(dtype, DataType):
@@ -189,14 +199,20 @@ def _enforce_scalar_column(series: Any, dtype: DataType, name: str) -> Any:
     target = dtype.numpy_dtype
     if kind == "O":
         values = series.tolist()
-        offending = [v for v in values if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))]
+        offending = [
+            v for v in values if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
+        ]
         if offending:
             raise incompatible(type(offending[0]).__name__)
         inferred = np.asarray(values).dtype
-        if np.can_cast(inferred, target, "safe") or (kind == "O" and inferred.kind == "i" and target.kind == "f"):
+        if np.can_cast(inferred, target, "safe") or (
+            kind == "O" and inferred.kind == "i" and target.kind == "f"
+        ):
             return series.astype(target)
         raise incompatible(inferred)
-    if kind in "iuf" and (np.can_cast(source, target, "safe") or (source.kind in "iu" and target.kind == "f")):
+    if kind in "iuf" and (
+        np.can_cast(source, target, "safe") or (source.kind in "iu" and target.kind == "f")
+    ):
         return series.astype(target)
     raise incompatible(source)
 
@@ -209,7 +225,9 @@ def _enforce_value(value: Any, dtype: ValueType, name: str) -> Any:
         if isinstance(value, np.ndarray):
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
-            raise _bad(f"Column '{name}' expects an array of {type_name(dtype.items)}, got {type(value).__name__}.")
+            raise _bad(
+                f"Column '{name}' expects an array of {type_name(dtype.items)}, got {type(value).__name__}."
+            )
         return [_enforce_value(v, dtype.items, name) for v in value]
     if isinstance(dtype, Object):
         if not isinstance(value, dict):
@@ -258,7 +276,9 @@ def _convert_scalar(value: Any, dtype: DataType, name: str) -> Any:
                 ok = False
         ok = isinstance(value, (_dt.datetime, _dt.date))
     if not ok:
-        raise _bad(f"Incompatible input types for column {name}. Can not safely convert {type(value).__name__} to {dtype.value}.")
+        raise _bad(
+            f"Incompatible input types for column {name}. Can not safely convert {type(value).__name__} to {dtype.value}."
+        )
     return value
 
 
@@ -305,9 +325,11 @@ def _enforce_tensor(array: Any, spec: TensorSpec, name: str) -> Any:
             )
         array = array.astype(target)
     if len(array.shape) != len(spec.shape) or any(
-        want != -1 and want != got for want, got in zip(spec.shape, array.shape)
+        want != -1 and want != got for want, got in zip(spec.shape, array.shape, strict=True)
     ):
-        raise _bad(f"Shape of input {tuple(array.shape)} does not match expected shape {spec.shape} for tensor '{name}'.")
+        raise _bad(
+            f"Shape of input {tuple(array.shape)} does not match expected shape {spec.shape} for tensor '{name}'."
+        )
     return array
 
 

@@ -40,7 +40,11 @@ def write_environment(model_dir: str | Path, requirements: Iterable[str]) -> dic
     reqs = list(dict.fromkeys(r.strip() for r in requirements if r.strip()))
     python_version = platform.python_version()
     (directory / REQUIREMENTS_FILE).write_text("\n".join(reqs) + ("\n" if reqs else ""))
-    python_env = {"python": python_version, "build_dependencies": _BUILD_DEPENDENCIES, "dependencies": ["-r requirements.txt"]}
+    python_env = {
+        "python": python_version,
+        "build_dependencies": _BUILD_DEPENDENCIES,
+        "dependencies": ["-r requirements.txt"],
+    }
     (directory / PYTHON_ENV_FILE).write_text(yaml.safe_dump(python_env, sort_keys=False))
     conda = {
         "channels": ["conda-forge"],
@@ -55,4 +59,6 @@ def read_requirements(model_dir: str | Path) -> list[str]:
     path = Path(model_dir) / REQUIREMENTS_FILE
     if not path.is_file():
         return []
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]

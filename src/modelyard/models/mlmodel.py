@@ -45,7 +45,9 @@ class Model:
     flavors: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_path: str | None = None
     run_id: str | None = None
-    utc_time_created: str = field(default_factory=lambda: str(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)))
+    utc_time_created: str = field(
+        default_factory=lambda: str(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None))
+    )
     signature: ModelSignature | None = None
     saved_input_example_info: dict[str, Any] | None = None
     model_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -96,7 +98,9 @@ class Model:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
         if not isinstance(data, dict) or not isinstance(data.get("flavors", {}), dict):
-            raise ModelyardException.invalid_parameter("Malformed MLmodel file: expected a mapping with 'flavors'")
+            raise ModelyardException.invalid_parameter(
+                "Malformed MLmodel file: expected a mapping with 'flavors'"
+            )
         signature = data.get("signature")
         return cls(
             flavors=dict(data.get("flavors") or {}),
@@ -125,7 +129,9 @@ class Model:
         if target.is_dir():
             target = target / MLMODEL_FILE_NAME
         if not target.is_file():
-            raise ModelyardException.not_found(f'Could not find an "{MLMODEL_FILE_NAME}" configuration file at "{path}"')
+            raise ModelyardException.not_found(
+                f'Could not find an "{MLMODEL_FILE_NAME}" configuration file at "{path}"'
+            )
         try:
             data = yaml.safe_load(target.read_text())
         except yaml.YAMLError as exc:

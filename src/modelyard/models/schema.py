@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from modelyard.exceptions import ModelyardException
 
@@ -85,7 +85,7 @@ class Map:
         return {"type": "map", "values": type_to_dict(self.values)}
 
 
-ValueType = Union[DataType, Array, Object, Map]
+ValueType = DataType | Array | Object | Map
 
 
 def type_to_dict(dtype: ValueType) -> dict[str, Any]:
@@ -145,13 +145,15 @@ class TensorSpec:
         return out
 
 
-Spec = Union[ColSpec, TensorSpec]
+Spec = ColSpec | TensorSpec
 
 
 def spec_from_dict(data: dict[str, Any]) -> Spec:
     if data.get("type") == "tensor":
         tensor = data.get("tensor-spec") or {}
-        return TensorSpec(str(tensor.get("dtype")), tuple(int(d) for d in tensor.get("shape") or ()), data.get("name"))
+        return TensorSpec(
+            str(tensor.get("dtype")), tuple(int(d) for d in tensor.get("shape") or ()), data.get("name")
+        )
     return ColSpec(type_from_dict(data), data.get("name"), bool(data.get("required", True)))
 
 
@@ -167,7 +169,9 @@ class Schema:
             raise ModelyardException.invalid_parameter("A schema cannot mix column specs and tensor specs")
         names = [s.name for s in self.specs]
         if any(n is not None for n in names) and any(n is None for n in names):
-            raise ModelyardException.invalid_parameter("Either all or none of the schema's entries must be named")
+            raise ModelyardException.invalid_parameter(
+                "Either all or none of the schema's entries must be named"
+            )
 
     @classmethod
     def of(cls, *specs: Spec) -> Schema:

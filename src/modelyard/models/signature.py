@@ -55,7 +55,9 @@ class ModelSignature:
         )
 
 
-def infer_signature(model_input: Any = None, model_output: Any = None, params: dict[str, Any] | None = None) -> ModelSignature:
+def infer_signature(
+    model_input: Any = None, model_output: Any = None, params: dict[str, Any] | None = None
+) -> ModelSignature:
     return ModelSignature(
         inputs=infer_schema(model_input) if model_input is not None else None,
         outputs=infer_schema(model_output) if model_output is not None else None,
@@ -89,12 +91,16 @@ def infer_param_schema(params: dict[str, Any]) -> ParamSchema:
             items = list(value)
             item_type = _infer_value_type(items[0]) if items else DataType.string
             if not isinstance(item_type, DataType):
-                raise ModelyardException.invalid_parameter(f"Param {name!r} must be a scalar or a list of scalars")
+                raise ModelyardException.invalid_parameter(
+                    f"Param {name!r} must be a scalar or a list of scalars"
+                )
             specs.append(ParamSpec(name, item_type, items, (-1,)))
         else:
             value_type = _infer_value_type(value)
             if not isinstance(value_type, DataType):
-                raise ModelyardException.invalid_parameter(f"Param {name!r} must be a scalar or a list of scalars")
+                raise ModelyardException.invalid_parameter(
+                    f"Param {name!r} must be a scalar or a list of scalars"
+                )
             specs.append(ParamSpec(name, value_type, value, None))
     return ParamSchema(tuple(specs))
 
@@ -154,7 +160,9 @@ def _numpy_kind_type(dtype: Any) -> DataType:
         return DataType.long if size > 4 else DataType.integer
     if kind == "u":
         if size >= 8:
-            raise ModelyardException.invalid_parameter("uint64 has no lossless MLflow type; cast to int64 or float64 first")
+            raise ModelyardException.invalid_parameter(
+                "uint64 has no lossless MLflow type; cast to int64 or float64 first"
+            )
         return DataType.long if size == 4 else DataType.integer
     if kind == "f":
         return DataType.double if size > 4 else DataType.float
@@ -192,7 +200,9 @@ def _infer_value_type(value: Any) -> ValueType:
         if not items:
             raise ModelyardException.invalid_parameter("Cannot infer a type from an empty list")
         return Array(_merge_types([_infer_value_type(i) for i in items]))
-    raise ModelyardException.invalid_parameter(f"Cannot infer a schema type for value of type {type(value).__name__}")
+    raise ModelyardException.invalid_parameter(
+        f"Cannot infer a schema type for value of type {type(value).__name__}"
+    )
 
 
 def _merge_types(types: list[ValueType]) -> ValueType:

@@ -1,0 +1,101 @@
+"""`log_model`: save a model to a temporary folder and publish it to the tracking server, MLflow 3's way.
+
+The steps and their order match the `mlflow` client's, so a model logged by either client looks the same
+to both: create a logged model (which owns an artifact location), link it to the run as an output,
+write the MLmodel with that model_id, upload the folder to the logged model's location, mark it READY,
+then register a version from `models:/<model_id>` when asked. A failure after creation marks the
+logged model FAILED instead of leaving it PENDING forever.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelyard.exceptions import ModelyardException
+from modelyard.models.mlmodel import Model, ModelInfo
+
+DEFAULT_NAME = "model"
+
+
+def log_model(
+    save: Callable[[Path, Model], Model],
+    name: str | None,
+    flavor: str,
+    registered_model_name: str | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
+    run_id: str | None = None,
+) -> ModelInfo:
+    import modelyard
+    from modelyard.client import Client
+
+    name = name or DEFAULT_NAME
+    if "/" in name or name in (".", ".."):
+        raise ModelyardException.invalid_parameter(f"Invalid model name {name!r}: it may not contain '/'")
+    client = Client()
+    if run_id is None:
+        active = modelyard.active_run()
+        run_id = active.info.run_id if active is not None else None
+    experiment_id = client.get_run(run_id).info.experiment_id if run_id else _current_experiment_id()
+    logged = client.create_logged_model(
+        experiment_id=experiment_id,
+        name=name,
+        source_run_id=run_id,
+        params={k: str(v) for k, v in (params or {}).items()} or None,
+        tags={"mlflow.modelFlavor": flavor, **{k: str(v) for k, v in (tags or {}).items()}},
+        model_type=model_type,
+    )
+    try:
+        if run_id is not None:
+            client.log_outputs(run_id, [_model_output(logged.model_id, step)])
+        with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
+            local = Path(tmp) / "model"
+            model = Model(
+                artifact_path=str(logged.artifact_location),
+                run_id=run_id,
+                model_id=logged.model_id,
+                model_uuid=logged.model_id,
+            )
+            model = save(local, model)
+            client.log_model_artifacts(logged.model_id, str(local))
+        client.finalize_logged_model(logged.model_id, "READY")
+    except BaseException:
+        try:
+            client.finalize_logged_model(logged.model_id, "FAILED")
+        except Exception:  # the original error is the one worth reporting
+            pass
+        raise
+    version = None
+    model_uri = f"models:/{logged.model_id}"
+    if registered_model_name is not None:
+        version = int(modelyard.register_model(model_uri, registered_model_name).version)
+    return ModelInfo(
+        artifact_path=name,
+        flavors=model.flavors,
+        model_uri=model_uri,
+        model_uuid=model.model_uuid,
+        run_id=run_id,
+        model_id=logged.model_id,
+        signature=model.signature,
+        utc_time_created=model.utc_time_created,
+        saved_input_example_info=model.saved_input_example_info,
+        registered_model_version=version,
+        metadata=model.metadata,
+    )
+
+
+def _model_output(model_id: str, step: int) -> Any:
+    from modelyard.entities import LoggedModelOutput
+
+    return LoggedModelOutput(model_id=model_id, step=step)
+
+
+def _current_experiment_id() -> str:
+    from modelyard.client import fluent
+
+    return str(fluent.current_experiment_id())

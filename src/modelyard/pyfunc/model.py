@@ -1,0 +1,155 @@
+"""Custom Python models: the `PythonModel` base class, how one is saved, and its pyfunc loader.
+
+A saved custom model is a cloudpickled instance plus an `artifacts/` folder and a `code/` folder. The
+`loader_module` we write is this module; its `_load_pyfunc(path)` is the pyfunc loader contract that
+`mlflow.pyfunc.load_model` also calls, so MLflow loads our custom models when modelyard is installed
+(the pickle names modelyard's classes, so it needs modelyard either way).
+
+Custom models saved by MLflow (`loader_module: mlflow.pyfunc.model`) are loaded here too: the pickle
+references `mlflow.pyfunc.PythonModel`, so it unpickles only where `mlflow` is importable; models-from-code
+(a `.py` file as `python_model`) are not supported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.exceptions import ModelyardException
+from modelyard.models.mlmodel import Model
+
+FLAVOR_NAME = "python_function"
+LOADER_MODULE = "modelyard.pyfunc.model"
+PICKLE_FILE = "python_model.pkl"
+ARTIFACTS_DIR = "artifacts"
+CODE_DIR = "code"
+
+
+@dataclass
+class PythonModelContext:
+    """What `load_context` and `predict` receive: local paths of the model's artifacts, and its config."""
+
+    artifacts: dict[str, str] = field(default_factory=dict)
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+
+class PythonModel:
+    """Subclass and implement `predict`; `load_context` runs once at load time (open files, build state)."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Default: nothing to prepare."""
+
+    def predict(
+        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+    ) -> Any:
+        raise ModelyardException.invalid_parameter(
+            f"{type(self).__name__} must implement predict(context, model_input, params=None)"
+        )
+
+
+def save_python_model(
+    model_dir: Path,
+    python_model: Any,
+    artifacts: dict[str, str] | None,
+    code_dir: str | None,
+    model_config: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Write the pickle and artifacts into `model_dir`; returns the python_function flavor fields."""
+    import cloudpickle
+
+    if not callable(getattr(python_model, "predict", None)):
+        raise ModelyardException.invalid_parameter(
+            "python_model must be a PythonModel instance (with a predict method)"
+        )
+    with open(model_dir / PICKLE_FILE, "wb") as out:
+        cloudpickle.dump(python_model, out)
+    conf: dict[str, Any] = {
+        "loader_module": LOADER_MODULE,
+        "python_model": PICKLE_FILE,
+        "cloudpickle_version": cloudpickle.__version__,
+        "code": code_dir,
+    }
+    if artifacts:
+        conf["artifacts"] = _copy_artifacts(model_dir, artifacts)
+    if model_config:
+        conf["model_config"] = model_config
+    return conf
+
+
+def _copy_artifacts(model_dir: Path, artifacts: dict[str, str]) -> dict[str, dict[str, str]]:
+    from modelyard.models.uri import download_artifact_uri
+
+    target_root = model_dir / ARTIFACTS_DIR
+    target_root.mkdir(exist_ok=True)
+    out: dict[str, dict[str, str]] = {}
+    for name, uri in artifacts.items():
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            raise ModelyardException.invalid_parameter(f"Invalid artifact name {name!r}")
+        local = Path(download_artifact_uri(str(uri), str(target_root / f".{name}.download")))
+        target = target_root / local.name
+        if target.exists():
+            raise ModelyardException.invalid_parameter(
+                f"Two artifacts would be stored as {local.name!r} in the model; rename one of them"
+            )
+        shutil.move(str(local), str(target))
+        shutil.rmtree(target_root / f".{name}.download", ignore_errors=True)
+        out[name] = {"path": f"{ARTIFACTS_DIR}/{local.name}", "uri": str(uri)}
+    return out
+
+
+class PythonModelWrapper:
+    """The pyfunc implementation of a custom model: calls `predict(context, input, params)` as the model declares."""
+
+    def __init__(self, python_model: Any, context: Any) -> None:
+        self.python_model = python_model
+        self.context = context
+        parameters = list(inspect.signature(python_model.predict).parameters)
+        self._takes_context = bool(parameters) and parameters[0] == "context"
+        self._takes_params = "params" in parameters
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        args: list[Any] = [self.context] if self._takes_context else []
+        args.append(data)
+        if self._takes_params:
+            return self.python_model.predict(*args, params=params)
+        return self.python_model.predict(*args)
+
+    def unwrap_python_model(self) -> Any:
+        return self.python_model
+
+
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> PythonModelWrapper:
+    """The pyfunc loader contract: `path` is the model directory (MLflow passes it when no `data` key is set)."""
+    import cloudpickle
+
+    model_dir = Path(path) if os.path.isdir(path) else Path(path).parent
+    conf = Model.load(model_dir).flavor(FLAVOR_NAME)
+    pickle_name = conf.get("python_model")
+    if not pickle_name or str(pickle_name).endswith(".py"):
+        raise ModelyardException.invalid_parameter(
+            "This custom model is a models-from-code model (a Python file); modelyard loads pickled PythonModels only"
+        )
+    with open(model_dir / pickle_name, "rb") as source:
+        python_model = cloudpickle.load(source)
+    artifacts = {name: str(model_dir / spec["path"]) for name, spec in (conf.get("artifacts") or {}).items()}
+    config = {**(conf.get("model_config") or {}), **(model_config or {})}
+    context = _make_context(python_model, artifacts, config)
+    python_model.load_context(context)
+    return PythonModelWrapper(python_model, context)
+
+
+def _make_context(python_model: Any, artifacts: dict[str, str], config: dict[str, Any]) -> Any:
+    """A model pickled from MLflow's base class gets MLflow's context type, which its code may expect."""
+    module = type(python_model).__mro__
+    if any(klass.__module__.startswith("mlflow.") for klass in module):
+        try:
+            from mlflow.pyfunc import PythonModelContext as MlflowContext
+
+            return MlflowContext(artifacts=artifacts, model_config=config)
+        except ImportError:  # pragma: no cover - the pickle itself needs mlflow, so this cannot happen
+            pass
+    return PythonModelContext(artifacts=artifacts, model_config=config)

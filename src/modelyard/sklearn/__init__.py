@@ -1,0 +1,253 @@
+"""The scikit-learn flavor: save, log and load estimators in MLflow's `sklearn` flavor layout.
+
+We write `loader_module: mlflow.sklearn`, so a model saved here loads with `mlflow.pyfunc.load_model`
+in an environment that has only MLflow; modelyard maps that loader name back to `_load_pyfunc` below.
+Formats: cloudpickle (default; handles estimators defined in `__main__`), pickle, and reading MLflow's
+`skops` format when `skops` is installed. Loading a pickle runs code from the model file: load only
+models you trust.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+from modelyard.exceptions import ModelyardException
+from modelyard.models import model_dir as _model_dir
+from modelyard.models.environment import default_requirements
+from modelyard.models.mlmodel import Model, ModelInfo
+from modelyard.models.signature import ModelSignature
+
+__all__ = [
+    "FLAVOR_NAME",
+    "SERIALIZATION_FORMAT_CLOUDPICKLE",
+    "SERIALIZATION_FORMAT_PICKLE",
+    "SERIALIZATION_FORMAT_SKOPS",
+    "get_default_pip_requirements",
+    "load_model",
+    "log_model",
+    "save_model",
+]
+
+FLAVOR_NAME = "sklearn"
+PYFUNC_LOADER_MODULE = "mlflow.sklearn"
+SERIALIZATION_FORMAT_PICKLE = "pickle"
+SERIALIZATION_FORMAT_CLOUDPICKLE = "cloudpickle"
+SERIALIZATION_FORMAT_SKOPS = "skops"
+_WRITABLE_FORMATS = (SERIALIZATION_FORMAT_CLOUDPICKLE, SERIALIZATION_FORMAT_PICKLE)
+_READABLE_FORMATS = (*_WRITABLE_FORMATS, SERIALIZATION_FORMAT_SKOPS)
+_PICKLE_FILE = "model.pkl"
+_PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+
+
+def get_default_pip_requirements(serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE) -> list[str]:
+    names = ["scikit-learn", "numpy", "pandas"]
+    if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
+        names.append("cloudpickle")
+    return default_requirements(names)
+
+
+def save_model(
+    sk_model: Any,
+    path: str | os.PathLike[str],
+    serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    code_paths: list[str] | None = None,
+    pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | None = None,
+    pyfunc_predict_fn: str = "predict",
+    metadata: dict[str, Any] | None = None,
+    mlflow_model: Model | None = None,
+) -> Model:
+    if serialization_format not in _WRITABLE_FORMATS:
+        raise ModelyardException.invalid_parameter(
+            f"Unrecognized serialization format: {serialization_format}. Use one of {list(_WRITABLE_FORMATS)}."
+        )
+    if pyfunc_predict_fn not in _PREDICT_FNS or not callable(getattr(sk_model, pyfunc_predict_fn, None)):
+        raise ModelyardException.invalid_parameter(
+            f"pyfunc_predict_fn must be one of {list(_PREDICT_FNS)} and exist on the model, got {pyfunc_predict_fn!r}"
+        )
+    directory = _model_dir.start(path)
+    try:
+        return _write(
+            directory,
+            sk_model,
+            serialization_format,
+            signature,
+            input_example,
+            code_paths,
+            pip_requirements,
+            extra_pip_requirements,
+            pyfunc_predict_fn,
+            metadata,
+            mlflow_model,
+        )
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _write(
+    directory: Path,
+    sk_model: Any,
+    serialization_format: str,
+    signature: ModelSignature | None,
+    input_example: Any,
+    code_paths: list[str] | None,
+    pip_requirements: list[str] | None,
+    extra_pip_requirements: list[str] | None,
+    pyfunc_predict_fn: str,
+    metadata: dict[str, Any] | None,
+    mlflow_model: Model | None,
+) -> Model:
+    model = mlflow_model or Model()
+    if metadata is not None:
+        model.metadata = metadata
+    code = _model_dir.copy_code_paths(directory, code_paths)
+    with open(directory / _PICKLE_FILE, "wb") as out:
+        if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
+            import cloudpickle
+
+            cloudpickle.dump(sk_model, out)
+        else:
+            pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
+    import sklearn
+
+    model.add_flavor(
+        FLAVOR_NAME,
+        pickled_model=_PICKLE_FILE,
+        sklearn_version=sklearn.__version__,
+        serialization_format=serialization_format,
+        code=code,
+    )
+    signature = _model_dir.resolve_signature(signature, input_example, getattr(sk_model, pyfunc_predict_fn))
+    requirements = pip_requirements or [
+        *get_default_pip_requirements(serialization_format),
+        *(extra_pip_requirements or []),
+    ]
+    pyfunc_conf = {
+        "loader_module": PYFUNC_LOADER_MODULE,
+        "model_path": _PICKLE_FILE,
+        "predict_fn": pyfunc_predict_fn,
+        "code": code,
+    }
+    return _model_dir.finish(directory, model, signature, input_example, requirements, pyfunc_conf)
+
+
+def log_model(
+    sk_model: Any,
+    name: str | None = None,
+    artifact_path: str | None = None,
+    serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    code_paths: list[str] | None = None,
+    pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | None = None,
+    pyfunc_predict_fn: str = "predict",
+    metadata: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
+    run_id: str | None = None,
+) -> ModelInfo:
+    """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow)."""
+    from modelyard.models.publish import log_model as publish
+
+    def save(path: Path, model: Model) -> Model:
+        return save_model(
+            sk_model,
+            path,
+            serialization_format=serialization_format,
+            signature=signature,
+            input_example=input_example,
+            code_paths=code_paths,
+            pip_requirements=pip_requirements,
+            extra_pip_requirements=extra_pip_requirements,
+            pyfunc_predict_fn=pyfunc_predict_fn,
+            metadata=metadata,
+            mlflow_model=model,
+        )
+
+    return publish(
+        save,
+        name=name or artifact_path,
+        flavor=FLAVOR_NAME,
+        registered_model_name=registered_model_name,
+        params=params,
+        tags=tags,
+        model_type=model_type,
+        step=step,
+        run_id=run_id,
+    )
+
+
+def load_model(model_uri: str, dst_path: str | None = None) -> Any:
+    """The estimator itself (not a pyfunc wrapper)."""
+    from modelyard.models.uri import download_model
+    from modelyard.pyfunc.loader import add_code_to_path
+
+    local = Path(download_model(model_uri, dst_path))
+    conf = Model.load(local).flavor(FLAVOR_NAME)
+    add_code_to_path(local, conf.get("code"))
+    return _load_estimator(local, conf)
+
+
+def _load_estimator(model_dir: Path, conf: dict[str, Any]) -> Any:
+    fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
+    if fmt not in _READABLE_FORMATS:
+        raise ModelyardException.invalid_parameter(f"Unrecognized serialization format: {fmt}")
+    path = model_dir / conf.get("pickled_model", _PICKLE_FILE)
+    if fmt == SERIALIZATION_FORMAT_SKOPS:
+        try:
+            import skops.io
+        except ImportError:
+            raise ModelyardException.invalid_parameter(
+                "This model was saved in the skops format; install `skops` to load it"
+            ) from None
+        # Only the types the saver listed are trusted beyond skops' defaults, as MLflow does.
+        return skops.io.load(path, trusted=conf.get("skops_trusted_types"))
+    with open(path, "rb") as source:
+        if fmt == SERIALIZATION_FORMAT_CLOUDPICKLE:
+            import cloudpickle
+
+            return cloudpickle.load(source)
+        return pickle.load(source)
+
+
+class SklearnPyfuncWrapper:
+    """The pyfunc view of an estimator: `predict` plus the other scoring methods `predict_fn` may name."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        for name in _PREDICT_FNS[1:]:
+            method = getattr(estimator, name, None)
+            if callable(method):
+                setattr(self, name, method)
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.estimator.predict(data)
+
+    def get_raw_model(self) -> Any:
+        return self.estimator
+
+
+def _load_pyfunc(path: str) -> SklearnPyfuncWrapper:
+    """The pyfunc loader contract; `path` is the model directory or the pickle inside it."""
+    model_dir = Path(path) if os.path.isdir(path) else Path(path).parent
+    try:
+        conf = Model.load(model_dir).flavor(FLAVOR_NAME)
+    except ModelyardException:
+        # A pyfunc-only model whose model_path is a pickle: MLflow assumes the pickle format too.
+        pyfunc_conf = Model.load(model_dir).flavor("python_function")
+        conf = {
+            "serialization_format": SERIALIZATION_FORMAT_PICKLE,
+            "pickled_model": pyfunc_conf.get("model_path", _PICKLE_FILE),
+        }
+    return SklearnPyfuncWrapper(_load_estimator(model_dir, conf))

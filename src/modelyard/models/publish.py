@@ -90,9 +90,9 @@ def log_model(
 
 
 def _model_output(model_id: str, step: int) -> Any:
-    from modelyard.entities import LoggedModelOutput
+    from modelyard.entities.logged_model import ModelOutput
 
-    return LoggedModelOutput(model_id=model_id, step=step)
+    return ModelOutput(model_id=model_id, step=step)
 
 
 def _current_experiment_id() -> str:

@@ -152,10 +152,10 @@ def _has_mlmodel(folder: str) -> bool:
     local = _local_path(folder)
     if local is not None:
         return (local / "MLmodel").is_file()
-    from modelyard.artifacts import get_repository
+    from modelyard.artifacts import list_artifacts
 
     try:
-        return any(posixpath.basename(f.path) == "MLmodel" for f in get_repository(folder).list_artifacts(""))
+        return any(posixpath.basename(f.path) == "MLmodel" for f in list_artifacts(artifact_uri=folder))
     except ModelyardException:
         return False
 
@@ -199,14 +199,11 @@ def download_artifact_uri(uri: str, dst_path: str | None = None) -> str:
         else:
             shutil.copy2(local, target)
         return str(target)
-    from modelyard.artifacts import get_repository
+    from modelyard.artifacts import download_artifacts
 
-    parsed = urlparse(uri)
-    trimmed = uri.rstrip("/")
-    parent, name = trimmed.rsplit("/", 1) if parsed.path.strip("/") else (trimmed, "")
     destination = dst_path or tempfile.mkdtemp(prefix="modelyard-artifact-")
     Path(destination).mkdir(parents=True, exist_ok=True)
-    return str(get_repository(parent).download_artifacts(name, destination))
+    return str(download_artifacts(artifact_uri=uri, dst_path=destination))
 
 
 def download_model(model_uri: str, dst_path: str | Path | None = None, client: Any = None) -> str:

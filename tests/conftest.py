@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
@@ -57,12 +58,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(
-        getattr(getattr(request.node, f"rep_{when}", None), "failed", False) for when in ("setup", "call")
-    )
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -185,7 +180,7 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     try:
         yield start
     finally:
-        if _failed(request):
+        if test_failed(request):
             for service in started:
                 print_log(service)
         stack.close()

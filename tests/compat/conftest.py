@@ -18,10 +18,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support.services import print_log, start_tracking_server
+from tests.support.outcome import test_failed
+from tests.support.services import start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import (
@@ -76,9 +78,15 @@ def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[
         stop_group(proc.pid, proc=proc)
 
 
+@dataclass(frozen=True)
+class CompatServer:
+    url: str
+    log_path: Path
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def compat_server_uri(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Base URL of a tracking server on a fresh database of the parametrized backend."""
+def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
+    """A tracking server on a fresh database of the parametrized backend, for the whole module."""
     workdir = Path(tempfile.mkdtemp(prefix="modelyard-compat-"))
     database: str | None = None
     if request.param == "postgres":
@@ -87,16 +95,13 @@ def compat_server_uri(request: pytest.FixtureRequest) -> Iterator[str]:
         backend = postgres.create_database(database)
     else:
         backend = f"sqlite:///{workdir / 'modelyard.db'}"
-    failures_before = request.session.testsfailed
     try:
         if REFERENCE:
             with _mlflow_reference_server(workdir, backend) as url:
-                yield url
+                yield CompatServer(url, workdir / "mlflow-server.log")
         else:
             with start_tracking_server(workdir, backend) as service:
-                yield service.url
-                if request.session.testsfailed > failures_before:
-                    print_log(service)
+                yield CompatServer(service.url, service.log_path)
     finally:
         if database is not None:
             postgres.drop_database(database)
@@ -104,9 +109,16 @@ def compat_server_uri(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def tracking_uri(compat_server_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Points the mlflow client (env and its cached global) at the server; ends stray runs after."""
+def tracking_uri(
+    compat_server: CompatServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """Points the mlflow client (env and its cached global) at the server; ends stray runs after.
+
+    A failing test gets the tail of the server log in its report.
+    """
     import mlflow
+
+    compat_server_uri = compat_server.url
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", compat_server_uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
@@ -118,6 +130,8 @@ def tracking_uri(compat_server_uri: str, monkeypatch: pytest.MonkeyPatch) -> Ite
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
+        if test_failed(request):
+            sys.stdout.write(log_tail(compat_server.log_path, 150) + "\n")
 
 
 @pytest.fixture

@@ -1,0 +1,144 @@
+"""`modelyard models`: score a model from the command line and look at the registry.
+
+`predict` reads the same bodies the scoring service accepts (CSV with a header, or JSON with one of
+`dataframe_split`, `dataframe_records`, `instances`, `inputs`, plus optional `params`) through the same
+parser, so a file that works here works against `/invocations` and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelyard.exceptions import ModelyardException
+
+
+def _fail(exc: ModelyardException) -> click.ClickException:
+    return click.ClickException(f"{exc.error_code}: {exc.message}")
+
+
+@click.group("models")
+def models() -> None:
+    """Score models and inspect registered models."""
+
+
+@models.command("predict")
+@click.option(
+    "--model-uri", "-m", required=True, help="runs:/..., models:/name/1, models:/name@alias, a path, ..."
+)
+@click.option(
+    "--input-path",
+    "-i",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="CSV or JSON file; '-' reads stdin.",
+)
+@click.option(
+    "--output-path",
+    "-o",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write predictions here (default: stdout).",
+)
+@click.option(
+    "--content-type",
+    "-t",
+    type=click.Choice(["json", "csv"]),
+    default=None,
+    help="Input format (default: from the file extension, else json).",
+)
+def predict(model_uri: str, input_path: str, output_path: str | None, content_type: str | None) -> None:
+    """Predict with MODEL_URI on the input file; prints `{"predictions": ...}` like the scoring service."""
+    from modelyard import pyfunc
+    from modelyard.serving.protocol import UnsupportedContentType, parse_request, predictions_to_json
+
+    body = sys.stdin.buffer.read() if input_path == "-" else Path(input_path).read_bytes()
+    kind = content_type or ("csv" if input_path.lower().endswith(".csv") else "json")
+    try:
+        model = pyfunc.load_model(model_uri)
+        schema = model.input_schema
+        columns = schema.input_names() if schema is not None and schema.has_names else None
+        request = parse_request(body, "text/csv" if kind == "csv" else "application/json", columns)
+        output = predictions_to_json(model.predict(request.data, params=request.params))
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    except UnsupportedContentType as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output_path:
+        Path(output_path).write_bytes(output)
+    else:
+        click.echo(output.decode())
+
+
+@models.command("list")
+@click.option("--filter", "filter_string", default=None, help="e.g. \"name LIKE 'churn%'\"")
+@click.option("--max-results", type=int, default=100, show_default=True)
+def list_models(filter_string: str | None, max_results: int) -> None:
+    """Registered models with their latest versions, as JSON."""
+    from modelyard.client import Client
+
+    try:
+        found = Client().search_registered_models(filter_string=filter_string, max_results=max_results)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    _print([_registered_model(m) for m in found])
+
+
+@models.command("describe")
+@click.argument("name")
+def describe(name: str) -> None:
+    """A registered model: description, tags, aliases and every version with its stage."""
+    from modelyard.client import Client
+
+    client = Client()
+    try:
+        model = client.get_registered_model(name)
+        versions = _all_versions(client, name)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    out = _registered_model(model)
+    out["versions"] = [
+        {
+            "version": str(v.version),
+            "stage": v.current_stage,
+            "status": v.status,
+            "aliases": list(v.aliases),
+            "run_id": v.run_id,
+            "source": v.source,
+            "description": v.description,
+        }
+        for v in sorted(versions, key=lambda v: int(v.version))
+    ]
+    _print(out)
+
+
+def _all_versions(client: Any, name: str) -> list[Any]:
+    escaped = name.replace("'", "\\'")
+    versions: list[Any] = []
+    token = None
+    while True:
+        page = client.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
+        versions.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return versions
+
+
+def _registered_model(model: Any) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "description": model.description,
+        "tags": dict(model.tags),
+        "aliases": {a.alias: str(a.version) for a in model.aliases},
+        "latest_versions": [
+            {"version": str(v.version), "stage": v.current_stage} for v in (model.latest_versions or [])
+        ],
+    }
+
+
+def _print(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))

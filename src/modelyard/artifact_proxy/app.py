@@ -19,14 +19,23 @@ from modelyard.settings import Settings
 from modelyard.version import __version__
 
 
-def create_app(settings: Settings) -> FastAPI:
+def mount(app: FastAPI, settings: Settings) -> None:
+    """Serve the artifacts API from `app` too: the tracking app calls this in single-process mode.
+
+    `app.state.artifact_capabilities` is what `/api/3.0/mlflow/server-info` reports about multipart.
+    """
     repo = get_repository(settings.artifacts_destination, chunk_size=settings.multipart_chunk_size)
+    app.state.artifact_repository = repo
+    app.state.artifact_capabilities = server_info(settings, repo)
+    app.include_router(create_router(settings, repo))
+
+
+def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="modelyard artifacts", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
-    app.state.artifact_repository = repo
-    app.include_router(create_router(settings, repo))
+    mount(app, settings)
 
     @app.get("/health")
     async def health() -> Response:
@@ -38,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/3.0/mlflow/server-info")
     async def info() -> Response:
-        return JSONResponse({"store_type": None, **server_info(settings, repo)})
+        return JSONResponse({"store_type": None, **app.state.artifact_capabilities})
 
     @app.exception_handler(ModelyardException)
     async def modelyard_error(request: Request, exc: ModelyardException) -> Response:

@@ -36,7 +36,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 
 #: Parts uploaded concurrently by one streamed write; bounds its memory to (this + 1) parts.
-PARTS_IN_FLIGHT = 3
+PARTS_IN_FLIGHT = int(os.environ.get("MODELYARD_S3_PARTS_IN_FLIGHT") or 3)
 #: Ranges fetched ahead by one streamed read; bounds its memory to this many chunks.
 RANGES_IN_FLIGHT = 3
 _MIN_PART = 5 * 1024 * 1024

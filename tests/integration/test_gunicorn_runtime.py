@@ -1,0 +1,151 @@
+"""The tracking service as production runs it: gunicorn, modelyard's uvicorn worker, real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from tests.support.services import start_service
+
+from modelyard.devstack.services import TRACKING, GunicornService
+from modelyard.runtime.worker import set_nodelay
+
+API = "/api/2.0/mlflow"
+#: Nagle's algorithm against a delayed-ACK peer holds a small segment back this long (Linux).
+DELAYED_ACK_STALL_SECONDS = 0.04
+
+
+def accepted_nodelay(listener_nodelay: bool) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        if listener_nodelay:
+            assert set_nodelay([listener]) == 1
+        with socket.create_connection(listener.getsockname()) as _client:
+            accepted, _ = listener.accept()
+            with accepted:
+                return accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_nodelay_on_the_listener_is_inherited_by_accepted_connections() -> None:
+    # The control shows the default really is Nagle on, so the inheritance is what turns it off.
+    assert accepted_nodelay(listener_nodelay=False) == 0
+    assert accepted_nodelay(listener_nodelay=True) != 0
+
+
+def test_set_nodelay_skips_unix_sockets() -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix_socket:
+        assert set_nodelay([unix_socket]) == 0
+
+
+def test_gunicorn_conf_reads_modelyard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_HOST", "127.0.0.1")
+    monkeypatch.setenv("MODELYARD_PORT", "6123")
+    monkeypatch.setenv("MODELYARD_WORKERS", "3")
+    monkeypatch.setenv("MODELYARD_TIMEOUT", "77")
+    monkeypatch.setenv("MODELYARD_KEEPALIVE", "9")
+    monkeypatch.setenv("MODELYARD_ACCESS_LOG", "true")
+    import modelyard.runtime.gunicorn_conf as conf
+
+    conf = importlib.reload(conf)
+    try:
+        assert conf.bind == ["127.0.0.1:6123"]
+        assert conf.workers == 3
+        assert conf.timeout == 77
+        assert conf.keepalive == 9
+        assert conf.accesslog == "-"
+        assert conf.worker_class == "modelyard.runtime.worker.UvicornWorker"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(conf)
+    assert conf.accesslog is None
+
+
+# --- the real service ------------------------------------------------------------------------------
+@pytest.fixture
+def tracking_service(db_uri: str, tmp_path: Path) -> Iterator[GunicornService]:
+    """Two workers on a fresh, never-migrated database: each worker's start-up upgrades it."""
+    env = {
+        "MODELYARD_BACKEND_STORE_URI": db_uri,
+        "MODELYARD_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"),
+        "MODELYARD_SERVE_ARTIFACTS": "false",
+    }
+    with start_service(TRACKING, tmp_path / "tracking", env=env, workers=2) as service:
+        try:
+            yield service
+        finally:
+            print(service.log())
+
+
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection, the way a logging loop in a training script talks."""
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        self.connection.request(method, path, body=payload, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        content_type = response.getheader("content-type", "")
+        return response.status, json.loads(data) if content_type.startswith(
+            "application/json"
+        ) else data.decode()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def test_service_runs_under_gunicorn_with_modelyards_worker(tracking_service: GunicornService) -> None:
+    client = KeepAliveClient(tracking_service.url)
+    try:
+        assert client.call("GET", "/health") == (200, "OK")
+        status, created = client.call("POST", f"{API}/experiments/create", {"name": "under-gunicorn"})
+        assert status == 200, created
+        status, answer = client.call(
+            "POST", f"{API}/runs/create", {"experiment_id": created["experiment_id"], "start_time": 1}
+        )
+        assert status == 200, answer
+        run_id = answer["run"]["info"]["run_id"]
+        metric = {"run_id": run_id, "key": "loss", "value": 0.25, "timestamp": 2, "step": 1}
+        assert client.call("POST", f"{API}/runs/log-metric", metric) == (200, {})
+        status, answer = client.call("GET", f"{API}/runs/get?run_id={run_id}")
+        assert status == 200
+        assert answer["run"]["data"]["metrics"] == [{"key": "loss", "value": 0.25, "timestamp": 2, "step": 1}]
+        status, answer = client.call("GET", f"{API}/runs/get?run_id={'0' * 32}")
+        assert status == 404 and answer["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    finally:
+        client.close()
+    log = tracking_service.log()
+    assert "modelyard.runtime.worker.UvicornWorker" in log
+    assert log.count("Booting worker") == 2
+
+
+def test_keep_alive_requests_do_not_stall_on_delayed_acks(tracking_service: GunicornService) -> None:
+    """Behavioural check, not a benchmark: a Nagle stall would cost >= 40 ms on every request."""
+    client = KeepAliveClient(tracking_service.url)
+    requests = 200
+    try:
+        status, created = client.call("POST", f"{API}/runs/create", {"experiment_id": "0"})
+        assert status == 200, created
+        run_id = created["run"]["info"]["run_id"]
+        started = time.perf_counter()
+        for step in range(requests):
+            metric = {"run_id": run_id, "key": "m", "value": step, "timestamp": step, "step": step}
+            assert client.call("POST", f"{API}/runs/log-metric", metric)[0] == 200
+        elapsed = time.perf_counter() - started
+    finally:
+        client.close()
+    # With stalls the floor is 200 * 40 ms = 8 s; without them it is a small fraction of that.
+    assert elapsed < requests * DELAYED_ACK_STALL_SECONDS / 2, f"{requests} requests took {elapsed:.2f}s"

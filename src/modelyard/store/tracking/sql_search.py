@@ -1,0 +1,301 @@
+"""Compile run and experiment searches to one SELECT of ids per page.
+
+The store calls `search_run_ids` / `search_experiment_ids`, then bulk-loads the page by id. Keeping
+the id query separate keeps it small (one narrow SELECT the planner can drive from indexes) and lets
+the loader fetch params/metrics/tags for exactly the page.
+
+How each part compiles (identically on SQLite and PostgreSQL):
+- metric / param / tag comparisons: `runs.run_uuid IN (SELECT run_uuid FROM <table> WHERE key = :k
+  AND <value test>)`: an uncorrelated semi-join that composes under AND and OR and is driven by the
+  (key, value) indexes; IS NULL is a correlated NOT EXISTS on the (run_uuid, key) primary key.
+  A run without the key never matches a value test, `!=` and NOT IN included (MLflow's rule).
+- NaN metrics (stored as value 0 with is_nan) match only `!=` and NOT IN.
+- order_by on a metric/param/tag: LEFT OUTER JOIN of that key; runs missing it sort last in either
+  direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
+  (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
+- tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
+  experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
+- paging: LIMIT max_results + 1 OFFSET <from the token>; the extra row says whether there is more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    case,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session
+
+from modelyard.entities import ViewType
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
+from modelyard.protocol.validation import is_experiment_id, validate_max_results
+from modelyard.store.search.filter_parser import And, Comparison, Node
+from modelyard.store.search.kinds import EXPERIMENTS, RUNS
+from modelyard.store.search.order_by import OrderBy
+from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.search.sql_ops import all_of, any_of, compare
+from modelyard.store.sql.schema import (
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlLatestMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+
+runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
+params_t: Table = SqlParam.__table__  # type: ignore[assignment]
+tags_t: Table = SqlTag.__table__  # type: ignore[assignment]
+latest_t: Table = SqlLatestMetric.__table__  # type: ignore[assignment]
+experiments_t: Table = SqlExperiment.__table__  # type: ignore[assignment]
+experiment_tags_t: Table = SqlExperimentTag.__table__  # type: ignore[assignment]
+
+_RUN_ATTRIBUTE_COLUMNS = {
+    "run_id": runs_t.c.run_uuid,
+    "run_name": runs_t.c.name,
+    "status": runs_t.c.status,
+    "user_id": runs_t.c.user_id,
+    "artifact_uri": runs_t.c.artifact_uri,
+    "lifecycle_stage": runs_t.c.lifecycle_stage,
+    "start_time": runs_t.c.start_time,
+    "end_time": runs_t.c.end_time,
+}
+_RUN_KEYED_TABLES = {"metric": latest_t, "param": params_t, "tag": tags_t}
+
+_EXPERIMENT_ATTRIBUTE_COLUMNS = {
+    "name": experiments_t.c.name,
+    "experiment_id": experiments_t.c.experiment_id,
+    "creation_time": experiments_t.c.creation_time,
+    "last_update_time": experiments_t.c.last_update_time,
+}
+
+Executor = Session | Connection
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+def search_run_ids(
+    session: Executor,
+    experiment_ids: Sequence[str | int],
+    filter_string: str | None,
+    view_type: int | str | None,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> tuple[list[str], str | None]:
+    """One page of run ids matching the search, and the next page's token (None on the last page)."""
+    max_results = validate_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
+    view = ViewType.parse(view_type)
+    exp_ids = _experiment_ids(experiment_ids)
+    node = RUNS.parse_filter(filter_string)
+    orders = RUNS.parse_order_by(order_by)
+    fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string or "", view, list(order_by or ()))
+    offset = decode_page_token(page_token, fingerprint)
+    if not exp_ids:
+        return [], None
+    stmt = build_run_ids_query(exp_ids, node, view, orders, _dialect(session))
+    rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
+    return next_page([str(r) for r in rows], max_results, offset, fingerprint)
+
+
+def build_run_ids_query(
+    experiment_ids: Sequence[int],
+    node: Node | None,
+    view_type: int,
+    orders: Sequence[OrderBy],
+    dialect: str,
+) -> Select[tuple[str]]:
+    """The SELECT of run ids, in order, without LIMIT/OFFSET (exposed for EXPLAIN and tests)."""
+    conditions: list[ColumnElement[bool]] = [_in_or_eq(runs_t.c.experiment_id, experiment_ids)]
+    if view_type != ViewType.ALL:
+        conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
+    if node is not None:
+        conditions.append(_run_predicate(node, dialect))
+
+    source: Any = runs_t
+    order_clauses: list[ColumnElement[Any]] = []
+    ordered: set[tuple[str, str]] = set()
+    for i, order in enumerate(orders):
+        ordered.add((order.entity, order.key))
+        if order.entity == "attribute":
+            column = _RUN_ATTRIBUTE_COLUMNS[order.key]
+            order_clauses.append(_ordered(column, order.ascending, dialect))
+            continue
+        table = _RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
+        source = source.outerjoin(
+            table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
+        )
+        if order.entity == "metric":
+            # Numbers first, then NaN, then runs without the metric, whatever the direction.
+            rank = case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0)
+            order_clauses.append(rank.asc())
+            value = table.c.value
+            order_clauses.append(value.asc() if order.ascending else value.desc())
+        else:
+            order_clauses.append(_ordered(table.c.value, order.ascending, dialect, nullable=True))
+    if ("attribute", "start_time") not in ordered:
+        order_clauses.append(runs_t.c.start_time.desc().nulls_last())
+    if ("attribute", "run_id") not in ordered:
+        order_clauses.append(runs_t.c.run_uuid.asc())
+
+    return select(runs_t.c.run_uuid).select_from(source).where(*conditions).order_by(*order_clauses)
+
+
+def _run_predicate(node: Node, dialect: str) -> ColumnElement[bool]:
+    if isinstance(node, Comparison):
+        return _run_comparison(node, dialect)
+    parts = [_run_predicate(child, dialect) for child in node.children]
+    return all_of(parts) if isinstance(node, And) else any_of(parts)
+
+
+def _run_comparison(comp: Comparison, dialect: str) -> ColumnElement[bool]:
+    if comp.entity == "attribute":
+        return _attribute_test(_RUN_ATTRIBUTE_COLUMNS[comp.key], comp, dialect)
+    table = _RUN_KEYED_TABLES[comp.entity]
+    return _keyed_test(runs_t.c.run_uuid, table, table.c.run_uuid, comp, dialect)
+
+
+# ---- experiments --------------------------------------------------------------------------------
+def search_experiment_ids(
+    session: Executor,
+    view_type: int | str | None,
+    max_results: int,
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> tuple[list[int], str | None]:
+    """One page of experiment ids matching the search, and the next page's token."""
+    max_results = validate_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)
+    view = ViewType.parse(view_type)
+    node = EXPERIMENTS.parse_filter(filter_string)
+    orders = EXPERIMENTS.parse_order_by(order_by)
+    fingerprint = query_fingerprint("experiments", filter_string or "", view, list(order_by or ()))
+    offset = decode_page_token(page_token, fingerprint)
+    stmt = build_experiment_ids_query(node, view, orders, _dialect(session))
+    rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
+    return next_page([int(r) for r in rows], max_results, offset, fingerprint)
+
+
+def build_experiment_ids_query(
+    node: Node | None, view_type: int, orders: Sequence[OrderBy], dialect: str
+) -> Select[tuple[int]]:
+    conditions: list[ColumnElement[bool]] = []
+    if view_type != ViewType.ALL:
+        conditions.append(_in_or_eq(experiments_t.c.lifecycle_stage, ViewType.stages(view_type)))
+    if node is not None:
+        conditions.append(_experiment_predicate(node, dialect))
+    id_col = experiments_t.c.experiment_id
+    if not orders:
+        # MLflow's default: newest first, oldest id first among equals.
+        order_clauses = [experiments_t.c.creation_time.desc().nulls_last(), id_col.asc()]
+    else:
+        order_clauses = [_ordered(_EXPERIMENT_ATTRIBUTE_COLUMNS[o.key], o.ascending, dialect) for o in orders]
+        if not any(o.key == "experiment_id" for o in orders):
+            order_clauses.append(id_col.desc())
+    return select(id_col).where(*conditions).order_by(*order_clauses)
+
+
+def _experiment_predicate(node: Node, dialect: str) -> ColumnElement[bool]:
+    if isinstance(node, Comparison):
+        if node.entity == "attribute":
+            return _attribute_test(_EXPERIMENT_ATTRIBUTE_COLUMNS[node.key], node, dialect)
+        return _keyed_test(
+            experiments_t.c.experiment_id,
+            experiment_tags_t,
+            experiment_tags_t.c.experiment_id,
+            node,
+            dialect,
+        )
+    parts = [_experiment_predicate(child, dialect) for child in node.children]
+    return all_of(parts) if isinstance(node, And) else any_of(parts)
+
+
+# ---- shared pieces ------------------------------------------------------------------------------
+def _attribute_test(column: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:
+    if comp.op == "IS NULL":
+        return column.is_(None)
+    if comp.op == "IS NOT NULL":
+        return column.is_not(None)
+    return compare(column, comp.op, comp.value, dialect)
+
+
+def _keyed_test(
+    owner_id: Any, table: Table, table_owner_id: Any, comp: Comparison, dialect: str
+) -> ColumnElement[bool]:
+    """A test on the value of one key in a key/value child table (params, tags, latest_metrics,
+    experiment_tags) of the row whose id is `owner_id`."""
+    has_key = table.c.key == comp.key
+    if comp.op == "IS NULL":
+        return ~exists().where(table_owner_id == owner_id, has_key)
+    if comp.op == "IS NOT NULL":
+        return owner_id.in_(select(table_owner_id).where(has_key))
+    if "is_nan" in table.c:
+        value_test = _metric_value_test(table, comp, dialect)
+    else:
+        value_test = compare(table.c.value, comp.op, comp.value, dialect)
+    return owner_id.in_(select(table_owner_id).where(has_key, value_test))
+
+
+def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:
+    value = comp.value
+    if isinstance(value, tuple):
+        value = tuple(float(v) for v in value)
+    elif value is not None:
+        value = float(value)
+    test = compare(table.c.value, comp.op, value, dialect)
+    if comp.op in ("!=", "NOT IN"):
+        return or_(table.c.is_nan == true(), test)
+    return and_(table.c.is_nan == false(), test)
+
+
+def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
+    """`nullable` overrides the column's own flag (an outer-joined column can be NULL)."""
+    expr = column
+    if dialect == "postgresql" and _is_string(column):
+        expr = column.collate("C")
+    expr = expr.asc() if ascending else expr.desc()
+    if nullable is None:
+        nullable = getattr(column, "nullable", True)
+    return expr.nulls_last() if nullable else expr
+
+
+def _is_string(column: Any) -> bool:
+    try:
+        return column.type.python_type is str
+    except NotImplementedError:
+        return False
+
+
+def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    values = list(values)
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+def _experiment_ids(experiment_ids: Sequence[str | int]) -> list[int]:
+    if isinstance(experiment_ids, str | int):
+        experiment_ids = [experiment_ids]
+    out: list[int] = []
+    for exp_id in experiment_ids or ():
+        if not is_experiment_id(exp_id):
+            raise ModelyardException.invalid_parameter(
+                f"Invalid value {exp_id!r} for parameter 'experiment_ids': experiment ids are integers."
+            )
+        out.append(int(exp_id))
+    return sorted(set(out))
+
+
+def _dialect(session: Executor) -> str:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    return bind.dialect.name

@@ -1,0 +1,112 @@
+"""modelyard: experiment tracking, model registry, serving and deploy, wire-compatible with MLflow.
+
+`import modelyard as mlflow` runs MLflow tutorial code: the fluent API below keeps MLflow's names.
+The base import stays light (no pandas, SQLAlchemy, FastAPI or boto3): anything heavy is imported
+by the function that needs it, and flavor modules (`modelyard.sklearn`, `modelyard.pyfunc`, ...) load
+on first attribute access.
+
+To add a public function implemented elsewhere, add one line to `_LAZY_ATTRIBUTES` (name ->
+"module:attribute") and the name to `__all__` (tests/unit/test_public_api.py pins the list).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from modelyard.client import Client, MlflowClient
+from modelyard.client.fluent import (
+    ActiveRun,
+    RunOperations,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    end_run,
+    get_experiment,
+    get_experiment_by_name,
+    get_run,
+    get_tracking_uri,
+    last_active_run,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    search_experiments,
+    search_runs,
+    set_experiment,
+    set_experiment_tag,
+    set_experiment_tags,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+from modelyard.entities import Experiment, Metric, Param, Run, RunTag, ViewType
+from modelyard.exceptions import MlflowException, ModelyardException
+from modelyard.version import __version__
+
+#: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
+_LAZY_SUBMODULES = frozenset(
+    {"artifacts", "client", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking"}
+)
+
+#: Public functions that live in heavier modules: name -> "module:attribute".
+_LAZY_ATTRIBUTES: dict[str, str] = {}
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "Metric",
+    "MlflowClient",
+    "MlflowException",
+    "ModelyardException",
+    "Param",
+    "Run",
+    "RunOperations",
+    "RunTag",
+    "ViewType",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"modelyard.{name}")
+    target = _LAZY_ATTRIBUTES.get(name)
+    if target is not None:
+        module_name, _, attribute = target.partition(":")
+        value = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modelyard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBMODULES | set(_LAZY_ATTRIBUTES))

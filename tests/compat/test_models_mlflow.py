@@ -1,0 +1,244 @@
+"""Models move between modelyard and the real mlflow (3.17.2) both ways, on disk and through a server.
+
+MLflow 3.17 refuses to deserialize any model unless MLFLOW_ALLOW_PICKLE_DESERIALIZATION is true (its
+own skops models included), so every test that loads with mlflow sets it, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.models import infer_signature as mlflow_infer_signature
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+import modelyard.pyfunc
+import modelyard.sklearn
+from modelyard.exceptions import ModelyardException
+from modelyard.models import infer_signature
+from modelyard.protocol import errors
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture(autouse=True)
+def _allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+
+@pytest.fixture()
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})
+
+
+@pytest.fixture()
+def classifier(frame: pd.DataFrame) -> LogisticRegression:
+    return LogisticRegression().fit(frame, (frame["a"] + frame["b"] > 5).astype(int))
+
+
+class MlflowScaler(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.offset = float(Path(context.artifacts["offset"]).read_text())
+
+    def predict(self, context, model_input, params=None):
+        return model_input["a"] * (params or {}).get("scale", 2.0) + self.offset
+
+
+class YardScaler(modelyard.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.offset = float(Path(context.artifacts["offset"]).read_text())
+
+    def predict(self, context, model_input, params=None):
+        return model_input["a"] * (params or {}).get("scale", 2.0) + self.offset
+
+
+# --- on local disk ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("serialization_format", ["skops", "cloudpickle", "pickle"])
+def test_mlflow_saved_sklearn_loads_and_predicts_in_modelyard(
+    tmp_path, frame, classifier, serialization_format
+):
+    signature = mlflow_infer_signature(frame, classifier.predict(frame))
+    mlflow.sklearn.save_model(
+        classifier,
+        tmp_path / "m",
+        serialization_format=serialization_format,
+        signature=signature,
+        input_example=frame.head(3),
+    )
+    loaded = modelyard.pyfunc.load_model(str(tmp_path / "m"))
+    assert np.array_equal(loaded.predict(frame), classifier.predict(frame))
+    assert np.array_equal(
+        modelyard.sklearn.load_model(str(tmp_path / "m")).predict(frame), classifier.predict(frame)
+    )
+    assert loaded.metadata.signature.to_dict() == signature.to_dict()
+    pd.testing.assert_frame_equal(loaded.input_example, frame.head(3).reset_index(drop=True))
+
+
+def test_modelyard_saved_sklearn_loads_and_predicts_in_mlflow(tmp_path, frame, classifier):
+    modelyard.sklearn.save_model(classifier, tmp_path / "m", input_example=frame.head(3))
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    assert np.array_equal(loaded.predict(frame), classifier.predict(frame))
+    assert np.array_equal(
+        mlflow.sklearn.load_model(str(tmp_path / "m")).predict(frame), classifier.predict(frame)
+    )
+    assert loaded.metadata.signature.to_dict() == infer_signature(frame, classifier.predict(frame)).to_dict()
+    pd.testing.assert_frame_equal(loaded.input_example, frame.head(3).reset_index(drop=True))
+    # mlflow enforces our signature too.
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        loaded.predict(frame[["a"]])
+
+
+def test_tensor_model_cross_loads_both_ways(tmp_path):
+    x = np.arange(12, dtype=np.float64).reshape(6, 2)
+    reg = LinearRegression().fit(x, x.sum(axis=1))
+    modelyard.sklearn.save_model(reg, tmp_path / "ours", input_example=x[:2])
+    mlflow.sklearn.save_model(reg, tmp_path / "theirs", input_example=x[:2])
+    assert np.allclose(mlflow.pyfunc.load_model(str(tmp_path / "ours")).predict(x), reg.predict(x))
+    assert np.allclose(modelyard.pyfunc.load_model(str(tmp_path / "theirs")).predict(x), reg.predict(x))
+    ours = (tmp_path / "ours" / "input_example.json").read_text()
+    theirs = (tmp_path / "theirs" / "input_example.json").read_text()
+    assert json.loads(ours) == json.loads(theirs)
+
+
+def test_mlflow_custom_python_model_with_artifacts_loads_in_modelyard(tmp_path, frame):
+    (tmp_path / "offset.txt").write_text("0.5")
+    mlflow.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=MlflowScaler(),
+        artifacts={"offset": str(tmp_path / "offset.txt")},
+        signature=mlflow_infer_signature(frame, params={"scale": 2.0}),
+    )
+    reference = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    loaded = modelyard.pyfunc.load_model(str(tmp_path / "m"))
+    assert np.allclose(loaded.predict(frame), reference.predict(frame))
+    assert np.allclose(
+        loaded.predict(frame, params={"scale": 3.0}), reference.predict(frame, params={"scale": 3.0})
+    )
+
+
+def test_modelyard_custom_python_model_loads_in_mlflow(tmp_path, frame):
+    (tmp_path / "offset.txt").write_text("0.5")
+    modelyard.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=YardScaler(),
+        artifacts={"offset": str(tmp_path / "offset.txt")},
+        signature=infer_signature(frame, params={"scale": 2.0}),
+    )
+    reference = modelyard.pyfunc.load_model(str(tmp_path / "m"))
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    assert np.allclose(loaded.predict(frame), reference.predict(frame))
+    assert np.allclose(
+        loaded.predict(frame, params={"scale": 3.0}), reference.predict(frame, params={"scale": 3.0})
+    )
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [True, False], "d": [1.5, 2.5]}),
+        np.zeros((2, 3), dtype=np.float32),
+        {"a": 1, "b": "x"},
+        ["a", "b"],
+        [{"a": 1, "b": 2.0}],
+        {"x": [1, 2]},
+        {"t": np.array([1, 2])},
+    ],
+    ids=["dataframe", "ndarray", "dict", "list", "records", "dict-of-list", "dict-of-arrays"],
+)
+def test_inferred_signatures_match_mlflow(example):
+    params = {"k": 1, "s": "v", "l": [1.0, 2.0]}
+    ours = {
+        k: json.loads(v) if v else v for k, v in infer_signature(example, params=params).to_dict().items()
+    }
+    theirs = {
+        k: json.loads(v) if v else v
+        for k, v in mlflow_infer_signature(example, params=params).to_dict().items()
+    }
+    assert ours == theirs
+
+
+def test_both_refuse_an_input_that_breaks_the_signature(tmp_path, frame, classifier):
+    modelyard.sklearn.save_model(classifier, tmp_path / "m", signature=infer_signature(frame))
+    bad = frame.assign(b=frame["b"] + 0.5)
+    with pytest.raises(ModelyardException) as info:
+        modelyard.pyfunc.load_model(str(tmp_path / "m")).predict(bad)
+    assert info.value.error_code == errors.INVALID_PARAMETER_VALUE and "column b" in info.value.message
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(bad)
+
+
+# --- through a tracking server ------------------------------------------------------------------------
+
+
+def test_model_logged_by_mlflow_loads_in_modelyard_by_every_uri(
+    tracking_uri, experiment_name, frame, classifier
+):
+    mlflow.set_experiment(experiment_name)
+    name = f"mlflow-logged-{uuid.uuid4().hex[:8]}"
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            classifier,
+            name="model",
+            signature=mlflow_infer_signature(frame, classifier.predict(frame)),
+            registered_model_name=name,
+        )
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, "champion", "1")
+    client.transition_model_version_stage(name, "1", "Production")
+    expected = classifier.predict(frame)
+    for uri in (
+        info.model_uri,
+        f"runs:/{run.info.run_id}/model",
+        f"models:/{name}/1",
+        f"models:/{name}@champion",
+        f"models:/{name}/Production",
+        f"models:/{name}/latest",
+    ):
+        assert np.array_equal(modelyard.pyfunc.load_model(uri).predict(frame), expected), uri
+    assert np.array_equal(modelyard.sklearn.load_model(f"models:/{name}/1").predict(frame), expected)
+
+
+def test_model_logged_by_modelyard_loads_in_mlflow(tracking_uri, experiment_name, frame, classifier):
+    import modelyard
+
+    modelyard.set_experiment(experiment_name)
+    name = f"yard-logged-{uuid.uuid4().hex[:8]}"
+    with modelyard.start_run() as run:
+        info = modelyard.sklearn.log_model(
+            classifier, name="model", input_example=frame.head(5), registered_model_name=name
+        )
+    assert info.model_id and info.model_uri == f"models:/{info.model_id}"
+    assert info.run_id == run.info.run_id and info.registered_model_version == 1
+    expected = classifier.predict(frame)
+    for uri in (info.model_uri, f"runs:/{run.info.run_id}/model", f"models:/{name}/1"):
+        assert np.array_equal(mlflow.pyfunc.load_model(uri).predict(frame), expected), uri
+        assert np.array_equal(modelyard.pyfunc.load_model(uri).predict(frame), expected), uri
+    logged = mlflow.MlflowClient().get_logged_model(info.model_id)
+    assert logged.source_run_id == run.info.run_id and str(logged.status) in (
+        "READY",
+        "LoggedModelStatus.READY",
+    )
+    assert mlflow.MlflowClient().get_run(run.info.run_id).outputs.model_outputs[0].model_id == info.model_id
+
+
+def test_modelyard_load_of_an_unknown_version_is_not_found(tracking_uri, experiment_name, frame, classifier):
+    mlflow.set_experiment(experiment_name)
+    name = f"missing-{uuid.uuid4().hex[:8]}"
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(classifier, name="model", registered_model_name=name)
+    with pytest.raises(ModelyardException) as info:
+        modelyard.pyfunc.load_model(f"models:/{name}/7")
+    assert info.value.error_code == errors.RESOURCE_DOES_NOT_EXIST
+    with pytest.raises(ModelyardException) as info:
+        modelyard.pyfunc.load_model(f"models:/{name}/Staging")
+    assert info.value.error_code == errors.RESOURCE_DOES_NOT_EXIST

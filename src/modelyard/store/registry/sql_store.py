@@ -1,0 +1,627 @@
+"""The model registry on SQLite / PostgreSQL, sharing the tracking database (and its engine).
+
+Version numbers: `create_model_version` bumps `registered_models.last_version` with a single
+`UPDATE ... RETURNING` inside the transaction that inserts the version. On PostgreSQL that UPDATE
+row-locks the model, so concurrent registrations of one model queue on the lock and each reads the
+counter its predecessor committed; on SQLite every writing transaction starts with BEGIN IMMEDIATE,
+which serialises them outright. Either way the numbers are 1..N without gaps or duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, delete, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelyard.entities import (
+    LifecycleStage,
+    ModelVersion,
+    ModelVersionStage,
+    PagedList,
+    RegisteredModel,
+    RegisteredModelAlias,
+)
+from modelyard.exceptions import ModelyardException
+from modelyard.store.registry import search
+from modelyard.store.registry.base import (
+    SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
+    SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
+    SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
+    SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD,
+    RegistryStore,
+)
+from modelyard.store.registry.sources import LoggedModelRef, RunRef, resolve_source
+from modelyard.store.registry.validation import (
+    parse_version,
+    validate_alias,
+    validate_description,
+    validate_model_name,
+    validate_tag,
+)
+from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
+from modelyard.store.sql.logged_model_schema import SqlLoggedModel
+from modelyard.store.sql.registry_schema import (
+    SqlModelVersion,
+    SqlModelVersionTag,
+    SqlRegisteredModel,
+    SqlRegisteredModelAlias,
+    SqlRegisteredModelTag,
+)
+from modelyard.store.sql.schema import SqlRun
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _model_not_found(name: str) -> ModelyardException:
+    return ModelyardException.not_found(f"Registered Model with name={name} not found")
+
+
+def _version_not_found(name: str, version: int | str) -> ModelyardException:
+    return ModelyardException.not_found(f"Model Version (name={name}, version={version}) not found")
+
+
+def _check_page_size(max_results: int, threshold: int) -> None:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= threshold:
+        raise ModelyardException.invalid_parameter(
+            f"Invalid value for max_results: it must be between 1 and {threshold}, got {max_results!r}."
+        )
+
+
+class _SessionLookup:
+    """`sources.SourceLookup` over an open session (the same transaction that registers)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def run(self, run_id: str) -> RunRef | None:
+        row = self.session.get(SqlRun, run_id)
+        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE or not row.artifact_uri:
+            return None
+        return RunRef(row.run_uuid, row.artifact_uri)
+
+    def logged_model(self, model_id: str) -> LoggedModelRef | None:
+        row = self.session.get(SqlLoggedModel, model_id)
+        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE:
+            return None
+        return _logged_model_ref(row)
+
+    def logged_models_of_run(self, run_id: str) -> list[LoggedModelRef]:
+        rows = self.session.scalars(
+            select(SqlLoggedModel).where(
+                SqlLoggedModel.source_run_id == run_id, SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE
+            )
+        )
+        return [_logged_model_ref(row) for row in rows]
+
+    def model_version_location(self, name: str, version: str) -> str | None:
+        row = self.session.get(SqlModelVersion, (name, int(version)))
+        return None if row is None else (row.storage_location or row.source)
+
+
+def _logged_model_ref(row: SqlLoggedModel) -> LoggedModelRef:
+    return LoggedModelRef(row.model_id, row.artifact_location, row.source_run_id, row.name)
+
+
+class SqlRegistryStore(RegistryStore):
+    def __init__(self, engine: Engine, artifact_roots: Sequence[str] = ()) -> None:
+        """`artifact_roots`: where a version's source may point when it names no run (see `sources`)."""
+        self.engine = engine
+        self._read_engine = engine.execution_options(**READ_ONLY)
+        self.artifact_roots = tuple(artifact_roots)
+
+    @classmethod
+    def from_uri(cls, uri: str, artifact_roots: Sequence[str] = ()) -> SqlRegistryStore:
+        """SQLite is migrated here (embedded use); PostgreSQL must be upgraded beforehand."""
+        engine = create_engine_for(uri)
+        if is_sqlite(engine):
+            from modelyard.store.sql.migrate import upgrade
+
+            upgrade(engine)
+        return cls(engine, artifact_roots)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._read_engine) as session, session.begin():
+            yield session
+
+    @property
+    def _dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # ---- registered models -------------------------------------------------------------------
+    def create_registered_model(
+        self, name: str, tags: Mapping[str, str] | None = None, description: str | None = None
+    ) -> RegisteredModel:
+        validate_model_name(name)
+        validate_description(description)
+        tag_items = [validate_tag(k, v) for k, v in (tags or {}).items()]
+        now = _now_ms()
+        try:
+            with self._write() as session:
+                if session.get(SqlRegisteredModel, name) is not None:
+                    raise _already_exists(name)
+                session.add(
+                    SqlRegisteredModel(
+                        name=name, creation_time=now, last_updated_time=now, description=description, last_version=0
+                    )
+                )
+                session.flush()
+                session.add_all(SqlRegisteredModelTag(name=name, key=k, value=v) for k, v in tag_items)
+                session.flush()
+                return self._load_models(session, [name])[0]
+        except IntegrityError as exc:  # a concurrent create of the same name won the race
+            raise _already_exists(name) from exc
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        validate_model_name(name)
+        with self._read() as session:
+            models = self._load_models(session, [name])
+            if not models:
+                raise _model_not_found(name)
+            return models[0]
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        validate_model_name(name)
+        validate_model_name(new_name)
+        try:
+            with self._write() as session:
+                self._model_row(session, name)
+                if new_name != name:
+                    if session.get(SqlRegisteredModel, new_name) is not None:
+                        raise _already_exists(new_name)
+                    self._rename_rows(session, name, new_name)
+                session.execute(
+                    update(SqlRegisteredModel)
+                    .where(SqlRegisteredModel.name == new_name)
+                    .values(last_updated_time=_now_ms())
+                )
+                session.expire_all()
+                return self._load_models(session, [new_name])[0]
+        except IntegrityError as exc:
+            raise _already_exists(new_name) from exc
+
+    @staticmethod
+    def _rename_rows(session: Session, name: str, new_name: str) -> None:
+        # ON UPDATE CASCADE carries versions, tags and aliases along with the key.
+        session.execute(update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(name=new_name))
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        validate_model_name(name)
+        validate_description(description)
+        with self._write() as session:
+            row = self._model_row(session, name)
+            row.description = description
+            row.last_updated_time = _now_ms()
+            session.flush()
+            return self._load_models(session, [name])[0]
+
+    def delete_registered_model(self, name: str) -> None:
+        validate_model_name(name)
+        with self._write() as session:
+            self._model_row(session, name)
+            # Explicit child deletes: correct even on a connection without enforced foreign keys.
+            session.execute(delete(SqlRegisteredModelAlias).where(SqlRegisteredModelAlias.name == name))
+            session.execute(delete(SqlModelVersionTag).where(SqlModelVersionTag.name == name))
+            session.execute(delete(SqlModelVersion).where(SqlModelVersion.name == name))
+            session.execute(delete(SqlRegisteredModelTag).where(SqlRegisteredModelTag.name == name))
+            session.execute(delete(SqlRegisteredModel).where(SqlRegisteredModel.name == name))
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        _check_page_size(max_results, SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD)
+        node = search.REGISTERED_MODELS.parse_filter(filter_string)
+        order = search.REGISTERED_MODELS.parse_order_by(order_by)
+        fingerprint = query_fingerprint("registered_models", filter_string or "", list(order_by or []))
+        offset = decode_page_token(page_token, fingerprint)
+        stmt = select(SqlRegisteredModel.name)
+        condition = search.registered_model_condition(node, self._dialect)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        clauses = search.order_clauses(order, "models")
+        if not any(o.key == "name" for o in order):
+            clauses.append(SqlRegisteredModel.name.asc())
+        stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
+        with self._read() as session:
+            names, token = next_page(list(session.scalars(stmt)), max_results, offset, fingerprint)
+            by_name = {m.name: m for m in self._load_models(session, names)}
+            return PagedList([by_name[n] for n in names if n in by_name], token)
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
+        validate_model_name(name)
+        wanted = [ModelVersionStage.canonical(s) for s in stages] if stages else list(ModelVersionStage.ALL)
+        with self._read() as session:
+            self._model_row(session, name)
+            rows = session.execute(
+                select(SqlModelVersion.current_stage, func.max(SqlModelVersion.version))
+                .where(SqlModelVersion.name == name, SqlModelVersion.current_stage.in_(wanted))
+                .group_by(SqlModelVersion.current_stage)
+            ).all()
+            latest = {stage: version for stage, version in rows}
+            keys = [(name, latest[s]) for s in dict.fromkeys(wanted) if s in latest]
+            loaded = self._load_versions(session, keys)
+            return [loaded[k] for k in keys]
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        validate_model_name(name)
+        validate_tag(key, value)
+        with self._write() as session:
+            self._model_row(session, name)
+            tag = session.get(SqlRegisteredModelTag, (name, key))
+            if tag is None:
+                session.add(SqlRegisteredModelTag(name=name, key=key, value=value))
+            else:
+                tag.value = value
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        validate_model_name(name)
+        validate_tag(key, "")
+        with self._write() as session:
+            self._model_row(session, name)
+            session.execute(
+                delete(SqlRegisteredModelTag).where(
+                    SqlRegisteredModelTag.name == name, SqlRegisteredModelTag.key == key
+                )
+            )
+
+    # ---- model versions ----------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        validate_model_name(name)
+        validate_description(description)
+        tag_items = [validate_tag(k, v) for k, v in (tags or {}).items()]
+        if not isinstance(source, str):
+            raise ModelyardException.invalid_parameter("Model version source must be a string.")
+        with self._write() as session:
+            lookup = _SessionLookup(session)
+            if session.get(SqlRegisteredModel, name) is None:
+                raise _model_not_found(name)
+            resolved = resolve_source(source, run_id or None, self.artifact_roots, lookup)
+            if model_id:
+                if lookup.logged_model(model_id) is None:
+                    raise ModelyardException.invalid_parameter(f"Logged model '{model_id}' does not exist.")
+                if resolved.model_id and resolved.model_id != model_id:
+                    raise ModelyardException.invalid_parameter(
+                        f"model_id '{model_id}' does not match the source '{source}' ({resolved.model_id})."
+                    )
+            now = _now_ms()
+            version = session.execute(
+                update(SqlRegisteredModel)
+                .where(SqlRegisteredModel.name == name)
+                .values(last_version=SqlRegisteredModel.last_version + 1, last_updated_time=now)
+                .returning(SqlRegisteredModel.last_version)
+                .execution_options(synchronize_session=False)
+            ).scalar_one()
+            session.add(
+                SqlModelVersion(
+                    name=name,
+                    version=version,
+                    creation_time=now,
+                    last_updated_time=now,
+                    description=description,
+                    current_stage=ModelVersionStage.NONE,
+                    source=source,
+                    storage_location=resolved.storage_location,
+                    run_id=run_id or None,
+                    run_link=run_link or None,
+                    status="READY",
+                    model_id=model_id or resolved.model_id,
+                )
+            )
+            session.flush()
+            session.add_all(
+                SqlModelVersionTag(name=name, version=version, key=k, value=v) for k, v in tag_items
+            )
+            session.flush()
+            return self._load_versions(session, [(name, version)])[(name, version)]
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
+        validate_model_name(name)
+        number = parse_version(version)
+        with self._read() as session:
+            found = self._load_versions(session, [(name, number)])
+            if not found:
+                raise _version_not_found(name, number)
+            return found[(name, number)]
+
+    def update_model_version(self, name: str, version: str | int, description: str | None) -> ModelVersion:
+        validate_model_name(name)
+        validate_description(description)
+        number = parse_version(version)
+        with self._write() as session:
+            row = self._version_row(session, name, number)
+            row.description = description
+            row.last_updated_time = _now_ms()
+            session.flush()
+            return self._load_versions(session, [(name, number)])[(name, number)]
+
+    def transition_model_version_stage(
+        self, name: str, version: str | int, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        validate_model_name(name)
+        number = parse_version(version)
+        target = ModelVersionStage.canonical(stage)
+        if archive_existing_versions and target not in ModelVersionStage.ARCHIVE_TRIGGERS:
+            raise ModelyardException.invalid_parameter(
+                f"Model version transition cannot archive existing model versions because '{target}' is "
+                "not an Active stage. Valid stages are Staging and Production."
+            )
+        with self._write() as session:
+            # Lock the model row first, so two concurrent promotions with archiving serialise.
+            self._model_row(session, name, for_update=True)
+            row = self._version_row(session, name, number)
+            now = _now_ms()
+            if archive_existing_versions:
+                session.execute(
+                    update(SqlModelVersion)
+                    .where(
+                        SqlModelVersion.name == name,
+                        SqlModelVersion.version != number,
+                        SqlModelVersion.current_stage == target,
+                    )
+                    .values(current_stage=ModelVersionStage.ARCHIVED, last_updated_time=now)
+                    .execution_options(synchronize_session=False)
+                )
+            row.current_stage = target
+            row.last_updated_time = now
+            session.execute(
+                update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(last_updated_time=now)
+            )
+            session.flush()
+            return self._load_versions(session, [(name, number)])[(name, number)]
+
+    def delete_model_version(self, name: str, version: str | int) -> None:
+        validate_model_name(name)
+        number = parse_version(version)
+        with self._write() as session:
+            self._version_row(session, name, number)
+            key = (SqlModelVersion.name == name, SqlModelVersion.version == number)
+            session.execute(
+                delete(SqlRegisteredModelAlias).where(
+                    SqlRegisteredModelAlias.name == name, SqlRegisteredModelAlias.version == number
+                )
+            )
+            session.execute(
+                delete(SqlModelVersionTag).where(
+                    SqlModelVersionTag.name == name, SqlModelVersionTag.version == number
+                )
+            )
+            session.execute(delete(SqlModelVersion).where(*key))
+            session.execute(
+                update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(last_updated_time=_now_ms())
+            )
+
+    def get_model_version_download_uri(self, name: str, version: str | int) -> str:
+        validate_model_name(name)
+        number = parse_version(version)
+        with self._read() as session:
+            row = self._version_row(session, name, number)
+            return row.storage_location or row.source or ""
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        _check_page_size(max_results, SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD)
+        node = search.MODEL_VERSIONS.parse_filter(filter_string)
+        order = search.MODEL_VERSIONS.parse_order_by(order_by)
+        fingerprint = query_fingerprint("model_versions", filter_string or "", list(order_by or []))
+        offset = decode_page_token(page_token, fingerprint)
+        stmt = select(SqlModelVersion.name, SqlModelVersion.version)
+        condition = search.model_version_condition(node, self._dialect)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        clauses = search.order_clauses(order, "versions")
+        keys_ordered = {o.key for o in order}
+        if "name" not in keys_ordered:
+            clauses.append(SqlModelVersion.name.asc())
+        if "version_number" not in keys_ordered:
+            clauses.append(SqlModelVersion.version.desc())
+        stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
+        with self._read() as session:
+            rows = [(n, v) for n, v in session.execute(stmt).all()]
+            keys, token = next_page(rows, max_results, offset, fingerprint)
+            loaded = self._load_versions(session, keys)
+            return PagedList([loaded[k] for k in keys if k in loaded], token)
+
+    def set_model_version_tag(self, name: str, version: str | int, key: str, value: str) -> None:
+        validate_model_name(name)
+        number = parse_version(version)
+        validate_tag(key, value)
+        with self._write() as session:
+            self._version_row(session, name, number)
+            tag = session.get(SqlModelVersionTag, (name, number, key))
+            if tag is None:
+                session.add(SqlModelVersionTag(name=name, version=number, key=key, value=value))
+            else:
+                tag.value = value
+
+    def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None:
+        validate_model_name(name)
+        number = parse_version(version)
+        validate_tag(key, "")
+        with self._write() as session:
+            self._version_row(session, name, number)
+            session.execute(
+                delete(SqlModelVersionTag).where(
+                    SqlModelVersionTag.name == name,
+                    SqlModelVersionTag.version == number,
+                    SqlModelVersionTag.key == key,
+                )
+            )
+
+    # ---- aliases -----------------------------------------------------------------------------
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
+        validate_model_name(name)
+        validate_alias(alias)
+        number = parse_version(version)
+        with self._write() as session:
+            self._model_row(session, name)
+            self._version_row(session, name, number)
+            row = session.get(SqlRegisteredModelAlias, (name, alias))
+            if row is None:
+                session.add(SqlRegisteredModelAlias(name=name, alias=alias, version=number))
+            else:
+                row.version = number
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        validate_model_name(name)
+        validate_alias(alias)
+        with self._write() as session:
+            self._model_row(session, name)
+            session.execute(
+                delete(SqlRegisteredModelAlias).where(
+                    SqlRegisteredModelAlias.name == name, SqlRegisteredModelAlias.alias == alias
+                )
+            )
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        validate_model_name(name)
+        validate_alias(alias)
+        with self._read() as session:
+            self._model_row(session, name)
+            row = session.get(SqlRegisteredModelAlias, (name, alias))
+            if row is None:
+                # MLflow answers a missing alias with 400, not 404; clients rely on the code.
+                raise ModelyardException.invalid_parameter(f"Registered model alias {alias} not found.")
+            return self._load_versions(session, [(name, row.version)])[(name, row.version)]
+
+    # ---- loading -----------------------------------------------------------------------------
+    @staticmethod
+    def _model_row(session: Session, name: str, for_update: bool = False) -> SqlRegisteredModel:
+        stmt = select(SqlRegisteredModel).where(SqlRegisteredModel.name == name)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = session.scalars(stmt).one_or_none()
+        if row is None:
+            raise _model_not_found(name)
+        return row
+
+    @staticmethod
+    def _version_row(session: Session, name: str, version: int) -> SqlModelVersion:
+        row = session.get(SqlModelVersion, (name, version))
+        if row is None:
+            raise _version_not_found(name, version)
+        return row
+
+    def _load_versions(
+        self, session: Session, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], ModelVersion]:
+        if not keys:
+            return {}
+        wanted = list(dict.fromkeys(keys))
+        key_cols = tuple_(SqlModelVersion.name, SqlModelVersion.version)
+        rows = session.scalars(select(SqlModelVersion).where(key_cols.in_(wanted))).all()
+        tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+        for tag in session.scalars(
+            select(SqlModelVersionTag)
+            .where(tuple_(SqlModelVersionTag.name, SqlModelVersionTag.version).in_(wanted))
+            .order_by(SqlModelVersionTag.key)
+        ):
+            tags[(tag.name, tag.version)][tag.key] = tag.value or ""
+        aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for alias in session.scalars(
+            select(SqlRegisteredModelAlias)
+            .where(tuple_(SqlRegisteredModelAlias.name, SqlRegisteredModelAlias.version).in_(wanted))
+            .order_by(SqlRegisteredModelAlias.alias)
+        ):
+            aliases[(alias.name, alias.version)].append(alias.alias)
+        out = {}
+        for row in rows:
+            key = (row.name, row.version)
+            out[key] = ModelVersion(
+                name=row.name,
+                version=str(row.version),
+                creation_timestamp=row.creation_time,
+                last_updated_timestamp=row.last_updated_time,
+                description=row.description,
+                user_id=row.user_id,
+                current_stage=row.current_stage,
+                source=row.source,
+                run_id=row.run_id,
+                status=row.status,
+                status_message=row.status_message,
+                tags=tags.get(key, {}),
+                run_link=row.run_link,
+                aliases=aliases.get(key, []),
+                model_id=row.model_id,
+            )
+        return out
+
+    def _load_models(self, session: Session, names: Sequence[str]) -> list[RegisteredModel]:
+        if not names:
+            return []
+        wanted = list(dict.fromkeys(names))
+        rows = session.scalars(select(SqlRegisteredModel).where(SqlRegisteredModel.name.in_(wanted))).all()
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        for tag in session.scalars(
+            select(SqlRegisteredModelTag)
+            .where(SqlRegisteredModelTag.name.in_(wanted))
+            .order_by(SqlRegisteredModelTag.key)
+        ):
+            tags[tag.name][tag.key] = tag.value or ""
+        aliases: dict[str, list[RegisteredModelAlias]] = defaultdict(list)
+        for alias in session.scalars(
+            select(SqlRegisteredModelAlias)
+            .where(SqlRegisteredModelAlias.name.in_(wanted))
+            .order_by(SqlRegisteredModelAlias.alias)
+        ):
+            aliases[alias.name].append(RegisteredModelAlias(alias.alias, str(alias.version)))
+        latest_keys = [
+            (name, version)
+            for name, _stage, version in session.execute(
+                select(SqlModelVersion.name, SqlModelVersion.current_stage, func.max(SqlModelVersion.version))
+                .where(SqlModelVersion.name.in_(wanted))
+                .group_by(SqlModelVersion.name, SqlModelVersion.current_stage)
+            ).all()
+        ]
+        versions = self._load_versions(session, latest_keys)
+        latest: dict[str, list[ModelVersion]] = defaultdict(list)
+        stage_rank = {stage: i for i, stage in enumerate(ModelVersionStage.ALL)}
+        for (name, _), mv in sorted(versions.items(), key=lambda kv: stage_rank.get(kv[1].current_stage, 9)):
+            latest[name].append(mv)
+        by_name = {
+            row.name: RegisteredModel(
+                name=row.name,
+                creation_timestamp=row.creation_time,
+                last_updated_timestamp=row.last_updated_time,
+                description=row.description,
+                latest_versions=latest.get(row.name, []),
+                tags=tags.get(row.name, {}),
+                aliases=aliases.get(row.name, []),
+            )
+            for row in rows
+        }
+        return [by_name[n] for n in wanted if n in by_name]
+
+
+def _already_exists(name: str) -> ModelyardException:
+    return ModelyardException.already_exists(f"Registered Model (name={name}) already exists.")

@@ -1,0 +1,412 @@
+"""`modelyard`: run the tracking server, upgrade a database, inspect experiments and runs.
+
+Every command that reads or writes tracking data takes `--tracking-uri` (default: the
+MODELYARD_TRACKING_URI / MLFLOW_TRACKING_URI environment, else the embedded SQLite default), prints a
+table, or JSON in MLflow's REST shapes with `--json`. Errors exit 1 with the MLflow error code.
+Subcommand groups that need heavy imports (`deploy` needs boto3) load only when invoked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any
+
+import click
+
+from modelyard.exceptions import ModelyardException
+from modelyard.version import __version__
+
+_LAZY_GROUPS = {"deploy": ("modelyard.cli_deploy:deploy", "Deploy models to SageMaker(-style) endpoints.")}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_GROUPS:
+            module_name, _, attribute = _LAZY_GROUPS[cmd_name][0].partition(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
+        rows += [(name, help_text) for name, (_, help_text) in _LAZY_GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(__version__, prog_name="modelyard")
+def main() -> None:
+    """modelyard: ML experiment tracking, model registry, serving and deploy (MLflow-compatible)."""
+
+
+# ---- shared helpers ---------------------------------------------------------------------------
+def _fails_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ModelyardException as exc:
+            click.echo(f"Error ({exc.error_code}): {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _tracking_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--json", "as_json", is_flag=True, help="Print JSON (MLflow's REST shapes).")(func)
+    func = click.option(
+        "--tracking-uri",
+        default=None,
+        help="http(s)://server, sqlite:///file.db or postgresql://... "
+        "[default: $MODELYARD_TRACKING_URI, $MLFLOW_TRACKING_URI, sqlite:///modelyard.db]",
+    )(func)
+    return _fails_cleanly(func)
+
+
+def _client(tracking_uri: str | None) -> Any:
+    from modelyard.client import Client
+
+    return Client(tracking_uri)
+
+
+def _view_type(view: str) -> int:
+    from modelyard.entities import ViewType
+
+    return {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}[view]
+
+
+_VIEW_OPTION = click.option(
+    "--view", type=click.Choice(["active", "deleted", "all"]), default="active", show_default=True
+)
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _pairs(title: str, mapping: dict[str, Any]) -> str:
+    if not mapping:
+        return f"{title}: (none)"
+    width = max(len(k) for k in mapping)
+    return "\n".join([f"{title}:"] + [f"  {k.ljust(width)}  {v}" for k, v in sorted(mapping.items())])
+
+
+# ---- server -----------------------------------------------------------------------------------
+@main.command()
+@click.option("--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db].")
+@click.option("--default-artifact-root", default=None, help="Artifact root for new experiments [mlflow-artifacts:/ when serving artifacts].")
+@click.option("--artifacts-destination", default=None, help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].")
+@click.option("--serve-artifacts/--no-serve-artifacts", default=None, help="Serve the artifacts API from this server [on].")
+@click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
+@click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+@click.option("--workers", "-w", type=int, default=None, help="gunicorn worker processes [2].")
+@click.option("--timeout", type=int, default=None, help="Worker timeout, seconds [120].")
+@_fails_cleanly
+def server(
+    backend_store_uri: str | None,
+    default_artifact_root: str | None,
+    artifacts_destination: str | None,
+    serve_artifacts: bool | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    timeout: int | None,
+) -> None:
+    """Run the all-in-one tracking server (tracking + artifacts API) under gunicorn."""
+    env = server_environment(
+        backend_store_uri=backend_store_uri,
+        default_artifact_root=default_artifact_root,
+        artifacts_destination=artifacts_destination,
+        serve_artifacts=serve_artifacts,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout=timeout,
+    )
+    from modelyard.settings import Settings
+
+    settings = Settings.from_env()
+    if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
+        # Migrate once here, before workers fork, so they never race to do it.
+        from modelyard.store.sql.migrate import upgrade
+
+        upgrade(settings.backend_store_uri)
+    args = [
+        sys.executable, "-m", "gunicorn",
+        "-c", "python:modelyard.runtime.gunicorn_conf",
+        "modelyard.tracking.asgi:app",
+    ]  # fmt: skip
+    click.echo(
+        f"modelyard server on http://{settings.host}:{settings.port} "
+        f"({settings.workers} workers, store {settings.backend_store_uri})",
+        err=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, args, env)
+
+
+def server_environment(**options: Any) -> dict[str, str]:
+    """The MODELYARD_* variables the server's workers read, with the CLI flags over the environment.
+
+    Also exported into this process, so `Settings.from_env()` here sees what the workers will.
+    """
+    env = dict(os.environ)
+    for name, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"MODELYARD_{name.upper()}"] = str(value)
+    os.environ.update(env)
+    return env
+
+
+# ---- db ---------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.argument("url")
+@_fails_cleanly
+def db_upgrade(url: str) -> None:
+    """Bring the database at URL to the newest schema (safe to run concurrently on PostgreSQL)."""
+    from modelyard.store.sql.migrate import upgrade
+
+    upgrade(url)
+    click.echo(f"Database {_redact(url)} is up to date.")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL failed upgrade already; never echo a password
+        return "<database>"
+
+
+# ---- experiments ------------------------------------------------------------------------------
+@main.group()
+def experiments() -> None:
+    """List, inspect, create and delete experiments."""
+
+
+@experiments.command("list")
+@_tracking_options
+@_VIEW_OPTION
+@click.option("--max-results", type=int, default=None, help="Stop after this many.")
+def experiments_list(tracking_uri: str | None, as_json: bool, view: str, max_results: int | None) -> None:
+    client = _client(tracking_uri)
+    limit = max_results if max_results is not None else sys.maxsize
+    found: list[Any] = []
+    token: str | None = None
+    while len(found) < limit:
+        page = client.search_experiments(_view_type(view), min(limit - len(found), 1000), page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    if as_json:
+        _echo_json({"experiments": [e.to_dict() for e in found]})
+        return
+    rows = [(e.experiment_id, e.name, e.lifecycle_stage, e.artifact_location) for e in found]
+    click.echo(_table(("experiment_id", "name", "lifecycle_stage", "artifact_location"), rows))
+
+
+@experiments.command("describe")
+@_tracking_options
+@click.argument("experiment_id", required=False)
+@click.option("--name", default=None, help="Look the experiment up by name instead of id.")
+def experiments_describe(tracking_uri: str | None, as_json: bool, experiment_id: str | None, name: str | None) -> None:
+    client = _client(tracking_uri)
+    experiment = _find_experiment(client, experiment_id, name)
+    if as_json:
+        _echo_json({"experiment": experiment.to_dict()})
+        return
+    click.echo(
+        "\n".join(
+            [
+                f"experiment_id:     {experiment.experiment_id}",
+                f"name:              {experiment.name}",
+                f"lifecycle_stage:   {experiment.lifecycle_stage}",
+                f"artifact_location: {experiment.artifact_location}",
+                f"creation_time:     {_time(experiment.creation_time)}",
+                f"last_update_time:  {_time(experiment.last_update_time)}",
+                _pairs("tags", experiment.tags),
+            ]
+        )
+    )
+
+
+def _find_experiment(client: Any, experiment_id: str | None, name: str | None) -> Any:
+    if (experiment_id is None) == (name is None):
+        raise ModelyardException.invalid_parameter("Give an EXPERIMENT_ID or --name (exactly one).")
+    if experiment_id is not None:
+        return client.get_experiment(experiment_id)
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise ModelyardException.not_found(f"Experiment with name {name!r} does not exist.")
+    return found
+
+
+@experiments.command("create")
+@_tracking_options
+@click.option("--name", "-n", required=True)
+@click.option("--artifact-location", "-l", default=None)
+def experiments_create(tracking_uri: str | None, as_json: bool, name: str, artifact_location: str | None) -> None:
+    experiment_id = _client(tracking_uri).create_experiment(name, artifact_location)
+    if as_json:
+        _echo_json({"experiment_id": experiment_id})
+    else:
+        click.echo(f"Created experiment {name!r} with id {experiment_id}")
+
+
+@experiments.command("delete")
+@_tracking_options
+@click.argument("experiment_id")
+def experiments_delete(tracking_uri: str | None, as_json: bool, experiment_id: str) -> None:
+    _client(tracking_uri).delete_experiment(experiment_id)
+    _done(as_json, f"Deleted experiment {experiment_id}")
+
+
+@experiments.command("restore")
+@_tracking_options
+@click.argument("experiment_id")
+def experiments_restore(tracking_uri: str | None, as_json: bool, experiment_id: str) -> None:
+    _client(tracking_uri).restore_experiment(experiment_id)
+    _done(as_json, f"Restored experiment {experiment_id}")
+
+
+@experiments.command("rename")
+@_tracking_options
+@click.argument("experiment_id")
+@click.argument("new_name")
+def experiments_rename(tracking_uri: str | None, as_json: bool, experiment_id: str, new_name: str) -> None:
+    _client(tracking_uri).rename_experiment(experiment_id, new_name)
+    _done(as_json, f"Renamed experiment {experiment_id} to {new_name!r}")
+
+
+def _done(as_json: bool, message: str) -> None:
+    if as_json:
+        _echo_json({})
+    else:
+        click.echo(message)
+
+
+# ---- runs -------------------------------------------------------------------------------------
+@main.group()
+def runs() -> None:
+    """List, inspect and delete runs."""
+
+
+@runs.command("list")
+@_tracking_options
+@click.option("--experiment-id", "experiment_ids", multiple=True, required=True, help="Repeat for several.")
+@click.option("--filter", "filter_string", default="", help="e.g. \"metrics.rmse < 1 and params.alpha = '0.5'\"")
+@click.option("--order-by", multiple=True, help="e.g. 'metrics.rmse ASC'; repeat for several.")
+@click.option("--max-results", type=int, default=1000, show_default=True)
+@_VIEW_OPTION
+def runs_list(
+    tracking_uri: str | None,
+    as_json: bool,
+    experiment_ids: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    max_results: int,
+    view: str,
+) -> None:
+    client = _client(tracking_uri)
+    found: list[Any] = []
+    token: str | None = None
+    while len(found) < max_results:
+        page = client.search_runs(
+            list(experiment_ids), filter_string, _view_type(view), min(max_results - len(found), 1000),
+            list(order_by) or None, token,
+        )  # fmt: skip
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    if as_json:
+        _echo_json({"runs": [r.to_dict() for r in found]})
+        return
+    rows = [
+        (r.info.run_id, r.info.run_name, r.info.experiment_id, r.info.status, _time(r.info.start_time), _time(r.info.end_time))
+        for r in found
+    ]
+    click.echo(_table(("run_id", "run_name", "experiment_id", "status", "start_time", "end_time"), rows))
+
+
+@runs.command("describe")
+@_tracking_options
+@click.argument("run_id")
+def runs_describe(tracking_uri: str | None, as_json: bool, run_id: str) -> None:
+    run = _client(tracking_uri).get_run(run_id)
+    if as_json:
+        _echo_json({"run": run.to_dict()})
+        return
+    info = run.info
+    click.echo(
+        "\n".join(
+            [
+                f"run_id:          {info.run_id}",
+                f"run_name:        {info.run_name}",
+                f"experiment_id:   {info.experiment_id}",
+                f"status:          {info.status}",
+                f"lifecycle_stage: {info.lifecycle_stage}",
+                f"user_id:         {info.user_id}",
+                f"start_time:      {_time(info.start_time)}",
+                f"end_time:        {_time(info.end_time)}",
+                f"artifact_uri:    {info.artifact_uri}",
+                _pairs("params", run.data.params),
+                _pairs("metrics", run.data.metrics),
+                _pairs("tags", run.data.tags),
+            ]
+        )
+    )
+
+
+@runs.command("delete")
+@_tracking_options
+@click.argument("run_id")
+def runs_delete(tracking_uri: str | None, as_json: bool, run_id: str) -> None:
+    _client(tracking_uri).delete_run(run_id)
+    _done(as_json, f"Deleted run {run_id}")
+
+
+@runs.command("restore")
+@_tracking_options
+@click.argument("run_id")
+def runs_restore(tracking_uri: str | None, as_json: bool, run_id: str) -> None:
+    _client(tracking_uri).restore_run(run_id)
+    _done(as_json, f"Restored run {run_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,7 +27,7 @@ registry's searches reuse this parser with their own entity names.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from modelyard.exceptions import ModelyardException
@@ -107,7 +107,12 @@ _QUOTES = "'\"`"
 
 
 def tokenize(text: str, what: str = "filter") -> list[Token]:
-    tokens: list[Token] = []
+    return list(iter_tokens(text, what))
+
+
+def iter_tokens(text: str, what: str = "filter") -> Iterator[Token]:
+    """Tokens one at a time, so that a parse error earlier in the text is reported before a
+    lexical one later in it."""
     i, n = 0, len(text)
     while i < n:
         if m := _WS.match(text, i):
@@ -116,17 +121,17 @@ def tokenize(text: str, what: str = "filter") -> list[Token]:
         ch = text[i]
         if ch in _QUOTES:
             content, i_next = _read_quoted(text, i, what)
-            tokens.append(Token("QUOTED", content, i, ch))
+            yield Token("QUOTED", content, i, ch)
             i = i_next
             continue
         if m := _NUMBER.match(text, i):
             if m.end() < n and (text[m.end()].isalpha() or text[m.end()] == "_"):
                 raise FilterSyntaxError(text, f"invalid number '{text[i : m.end() + 1]}'", i, what)
-            tokens.append(Token("NUMBER", m.group(), i))
+            yield Token("NUMBER", m.group(), i)
             i = m.end()
             continue
         if m := _NAME.match(text, i):
-            tokens.append(Token("NAME", m.group(), i))
+            yield Token("NAME", m.group(), i)
             i = m.end()
             continue
         op = next((o for o in _OPS if text.startswith(o, i)), None)
@@ -135,16 +140,15 @@ def tokenize(text: str, what: str = "filter") -> list[Token]:
                 raise FilterSyntaxError(
                     text, f"unknown comparator '{text[i : i + 2]}' (use = or !=)", i, what
                 )
-            tokens.append(Token("OP", op, i))
+            yield Token("OP", op, i)
             i += len(op)
             continue
         if ch in _PUNCT:
-            tokens.append(Token("PUNCT", ch, i))
+            yield Token("PUNCT", ch, i)
             i += 1
             continue
         raise FilterSyntaxError(text, f"unexpected character '{ch}'", i, what)
-    tokens.append(Token("EOF", "", n))
-    return tokens
+    yield Token("EOF", "", n)
 
 
 def _read_quoted(text: str, start: int, what: str) -> tuple[str, int]:
@@ -184,22 +188,30 @@ class Parser:
         self.what = what
         self.entities = {alias.lower(): canonical for alias, canonical in entities.items()}
         self.default_entity = default_entity
-        self.tokens = tokenize(text, what)
+        self._lexer = iter_tokens(text, what)
+        self.tokens: list[Token] = []
         self.i = 0
 
     # token helpers
+    def peek(self, offset: int = 0) -> Token:
+        while len(self.tokens) <= self.i + offset:
+            if self.tokens and self.tokens[-1].kind == "EOF":
+                return self.tokens[-1]
+            self.tokens.append(next(self._lexer))
+        return self.tokens[self.i + offset]
+
     @property
     def tok(self) -> Token:
-        return self.tokens[self.i]
+        return self.peek()
 
     def advance(self) -> Token:
-        tok = self.tokens[self.i]
+        tok = self.peek()
         if tok.kind != "EOF":
             self.i += 1
         return tok
 
     def is_keyword(self, word: str, offset: int = 0) -> bool:
-        tok = self.tokens[min(self.i + offset, len(self.tokens) - 1)]
+        tok = self.peek(offset)
         return tok.kind == "NAME" and tok.text.upper() == word
 
     def is_punct(self, ch: str) -> bool:

@@ -77,7 +77,9 @@ class RegistryStore(abc.ABC):
     def get_model_version(self, name: str, version: str | int) -> ModelVersion: ...
 
     @abc.abstractmethod
-    def update_model_version(self, name: str, version: str | int, description: str | None) -> ModelVersion: ...
+    def update_model_version(
+        self, name: str, version: str | int, description: str | None
+    ) -> ModelVersion: ...
 
     @abc.abstractmethod
     def transition_model_version_stage(

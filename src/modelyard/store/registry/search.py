@@ -55,7 +55,11 @@ MODEL_VERSIONS = SearchKind(
         "last_updated_timestamp": Field("number", NUMBER_OPS),
     },
     keyed={"tag": _TAG},
-    attribute_aliases={"version": "version_number", "source": "source_path", "timestamp": "last_updated_timestamp"},
+    attribute_aliases={
+        "version": "version_number",
+        "source": "source_path",
+        "timestamp": "last_updated_timestamp",
+    },
 )
 
 _MODEL_COLUMNS: Mapping[str, Any] = {
@@ -107,11 +111,16 @@ def _tag_condition(comp: Comparison, value_column: Any, base: list[Any], dialect
     if comp.op in ("!=", "NOT IN"):
         # A model without the tag does not match `tags.k != 'v'` (MLflow's semantics).
         positive = "=" if comp.op == "!=" else "IN"
-        return and_(exists().where(*base), not_(exists().where(*base, compare(value_column, positive, comp.value, dialect))))
+        return and_(
+            exists().where(*base),
+            not_(exists().where(*base, compare(value_column, positive, comp.value, dialect))),
+        )
     return exists().where(*base, compare(value_column, comp.op, comp.value, dialect))
 
 
-def _compile(node: Node | None, columns: Mapping[str, Any], tag_exists: Any, dialect: str) -> ColumnElement[bool] | None:
+def _compile(
+    node: Node | None, columns: Mapping[str, Any], tag_exists: Any, dialect: str
+) -> ColumnElement[bool] | None:
     if node is None:
         return None
     if isinstance(node, Comparison):

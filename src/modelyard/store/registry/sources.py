@@ -80,9 +80,7 @@ def resolve_source(
     if not source:
         raise ModelyardException.invalid_parameter("Model version source must be a non-empty string.")
     if _FORBIDDEN_CHARS.search(source):
-        raise _invalid(
-            source, "it must not contain control characters, backslashes, '#', '?', ';' or '%'"
-        )
+        raise _invalid(source, "it must not contain control characters, backslashes, '#', '?', ';' or '%'")
     run = _named_run(source, run_id, lookup)
     if source.startswith("runs:"):
         return _runs_source(source, run_id, lookup)
@@ -107,9 +105,7 @@ def _named_run(source: str, run_id: str | None, lookup: SourceLookup) -> RunRef 
         return None
     run = lookup.run(run_id)
     if run is None:
-        raise ModelyardException.invalid_parameter(
-            f"Invalid model version run_id '{run_id}': no such run."
-        )
+        raise ModelyardException.invalid_parameter(f"Invalid model version run_id '{run_id}': no such run.")
     return run
 
 

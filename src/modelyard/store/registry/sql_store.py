@@ -96,7 +96,8 @@ class _SessionLookup:
     def logged_models_of_run(self, run_id: str) -> list[LoggedModelRef]:
         rows = self.session.scalars(
             select(SqlLoggedModel).where(
-                SqlLoggedModel.source_run_id == run_id, SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE
+                SqlLoggedModel.source_run_id == run_id,
+                SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE,
             )
         )
         return [_logged_model_ref(row) for row in rows]
@@ -155,7 +156,11 @@ class SqlRegistryStore(RegistryStore):
                     raise _already_exists(name)
                 session.add(
                     SqlRegisteredModel(
-                        name=name, creation_time=now, last_updated_time=now, description=description, last_version=0
+                        name=name,
+                        creation_time=now,
+                        last_updated_time=now,
+                        description=description,
+                        last_version=0,
                     )
                 )
                 session.flush()
@@ -196,7 +201,9 @@ class SqlRegistryStore(RegistryStore):
     @staticmethod
     def _rename_rows(session: Session, name: str, new_name: str) -> None:
         # ON UPDATE CASCADE carries versions, tags and aliases along with the key.
-        session.execute(update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(name=new_name))
+        session.execute(
+            update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(name=new_name)
+        )
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         validate_model_name(name)
@@ -390,7 +397,9 @@ class SqlRegistryStore(RegistryStore):
             row.current_stage = target
             row.last_updated_time = now
             session.execute(
-                update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(last_updated_time=now)
+                update(SqlRegisteredModel)
+                .where(SqlRegisteredModel.name == name)
+                .values(last_updated_time=now)
             )
             session.flush()
             return self._load_versions(session, [(name, number)])[(name, number)]
@@ -413,7 +422,9 @@ class SqlRegistryStore(RegistryStore):
             )
             session.execute(delete(SqlModelVersion).where(*key))
             session.execute(
-                update(SqlRegisteredModel).where(SqlRegisteredModel.name == name).values(last_updated_time=_now_ms())
+                update(SqlRegisteredModel)
+                .where(SqlRegisteredModel.name == name)
+                .values(last_updated_time=_now_ms())
             )
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:

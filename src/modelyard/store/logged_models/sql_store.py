@@ -1,0 +1,319 @@
+"""Logged models (MLflow 3) on SQLite / PostgreSQL, sharing the tracking database and engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from modelyard.entities import LifecycleStage, LoggedModel, LoggedModelStatus, ModelOutput, PagedList
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol.validation import validate_key, validate_string_value
+from modelyard.store.logged_models import search
+from modelyard.store.logged_models.base import (
+    SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
+    SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD,
+    LoggedModelStore,
+)
+from modelyard.store.logged_models.outputs import load_model_outputs
+from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.sql.dialect import upsert_insert
+from modelyard.store.sql.engine import READ_ONLY
+from modelyard.store.sql.logged_model_schema import (
+    SqlLoggedModel,
+    SqlLoggedModelParam,
+    SqlLoggedModelTag,
+    SqlRunModelOutput,
+)
+from modelyard.store.sql.schema import SqlExperiment, SqlRun
+from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking.run_names import generate_run_name
+
+MAX_MODEL_NAME_LENGTH = 500
+MAX_VALUE_LENGTH = 8000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _not_found(model_id: str) -> ModelyardException:
+    return ModelyardException.not_found(f"Logged model with ID '{model_id}' not found.")
+
+
+def _pairs(items: Mapping[str, str] | None, kind: str) -> list[tuple[str, str]]:
+    out = []
+    for key, value in (items or {}).items():
+        validate_key(key, kind)
+        validate_string_value(value, f"{kind} '{key}'", MAX_VALUE_LENGTH)
+        out.append((key, value))
+    return out
+
+
+class SqlLoggedModelStore(LoggedModelStore):
+    def __init__(self, engine: Engine, default_artifact_root: str) -> None:
+        """`default_artifact_root` places models of an experiment that has no location yet (`0`)."""
+        self.engine = engine
+        self._read_engine = engine.execution_options(**READ_ONLY)
+        self.default_artifact_root = artifact_locations.resolve_root(default_artifact_root)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._read_engine) as session, session.begin():
+            yield session
+
+    # ---- writes ------------------------------------------------------------------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        name = name or generate_run_name()
+        if not isinstance(name, str) or len(name) > MAX_MODEL_NAME_LENGTH:
+            raise ModelyardException.invalid_parameter(
+                f"Invalid logged model name: it must be a string of at most {MAX_MODEL_NAME_LENGTH} characters."
+            )
+        tag_items, param_items = _pairs(tags, "tag"), _pairs(params, "param")
+        exp_id = _experiment_id(experiment_id)
+        with self._write() as session:
+            experiment = session.get(SqlExperiment, exp_id)
+            if experiment is None or experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise ModelyardException.not_found(f"No active experiment with id={experiment_id} exists.")
+            if source_run_id:
+                run = session.get(SqlRun, source_run_id)
+                if run is None or run.experiment_id != exp_id:
+                    raise ModelyardException.invalid_parameter(
+                        f"Run '{source_run_id}' does not exist in experiment {experiment_id}."
+                    )
+            model_id = f"m-{uuid.uuid4().hex}"
+            root = experiment.artifact_location or artifact_locations.location_for(
+                self.default_artifact_root, exp_id
+            )
+            now = _now_ms()
+            session.add(
+                SqlLoggedModel(
+                    model_id=model_id,
+                    experiment_id=exp_id,
+                    name=name,
+                    artifact_location=f"{root.rstrip('/')}/models/{model_id}/artifacts",
+                    creation_timestamp_ms=now,
+                    last_updated_timestamp_ms=now,
+                    status=LoggedModelStatus.PENDING,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    model_type=model_type or None,
+                    source_run_id=source_run_id or None,
+                )
+            )
+            session.flush()
+            session.add_all(SqlLoggedModelTag(model_id=model_id, key=k, value=v) for k, v in tag_items)
+            session.add_all(SqlLoggedModelParam(model_id=model_id, key=k, value=v) for k, v in param_items)
+            session.flush()
+            return self._load(session, [model_id])[0]
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        parsed = LoggedModelStatus.parse(status)
+        if parsed == LoggedModelStatus.PENDING:
+            raise ModelyardException.invalid_parameter(
+                "A logged model can only be finalized as LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED."
+            )
+        with self._write() as session:
+            row = self._row(session, model_id)
+            row.status = parsed
+            row.last_updated_timestamp_ms = _now_ms()
+            session.flush()
+            return self._load(session, [model_id])[0]
+
+    def delete_logged_model(self, model_id: str) -> None:
+        with self._write() as session:
+            row = self._row(session, model_id)
+            row.lifecycle_stage = LifecycleStage.DELETED
+            row.last_updated_timestamp_ms = _now_ms()
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        items = _pairs(tags, "tag")
+        with self._write() as session:
+            self._row(session, model_id).last_updated_timestamp_ms = _now_ms()
+            if items:
+                stmt = upsert_insert(session, SqlLoggedModelTag).values(
+                    [{"model_id": model_id, "key": k, "value": v} for k, v in dict(items).items()]
+                )
+                session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["model_id", "key"], set_={"value": stmt.excluded.value}
+                    )
+                )
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        validate_key(key, "tag")
+        with self._write() as session:
+            self._row(session, model_id)
+            deleted = session.execute(
+                delete(SqlLoggedModelTag).where(
+                    SqlLoggedModelTag.model_id == model_id, SqlLoggedModelTag.key == key
+                )
+            )
+            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+                raise ModelyardException.not_found(f"No tag with key '{key}' on logged model '{model_id}'.")
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        items = _pairs(params, "param")
+        with self._write() as session:
+            self._row(session, model_id)
+            existing = {
+                p.key: p.value
+                for p in session.scalars(
+                    select(SqlLoggedModelParam).where(
+                        SqlLoggedModelParam.model_id == model_id,
+                        SqlLoggedModelParam.key.in_([k for k, _ in items]),
+                    )
+                )
+            }
+            for key, value in items:
+                if key in existing and existing[key] != value:
+                    raise ModelyardException.invalid_parameter(
+                        f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                        f"with value='{existing[key]}' for logged model '{model_id}'. Attempted new value: '{value}'."
+                    )
+            session.add_all(
+                SqlLoggedModelParam(model_id=model_id, key=k, value=v)
+                for k, v in dict(items).items()
+                if k not in existing
+            )
+
+    def log_outputs(self, run_id: str, models: Sequence[ModelOutput]) -> None:
+        with self._write() as session:
+            run = session.get(SqlRun, run_id)
+            if run is None:
+                raise ModelyardException.not_found(f"Run with id={run_id} not found")
+            if run.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise ModelyardException.invalid_parameter(f"The run {run_id} must be in the 'active' state.")
+            by_id = {m.model_id: int(m.step) for m in models}
+            for model_id in by_id:
+                self._row(session, model_id)
+            if by_id:
+                stmt = upsert_insert(session, SqlRunModelOutput).values(
+                    [{"run_uuid": run_id, "model_id": k, "step": v} for k, v in by_id.items()]
+                )
+                session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["run_uuid", "model_id"], set_={"step": stmt.excluded.step}
+                    )
+                )
+
+    # ---- reads -------------------------------------------------------------------------------
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        with self._read() as session:
+            self._row(session, model_id)
+            return self._load(session, [model_id])[0]
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        if (
+            isinstance(max_results, bool)
+            or not 1 <= max_results <= SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD
+        ):
+            raise ModelyardException.invalid_parameter(
+                f"Invalid value for max_results: it must be between 1 and {SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD}."
+            )
+        exp_ids = [_experiment_id(e) for e in experiment_ids]
+        node = search.LOGGED_MODELS.parse_filter(filter_string)
+        clauses = search.order_clauses(order_by)
+        fingerprint = query_fingerprint(
+            "logged_models", sorted(exp_ids), filter_string or "", [dict(o) for o in order_by or []]
+        )
+        offset = decode_page_token(page_token, fingerprint)
+        stmt = select(SqlLoggedModel.model_id).where(SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE)
+        if exp_ids:
+            stmt = stmt.where(SqlLoggedModel.experiment_id.in_(exp_ids))
+        cond = search.condition(node, self.engine.dialect.name)
+        if cond is not None:
+            stmt = stmt.where(cond)
+        stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
+        with self._read() as session:
+            ids, token = next_page(list(session.scalars(stmt)), max_results, offset, fingerprint)
+            return PagedList(self._load(session, ids), token)
+
+    def get_model_outputs(self, run_ids: Sequence[str]) -> dict[str, list[ModelOutput]]:
+        with self._read() as session:
+            return load_model_outputs(session, run_ids)
+
+    # ---- loading -----------------------------------------------------------------------------
+    @staticmethod
+    def _row(session: Session, model_id: str) -> SqlLoggedModel:
+        row = session.get(SqlLoggedModel, model_id) if isinstance(model_id, str) and model_id else None
+        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise _not_found(str(model_id))
+        return row
+
+    @staticmethod
+    def _load(session: Session, model_ids: Sequence[str]) -> list[LoggedModel]:
+        if not model_ids:
+            return []
+        rows = {
+            r.model_id: r
+            for r in session.scalars(select(SqlLoggedModel).where(SqlLoggedModel.model_id.in_(model_ids)))
+        }
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        for tag in session.scalars(
+            select(SqlLoggedModelTag)
+            .where(SqlLoggedModelTag.model_id.in_(model_ids))
+            .order_by(SqlLoggedModelTag.key)
+        ):
+            tags[tag.model_id][tag.key] = tag.value
+        params: dict[str, dict[str, str]] = defaultdict(dict)
+        for param in session.scalars(
+            select(SqlLoggedModelParam)
+            .where(SqlLoggedModelParam.model_id.in_(model_ids))
+            .order_by(SqlLoggedModelParam.key)
+        ):
+            params[param.model_id][param.key] = param.value
+        out = []
+        for model_id in model_ids:
+            row = rows.get(model_id)
+            if row is None:
+                continue
+            out.append(
+                LoggedModel(
+                    model_id=row.model_id,
+                    experiment_id=str(row.experiment_id),
+                    name=row.name,
+                    artifact_location=row.artifact_location,
+                    creation_timestamp=row.creation_timestamp_ms,
+                    last_updated_timestamp=row.last_updated_timestamp_ms,
+                    status=row.status,
+                    model_type=row.model_type,
+                    source_run_id=row.source_run_id,
+                    status_message=row.status_message,
+                    tags=tags.get(model_id, {}),
+                    params=params.get(model_id, {}),
+                )
+            )
+        return out
+
+
+def _experiment_id(experiment_id: Any) -> int:
+    text = str(experiment_id).strip() if experiment_id is not None else ""
+    if not text.isdigit() or len(text) > 9:
+        raise ModelyardException.invalid_parameter(f"Invalid experiment ID: '{experiment_id}'.")
+    return int(text)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -122,3 +125,21 @@ def test_a_killed_test_process_takes_its_servers_with_it(tmp_path: Path) -> None
     proc.kill()
     proc.wait()
     wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")
+
+
+@pytest.mark.postgres
+def test_tracking_server_fixture_serves_a_migrated_postgres_database(
+    tracking_server: Callable[..., str], postgres_uri: str
+) -> None:
+    url = tracking_server(postgres_uri)
+    assert http_ok(f"{url}/health")
+    with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/get?experiment_id=0") as response:
+        assert json.load(response)["experiment"]["name"] == "Default"
+
+
+def test_tracking_server_fixture_defaults_to_sqlite_in_the_test_dir(
+    tracking_server: Callable[..., str], tmp_path: Path
+) -> None:
+    url = tracking_server()
+    assert http_ok(f"{url}/health")
+    assert (tmp_path / "tracking-0" / "modelyard.db").exists()

@@ -33,6 +33,7 @@ def log_model(
 ) -> ModelInfo:
     import modelyard
     from modelyard.client import Client
+    from modelyard.client.artifacts import get_artifact_repository
 
     name = name or DEFAULT_NAME
     if "/" in name or name in (".", ".."):
@@ -62,7 +63,7 @@ def log_model(
                 model_uuid=logged.model_id,
             )
             model = save(local, model)
-            client.log_model_artifacts(logged.model_id, str(local))
+            get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(str(local))
         client.finalize_logged_model(logged.model_id, "READY")
     except BaseException:
         try:

@@ -258,3 +258,11 @@ def test_runs_uris_parse_and_refuse_escapes():
     assert parse_runs_uri("runs:/abc/a/b/") == ("abc", "a/b")
     with pytest.raises(ModelyardException):
         parse_runs_uri("runs:/abc/../other/model")
+
+
+def test_metadata_exposes_mlflow_schema_accessors(tmp_path, frame, classifier):
+    msk.save_model(classifier, tmp_path / "m", input_example=frame)
+    metadata = pyfunc.load_model(str(tmp_path / "m")).metadata
+    assert metadata.get_input_schema().input_names() == ["a", "b"]
+    assert metadata.get_output_schema().is_tensor_spec
+    assert metadata.get_params_schema() is None

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from modelyard.exceptions import ModelyardException
+from modelyard.models.schema import ParamSchema, Schema
 from modelyard.models.signature import ModelSignature
 from modelyard.version import __version__
 
@@ -67,6 +68,16 @@ class Model:
                 f'Model does not have the "{name}" flavor (it has: {", ".join(sorted(self.flavors)) or "none"})'
             )
         return conf
+
+    # MLflow's accessor names: the serving app and user code call these on `PyFuncModel.metadata`.
+    def get_input_schema(self) -> Schema | None:
+        return self.signature.inputs if self.signature is not None else None
+
+    def get_output_schema(self) -> Schema | None:
+        return self.signature.outputs if self.signature is not None else None
+
+    def get_params_schema(self) -> ParamSchema | None:
+        return self.signature.params if self.signature is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.extra}

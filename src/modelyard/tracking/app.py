@@ -15,12 +15,14 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from modelyard.settings import Settings
+from modelyard.store.logged_models import SqlLoggedModelStore
+from modelyard.store.registry import SqlRegistryStore
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import upgrade
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
-from modelyard.tracking.routers import experiments, meta, metrics, runs
+from modelyard.tracking.routers import experiments, logged_models, meta, metrics, registry, runs
 from modelyard.version import __version__
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
@@ -33,7 +35,7 @@ def api_routers() -> list[APIRouter]:
 
     Other API areas (model registry, logged models) join by adding their router to this list.
     """
-    return [experiments.router, runs.router, metrics.router]
+    return [experiments.router, runs.router, metrics.router, registry.router, logged_models.router]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -61,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.tracking_store = store
+    app.state.registry_store = SqlRegistryStore(engine, artifact_roots=registry_artifact_roots(settings))
+    app.state.logged_model_store = SqlLoggedModelStore(engine, default_artifact_root(settings))
     install_error_handlers(app)
     app.include_router(meta.router)
     for router in api_routers():
@@ -93,6 +97,15 @@ def default_artifact_root(settings: Settings) -> str:
         return PROXIED_ARTIFACT_ROOT
     destination = settings.artifacts_destination
     return destination if "://" in destination else os.path.abspath(destination)
+
+
+def registry_artifact_roots(settings: Settings) -> tuple[str, ...]:
+    """Where a model version's source may point when it names no run: every root this service
+    hands out, plus the proxy's destination when that is itself a URI (`s3://bucket/prefix`)."""
+    roots = [default_artifact_root(settings), *settings.allowed_artifact_roots]
+    if "://" in settings.artifacts_destination:
+        roots.append(settings.artifacts_destination)
+    return tuple(roots)
 
 
 def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:

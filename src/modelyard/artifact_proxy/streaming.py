@@ -47,20 +47,22 @@ async def receive_into(repo: ArtifactRepository, path: str, request: Request) ->
     declared = _declared_length(request)
     writer = await run_in_threadpool(repo.open_write, path, declared)
     received = 0
-    batch = bytearray()
+    batch: list[bytes] = []
+    batched = 0
     try:
         try:
             async for chunk in request.stream():
                 received += len(chunk)
-                batch += chunk
-                if len(batch) >= WRITE_BATCH:
-                    data, batch = bytes(batch), bytearray()
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= WRITE_BATCH:
+                    data, batch, batched = b"".join(batch), [], 0
                     await run_in_threadpool(writer.write, data)
         except ClientDisconnect as exc:
             raise UploadCutOff(f"client disconnected after {received} bytes") from exc
         if batch:
-            await run_in_threadpool(writer.write, bytes(batch))
-            batch = bytearray()
+            await run_in_threadpool(writer.write, b"".join(batch))
+            batch = []
         if declared is not None and received != declared:
             raise UploadCutOff(f"received {received} of {declared} bytes")
         await run_in_threadpool(writer.commit)

@@ -37,8 +37,9 @@ from modelyard.protocol import errors
 
 #: Parts uploaded concurrently by one streamed write; bounds its memory to (this + 1) parts.
 PARTS_IN_FLIGHT = int(os.environ.get("MODELYARD_S3_PARTS_IN_FLIGHT") or 3)
-#: Ranges fetched ahead by one streamed read; bounds its memory to this many chunks.
-RANGES_IN_FLIGHT = 3
+#: Ranges fetched ahead by one streamed read, and their size: memory is bounded by their product.
+RANGES_IN_FLIGHT = 4
+RANGE_SIZE = 4 * 1024 * 1024
 _MIN_PART = 5 * 1024 * 1024
 _CLIENT_LOCK = threading.Lock()
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -121,7 +122,8 @@ class _S3Writer(ArtifactWriter):
         self._bucket = bucket
         self._key = key
         self._part_size = max(part_size, _MIN_PART)
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._size = 0
         self._upload_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[dict[str, Any]]] = []
@@ -155,21 +157,29 @@ class _S3Writer(ArtifactWriter):
         self._futures.append(self._pool.submit(self._upload_part, len(self._futures) + 1, body))
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._submit(part)
+        # A list joined once per part: one copy per byte (bytearray slicing would make two).
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size >= self._part_size:
+            joined = b"".join(self._chunks)
+            self._chunks, self._size = [], 0
+            for start in range(0, len(joined) - self._part_size + 1, self._part_size):
+                self._submit(
+                    joined[start : start + self._part_size] if len(joined) > self._part_size else joined
+                )
+            rest = len(joined) % self._part_size
+            if rest:
+                self._chunks, self._size = [joined[-rest:]], rest
 
     def commit(self) -> None:
         try:
             if self._upload_id is None:
                 with s3_errors(f"put {self._key}"):
-                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=b"".join(self._chunks))
             else:
-                if self._buffer:
-                    self._submit(bytes(self._buffer))
-                self._buffer = bytearray()
+                if self._chunks:
+                    self._submit(b"".join(self._chunks))
+                self._chunks, self._size = [], 0
                 parts = [future.result() for future in self._futures]
                 with s3_errors(f"complete multipart upload of {self._key}"):
                     self._client.complete_multipart_upload(
@@ -188,7 +198,7 @@ class _S3Writer(ArtifactWriter):
         if self._done:
             return
         self._done = True
-        self._buffer = bytearray()
+        self._chunks, self._size = [], 0
         for future in self._futures:
             future.cancel()
         self._shutdown()
@@ -282,7 +292,7 @@ class S3ArtifactRepository(ArtifactRepository):
         version we started with, so a concurrent overwrite fails the download instead of mixing bytes."""
         if size == 0:
             return
-        step = self.chunk_size
+        step = RANGE_SIZE
         starts = list(range(0, size, step))
 
         def fetch(start: int) -> bytes:

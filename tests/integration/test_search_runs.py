@@ -1,0 +1,573 @@
+"""Run and experiment search against real SQLite and PostgreSQL: rows are inserted straight into
+the tables, then `search_run_ids` / `search_experiment_ids` must return the same ids, in the same
+order, on both backends."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from modelyard.entities import ViewType
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.store.sql.engine import create_engine_for
+from modelyard.store.sql.schema import (
+    Base,
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlLatestMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from modelyard.store.tracking.sql_search import search_experiment_ids, search_run_ids
+
+
+@dataclass
+class R:
+    """A run to insert: metrics map key -> latest value (NaN allowed)."""
+
+    id: str
+    start: int | None = 1000
+    exp: int = 1
+    status: str = "FINISHED"
+    name: str | None = None
+    user: str | None = "alice"
+    end: int | None = None
+    stage: str = "active"
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Db:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.experiments: set[int] = set()
+
+    def experiment(self, exp_id: int, name: str | None = None, **cols: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(SqlExperiment.__table__).values(
+                    experiment_id=exp_id,
+                    name=name or f"exp-{exp_id}",
+                    lifecycle_stage=cols.pop("stage", "active"),
+                    **cols,
+                )
+            )
+        self.experiments.add(exp_id)
+
+    def experiment_tags(self, exp_id: int, **tags: str) -> None:
+        with self.engine.begin() as conn:
+            for key, value in tags.items():
+                conn.execute(
+                    insert(SqlExperimentTag.__table__).values(experiment_id=exp_id, key=key, value=value)
+                )
+
+    def runs(self, *runs: R) -> None:
+        with self.engine.begin() as conn:
+            for exp in {r.exp for r in runs} - self.experiments:
+                conn.execute(
+                    insert(SqlExperiment.__table__).values(
+                        experiment_id=exp, name=f"exp-{exp}", lifecycle_stage="active"
+                    )
+                )
+                self.experiments.add(exp)
+            rows = [
+                dict(
+                    run_uuid=r.id,
+                    name=r.name,
+                    experiment_id=r.exp,
+                    user_id=r.user,
+                    status=r.status,
+                    start_time=r.start,
+                    end_time=r.end,
+                    lifecycle_stage=r.stage,
+                    artifact_uri=f"s3://bucket/{r.id}",
+                )
+                for r in runs
+            ]
+            conn.execute(insert(SqlRun.__table__), rows)
+            params = [dict(run_uuid=r.id, key=k, value=v) for r in runs for k, v in r.params.items()]
+            tags = [dict(run_uuid=r.id, key=k, value=v) for r in runs for k, v in r.tags.items()]
+            metrics = [
+                dict(
+                    run_uuid=r.id,
+                    key=k,
+                    value=0.0 if math.isnan(v) else v,
+                    is_nan=math.isnan(v),
+                    timestamp=1,
+                    step=0,
+                )
+                for r in runs
+                for k, v in r.metrics.items()
+            ]
+            if params:
+                conn.execute(insert(SqlParam.__table__), params)
+            if tags:
+                conn.execute(insert(SqlTag.__table__), tags)
+            if metrics:
+                conn.execute(insert(SqlLatestMetric.__table__), metrics)
+
+    def page(
+        self,
+        filter_string: str | None = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        experiment_ids: Sequence[str | int] = ("1",),
+        view_type: int = ViewType.ACTIVE_ONLY,
+    ) -> tuple[list[str], str | None]:
+        with Session(self.engine) as session:
+            return search_run_ids(
+                session, experiment_ids, filter_string, view_type, max_results, order_by, page_token
+            )
+
+    def ids(
+        self, filter_string: str | None = "", order_by: Sequence[str] | None = None, **kw: object
+    ) -> list[str]:
+        ids, token = self.page(filter_string, order_by, **kw)  # type: ignore[arg-type]
+        assert token is None
+        return ids
+
+    def matching(self, filter_string: str, **kw: object) -> set[str]:
+        return set(self.ids(filter_string, **kw))
+
+    def experiment_page(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view_type: int = ViewType.ACTIVE_ONLY,
+    ) -> tuple[list[int], str | None]:
+        with Session(self.engine) as session:
+            return search_experiment_ids(session, view_type, max_results, filter_string, order_by, page_token)
+
+
+@pytest.fixture
+def db(db_uri: str) -> Iterator[Db]:
+    engine = create_engine_for(db_uri)
+    Base.metadata.create_all(engine)
+    try:
+        yield Db(engine)
+    finally:
+        engine.dispose()
+
+
+def invalid(call: object, *args: object, **kwargs: object) -> ModelyardException:
+    with pytest.raises(ModelyardException) as info:
+        call(*args, **kwargs)  # type: ignore[operator]
+    assert info.value.error_code == errors.INVALID_PARAMETER_VALUE
+    assert info.value.http_status == 400
+    return info.value
+
+
+# ---- filters on each entity -------------------------------------------------------------------
+@pytest.fixture
+def zoo(db: Db) -> Db:
+    db.runs(
+        R(
+            "a",
+            start=5,
+            name="alpha",
+            status="FINISHED",
+            params={"lr": "0.1", "opt": "Adam"},
+            tags={"team": "Vision", "mlflow.source.type": "LOCAL"},
+            metrics={"acc": 0.9, "loss": 0.3},
+        ),
+        R(
+            "b",
+            start=4,
+            name="beta",
+            status="FAILED",
+            params={"lr": "0.01", "opt": "adam"},
+            tags={"team": "vision"},
+            metrics={"acc": 0.7, "loss": 0.5},
+        ),
+        R(
+            "c",
+            start=3,
+            name="Gamma",
+            status="RUNNING",
+            user=None,
+            params={"lr": "0.1"},
+            tags={"team": "nlp", "note": "100% sure"},
+            metrics={"acc": 0.95},
+            end=None,
+        ),
+        R(
+            "d",
+            start=2,
+            name=None,
+            status="FINISHED",
+            end=9,
+            params={"opt": "sgd_v2"},
+            tags={"note": "x*y?[z]"},
+            metrics={"acc": float("nan"), "loss": 0.1},
+        ),
+        R("e", start=1, name="epsilon", status="KILLED", end=8),
+    )
+    return db
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("metrics.acc > 0.8", {"a", "c"}),
+        ("metrics.acc >= 0.9", {"a", "c"}),
+        ("metrics.acc < 0.9", {"b"}),
+        ("metrics.acc <= 0.9", {"a", "b"}),
+        ("metrics.acc = 0.7", {"b"}),
+        ("metrics.acc != 0.7", {"a", "c", "d"}),  # NaN != 0.7; a run without acc never matches
+        ("metrics.acc = 0", set()),  # NaN is stored as 0 but is not 0
+        ("metric.loss < 0.4", {"a", "d"}),
+        ("metrics.acc IN (0.7, 0.95)", {"b", "c"}),
+        ("metrics.acc NOT IN (0.7)", {"a", "c", "d"}),
+        ("params.lr = '0.1'", {"a", "c"}),
+        ("params.lr != '0.1'", {"b"}),
+        ("parameters.lr IN ('0.01', '1')", {"b"}),
+        ("params.lr NOT IN ('0.01')", {"a", "c"}),
+        ("tags.team = 'vision'", {"b"}),
+        ("tags.`mlflow.source.type` = 'LOCAL'", {"a"}),
+        ("tags.mlflow.source.type = 'LOCAL'", {"a"}),
+        ("attributes.status = 'FINISHED'", {"a", "d"}),
+        ("status != 'FINISHED'", {"b", "c", "e"}),
+        ("status IN ('FAILED', 'KILLED')", {"b", "e"}),
+        ("attributes.run_id = 'c'", {"c"}),
+        ("run_id IN ('a', 'e', 'zzz')", {"a", "e"}),
+        ("run_id NOT IN ('a', 'e')", {"b", "c", "d"}),
+        ("attributes.run_name = 'alpha'", {"a"}),
+        ("`Run name` = 'beta'", {"b"}),
+        ("run_name != 'alpha'", {"b", "c", "e"}),  # d has no name: never matches
+        ("start_time > 2", {"a", "b", "c"}),
+        ("created <= 2", {"d", "e"}),
+        ("end_time = 9", {"d"}),
+        ("user_id = 'alice'", {"a", "b", "d", "e"}),
+        ("artifact_uri = 's3://bucket/a'", {"a"}),
+        ("lifecycle_stage = 'active'", {"a", "b", "c", "d", "e"}),
+    ],
+)
+def test_filters_on_each_entity(zoo: Db, filter_string: str, expected: set[str]) -> None:
+    assert zoo.matching(filter_string) == expected
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("params.opt LIKE 'adam'", {"b"}),
+        ("params.opt LIKE 'Adam'", {"a"}),
+        ("params.opt LIKE 'A%'", {"a"}),
+        ("params.opt LIKE '%a%'", {"a", "b"}),  # Adam has a lower-case 'a' too
+        ("params.opt ILIKE 'ADAM'", {"a", "b"}),
+        ("params.opt ILIKE 'a%'", {"a", "b"}),
+        ("params.opt LIKE 's_d%'", {"d"}),
+        ("params.opt LIKE 'sgd\\_v_'", {"d"}),
+        ("params.opt LIKE 'sgd\\_%'", {"d"}),
+        ("params.opt LIKE 'sg\\_%'", set()),
+        ("tags.team LIKE 'V%'", {"a"}),
+        ("tags.team ILIKE 'v%'", {"a", "b"}),
+        ("tags.note LIKE '100\\% %'", {"c"}),
+        ("tags.note LIKE '100\\%'", set()),
+        ("tags.note LIKE 'x*y?[z]'", {"d"}),  # GLOB metacharacters are literal in LIKE
+        ("tags.note LIKE 'x_y_[z]'", {"d"}),
+        ("tags.note LIKE 'x*%'", {"d"}),
+        ("tags.note LIKE 'xay%'", set()),
+        ("attributes.run_name LIKE 'gamma'", set()),
+        ("attributes.run_name ILIKE 'gamma'", {"c"}),
+        ("attributes.run_name LIKE '%a'", {"a", "b", "c"}),
+        ("status LIKE 'F%'", {"a", "b", "d"}),
+        ("status LIKE 'f%'", set()),
+        ("status ILIKE 'f%'", {"a", "b", "d"}),
+    ],
+)
+def test_like_is_case_sensitive_and_ilike_is_not(zoo: Db, filter_string: str, expected: set[str]) -> None:
+    assert zoo.matching(filter_string) == expected
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("params.lr IS NULL", {"d", "e"}),
+        ("params.lr IS NOT NULL", {"a", "b", "c"}),
+        ("tags.note IS NULL", {"a", "b", "e"}),
+        ("metrics.loss IS NULL", {"c", "e"}),
+        ("metrics.acc IS NOT NULL", {"a", "b", "c", "d"}),
+        ("end_time IS NULL", {"a", "b", "c"}),
+        ("run_name IS NULL", {"d"}),
+        ("user_id IS NOT NULL", {"a", "b", "d", "e"}),
+    ],
+)
+def test_null_tests(zoo: Db, filter_string: str, expected: set[str]) -> None:
+    assert zoo.matching(filter_string) == expected
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("metrics.acc > 0.8 and params.lr = '0.1' and tags.team = 'nlp'", {"c"}),
+        ("metrics.acc > 0.8 OR status = 'KILLED'", {"a", "c", "e"}),
+        ("params.opt = 'sgd_v2' OR params.opt = 'adam' AND tags.team = 'nlp'", {"d"}),
+        ("(params.opt = 'sgd_v2' OR params.opt = 'adam') AND tags.team = 'vision'", {"b"}),
+        (
+            "(params.opt = 'sgd_v2' OR params.opt = 'adam') AND (tags.team = 'vision' OR metrics.loss < 0.2)",
+            {"b", "d"},
+        ),
+        ("tags.note IS NULL OR metrics.acc != 0.95", {"a", "b", "d", "e"}),
+        ("((run_id = 'a'))", {"a"}),
+        ("run_id = 'a' OR run_id = 'b' OR run_id = 'zz'", {"a", "b"}),
+    ],
+)
+def test_or_and_parentheses(zoo: Db, filter_string: str, expected: set[str]) -> None:
+    assert zoo.matching(filter_string) == expected
+
+
+def test_empty_filter_matches_every_active_run_newest_first(zoo: Db) -> None:
+    assert zoo.ids("") == ["a", "b", "c", "d", "e"]
+    assert zoo.ids(None) == ["a", "b", "c", "d", "e"]
+
+
+def test_sql_in_a_filter_is_only_a_value(zoo: Db) -> None:
+    zoo.runs(R("evil", start=0, params={"p": "x'; DROP TABLE runs; --"}, tags={"t": "' OR 1=1 --"}))
+    assert zoo.matching("params.lr = '\\' OR 1=1 --'") == set()
+    assert zoo.matching("params.lr = \"' OR '1'='1\"") == set()
+    assert zoo.matching("params.lr LIKE '%'' OR 1=1 --'") == set()
+    assert zoo.matching('params.p = "x\'; DROP TABLE runs; --"') == {"evil"}
+    assert zoo.matching("tags.t = '\\' OR 1=1 --'") == {"evil"}
+    assert zoo.matching("tags.`t' OR 1=1 --` = 'x'") == set()
+    invalid(zoo.ids, "params.lr = '' OR 1=1 --'")
+    invalid(zoo.ids, "params.lr = '0.1'; DROP TABLE runs")
+    with zoo.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SqlRun.__table__)).scalar() == 6
+
+
+def test_view_types_and_several_experiments(zoo: Db) -> None:
+    zoo.runs(
+        R("x", exp=2, start=10, stage="deleted"),
+        R("y", exp=2, start=11),
+        R("z", exp=1, start=6, stage="deleted", params={"lr": "0.1"}),
+    )
+    assert zoo.ids(experiment_ids=["2"]) == ["y"]
+    assert zoo.ids(experiment_ids=["2"], view_type=ViewType.DELETED_ONLY) == ["x"]
+    assert zoo.ids(experiment_ids=["2"], view_type=ViewType.ALL) == ["y", "x"]
+    assert zoo.ids(experiment_ids=["1", "2"]) == ["y", "a", "b", "c", "d", "e"]
+    assert zoo.ids("params.lr = '0.1'", experiment_ids=[1, "2"], view_type=ViewType.ALL) == ["z", "a", "c"]
+    assert zoo.ids(experiment_ids=["99"]) == []
+    assert zoo.page(experiment_ids=[]) == ([], None)
+
+
+# ---- ordering ---------------------------------------------------------------------------------
+def test_order_by_metric_puts_nan_then_missing_last_in_both_directions(zoo: Db) -> None:
+    assert zoo.ids(order_by=["metrics.acc"]) == ["b", "a", "c", "d", "e"]
+    assert zoo.ids(order_by=["metrics.acc DESC"]) == ["c", "a", "b", "d", "e"]
+    assert zoo.ids(order_by=["metrics.loss ASC"]) == ["d", "a", "b", "c", "e"]
+    assert zoo.ids(order_by=["metrics.loss DESC"]) == ["b", "a", "d", "c", "e"]
+
+
+def test_order_by_param_and_tag_put_missing_last_in_both_directions(zoo: Db) -> None:
+    assert zoo.ids(order_by=["params.opt"]) == ["a", "b", "d", "c", "e"]  # bytewise: 'A' < 'a' < 's'
+    assert zoo.ids(order_by=["params.opt DESC"]) == ["d", "b", "a", "c", "e"]
+    assert zoo.ids(order_by=["tags.team DESC"]) == ["b", "c", "a", "d", "e"]
+    assert zoo.ids(order_by=["tags.team"]) == ["a", "c", "b", "d", "e"]
+
+
+def test_order_by_attributes(zoo: Db) -> None:
+    assert zoo.ids(order_by=["attributes.run_name"]) == ["c", "a", "b", "e", "d"]  # 'Gamma' < 'alpha'
+    assert zoo.ids(order_by=["run_name DESC"]) == ["e", "b", "a", "c", "d"]  # NULL name last
+    assert zoo.ids(order_by=["start_time"]) == ["e", "d", "c", "b", "a"]
+    assert zoo.ids(order_by=["end_time DESC"]) == ["d", "e", "a", "b", "c"]
+    assert zoo.ids(order_by=["status", "run_id DESC"]) == ["b", "d", "a", "e", "c"]
+
+
+def test_ties_break_on_start_time_desc_then_run_id(db: Db) -> None:
+    db.runs(
+        R("r3", start=10, params={"g": "1"}),
+        R("r1", start=10, params={"g": "1"}),
+        R("r2", start=20, params={"g": "1"}),
+        R("r0", start=None, params={"g": "1"}),
+        R("r4", start=5, params={"g": "0"}),
+    )
+    assert db.ids() == ["r2", "r1", "r3", "r4", "r0"]  # a run without start_time sorts last
+    assert db.ids(order_by=["params.g DESC"]) == ["r2", "r1", "r3", "r0", "r4"]
+    assert db.ids(order_by=["params.g", "start_time"]) == ["r4", "r1", "r3", "r2", "r0"]
+
+
+def test_multiple_order_keys_with_joins(zoo: Db) -> None:
+    assert zoo.ids("metrics.acc > 0", order_by=["params.lr DESC", "metrics.acc", "tags.team"]) == [
+        "a",
+        "c",
+        "b",
+    ]
+
+
+# ---- paging -----------------------------------------------------------------------------------
+def test_pagination_over_many_pages_has_no_duplicates_or_gaps(db: Db) -> None:
+    runs = [
+        R(f"run{i:03d}", start=i % 7, params={"p": str(i % 3)}, metrics={"m": float(i % 5)})
+        for i in range(53)
+    ]
+    db.runs(*runs)
+    for order_by, filter_string in [
+        (None, ""),
+        (["metrics.m DESC", "params.p"], "metrics.m >= 0"),
+        (["params.p"], "params.p != '1' OR metrics.m = 4"),
+    ]:
+        expected = db.ids(filter_string, order_by)
+        got: list[str] = []
+        token: str | None = None
+        pages = 0
+        while True:
+            page, token = db.page(filter_string, order_by, max_results=10, page_token=token)
+            got.extend(page)
+            pages += 1
+            if token is None:
+                break
+            assert len(page) == 10
+        assert got == expected
+        assert len(set(got)) == len(got)
+        assert pages == math.ceil(len(expected) / 10) or (
+            len(expected) % 10 == 0 and pages == len(expected) // 10
+        )
+        assert pages >= 3
+
+
+def test_last_full_page_has_no_token(db: Db) -> None:
+    db.runs(*[R(f"r{i}", start=i) for i in range(20)])
+    page, token = db.page(max_results=10)
+    assert len(page) == 10 and token is not None
+    page, token = db.page(max_results=10, page_token=token)
+    assert len(page) == 10 and token is None
+
+
+def test_page_token_from_another_query_is_refused(zoo: Db) -> None:
+    _, token = zoo.page("metrics.acc > 0", max_results=1)
+    assert token is not None
+    err = invalid(zoo.page, "metrics.acc > 1", max_results=1, page_token=token)
+    assert "different search" in err.message
+    invalid(zoo.page, "metrics.acc > 0", ["metrics.acc"], max_results=1, page_token=token)
+    invalid(zoo.page, "metrics.acc > 0", max_results=1, page_token=token, view_type=ViewType.ALL)
+    invalid(zoo.page, "metrics.acc > 0", max_results=1, page_token=token, experiment_ids=["1", "2"])
+    invalid(zoo.page, "metrics.acc > 0", max_results=1, page_token="not-a-token")
+    # The same query may change its page size between pages.
+    page, _ = zoo.page("metrics.acc > 0", max_results=2, page_token=token)
+    assert page == ["b", "c"]
+
+
+@pytest.mark.parametrize("max_results", [0, -1, 50001, "10", 2.5, True])
+def test_max_results_bounds(zoo: Db, max_results: object) -> None:
+    invalid(zoo.page, max_results=max_results)
+
+
+def test_max_results_at_the_limit_is_fine(zoo: Db) -> None:
+    assert len(zoo.page(max_results=50000)[0]) == 5
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "order_by"),
+    [
+        ("metrics.acc > 'x'", None),
+        ("nope.acc > 1", None),
+        ("params.lr LIKE 'abc\\'", None),
+        ("", ["metrics.acc SIDEWAYS"]),
+        ("", ["metrics.acc", "metrics.acc"]),
+    ],
+)
+def test_bad_filters_and_order_by_are_400(zoo: Db, filter_string: str, order_by: list[str] | None) -> None:
+    invalid(zoo.ids, filter_string, order_by)
+
+
+def test_bad_experiment_ids_are_400(zoo: Db) -> None:
+    invalid(zoo.ids, experiment_ids=["abc"])
+    invalid(zoo.ids, experiment_ids=["1; DROP TABLE runs"])
+
+
+# ---- experiments --------------------------------------------------------------------------------
+@pytest.fixture
+def exps(db: Db) -> Db:
+    db.experiment(0, "Default", creation_time=100, last_update_time=100)
+    db.experiment(1, "alpha", creation_time=300, last_update_time=900)
+    db.experiment(2, "Alpine", creation_time=200, last_update_time=200)
+    db.experiment(3, "beta", creation_time=300, last_update_time=300)
+    db.experiment(4, "gone", creation_time=400, last_update_time=400, stage="deleted")
+    db.experiment(5, "no-times")
+    db.experiment_tags(1, team="vision", owner="bob")
+    db.experiment_tags(2, team="Vision")
+    db.experiment_tags(4, team="vision")
+    return db
+
+
+def exp_ids(
+    db: Db, filter_string: str | None = None, order_by: list[str] | None = None, **kw: object
+) -> list[int]:
+    ids, token = db.experiment_page(filter_string, order_by, **kw)  # type: ignore[arg-type]
+    assert token is None
+    return ids
+
+
+def test_experiment_default_order_is_newest_first_then_id(exps: Db) -> None:
+    assert exp_ids(exps) == [1, 3, 2, 0, 5]
+    assert exp_ids(exps, view_type=ViewType.ALL) == [4, 1, 3, 2, 0, 5]
+    assert exp_ids(exps, view_type=ViewType.DELETED_ONLY) == [4]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("name = 'alpha'", [1]),
+        ("attributes.name LIKE 'Al%'", [2]),
+        ("name ILIKE 'al%'", [1, 2]),
+        ("name != 'alpha'", [3, 2, 0, 5]),
+        ("name IN ('beta', 'Default')", [3, 0]),
+        ("experiment_id = '2'", [2]),
+        ("experiment_id IN ('1', '3')", [1, 3]),
+        ("experiment_id NOT IN ('1', '3')", [2, 0, 5]),
+        ("creation_time > 150", [1, 3, 2]),
+        ("last_update_time >= 300 AND creation_time <= 300", [1, 3]),
+        ("creation_time IS NULL", [5]),
+        ("tags.team = 'vision'", [1]),
+        ("tags.team ILIKE 'VISION'", [1, 2]),
+        ("tags.team LIKE 'V%'", [2]),
+        ("tags.owner IS NULL", [3, 2, 0, 5]),
+        ("tags.owner IS NOT NULL", [1]),
+        ("tags.team = 'Vision' OR name = 'beta'", [3, 2]),
+        ("(tags.team = 'Vision' OR name = 'beta') AND creation_time > 250", [3]),
+        ("name = '\\' OR 1=1 --'", []),
+    ],
+)
+def test_experiment_filters(exps: Db, filter_string: str, expected: list[int]) -> None:
+    assert exp_ids(exps, filter_string) == expected
+
+
+def test_experiment_order_by(exps: Db) -> None:
+    assert exp_ids(exps, order_by=["name"]) == [2, 0, 1, 3, 5]  # bytewise: upper case first
+    assert exp_ids(exps, order_by=["creation_time"]) == [0, 2, 3, 1, 5]  # tie: id DESC; NULL last
+    assert exp_ids(exps, order_by=["creation_time DESC", "experiment_id"]) == [1, 3, 2, 0, 5]
+    assert exp_ids(exps, order_by=["attributes.last_update_time DESC"]) == [1, 3, 2, 0, 5]
+    assert exp_ids(exps, order_by=["experiment_id DESC"]) == [5, 3, 2, 1, 0]
+
+
+def test_experiment_paging(exps: Db) -> None:
+    got: list[int] = []
+    token: str | None = None
+    while True:
+        page, token = exps.experiment_page(max_results=2, page_token=token, view_type=ViewType.ALL)
+        got.extend(page)
+        if token is None:
+            break
+    assert got == [4, 1, 3, 2, 0, 5]
+    _, token = exps.experiment_page(max_results=2)
+    invalid(exps.experiment_page, "name LIKE '%'", max_results=2, page_token=token)
+    invalid(exps.experiment_page, max_results=50001)
+
+
+@pytest.mark.parametrize(
+    "filter_string",
+    ["metrics.a > 1", "experiment_id = 'abc'", "name > 'a'", "status = 'x'", "name = 'a' AND"],
+)
+def test_experiment_bad_filters_are_400(exps: Db, filter_string: str) -> None:
+    invalid(exps.experiment_page, filter_string)

@@ -8,7 +8,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-
 from helm_chart_support import CHART, PRODUCTION_VALUES, Render
 
 KUBERNETES_VERSION = "1.30.0"

@@ -53,7 +53,9 @@ _LAZY_SUBMODULES = frozenset(
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".
-_LAZY_ATTRIBUTES: dict[str, str] = {}
+_LAZY_ATTRIBUTES: dict[str, str] = {
+    "register_model": "modelyard.client.registry_client:register_model",
+}
 
 __all__ = [
     "ActiveRun",
@@ -84,6 +86,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

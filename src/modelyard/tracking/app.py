@@ -15,8 +15,8 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from modelyard.settings import Settings
-from modelyard.store.logged_models import SqlLoggedModelStore
-from modelyard.store.registry import SqlRegistryStore
+from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
+from modelyard.store.registry.sql_store import SqlRegistryStore
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import upgrade
 from modelyard.store.tracking.sql_store import SqlTrackingStore

@@ -1,7 +1,9 @@
-"""MLflow 3 logged models: `LoggedModelStore` (interface) and `SqlLoggedModelStore` (SQLite/PostgreSQL)."""
+"""MLflow 3 logged models: `base.LoggedModelStore` (interface), `sql_store.SqlLoggedModelStore`,
+and `outputs.load_model_outputs` (run -> model links, for whoever builds `Run` objects).
+
+Nothing heavy is imported here: the client imports the interface without paying for SQLAlchemy.
+"""
 
 from modelyard.store.logged_models.base import LoggedModelStore
-from modelyard.store.logged_models.outputs import load_model_outputs
-from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 
-__all__ = ["LoggedModelStore", "SqlLoggedModelStore", "load_model_outputs"]
+__all__ = ["LoggedModelStore"]

@@ -1,6 +1,8 @@
-"""The model registry store: `RegistryStore` (interface) and `SqlRegistryStore` (SQLite/PostgreSQL)."""
+"""The model registry store: `base.RegistryStore` (interface), `sql_store.SqlRegistryStore`.
+
+Nothing heavy is imported here: the client imports the interface without paying for SQLAlchemy.
+"""
 
 from modelyard.store.registry.base import RegistryStore
-from modelyard.store.registry.sql_store import SqlRegistryStore
 
-__all__ = ["RegistryStore", "SqlRegistryStore"]
+__all__ = ["RegistryStore"]

@@ -5,13 +5,16 @@ order, on both backends."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from modelyard.devstack.postgres import PostgresServer
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
@@ -571,3 +574,39 @@ def test_experiment_paging(exps: Db) -> None:
 )
 def test_experiment_bad_filters_are_400(exps: Db, filter_string: str) -> None:
     invalid(exps.experiment_page, filter_string)
+
+
+# ---- string order does not depend on the database's collation ------------------------------------
+@pytest.fixture
+def icu_db(postgres_server: PostgresServer) -> Iterator[Db]:
+    """A PostgreSQL database whose default collation is locale-aware (ICU en-US), as production
+    databases created with `--locale=en_US.UTF-8` are; the session cluster itself is C."""
+    name = f"t_icu_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.uri("postgres"), autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'".encode()
+        )
+    engine = create_engine_for(postgres_server.uri(name))
+    Base.metadata.create_all(engine)
+    try:
+        yield Db(engine)
+    finally:
+        engine.dispose()
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_string_order_is_bytewise_even_with_a_locale_aware_collation(icu_db: Db) -> None:
+    with icu_db.engine.connect() as conn:
+        # The precondition that makes this test meaningful: this database sorts 'a' before 'B'.
+        assert conn.execute(text("SELECT 'a' < 'B'")).scalar() is True
+    icu_db.runs(
+        R("r1", start=3, name="beta", params={"p": "a"}),
+        R("r2", start=2, name="Alpha", params={"p": "B"}),
+        R("r3", start=1, name="alpha", params={"p": "_x"}),
+    )
+    assert icu_db.ids(order_by=["params.p"]) == ["r2", "r3", "r1"]  # 'B' < '_' < 'a' bytewise
+    assert icu_db.ids(order_by=["run_name DESC"]) == ["r1", "r3", "r2"]
+    icu_db.experiment(7, "b-exp", creation_time=1)
+    icu_db.experiment(8, "B-exp", creation_time=1)
+    assert exp_ids(icu_db, order_by=["name"]) == [8, 7, 1]

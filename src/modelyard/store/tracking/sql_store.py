@@ -42,7 +42,7 @@ from modelyard.entities import (
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
-from modelyard.store.sql.dialect import upsert_insert
+from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.schema import (
     SqlExperiment,
@@ -494,13 +494,13 @@ class SqlTrackingStore(TrackingStore):
             self._active_run(session, run_id)
             if not rows:
                 return
-            stmt = upsert_insert(session, SqlInput).values(
-                [{"run_uuid": run_id, "digest": d, "body": b} for d, b in sorted(rows.items())]
-            )
-            session.execute(
-                stmt.on_conflict_do_update(
+            execute_upsert(
+                session,
+                SqlInput,
+                [{"run_uuid": run_id, "digest": d, "body": b} for d, b in sorted(rows.items())],
+                lambda stmt: stmt.on_conflict_do_update(
                     index_elements=["run_uuid", "digest"], set_={"body": stmt.excluded.body}
-                )
+                ),
             )
 
     # ---- run helpers -------------------------------------------------------------------------
@@ -520,10 +520,12 @@ class SqlTrackingStore(TrackingStore):
 
     def _insert_params(self, session: Session, run_id: str, params: list[Param]) -> None:
         wanted = {p.key: p.value for p in params}
-        stmt = upsert_insert(session, SqlParam).values(
-            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(wanted.items())]
+        execute_upsert(
+            session,
+            SqlParam,
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(wanted.items())],
+            lambda stmt: stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
         )
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"]))
         # Checked after the insert, not before: a concurrent writer's value is visible now, so a
         # conflicting value cannot slip in between a check and our write.
         stored = session.execute(
@@ -541,13 +543,13 @@ class SqlTrackingStore(TrackingStore):
         latest = {t.key: t.value for t in tags}
         if not latest:
             return
-        stmt = upsert_insert(session, SqlTag).values(
-            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(latest.items())]
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
+        execute_upsert(
+            session,
+            SqlTag,
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(latest.items())],
+            lambda stmt: stmt.on_conflict_do_update(
                 index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
-            )
+            ),
         )
 
     def _insert_metrics(self, session: Session, run_id: str, metrics: list[Metric]) -> None:
@@ -556,13 +558,15 @@ class SqlTrackingStore(TrackingStore):
             is_nan = math.isnan(m.value)
             points[(m.key, int(m.step), int(m.timestamp), 0.0 if is_nan else float(m.value))] = is_nan
         ordered = sorted(points.items())
-        history = upsert_insert(session, SqlMetric).values(
+        execute_upsert(
+            session,
+            SqlMetric,
             [
                 {"run_uuid": run_id, "key": k, "step": s, "timestamp": ts, "value": v, "is_nan": nan}
                 for (k, s, ts, v), nan in ordered
-            ]
+            ],
+            lambda stmt: stmt.on_conflict_do_nothing(),
         )
-        session.execute(history.on_conflict_do_nothing())
 
         # Per key, the batch's own greatest (step, timestamp, value); the upsert then keeps whichever
         # of it and the stored row is greater, in the database, so racing writers agree.
@@ -570,20 +574,14 @@ class SqlTrackingStore(TrackingStore):
         for (k, s, ts, v), nan in ordered:
             if k not in best or (s, ts, v) > best[k][0]:
                 best[k] = ((s, ts, v), nan)
-        latest = upsert_insert(session, SqlLatestMetric).values(
+        execute_upsert(
+            session,
+            SqlLatestMetric,
             [
                 {"run_uuid": run_id, "key": k, "step": s, "timestamp": ts, "value": v, "is_nan": nan}
                 for k, ((s, ts, v), nan) in sorted(best.items())
-            ]
-        )
-        new = latest.excluded
-        session.execute(
-            latest.on_conflict_do_update(
-                index_elements=["run_uuid", "key"],
-                set_={"step": new.step, "timestamp": new.timestamp, "value": new.value, "is_nan": new.is_nan},
-                where=tuple_(new.step, new.timestamp, new.value)
-                > tuple_(SqlLatestMetric.step, SqlLatestMetric.timestamp, SqlLatestMetric.value),
-            )
+            ],
+            _keep_greatest_point,
         )
 
     def _load_runs(self, session: Session, run_ids: list[str]) -> list[Run]:
@@ -634,6 +632,16 @@ class SqlTrackingStore(TrackingStore):
 
 
 # ---- module helpers -------------------------------------------------------------------------------
+def _keep_greatest_point(stmt: Any) -> Any:
+    """Replace the stored latest point only by a greater (step, timestamp, value)."""
+    new, old = stmt.excluded, stmt.table.c
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "key"],
+        set_={"step": new.step, "timestamp": new.timestamp, "value": new.value, "is_nan": new.is_nan},
+        where=tuple_(new.step, new.timestamp, new.value) > tuple_(old.step, old.timestamp, old.value),
+    )
+
+
 def _run_info(row: SqlRun) -> RunInfo:
     return RunInfo(
         run_id=row.run_uuid,

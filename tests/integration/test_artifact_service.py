@@ -145,9 +145,7 @@ def test_traversal_is_refused_and_touches_nothing(
     s3.put_object(Bucket=bucket, Key="root/victim/escape.txt", Body=b"keep")
     s3.put_object(Bucket=bucket, Key="escape.txt", Body=b"outside")
     before = keys(s3, bucket)
-    status, body = raw_request(
-        service_url, method, f"{API}/{path}", b"evil" if method == "PUT" else None
-    )
+    status, body = raw_request(service_url, method, f"{API}/{path}", b"evil" if method == "PUT" else None)
     assert status in (400, 403), body
     assert body["error_code"] in ("INVALID_PARAMETER_VALUE", "PERMISSION_DENIED")
     assert keys(s3, bucket) == before
@@ -254,12 +252,14 @@ def test_presigned_multipart_upload_and_fallback(
     big = random_file(tmp_path / "big.bin", 23 * 1024 * 1024)
     with artifacts_service(tmp_path / "on", f"s3://{bucket}/mpu-on", s3_server.endpoint) as service:
         create = requests.post(
-            f"{service.url}/api/2.0/mlflow-artifacts/mpu/create/a/b.bin", json={"num_parts": 2}
+            f"{service.url}/api/2.0/mlflow-artifacts/mpu/create/a",
+            json={"path": "/local/b.bin", "num_parts": 2},
         )
         assert len(create.json()["credentials"]) == 2
+        assert f"/{bucket}/mpu-on/a/b.bin?" in create.json()["credentials"][0]["url"]
         abort = requests.post(
-            f"{service.url}/api/2.0/mlflow-artifacts/mpu/abort/a/b.bin",
-            json={"upload_id": create.json()["upload_id"]},
+            f"{service.url}/api/2.0/mlflow-artifacts/mpu/abort/a",
+            json={"path": "b.bin", "upload_id": create.json()["upload_id"]},
         )
         assert abort.status_code == 200
         HttpArtifactRepository(f"{service.url}{API}/run").log_artifact(str(big))
@@ -275,7 +275,8 @@ def test_presigned_multipart_upload_and_fallback(
         tmp_path / "off", f"s3://{bucket}/mpu-off", s3_server.endpoint, env=env
     ) as service:
         refused = requests.post(
-            f"{service.url}/api/2.0/mlflow-artifacts/mpu/create/a/b.bin", json={"num_parts": 2}
+            f"{service.url}/api/2.0/mlflow-artifacts/mpu/create/a",
+            json={"path": "/local/b.bin", "num_parts": 2},
         )
         assert refused.status_code == 501
         assert refused.json()["message"].startswith("Multipart upload is not supported")

@@ -83,6 +83,19 @@ def _upload_id(body: dict[str, Any]) -> str:
     return upload_id
 
 
+def _mpu_target(folder: str, body: dict[str, Any]) -> str:
+    """MLflow's multipart protocol names the folder in the URL and the file in the body's `path`
+    (the client's local file path: only its basename counts)."""
+    local = body.get("path")
+    if not isinstance(local, str) or not local:
+        raise ModelyardException.invalid_parameter("path (the file name) is required")
+    name = safe_relative_path(local.replace("\\", "/").rsplit("/", 1)[-1])
+    if not name:
+        raise ModelyardException.invalid_parameter("path must name a file")
+    rel = safe_relative_path(folder)
+    return f"{rel}/{name}" if rel else name
+
+
 def _required_path(path: str) -> str:
     rel = safe_relative_path(path)
     if not rel:
@@ -128,8 +141,8 @@ def create_router(settings: Settings, repository: ArtifactRepository | None = No
     @api.post("/mpu/create/{path:path}")
     @_mlflow_errors
     async def create_multipart(path: str, request: Request) -> Response:
-        rel = _required_path(path)
         body = await _json_body(request)
+        rel = _mpu_target(path, body)
         if not multipart_enabled(repo):
             raise multipart_unsupported()
         try:
@@ -142,8 +155,8 @@ def create_router(settings: Settings, repository: ArtifactRepository | None = No
     @api.post("/mpu/complete/{path:path}")
     @_mlflow_errors
     async def complete_multipart(path: str, request: Request) -> Response:
-        rel = _required_path(path)
         body = await _json_body(request)
+        rel = _mpu_target(path, body)
         parts = body.get("parts") or []
         if not isinstance(parts, list):
             raise ModelyardException.invalid_parameter("parts must be a list")
@@ -153,8 +166,8 @@ def create_router(settings: Settings, repository: ArtifactRepository | None = No
     @api.post("/mpu/abort/{path:path}")
     @_mlflow_errors
     async def abort_multipart(path: str, request: Request) -> Response:
-        rel = _required_path(path)
         body = await _json_body(request)
+        rel = _mpu_target(path, body)
         await run_in_threadpool(repo.abort_multipart_upload, rel, _upload_id(body))
         return JSONResponse({})
 

@@ -159,9 +159,11 @@ class HttpArtifactRepository(ArtifactRepository):
     def _try_multipart(self, local_file: str, path: str, size: int) -> bool:
         part_size = max(_int_env("MODELYARD_MULTIPART_UPLOAD_CHUNK_SIZE", 10 * 1024 * 1024), 5 * 1024 * 1024)
         num_parts = max(1, -(-size // part_size))
+        # MLflow's protocol: the URL names the folder, the body's `path` the file.
+        folder, name = posixpath.dirname(path), posixpath.basename(path)
         response = _session().post(
-            self._url(f"{MPU_ROUTE}/create", path),
-            json={"path": os.path.basename(local_file), "num_parts": num_parts},
+            self._url(f"{MPU_ROUTE}/create", folder),
+            json={"path": name, "num_parts": num_parts},
             timeout=_timeout(),
         )
         if response.status_code in (404, 405, 501):
@@ -184,16 +186,16 @@ class HttpArtifactRepository(ArtifactRepository):
             with ThreadPoolExecutor(max_workers=8) as pool:
                 parts = sorted(pool.map(put_part, credentials), key=lambda p: p["part_number"])
             done = _session().post(
-                self._url(f"{MPU_ROUTE}/complete", path),
-                json={"path": os.path.basename(local_file), "upload_id": upload.upload_id, "parts": parts},
+                self._url(f"{MPU_ROUTE}/complete", folder),
+                json={"path": name, "upload_id": upload.upload_id, "parts": parts},
                 timeout=_timeout(),
             )
             raise_for_response(done)
             return True
         except (requests.RequestException, RestException):
             _session().post(
-                self._url(f"{MPU_ROUTE}/abort", path),
-                json={"path": os.path.basename(local_file), "upload_id": upload.upload_id},
+                self._url(f"{MPU_ROUTE}/abort", folder),
+                json={"path": name, "upload_id": upload.upload_id},
                 timeout=_timeout(),
             )
             # Part URLs can point at an S3 endpoint only the server can reach: fall back to the proxy.

@@ -6,6 +6,7 @@ import http.client
 import importlib
 import json
 import socket
+import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,19 +134,19 @@ def test_service_runs_under_gunicorn_with_modelyards_worker(tracking_service: Gu
 
 
 def test_keep_alive_requests_do_not_stall_on_delayed_acks(tracking_service: GunicornService) -> None:
-    """Behavioural check, not a benchmark: a Nagle stall would cost >= 40 ms on every request."""
+    """Behavioural check, not a benchmark: a Nagle stall would cost >= 40 ms on every request.
+
+    The median round trip of a cheap request is compared, so a loaded machine's hiccups (or a slow
+    database) cannot fail it, while a stall on every request would.
+    """
     client = KeepAliveClient(tracking_service.url)
-    requests = 200
+    latencies = []
     try:
-        status, created = client.call("POST", f"{API}/runs/create", {"experiment_id": "0"})
-        assert status == 200, created
-        run_id = created["run"]["info"]["run_id"]
-        started = time.perf_counter()
-        for step in range(requests):
-            metric = {"run_id": run_id, "key": "m", "value": step, "timestamp": step, "step": step}
-            assert client.call("POST", f"{API}/runs/log-metric", metric)[0] == 200
-        elapsed = time.perf_counter() - started
+        for _ in range(200):
+            started = time.perf_counter()
+            assert client.call("GET", "/health") == (200, "OK")
+            latencies.append(time.perf_counter() - started)
     finally:
         client.close()
-    # With stalls the floor is 200 * 40 ms = 8 s; without them it is a small fraction of that.
-    assert elapsed < requests * DELAYED_ACK_STALL_SECONDS / 2, f"{requests} requests took {elapsed:.2f}s"
+    median = statistics.median(latencies)
+    assert median < DELAYED_ACK_STALL_SECONDS / 2, f"median round trip {median * 1000:.1f} ms"

@@ -355,6 +355,9 @@ def test_metric_history_order_paging_and_retries(store: SqlTrackingStore, run_id
         if token is None:
             break
     assert pages == [[0, 1, 2, 2], [3, 4]]
+    first = store.get_metric_history(run_id, "acc", max_results=4)
+    # A token belongs to its own history: handed to another key, it is refused.
+    _raises("INVALID_PARAMETER_VALUE", store.get_metric_history, run_id, "other", page_token=first.token)
     assert store.get_metric_history(run_id, "missing") == []
     _raises("INVALID_PARAMETER_VALUE", store.get_metric_history, run_id, "acc", page_token="garbage!")
     _raises("INVALID_PARAMETER_VALUE", store.get_metric_history, run_id, "acc", max_results=0)

@@ -9,8 +9,6 @@ anything that fails inside it rolls the whole call back.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -42,6 +40,7 @@ from modelyard.entities import (
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
+from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
 from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.schema import (
@@ -437,7 +436,8 @@ class SqlTrackingStore(TrackingStore):
                 f"Invalid value {max_results!r} for parameter 'max_results': it must be a positive integer."
             )
         max_results = min(max_results, limits.GET_METRIC_HISTORY_MAX_RESULTS)
-        offset = _decode_offset_token(page_token)
+        fingerprint = query_fingerprint("metric-history", run_id, metric_key)
+        offset = decode_page_token(page_token, fingerprint)
         with self._read() as session:
             self._run_row(session, run_id)
             rows = session.execute(
@@ -447,11 +447,11 @@ class SqlTrackingStore(TrackingStore):
                 .offset(offset)
                 .limit(max_results + 1)
             ).all()
-        token = _encode_offset_token(offset + max_results) if len(rows) > max_results else None
+        page, token = next_page(rows, max_results, offset, fingerprint)
         return PagedList(
             [
                 Metric(key, math.nan if is_nan else value, timestamp, step)
-                for key, value, timestamp, step, is_nan in rows[:max_results]
+                for key, value, timestamp, step, is_nan in page
             ],
             token,
         )
@@ -678,19 +678,3 @@ def _experiment_exists(name: str) -> ModelyardException:
 
 def _run_not_found(run_id: str) -> ModelyardException:
     return ModelyardException.not_found(f"Run with id={run_id} not found")
-
-
-def _encode_offset_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_offset_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise ModelyardException.invalid_parameter(f"Invalid page token '{token}'.") from exc
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise ModelyardException.invalid_parameter(f"Invalid page token '{token}'.")
-    return offset

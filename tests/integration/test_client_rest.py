@@ -8,6 +8,7 @@ are checked against a small real HTTP server that answers what a test scripts.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -218,3 +219,46 @@ def test_unreachable_server_fails_with_temporarily_unavailable() -> None:
     with pytest.raises(ModelyardException) as err:
         http.call(f"http://{LOOPBACK}:{free_port()}", "GET", "/x", config=_config(max_retries=0))
     assert err.value.error_code == "TEMPORARILY_UNAVAILABLE"
+
+
+QUICKSTART = '''
+import modelyard as mlflow
+from sklearn import datasets
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+
+X, y = datasets.load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
+params = {"solver": "lbfgs", "max_iter": 1000, "random_state": 8888}
+lr = LogisticRegression(**params).fit(X_train, y_train)
+accuracy = accuracy_score(y_test, lr.predict(X_test))
+
+mlflow.set_tracking_uri(uri=TRACKING_URI)
+mlflow.set_experiment("MLflow Quickstart")
+with mlflow.start_run():
+    mlflow.log_params(params)
+    mlflow.log_metric("accuracy", accuracy)
+    mlflow.set_tag("Training Info", "Basic LR model for iris data")
+    signature = mlflow.models.infer_signature(X_train, lr.predict(X_train))
+    model_info = mlflow.sklearn.log_model(
+        sk_model=lr, name="iris_model", signature=signature, input_example=X_train,
+        registered_model_name="tracking-quickstart",
+    )
+loaded_model = mlflow.pyfunc.load_model(model_info.model_uri)
+predictions = loaded_model.predict(X_test)
+assert list(predictions) == list(lr.predict(X_test))
+frame = mlflow.search_runs()
+print(frame.loc[0, "metrics.accuracy"], frame.loc[0, "params.solver"], len(frame))
+'''
+
+
+def test_mlflow_quickstart_runs_with_import_modelyard_as_mlflow(modelyard_server: str, tmp_path: Path) -> None:
+    """MLflow's tracking quickstart, unchanged except for the import line, as a user would run it."""
+    script = tmp_path / "quickstart.py"
+    script.write_text(f"TRACKING_URI = {modelyard_server!r}\n" + QUICKSTART)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MODELYARD_TRACKING_URI")}
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy, solver, runs = result.stdout.split()
+    assert (float(accuracy), solver, int(runs)) == (1.0, "lbfgs", 1)

@@ -260,3 +260,83 @@ def load_dict(artifact_uri: str, tracking_uri: str | None = None) -> Any:
 
         return yaml.safe_load(text)
     return json.loads(text)
+
+
+# ---- the Client and fluent surfaces (MLflow's names and signatures) ----------------------------
+class ArtifactsClientMixin:
+    """`Client` methods: `Client(...).log_artifact(run_id, local_path, artifact_path=None)` etc."""
+
+    _tracking_uri: str
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        log_artifact(run_id, local_path, artifact_path, self._tracking_uri)
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        log_artifacts(run_id, local_dir, artifact_path, self._tracking_uri)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        log_text(run_id, text, artifact_file, self._tracking_uri)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        log_dict(run_id, dictionary, artifact_file, self._tracking_uri)
+
+    def log_figure(
+        self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        log_figure(run_id, figure, artifact_file, save_kwargs=save_kwargs, tracking_uri=self._tracking_uri)
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
+        log_image(run_id, image, artifact_file, self._tracking_uri)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return list_artifacts(run_id=run_id, artifact_path=path, tracking_uri=self._tracking_uri)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        return download_artifacts(
+            run_id=run_id, artifact_path=path, dst_path=dst_path, tracking_uri=self._tracking_uri
+        )
+
+
+def _active_run_id(run_id: str | None = None) -> str:
+    if run_id:
+        return run_id
+    from modelyard.client.fluent import _active_run_id as active
+
+    return active()
+
+
+def fluent_log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    log_artifact(_active_run_id(run_id), local_path, artifact_path)
+
+
+def fluent_log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    log_artifacts(_active_run_id(run_id), local_dir, artifact_path)
+
+
+def fluent_log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    log_text(_active_run_id(run_id), text, artifact_file)
+
+
+def fluent_log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    log_dict(_active_run_id(run_id), dictionary, artifact_file)
+
+
+def fluent_log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None, run_id: str | None = None
+) -> None:
+    log_figure(_active_run_id(run_id), figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def fluent_log_image(
+    image: Any, artifact_file: str | None = None, run_id: str | None = None, **_: Any
+) -> None:
+    if not artifact_file:
+        raise ModelyardException.invalid_parameter("artifact_file is required")
+    log_image(_active_run_id(run_id), image, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """MLflow's `mlflow.get_artifact_uri`: the active run's artifact URI (plus a relative path)."""
+    base = run_artifact_uri(_active_run_id())
+    rel = safe_relative_path(artifact_path)
+    return f"{base.rstrip('/')}/{rel}" if rel else base

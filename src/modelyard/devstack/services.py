@@ -117,6 +117,11 @@ class GunicornService:
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Spawn gunicorn without waiting, so several services can boot side by side."""
         env = {
             **os.environ,
             **self.env,
@@ -138,13 +143,16 @@ class GunicornService:
                 preexec_fn=death_signal_hook(signal.SIGTERM) if self.tied_to_parent else None,
             )
         self.pid = self._proc.pid
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the health check; on failure stop the group and raise with the log tail."""
         proc = self._proc
         try:
             wait_until(
                 self.healthy,
                 timeout=timeout,
                 what=f"{self.spec.name} service ({self.spec.app}) on port {self.port}",
-                alive=lambda: proc.poll() is None,
+                alive=lambda: proc is not None and proc.poll() is None,
                 log_path=self.log_path,
             )
         except StartupError:

@@ -200,11 +200,16 @@ class Stack:
             self._up_postgres(started, say)
             self._up_s3(started, say)
             self._migrate(say)
+            available = self.services()
             for spec in SERVICES:
-                if spec not in self.services():
+                if spec not in available:
                     say(f"  {spec.name:<10} skipped: {spec.app} is not importable yet")
-                    continue
-                self._up_service(spec, started, say)
+            # Services boot side by side (each imports a lot); then each must pass its health check.
+            launched = [self._launch_service(spec, started) for spec in available]
+            for spec, service in zip(available, launched, strict=True):
+                if service is not None:
+                    service.wait_ready()
+                say(f"  {spec.name:<10} {self.service_url(spec)}")
         except BaseException:
             for name in reversed(started):
                 self._stop(name)
@@ -263,16 +268,18 @@ class Stack:
             return
         upgrade(self.database_uri)
 
-    def _up_service(self, spec: ServiceSpec, started: list[str], say: Say) -> None:
+    def _launch_service(self, spec: ServiceSpec, started: list[str]) -> GunicornService | None:
+        """Spawn `spec` unless it already runs; None means it was running before this `up`."""
         port = self.port(spec.port_var)
-        if self._running_pid(spec.name) is None:
-            self._check_port_free(spec.name, port)
-            service = self._service(spec)
-            service.start()
-            assert service.pid is not None
-            self._record(spec.name, service.pid, port)
-            started.append(spec.name)
-        say(f"  {spec.name:<10} {self.service_url(spec)}")
+        if self._running_pid(spec.name) is not None:
+            return None
+        self._check_port_free(spec.name, port)
+        service = self._service(spec)
+        service.launch()
+        assert service.pid is not None
+        self._record(spec.name, service.pid, port)
+        started.append(spec.name)
+        return service
 
     def write_env_file(self) -> Path:
         path = self.state_dir / "env"

@@ -109,12 +109,10 @@ def _tag_condition(comp: Comparison, value_column: Any, base: list[Any], dialect
     if comp.op == "IS NOT NULL":
         return exists().where(*base)
     if comp.op in ("!=", "NOT IN"):
-        # A model without the tag does not match `tags.k != 'v'` (MLflow's semantics).
+        # Unlike run search, a model without the tag matches `tags.k != 'v'`: MLflow's registry does
+        # this, and its client relies on it (every search adds `tag.mlflow.prompt.is_prompt != 'true'`).
         positive = "=" if comp.op == "!=" else "IN"
-        return and_(
-            exists().where(*base),
-            not_(exists().where(*base, compare(value_column, positive, comp.value, dialect))),
-        )
+        return not_(exists().where(*base, compare(value_column, positive, comp.value, dialect)))
     return exists().where(*base, compare(value_column, comp.op, comp.value, dialect))
 
 

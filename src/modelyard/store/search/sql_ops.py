@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from modelyard.exceptions import ModelyardException
@@ -83,10 +83,6 @@ def like_to_glob(pattern: str) -> str:
 
 def _glob_literal(ch: str) -> str:
     return f"[{ch}]" if ch in "*?[" else ch
-
-
-def boolean(value: bool) -> ColumnElement[bool]:
-    return true() if value else false()
 
 
 def any_of(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:

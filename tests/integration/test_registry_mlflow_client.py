@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
-
 from tests.conftest import TrackingServerFactory
 
 
 @pytest.fixture
-def mlflow_uri(db_uri: str, tracking_server: TrackingServerFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def mlflow_uri(
+    db_uri: str, tracking_server: TrackingServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     import mlflow
 
     url = tracking_server(db_uri)
@@ -112,7 +113,9 @@ def test_search_filters_order_and_pages(client: MlflowClient) -> None:
         "search-b",
         "search-c",
     ]
-    assert [m.name for m in client.search_registered_models("name ILIKE 'SEARCH-%'", order_by=["name DESC"])] == [
+    assert [
+        m.name for m in client.search_registered_models("name ILIKE 'SEARCH-%'", order_by=["name DESC"])
+    ] == [
         "search-c",
         "search-b",
         "search-a",
@@ -126,7 +129,9 @@ def test_search_filters_order_and_pages(client: MlflowClient) -> None:
 
     found = client.search_model_versions(f"run_id = '{run_id}' and name = 'search-a'")
     assert sorted(v.version for v in found) == ["1", "2"]
-    newest = client.search_model_versions("name = 'search-a'", order_by=["version_number DESC"], max_results=1)
+    newest = client.search_model_versions(
+        "name = 'search-a'", order_by=["version_number DESC"], max_results=1
+    )
     assert [v.version for v in newest] == ["2"]
 
 

@@ -100,7 +100,11 @@ def run_fluent_workflow(tracking_uri: str) -> None:
     paged, token, pages = [], None, 0
     while True:
         page = client.search_runs(
-            [experiment.experiment_id], filter_string, max_results=2, order_by=["metrics.rmse ASC"], page_token=token
+            [experiment.experiment_id],
+            filter_string,
+            max_results=2,
+            order_by=["metrics.rmse ASC"],
+            page_token=token,
         )
         paged.extend(r.info.run_id for r in page)
         pages += 1
@@ -115,7 +119,9 @@ def run_fluent_workflow(tracking_uri: str) -> None:
                    "metrics.rmse", "params.alpha", "tags.mlflow.runName"):  # fmt: skip
         assert column in frame.columns
     assert str(frame["start_time"].dtype).startswith("datetime64")
-    by_name = mlflow.search_runs(experiment_names=[name], output_format="list", filter_string="metrics.r2 >= 0.3")
+    by_name = mlflow.search_runs(
+        experiment_names=[name], output_format="list", filter_string="metrics.r2 >= 0.3"
+    )
     assert sorted(r.info.run_id for r in by_name) == sorted(child_ids[3:])
 
     # Delete and restore a run.
@@ -181,7 +187,10 @@ def run_client_workflow(tracking_uri: str) -> None:
     assert [m.step for m in collected] == list(range(1200))
 
     client.log_metric(run_id, "nan_metric", float("nan"), step=3)
-    assert client.get_metric_history(run_id, "nan_metric")[0].value != client.get_metric_history(run_id, "nan_metric")[0].value
+    assert (
+        client.get_metric_history(run_id, "nan_metric")[0].value
+        != client.get_metric_history(run_id, "nan_metric")[0].value
+    )
     assert client.log_param(run_id, "lr", 0.01) == 0.01
     with pytest.raises(ModelyardException) as conflict:
         client.log_param(run_id, "lr", 0.02)

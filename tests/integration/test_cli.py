@@ -57,6 +57,10 @@ def _invoke(*args: str) -> str:
     return result.output
 
 
+def _json(*args: str) -> dict:
+    return json.loads(_invoke(*args, "--json"))
+
+
 def test_experiments_list_create_describe_delete(populated: tuple[str, str, list[str]]) -> None:
     uri, experiment_id, _ = populated
     table = _invoke("experiments", "list", "--tracking-uri", uri)
@@ -64,15 +68,21 @@ def test_experiments_list_create_describe_delete(populated: tuple[str, str, list
     assert header.split() == ["experiment_id", "name", "lifecycle_stage", "artifact_location"]
     assert {r.split()[1] for r in rows} == {"cli-exp", "Default"}
 
-    created = json.loads(_invoke("experiments", "create", "--name", "made-by-cli", "--json", "--tracking-uri", uri))
+    created = json.loads(
+        _invoke("experiments", "create", "--name", "made-by-cli", "--json", "--tracking-uri", uri)
+    )
     new_id = created["experiment_id"]
-    described = json.loads(_invoke("experiments", "describe", "--name", "made-by-cli", "--json", "--tracking-uri", uri))
+    described = json.loads(
+        _invoke("experiments", "describe", "--name", "made-by-cli", "--json", "--tracking-uri", uri)
+    )
     assert described["experiment"]["experiment_id"] == new_id
-    assert "name:              made-by-cli" in _invoke("experiments", "describe", new_id, "--tracking-uri", uri)
+    assert "name:              made-by-cli" in _invoke(
+        "experiments", "describe", new_id, "--tracking-uri", uri
+    )
 
     _invoke("experiments", "delete", new_id, "--tracking-uri", uri)
     active = json.loads(_invoke("experiments", "list", "--json", "--tracking-uri", uri))["experiments"]
-    deleted = json.loads(_invoke("experiments", "list", "--view", "deleted", "--json", "--tracking-uri", uri))["experiments"]
+    deleted = _json("experiments", "list", "--view", "deleted", "--tracking-uri", uri)["experiments"]
     assert new_id not in {e["experiment_id"] for e in active}
     assert [e["experiment_id"] for e in deleted] == [new_id]
 
@@ -85,11 +95,18 @@ def test_runs_list_filter_order_describe_delete(populated: tuple[str, str, list[
     ))["runs"]  # fmt: skip
     assert [r["info"]["run_id"] for r in listed] == [run_ids[2], run_ids[1]]
     # Paging inside the command: a small max-results still returns that many.
-    two = json.loads(_invoke("runs", "list", "--experiment-id", experiment_id, "--max-results", "2", "--json", "--tracking-uri", uri))
+    two = _json("runs", "list", "--experiment-id", experiment_id, "--max-results", "2", "--tracking-uri", uri)
     assert len(two["runs"]) == 2
 
     table = _invoke("runs", "list", "--experiment-id", experiment_id, "--tracking-uri", uri)
-    assert table.splitlines()[0].split() == ["run_id", "run_name", "experiment_id", "status", "start_time", "end_time"]
+    assert table.splitlines()[0].split() == [
+        "run_id",
+        "run_name",
+        "experiment_id",
+        "status",
+        "start_time",
+        "end_time",
+    ]
     assert len(table.splitlines()) == 2 + 3
 
     text = _invoke("runs", "describe", run_ids[1], "--tracking-uri", uri)
@@ -98,10 +115,10 @@ def test_runs_list_filter_order_describe_delete(populated: tuple[str, str, list[
     assert described["run"]["data"]["params"] == [{"key": "i", "value": "1"}]
 
     _invoke("runs", "delete", run_ids[0], "--tracking-uri", uri)
-    remaining = json.loads(_invoke("runs", "list", "--experiment-id", experiment_id, "--json", "--tracking-uri", uri))["runs"]
+    remaining = _json("runs", "list", "--experiment-id", experiment_id, "--tracking-uri", uri)["runs"]
     assert run_ids[0] not in {r["info"]["run_id"] for r in remaining}
     _invoke("runs", "restore", run_ids[0], "--tracking-uri", uri)
-    assert len(json.loads(_invoke("runs", "list", "--experiment-id", experiment_id, "--json", "--tracking-uri", uri))["runs"]) == 3
+    assert len(_json("runs", "list", "--experiment-id", experiment_id, "--tracking-uri", uri)["runs"]) == 3
 
 
 def test_errors_exit_1_with_the_mlflow_code(populated: tuple[str, str, list[str]]) -> None:
@@ -166,7 +183,9 @@ def test_server_runs_gunicorn_with_the_given_options(tmp_path: Path, monkeypatch
             mlflow.log_metrics({"a": 1.0, "b": 2.0})
         assert mlflow.get_run(run.info.run_id).data.metrics == {"a": 1.0, "b": 2.0}
         assert (tmp_path / "server.db").is_file()
-        workers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = subprocess.run(
+            ["pgrep", "-g", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
         assert len(workers) >= 3  # the gunicorn master and two workers, in the CLI's process group
     except BaseException:
         sys.stdout.write(log_tail(log_path, 80))

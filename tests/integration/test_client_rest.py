@@ -78,7 +78,9 @@ def mlflow_server() -> Iterator[str]:
 
 
 @pytest.fixture(params=["modelyard", pytest.param("mlflow", marks=pytest.mark.compat)])
-def server_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+def server_url(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[str]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MODELYARD_TRACKING_URI", raising=False)
@@ -106,7 +108,9 @@ def test_rest_store_pages_metric_history_when_asked_for_everything(server_url: s
     assert everything.token is None
 
 
-def test_tracking_uri_from_environment_reaches_the_server(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_from_environment_reaches_the_server(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import modelyard as mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server_url)
@@ -157,7 +161,11 @@ def _config(**kw: object) -> http.HttpConfig:
 
 
 def test_retries_503_and_429_then_succeeds(scripted: ThreadingHTTPServer) -> None:
-    scripted.script += [(503, "busy", "text/plain"), (429, "{}", "application/json"), (200, '{"ok": 1}', "application/json")]
+    scripted.script += [
+        (503, "busy", "text/plain"),
+        (429, "{}", "application/json"),
+        (200, '{"ok": 1}', "application/json"),
+    ]
     assert http.call(_url(scripted), "POST", "/x", json_body={"a": 1}, config=_config()) == {"ok": 1}
     assert len(scripted.seen) == 3
 
@@ -171,7 +179,9 @@ def test_gives_up_after_the_retry_budget(scripted: ThreadingHTTPServer) -> None:
 
 
 def test_client_errors_are_not_retried_and_carry_the_mlflow_code(scripted: ThreadingHTTPServer) -> None:
-    scripted.script += [(404, json.dumps({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run"}), "application/json")]
+    scripted.script += [
+        (404, json.dumps({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run"}), "application/json")
+    ]
     with pytest.raises(RestException) as err:
         http.call(_url(scripted), "GET", "/x", config=_config())
     assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
@@ -191,7 +201,9 @@ def test_non_json_error_becomes_an_exception_with_the_status(scripted: Threading
 
 def test_get_lists_become_repeated_query_keys_and_delete_carries_json(scripted: ThreadingHTTPServer) -> None:
     scripted.script += [(200, "{}", "application/json"), (200, "{}", "application/json")]
-    http.call(_url(scripted), "GET", "/q", params={"ids": ["1", "2"], "flag": True, "none": None}, config=_config())
+    http.call(
+        _url(scripted), "GET", "/q", params={"ids": ["1", "2"], "flag": True, "none": None}, config=_config()
+    )
     http.call(_url(scripted), "DELETE", "/d", json_body={"name": "m"}, config=_config())
     (get_method, get_path, _, _), (del_method, _, del_body, _) = scripted.seen
     assert (get_method, get_path) == ("GET", "/q?ids=1&ids=2&flag=true")
@@ -221,7 +233,7 @@ def test_unreachable_server_fails_with_temporarily_unavailable() -> None:
     assert err.value.error_code == "TEMPORARILY_UNAVAILABLE"
 
 
-QUICKSTART = '''
+QUICKSTART = """
 import modelyard as mlflow
 from sklearn import datasets
 from sklearn.linear_model import LogisticRegression
@@ -250,15 +262,19 @@ predictions = loaded_model.predict(X_test)
 assert list(predictions) == list(lr.predict(X_test))
 frame = mlflow.search_runs()
 print(frame.loc[0, "metrics.accuracy"], frame.loc[0, "params.solver"], len(frame))
-'''
+"""
 
 
-def test_mlflow_quickstart_runs_with_import_modelyard_as_mlflow(modelyard_server: str, tmp_path: Path) -> None:
+def test_mlflow_quickstart_runs_with_import_modelyard_as_mlflow(
+    modelyard_server: str, tmp_path: Path
+) -> None:
     """MLflow's tracking quickstart, unchanged except for the import line, as a user would run it."""
     script = tmp_path / "quickstart.py"
     script.write_text(f"TRACKING_URI = {modelyard_server!r}\n" + QUICKSTART)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MODELYARD_TRACKING_URI")}
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     accuracy, solver, runs = result.stdout.split()
     assert (float(accuracy), solver, int(runs)) == (1.0, "lbfgs", 1)

@@ -12,7 +12,13 @@ def _metrics(n: int) -> list[Metric]:
 
 
 def test_a_batch_within_limits_is_one_request() -> None:
-    chunks = list(chunk_batch(_metrics(800), [Param(f"p{i}", "v") for i in range(100)], [RunTag(f"t{i}", "v") for i in range(100)]))
+    chunks = list(
+        chunk_batch(
+            _metrics(800),
+            [Param(f"p{i}", "v") for i in range(100)],
+            [RunTag(f"t{i}", "v") for i in range(100)],
+        )
+    )
     assert len(chunks) == 1
     assert (len(chunks[0].metrics), len(chunks[0].params), len(chunks[0].tags)) == (800, 100, 100)
 

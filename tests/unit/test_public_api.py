@@ -85,7 +85,9 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 def test_submodules_load_on_first_access() -> None:
     code = "import sys, modelyard; m = modelyard.entities; print('modelyard.entities' in sys.modules, m.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["True", "modelyard.entities"]
 
 

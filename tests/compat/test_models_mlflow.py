@@ -228,7 +228,10 @@ def test_model_logged_by_modelyard_loads_in_mlflow(tracking_uri, experiment_name
         "READY",
         "LoggedModelStatus.READY",
     )
-    assert mlflow.MlflowClient().get_run(run.info.run_id).outputs.model_outputs[0].model_id == info.model_id
+    found = mlflow.MlflowClient().search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert [(m.model_id, m.name) for m in found] == [(info.model_id, "model")]
 
 
 def test_modelyard_load_of_an_unknown_version_is_not_found(tracking_uri, experiment_name, frame, classifier):

@@ -63,7 +63,9 @@ def log_model(
                 model_uuid=logged.model_id,
             )
             model = save(local, model)
-            get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(str(local))
+            get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(
+                str(local)
+            )
         client.finalize_logged_model(logged.model_id, "READY")
     except BaseException:
         try:

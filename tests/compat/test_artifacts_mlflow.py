@@ -223,6 +223,8 @@ def test_mlflow_client_uses_presigned_multipart_through_modelyard(
     with modelyard_server(tmp_path / "server", f"s3://{bucket}/root", s3_server.endpoint, access_log) as url:
         mlflow.set_tracking_uri(url)
         try:
+            # A fresh experiment: mlflow caches the active experiment id across servers.
+            mlflow.set_experiment(f"mpu-{uuid.uuid4().hex[:8]}")
             with mlflow.start_run() as run:
                 mlflow.log_artifact(str(big))
         finally:

@@ -117,9 +117,21 @@ def _pairs(title: str, mapping: dict[str, Any]) -> str:
 # ---- server -----------------------------------------------------------------------------------
 @main.command()
 @click.option("--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db].")
-@click.option("--default-artifact-root", default=None, help="Artifact root for new experiments [mlflow-artifacts:/ when serving artifacts].")
-@click.option("--artifacts-destination", default=None, help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].")
-@click.option("--serve-artifacts/--no-serve-artifacts", default=None, help="Serve the artifacts API from this server [on].")
+@click.option(
+    "--default-artifact-root",
+    default=None,
+    help="Artifact root for new experiments [mlflow-artifacts:/ when serving artifacts].",
+)
+@click.option(
+    "--artifacts-destination",
+    default=None,
+    help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
+)
+@click.option(
+    "--serve-artifacts/--no-serve-artifacts",
+    default=None,
+    help="Serve the artifacts API from this server [on].",
+)
 @click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
 @click.option("--port", "-p", type=int, default=None, help="Port [5000].")
 @click.option("--workers", "-w", type=int, default=None, help="gunicorn worker processes [2].")
@@ -243,7 +255,9 @@ def experiments_list(tracking_uri: str | None, as_json: bool, view: str, max_res
 @_tracking_options
 @click.argument("experiment_id", required=False)
 @click.option("--name", default=None, help="Look the experiment up by name instead of id.")
-def experiments_describe(tracking_uri: str | None, as_json: bool, experiment_id: str | None, name: str | None) -> None:
+def experiments_describe(
+    tracking_uri: str | None, as_json: bool, experiment_id: str | None, name: str | None
+) -> None:
     client = _client(tracking_uri)
     experiment = _find_experiment(client, experiment_id, name)
     if as_json:
@@ -279,7 +293,9 @@ def _find_experiment(client: Any, experiment_id: str | None, name: str | None) -
 @_tracking_options
 @click.option("--name", "-n", required=True)
 @click.option("--artifact-location", "-l", default=None)
-def experiments_create(tracking_uri: str | None, as_json: bool, name: str, artifact_location: str | None) -> None:
+def experiments_create(
+    tracking_uri: str | None, as_json: bool, name: str, artifact_location: str | None
+) -> None:
     experiment_id = _client(tracking_uri).create_experiment(name, artifact_location)
     if as_json:
         _echo_json({"experiment_id": experiment_id})
@@ -328,7 +344,9 @@ def runs() -> None:
 @runs.command("list")
 @_tracking_options
 @click.option("--experiment-id", "experiment_ids", multiple=True, required=True, help="Repeat for several.")
-@click.option("--filter", "filter_string", default="", help="e.g. \"metrics.rmse < 1 and params.alpha = '0.5'\"")
+@click.option(
+    "--filter", "filter_string", default="", help="e.g. \"metrics.rmse < 1 and params.alpha = '0.5'\""
+)
 @click.option("--order-by", multiple=True, help="e.g. 'metrics.rmse ASC'; repeat for several.")
 @click.option("--max-results", type=int, default=1000, show_default=True)
 @_VIEW_OPTION
@@ -357,7 +375,14 @@ def runs_list(
         _echo_json({"runs": [r.to_dict() for r in found]})
         return
     rows = [
-        (r.info.run_id, r.info.run_name, r.info.experiment_id, r.info.status, _time(r.info.start_time), _time(r.info.end_time))
+        (
+            r.info.run_id,
+            r.info.run_name,
+            r.info.experiment_id,
+            r.info.status,
+            _time(r.info.start_time),
+            _time(r.info.end_time),
+        )
         for r in found
     ]
     click.echo(_table(("run_id", "run_name", "experiment_id", "status", "start_time", "end_time"), rows))

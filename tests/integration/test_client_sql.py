@@ -111,3 +111,13 @@ def test_logging_without_an_active_run_starts_one(sql_uri: str) -> None:
     mlflow.end_run()
     assert mlflow.get_run(run.info.run_id).data.params == {"implicit": "1"}
     assert mlflow.get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_asynchronous_failure_is_raised_by_wait(sql_uri: str) -> None:
+    client = mlflow.MlflowClient(sql_uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "p", "1")
+    operations = client.log_param(run_id, "p", "2", synchronous=False)
+    with pytest.raises(mlflow.MlflowException) as err:
+        operations.wait()
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"

@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelyard.client import async_logging
+from modelyard.client.async_logging import RunOperations
 from modelyard.client.batching import chunk_batch
 from modelyard.client.registry_client import RegistryClientMixin
 from modelyard.client.tracking_uri import get_tracking_store, get_tracking_uri
@@ -147,16 +149,20 @@ class Client(RegistryClientMixin):
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
-    ) -> None:
+    ) -> RunOperations | None:
+        """With `synchronous=False`, returns a `RunOperations` to `wait()` on (as MLflow)."""
         metric = Metric(key, float(value), now_ms() if timestamp is None else int(timestamp), int(step or 0))
-        self._tracking_store.log_metric(run_id, metric)
+        return self._run(synchronous, self._tracking_store.log_metric, run_id, metric)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        self._tracking_store.log_param(run_id, Param(key, str(value)))
-        return value
+        """The value when written synchronously (as MLflow), else the `RunOperations` handle."""
+        operations = self._run(synchronous, self._tracking_store.log_param, run_id, Param(key, str(value)))
+        return value if operations is None else operations
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
-        self._tracking_store.set_tag(run_id, RunTag(key, str(value)))
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        return self._run(synchronous, self._tracking_store.set_tag, run_id, RunTag(key, str(value)))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._tracking_store.delete_tag(run_id, key)
@@ -168,10 +174,24 @@ class Client(RegistryClientMixin):
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = None,
-    ) -> None:
+    ) -> RunOperations | None:
         """One request when within MLflow's batch limits, else the fewest requests that fit."""
+        return self._run(synchronous, self._log_batch_chunks, run_id, metrics, params, tags)
+
+    def _log_batch_chunks(
+        self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+    ) -> None:
         for chunk in chunk_batch(metrics, params, tags):
-            self._tracking_store.log_batch(run_id, metrics=chunk.metrics, params=chunk.params, tags=chunk.tags)
+            self._tracking_store.log_batch(
+                run_id, metrics=chunk.metrics, params=chunk.params, tags=chunk.tags
+            )
+
+    @staticmethod
+    def _run(synchronous: bool | None, call: Any, *args: Any) -> RunOperations | None:
+        if async_logging.is_synchronous(synchronous):
+            call(*args)
+            return None
+        return async_logging.submit(call, *args)
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict] | None = None) -> None:
         self._tracking_store.log_inputs(run_id, list(datasets or []))

@@ -6,20 +6,18 @@ process-wide; a `log_*` call with no active run starts one; `start_run()` as a c
 the run FINISHED, or FAILED when the block raises (KILLED on Ctrl-C). `log_params`, `log_metrics` and
 `set_tags` send one log-batch (split only at MLflow's per-request limits).
 
-`synchronous=False` runs the call on one background thread per process (calls keep their order) and
-returns a `RunOperations` whose `wait()` re-raises any failure.
+`synchronous=False` is handled by `Client` (see `async_logging`): the call returns a `RunOperations`.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from modelyard.client import run_context
+from modelyard.client.async_logging import RunOperations
 from modelyard.client.client import Client, now_ms
 from modelyard.client.tracking_uri import get_tracking_uri, set_tracking_uri
 from modelyard.entities import Experiment, LifecycleStage, Metric, Param, Run, RunStatus, RunTag, ViewType
@@ -81,17 +79,6 @@ class ActiveRun(Run):
         return False
 
 
-class RunOperations:
-    """Handle on asynchronously logged data; `wait()` blocks until it is written (or re-raises)."""
-
-    def __init__(self, futures: Sequence[Future[Any]] = ()) -> None:
-        self._futures = list(futures)
-
-    def wait(self) -> None:
-        for future in self._futures:
-            future.result()
-
-
 class _State(threading.local):
     def __init__(self) -> None:
         self.run_stack: list[ActiveRun] = []
@@ -100,8 +87,6 @@ class _State(threading.local):
 
 _state = _State()
 _active_experiment_id: str | None = None
-_async_pool: ThreadPoolExecutor | None = None
-_async_lock = threading.Lock()
 
 
 def _client() -> Client:
@@ -113,7 +98,9 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     """Make an experiment active, creating it when only a (new) name is given."""
     global _active_experiment_id
     if (experiment_name is None) == (experiment_id is None):
-        raise ModelyardException.invalid_parameter("Exactly one of experiment_name and experiment_id is required.")
+        raise ModelyardException.invalid_parameter(
+            "Exactly one of experiment_name and experiment_id is required."
+        )
     client = _client()
     if experiment_id is not None:
         experiment = client.get_experiment(str(experiment_id))
@@ -185,7 +172,11 @@ def search_experiments(
     found: list[Experiment] = []
     token: str | None = None
     while max_results is None or len(found) < max_results:
-        want = SEARCH_MAX_RESULTS_DEFAULT if max_results is None else min(max_results - len(found), SEARCH_MAX_RESULTS_DEFAULT)
+        want = (
+            SEARCH_MAX_RESULTS_DEFAULT
+            if max_results is None
+            else min(max_results - len(found), SEARCH_MAX_RESULTS_DEFAULT)
+        )
         page = client.search_experiments(view_type, want, filter_string, order_by, token)
         found.extend(page)
         token = page.token
@@ -247,7 +238,9 @@ def _resume(client: Client, run_id: str, experiment_id: str | None, tags: dict[s
             f"active experiment {expected}."
         )
     if run.info.lifecycle_stage == LifecycleStage.DELETED:
-        raise ModelyardException.invalid_parameter(f"Cannot start run with ID {run_id} because it is in the deleted state.")
+        raise ModelyardException.invalid_parameter(
+            f"Cannot start run with ID {run_id} because it is in the deleted state."
+        )
     client.store.update_run_info(run_id, run_status=RunStatus.RUNNING, end_time=run.info.end_time)
     if tags:
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -298,31 +291,16 @@ def delete_run(run_id: str) -> None:
 
 
 # ---- logging ----------------------------------------------------------------------------------
-def _submit(synchronous: bool | None, call: Any, *args: Any, **kwargs: Any) -> RunOperations | None:
-    if synchronous is None:
-        synchronous = os.environ.get("MLFLOW_ENABLE_ASYNC_LOGGING", "").lower() not in ("1", "true")
-    if synchronous:
-        call(*args, **kwargs)
-        return None
-    global _async_pool
-    with _async_lock:
-        if _async_pool is None:
-            # One thread keeps calls in submission order (a metric series must not be reordered).
-            _async_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-async-log")
-            atexit.register(_async_pool.shutdown, wait=True)
-        future = _async_pool.submit(call, *args, **kwargs)
-    return RunOperations([future])
-
-
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """The value when written synchronously (as MLflow), else the `RunOperations` handle."""
-    operations = _submit(synchronous, _client().log_param, _active_run_id(), key, value)
-    return value if operations is None else operations
+    return _client().log_param(_active_run_id(), key, value, synchronous=synchronous)
 
 
-def log_params(params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> RunOperations | None:
+def log_params(
+    params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> RunOperations | None:
     batch = [Param(k, str(v)) for k, v in params.items()]
-    return _submit(synchronous, _client().log_batch, run_id or _active_run_id(), params=batch)
+    return _client().log_batch(run_id or _active_run_id(), params=batch, synchronous=synchronous)
 
 
 def log_metric(
@@ -333,9 +311,7 @@ def log_metric(
     timestamp: int | None = None,
     run_id: str | None = None,
 ) -> RunOperations | None:
-    return _submit(
-        synchronous, _client().log_metric, run_id or _active_run_id(), key, value, timestamp, step or 0
-    )
+    return _client().log_metric(run_id or _active_run_id(), key, value, timestamp, step, synchronous)
 
 
 def log_metrics(
@@ -347,16 +323,16 @@ def log_metrics(
 ) -> RunOperations | None:
     ts = now_ms() if timestamp is None else int(timestamp)
     batch = [Metric(k, float(v), ts, int(step or 0)) for k, v in metrics.items()]
-    return _submit(synchronous, _client().log_batch, run_id or _active_run_id(), metrics=batch)
+    return _client().log_batch(run_id or _active_run_id(), metrics=batch, synchronous=synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
-    return _submit(synchronous, _client().set_tag, _active_run_id(), key, value)
+    return _client().set_tag(_active_run_id(), key, value, synchronous)
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     batch = [RunTag(k, str(v)) for k, v in tags.items()]
-    return _submit(synchronous, _client().log_batch, _active_run_id(), tags=batch)
+    return _client().log_batch(_active_run_id(), tags=batch, synchronous=synchronous)
 
 
 def delete_tag(key: str) -> None:
@@ -388,7 +364,12 @@ def search_runs(
     token: str | None = None
     while ids and len(runs) < max_results:
         page = client.search_runs(
-            ids, filter_string, run_view_type, min(max_results - len(runs), SEARCH_MAX_RESULTS_DEFAULT), order_by, token
+            ids,
+            filter_string,
+            run_view_type,
+            min(max_results - len(runs), SEARCH_MAX_RESULTS_DEFAULT),
+            order_by,
+            token,
         )
         runs.extend(page)
         token = page.token
@@ -408,7 +389,9 @@ def _experiment_ids_for_search(
     search_all: bool,
 ) -> list[str]:
     if experiment_ids and experiment_names:
-        raise ModelyardException.invalid_parameter("Only one of experiment_ids and experiment_names may be given.")
+        raise ModelyardException.invalid_parameter(
+            "Only one of experiment_ids and experiment_names may be given."
+        )
     if isinstance(experiment_ids, (str, int)):
         experiment_ids = [experiment_ids]
     if experiment_ids:

@@ -156,9 +156,7 @@ def call(
             errors.TEMPORARILY_UNAVAILABLE,
         ) from exc
     except requests.exceptions.RequestException as exc:
-        raise ModelyardException(
-            f"{method} {url} failed: {exc}", errors.TEMPORARILY_UNAVAILABLE
-        ) from exc
+        raise ModelyardException(f"{method} {url} failed: {exc}", errors.TEMPORARILY_UNAVAILABLE) from exc
     return parse_response(response)
 
 

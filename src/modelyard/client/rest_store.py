@@ -60,7 +60,9 @@ class RestTrackingStore(TrackingStore):
         return str(answer["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return Experiment.from_dict(self._get("experiments/get", experiment_id=str(experiment_id))["experiment"])
+        return Experiment.from_dict(
+            self._get("experiments/get", experiment_id=str(experiment_id))["experiment"]
+        )
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         try:
@@ -143,7 +145,13 @@ class RestTrackingStore(TrackingStore):
     ) -> RunInfo:
         answer = self._post(
             "runs/update",
-            {"run_id": run_id, "run_uuid": run_id, "status": run_status, "end_time": end_time, "run_name": run_name},
+            {
+                "run_id": run_id,
+                "run_uuid": run_id,
+                "status": run_status,
+                "end_time": end_time,
+                "run_name": run_name,
+            },
         )
         return RunInfo.from_dict(answer["run_info"])
 

@@ -104,6 +104,7 @@ def test_list_and_describe_against_a_server(tracking_server, monkeypatch, classi
     env = {"MLFLOW_TRACKING_URI": url}
     name = f"cli-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    modelyard.set_experiment(name)
     with modelyard.start_run():
         modelyard.sklearn.log_model(classifier, name="model", registered_model_name=name)
         modelyard.sklearn.log_model(classifier, name="model2", registered_model_name=name)

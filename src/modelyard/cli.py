@@ -22,7 +22,10 @@ import click
 from modelyard.exceptions import ModelyardException
 from modelyard.version import __version__
 
-_LAZY_GROUPS = {"deploy": ("modelyard.cli_deploy:deploy", "Deploy models to SageMaker(-style) endpoints.")}
+_LAZY_GROUPS = {
+    "deploy": ("modelyard.cli_deploy:deploy", "Deploy models to SageMaker(-style) endpoints."),
+    "models": ("modelyard.cli_models:models", "Score models (predict) and inspect registered models."),
+}
 
 
 class _LazyGroup(click.Group):

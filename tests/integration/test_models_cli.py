@@ -23,9 +23,8 @@ COLUMNS = {"a": FRAME["a"].tolist(), "b": FRAME["b"].tolist()}
 def _cli(
     *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    code = "import sys; from modelyard.cli_models import models; sys.exit(models.main(sys.argv[1:], prog_name='modelyard models'))"
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [str(Path(sys.executable).parent / "modelyard"), "models", *args],
         capture_output=True,
         env={**os.environ, **(env or {})},
         input=stdin,

@@ -238,6 +238,17 @@ def test_params_are_immutable(store: SqlTrackingStore, run_id: str) -> None:
     assert store.get_run(run_id).data.params == {"lr": "0.1"}
 
 
+def test_params_and_tags_at_their_longest_are_stored(store: SqlTrackingStore, run_id: str) -> None:
+    import secrets
+
+    # Random (incompressible) text: a (key, value) btree index would refuse these rows on PostgreSQL.
+    value = secrets.token_hex(limits.MAX_PARAM_VALUE_LENGTH // 2)
+    tag = secrets.token_hex(limits.MAX_TAG_VALUE_LENGTH // 2)
+    store.log_batch(run_id, params=[Param("long", value)], tags=[RunTag("long", tag)])
+    data = store.get_run(run_id).data
+    assert data.params["long"] == value and data.tags["long"] == tag
+
+
 def test_duplicate_param_keys_within_a_batch(store: SqlTrackingStore, run_id: str) -> None:
     store.log_batch(run_id, params=[Param("a", "1"), Param("a", "1")])
     _raises("INVALID_PARAMETER_VALUE", store.log_batch, run_id, params=[Param("b", "1"), Param("b", "2")])

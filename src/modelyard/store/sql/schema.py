@@ -77,7 +77,9 @@ class SqlParam(Base):
     __tablename__ = "params"
     __table_args__ = (
         PrimaryKeyConstraint("run_uuid", "key", name="param_pk"),
-        Index("idx_params_key_value", "key", "value"),
+        # (key, run_uuid), not (key, value): a btree entry is capped at ~2.7 KB on PostgreSQL and
+        # param values may be 6,000 characters.
+        Index("idx_params_key_run", "key", "run_uuid"),
     )
 
     run_uuid: Mapped[str] = mapped_column(

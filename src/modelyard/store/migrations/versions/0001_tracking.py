@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(6000), nullable=False),
         sa.PrimaryKeyConstraint("run_uuid", "key", name="param_pk"),
     )
-    op.create_index("idx_params_key_value", "params", ["key", "value"])
+    op.create_index("idx_params_key_run", "params", ["key", "run_uuid"])
     op.create_table(
         "tags",
         sa.Column("run_uuid", sa.String(32), _run_fk(), nullable=False),

@@ -21,16 +21,26 @@ def _options(f: Any) -> Any:
     decorators = [
         click.option("--target", type=click.Choice(["sagemaker"]), default="sagemaker", show_default=True),
         click.option("--region", default=None, help="AWS region (default: boto3's configuration)."),
-        click.option("--endpoint-url", default=None, help="SageMaker API URL; empty for AWS or AWS_ENDPOINT_URL_SAGEMAKER."),
-        click.option("--runtime-endpoint-url", default=None, help="SageMaker runtime URL (defaults to --endpoint-url)."),
+        click.option(
+            "--endpoint-url",
+            default=None,
+            help="SageMaker API URL; empty for AWS or AWS_ENDPOINT_URL_SAGEMAKER.",
+        ),
+        click.option(
+            "--runtime-endpoint-url", default=None, help="SageMaker runtime URL (defaults to --endpoint-url)."
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
     return f
 
 
-def _deployer(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, **kw: Any) -> SageMakerDeployer:
-    options = DeployOptions(region=region, endpoint_url=endpoint_url, runtime_endpoint_url=runtime_endpoint_url)
+def _deployer(
+    target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, **kw: Any
+) -> SageMakerDeployer:
+    options = DeployOptions(
+        region=region, endpoint_url=endpoint_url, runtime_endpoint_url=runtime_endpoint_url
+    )
     for key, value in kw.items():
         if value is not None:
             setattr(options, key, value)
@@ -40,15 +50,36 @@ def _deployer(target: str, region: str | None, endpoint_url: str | None, runtime
 def _deploy_options(f: Any) -> Any:
     decorators = [
         click.option("--endpoint", "endpoint", required=True, help="Endpoint name."),
-        click.option("--model-uri", "-m", required=True, help="models:/name/Production, models:/name@alias, runs:/..."),
+        click.option(
+            "--model-uri", "-m", required=True, help="models:/name/Production, models:/name@alias, runs:/..."
+        ),
         click.option("--execution-role-arn", default=None, help="IAM role SageMaker assumes (AWS only)."),
-        click.option("--image-uri", default=None, help="Serving image (AWS: an ECR image of services/serving/Dockerfile)."),
+        click.option(
+            "--image-uri",
+            default=None,
+            help="Serving image (AWS: an ECR image of services/serving/Dockerfile).",
+        ),
         click.option("--instance-type", default=None, help="Instance type [ml.m5.large]."),
-        click.option("--instance-count", type=int, default=None, help="Instances (local: serving workers) [1]."),
+        click.option(
+            "--instance-count", type=int, default=None, help="Instances (local: serving workers) [1]."
+        ),
         click.option("--bucket", default=None, help="S3 bucket for model.tar.gz [$MODELYARD_DEPLOY_BUCKET]."),
-        click.option("--mode", type=click.Choice(MODES), default=None, help="create | replace | add (a second variant)."),
-        click.option("--variant-weight", type=float, default=None, help="Traffic weight of the new variant [1.0]."),
-        click.option("--timeout", "timeout_seconds", type=float, default=None, help="Seconds to wait for InService [600]."),
+        click.option(
+            "--mode",
+            type=click.Choice(MODES),
+            default=None,
+            help="create | replace | add (a second variant).",
+        ),
+        click.option(
+            "--variant-weight", type=float, default=None, help="Traffic weight of the new variant [1.0]."
+        ),
+        click.option(
+            "--timeout",
+            "timeout_seconds",
+            type=float,
+            default=None,
+            help="Seconds to wait for InService [600].",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -72,11 +103,20 @@ def deploy() -> None:
 @deploy.command("create")
 @_options
 @_deploy_options
-def create(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None,
-           endpoint: str, model_uri: str, **kw: Any) -> None:
+def create(
+    target: str,
+    region: str | None,
+    endpoint_url: str | None,
+    runtime_endpoint_url: str | None,
+    endpoint: str,
+    model_uri: str,
+    **kw: Any,
+) -> None:
     """Create an endpoint serving MODEL_URI (waits for InService; rolls back on failure)."""
     try:
-        _print(_deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).create(endpoint, model_uri))
+        _print(
+            _deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).create(endpoint, model_uri)
+        )
     except DeploymentError as exc:
         _fail(exc)
 
@@ -84,12 +124,21 @@ def create(target: str, region: str | None, endpoint_url: str | None, runtime_en
 @deploy.command("update")
 @_options
 @_deploy_options
-def update(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None,
-           endpoint: str, model_uri: str, **kw: Any) -> None:
+def update(
+    target: str,
+    region: str | None,
+    endpoint_url: str | None,
+    runtime_endpoint_url: str | None,
+    endpoint: str,
+    model_uri: str,
+    **kw: Any,
+) -> None:
     """Move an endpoint to MODEL_URI (replace, or add a variant); the old version serves until the new one is up."""
     kw["mode"] = kw.get("mode") or "replace"
     try:
-        _print(_deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).update(endpoint, model_uri))
+        _print(
+            _deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).update(endpoint, model_uri)
+        )
     except DeploymentError as exc:
         _fail(exc)
 
@@ -97,7 +146,9 @@ def update(target: str, region: str | None, endpoint_url: str | None, runtime_en
 @deploy.command("delete")
 @_options
 @click.option("--endpoint", "endpoint", required=True)
-def delete(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str) -> None:
+def delete(
+    target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str
+) -> None:
     """Delete an endpoint, its config and its models."""
     _deployer(target, region, endpoint_url, runtime_endpoint_url).delete(endpoint)
     click.echo(f"deleted {endpoint}")
@@ -105,7 +156,9 @@ def delete(target: str, region: str | None, endpoint_url: str | None, runtime_en
 
 @deploy.command("list")
 @_options
-def list_(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None) -> None:
+def list_(
+    target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None
+) -> None:
     """List endpoints."""
     for e in _deployer(target, region, endpoint_url, runtime_endpoint_url).list():
         click.echo(f"{e['EndpointName']}\t{e['EndpointStatus']}")
@@ -114,7 +167,9 @@ def list_(target: str, region: str | None, endpoint_url: str | None, runtime_end
 @deploy.command("get")
 @_options
 @click.option("--endpoint", "endpoint", required=True)
-def get(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str) -> None:
+def get(
+    target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str
+) -> None:
     """Describe an endpoint."""
     _print(_deployer(target, region, endpoint_url, runtime_endpoint_url).get(endpoint))
 
@@ -122,10 +177,21 @@ def get(target: str, region: str | None, endpoint_url: str | None, runtime_endpo
 @deploy.command("predict")
 @_options
 @click.option("--endpoint", "endpoint", required=True)
-@click.option("--input-path", "-i", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="JSON in MLflow's scoring format, or CSV (by extension).")
-def predict(target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None,
-            endpoint: str, input_path: Path) -> None:
+@click.option(
+    "--input-path",
+    "-i",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON in MLflow's scoring format, or CSV (by extension).",
+)
+def predict(
+    target: str,
+    region: str | None,
+    endpoint_url: str | None,
+    runtime_endpoint_url: str | None,
+    endpoint: str,
+    input_path: Path,
+) -> None:
     """Score a file through the endpoint."""
     content_type = "text/csv" if input_path.suffix.lower() == ".csv" else "application/json"
     deployer = _deployer(target, region, endpoint_url, runtime_endpoint_url)

@@ -37,8 +37,12 @@ class DeployOptions:
     #: SageMaker control-plane URL; None lets boto3 resolve it (AWS, or AWS_ENDPOINT_URL_SAGEMAKER).
     endpoint_url: str | None = None
     runtime_endpoint_url: str | None = None
-    execution_role_arn: str = field(default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_ROLE_ARN", LOCAL_EXECUTION_ROLE))
-    image_uri: str = field(default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_IMAGE_URI", LOCAL_IMAGE))
+    execution_role_arn: str = field(
+        default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_ROLE_ARN", LOCAL_EXECUTION_ROLE)
+    )
+    image_uri: str = field(
+        default_factory=lambda: os.environ.get("MODELYARD_SAGEMAKER_IMAGE_URI", LOCAL_IMAGE)
+    )
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     bucket: str = field(default_factory=lambda: os.environ.get("MODELYARD_DEPLOY_BUCKET", "modelyard-deploy"))
@@ -63,23 +67,31 @@ class SageMakerDeployer:
         o = self.options
         self.sagemaker = boto3.client("sagemaker", region_name=o.region, endpoint_url=o.endpoint_url or None)
         self.runtime = boto3.client(
-            "sagemaker-runtime", region_name=o.region, endpoint_url=o.runtime_endpoint_url or o.endpoint_url or None
+            "sagemaker-runtime",
+            region_name=o.region,
+            endpoint_url=o.runtime_endpoint_url or o.endpoint_url or None,
         )
-        self.s3 = boto3.client("s3", region_name=o.region, endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None)
+        self.s3 = boto3.client(
+            "s3", region_name=o.region, endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None
+        )
         self._client = tracking_client
 
     # ---- public API --------------------------------------------------------------------------
     def create(self, endpoint: str, model_uri: str) -> dict[str, Any]:
         if self._exists(endpoint):
             if self.options.mode == "create":
-                raise DeploymentError(f"Endpoint {endpoint} already exists: use update (or --mode replace/add).")
+                raise DeploymentError(
+                    f"Endpoint {endpoint} already exists: use update (or --mode replace/add)."
+                )
             return self.update(endpoint, model_uri)
         return self._deploy(endpoint, model_uri, existing=None)
 
     def update(self, endpoint: str, model_uri: str) -> dict[str, Any]:
         if not self._exists(endpoint):
             raise DeploymentError(f"Endpoint {endpoint} does not exist: use create.")
-        return self._deploy(endpoint, model_uri, existing=self.sagemaker.describe_endpoint(EndpointName=endpoint))
+        return self._deploy(
+            endpoint, model_uri, existing=self.sagemaker.describe_endpoint(EndpointName=endpoint)
+        )
 
     def delete(self, endpoint: str) -> None:
         description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
@@ -95,7 +107,9 @@ class SageMakerDeployer:
     def get(self, endpoint: str) -> dict[str, Any]:
         return dict(self.sagemaker.describe_endpoint(EndpointName=endpoint))
 
-    def predict(self, endpoint: str, payload: dict[str, Any] | bytes, content_type: str = "application/json") -> Any:
+    def predict(
+        self, endpoint: str, payload: dict[str, Any] | bytes, content_type: str = "application/json"
+    ) -> Any:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         response = self.runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type)
         return json.loads(response["Body"].read())
@@ -159,9 +173,13 @@ class SageMakerDeployer:
                     )
                 return dict(description)
             if status in ("Failed", "RollingBack", "UpdateRollbackFailed"):
-                raise DeploymentError(f"Endpoint {endpoint} is {status}: {description.get('FailureReason', '')}")
+                raise DeploymentError(
+                    f"Endpoint {endpoint} is {status}: {description.get('FailureReason', '')}"
+                )
             if time.monotonic() > deadline:
-                raise DeploymentError(f"Endpoint {endpoint} not InService after {self.options.timeout_seconds:.0f}s.")
+                raise DeploymentError(
+                    f"Endpoint {endpoint} not InService after {self.options.timeout_seconds:.0f}s."
+                )
             time.sleep(self.options.poll_seconds)
 
     def _roll_back(self, endpoint: str, config_name: str, model_name: str, created: bool) -> None:
@@ -240,7 +258,9 @@ class SageMakerDeployer:
         resolved = resolve_model_version(model_uri)
         return None if resolved is None else (str(resolved[0]), str(resolved[1]))
 
-    def _record(self, version: tuple[str, str] | None, endpoint: str, status: str, config: str, error: str | None) -> None:
+    def _record(
+        self, version: tuple[str, str] | None, endpoint: str, status: str, config: str, error: str | None
+    ) -> None:
         if version is None:
             return
         value = {

@@ -55,7 +55,9 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
         await manager.shutdown()
         await app.state.http.aclose()
 
-    app = FastAPI(title="modelyard endpoints", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="modelyard endpoints", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     app.state.manager = manager
     actions = _actions(manager)
 
@@ -70,7 +72,9 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
         try:
             handler = actions.get(action)
             if handler is None:
-                raise SageMakerError("UnknownOperationException", f"Operation {action or '(none)'} is not supported.")
+                raise SageMakerError(
+                    "UnknownOperationException", f"Operation {action or '(none)'} is not supported."
+                )
             result = handler(await _json_body(request))
             if hasattr(result, "__await__"):
                 result = await result
@@ -90,18 +94,22 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
             for attempt in (1, 2):
                 variant = manager.pick_variant(name, target)
                 try:
-                    upstream = await app.state.http.post(f"{variant.url}/invocations", content=body, headers=headers)
+                    upstream = await app.state.http.post(
+                        f"{variant.url}/invocations", content=body, headers=headers
+                    )
                     break
                 except httpx.TransportError:
                     if attempt == 2:
-                        raise SageMakerError("ServiceUnavailable", f"Endpoint {name} is not reachable.", 503) from None
+                        raise SageMakerError(
+                            "ServiceUnavailable", f"Endpoint {name} is not reachable.", 503
+                        ) from None
         except SageMakerError as exc:
             return JSONResponse(exc.to_dict(), status_code=exc.status, headers={"x-amzn-ErrorType": exc.code})
         if upstream.status_code >= 400:
             # SageMaker wraps a container's error answer as a 424 ModelError.
             error = SageMakerError(
                 "ModelError",
-                f"Received client error ({upstream.status_code}) from primary with message \"{upstream.text[:2000]}\".",
+                f'Received client error ({upstream.status_code}) from primary with message "{upstream.text[:2000]}".',
                 424,
                 OriginalStatusCode=upstream.status_code,
                 OriginalMessage=upstream.text[:2000],

@@ -82,13 +82,22 @@ class EndpointManager:
 
     def list_models(self) -> dict[str, Any]:
         items = sorted(self.models.values(), key=lambda m: m.creation_time, reverse=True)
-        return {"Models": [{"ModelName": m.name, "ModelArn": arn("model", m.name), "CreationTime": m.creation_time} for m in items]}
+        return {
+            "Models": [
+                {"ModelName": m.name, "ModelArn": arn("model", m.name), "CreationTime": m.creation_time}
+                for m in items
+            ]
+        }
 
     def list_endpoint_configs(self) -> dict[str, Any]:
         items = sorted(self.configs.values(), key=lambda c: c.creation_time, reverse=True)
         return {
             "EndpointConfigs": [
-                {"EndpointConfigName": c.name, "EndpointConfigArn": arn("endpoint-config", c.name), "CreationTime": c.creation_time}
+                {
+                    "EndpointConfigName": c.name,
+                    "EndpointConfigArn": arn("endpoint-config", c.name),
+                    "CreationTime": c.creation_time,
+                }
                 for c in items
             ]
         }
@@ -163,7 +172,7 @@ class EndpointManager:
         endpoint = self._endpoint(name)
         variants = self.routes.get(name) or []
         if not variants:
-            raise validation(f'Endpoint {arn("endpoint", name)} is not ready (status {endpoint.status}).')
+            raise validation(f"Endpoint {arn('endpoint', name)} is not ready (status {endpoint.status}).")
         if target_variant:
             for v in variants:
                 if v.variant_name == target_variant:
@@ -176,7 +185,9 @@ class EndpointManager:
     def _spawn(self, name: str, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks[name] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(name, None) if self._tasks.get(name) is _t else None)
+        task.add_done_callback(
+            lambda _t: self._tasks.pop(name, None) if self._tasks.get(name) is _t else None
+        )
 
     async def _deploy(self, endpoint: Endpoint, config: EndpointConfig, rollback_to: str | None) -> None:
         started: list[VariantProcess] = []
@@ -230,7 +241,9 @@ class EndpointManager:
             "DesiredWeight": v.weight,
             "CurrentInstanceCount": 1,
             "DesiredInstanceCount": 1,
-            "DeployedImages": [{"SpecifiedImage": self.models[v.model_name].image if v.model_name in self.models else ""}],
+            "DeployedImages": [
+                {"SpecifiedImage": self.models[v.model_name].image if v.model_name in self.models else ""}
+            ],
         }
 
     # ---- persistence -------------------------------------------------------------------------
@@ -240,7 +253,11 @@ class EndpointManager:
         state = {
             "models": [m.__dict__ for m in self.models.values()],
             "configs": [
-                {"name": c.name, "creation_time": c.creation_time, "variants": [v.__dict__ for v in c.variants]}
+                {
+                    "name": c.name,
+                    "creation_time": c.creation_time,
+                    "variants": [v.__dict__ for v in c.variants],
+                }
                 for c in self.configs.values()
             ],
             "endpoints": [e.to_state() for e in self.endpoints.values()],
@@ -267,7 +284,9 @@ class EndpointManager:
             if endpoint.status in ("InService", "Updating", "Creating") and config_name in self.configs:
                 endpoint.config_name = config_name
                 endpoint.touch("Creating")
-                self._spawn(endpoint.name, self._deploy(endpoint, self.configs[config_name], rollback_to=None))
+                self._spawn(
+                    endpoint.name, self._deploy(endpoint, self.configs[config_name], rollback_to=None)
+                )
 
     # ---- lookups -----------------------------------------------------------------------------
     def _model(self, name: str) -> Model:
@@ -284,4 +303,3 @@ class EndpointManager:
         if name not in self.endpoints:
             raise not_found("endpoint", name)
         return self.endpoints[name]
-

@@ -19,7 +19,9 @@ def arn(kind: str, name: str) -> str:
 def _required_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
-        raise validation(f"1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null")
+        raise validation(
+            f"1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"
+        )
     if len(value) > 63 or not all(c.isalnum() or c == "-" for c in value):
         raise validation(f"Value '{value}' at '{key}' must match [a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}")
     return value
@@ -55,7 +57,11 @@ class Model:
         return {
             "ModelName": self.name,
             "ModelArn": arn("model", self.name),
-            "PrimaryContainer": {"Image": self.image, "ModelDataUrl": self.model_data_url, "Environment": self.environment},
+            "PrimaryContainer": {
+                "Image": self.image,
+                "ModelDataUrl": self.model_data_url,
+                "Environment": self.environment,
+            },
             "ExecutionRoleArn": self.execution_role_arn,
             "CreationTime": self.creation_time,
         }

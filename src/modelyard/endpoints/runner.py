@@ -44,7 +44,9 @@ def fetch_model(model_data_url: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / "model.tar.gz"
     try:
-        boto3.client("s3", endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None).download_file(parsed.netloc, parsed.path.lstrip("/"), str(archive))
+        boto3.client("s3", endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None).download_file(
+            parsed.netloc, parsed.path.lstrip("/"), str(archive)
+        )
     except Exception as exc:
         raise VariantStartError(f"Could not download {model_data_url}: {exc}") from exc
     model_dir = dest / "model"
@@ -112,7 +114,14 @@ def start_variant(
     }
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:modelyard.runtime.gunicorn_conf", "modelyard.serving.asgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:modelyard.runtime.gunicorn_conf",
+                "modelyard.serving.asgi:app",
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

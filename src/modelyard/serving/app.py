@@ -113,5 +113,3 @@ def _input_column_names(model: Any) -> list[str] | None:
     except Exception:  # tensor schemas have no column names
         return None
     return [str(n) for n in result] if result and all(n is not None for n in result) else None
-
-

@@ -40,7 +40,9 @@ def bad_request(message: str) -> ModelyardException:
     return ModelyardException(message, errors.BAD_REQUEST)
 
 
-def parse_request(body: bytes, content_type: str | None, column_names: list[str] | None = None) -> ScoringRequest:
+def parse_request(
+    body: bytes, content_type: str | None, column_names: list[str] | None = None
+) -> ScoringRequest:
     """Decode one /invocations body. `column_names` (from the model's input schema) names the columns
     of positional `instances`/`inputs` rows, so a list of rows scores against a column-based model."""
     mime, charset, extra = _split_content_type(content_type or CONTENT_TYPE_JSON)
@@ -81,12 +83,16 @@ def _parse_json(body: bytes, column_names: list[str] | None) -> ScoringRequest:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"Invalid input. Ensure that input is a valid JSON formatted string. Error: '{exc}'") from exc
+        raise bad_request(
+            f"Invalid input. Ensure that input is a valid JSON formatted string. Error: '{exc}'"
+        ) from exc
     if not isinstance(payload, dict):
         raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received a JSON {type(payload).__name__}.")
     formats = [k for k in payload if k in INPUT_FORMATS]
     if len(formats) != 1:
-        raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received dictionary with input fields: {list(payload)}.")
+        raise bad_request(
+            f"{REQUIRED_FORMAT_MESSAGE}. Received dictionary with input fields: {list(payload)}."
+        )
     params = payload.get("params")
     if params is not None and not isinstance(params, dict):
         raise bad_request("'params' must be a JSON object.")
@@ -106,7 +112,9 @@ def _dataframe_split(value: Any) -> Any:
         raise bad_request("'dataframe_split' must be an object with 'data' (and usually 'columns').")
     data, columns, index = value["data"], value.get("columns"), value.get("index")
     if not isinstance(data, list) or (columns is not None and not isinstance(columns, list)):
-        raise bad_request("'dataframe_split' needs 'data' as a list of rows and 'columns' as a list of names.")
+        raise bad_request(
+            "'dataframe_split' needs 'data' as a list of rows and 'columns' as a list of names."
+        )
     try:
         return pd.DataFrame(data=data, columns=columns, index=index)
     except (ValueError, TypeError) as exc:

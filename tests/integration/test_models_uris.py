@@ -1,0 +1,151 @@
+"""Every model URI form resolves and loads against a real tracking service (gunicorn) with artifacts on S3 (moto)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+import modelyard
+import modelyard.pyfunc
+import modelyard.sklearn
+from modelyard.exceptions import ModelyardException
+from modelyard.models.uri import download_model, resolve_model_uri, resolve_model_version
+from modelyard.protocol import errors
+
+pytestmark = [pytest.mark.s3]
+
+FRAME = pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "b": [1.0, 0.0, 2.0, 1.0]})
+
+
+class Offset(modelyard.pyfunc.PythonModel):
+    def load_context(self, context):
+        import offset_helper
+
+        self.offset = offset_helper.read_offset(context.artifacts["offset"])
+
+    def predict(self, context, model_input, params=None):
+        return (model_input["a"] + self.offset).tolist()
+
+
+@pytest.fixture()
+def server(tracking_server, s3_server, s3_bucket, monkeypatch) -> str:
+    """Tracking service whose proxied artifacts live in S3; the client talks to it like the mlflow client would."""
+    url = tracking_server(
+        env={
+            "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{s3_bucket}/artifacts",
+            "MODELYARD_S3_ENDPOINT_URL": s3_server.endpoint,
+        }
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_server.endpoint)
+    modelyard.set_experiment(f"uris-{uuid.uuid4().hex[:8]}")
+    return url
+
+
+def _regressor(scale: float) -> LinearRegression:
+    return LinearRegression().fit(FRAME, scale * FRAME["a"] + FRAME["b"])
+
+
+def test_registry_uris_resolve_to_the_right_version(server, s3_server, s3_bucket):
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    models = [_regressor(s) for s in (1.0, 2.0, 3.0)]
+    with modelyard.start_run() as run:
+        infos = [
+            modelyard.sklearn.log_model(m, name=f"m{i}", input_example=FRAME, registered_model_name=name)
+            for i, m in enumerate(models)
+        ]
+    assert [i.registered_model_version for i in infos] == [1, 2, 3]
+    client = modelyard.Client()
+    client.transition_model_version_stage(name, "1", "Production")
+    client.transition_model_version_stage(name, "2", "Staging")
+    client.set_registered_model_alias(name, "champion", "2")
+
+    def predicted(uri: str) -> np.ndarray:
+        return modelyard.pyfunc.load_model(uri).predict(FRAME)
+
+    expected = [m.predict(FRAME) for m in models]
+    assert np.allclose(predicted(f"models:/{name}/1"), expected[0])
+    assert np.allclose(predicted(f"models:/{name}/Production"), expected[0])
+    assert np.allclose(predicted(f"models:/{name}/staging"), expected[1])
+    assert np.allclose(predicted(f"models:/{name}@champion"), expected[1])
+    assert np.allclose(predicted(f"models:/{name}/latest"), expected[2])
+    assert np.allclose(predicted(infos[2].model_uri), expected[2])
+    assert np.allclose(predicted(f"runs:/{run.info.run_id}/m2"), expected[2])
+    assert resolve_model_version(f"models:/{name}@champion") == (name, "2")
+
+    keys = [
+        o["Key"]
+        for o in s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="artifacts/").get("Contents", [])
+    ]
+    assert sum(k.endswith("/MLmodel") for k in keys) == 3
+
+    location = resolve_model_uri(f"models:/{name}/3")
+    assert location.startswith("mlflow-artifacts:/") or location.startswith("s3://")
+    assert np.allclose(predicted(location), expected[2])
+    assert np.allclose(modelyard.sklearn.load_model(f"models:/{name}@champion").predict(FRAME), expected[1])
+
+
+def test_unknown_versions_stages_and_aliases_are_errors(server):
+    name = f"err-{uuid.uuid4().hex[:8]}"
+    with modelyard.start_run():
+        modelyard.sklearn.log_model(_regressor(1.0), name="m", registered_model_name=name)
+    for uri, code in (
+        (f"models:/{name}/9", errors.RESOURCE_DOES_NOT_EXIST),
+        (f"models:/{name}/Archived", errors.RESOURCE_DOES_NOT_EXIST),
+        (f"models:/{name}/Prod", errors.INVALID_PARAMETER_VALUE),
+        (f"models:/{name}-missing/1", errors.RESOURCE_DOES_NOT_EXIST),
+        ("models:/m-00000000000000000000000000000000", errors.RESOURCE_DOES_NOT_EXIST),
+    ):
+        with pytest.raises(ModelyardException) as info:
+            modelyard.pyfunc.load_model(uri)
+        assert info.value.error_code == code, uri
+    with pytest.raises(ModelyardException) as info:
+        modelyard.pyfunc.load_model(f"models:/{name}@nobody")
+    assert info.value.http_status == 400 or info.value.error_code == errors.RESOURCE_DOES_NOT_EXIST
+
+
+def test_s3_uri_loads_a_model_directory(server, s3_server, s3_bucket, tmp_path):
+    model = _regressor(4.0)
+    modelyard.sklearn.save_model(model, tmp_path / "model", input_example=FRAME)
+    s3 = s3_server.client()
+    for path in (tmp_path / "model").rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), s3_bucket, f"exported/model/{path.relative_to(tmp_path / 'model')}")
+    local = download_model(f"s3://{s3_bucket}/exported/model", tmp_path / "downloaded")
+    assert Path(local, "MLmodel").is_file()
+    assert np.allclose(
+        modelyard.pyfunc.load_model(f"s3://{s3_bucket}/exported/model").predict(FRAME), model.predict(FRAME)
+    )
+
+
+def test_custom_python_model_with_artifacts_and_code_round_trips_through_the_server(
+    server, tmp_path, monkeypatch
+):
+    helper = tmp_path / "code" / "offset_helper.py"
+    helper.parent.mkdir()
+    helper.write_text("def read_offset(path):\n    return float(open(path).read())\n")
+    (tmp_path / "offset.txt").write_text("10")
+    monkeypatch.syspath_prepend(str(helper.parent))
+    name = f"custom-{uuid.uuid4().hex[:8]}"
+    with modelyard.start_run():
+        info = modelyard.pyfunc.log_model(
+            name="offset",
+            python_model=Offset(),
+            artifacts={"offset": str(tmp_path / "offset.txt")},
+            code_paths=[str(helper)],
+            input_example=FRAME,
+            registered_model_name=name,
+        )
+    assert info.signature is not None and info.signature.inputs.input_names() == ["a", "b"]
+    monkeypatch.delitem(__import__("sys").modules, "offset_helper", raising=False)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p != str(helper.parent)])
+    loaded = modelyard.pyfunc.load_model(f"models:/{name}/1")
+    assert loaded.predict(FRAME) == [10.5, 11.5, 12.5, 13.5]
+    with pytest.raises(ModelyardException) as bad:
+        loaded.predict(FRAME[["b"]])
+    assert "'a'" in bad.value.message

@@ -594,3 +594,34 @@ def test_metric_values_are_numbers_on_the_wire(client: TestClient) -> None:
     ok(client.post(f"{API}/runs/log-metric", json={"run_id": run_id, "key": "v", "value": 3, "timestamp": 5}))
     [metric] = get_run(client, run_id)["data"]["metrics"]
     assert metric == {"key": "v", "value": 3.0, "timestamp": 5, "step": 0}
+
+
+# --- single-process mode: the artifact proxy mounted into the tracking app ---------------------------
+def single_process_app(sqlite_uri: str, destination: str, **extra: Any) -> TestClient:
+    settings = Settings(
+        backend_store_uri=sqlite_uri, artifacts_destination=destination, serve_artifacts=True, **extra
+    )
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def test_single_process_mode_serves_artifacts_and_hands_out_proxied_locations(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    with single_process_app(sqlite_uri, str(tmp_path / "artifacts")) as client:
+        experiment_id = new_experiment(client, "proxied")
+        experiment = ok(client.get(f"{API}/experiments/get", params={"experiment_id": experiment_id}))
+        assert experiment["experiment"]["artifact_location"].startswith("mlflow-artifacts:/")
+        path = "/api/2.0/mlflow-artifacts/artifacts/some/dir/hello.txt"
+        assert client.put(path, content=b"hello").status_code == 200
+        downloaded = client.get(path)
+        assert downloaded.status_code == 200 and downloaded.content == b"hello"
+        # A local folder cannot do multipart, and server-info says so.
+        assert ok(client.get("/api/3.0/mlflow/server-info"))["multipart_uploads_enabled"] is False
+
+
+@pytest.mark.s3
+def test_server_info_reports_multipart_when_the_mounted_proxy_supports_it(
+    sqlite_uri: str, s3_endpoint: str, s3_bucket: str
+) -> None:
+    with single_process_app(sqlite_uri, f"s3://{s3_bucket}/root", s3_endpoint_url=s3_endpoint) as client:
+        assert ok(client.get("/api/3.0/mlflow/server-info"))["multipart_uploads_enabled"] is True

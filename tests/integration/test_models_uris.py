@@ -149,3 +149,23 @@ def test_custom_python_model_with_artifacts_and_code_round_trips_through_the_ser
     with pytest.raises(ModelyardException) as bad:
         loaded.predict(FRAME[["b"]])
     assert "'a'" in bad.value.message
+
+
+def test_log_model_without_a_run_is_a_standalone_logged_model(server):
+    model = _regressor(5.0)
+    info = modelyard.sklearn.log_model(model, name="standalone", tags={"team": "yard"})
+    assert info.run_id is None and info.model_uri == f"models:/{info.model_id}"
+    logged = modelyard.Client().get_logged_model(info.model_id)
+    assert logged.source_run_id is None and logged.status.endswith("READY")
+    assert logged.tags["team"] == "yard" and "mlflow.user" in logged.tags
+    assert np.allclose(modelyard.pyfunc.load_model(info.model_uri).predict(FRAME), model.predict(FRAME))
+
+
+def test_a_failed_save_marks_the_logged_model_failed(server):
+    with modelyard.start_run() as run, pytest.raises(ModelyardException):
+        modelyard.sklearn.log_model(_regressor(1.0), name="broken", code_paths=["/nonexistent/helper.py"])
+    client = modelyard.Client()
+    found = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert [m.status for m in found] == ["LOGGED_MODEL_UPLOAD_FAILED"]

@@ -23,7 +23,6 @@ DEFAULT_NAME = "model"
 def log_model(
     save: Callable[[Path, Model], Model],
     name: str | None,
-    flavor: str,
     registered_model_name: str | None = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
@@ -34,6 +33,7 @@ def log_model(
     import modelyard
     from modelyard.client import Client
     from modelyard.client.artifacts import get_artifact_repository
+    from modelyard.client.run_context import system_tags
 
     name = name or DEFAULT_NAME
     if "/" in name or name in (".", ".."):
@@ -48,7 +48,8 @@ def log_model(
         name=name,
         source_run_id=run_id,
         params={k: str(v) for k, v in (params or {}).items()} or None,
-        tags={"mlflow.modelFlavor": flavor, **{k: str(v) for k, v in (tags or {}).items()}},
+        # The same context tags (user, source, git commit) MLflow's client puts on a logged model.
+        tags={**system_tags(), **{k: str(v) for k, v in (tags or {}).items()}},
         model_type=model_type,
     )
     try:

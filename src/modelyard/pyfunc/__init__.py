@@ -124,7 +124,6 @@ def log_model(
     return publish(
         save,
         name=name or artifact_path,
-        flavor=FLAVOR_NAME,
         registered_model_name=registered_model_name,
         params=params,
         tags=tags,

@@ -55,9 +55,23 @@ _LAZY_SUBMODULES = frozenset(
 #: Public functions that live in heavier modules: name -> "module:attribute".
 _LAZY_ATTRIBUTES: dict[str, str] = {
     "register_model": "modelyard.client.registry_client:register_model",
+    "log_artifact": "modelyard.client.artifacts:fluent_log_artifact",
+    "log_artifacts": "modelyard.client.artifacts:fluent_log_artifacts",
+    "log_text": "modelyard.client.artifacts:fluent_log_text",
+    "log_dict": "modelyard.client.artifacts:fluent_log_dict",
+    "log_figure": "modelyard.client.artifacts:fluent_log_figure",
+    "log_image": "modelyard.client.artifacts:fluent_log_image",
+    "get_artifact_uri": "modelyard.client.artifacts:get_artifact_uri",
 }
 
 __all__ = [
+    "get_artifact_uri",
+    "log_image",
+    "log_figure",
+    "log_dict",
+    "log_text",
+    "log_artifacts",
+    "log_artifact",
     "ActiveRun",
     "Client",
     "Experiment",

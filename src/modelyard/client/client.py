@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelyard.client import async_logging
+from modelyard.client.artifacts import ArtifactsClientMixin
 from modelyard.client.async_logging import RunOperations
 from modelyard.client.batching import chunk_batch
 from modelyard.client.registry_client import RegistryClientMixin
@@ -46,7 +47,7 @@ def current_user() -> str:
         return "unknown"
 
 
-class Client(RegistryClientMixin):
+class Client(RegistryClientMixin, ArtifactsClientMixin):
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         self._tracking_uri = tracking_uri or get_tracking_uri()
         self._registry_uri = registry_uri or self._tracking_uri

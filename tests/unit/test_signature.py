@@ -209,3 +209,25 @@ def test_params_fill_defaults_convert_and_drop_unknown():
     assert "'k'" in _error(lambda: enforce_params({"k": "many"}, schema)).message
     assert "'l'" in _error(lambda: enforce_params({"l": "a"}, schema)).message
     assert enforce_params({"x": 1}, None) is None
+
+
+def test_enforcement_never_modifies_the_callers_frame():
+    frame = pd.DataFrame({1: [1], "b": np.array([2], dtype=np.int32), "a": [3]})
+    schema = Schema.of(
+        ColSpec(DataType.double, "a"), ColSpec(DataType.long, "b"), ColSpec(DataType.long, "1")
+    )
+    out = enforce_schema(frame, schema)
+    assert list(out.columns) == ["a", "b", "1"] and out["a"].dtype == np.float64
+    assert (
+        list(frame.columns) == [1, "b", "a"] and frame["a"].dtype == np.int64 and frame["b"].dtype == np.int32
+    )
+
+
+def test_nan_is_a_double_but_none_is_not_a_string():
+    schema = Schema.of(ColSpec(DataType.double, "x"), ColSpec(DataType.string, "s"))
+    out = enforce_schema(pd.DataFrame({"x": [1.0, np.nan], "s": ["a", "b"]}), schema)
+    assert out["x"].isna().tolist() == [False, True]
+    assert (
+        "s"
+        in _error(lambda: enforce_schema(pd.DataFrame({"x": [1.0, 2.0], "s": ["a", None]}), schema)).message
+    )

@@ -49,24 +49,34 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
 
 
 def _enforce_named_columns(data: Any, schema: Schema) -> Any:
-    import pandas as pd
 
     frame = _to_frame(data, schema)
     names = [str(c) for c in frame.columns]
-    frame.columns = names
+    if list(frame.columns) != names:
+        frame = frame.set_axis(names, axis=1)
     required = schema.required_input_names()
     missing = [n for n in required if n not in names]
     if missing:
         extra = [n for n in names if n not in schema.input_names()]
         hint = f" Note that there were extra inputs: {extra}." if extra else ""
         raise _bad(f"Model is missing inputs {missing}.{hint}")
-    out = {}
-    for spec in schema.specs:
+    present = [s for s in schema.specs if s.name in names]
+    ordered = [str(s.name) for s in present]
+    result = frame if ordered == names else frame[ordered]
+    converted = {}
+    for spec in present:
         assert isinstance(spec, ColSpec) and spec.name is not None
-        if spec.name not in names:
-            continue
-        out[spec.name] = _enforce_column(frame[spec.name], spec.type, spec.name, spec.required)
-    return pd.DataFrame(out, index=frame.index)
+        column = result[spec.name]
+        checked = _enforce_column(column, spec.type, spec.name, spec.required)
+        if checked is not column:
+            converted[spec.name] = checked
+    if not converted:
+        return result
+    # Only converted columns are replaced, on a copy: the caller's frame is never modified.
+    result = result.copy(deep=False)
+    for name, column in converted.items():
+        result[name] = column
+    return result
 
 
 def _enforce_unnamed_columns(data: Any, schema: Schema) -> Any:
@@ -138,14 +148,15 @@ def _is_scalar_value(value: Any) -> bool:
 def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) -> Any:
     import pandas as pd
 
-    has_missing = (
-        bool(series.isna().any())
-        if not isinstance(dtype, (Array, Object, Map))
-        else bool(series.map(lambda v: v is None).any())
-    )
+    kind = getattr(series.dtype, "kind", "O")
+    if isinstance(dtype, (Array, Object, Map)):
+        has_missing = bool(series.map(lambda v: v is None).any())
+    else:
+        # Integer and bool arrays cannot hold missing values, and NaN is a float like any other
+        # (a float column bound for an integer type fails its conversion check instead).
+        has_missing = kind not in "iubf" and bool(series.isna().any())
     if has_missing and required:
-        if series.isna().all() or not isinstance(dtype, DataType):
-            raise _bad(f"Column '{name}' is required but has missing values.")
+        raise _bad(f"Column '{name}' is required but has missing values.")
     if not isinstance(dtype, DataType):
         return series.map(lambda v: None if v is None else _enforce_value(v, dtype, name))
     if has_missing and not required:
@@ -170,6 +181,9 @@ def _enforce_scalar_column(series: Any, dtype: DataType, name: str) -> Any:
         if numpy_dtype is not None:
             series = series.astype(numpy_dtype)
             source, kind = series.dtype, series.dtype.kind
+
+    if isinstance(source, pd.StringDtype) and dtype is DataType.string:
+        return series
 
     def incompatible(found: Any) -> ModelyardException:
         return _bad(
@@ -210,6 +224,8 @@ def _enforce_scalar_column(series: Any, dtype: DataType, name: str) -> Any:
         ):
             return series.astype(target)
         raise incompatible(inferred)
+    if source == target:
+        return series
     if kind in "iuf" and (
         np.can_cast(source, target, "safe") or (source.kind in "iu" and target.kind == "f")
     ):

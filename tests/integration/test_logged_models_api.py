@@ -140,8 +140,8 @@ def test_runs_outputs_links_models(client: TestClient) -> None:
         404,
         "RESOURCE_DOES_NOT_EXIST",
     )
-    outputs = client.app.state.logged_model_store.get_model_outputs([run["run_id"]])  # type: ignore[attr-defined]
-    assert [(o.model_id, o.step) for o in outputs[run["run_id"]]] == [(model_id, 3)]
+    got = ok(client.get(f"{API}/runs/get", params={"run_id": run["run_id"]}))["run"]
+    assert got["outputs"] == {"model_outputs": [{"model_id": model_id, "step": 3}]}
 
 
 def test_real_mlflow_client_logged_model_calls(
@@ -164,6 +164,9 @@ def test_real_mlflow_client_logged_model_calls(
     client.set_logged_model_tags(model.model_id, {"stage": "eval"})
     client.delete_logged_model_tag(model.model_id, "x")
     client.log_outputs(run.info.run_id, [LoggedModelOutput(model.model_id, step=0)])
+    assert [(o.model_id, o.step) for o in client.get_run(run.info.run_id).outputs.model_outputs] == [
+        (model.model_id, 0)
+    ]
     got = client.get_logged_model(model.model_id)
     assert got.status == LoggedModelStatus.READY and got.tags == {"stage": "eval"}
     found = client.search_logged_models([exp], filter_string="name = 'clf'")

@@ -15,7 +15,7 @@ from modelyard.entities.registry import (
     RegisteredModel,
     RegisteredModelAlias,
 )
-from modelyard.entities.run import Metric, Param, Run, RunData, RunInfo, RunInputs, RunTag
+from modelyard.entities.run import Metric, Param, Run, RunData, RunInfo, RunInputs, RunOutputs, RunTag
 
 __all__ = [
     "Experiment",
@@ -36,6 +36,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
     "ViewType",

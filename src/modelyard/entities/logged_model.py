@@ -1,11 +1,14 @@
-"""MLflow 3 logged models: a model's own identity (`m-<hex>`), apart from the run that produced it."""
+"""MLflow 3 logged models: a model's own identity (`m-<hex>`), apart from the run that produced it.
+
+`ModelOutput` (a run -> model link) lives with the run entities and is re-exported here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.entities.run import Metric
+from modelyard.entities.run import Metric, ModelOutput
 from modelyard.exceptions import ModelyardException
 
 
@@ -37,17 +40,6 @@ class LoggedModelStatus:
         raise ModelyardException.invalid_parameter(
             f"Invalid logged model status {value!r}. Expected one of {', '.join(cls._WIRE)}."
         )
-
-
-@dataclass(frozen=True)
-class ModelOutput:
-    """A run's link to a logged model it produced (`Run.outputs.model_outputs`)."""
-
-    model_id: str
-    step: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model_id": self.model_id, "step": self.step}
 
 
 @dataclass
@@ -108,3 +100,6 @@ class LoggedModel:
             params={p["key"]: p.get("value", "") for p in data.get("params", [])},
             metrics=[Metric.from_dict(m) for m in data.get("metrics", [])],
         )
+
+
+__all__ = ["LoggedModel", "LoggedModelStatus", "ModelOutput"]

@@ -148,22 +148,47 @@ class RunInputs:
         return {"dataset_inputs": self.dataset_inputs} if self.dataset_inputs else {}
 
 
+@dataclass(frozen=True)
+class ModelOutput:
+    """A run's link to a logged model it produced (MLflow 3's `runs/outputs`)."""
+
+    model_id: str
+    step: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "step": self.step}
+
+
+@dataclass
+class RunOutputs:
+    model_outputs: list[ModelOutput] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_outputs": [m.to_dict() for m in self.model_outputs]} if self.model_outputs else {}
+
+
 @dataclass
 class Run:
     info: RunInfo
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"info": self.info.to_dict(), "data": self.data.to_dict(), "inputs": self.inputs.to_dict()}
+        out = {"info": self.info.to_dict(), "data": self.data.to_dict(), "inputs": self.inputs.to_dict()}
+        if self.outputs.model_outputs:
+            out["outputs"] = self.outputs.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Run:
         inputs = d.get("inputs") or {}
+        outputs = (d.get("outputs") or {}).get("model_outputs") or []
         return cls(
             info=RunInfo.from_dict(d["info"]),
             data=RunData.from_dict(d.get("data") or {}),
             inputs=RunInputs(list(inputs.get("dataset_inputs", []))),
+            outputs=RunOutputs([ModelOutput(o["model_id"], int(o.get("step", 0))) for o in outputs]),
         )
 
 

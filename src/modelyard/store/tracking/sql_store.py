@@ -33,6 +33,7 @@ from modelyard.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -40,6 +41,7 @@ from modelyard.entities import (
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
+from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
 from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
@@ -620,11 +622,13 @@ class SqlTrackingStore(TrackingStore):
             .order_by(SqlInput.digest)
         ):
             inputs.setdefault(run_uuid, []).append(json.loads(body))
+        outputs = load_model_outputs(session, ids)
         return [
             Run(
                 info=_run_info(infos[i]),
                 data=RunData.build(metrics.get(i, []), params.get(i, []), tags.get(i, [])),
                 inputs=RunInputs(inputs.get(i, [])),
+                outputs=RunOutputs(outputs.get(i, [])),
             )
             for i in run_ids
             if i in infos

@@ -55,7 +55,9 @@ def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
 def clients(endpoints: GunicornService, s3_endpoint: str):  # type: ignore[no-untyped-def]
     config = Config(retries={"max_attempts": 1})
     sm = boto3.client("sagemaker", endpoint_url=endpoints.url, region_name="us-east-1", config=config)
-    runtime = boto3.client("sagemaker-runtime", endpoint_url=endpoints.url, region_name="us-east-1", config=config)
+    runtime = boto3.client(
+        "sagemaker-runtime", endpoint_url=endpoints.url, region_name="us-east-1", config=config
+    )
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     return sm, runtime, s3
 
@@ -68,12 +70,22 @@ def _upload(s3, bucket: str, model_dir: Path, tmp: Path) -> str:  # type: ignore
 
 
 def _deploy_config(sm, name: str, url: str, variants: list[tuple[str, float]] | None = None) -> str:  # type: ignore[no-untyped-def]
-    sm.create_model(ModelName=name, PrimaryContainer={"Image": "local", "ModelDataUrl": url}, ExecutionRoleArn="arn:aws:iam::0:role/x")
+    sm.create_model(
+        ModelName=name,
+        PrimaryContainer={"Image": "local", "ModelDataUrl": url},
+        ExecutionRoleArn="arn:aws:iam::0:role/x",
+    )
     config = f"{name}-cfg"
     sm.create_endpoint_config(
         EndpointConfigName=config,
         ProductionVariants=[
-            {"VariantName": v, "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large", "InitialVariantWeight": w}
+            {
+                "VariantName": v,
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": w,
+            }
             for v, w in (variants or [("primary", 1.0)])
         ],
     )
@@ -124,7 +136,9 @@ def test_create_invoke_update_and_rollback(clients, s3_bucket: str, tmp_path: Pa
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: no_such_module_anywhere\n")
+    (broken / "MLmodel").write_text(
+        "flavors:\n  python_function:\n    loader_module: no_such_module_anywhere\n"
+    )
     cfg3 = _deploy_config(sm, "churn-v3", _upload(s3, s3_bucket, broken, tmp_path))
     sm.update_endpoint(EndpointName="churn", EndpointConfigName=cfg3)
     described = _wait(sm, "churn")
@@ -140,11 +154,15 @@ def test_create_invoke_update_and_rollback(clients, s3_bucket: str, tmp_path: Pa
     assert info.value.response["Error"]["Code"] == "ValidationException"
 
 
-def test_a_model_that_fails_to_load_leaves_the_endpoint_failed(clients, s3_bucket: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_that_fails_to_load_leaves_the_endpoint_failed(
+    clients, s3_bucket: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     sm, runtime, s3 = clients
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: no_such_module_anywhere\n")
+    (broken / "MLmodel").write_text(
+        "flavors:\n  python_function:\n    loader_module: no_such_module_anywhere\n"
+    )
     cfg = _deploy_config(sm, "bad-v1", _upload(s3, s3_bucket, broken, tmp_path))
     sm.create_endpoint(EndpointName="bad", EndpointConfigName=cfg)
     described = _wait(sm, "bad")
@@ -164,7 +182,10 @@ def test_traffic_is_split_by_variant_weight(clients, s3_bucket: str, tmp_path: P
     seen = {_predict(runtime, "ab", [[1.0, 2.0, 3.0]])[1] for _ in range(60)}
     assert seen == {"blue", "green"}
     only_green = runtime.invoke_endpoint(
-        EndpointName="ab", ContentType="application/json", Body=b'{"inputs": [[1, 2, 3]]}', TargetVariant="green"
+        EndpointName="ab",
+        ContentType="application/json",
+        Body=b'{"inputs": [[1, 2, 3]]}',
+        TargetVariant="green",
     )
     assert only_green["InvokedProductionVariant"] == "green"
 
@@ -175,7 +196,11 @@ def test_bad_requests_get_sagemaker_errors(clients, s3_bucket: str, tmp_path: Pa
         sm.create_endpoint(EndpointName="x", EndpointConfigName="missing")
     assert info.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(ClientError):
-        sm.create_model(ModelName="m", PrimaryContainer={"Image": "i", "ModelDataUrl": "/etc/passwd"}, ExecutionRoleArn="r")
+        sm.create_model(
+            ModelName="m",
+            PrimaryContainer={"Image": "i", "ModelDataUrl": "/etc/passwd"},
+            ExecutionRoleArn="arn:aws:iam::000000000000:role/x",
+        )
     url = _upload(s3, s3_bucket, _save(_train(1), tmp_path / "m"), tmp_path)
     cfg = _deploy_config(sm, "err-v1", url)
     sm.create_endpoint(EndpointName="err", EndpointConfigName=cfg)

@@ -16,7 +16,9 @@ def _json(payload: object) -> bytes:
 
 
 def test_dataframe_split_builds_columns_in_order() -> None:
-    req = parse_request(_json({"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4.5]]}}), "application/json")
+    req = parse_request(
+        _json({"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5], [3, 4.5]]}}), "application/json"
+    )
     assert list(req.data.columns) == ["a", "b"]
     assert req.data["b"].tolist() == [2.5, 4.5]
     assert req.params is None
@@ -73,7 +75,9 @@ def test_malformed_payloads_are_bad_requests(body: bytes) -> None:
     assert info.value.message
 
 
-@pytest.mark.parametrize("content_type", ["application/xml", "application/json; charset=latin-1", "text/csv; foo=bar"])
+@pytest.mark.parametrize(
+    "content_type", ["application/xml", "application/json; charset=latin-1", "text/csv; foo=bar"]
+)
 def test_unsupported_content_types_are_415(content_type: str) -> None:
     with pytest.raises(UnsupportedContentType):
         parse_request(b"a", content_type)
@@ -83,5 +87,9 @@ def test_predictions_json_shapes() -> None:
     assert orjson.loads(predictions_to_json(np.array([1, 2]))) == {"predictions": [1, 2]}
     assert orjson.loads(predictions_to_json(pd.Series([0.5]))) == {"predictions": [0.5]}
     frame = pd.DataFrame({"p": [1, 2], "label": ["a", "b"]})
-    assert orjson.loads(predictions_to_json(frame)) == {"predictions": [{"p": 1, "label": "a"}, {"p": 2, "label": "b"}]}
-    assert orjson.loads(predictions_to_json(np.array(["x", "y"], dtype=object))) == {"predictions": ["x", "y"]}
+    assert orjson.loads(predictions_to_json(frame)) == {
+        "predictions": [{"p": 1, "label": "a"}, {"p": 2, "label": "b"}]
+    }
+    assert orjson.loads(predictions_to_json(np.array(["x", "y"], dtype=object))) == {
+        "predictions": ["x", "y"]
+    }

@@ -9,10 +9,13 @@ never stopped, the endpoint returns to InService on its old config, and FailureR
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
 import shutil
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ class EndpointManager:
         self.routes: dict[str, list[VariantProcess]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._rng = random.Random()
+        self._fetch_locks: dict[str, threading.Lock] = {}
 
     # ---- models and configs ------------------------------------------------------------------
     def create_model(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -158,13 +162,16 @@ class EndpointManager:
         variants = self.routes.pop(name, [])
         del self.endpoints[name]
         self._save()
-        await asyncio.gather(*(asyncio.to_thread(v.stop) for v in variants))
+        await self._stop_all(variants)
         return {}
 
     async def shutdown(self) -> None:
-        for task in self._tasks.values():
+        """Stop every serving worker, including those of deployments still starting."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*(asyncio.to_thread(v.stop) for vs in self.routes.values() for v in vs))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_all(v for vs in self.routes.values() for v in vs)
         self.routes.clear()
 
     # ---- invocation routing ------------------------------------------------------------------
@@ -190,13 +197,26 @@ class EndpointManager:
         )
 
     async def _deploy(self, endpoint: Endpoint, config: EndpointConfig, rollback_to: str | None) -> None:
-        started: list[VariantProcess] = []
+        # Variants start side by side: an endpoint comes up as fast as its slowest variant, not their sum.
+        tasks = [
+            asyncio.ensure_future(asyncio.to_thread(self._start_variant, endpoint.name, v))
+            for v in config.variants
+        ]
         try:
-            for variant in config.variants:
-                started.append(await asyncio.to_thread(self._start_variant, endpoint.name, variant))
-        except (VariantStartError, SageMakerError) as exc:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            # A start in a thread cannot be interrupted: let it finish, then stop what it started.
+            await asyncio.wait(tasks)
+            await self._stop_all(t.result() for t in tasks if not t.exception())
+            raise
+        started = [t.result() for t in tasks if not t.exception()]
+        failures = [t.exception() for t in tasks if t.exception()]
+        if failures:
+            await self._stop_all(started)
+            exc = failures[0]
+            if not isinstance(exc, (VariantStartError, SageMakerError)):
+                raise exc  # type: ignore[misc]
             reason = exc.message if isinstance(exc, SageMakerError) else str(exc)
-            await asyncio.gather(*(asyncio.to_thread(v.stop) for v in started))
             if rollback_to is not None and self.routes.get(endpoint.name):
                 endpoint.config_name = rollback_to
                 endpoint.touch("InService", f"Update failed and was rolled back: {reason}")
@@ -204,25 +224,30 @@ class EndpointManager:
                 endpoint.touch("Failed", reason)
             self._save()
             return
-        except asyncio.CancelledError:
-            await asyncio.gather(*(asyncio.to_thread(v.stop) for v in started))
-            raise
         old = self.routes.get(endpoint.name, [])
         self.routes[endpoint.name] = started  # the swap: one assignment, seen by the next request
         endpoint.serving_config_name = config.name
         endpoint.touch("InService")
         self._save()
-        await asyncio.gather(*(asyncio.to_thread(v.stop) for v in old))
+        await self._stop_all(old)
+
+    @staticmethod
+    async def _stop_all(variants: Iterable[VariantProcess]) -> None:
+        await asyncio.gather(*(asyncio.to_thread(v.stop) for v in variants))
 
     def _start_variant(self, endpoint_name: str, variant: Variant) -> VariantProcess:
         model = self.models.get(variant.model_name)
         if model is None:
             raise VariantStartError(f'Model "{variant.model_name}" no longer exists.')
-        workdir = self.state_dir / "models" / model.name
+        # Keyed by the archive too: a model deleted and re-created under its name may point elsewhere.
+        digest = hashlib.sha256(model.model_data_url.encode()).hexdigest()[:12]
+        workdir = self.state_dir / "models" / f"{model.name}-{digest}"
         model_dir = workdir / "model"
-        if not (model_dir / "MLmodel").is_file():
-            shutil.rmtree(workdir, ignore_errors=True)
-            model_dir = fetch_model(model.model_data_url, workdir)
+        # Two variants of one model start side by side: one downloads, the other waits for it.
+        with self._fetch_locks.setdefault(workdir.name, threading.Lock()):
+            if not (model_dir / "MLmodel").is_file():
+                shutil.rmtree(workdir, ignore_errors=True)
+                model_dir = fetch_model(model.model_data_url, workdir)
         process = start_variant(
             variant.variant_name,
             model.name,

@@ -211,6 +211,9 @@ def test_sklearn_log_model_registers_and_loads_by_stage(mlflow_uri: str) -> None
         loaded = mlflow.pyfunc.load_model(uri)
         np.testing.assert_allclose(loaded.predict(X), expected)
 
+    listed = {f.path for f in client.list_logged_model_artifacts(info.model_id)}
+    assert {"MLmodel", "requirements.txt"} <= listed
+
     logged = mlflow.get_logged_model(info.model_id)
     assert logged.status.to_proto() == 2  # LOGGED_MODEL_READY
     assert "sk-model" in logged.tags.get("mlflow.modelVersions", "")

@@ -131,6 +131,7 @@ def test_service_runs_under_gunicorn_with_modelyards_worker(tracking_service: Gu
     log = tracking_service.log()
     assert "modelyard.runtime.worker.UvicornWorker" in log
     assert log.count("Booting worker") == 2
+    assert "Control socket listening" not in log
 
 
 def test_keep_alive_requests_do_not_stall_on_delayed_acks(tracking_service: GunicornService) -> None:

@@ -21,10 +21,14 @@ loglevel = _settings.log_level
 errorlog = "-"
 accesslog = "-" if _settings.access_log else None
 preload_app = False
+# gunicorn >= 26 opens a control socket at one fixed path per user: several services (or test servers) on
+# one host would fight over it, and a read-only container home cannot hold it. Nothing here uses it.
+control_socket_disable = True
 
 __all__ = [
     "accesslog",
     "bind",
+    "control_socket_disable",
     "errorlog",
     "graceful_timeout",
     "keepalive",

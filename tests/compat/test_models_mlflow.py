@@ -91,7 +91,12 @@ def test_modelyard_saved_sklearn_loads_and_predicts_in_mlflow(tmp_path, frame, c
     assert np.array_equal(
         mlflow.sklearn.load_model(str(tmp_path / "m")).predict(frame), classifier.predict(frame)
     )
-    assert loaded.metadata.signature.to_dict() == infer_signature(frame, classifier.predict(frame)).to_dict()
+    # The signature inferred from the example is the one mlflow infers from it.
+    mlflow.sklearn.save_model(classifier, tmp_path / "theirs", input_example=frame.head(3))
+    assert (
+        loaded.metadata.signature.to_dict()
+        == mlflow.models.Model.load(str(tmp_path / "theirs")).signature.to_dict()
+    )
     pd.testing.assert_frame_equal(loaded.input_example, frame.head(3).reset_index(drop=True))
     # mlflow enforces our signature too.
     with pytest.raises(mlflow.exceptions.MlflowException):
@@ -245,3 +250,22 @@ def test_modelyard_load_of_an_unknown_version_is_not_found(tracking_uri, experim
     with pytest.raises(ModelyardException) as info:
         modelyard.pyfunc.load_model(f"models:/{name}/Staging")
     assert info.value.error_code == errors.RESOURCE_DOES_NOT_EXIST
+
+
+def test_input_example_with_params_reads_back_in_both(tmp_path, frame, classifier):
+    example = (frame.head(2), {"threshold": 0.5})
+    modelyard.sklearn.save_model(classifier, tmp_path / "ours", input_example=example)
+    mlflow.sklearn.save_model(
+        classifier, tmp_path / "theirs", input_example=example, serialization_format="cloudpickle"
+    )
+    for directory in ("ours", "theirs"):
+        path = str(tmp_path / directory)
+        meta = mlflow.models.Model.load(path)
+        pd.testing.assert_frame_equal(meta.load_input_example(path), frame.head(2).reset_index(drop=True))
+        assert meta.load_input_example_params(path) == {"threshold": 0.5}
+        pd.testing.assert_frame_equal(
+            modelyard.pyfunc.load_model(path).input_example, frame.head(2).reset_index(drop=True)
+        )
+    ours = modelyard.pyfunc.load_model(str(tmp_path / "ours")).metadata.signature.to_dict()
+    theirs = mlflow.models.Model.load(str(tmp_path / "theirs")).signature.to_dict()
+    assert {k: json.loads(v) for k, v in ours.items()} == {k: json.loads(v) for k, v in theirs.items()}

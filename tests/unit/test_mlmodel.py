@@ -264,5 +264,28 @@ def test_metadata_exposes_mlflow_schema_accessors(tmp_path, frame, classifier):
     msk.save_model(classifier, tmp_path / "m", input_example=frame)
     metadata = pyfunc.load_model(str(tmp_path / "m")).metadata
     assert metadata.get_input_schema().input_names() == ["a", "b"]
-    assert metadata.get_output_schema().is_tensor_spec
+    assert not metadata.get_output_schema().is_tensor_spec  # one prediction per row: a column, as MLflow infers
     assert metadata.get_params_schema() is None
+
+
+def test_input_example_with_params_uses_mlflows_layout(tmp_path, frame):
+    example = (frame.head(2), {"scale": 3.0})
+    pyfunc.save_model(
+        tmp_path / "m",
+        python_model=Doubler(),
+        input_example=example,
+        artifacts={"factor": str(_factor(tmp_path))},
+    )
+    model = Model.load(tmp_path / "m")
+    assert model.saved_input_example_info["params"] == "true"
+    stored = json.loads((tmp_path / "m" / "input_example.json").read_text())
+    assert stored["params"] == {"scale": 3.0} and stored["inputs"]["columns"] == ["a", "b"]
+    assert json.loads((tmp_path / "m" / "serving_input_example.json").read_text())["params"] == {"scale": 3.0}
+    assert [p.name for p in model.signature.params.params] == ["scale"]
+    pd.testing.assert_frame_equal(pyfunc.load_model(str(tmp_path / "m")).input_example, frame.head(2))
+
+
+def _factor(tmp_path):
+    path = tmp_path / "factor.txt"
+    path.write_text("2")
+    return path

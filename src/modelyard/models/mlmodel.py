@@ -174,9 +174,22 @@ class ModelInfo:
         return self.artifact_path
 
 
+def split_example(example: Any) -> tuple[Any, dict[str, Any] | None]:
+    """`(data, params)` tuples carry inference params next to the data, as in MLflow."""
+    if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict):
+        return example[0], example[1]
+    return example, None
+
+
 def save_input_example(model: Model, model_dir: str | os.PathLike[str], example: Any) -> None:
     """Write input_example.json (+ serving_input_example.json) and describe it in `model`, in MLflow's layout."""
-    info, stored, serving = _encode_example(example)
+    data, params = split_example(example)
+    info, stored, serving = _encode_example(data)
+    if params is not None:
+        # MLflow's layout: data and params under their own keys, a "params" marker in the info.
+        info["params"] = "true"
+        stored = {"inputs": stored, "params": params}
+        serving = {**serving, "params": params}
     directory = Path(model_dir)
     (directory / INPUT_EXAMPLE_FILE).write_text(json.dumps(stored, default=_json_default))
     (directory / SERVING_INPUT_EXAMPLE_FILE).write_text(json.dumps(serving, default=_json_default, indent=2))
@@ -215,6 +228,8 @@ def load_input_example(model: Model, model_dir: str | os.PathLike[str]) -> Any:
         return None
     path = Path(model_dir) / info.get("artifact_path", INPUT_EXAMPLE_FILE)
     data = json.loads(path.read_text())
+    if info.get("params"):
+        data = data["inputs"]
     if info.get("type") == "dataframe":
         import pandas as pd
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.environment import write_environment
-from modelyard.models.mlmodel import Model, save_input_example
+from modelyard.models.mlmodel import Model, save_input_example, split_example
 from modelyard.models.signature import ModelSignature, infer_signature
 
 CODE_DIR = "code"
@@ -59,16 +59,18 @@ def resolve_signature(
     """An explicit signature wins; else one is inferred from the example and the model's output on it."""
     if signature is not None or input_example is None:
         return signature
+    data, params = split_example(input_example)
     output = None
     if predict is not None:
         try:
-            output = predict(input_example)
+            output = predict(data)
         except Exception:  # a model that cannot score its own example still saves; only outputs go unknown
             output = None
+    output = _row_predictions_as_series(data, output)
     try:
-        return infer_signature(input_example, output)
+        return infer_signature(data, output, params)
     except ModelyardException:
-        return infer_signature(input_example) if output is not None else None
+        return infer_signature(data, None, params) if output is not None else None
 
 
 def finish(
@@ -98,3 +100,20 @@ def _python_version() -> str:
     import platform
 
     return platform.python_version()
+
+
+def _row_predictions_as_series(data: Any, output: Any) -> Any:
+    """MLflow's rule when it infers from an example: a column-based input with a 1-D array of
+    predictions means one prediction per row, so the output is a column, not a tensor."""
+    try:
+        import numpy as np
+        import pandas as pd
+    except ImportError:
+        return output
+    if isinstance(output, np.ndarray) and output.ndim == 1 and not isinstance(data, np.ndarray):
+        try:
+            if not infer_signature(data).inputs.is_tensor_spec:
+                return pd.Series(output)
+        except ModelyardException:
+            return output
+    return output

@@ -169,3 +169,17 @@ def test_a_failed_save_marks_the_logged_model_failed(server):
         [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
     )
     assert [m.status for m in found] == ["LOGGED_MODEL_UPLOAD_FAILED"]
+
+
+def test_runs_uri_loads_a_model_folder_in_the_runs_own_artifacts(server, tmp_path):
+    """MLflow 2 layout: the model directory is an ordinary run artifact; runs:/ finds it before logged models."""
+    model = _regressor(6.0)
+    modelyard.sklearn.save_model(model, tmp_path / "legacy")
+    with modelyard.start_run() as run:
+        modelyard.log_artifacts(str(tmp_path / "legacy"), "legacy")
+    uri = f"runs:/{run.info.run_id}/legacy"
+    assert resolve_model_uri(uri).endswith(f"{run.info.run_id}/artifacts/legacy")
+    assert np.allclose(modelyard.pyfunc.load_model(uri).predict(FRAME), model.predict(FRAME))
+    with pytest.raises(ModelyardException) as info:
+        modelyard.pyfunc.load_model(f"runs:/{run.info.run_id}/nothing-here")
+    assert info.value.error_code == errors.RESOURCE_DOES_NOT_EXIST

@@ -142,3 +142,18 @@ def _registered_model(model: Any) -> dict[str, Any]:
 
 def _print(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+@models.command("serve")
+@click.option(
+    "--model-uri", "-m", required=True, help="models:/name/Production, models:/name@alias, runs:/..., a path."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", "-p", type=int, default=8080, show_default=True, help="SageMaker's container port.")
+@click.option("--workers", "-w", type=int, default=None, help="Worker processes [$MODELYARD_WORKERS or 2].")
+@click.option("--timeout", "-t", type=int, default=None, help="Seconds a request may take [120].")
+def serve(model_uri: str, host: str, port: int, workers: int | None, timeout: int | None) -> None:
+    """Serve MODEL_URI on /invocations (MLflow's scoring protocol) under gunicorn, until stopped."""
+    from modelyard.serving.launcher import exec_scoring_server
+
+    exec_scoring_server(model_uri, host=host, port=port, workers=workers, timeout=timeout)

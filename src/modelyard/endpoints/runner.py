@@ -119,7 +119,7 @@ def start_variant(
                 "-m",
                 "gunicorn",
                 "-c",
-                "python:modelyard.runtime.gunicorn_conf",
+                "python:modelyard.serving.gunicorn_conf",
                 "modelyard.serving.asgi:app",
             ],
             env=env,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.serving.protocol import (
+    ScoringRequest,
     UnsupportedContentType,
     parse_request,
     predictions_to_json,
@@ -27,10 +28,6 @@ from modelyard.version import __version__
 logger = logging.getLogger(__name__)
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
-
-
-class ScoringModel(Protocol):
-    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any: ...
 
 
 def resolve_model_uri(settings: Settings) -> str:
@@ -71,7 +68,7 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
     async def invocations(request: Request) -> Response:
         body = await request.body()
         try:
-            scoring = parse_request(body, request.headers.get("content-type"), column_names)
+            scoring = _parse(body, request.headers.get("content-type"), column_names)
             # Off the event loop, so /ping keeps answering while a large batch scores.
             predictions = await asyncio.to_thread(_predict, model, scoring.data, scoring.params)
             return Response(content=predictions_to_json(predictions), media_type="application/json")
@@ -81,6 +78,16 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
             return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
     return app
+
+
+def _parse(body: bytes, content_type: str | None, column_names: list[str] | None) -> ScoringRequest:
+    try:
+        return parse_request(body, content_type, column_names)
+    except (ModelyardException, UnsupportedContentType):
+        raise
+    except Exception as exc:
+        # Whatever odd shape a payload takes, it is the client's input that is wrong: a 400, never a 500.
+        raise ModelyardException(f"Invalid input: {type(exc).__name__}: {exc}", errors.BAD_REQUEST) from exc
 
 
 def _predict(model: Any, data: Any, params: dict[str, Any] | None) -> Any:

@@ -1,0 +1,152 @@
+"""`python -m bench [--quick] [--scale N] [--only NAME ...]`: run every workload against MLflow's
+server and modelyard's services side by side, print the table, write results/latest.json and the
+README table. Each workload that fails is reported in the table's footer instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import report
+from bench.httpc import Conn
+from bench.measure import tree_rss_bytes
+from bench.rows import Row
+from bench.seed import Corpus
+from bench.stack import BenchStack, Side
+from bench.workloads import artifacts, registry, search, serving, tracking
+from bench.workloads.common import API
+
+WORKLOADS = ("memory", "ingest", "log-metric", "search", "history", "artifacts", "small-files", "serving", "registry")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes per mode; `scale` multiplies the data sizes (runs, history, registry, small files)."""
+
+    mode: str
+    scale: int
+    repeats: int
+    ingest_batches: int
+    log_metric_requests: int
+    runs: int
+    search_requests: int
+    history_steps: int
+    big_mb: int
+    small_files: int
+    serving_requests: int
+    models: int
+    versions_per_model: int
+    registry_requests: int
+
+    @classmethod
+    def make(cls, quick: bool, scale: int) -> Plan:
+        if quick:
+            return cls("quick", scale, 2, 24, 100, 10_000 * scale, 20, 100_000 * scale, 200, 500 * scale, 400,
+                       20 * scale, 10, 20)  # fmt: skip
+        return cls("full", scale, 5, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
+                   100 * scale, 10, 100)  # fmt: skip
+
+
+def idle_memory(label: str, sides: list[Side], pids: Callable[[Side], list[int]]) -> Row:
+    mb = {s.name: tree_rss_bytes(pids(s)) / 2**20 for s in sides}
+    target, check = ("< 400 MB", (lambda a, b: b < 400)) if label.startswith("idle RSS, tracking") else ("", None)
+    return Row(label, "MB", mb["mlflow"], mb["modelyard"], False, target, check)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts and 2 repeats (< 5 minutes)")
+    parser.add_argument("--scale", type=int, default=1, help="multiply data sizes (runs, history, registry)")
+    parser.add_argument("--repeats", type=int, help="override the mode's repeat count")
+    parser.add_argument("--workers", type=int, default=2, help="workers per service, both sides")
+    parser.add_argument("--only", nargs="+", choices=WORKLOADS, help="run only these workloads")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md's table")
+    args = parser.parse_args(argv)
+    plan = Plan.make(args.quick, args.scale)
+    if args.repeats:
+        plan = Plan(**{**plan.__dict__, "repeats": args.repeats})
+    selected = set(args.only or WORKLOADS)
+    started = time.monotonic()
+
+    def say(msg: str) -> None:
+        print(f"[bench {time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    logs = report.RESULTS.parent / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
+    work.chmod(0o711)  # PostgreSQL runs as `postgres` when we are root and must reach its data dir
+    stack = BenchStack(work, logs, workers=args.workers, say=say)
+    rows: list[Row] = []
+    errors: dict[str, str] = {}
+
+    def step(name: str, fn: Callable[[], list[Row]]) -> None:
+        if name not in selected:
+            return
+        say(f"{name} ...")
+        try:
+            new = fn()
+        except Exception as exc:  # noqa: BLE001 - one broken workload must not hide the others
+            traceback.print_exc()
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            return
+        rows.extend(new)
+        print(report.text_table(new), flush=True)
+
+    try:
+        ml, my = stack.start()
+        sides = [ml, my]
+        for side in sides:  # one real request each, so "idle" means a warmed-up, serving process
+            with Conn(side.tracking_url) as conn:
+                conn.call("POST", f"{API}/experiments/search", {"max_results": 10})
+        time.sleep(2)
+        step("memory", lambda: [idle_memory("idle RSS, tracking + artifacts service trees", sides, lambda s: s.pids)])
+        step("ingest", lambda: [r for n in (1, 4, 8) for r in tracking.ingest(sides, n, plan.ingest_batches, plan.repeats)])
+        step("log-metric", lambda: tracking.log_metric(sides, plan.log_metric_requests, plan.repeats))
+        step("search", lambda: search.search(stack, sides, Corpus(plan.runs), plan.search_requests, plan.repeats))
+        step("history", lambda: search.history(stack, sides, plan.history_steps, plan.repeats))
+        step("artifacts", lambda: artifacts.big_file(stack, sides, work, plan.big_mb, plan.repeats))
+        step("small-files", lambda: artifacts.small_files(stack, sides, plan.small_files, plan.repeats))
+        step("registry", lambda: registry.registry(sides, plan.models, plan.versions_per_model,
+                                                   plan.registry_requests, plan.repeats))  # fmt: skip
+
+        def serve() -> list[Row]:
+            stack.start_serving(serving.save_model(work / "model"))
+            serving.check_same_predictions(sides)
+            time.sleep(1)
+            out = [idle_memory("idle RSS, serving trees", sides, lambda s: s.serving_pids)]
+            out += serving.invocations(sides, 1, 1, plan.serving_requests // 2, plan.repeats)
+            out += serving.invocations(sides, 1, 8, plan.serving_requests, plan.repeats)
+            out += serving.invocations(sides, 1000, 8, plan.serving_requests // 10, plan.repeats)
+            return out
+
+        step("serving", serve)
+        if "memory" in selected:
+            rows.append(idle_memory("RSS after the workloads, tracking + artifacts trees", sides, lambda s: s.pids))
+    finally:
+        say("stopping servers")
+        stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    config = {**plan.__dict__, "workers": args.workers, "workloads": sorted(selected),
+              "elapsed_s": round(time.monotonic() - started, 1)}  # fmt: skip
+    doc = report.write(rows, config, errors)
+    print()
+    print(report.text_table(rows))
+    for name, msg in errors.items():
+        print(f"FAILED {name}: {msg}")
+    print(f"\nwrote {report.RESULTS} ({config['elapsed_s']} s)")
+    if not args.no_readme and not args.only:
+        report.update_readme(rows, doc)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

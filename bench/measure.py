@@ -1,0 +1,130 @@
+"""Timing, percentiles and the server-side view: CPU time and RSS of a whole process tree.
+
+CPU time is read from psutil for the service's master and every descendant (gunicorn/uvicorn
+workers); it is steadier than wall time on a shared machine because other tenants' load stretches
+wall time but not the CPU a request consumes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psutil
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """user+system CPU seconds of every process under each of `pids` (processes that vanish count 0)."""
+    total = 0.0
+    for pid in pids:
+        for proc in tree(pid):
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+def tree_rss_bytes(pids: list[int]) -> int:
+    """Sum of RSS over the trees (forked workers' shared pages count in each, as `ps` shows them)."""
+    total = 0
+    for pid in pids:
+        for proc in tree(pid):
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+@dataclass
+class RssSampler:
+    """Peak tree RSS while a block runs, sampled every `interval` seconds in a thread."""
+
+    pids: list[int]
+    interval: float = 0.05
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def running(self) -> Iterator[RssSampler]:
+        self.peak = tree_rss_bytes(self.pids)
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.peak = max(self.peak, tree_rss_bytes(self.pids))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, tree_rss_bytes(self.pids))
+
+
+@dataclass
+class Sample:
+    """One timed run of a workload on one server."""
+
+    wall: float
+    cpu: float
+    count: int
+    latencies: list[float] = field(default_factory=list)
+
+
+def timed(pids: list[int], count: int, fn: Callable[[], list[float] | None]) -> Sample:
+    """Run `fn` once, measuring wall time and the server trees' CPU; `fn` may return latencies."""
+    cpu0 = tree_cpu_seconds(pids)
+    t0 = time.perf_counter()
+    latencies = fn() or []
+    wall = time.perf_counter() - t0
+    cpu = tree_cpu_seconds(pids) - cpu0
+    return Sample(wall=wall, cpu=cpu, count=count, latencies=latencies)
+
+
+def run_threads(n: int, worker: Callable[[int], list[float] | None]) -> list[float]:
+    """Run `worker(i)` in `n` threads started together; first exception is re-raised; latencies merged."""
+    results: list[list[float]] = [[] for _ in range(n)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = worker(i) or []
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [x for r in results for x in r]

@@ -1,0 +1,79 @@
+"""A result row (one line of the table) and the alternating, repeated runner every workload uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.measure import Sample, median
+from bench.stack import Side
+
+Check = Callable[[float, float], bool]
+
+
+@dataclass
+class Row:
+    workload: str
+    unit: str
+    mlflow: float | None
+    modelyard: float | None
+    #: Whether a bigger number is the better one (throughput) or not (latency, memory).
+    higher_is_better: bool
+    target: str = ""
+    check: Check | None = field(default=None, repr=False)
+    note: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.mlflow or self.modelyard is None:
+            return None
+        return self.modelyard / self.mlflow
+
+    @property
+    def met(self) -> bool | None:
+        if self.check is None or self.mlflow is None or self.modelyard is None:
+            return None
+        return bool(self.check(self.mlflow, self.modelyard))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("check")
+        out["ratio"] = self.ratio
+        out["met"] = self.met
+        return out
+
+
+def alternate(sides: list[Side], repeats: int, run: Callable[[Side, int], Sample]) -> dict[str, list[Sample]]:
+    """Run each side `repeats` times, swapping who goes first every round (ABBA...), so a drift in
+    machine load (other tenants, autovacuum, page cache) hits both sides alike."""
+    out: dict[str, list[Sample]] = {side.name: [] for side in sides}
+    for r in range(repeats):
+        order = sides if r % 2 == 0 else list(reversed(sides))
+        for side in order:
+            out[side.name].append(run(side, r))
+    return out
+
+
+def med(samples: list[Sample], fn: Callable[[Sample], float]) -> float:
+    return median([fn(s) for s in samples])
+
+
+def both(samples: dict[str, list[Sample]], fn: Callable[[Sample], float]) -> tuple[float, float]:
+    return med(samples["mlflow"], fn), med(samples["modelyard"], fn)
+
+
+def cpu_detail(samples: dict[str, list[Sample]], per: str = "request") -> dict[str, Any]:
+    """Server CPU ms per unit of work (median over repeats), for the JSON detail and the table."""
+    return {
+        f"server_cpu_ms_per_{per}": {
+            name: round(med(s, lambda x: 1000 * x.cpu / max(1, x.count)), 3) for name, s in samples.items()
+        },
+        "wall_s": {name: [round(x.wall, 4) for x in s] for name, s in samples.items()},
+    }
+
+
+def cpu_row(name: str, samples: dict[str, list[Sample]], per: str = "request") -> Row:
+    ml, my = both(samples, lambda x: 1000 * x.cpu / max(1, x.count))
+    return Row(f"{name}: server CPU per {per}", "ms", ml, my, higher_is_better=False)

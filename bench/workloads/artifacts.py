@@ -1,0 +1,136 @@
+"""Artifacts through each proxy vs boto3 straight to the same moto S3 (the ceiling).
+
+One large file up and down (streamed, as MLflow's client does for a non-multipart upload), many
+small files down with 4 clients, and the peak RSS of the proxy's process tree while it streams.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.httpc import Conn, HttpError
+from bench.measure import RssSampler, Sample, run_threads, timed
+from bench.rows import Row, alternate, both, cpu_detail
+from bench.stack import BUCKET, BenchStack, Side
+
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+CHUNK = 1 << 20
+
+
+def _upload(conn: Conn, path: str, file: Path) -> None:
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        status, data = conn.request("PUT", path, f, {"Content-Length": str(size), "Content-Type": "application/octet-stream"})  # type: ignore[arg-type]
+    if status != 200:
+        raise HttpError(status, data, f"PUT {path}")
+
+
+def _download(conn: Conn, path: str, dest: Path) -> int:
+    """Stream the body to `dest` in 1 MiB reads (bounded client memory, like a real client)."""
+    c = conn._connection()
+    c.request("GET", path)
+    response = c.getresponse()
+    if response.status != 200:
+        raise HttpError(response.status, response.read(), f"GET {path}")
+    total = 0
+    with open(dest, "wb") as f:
+        while chunk := response.read(CHUNK):
+            f.write(chunk)
+            total += len(chunk)
+    return total
+
+
+def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, repeats: int) -> list[Row]:
+    size = size_mb * 2**20
+    src = work / "big.bin"
+    with open(src, "wb") as f:
+        for _ in range(size_mb):
+            f.write(os.urandom(2**20))
+    s3 = stack.s3.client()
+    direct = Side("direct", "", "", [], "", "direct")
+    peaks: dict[str, float] = {s.name: 0.0 for s in sides}
+
+    def up(side: Side, r: int) -> Sample:
+        if side.name == "direct":
+            return timed([], 1, lambda: s3.upload_file(str(src), BUCKET, "direct/big.bin"))
+        with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
+            sampler = RssSampler(side.artifact_pids)
+            with sampler.running():
+                sample = timed(side.artifact_pids, 1, lambda: _upload(conn, f"{ART}/big/big-{r}.bin", src))
+        peaks[side.name] = max(peaks[side.name], sampler.peak / 2**20)
+        return sample
+
+    def down(side: Side, r: int) -> Sample:
+        dest = work / f"down-{side.name}.bin"
+        try:
+            if side.name == "direct":
+                return timed([], 1, lambda: s3.download_file(BUCKET, "direct/big.bin", str(dest)))
+            with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
+                sampler = RssSampler(side.artifact_pids)
+                with sampler.running():
+                    sample = timed(side.artifact_pids, 1, lambda: _download(conn, f"{ART}/big/big-0.bin", dest) and None)
+            if dest.stat().st_size != size:
+                raise AssertionError(f"{side.name}: downloaded {dest.stat().st_size} of {size} bytes")
+            peaks[side.name] = max(peaks[side.name], sampler.peak / 2**20)
+            return sample
+        finally:
+            dest.unlink(missing_ok=True)
+
+    everyone = [*sides, direct]
+    ups = alternate(everyone, repeats, up)
+    downs = alternate(everyone, repeats, down)
+    src.unlink()
+    mbps = lambda s: size / s.wall / 1e6  # noqa: E731
+    ml_up, my_up = both(ups, mbps)
+    ml_dn, my_dn = both(downs, mbps)
+    d_up = sorted(mbps(s) for s in ups["direct"])[len(ups["direct"]) // 2]
+    d_dn = sorted(mbps(s) for s in downs["direct"])[len(downs["direct"]) // 2]
+    return [
+        Row(f"proxy upload {size_mb} MB", "MB/s", ml_up, my_up, True, detail={**cpu_detail(ups, "file"), "direct_s3_MBps": d_up}),
+        Row(f"proxy upload {size_mb} MB, % of direct S3 ({d_up:.0f} MB/s)", "%", 100 * ml_up / d_up, 100 * my_up / d_up,
+            True, ">= 80%", lambda a, b: b >= 80),  # fmt: skip
+        Row(f"proxy download {size_mb} MB", "MB/s", ml_dn, my_dn, True, detail={**cpu_detail(downs, "file"), "direct_s3_MBps": d_dn}),
+        Row(f"proxy download {size_mb} MB, % of direct S3 ({d_dn:.0f} MB/s)", "%", 100 * ml_dn / d_dn,
+            100 * my_dn / d_dn, True, ">= 80%", lambda a, b: b >= 80),  # fmt: skip
+        Row(f"proxy peak RSS during {size_mb} MB transfers", "MB", peaks["mlflow"], peaks["modelyard"], False,
+            note="MLflow: whole server (tracking+proxy); modelyard: artifacts service"),  # fmt: skip
+    ]
+
+
+def small_files(stack: BenchStack, sides: list[Side], count: int, repeats: int, clients: int = 4) -> list[Row]:
+    s3 = stack.s3.client()
+    body = os.urandom(10 * 1024)
+    keys = [f"small/f{i:05d}.bin" for i in range(count)]
+    with ThreadPoolExecutor(8) as pool:
+        for prefix in ("mlflow", "modelyard", "direct"):
+            list(pool.map(lambda k, p=prefix: s3.put_object(Bucket=BUCKET, Key=f"{p}/{k}", Body=body), keys))
+    direct = Side("direct", "", "", [], "", "direct")
+
+    def run(side: Side, r: int) -> Sample:
+        shards = [keys[i::clients] for i in range(clients)]
+
+        def worker(i: int) -> None:
+            if side.name == "direct":
+                for key in shards[i]:
+                    assert len(s3.get_object(Bucket=BUCKET, Key=f"direct/{key}")["Body"].read()) == len(body)
+                return
+            with Conn(side.artifacts_url) as conn:
+                for key in shards[i]:
+                    status, data = conn.request("GET", f"{ART}/{key}")
+                    if status != 200 or len(data) != len(body):
+                        raise HttpError(status, data[:200], f"GET {key}")
+
+        return timed(side.artifact_pids, count, lambda: run_threads(clients, worker) and None)
+
+    samples = alternate([*sides, direct], repeats, run)
+    fps = lambda s: s.count / s.wall  # noqa: E731
+    ml, my = both(samples, fps)
+    d = sorted(fps(s) for s in samples["direct"])[len(samples["direct"]) // 2]
+    return [
+        Row(f"{count:,} x 10 KB download, {clients} clients", "files/s", ml, my, True,
+            detail={**cpu_detail(samples, "file"), "direct_s3_files_per_s": d}),  # fmt: skip
+        Row(f"{count:,} x 10 KB download, % of direct S3 ({d:.0f} files/s)", "%", 100 * ml / d, 100 * my / d, True,
+            ">= 80%", lambda a, b: b >= 80),  # fmt: skip
+    ]

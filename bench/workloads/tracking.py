@@ -1,0 +1,108 @@
+"""Write path: log-batch ingest with 1, 4 and 8 clients; single log-metric latency with one client."""
+
+from __future__ import annotations
+
+import json
+
+from bench.httpc import Conn, HttpError
+from bench.measure import percentile, run_threads, timed
+from bench.rows import Row, alternate, both, cpu_detail, cpu_row
+from bench.stack import Side
+from bench.workloads.common import API, create_experiment, create_run, now_ms
+
+BATCH = 1000  # MLflow's per-request metric limit
+KEYS = 10
+
+
+def _batches(run_id: str, count: int, start_step: int) -> list[bytes]:
+    """`count` pre-encoded log-batch bodies (JSON encoding stays out of the timed loop)."""
+    ts = now_ms()
+    bodies = []
+    for b in range(count):
+        step0 = start_step + b * (BATCH // KEYS)
+        metrics = [
+            {"key": f"k{k}", "value": (s * 0.001 + k) % 1.0, "timestamp": ts + s, "step": s}
+            for s in range(step0, step0 + BATCH // KEYS)
+            for k in range(KEYS)
+        ]
+        bodies.append(json.dumps({"run_id": run_id, "metrics": metrics}).encode())
+    return bodies
+
+
+def _post_all(conn: Conn, path: str, bodies: list[bytes]) -> list[float]:
+    import time
+
+    latencies = []
+    for body in bodies:
+        t = time.perf_counter()
+        status, data = conn.request("POST", path, body, {"Content-Type": "application/json"})
+        latencies.append(time.perf_counter() - t)
+        if status != 200:
+            raise HttpError(status, data, path)
+    return latencies
+
+
+def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) -> list[Row]:
+    per_client = max(1, total_batches // clients)
+    conns = {side.name: [Conn(side.tracking_url) for _ in range(clients)] for side in sides}
+    experiments = {side.name: create_experiment(conns[side.name][0], f"ingest{clients}") for side in sides}
+
+    def run(side: Side, r: int):  # type: ignore[no-untyped-def]
+        cs = conns[side.name]
+        run_ids = [create_run(c, experiments[side.name]) for c in cs]
+        bodies = [_batches(run_ids[i], per_client, 0) for i in range(clients)]
+        for c in cs:  # open every keep-alive connection before the clock starts
+            c.call("GET", f"{API}/experiments/get?experiment_id={experiments[side.name]}")
+        return timed(side.pids, clients * per_client, lambda: run_threads(clients, lambda i: _post_all(cs[i], f"{API}/runs/log-batch", bodies[i])))
+
+    samples = alternate(sides, repeats, run)
+    for cs in conns.values():
+        for c in cs:
+            c.close()
+    ml, my = both(samples, lambda s: s.count * BATCH / s.wall)
+    rows = [
+        Row(
+            f"log-batch ingest, {clients} client{'s' if clients > 1 else ''}",
+            "metrics/s",
+            ml,
+            my,
+            True,
+            target=">= 50k metrics/s" if clients == 4 else "",
+            check=(lambda a, b: b >= 50_000) if clients == 4 else None,
+            detail={**cpu_detail(samples, "batch"), "batches_per_repeat": clients * per_client},
+        )
+    ]
+    if clients == 4:
+        rows.append(cpu_row("log-batch 1,000 metrics", samples, "batch"))
+    return rows
+
+
+def log_metric(sides: list[Side], requests: int, repeats: int) -> list[Row]:
+    conns = {side.name: Conn(side.tracking_url) for side in sides}
+    run_ids = {s.name: create_run(conns[s.name], create_experiment(conns[s.name], "logmetric")) for s in sides}
+
+    def run(side: Side, r: int):  # type: ignore[no-untyped-def]
+        conn = conns[side.name]
+        ts = now_ms()
+        bodies = [
+            json.dumps({"run_id": run_ids[side.name], "key": "loss", "value": i * 0.5, "timestamp": ts + i,
+                        "step": r * requests + i}).encode()  # fmt: skip
+            for i in range(requests)
+        ]
+        conn.call("GET", f"{API}/runs/get?run_id={run_ids[side.name]}")  # keep-alive connection is warm
+        return timed(side.pids, requests, lambda: _post_all(conn, f"{API}/runs/log-metric", bodies))
+
+    samples = alternate(sides, repeats, run)
+    for c in conns.values():
+        c.close()
+    all_lat = {name: [x for s in ss for x in s.latencies] for name, ss in samples.items()}
+    ml, my = both(samples, lambda s: s.count / s.wall)
+    return [
+        Row("log-metric, 1 keep-alive client", "req/s", ml, my, True, ">= 700 req/s", lambda a, b: b >= 700,
+            detail=cpu_detail(samples)),  # fmt: skip
+        Row("log-metric p50", "ms", 1000 * percentile(all_lat["mlflow"], 50),
+            1000 * percentile(all_lat["modelyard"], 50), False),  # fmt: skip
+        Row("log-metric p99", "ms", 1000 * percentile(all_lat["mlflow"], 99),
+            1000 * percentile(all_lat["modelyard"], 99), False, "< 5 ms", lambda a, b: b < 5),  # fmt: skip
+        cpu_row("log-metric", samples),
+    ]

@@ -5,6 +5,7 @@ Shapes, codes and statuses are MLflow's: the real mlflow client parses these ans
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -625,3 +626,18 @@ def test_server_info_reports_multipart_when_the_mounted_proxy_supports_it(
 ) -> None:
     with single_process_app(sqlite_uri, f"s3://{s3_bucket}/root", s3_endpoint_url=s3_endpoint) as client:
         assert ok(client.get("/api/3.0/mlflow/server-info"))["multipart_uploads_enabled"] is True
+
+
+@pytest.mark.postgres
+def test_lost_database_is_a_retryable_503(postgres_server: Any, tmp_path: Path) -> None:
+    name = f"t_gone_{uuid.uuid4().hex[:12]}"
+    uri = postgres_server.create_database(name)
+    settings = Settings(backend_store_uri=uri, artifacts_destination=str(tmp_path), serve_artifacts=False)
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            ok(client.get(f"{API}/experiments/get", params={"experiment_id": "0"}))
+            postgres_server.drop_database(name)  # FORCE: the pool's sessions are terminated too
+            response = client.get(f"{API}/experiments/get", params={"experiment_id": "0"})
+            error(response, 503, "TEMPORARILY_UNAVAILABLE")
+    finally:
+        postgres_server.drop_database(name)

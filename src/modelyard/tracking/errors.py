@@ -10,6 +10,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -66,6 +68,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(errors.INVALID_PARAMETER_VALUE, f"Invalid request: {exc.errors()}")
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # Database down, unreachable or locked, or the pool exhausted: transient, so a 503 the mlflow
+    # client retries rather than an INTERNAL_ERROR.
+    logger.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+    return error_response(errors.TEMPORARILY_UNAVAILABLE, "The tracking database is temporarily unavailable.")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after sending this answer, so the server logs the traceback exactly once.
     return error_response(errors.INTERNAL_ERROR, f"Internal server error: {type(exc).__name__}")
@@ -75,4 +84,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardException, _modelyard_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

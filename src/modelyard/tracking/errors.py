@@ -1,7 +1,8 @@
 """Every error leaves the service as MLflow's JSON `{"error_code", "message"}` with the matching status.
 
-The mlflow client retries 5xx answers for minutes, so only genuine server faults may be 5xx; routing
-misses (unknown path, wrong method) and request-validation errors are JSON 4xx like everything else.
+The mlflow client retries 5xx answers for minutes, so only server-side faults may be 5xx: routing misses
+(unknown path, wrong method) and request-validation errors are JSON 4xx like everything else, a
+database that is briefly unavailable is a 503 worth retrying, and anything unforeseen a 500.
 """
 
 from __future__ import annotations

@@ -264,7 +264,9 @@ def test_metadata_exposes_mlflow_schema_accessors(tmp_path, frame, classifier):
     msk.save_model(classifier, tmp_path / "m", input_example=frame)
     metadata = pyfunc.load_model(str(tmp_path / "m")).metadata
     assert metadata.get_input_schema().input_names() == ["a", "b"]
-    assert not metadata.get_output_schema().is_tensor_spec  # one prediction per row: a column, as MLflow infers
+    assert (
+        not metadata.get_output_schema().is_tensor_spec
+    )  # one prediction per row: a column, as MLflow infers
     assert metadata.get_params_schema() is None
 
 
@@ -289,3 +291,20 @@ def _factor(tmp_path):
     path = tmp_path / "factor.txt"
     path.write_text("2")
     return path
+
+
+def test_model_config_reaches_custom_models_and_is_ignored_by_sklearn(tmp_path, frame, classifier):
+    class Configured(pyfunc.PythonModel):
+        def load_context(self, context):
+            self.config = dict(context.model_config)
+
+        def predict(self, context, model_input, params=None):
+            return [self.config.get("label")] * len(model_input)
+
+    pyfunc.save_model(tmp_path / "custom", python_model=Configured(), model_config={"label": "saved"})
+    assert pyfunc.load_model(str(tmp_path / "custom")).predict([1]) == ["saved"]
+    assert pyfunc.load_model(str(tmp_path / "custom"), model_config={"label": "override"}).predict([1]) == [
+        "override"
+    ]
+    msk.save_model(classifier, tmp_path / "sk")
+    assert len(pyfunc.load_model(str(tmp_path / "sk"), model_config={"x": 1}).predict(frame)) == len(frame)

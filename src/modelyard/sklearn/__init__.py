@@ -237,8 +237,9 @@ class SklearnPyfuncWrapper:
         return self.estimator
 
 
-def _load_pyfunc(path: str) -> SklearnPyfuncWrapper:
-    """The pyfunc loader contract; `path` is the model directory or the pickle inside it."""
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> SklearnPyfuncWrapper:
+    """The pyfunc loader contract; `path` is the model directory or the pickle inside it.
+    Estimators take no load-time config, so `model_config` is accepted and ignored, as in MLflow."""
     model_dir = Path(path) if os.path.isdir(path) else Path(path).parent
     try:
         conf = Model.load(model_dir).flavor(FLAVOR_NAME)

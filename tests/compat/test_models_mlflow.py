@@ -157,8 +157,26 @@ def test_modelyard_custom_python_model_loads_in_mlflow(tmp_path, frame):
         [{"a": 1, "b": 2.0}],
         {"x": [1, 2]},
         {"t": np.array([1, 2])},
+        pd.DataFrame(
+            {
+                "i": pd.Series([1, None], dtype="Int64"),
+                "f": [1.0, np.nan],
+                "s": ["a", None],
+                "l": [[1, 2], None],
+                "o": [{"k": 1}, {"k": 2}],
+            }
+        ),
     ],
-    ids=["dataframe", "ndarray", "dict", "list", "records", "dict-of-list", "dict-of-arrays"],
+    ids=[
+        "dataframe",
+        "ndarray",
+        "dict",
+        "list",
+        "records",
+        "dict-of-list",
+        "dict-of-arrays",
+        "missing-values",
+    ],
 )
 def test_inferred_signatures_match_mlflow(example):
     params = {"k": 1, "s": "v", "l": [1.0, 2.0]}

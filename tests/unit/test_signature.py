@@ -231,3 +231,14 @@ def test_nan_is_a_double_but_none_is_not_a_string():
         "s"
         in _error(lambda: enforce_schema(pd.DataFrame({"x": [1.0, 2.0], "s": ["a", None]}), schema)).message
     )
+
+
+def test_optional_nullable_integer_column_keeps_its_missing_values():
+    schema = infer_signature(pd.DataFrame({"i": pd.Series([1, None], dtype="Int64")})).inputs
+    assert schema == Schema.of(ColSpec(DataType.long, "i", required=False))
+    out = enforce_schema(pd.DataFrame({"i": pd.Series([3, None], dtype="Int64")}), schema)
+    assert out["i"].tolist() == [3, None]
+    with pytest.raises(ModelyardException):
+        enforce_schema(
+            pd.DataFrame({"i": pd.Series([3, None], dtype="Int64")}), Schema.of(ColSpec(DataType.long, "i"))
+        )

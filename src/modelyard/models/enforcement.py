@@ -146,6 +146,7 @@ def _is_scalar_value(value: Any) -> bool:
 
 
 def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) -> Any:
+    import numpy as np
     import pandas as pd
 
     kind = getattr(series.dtype, "kind", "O")
@@ -154,7 +155,8 @@ def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) ->
     else:
         # Integer and bool arrays cannot hold missing values, and NaN is a float like any other
         # (a float column bound for an integer type fails its conversion check instead).
-        has_missing = kind not in "iubf" and bool(series.isna().any())
+        numpy_backed = isinstance(series.dtype, np.dtype)
+        has_missing = not (numpy_backed and kind in "iubf") and bool(series.isna().any())
     if has_missing and required:
         raise _bad(f"Column '{name}' is required but has missing values.")
     if not isinstance(dtype, DataType):

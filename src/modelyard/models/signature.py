@@ -69,7 +69,13 @@ def infer_schema(data: Any) -> Schema:
     pd = _pandas()
     np = _numpy()
     if pd is not None and isinstance(data, pd.DataFrame):
-        return Schema(tuple(ColSpec(_infer_series_type(data[c]), str(c)) for c in data.columns))
+        # A column with missing values in the example is optional, as MLflow infers it.
+        return Schema(
+            tuple(
+                ColSpec(_infer_series_type(data[c]), str(c), not bool(data[c].isna().any()))
+                for c in data.columns
+            )
+        )
     if pd is not None and isinstance(data, pd.Series):
         name = None if data.name is None else str(data.name)
         return Schema.of(ColSpec(_infer_series_type(data), name))

@@ -9,6 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.modelyard-installed
 COMPOSE := docker compose -f infra/compose.yaml
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # Docker when an engine answers, native processes (python -m modelyard.devstack) otherwise.
 # A stack that is already running natively (.stack/*.pid) is always managed natively.
@@ -20,7 +21,7 @@ define stack
 	fi
 endef
 
-.PHONY: help venv test lint up down status clean
+.PHONY: help venv test lint up down status clean bench bench-quick
 
 help:
 	@echo "make venv    create .venv and install modelyard[dev] (only when pyproject.toml changed)"
@@ -30,6 +31,7 @@ help:
 	@echo "make status  show each component of the local stack"
 	@echo "make down    stop the local stack (PostgreSQL data is kept)"
 	@echo "make clean   stop the stack and remove its data, state and caches"
+	@echo "make bench   modelyard vs MLflow side by side (BENCH_ARGS='--scale 10'); make bench-quick: < 5 min"
 
 venv: $(STAMP)
 
@@ -58,3 +60,10 @@ status: venv
 clean: venv
 	$(call stack,clean,down --volumes)
 	rm -rf .stack .pytest_cache .ruff_cache build dist
+
+# Both start their own PostgreSQL, moto and services on free ports; MLflow runs from .venv-bench-mlflow.
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-quick: venv
+	$(PY) -m bench --quick $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import report
 from bench.httpc import Conn
-from bench.measure import tree_rss_bytes
+from bench.measure import tree, tree_rss_bytes
 from bench.rows import Row
 from bench.seed import Corpus
 from bench.stack import BenchStack, Side
@@ -49,8 +49,8 @@ class Plan:
     @classmethod
     def make(cls, quick: bool, scale: int) -> Plan:
         if quick:
-            return cls("quick", scale, 2, 24, 100, 10_000 * scale, 20, 100_000 * scale, 200, 500 * scale, 400,
-                       20 * scale, 10, 20)  # fmt: skip
+            return cls("quick", scale, 2, 8, 50, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
+                       10 * scale, 10, 10)  # fmt: skip
         return cls("full", scale, 5, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
                    100 * scale, 10, 100)  # fmt: skip
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = BenchStack(work, logs, workers=args.workers, say=say)
     rows: list[Row] = []
     errors: dict[str, str] = {}
+    trees: dict[str, list[str]] = {}
 
     def step(name: str, fn: Callable[[], list[Row]]) -> None:
         if name not in selected:
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ml, my = stack.start()
         sides = [ml, my]
+        trees = {s.name: [" ".join(p.cmdline()[:4])[:120] for pid in s.pids for p in tree(pid)] for s in sides}
         for side in sides:  # one real request each, so "idle" means a warmed-up, serving process
             with Conn(side.tracking_url) as conn:
                 conn.call("POST", f"{API}/experiments/search", {"max_results": 10})
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     config = {**plan.__dict__, "workers": args.workers, "workloads": sorted(selected),
-              "elapsed_s": round(time.monotonic() - started, 1)}  # fmt: skip
+              "elapsed_s": round(time.monotonic() - started, 1), "process_trees": trees}  # fmt: skip
     doc = report.write(rows, config, errors)
     print()
     print(report.text_table(rows))

@@ -72,7 +72,8 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
+                # MLflow execs `uvicorn`/`gunicorn` by name: its venv's bin goes first on PATH.
+                env={**os.environ, **self.env, "PATH": f"{mlflow_env.VENV / 'bin'}:{os.environ.get('PATH', '')}"},
                 start_new_session=True,
                 preexec_fn=death_signal_hook(signal.SIGTERM),
             )

@@ -9,7 +9,7 @@ from bench.httpc import Conn
 from bench.measure import percentile, run_threads, timed
 from bench.rows import Row, alternate, cpu_detail
 from bench.stack import Side
-from bench.workloads.common import API
+from bench.workloads.common import API, create_experiment, create_run
 
 
 def registry(sides: list[Side], models: int, versions_per_model: int, requests: int, repeats: int,
@@ -19,13 +19,16 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
 
     for side in sides:
         conns = [Conn(side.tracking_url) for _ in range(clients)]
+        # Versions point into a run's artifacts, as `register_model("runs:/...")` leaves them.
+        run_id = create_run(conns[0], create_experiment(conns[0], "registry"))
+        artifact_uri = conns[0].call("GET", f"{API}/runs/get?run_id={run_id}")["run"]["info"]["artifact_uri"]
 
-        def register(i: int, side: Side = side, conns: list[Conn] = conns) -> None:
+        def register(i: int, conns: list[Conn] = conns, run_id: str = run_id, root: str = artifact_uri) -> None:
             conn = conns[i]
             for name in names[i::clients]:
                 conn.call("POST", f"{API}/registered-models/create", {"name": name})
                 for v in range(versions_per_model):
-                    body = {"name": name, "source": f"s3://bench/models/{name}/{v}", "description": "bench"}
+                    body = {"name": name, "source": f"{root}/models/{name}/{v}", "run_id": run_id}
                     conn.call("POST", f"{API}/model-versions/create", body)
 
         create[side.name] = timed(side.pids, models * (versions_per_model + 1), lambda: run_threads(clients, register) and None)

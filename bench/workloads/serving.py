@@ -44,7 +44,7 @@ def payload(rows: int) -> bytes:
     return json.dumps({"dataframe_split": {"columns": [f"f{c}" for c in range(FEATURES)], "data": data}}).encode()
 
 
-def _score(conn: Conn, body: bytes, n: int, rows: int) -> list[float]:
+def _score(conn: Conn, body: bytes, n: int) -> list[float]:
     latencies = []
     for _ in range(n):
         t = time.perf_counter()
@@ -75,10 +75,14 @@ def invocations(sides: list[Side], rows: int, clients: int, requests: int, repea
 
     def run(side: Side, r: int):  # type: ignore[no-untyped-def]
         cs = conns[side.name]
-        for c in cs:
-            _score(c, body, 1, rows)  # warm connection
+        for c in cs:  # warm connections; check the answer is one prediction per row
+            status, data = c.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+            answer = json.loads(data)
+            predictions = answer["predictions"] if isinstance(answer, dict) else answer
+            if status != 200 or len(predictions) != rows:
+                raise AssertionError(f"{side.name}: {rows} rows scored as {str(answer)[:200]}")
         return timed(side.serving_pids, clients * per_client,
-                     lambda: run_threads(clients, lambda i: _score(cs[i], body, per_client, rows)))  # fmt: skip
+                     lambda: run_threads(clients, lambda i: _score(cs[i], body, per_client)))  # fmt: skip
 
     samples = alternate(sides, repeats, run)
     for cs in conns.values():

@@ -43,7 +43,7 @@ def _post_all(conn: Conn, path: str, bodies: list[bytes]) -> list[float]:
 
 
 def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) -> list[Row]:
-    per_client = max(1, total_batches // clients)
+    per_client = max(2, total_batches // clients)
     conns = {side.name: [Conn(side.tracking_url) for _ in range(clients)] for side in sides}
     experiments = {side.name: create_experiment(conns[side.name][0], f"ingest{clients}") for side in sides}
 

@@ -287,3 +287,87 @@ def test_input_example_with_params_reads_back_in_both(tmp_path, frame, classifie
     ours = modelyard.pyfunc.load_model(str(tmp_path / "ours")).metadata.signature.to_dict()
     theirs = mlflow.models.Model.load(str(tmp_path / "theirs")).signature.to_dict()
     assert {k: json.loads(v) for k, v in ours.items()} == {k: json.loads(v) for k, v in theirs.items()}
+
+
+# Where modelyard converts more than mlflow does, on purpose: conversions numpy calls "safe".
+_LENIENT = {"int->double", "str->datetime", "tensor-f32->f64", "tensor-i64->f64"}
+_ENFORCEMENT_CASES = {
+    "int->double": ('[{"type":"double","name":"x"}]', lambda: pd.DataFrame({"x": [1, 2]})),
+    "int32->long": (
+        '[{"type":"long","name":"x"}]',
+        lambda: pd.DataFrame({"x": np.array([1, 2], dtype=np.int32)}),
+    ),
+    "float->long": ('[{"type":"long","name":"x"}]', lambda: pd.DataFrame({"x": [1.5, 2.0]})),
+    "str->double": ('[{"type":"double","name":"x"}]', lambda: pd.DataFrame({"x": ["a", "b"]})),
+    "bool->long": ('[{"type":"long","name":"x"}]', lambda: pd.DataFrame({"x": [True, False]})),
+    "missing-column": (
+        '[{"type":"long","name":"x"},{"type":"long","name":"y"}]',
+        lambda: pd.DataFrame({"x": [1]}),
+    ),
+    "extra-column": ('[{"type":"long","name":"x"}]', lambda: pd.DataFrame({"x": [1], "z": [2]})),
+    "none-in-string": ('[{"type":"string","name":"x"}]', lambda: pd.DataFrame({"x": ["a", None]})),
+    "f32->double": (
+        '[{"type":"double","name":"x"}]',
+        lambda: pd.DataFrame({"x": np.array([1, 2], dtype=np.float32)}),
+    ),
+    "f64->float": ('[{"type":"float","name":"x"}]', lambda: pd.DataFrame({"x": [1.5, 2.5]})),
+    "i64->float": ('[{"type":"float","name":"x"}]', lambda: pd.DataFrame({"x": [1, 2]})),
+    "long->integer": ('[{"type":"integer","name":"x"}]', lambda: pd.DataFrame({"x": [1, 2]})),
+    "str->datetime": (
+        '[{"type":"datetime","name":"x"}]',
+        lambda: pd.DataFrame({"x": ["2020-01-01", "2020-01-02"]}),
+    ),
+    "int->string": ('[{"type":"string","name":"x"}]', lambda: pd.DataFrame({"x": [1, 2]})),
+    "int->bool": ('[{"type":"boolean","name":"x"}]', lambda: pd.DataFrame({"x": [1, 0]})),
+    "nan-in-double": ('[{"type":"double","name":"x"}]', lambda: pd.DataFrame({"x": [1.0, np.nan]})),
+    "nan-in-long": ('[{"type":"long","name":"x"}]', lambda: pd.DataFrame({"x": [1.0, np.nan]})),
+    "records": ('[{"type":"long","name":"x"},{"type":"string","name":"y"}]', lambda: [{"x": 1, "y": "a"}]),
+    "dict-of-columns": ('[{"type":"long","name":"x"}]', lambda: {"x": [1, 2]}),
+    "tensor": (
+        '[{"type":"tensor","tensor-spec":{"dtype":"float64","shape":[-1,2]}}]',
+        lambda: np.ones((3, 2)),
+    ),
+    "tensor-f32->f64": (
+        '[{"type":"tensor","tensor-spec":{"dtype":"float64","shape":[-1,2]}}]',
+        lambda: np.ones((3, 2), dtype=np.float32),
+    ),
+    "tensor-i64->f64": (
+        '[{"type":"tensor","tensor-spec":{"dtype":"float64","shape":[-1,2]}}]',
+        lambda: np.ones((3, 2), dtype=np.int64),
+    ),
+    "tensor-shape": (
+        '[{"type":"tensor","tensor-spec":{"dtype":"float64","shape":[-1,2]}}]',
+        lambda: np.ones((3, 3)),
+    ),
+    "tensor-f64->f32": (
+        '[{"type":"tensor","tensor-spec":{"dtype":"float32","shape":[-1,2]}}]',
+        lambda: np.ones((3, 2)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ENFORCEMENT_CASES))
+def test_enforcement_accepts_and_refuses_what_mlflow_does(case):
+    from mlflow.models.utils import _enforce_schema as mlflow_enforce
+    from mlflow.types.schema import Schema as MlflowSchema
+
+    from modelyard.models import Schema, enforce_schema
+
+    spec, make = _ENFORCEMENT_CASES[case]
+
+    def accepted(call) -> bool:
+        try:
+            call()
+        except Exception:  # each library raises its own exception type
+            return False
+        return True
+
+    theirs = accepted(lambda: mlflow_enforce(make(), MlflowSchema.from_json(spec)))
+    try:  # ours must refuse with a ModelyardException (a 400), never anything else
+        enforce_schema(make(), Schema.from_json(spec))
+        ours = True
+    except ModelyardException:
+        ours = False
+    assert ours == (True if case in _LENIENT else theirs)
+    if case in _LENIENT:
+        assert not theirs, f"mlflow now accepts {case}; drop it from _LENIENT"

@@ -223,14 +223,27 @@ def test_enforcement_never_modifies_the_callers_frame():
     )
 
 
-def test_nan_is_a_double_but_none_is_not_a_string():
+def test_required_means_present_missing_values_fail_only_where_the_type_cannot_hold_them():
+    # MLflow's meaning of "required": the column must be there. NaN is a double; None passes in a
+    # string column; an integer or boolean column cannot hold a missing value.
     schema = Schema.of(ColSpec(DataType.double, "x"), ColSpec(DataType.string, "s"))
-    out = enforce_schema(pd.DataFrame({"x": [1.0, np.nan], "s": ["a", "b"]}), schema)
-    assert out["x"].isna().tolist() == [False, True]
+    out = enforce_schema(pd.DataFrame({"x": [1.0, np.nan], "s": ["a", None]}), schema)
+    assert out["x"].isna().tolist() == [False, True] and out["s"].tolist() == ["a", None]
+    longs = Schema.of(ColSpec(DataType.long, "n"))
     assert (
-        "s"
-        in _error(lambda: enforce_schema(pd.DataFrame({"x": [1.0, 2.0], "s": ["a", None]}), schema)).message
+        "'n'"
+        in _error(
+            lambda: enforce_schema(pd.DataFrame({"n": pd.Series([1, None], dtype="Int64")}), longs)
+        ).message
     )
+
+
+def test_int_to_float32_only_when_lossless():
+    schema = Schema.of(ColSpec(DataType.float, "x"))
+    assert (
+        enforce_schema(pd.DataFrame({"x": np.array([1, 2], dtype=np.int8)}), schema)["x"].dtype == np.float32
+    )
+    assert "column x" in _error(lambda: enforce_schema(pd.DataFrame({"x": [1, 2]}), schema)).message
 
 
 def test_optional_nullable_integer_column_keeps_its_missing_values():

@@ -145,6 +145,9 @@ def _is_scalar_value(value: Any) -> bool:
     )
 
 
+_NO_MISSING = (DataType.integer, DataType.long, DataType.boolean)
+
+
 def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) -> Any:
     import numpy as np
     import pandas as pd
@@ -157,11 +160,13 @@ def _enforce_column(series: Any, dtype: ValueType, name: str, required: bool) ->
         # (a float column bound for an integer type fails its conversion check instead).
         numpy_backed = isinstance(series.dtype, np.dtype)
         has_missing = not (numpy_backed and kind in "iubf") and bool(series.isna().any())
-    if has_missing and required:
+    # "required" means the column must be there (MLflow's meaning); a missing value inside it is
+    # refused only where the type has no way to hold one.
+    if has_missing and required and (not isinstance(dtype, DataType) or dtype in _NO_MISSING):
         raise _bad(f"Column '{name}' is required but has missing values.")
     if not isinstance(dtype, DataType):
         return series.map(lambda v: None if v is None else _enforce_value(v, dtype, name))
-    if has_missing and not required:
+    if has_missing:
         present = series[series.notna()]
         converted = _enforce_scalar_column(present, dtype, name) if len(present) else present
         result = pd.Series([None] * len(series), index=series.index, dtype=object)
@@ -221,16 +226,12 @@ def _enforce_scalar_column(series: Any, dtype: DataType, name: str) -> Any:
         if offending:
             raise incompatible(type(offending[0]).__name__)
         inferred = np.asarray(values).dtype
-        if np.can_cast(inferred, target, "safe") or (
-            kind == "O" and inferred.kind == "i" and target.kind == "f"
-        ):
+        if np.can_cast(inferred, target, "safe"):
             return series.astype(target)
         raise incompatible(inferred)
     if source == target:
         return series
-    if kind in "iuf" and (
-        np.can_cast(source, target, "safe") or (source.kind in "iu" and target.kind == "f")
-    ):
+    if kind in "iuf" and np.can_cast(source, target, "safe"):
         return series.astype(target)
     raise incompatible(source)
 

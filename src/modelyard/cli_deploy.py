@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from modelyard.deploy.sagemaker import MODES, DeploymentError, DeployOptions, SageMakerDeployer
+from modelyard.exceptions import ModelyardException
 
 
 def _options(f: Any) -> Any:
@@ -90,9 +93,16 @@ def _print(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
+@contextmanager
+def _errors() -> Iterator[None]:
+    """What went wrong, in one line on stderr and exit status 1, not a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (DeploymentError, ModelyardException, ClientError, BotoCoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group("deploy")
@@ -113,12 +123,10 @@ def create(
     **kw: Any,
 ) -> None:
     """Create an endpoint serving MODEL_URI (waits for InService; rolls back on failure)."""
-    try:
+    with _errors():
         _print(
             _deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).create(endpoint, model_uri)
         )
-    except DeploymentError as exc:
-        _fail(exc)
 
 
 @deploy.command("update")
@@ -135,12 +143,10 @@ def update(
 ) -> None:
     """Move an endpoint to MODEL_URI (replace, or add a variant); the old version serves until the new one is up."""
     kw["mode"] = kw.get("mode") or "replace"
-    try:
+    with _errors():
         _print(
             _deployer(target, region, endpoint_url, runtime_endpoint_url, **kw).update(endpoint, model_uri)
         )
-    except DeploymentError as exc:
-        _fail(exc)
 
 
 @deploy.command("delete")
@@ -150,7 +156,8 @@ def delete(
     target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str
 ) -> None:
     """Delete an endpoint, its config and its models."""
-    _deployer(target, region, endpoint_url, runtime_endpoint_url).delete(endpoint)
+    with _errors():
+        _deployer(target, region, endpoint_url, runtime_endpoint_url).delete(endpoint)
     click.echo(f"deleted {endpoint}")
 
 
@@ -160,7 +167,9 @@ def list_(
     target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None
 ) -> None:
     """List endpoints."""
-    for e in _deployer(target, region, endpoint_url, runtime_endpoint_url).list():
+    with _errors():
+        endpoints = _deployer(target, region, endpoint_url, runtime_endpoint_url).list()
+    for e in endpoints:
         click.echo(f"{e['EndpointName']}\t{e['EndpointStatus']}")
 
 
@@ -171,7 +180,8 @@ def get(
     target: str, region: str | None, endpoint_url: str | None, runtime_endpoint_url: str | None, endpoint: str
 ) -> None:
     """Describe an endpoint."""
-    _print(_deployer(target, region, endpoint_url, runtime_endpoint_url).get(endpoint))
+    with _errors():
+        _print(_deployer(target, region, endpoint_url, runtime_endpoint_url).get(endpoint))
 
 
 @deploy.command("predict")
@@ -194,5 +204,6 @@ def predict(
 ) -> None:
     """Score a file through the endpoint."""
     content_type = "text/csv" if input_path.suffix.lower() == ".csv" else "application/json"
-    deployer = _deployer(target, region, endpoint_url, runtime_endpoint_url)
-    _print(deployer.predict(endpoint, input_path.read_bytes(), content_type))
+    with _errors():
+        deployer = _deployer(target, region, endpoint_url, runtime_endpoint_url)
+        _print(deployer.predict(endpoint, input_path.read_bytes(), content_type))

@@ -262,3 +262,29 @@ def test_delete_removes_endpoint_config_and_models(aws: None, registry: Client) 
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []
+
+
+def test_cli_errors_are_one_line_and_exit_1(aws: None, registry: Client) -> None:
+    from click.testing import CliRunner
+
+    from modelyard.cli_deploy import deploy
+
+    runner = CliRunner()
+    missing = runner.invoke(deploy, ["get", "--endpoint", "nope", "--region", "us-east-1"])
+    assert missing.exit_code == 1
+    assert missing.output.startswith("error: ") and "nope" in missing.output
+    bad_uri = runner.invoke(
+        deploy,
+        [
+            "create",
+            "--endpoint",
+            "churn",
+            "--model-uri",
+            "models:/no-such-model/Production",
+            "--region",
+            "us-east-1",
+        ],
+    )
+    assert bad_uri.exit_code == 1
+    assert bad_uri.output.startswith("error: ") and "no-such-model" in bad_uri.output
+    assert "Traceback" not in bad_uri.output

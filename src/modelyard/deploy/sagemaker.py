@@ -10,6 +10,7 @@ the model version. boto3 resolves endpoints itself (`AWS_ENDPOINT_URL_SAGEMAKER`
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -25,6 +26,8 @@ LOCAL_EXECUTION_ROLE = "arn:aws:iam::000000000000:role/modelyard-local"
 LOCAL_IMAGE = "modelyard-serving:latest"
 DEPLOY_TAG_PREFIX = "modelyard.deploy."
 MODES = ("create", "replace", "add")
+
+logger = logging.getLogger(__name__)
 
 
 class DeploymentError(Exception):
@@ -122,24 +125,33 @@ class SageMakerDeployer:
         version = self._resolve_version(model_uri)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")[:17]
         label = f"{version[0]}-v{version[1]}" if version else "model"
-        model_name = _slug(f"{endpoint}-{label}", 45) + f"-{stamp}"
+        # Names are at most 63 characters: 41 + "-" + 17-digit stamp + "-cfg".
+        model_name = _slug(f"{endpoint}-{label}", 41) + f"-{stamp}"
+        config_name = model_name + "-cfg"
         model_data_url = self._upload(model_uri, endpoint, model_name)
         self.sagemaker.create_model(
             ModelName=model_name,
             PrimaryContainer={"Image": o.image_uri, "ModelDataUrl": model_data_url, "Environment": {}},
             ExecutionRoleArn=o.execution_role_arn,
         )
-        variants = self._variants(existing, model_name)
-        config_name = model_name + "-cfg"
-        self.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
+        config_created = endpoint_created = False
         try:
+            variants = self._variants(existing, model_name)
+            self.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
+            config_created = True
             if existing is None:
                 self.sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+                endpoint_created = True
             else:
                 self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
             description = self._wait(endpoint, config_name)
         except Exception as exc:
-            self._roll_back(endpoint, config_name, model_name, created=existing is None)
+            self._roll_back(
+                endpoint,
+                config_name if config_created else None,
+                model_name,
+                delete_endpoint=endpoint_created,
+            )
             self._record(version, endpoint, "Failed", config_name, str(exc))
             raise DeploymentError(str(exc)) from exc
         if existing is not None:
@@ -167,11 +179,11 @@ class SageMakerDeployer:
             description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
             status = description["EndpointStatus"]
             if status == "InService":
-                if description.get("EndpointConfigName") != config_name:
-                    raise DeploymentError(
-                        f"Endpoint {endpoint} rolled back: {description.get('FailureReason', 'update failed')}"
-                    )
-                return dict(description)
+                if description.get("EndpointConfigName") == config_name:
+                    return dict(description)
+                # Still on the old config: rolled back if it says why, else the update has not begun yet.
+                if description.get("FailureReason"):
+                    raise DeploymentError(f"Endpoint {endpoint} rolled back: {description['FailureReason']}")
             if status in ("Failed", "RollingBack", "UpdateRollbackFailed"):
                 raise DeploymentError(
                     f"Endpoint {endpoint} is {status}: {description.get('FailureReason', '')}"
@@ -182,11 +194,15 @@ class SageMakerDeployer:
                 )
             time.sleep(self.options.poll_seconds)
 
-    def _roll_back(self, endpoint: str, config_name: str, model_name: str, created: bool) -> None:
-        if created:
+    def _roll_back(
+        self, endpoint: str, config_name: str | None, model_name: str, delete_endpoint: bool
+    ) -> None:
+        """Delete what this deployment created; an updated endpoint keeps serving its old config."""
+        if delete_endpoint:
             self._ignore_missing(self.sagemaker.delete_endpoint, EndpointName=endpoint)
             self._wait_gone(endpoint)
-        self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
+        if config_name is not None:
+            self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
         self._ignore_missing(self.sagemaker.delete_model, ModelName=model_name)
 
     def _retire(self, previous: dict[str, Any], keep: set[str]) -> None:
@@ -272,9 +288,17 @@ class SageMakerDeployer:
         }
         if error:
             value["error"] = error[:1000]
-        client = self._client
-        if client is None:
-            from modelyard.client import Client
+        try:
+            client = self._client
+            if client is None:
+                from modelyard.client import Client
 
-            client = self._client = Client()
-        client.set_model_version_tag(version[0], version[1], DEPLOY_TAG_PREFIX + endpoint, json.dumps(value))
+                client = self._client = Client()
+            client.set_model_version_tag(
+                version[0], version[1], DEPLOY_TAG_PREFIX + endpoint, json.dumps(value)
+            )
+        except Exception as exc:
+            # The endpoint is what it is whether or not the registry heard about it: say so, do not fail.
+            logger.warning(
+                "Could not record the deployment on %s version %s: %s", version[0], version[1], exc
+            )

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tests.integration.serving_models import child_pids
 from tests.support.services import start_service
 
 from modelyard.deploy.packaging import package_model
@@ -47,7 +48,10 @@ def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
         "MODELYARD_ENDPOINTS_STATE_DIR": str(tmp_path / "endpoints-state"),
         "MODELYARD_ENDPOINT_START_TIMEOUT": "60",
     }
-    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=1) as service:
+    # Asked for 2 workers, as `make up` asks every service: the service's config pins it to one.
+    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=2) as service:
+        assert service.pid is not None
+        assert len(child_pids(service.pid)) == 1
         yield service
 
 

@@ -1,5 +1,5 @@
-"""gunicorn entry (one worker: the control plane keeps endpoint state in-process):
-`MODELYARD_WORKERS=1 gunicorn -c python:modelyard.runtime.gunicorn_conf modelyard.endpoints.asgi:app`."""
+"""gunicorn entry: `gunicorn -c python:modelyard.endpoints.gunicorn_conf modelyard.endpoints.asgi:app`
+(that config pins one worker: the control plane keeps endpoint state in-process)."""
 
 from modelyard.endpoints.app import create_app
 from modelyard.settings import Settings

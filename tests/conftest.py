@@ -60,6 +60,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+#: Variables clients read and write at run time (mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID
+#: for subprocesses); a test that sets one must not hand it to the next test.
+_CLIENT_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_RUN_ID",
+    "MODELYARD_TRACKING_URI",
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_client_env() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in _CLIENT_ENV}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests.integration.serving_models import (
     frame,
     save_classifier,
     save_scale_model,
+    train_classifier,
 )
 from tests.support.services import start_service
 
@@ -273,3 +274,38 @@ def test_models_serve_cli_serves_until_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
     assert code == 0, log.read_text()
+
+
+@pytest.mark.parametrize(
+    "reference", ["models:/{name}@champion", "models:/{name}/Production", "runs:/{run_id}/model"]
+)
+def test_registry_and_run_uris_are_downloaded_once_by_the_master(
+    tmp_path: Path, tracking_server: Callable[..., str], reference: str
+) -> None:
+    import modelyard
+    from modelyard import sklearn as my_sklearn
+    from modelyard.client import Client
+    from modelyard.models import infer_signature
+
+    url = tracking_server()
+    model, x = train_classifier(seed=4)
+    name = f"serving-{tmp_path.name}"[:60]
+    modelyard.set_tracking_uri(url)
+    try:
+        with modelyard.start_run() as run:
+            my_sklearn.log_model(
+                model, name="model", registered_model_name=name, signature=infer_signature(x)
+            )
+    finally:
+        modelyard.set_tracking_uri(None)
+    client = Client(tracking_uri=url)
+    client.set_registered_model_alias(name, "champion", "1")
+    client.transition_model_version_stage(name, "1", "Production")
+    uri = reference.format(name=name, run_id=run.info.run_id)
+
+    env = {"MODELYARD_MODEL_URI": uri, "MLFLOW_TRACKING_URI": url}
+    with start_service(SERVING, tmp_path / "service", env=env, workers=2) as service:
+        response = _post(service, json.dumps({"dataframe_split": ROWS.to_dict(orient="split")}))
+        assert response.status_code == 200, response.text
+        assert response.json() == {"predictions": model.predict(ROWS).tolist()}
+        assert service.log().count(f"Downloaded {uri}") == 1

@@ -214,6 +214,11 @@ def test_train_register_deploy_update_and_survive_a_broken_version(
         assert switch > 0
         print(f"invoker: {switch} answers from v1, {len(sources) - switch} from v2")
     assert np.allclose(predict(), expected2)
+    csv = tmp_path / "rows.csv"
+    rows.to_csv(csv, index=False)
+    from_cli = _modelyard(env, "predict", "--endpoint", ENDPOINT, "--input-path", str(csv))
+    assert from_cli.returncode == 0, from_cli.stderr
+    assert np.allclose(json.loads(from_cli.stdout)["predictions"], expected2)
 
     # v3 cannot load: the update fails with the reason, and v2 keeps serving.
     module, source = import_source(tmp_path / "src", "corrupt_model", BROKEN_SOURCE)

@@ -24,7 +24,17 @@ from bench.stack import BenchStack, Side
 from bench.workloads import artifacts, registry, search, serving, tracking
 from bench.workloads.common import API
 
-WORKLOADS = ("memory", "ingest", "log-metric", "search", "history", "artifacts", "small-files", "serving", "registry")
+WORKLOADS = (
+    "memory",
+    "ingest",
+    "log-metric",
+    "search",
+    "history",
+    "artifacts",
+    "small-files",
+    "serving",
+    "registry",
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Plan:
     @classmethod
     def make(cls, quick: bool, scale: int) -> Plan:
         if quick:
-            return cls("quick", scale, 2, 8, 50, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
+            return cls("quick", scale, 2, 4, 50, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
                        10 * scale, 10, 10)  # fmt: skip
         return cls("full", scale, 5, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
                    100 * scale, 10, 100)  # fmt: skip
@@ -57,8 +67,25 @@ class Plan:
 
 def idle_memory(label: str, sides: list[Side], pids: Callable[[Side], list[int]]) -> Row:
     mb = {s.name: tree_rss_bytes(pids(s)) / 2**20 for s in sides}
-    target, check = ("< 400 MB", (lambda a, b: b < 400)) if label.startswith("idle RSS, tracking") else ("", None)
+    target, check = (
+        ("< 400 MB", (lambda a, b: b < 400)) if label.startswith("idle RSS, tracking") else ("", None)
+    )
     return Row(label, "MB", mb["mlflow"], mb["modelyard"], False, target, check)
+
+
+def settle(sides: list[Side], say: Callable[[str], None], quiet: float = 5.0, limit: float = 90.0) -> None:
+    """Wait until no side's process tree has changed for `quiet` seconds: `mlflow server` starts its job
+    runner and huey consumers some seconds after it answers /health, and they belong to its footprint."""
+    deadline = time.monotonic() + limit
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = tuple(sorted(p.pid for s in sides for pid in s.pids for p in tree(pid)))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.5)
+    say(f"process trees still changing after {limit:.0f}s; measuring anyway")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,15 +131,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ml, my = stack.start()
         sides = [ml, my]
-        trees = {s.name: [" ".join(p.cmdline()[:4])[:120] for pid in s.pids for p in tree(pid)] for s in sides}
+        trees = {
+            s.name: [" ".join(p.cmdline()[:4])[:120] for pid in s.pids for p in tree(pid)] for s in sides
+        }
         for side in sides:  # one real request each, so "idle" means a warmed-up, serving process
             with Conn(side.tracking_url) as conn:
                 conn.call("POST", f"{API}/experiments/search", {"max_results": 10})
-        time.sleep(2)
-        step("memory", lambda: [idle_memory("idle RSS, tracking + artifacts service trees", sides, lambda s: s.pids)])
-        step("ingest", lambda: [r for n in (1, 4, 8) for r in tracking.ingest(sides, n, plan.ingest_batches, plan.repeats)])
+        settle(sides, say)
+        step(
+            "memory",
+            lambda: [idle_memory("idle RSS, tracking + artifacts service trees", sides, lambda s: s.pids)],
+        )
+        step(
+            "ingest",
+            lambda: [
+                r for n in (1, 4, 8) for r in tracking.ingest(sides, n, plan.ingest_batches, plan.repeats)
+            ],
+        )
         step("log-metric", lambda: tracking.log_metric(sides, plan.log_metric_requests, plan.repeats))
-        step("search", lambda: search.search(stack, sides, Corpus(plan.runs), plan.search_requests, plan.repeats))
+        step(
+            "search",
+            lambda: search.search(stack, sides, Corpus(plan.runs), plan.search_requests, plan.repeats),
+        )
         step("history", lambda: search.history(stack, sides, plan.history_steps, plan.repeats))
         step("artifacts", lambda: artifacts.big_file(stack, sides, work, plan.big_mb, plan.repeats))
         step("small-files", lambda: artifacts.small_files(stack, sides, plan.small_files, plan.repeats))
@@ -131,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
         step("serving", serve)
         if "memory" in selected:
-            rows.append(idle_memory("RSS after the workloads, tracking + artifacts trees", sides, lambda s: s.pids))
+            rows.append(
+                idle_memory("RSS after the workloads, tracking + artifacts trees", sides, lambda s: s.pids)
+            )
     finally:
         say("stopping servers")
         stack.stop()

@@ -29,7 +29,13 @@ class Corpus:
     def rows(self, experiment_id: int, artifact_root: str, now_ms: int) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, deterministic for a given seed (the same data on both sides)."""
         rng = random.Random(self.seed)
-        out: dict[str, list[tuple[Any, ...]]] = {"runs": [], "params": [], "tags": [], "metrics": [], "latest_metrics": []}
+        out: dict[str, list[tuple[Any, ...]]] = {
+            "runs": [],
+            "params": [],
+            "tags": [],
+            "metrics": [],
+            "latest_metrics": [],
+        }
         for i in range(self.runs):
             run_id = uuid.UUID(int=rng.getrandbits(128)).hex
             start = now_ms - (self.runs - i) * 1000
@@ -50,8 +56,17 @@ class Corpus:
 
 
 COLUMNS = {
-    "runs": ("run_uuid", "name", "experiment_id", "user_id", "status", "start_time", "end_time",
-             "lifecycle_stage", "artifact_uri"),  # fmt: skip
+    "runs": (
+        "run_uuid",
+        "name",
+        "experiment_id",
+        "user_id",
+        "status",
+        "start_time",
+        "end_time",
+        "lifecycle_stage",
+        "artifact_uri",
+    ),  # fmt: skip
     "params": ("key", "value", "run_uuid"),
     "tags": ("key", "value", "run_uuid"),
     "metrics": ("key", "value", "timestamp", "run_uuid", "step", "is_nan"),

@@ -52,7 +52,9 @@ class Side:
 class ChildProcess:
     """A non-gunicorn server (MLflow's) in its own session, tied to our life, stopped as a group."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path, health_url: str) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_path: Path, health_url: str
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
@@ -73,7 +75,11 @@ class ChildProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # MLflow execs `uvicorn`/`gunicorn` by name: its venv's bin goes first on PATH.
-                env={**os.environ, **self.env, "PATH": f"{mlflow_env.VENV / 'bin'}:{os.environ.get('PATH', '')}"},
+                env={
+                    **os.environ,
+                    **self.env,
+                    "PATH": f"{mlflow_env.VENV / 'bin'}:{os.environ.get('PATH', '')}",
+                },
                 start_new_session=True,
                 preexec_fn=death_signal_hook(signal.SIGTERM),
             )
@@ -128,12 +134,20 @@ class BenchStack:
         mlflow = ChildProcess(
             "mlflow server",
             [
-                str(mlflow_python.parent / "mlflow"), "server",
+                str(mlflow_python.parent / "mlflow"),
+                "server",
                 # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; MLflow's venv has psycopg2.
-                "--backend-store-uri", ml_db.replace("postgresql://", "postgresql+psycopg2://", 1),
-                "--serve-artifacts", "--artifacts-destination", f"s3://{BUCKET}/mlflow",
-                "--host", LOOPBACK, "--port", str(ml_port),
-                "--workers", str(self.workers),
+                "--backend-store-uri",
+                ml_db.replace("postgresql://", "postgresql+psycopg2://", 1),
+                "--serve-artifacts",
+                "--artifacts-destination",
+                f"s3://{BUCKET}/mlflow",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(ml_port),
+                "--workers",
+                str(self.workers),
             ],  # fmt: skip
             {**aws, "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint},
             self.logs / "mlflow-server.log",
@@ -187,9 +201,19 @@ class BenchStack:
         ml_serve = ChildProcess(
             "mlflow models serve",
             [
-                str(mlflow_python.parent / "mlflow"), "models", "serve",
-                "-m", str(model_dir), "--env-manager", "local",
-                "-h", LOOPBACK, "-p", str(ml_port), "-w", str(self.workers),
+                str(mlflow_python.parent / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(model_dir),
+                "--env-manager",
+                "local",
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(ml_port),
+                "-w",
+                str(self.workers),
             ],  # fmt: skip
             {},
             self.logs / "mlflow-serve.log",

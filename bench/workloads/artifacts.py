@@ -22,7 +22,9 @@ CHUNK = 1 << 20
 def _upload(conn: Conn, path: str, file: Path) -> None:
     size = file.stat().st_size
     with open(file, "rb") as f:
-        status, data = conn.request("PUT", path, f, {"Content-Length": str(size), "Content-Type": "application/octet-stream"})  # type: ignore[arg-type]
+        status, data = conn.request(
+            "PUT", path, f, {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        )  # type: ignore[arg-type]
     if status != 200:
         raise HttpError(status, data, f"PUT {path}")
 
@@ -70,7 +72,9 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
             with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
                 sampler = RssSampler(side.artifact_pids)
                 with sampler.running():
-                    sample = timed(side.artifact_pids, 1, lambda: _download(conn, f"{ART}/big/big-0.bin", dest) and None)
+                    sample = timed(
+                        side.artifact_pids, 1, lambda: _download(conn, f"{ART}/big/big-0.bin", dest) and None
+                    )
             if dest.stat().st_size != size:
                 raise AssertionError(f"{side.name}: downloaded {dest.stat().st_size} of {size} bytes")
             peaks[side.name] = max(peaks[side.name], sampler.peak / 2**20)
@@ -88,18 +92,54 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
     d_up = sorted(mbps(s) for s in ups["direct"])[len(ups["direct"]) // 2]
     d_dn = sorted(mbps(s) for s in downs["direct"])[len(downs["direct"]) // 2]
     return [
-        Row(f"proxy upload {size_mb} MB", "MB/s", ml_up, my_up, True, detail={**cpu_detail(ups, "file"), "direct_s3_MBps": d_up}),
-        Row(f"proxy upload {size_mb} MB, % of direct S3 ({d_up:.0f} MB/s)", "%", 100 * ml_up / d_up, 100 * my_up / d_up,
-            True, ">= 80%", lambda a, b: b >= 80),  # fmt: skip
-        Row(f"proxy download {size_mb} MB", "MB/s", ml_dn, my_dn, True, detail={**cpu_detail(downs, "file"), "direct_s3_MBps": d_dn}),
-        Row(f"proxy download {size_mb} MB, % of direct S3 ({d_dn:.0f} MB/s)", "%", 100 * ml_dn / d_dn,
-            100 * my_dn / d_dn, True, ">= 80%", lambda a, b: b >= 80),  # fmt: skip
-        Row(f"proxy peak RSS during {size_mb} MB transfers", "MB", peaks["mlflow"], peaks["modelyard"], False,
-            note="MLflow: whole server (tracking+proxy); modelyard: artifacts service"),  # fmt: skip
+        Row(
+            f"proxy upload {size_mb} MB",
+            "MB/s",
+            ml_up,
+            my_up,
+            True,
+            detail={**cpu_detail(ups, "file"), "direct_s3_MBps": d_up},
+        ),
+        Row(
+            f"proxy upload {size_mb} MB, % of direct S3 ({d_up:.0f} MB/s)",
+            "%",
+            100 * ml_up / d_up,
+            100 * my_up / d_up,
+            True,
+            ">= 80%",
+            lambda a, b: b >= 80,
+        ),  # fmt: skip
+        Row(
+            f"proxy download {size_mb} MB",
+            "MB/s",
+            ml_dn,
+            my_dn,
+            True,
+            detail={**cpu_detail(downs, "file"), "direct_s3_MBps": d_dn},
+        ),
+        Row(
+            f"proxy download {size_mb} MB, % of direct S3 ({d_dn:.0f} MB/s)",
+            "%",
+            100 * ml_dn / d_dn,
+            100 * my_dn / d_dn,
+            True,
+            ">= 80%",
+            lambda a, b: b >= 80,
+        ),  # fmt: skip
+        Row(
+            f"proxy peak RSS during {size_mb} MB transfers",
+            "MB",
+            peaks["mlflow"],
+            peaks["modelyard"],
+            False,
+            note="MLflow: whole server (tracking+proxy); modelyard: artifacts service",
+        ),  # fmt: skip
     ]
 
 
-def small_files(stack: BenchStack, sides: list[Side], count: int, repeats: int, clients: int = 4) -> list[Row]:
+def small_files(
+    stack: BenchStack, sides: list[Side], count: int, repeats: int, clients: int = 4
+) -> list[Row]:
     s3 = stack.s3.client()
     body = os.urandom(10 * 1024)
     keys = [f"small/f{i:05d}.bin" for i in range(count)]
@@ -129,8 +169,21 @@ def small_files(stack: BenchStack, sides: list[Side], count: int, repeats: int, 
     ml, my = both(samples, fps)
     d = sorted(fps(s) for s in samples["direct"])[len(samples["direct"]) // 2]
     return [
-        Row(f"{count:,} x 10 KB download, {clients} clients", "files/s", ml, my, True,
-            detail={**cpu_detail(samples, "file"), "direct_s3_files_per_s": d}),  # fmt: skip
-        Row(f"{count:,} x 10 KB download, % of direct S3 ({d:.0f} files/s)", "%", 100 * ml / d, 100 * my / d, True,
-            ">= 80%", lambda a, b: b >= 80),  # fmt: skip
+        Row(
+            f"{count:,} x 10 KB download, {clients} clients",
+            "files/s",
+            ml,
+            my,
+            True,
+            detail={**cpu_detail(samples, "file"), "direct_s3_files_per_s": d},
+        ),  # fmt: skip
+        Row(
+            f"{count:,} x 10 KB download, % of direct S3 ({d:.0f} files/s)",
+            "%",
+            100 * ml / d,
+            100 * my / d,
+            True,
+            ">= 80%",
+            lambda a, b: b >= 80,
+        ),  # fmt: skip
     ]

@@ -23,7 +23,9 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
         run_id = create_run(conns[0], create_experiment(conns[0], "registry"))
         artifact_uri = conns[0].call("GET", f"{API}/runs/get?run_id={run_id}")["run"]["info"]["artifact_uri"]
 
-        def register(i: int, conns: list[Conn] = conns, run_id: str = run_id, root: str = artifact_uri) -> None:
+        def register(
+            i: int, conns: list[Conn] = conns, run_id: str = run_id, root: str = artifact_uri
+        ) -> None:
             conn = conns[i]
             for name in names[i::clients]:
                 conn.call("POST", f"{API}/registered-models/create", {"name": name})
@@ -31,7 +33,9 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
                     body = {"name": name, "source": f"{root}/models/{name}/{v}", "run_id": run_id}
                     conn.call("POST", f"{API}/model-versions/create", body)
 
-        create[side.name] = timed(side.pids, models * (versions_per_model + 1), lambda: run_threads(clients, register) and None)
+        create[side.name] = timed(
+            side.pids, models * (versions_per_model + 1), lambda: run_threads(clients, register) and None
+        )
         for c in conns:
             c.close()
 
@@ -57,7 +61,9 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
 
     query = urlencode({"filter": f"name='{target_name}'"})
     search = alternate(sides, repeats, reads(f"{API}/model-versions/search?{query}"))
-    latest = alternate(sides, repeats, reads(f"{API}/registered-models/get-latest-versions", "POST", {"name": target_name}))
+    latest = alternate(
+        sides, repeats, reads(f"{API}/registered-models/get-latest-versions", "POST", {"name": target_name})
+    )
     for c in conns.values():
         c.close()
     total = models * versions_per_model
@@ -65,10 +71,30 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
     ml_c = create["mlflow"].count / create["mlflow"].wall
     my_c = create["modelyard"].count / create["modelyard"].wall
     return [
-        Row(f"registry: create {models} models + {total:,} versions, {clients} clients", "req/s", ml_c, my_c, True,
-            detail={"server_cpu_ms_per_request": {k: round(1000 * v.cpu / v.count, 3) for k, v in create.items()}}),  # fmt: skip
-        Row(f"model-versions/search name=... ({total:,} versions) p50", "ms", p50(search["mlflow"]),
-            p50(search["modelyard"]), False, detail=cpu_detail(search)),  # fmt: skip
-        Row("registered-models/get-latest-versions p50", "ms", p50(latest["mlflow"]), p50(latest["modelyard"]), False,
-            detail=cpu_detail(latest)),  # fmt: skip
+        Row(
+            f"registry: create {models} models + {total:,} versions, {clients} clients",
+            "req/s",
+            ml_c,
+            my_c,
+            True,
+            detail={
+                "server_cpu_ms_per_request": {k: round(1000 * v.cpu / v.count, 3) for k, v in create.items()}
+            },
+        ),  # fmt: skip
+        Row(
+            f"model-versions/search name=... ({total:,} versions) p50",
+            "ms",
+            p50(search["mlflow"]),
+            p50(search["modelyard"]),
+            False,
+            detail=cpu_detail(search),
+        ),  # fmt: skip
+        Row(
+            "registered-models/get-latest-versions p50",
+            "ms",
+            p50(latest["mlflow"]),
+            p50(latest["modelyard"]),
+            False,
+            detail=cpu_detail(latest),
+        ),  # fmt: skip
     ]

@@ -76,7 +76,9 @@ def search(stack: BenchStack, sides: list[Side], corpus: Corpus, requests: int, 
             latencies = []
             for _ in range(requests):
                 t = time.perf_counter()
-                status, data = conn.request("POST", f"{API}/runs/search", body, {"Content-Type": "application/json"})
+                status, data = conn.request(
+                    "POST", f"{API}/runs/search", body, {"Content-Type": "application/json"}
+                )
                 latencies.append(time.perf_counter() - t)
                 assert status == 200, data[:300]
             return latencies
@@ -84,7 +86,11 @@ def search(stack: BenchStack, sides: list[Side], corpus: Corpus, requests: int, 
         return timed(side.pids, requests, go)
 
     def all_pages(side: Side, r: int):  # type: ignore[no-untyped-def]
-        return timed(side.pids, answers[side.name][1], lambda: [_all_pages(conns[side.name], experiments[side.name])] and None)
+        return timed(
+            side.pids,
+            answers[side.name][1],
+            lambda: [_all_pages(conns[side.name], experiments[side.name])] and None,
+        )
 
     firsts = alternate(sides, repeats, first_page)
     alls = alternate(sides, repeats, all_pages)
@@ -95,15 +101,40 @@ def search(stack: BenchStack, sides: list[Side], corpus: Corpus, requests: int, 
     size = f"{corpus.runs:,} runs"
     ml_all, my_all = both(alls, lambda s: s.wall)
     return [
-        Row(f"runs/search first page of {PAGE} ({size}) p50", "ms", 1000 * percentile(lat["mlflow"], 50),
-            1000 * percentile(lat["modelyard"], 50), False, "< 15 ms", lambda a, b: b < 15, note=note,
-            detail={**cpu_detail(firsts), "filter": FILTER, "order_by": ORDER_BY,
-                    "matches": {k: v[0] for k, v in answers.items()}}),  # fmt: skip
-        Row("runs/search first page p99", "ms", 1000 * percentile(lat["mlflow"], 99),
-            1000 * percentile(lat["modelyard"], 99), False),  # fmt: skip
+        Row(
+            f"runs/search first page of {PAGE} ({size}) p50",
+            "ms",
+            1000 * percentile(lat["mlflow"], 50),
+            1000 * percentile(lat["modelyard"], 50),
+            False,
+            "< 15 ms",
+            lambda a, b: b < 15,
+            note=note,
+            detail={
+                **cpu_detail(firsts),
+                "filter": FILTER,
+                "order_by": ORDER_BY,
+                "matches": {k: v[0] for k, v in answers.items()},
+            },
+        ),  # fmt: skip
+        Row(
+            "runs/search first page p99",
+            "ms",
+            1000 * percentile(lat["mlflow"], 99),
+            1000 * percentile(lat["modelyard"], 99),
+            False,
+        ),  # fmt: skip
         cpu_row("runs/search page", firsts, "page"),
-        Row(f"runs/search all pages ({matches:,} matches, {pages} pages)", "s", ml_all, my_all, False,
-            "< 0.3 s", lambda a, b: b < 0.3, detail=cpu_detail(alls, "page")),  # fmt: skip
+        Row(
+            f"runs/search all pages ({matches:,} matches, {pages} pages)",
+            "s",
+            ml_all,
+            my_all,
+            False,
+            "< 0.3 s",
+            lambda a, b: b < 0.3,
+            detail=cpu_detail(alls, "page"),
+        ),  # fmt: skip
     ]
 
 
@@ -146,8 +177,22 @@ def history(stack: BenchStack, sides: list[Side], steps: int, repeats: int) -> l
         c.close()
     ml, my = both(samples, lambda s: s.wall)
     return [
-        Row(f"metrics/get-history, {steps:,} steps (all pages)", "s", ml, my, False, "< 0.4 s",
-            lambda a, b: b < 0.4, detail=cpu_detail(samples, "fetch")),  # fmt: skip
-        Row("get-history: server RSS growth during fetch", "MB", max(peaks["mlflow"]), max(peaks["modelyard"]),
-            False, "bounded"),  # fmt: skip
+        Row(
+            f"metrics/get-history, {steps:,} steps (all pages)",
+            "s",
+            ml,
+            my,
+            False,
+            "< 0.4 s",
+            lambda a, b: b < 0.4,
+            detail=cpu_detail(samples, "fetch"),
+        ),  # fmt: skip
+        Row(
+            "get-history: server RSS growth during fetch",
+            "MB",
+            max(peaks["mlflow"]),
+            max(peaks["modelyard"]),
+            False,
+            "bounded",
+        ),  # fmt: skip
     ]

@@ -41,7 +41,9 @@ def save_model(path: Path) -> Path:
 
 def payload(rows: int) -> bytes:
     data = [[((r * 7 + c * 3) % 11) / 5 - 1 for c in range(FEATURES)] for r in range(rows)]
-    return json.dumps({"dataframe_split": {"columns": [f"f{c}" for c in range(FEATURES)], "data": data}}).encode()
+    return json.dumps(
+        {"dataframe_split": {"columns": [f"f{c}" for c in range(FEATURES)], "data": data}}
+    ).encode()
 
 
 def _score(conn: Conn, body: bytes, n: int) -> list[float]:
@@ -89,13 +91,23 @@ def invocations(sides: list[Side], rows: int, clients: int, requests: int, repea
         for c in cs:
             c.close()
     ml, my = both(samples, lambda s: s.count / s.wall)
-    label = f"/invocations {rows:,} row{'s' if rows > 1 else ''}, {clients} client{'s' if clients > 1 else ''}"
+    label = (
+        f"/invocations {rows:,} row{'s' if rows > 1 else ''}, {clients} client{'s' if clients > 1 else ''}"
+    )
     target, check = ("", None)
     if rows == 1 and clients == 1:
         target, check = ">= 2x MLflow", (lambda a, b: b >= 2 * a)
     lat = {name: [x for s in ss for x in s.latencies] for name, ss in samples.items()}
     out = [Row(label, "req/s", ml, my, True, target, check, detail=cpu_detail(samples))]
-    out.append(Row(f"{label} p99", "ms", 1000 * percentile(lat["mlflow"], 99), 1000 * percentile(lat["modelyard"], 99), False))
+    out.append(
+        Row(
+            f"{label} p99",
+            "ms",
+            1000 * percentile(lat["mlflow"], 99),
+            1000 * percentile(lat["modelyard"], 99),
+            False,
+        )
+    )
     if rows == 1 and clients == 1:
         out.append(cpu_row("/invocations 1 row", samples))
     return out

@@ -53,7 +53,11 @@ def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) ->
         bodies = [_batches(run_ids[i], per_client, 0) for i in range(clients)]
         for c in cs:  # open every keep-alive connection before the clock starts
             c.call("GET", f"{API}/experiments/get?experiment_id={experiments[side.name]}")
-        return timed(side.pids, clients * per_client, lambda: run_threads(clients, lambda i: _post_all(cs[i], f"{API}/runs/log-batch", bodies[i])))
+        return timed(
+            side.pids,
+            clients * per_client,
+            lambda: run_threads(clients, lambda i: _post_all(cs[i], f"{API}/runs/log-batch", bodies[i])),
+        )
 
     samples = alternate(sides, repeats, run)
     for cs in conns.values():
@@ -79,14 +83,23 @@ def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) ->
 
 def log_metric(sides: list[Side], requests: int, repeats: int) -> list[Row]:
     conns = {side.name: Conn(side.tracking_url) for side in sides}
-    run_ids = {s.name: create_run(conns[s.name], create_experiment(conns[s.name], "logmetric")) for s in sides}
+    run_ids = {
+        s.name: create_run(conns[s.name], create_experiment(conns[s.name], "logmetric")) for s in sides
+    }
 
     def run(side: Side, r: int):  # type: ignore[no-untyped-def]
         conn = conns[side.name]
         ts = now_ms()
         bodies = [
-            json.dumps({"run_id": run_ids[side.name], "key": "loss", "value": i * 0.5, "timestamp": ts + i,
-                        "step": r * requests + i}).encode()  # fmt: skip
+            json.dumps(
+                {
+                    "run_id": run_ids[side.name],
+                    "key": "loss",
+                    "value": i * 0.5,
+                    "timestamp": ts + i,
+                    "step": r * requests + i,
+                }
+            ).encode()  # fmt: skip
             for i in range(requests)
         ]
         conn.call("GET", f"{API}/runs/get?run_id={run_ids[side.name]}")  # keep-alive connection is warm
@@ -98,11 +111,31 @@ def log_metric(sides: list[Side], requests: int, repeats: int) -> list[Row]:
     all_lat = {name: [x for s in ss for x in s.latencies] for name, ss in samples.items()}
     ml, my = both(samples, lambda s: s.count / s.wall)
     return [
-        Row("log-metric, 1 keep-alive client", "req/s", ml, my, True, ">= 700 req/s", lambda a, b: b >= 700,
-            detail=cpu_detail(samples)),  # fmt: skip
-        Row("log-metric p50", "ms", 1000 * percentile(all_lat["mlflow"], 50),
-            1000 * percentile(all_lat["modelyard"], 50), False),  # fmt: skip
-        Row("log-metric p99", "ms", 1000 * percentile(all_lat["mlflow"], 99),
-            1000 * percentile(all_lat["modelyard"], 99), False, "< 5 ms", lambda a, b: b < 5),  # fmt: skip
+        Row(
+            "log-metric, 1 keep-alive client",
+            "req/s",
+            ml,
+            my,
+            True,
+            ">= 700 req/s",
+            lambda a, b: b >= 700,
+            detail=cpu_detail(samples),
+        ),  # fmt: skip
+        Row(
+            "log-metric p50",
+            "ms",
+            1000 * percentile(all_lat["mlflow"], 50),
+            1000 * percentile(all_lat["modelyard"], 50),
+            False,
+        ),  # fmt: skip
+        Row(
+            "log-metric p99",
+            "ms",
+            1000 * percentile(all_lat["mlflow"], 99),
+            1000 * percentile(all_lat["modelyard"], 99),
+            False,
+            "< 5 ms",
+            lambda a, b: b < 5,
+        ),  # fmt: skip
         cpu_row("log-metric", samples),
     ]

@@ -75,7 +75,7 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
 
     env_file = read_env_file(stack.state_dir / "env")
     assert env_file["AWS_ENDPOINT_URL_S3"] == stack.s3_endpoint
-    assert env_file["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{stack_env['MODELYARD_TRACKING_PORT']}"
+    assert env_file["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{stack_env['MODELYARD_GATEWAY_PORT']}"
     assert {
         "AWS_ENDPOINT_URL_SAGEMAKER",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
@@ -98,6 +98,19 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
         conn.execute("CREATE TABLE kept (v text)")
         conn.execute("INSERT INTO kept VALUES ('still here')")
 
+    # The real mlflow client, configured only by .stack/env, logs a run with an artifact and a model.
+    client_env = {**stack_env, **env_file, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    logged = subprocess.run([sys.executable, "-c", LOG_WITH_MLFLOW], env=client_env, capture_output=True, text=True, timeout=300)
+    assert logged.returncode == 0, logged.stdout + logged.stderr
+    run_id = logged.stdout.strip().splitlines()[-1]
+    # Artifact bytes went through the gateway to the artifacts service and into S3 (tracking does not
+    # serve the artifacts API in the stack, so the upload could not have gone there).
+    keys = [
+        o["Key"]
+        for o in stack._s3().client().list_objects_v2(Bucket=stack.config["MODELYARD_ARTIFACTS_BUCKET"]).get("Contents", [])
+    ]
+    assert any(k.endswith("notes/hello.txt") for k in keys), keys
+
     down = _run("down", stack_root, stack_env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert [pid for pid in pids if pid is not None and pid_alive(pid)] == []
@@ -110,6 +123,37 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     with psycopg.connect(stack.database_uri) as conn:
         assert conn.execute("SELECT v FROM kept").fetchall() == [("still here",)]
+    # ...and so do the run, its artifact and its model, read back by the mlflow client.
+    read = subprocess.run(
+        [sys.executable, "-c", READ_WITH_MLFLOW, run_id], env=client_env, capture_output=True, text=True, timeout=300
+    )
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert read.stdout.strip().splitlines()[-1] == "hello from the stack|0.5|[3.0]"
+
+
+LOG_WITH_MLFLOW = """
+import mlflow
+from sklearn.linear_model import LinearRegression
+
+mlflow.set_experiment("stack-check")
+with mlflow.start_run() as run:
+    mlflow.log_metric("m", 0.5)
+    mlflow.log_text("hello from the stack", "notes/hello.txt")
+    model = LinearRegression().fit([[0.0], [1.0]], [1.0, 2.0])
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="stack-check-model")
+print(run.info.run_id)
+"""
+
+READ_WITH_MLFLOW = """
+import sys
+import mlflow
+
+run_id = sys.argv[1]
+text = mlflow.artifacts.load_text(f"runs:/{run_id}/notes/hello.txt")
+metric = mlflow.get_run(run_id).data.metrics["m"]
+model = mlflow.pyfunc.load_model("models:/stack-check-model/1")
+print(f"{text}|{metric}|{[round(float(x), 6) for x in model.predict([[2.0]])]}")
+"""
 
 
 def test_up_refuses_a_port_taken_by_someone_else(stack_root: Path, stack_env: dict[str, str]) -> None:

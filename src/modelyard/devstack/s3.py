@@ -1,7 +1,7 @@
 """moto's S3-compatible server as a child process, for the test fixtures and `make up`.
 
-moto keeps everything in memory: buckets do not survive a restart of the dev stack (moto 5 has no
-on-disk persistence). `make up` re-creates the configured buckets on every start.
+moto keeps everything in memory (moto 5 has no on-disk persistence), so the dev stack mirrors its
+buckets to a folder on `down` (`snapshot`) and uploads them again on `up` (`restore`).
 """
 
 from __future__ import annotations
@@ -104,3 +104,40 @@ class S3Server:
         existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
         if name not in existing:
             client.create_bucket(Bucket=name)
+
+    def snapshot(self, folder: Path, buckets: tuple[str, ...]) -> int:
+        """Mirror `buckets` into folder/<bucket>/<key> (stale files removed); returns the object count."""
+        client = self.client()
+        count = 0
+        for bucket in buckets:
+            root = folder / bucket
+            kept: set[Path] = set()
+            try:
+                pages = list(client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+            except client.exceptions.NoSuchBucket:
+                continue
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    target = (root / obj["Key"]).resolve()
+                    if root.resolve() not in target.parents:
+                        continue  # a key with `..` would escape the snapshot folder
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    client.download_file(bucket, obj["Key"], str(target))
+                    kept.add(target)
+                    count += 1
+            for stale in [p for p in root.rglob("*") if p.is_file() and p.resolve() not in kept]:
+                stale.unlink()
+        return count
+
+    def restore(self, folder: Path, buckets: tuple[str, ...]) -> int:
+        """Upload what `snapshot` saved; returns the object count."""
+        client = self.client()
+        count = 0
+        for bucket in buckets:
+            root = folder / bucket
+            if not root.is_dir():
+                continue
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                client.upload_file(str(path), bucket, path.relative_to(root).as_posix())
+                count += 1
+        return count

@@ -79,9 +79,13 @@ TRACKING = ServiceSpec(
 )
 ARTIFACTS = ServiceSpec("artifacts", "modelyard.artifact_proxy.asgi:app", port_var="MODELYARD_ARTIFACTS_PORT")
 ENDPOINTS = ServiceSpec("endpoints", "modelyard.endpoints.asgi:app", port_var="MODELYARD_ENDPOINTS_PORT")
+# The stack's one base URL: artifacts API -> artifacts service, the rest -> tracking (as the chart's ingress).
+GATEWAY = ServiceSpec(
+    "gateway", "modelyard.gateway.asgi:app", health_path="/gateway/health", port_var="MODELYARD_GATEWAY_PORT"
+)
 
 #: The services `make up` runs, in start order.
-SERVICES: tuple[ServiceSpec, ...] = (TRACKING, ARTIFACTS, ENDPOINTS)
+SERVICES: tuple[ServiceSpec, ...] = (TRACKING, ARTIFACTS, ENDPOINTS, GATEWAY)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 Layout under the stack root (the repo by default):
     .data/postgres/        the PostgreSQL cluster (survives down/up; `clean` removes it)
+    .data/s3/<bucket>/     moto's objects, saved by `down` and restored by `up` (moto keeps them in memory)
     .stack/<name>.pid      pid and port of every process we started (each leads its own group)
     .stack/logs/<name>.log their output
     .stack/env             `export` lines pointing clients and boto3 at the stack
@@ -74,6 +75,10 @@ class Component:
         return self.pid is not None and pid_alive(self.pid)
 
 
+def _spec(name: str) -> ServiceSpec:
+    return next(spec for spec in SERVICES if spec.name == name)
+
+
 class Stack:
     def __init__(self, root: Path = REPO_ROOT, config: Mapping[str, str] | None = None) -> None:
         self.root = Path(root).absolute()
@@ -115,9 +120,9 @@ class Stack:
 
     def client_env(self) -> dict[str, str]:
         """What `.stack/env` exports: where clients, boto3 and the deploy target find the stack."""
-        endpoints = self.service_url(next(s for s in SERVICES if s.name == "endpoints"))
+        endpoints = self.service_url(_spec("endpoints"))
         return {
-            "MLFLOW_TRACKING_URI": self.service_url(SERVICES[0]),
+            "MLFLOW_TRACKING_URI": self.service_url(_spec("gateway")),
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
             "AWS_ENDPOINT_URL_SAGEMAKER": endpoints,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints,
@@ -138,6 +143,12 @@ class Stack:
             "MODELYARD_AUTO_MIGRATE": "false",
         }
         env.update(dict(spec.env))
+        if spec.name == "tracking":
+            # Behind the gateway, artifact bytes go to the artifacts service, never through tracking.
+            env["MODELYARD_SERVE_ARTIFACTS"] = "false"
+        if spec.name == "gateway":
+            env["MODELYARD_GATEWAY_TRACKING_URL"] = self.service_url(_spec("tracking"))
+            env["MODELYARD_GATEWAY_ARTIFACTS_URL"] = self.service_url(_spec("artifacts"))
         return env
 
     # --- pid files ---------------------------------------------------------------------------
@@ -256,9 +267,16 @@ class Stack:
             assert server.pid is not None
             self._record("s3", server.pid, port)
             started.append("s3")
-        for bucket in (self.config["MODELYARD_ARTIFACTS_BUCKET"], self.config["MODELYARD_DEPLOY_BUCKET"]):
+        for bucket in self._buckets():
             server.create_bucket(bucket)
+        if "s3" in started:
+            restored = server.restore(self.data_dir / "s3", self._buckets())
+            if restored:
+                say(f"  {'s3':<10} restored {restored} objects from {self.data_dir / 's3'}")
         say(f"  {'s3':<10} {self.s3_endpoint}")
+
+    def _buckets(self) -> tuple[str, ...]:
+        return (self.config["MODELYARD_ARTIFACTS_BUCKET"], self.config["MODELYARD_DEPLOY_BUCKET"])
 
     def _migrate(self, say: Say) -> None:
         """What `modelyard db upgrade` does, before any worker starts (they never race to migrate)."""
@@ -304,8 +322,11 @@ class Stack:
         elif name == "s3":
             component = self._s3()
         else:
-            component = self._service(next(s for s in SERVICES if s.name == name))
+            component = self._service(_spec(name))
         component.adopt(pid)
+        if isinstance(component, S3Server) and component.pid is not None:
+            # moto keeps objects in memory only: keep them on disk across down/up.
+            component.snapshot(self.data_dir / "s3", self._buckets())
         component.stop()
         self._pid_file(name).unlink(missing_ok=True)
 
@@ -332,13 +353,13 @@ class Stack:
                 healthy = alive and http_ok(f"{url}/moto-api/data.json")
             else:
                 url = f"http://{LOOPBACK}:{port}"
-                healthy = alive and http_ok(f"{url}/health")
+                healthy = alive and http_ok(f"{url}{_spec(name).health_path}")
             yield Component(name, pid if alive else None, port, url, healthy)
 
     def clean(self) -> None:
         """`down`, then remove the state and the PostgreSQL data."""
         self.down(echo=False)
         shutil.rmtree(self.state_dir, ignore_errors=True)
-        pg_data = self.data_dir / "postgres"
-        if pg_data.exists():
-            shutil.rmtree(pg_data)
+        for kept in ("postgres", "s3"):
+            if (self.data_dir / kept).exists():
+                shutil.rmtree(self.data_dir / kept)

@@ -97,3 +97,10 @@ def test_mlflow_artifacts_uri_needs_an_http_tracking_uri() -> None:
     assert resolved == "https://host:8443/prefix/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts"
     other = artifacts.resolve_artifact_uri("mlflow-artifacts://other:9000/x", "http://host")
     assert other == "http://other:9000/api/2.0/mlflow-artifacts/artifacts/x"
+
+
+def test_artifacts_uri_overrides_the_tracking_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In a cluster the serving pods reach the artifacts service directly, not through an ingress.
+    monkeypatch.setenv("MODELYARD_ARTIFACTS_URI", "http://rel-modelyard-artifacts:5000")
+    resolved = artifacts.resolve_artifact_uri("mlflow-artifacts:/1/r/artifacts", "http://rel-modelyard-tracking:5000")
+    assert resolved == "http://rel-modelyard-artifacts:5000/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts"

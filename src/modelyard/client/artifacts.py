@@ -40,7 +40,8 @@ def resolve_artifact_uri(artifact_uri: str, tracking_uri: str | None = None) -> 
     parsed = urlparse(artifact_uri)
     if parsed.scheme != PROXY_SCHEME:
         return artifact_uri
-    tracking = urlparse(_tracking_uri(tracking_uri))
+    # Inside a cluster there is no single base URL: MODELYARD_ARTIFACTS_URI names the artifacts service.
+    tracking = urlparse(os.environ.get("MODELYARD_ARTIFACTS_URI") or _tracking_uri(tracking_uri))
     if tracking.scheme not in ("http", "https"):
         raise ModelyardException.invalid_parameter(
             f"{artifact_uri!r} is served by a tracking server, but the tracking URI is "

@@ -639,5 +639,12 @@ def test_lost_database_is_a_retryable_503(postgres_server: Any, tmp_path: Path) 
             postgres_server.drop_database(name)  # FORCE: the pool's sessions are terminated too
             response = client.get(f"{API}/experiments/get", params={"experiment_id": "0"})
             error(response, 503, "TEMPORARILY_UNAVAILABLE")
+            # The database comes back: the client's retry gets a fresh connection, not a dead one.
+            postgres_server.create_database(name)
+            from modelyard.store.sql.migrate import upgrade
+
+            upgrade(uri)
+            for _ in range(2):  # every pooled connection died; none may be handed out again
+                ok(client.get(f"{API}/experiments/get", params={"experiment_id": "0"}))
     finally:
         postgres_server.drop_database(name)

@@ -15,6 +15,7 @@ from modelyard.artifact_proxy.routes import create_router, error_response, serve
 from modelyard.artifacts import get_repository
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.version import __version__
 
@@ -66,4 +67,5 @@ def create_app(settings: Settings) -> FastAPI:
             ModelyardException(f"Invalid request: {exc.errors()}", errors.INVALID_PARAMETER_VALUE)
         )
 
+    instrument(app, "artifacts")
     return app

@@ -7,9 +7,24 @@ fork, so database pools and loaded models are never shared across processes.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from typing import Any
+
 from modelyard.settings import Settings
 
 _settings = Settings.from_env()
+
+# Metrics of all workers are summed from files in one folder per master (see modelyard.runtime.metrics);
+# it must be set before any worker imports prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="modelyard-metrics-"))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's gauges must not linger in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
@@ -27,6 +42,7 @@ control_socket_disable = True
 
 __all__ = [
     "accesslog",
+    "child_exit",
     "bind",
     "control_socket_disable",
     "errorlog",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.httpc import Conn, HttpError
 from bench.measure import RssSampler, Sample, run_threads, timed
-from bench.rows import Row, alternate, both, cpu_detail
+from bench.rows import Row, alternate, both, cpu_detail, med
 from bench.stack import BUCKET, BenchStack, Side
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
@@ -54,9 +54,21 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
     direct = Side("direct", "", "", [], "", "direct")
     peaks: dict[str, float] = {s.name: 0.0 for s in sides}
 
+    def put_stream() -> None:
+        with open(src, "rb") as f:
+            s3.put_object(Bucket=BUCKET, Key="direct/big-stream.bin", Body=f)
+
+    def get_stream(dest: Path) -> None:
+        body = s3.get_object(Bucket=BUCKET, Key="direct/big.bin")["Body"]
+        with open(dest, "wb") as f:
+            while chunk := body.read(CHUNK):
+                f.write(chunk)
+
     def up(side: Side, r: int) -> Sample:
         if side.name == "direct":
             return timed([], 1, lambda: s3.upload_file(str(src), BUCKET, "direct/big.bin"))
+        if side.name == "direct-stream":
+            return timed([], 1, put_stream)
         with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
             sampler = RssSampler(side.artifact_pids)
             with sampler.running():
@@ -69,6 +81,8 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
         try:
             if side.name == "direct":
                 return timed([], 1, lambda: s3.download_file(BUCKET, "direct/big.bin", str(dest)))
+            if side.name == "direct-stream":
+                return timed([], 1, lambda: get_stream(dest))
             with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
                 sampler = RssSampler(side.artifact_pids)
                 with sampler.running():
@@ -82,15 +96,20 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
         finally:
             dest.unlink(missing_ok=True)
 
-    everyone = [*sides, direct]
+    everyone = [*sides, direct, Side("direct-stream", "", "", [], "", "direct")]
     ups = alternate(everyone, repeats, up)
     downs = alternate(everyone, repeats, down)
     src.unlink()
     mbps = lambda s: size / s.wall / 1e6  # noqa: E731
     ml_up, my_up = both(ups, mbps)
     ml_dn, my_dn = both(downs, mbps)
-    d_up = sorted(mbps(s) for s in ups["direct"])[len(ups["direct"]) // 2]
-    d_dn = sorted(mbps(s) for s in downs["direct"])[len(downs["direct"]) // 2]
+    # The ceiling is the faster way straight to S3: boto3's transfer manager (parallel parts/ranges)
+    # or one streamed PUT/GET. Against moto the single stream wins by far (moto serves each ranged
+    # GET by reading the whole object), against AWS S3 usually the parallel transfer.
+    direct_modes = {"transfer manager": ("direct",), "single stream": ("direct-stream",)}
+    d_up_by = {m: med(ups[n[0]], mbps) for m, n in direct_modes.items()}
+    d_dn_by = {m: med(downs[n[0]], mbps) for m, n in direct_modes.items()}
+    d_up, d_dn = max(d_up_by.values()), max(d_dn_by.values())
     return [
         Row(
             f"proxy upload {size_mb} MB",
@@ -98,7 +117,7 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
             ml_up,
             my_up,
             True,
-            detail={**cpu_detail(ups, "file"), "direct_s3_MBps": d_up},
+            detail={**cpu_detail(ups, "file"), "direct_s3_MBps": d_up_by},
         ),
         Row(
             f"proxy upload {size_mb} MB, % of direct S3 ({d_up:.0f} MB/s)",
@@ -115,7 +134,7 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
             ml_dn,
             my_dn,
             True,
-            detail={**cpu_detail(downs, "file"), "direct_s3_MBps": d_dn},
+            detail={**cpu_detail(downs, "file"), "direct_s3_MBps": d_dn_by},
         ),
         Row(
             f"proxy download {size_mb} MB, % of direct S3 ({d_dn:.0f} MB/s)",

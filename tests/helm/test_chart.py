@@ -83,8 +83,11 @@ def test_serving_uses_the_sagemaker_health_path(render: Render) -> None:
     serving = next(d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-serving"))
     container = serving["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
+    assert container["command"][:3] == ["gunicorn", "-c", "python:modelyard.serving.gunicorn_conf"]
+    assert container["command"][3] == "modelyard.serving.asgi:app"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODELYARD_MODEL_URI"] == "models:/churn/Production"
+    assert env["MODELYARD_ARTIFACTS_URI"] == "http://rel-modelyard-artifacts:5000"
     assert env["MLFLOW_TRACKING_URI"] == "http://rel-modelyard-tracking:5000"
 
 
@@ -175,3 +178,13 @@ def test_serving_requires_a_model_uri(helm: Path) -> None:
     )
     assert result.returncode != 0
     assert "modelUri" in result.stderr
+
+
+def test_every_service_runs_an_app_that_exists(render: Render) -> None:
+    import importlib.util
+
+    for deployment in _by_kind(render(PRODUCTION_VALUES), "Deployment"):
+        command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+        conf, app = command[2].removeprefix("python:"), command[3].split(":")[0]
+        assert importlib.util.find_spec(conf) is not None, conf
+        assert importlib.util.find_spec(app) is not None, app

@@ -55,6 +55,11 @@ app.kubernetes.io/component: {{ .service }}
 {{- get $apps . }}
 {{- end }}
 
+{{/* gunicorn configuration of each service (serving downloads its model once, in the master). */}}
+{{- define "modelyard.gunicornConf" -}}
+{{- if eq . "serving" }}python:modelyard.serving.gunicorn_conf{{ else }}python:modelyard.runtime.gunicorn_conf{{ end }}
+{{- end }}
+
 {{/* Health path each service answers (serving follows the SageMaker contract: /ping). */}}
 {{- define "modelyard.healthPath" -}}
 {{- if eq . "serving" }}/ping{{ else }}/health{{ end }}

@@ -16,8 +16,9 @@ from modelyard.settings import Settings
 _settings = Settings.from_env()
 
 # Metrics of all workers are summed from files in one folder per master (see modelyard.runtime.metrics);
-# it must be set before any worker imports prometheus_client.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="modelyard-metrics-"))
+# it must be set before any worker imports prometheus_client, and never inherited: a folder shared with
+# another server would add its counts to ours.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelyard-metrics-")
 
 
 def child_exit(server: Any, worker: Any) -> None:

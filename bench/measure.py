@@ -128,3 +128,24 @@ def run_threads(n: int, worker: Callable[[int], list[float] | None]) -> list[flo
     if errors:
         raise errors[0]
     return [x for r in results for x in r]
+
+
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """Established client connections on `port` held by each process of the trees (non-zero only).
+
+    Keep-alive connections stay with the worker that accepted them, so this shows whether N clients
+    actually spread over the workers or all landed on one."""
+    counts = []
+    for pid in pids:
+        for proc in tree(pid):
+            try:
+                held = sum(
+                    1
+                    for c in proc.net_connections("tcp")
+                    if c.status == "ESTABLISHED" and c.laddr.port == port
+                )
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if held:
+                counts.append(held)
+    return sorted(counts, reverse=True)

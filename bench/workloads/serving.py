@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench import mlflow_env
 from bench.httpc import Conn, HttpError
-from bench.measure import percentile, run_threads, timed
+from bench.measure import connections_per_process, percentile, run_threads, timed
 from bench.rows import Row, alternate, both, cpu_detail, cpu_row
 from bench.stack import Side
 
@@ -75,6 +75,8 @@ def invocations(sides: list[Side], rows: int, clients: int, requests: int, repea
     per_client = max(1, requests // clients)
     conns = {s.name: [Conn(s.serving_url) for _ in range(clients)] for s in sides}
 
+    spread: dict[str, list[list[int]]] = {side.name: [] for side in sides}
+
     def run(side: Side, r: int):  # type: ignore[no-untyped-def]
         cs = conns[side.name]
         for c in cs:  # warm connections; check the answer is one prediction per row
@@ -83,6 +85,7 @@ def invocations(sides: list[Side], rows: int, clients: int, requests: int, repea
             predictions = answer["predictions"] if isinstance(answer, dict) else answer
             if status != 200 or len(predictions) != rows:
                 raise AssertionError(f"{side.name}: {rows} rows scored as {str(answer)[:200]}")
+        spread[side.name].append(connections_per_process(side.serving_pids, cs[0].port))
         return timed(side.serving_pids, clients * per_client,
                      lambda: run_threads(clients, lambda i: _score(cs[i], body, per_client)))  # fmt: skip
 
@@ -98,7 +101,8 @@ def invocations(sides: list[Side], rows: int, clients: int, requests: int, repea
     if rows == 1 and clients == 1:
         target, check = ">= 2x MLflow", (lambda a, b: b >= 2 * a)
     lat = {name: [x for s in ss for x in s.latencies] for name, ss in samples.items()}
-    out = [Row(label, "req/s", ml, my, True, target, check, detail=cpu_detail(samples))]
+    detail = {**cpu_detail(samples), "connections_per_worker": spread}
+    out = [Row(label, "req/s", ml, my, True, target, check, detail=detail)]
     out.append(
         Row(
             f"{label} p99",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.httpc import Conn, HttpError
-from bench.measure import percentile, run_threads, timed
+from bench.measure import connections_per_process, percentile, run_threads, timed
 from bench.rows import Row, alternate, both, cpu_detail, cpu_row
 from bench.stack import Side
 from bench.workloads.common import API, create_experiment, create_run, now_ms
@@ -47,12 +47,15 @@ def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) ->
     conns = {side.name: [Conn(side.tracking_url) for _ in range(clients)] for side in sides}
     experiments = {side.name: create_experiment(conns[side.name][0], f"ingest{clients}") for side in sides}
 
+    spread: dict[str, list[list[int]]] = {side.name: [] for side in sides}
+
     def run(side: Side, r: int):  # type: ignore[no-untyped-def]
         cs = conns[side.name]
         run_ids = [create_run(c, experiments[side.name]) for c in cs]
         bodies = [_batches(run_ids[i], per_client, 0) for i in range(clients)]
         for c in cs:  # open every keep-alive connection before the clock starts
             c.call("GET", f"{API}/experiments/get?experiment_id={experiments[side.name]}")
+        spread[side.name].append(connections_per_process(side.pids, cs[0].port))
         return timed(
             side.pids,
             clients * per_client,
@@ -73,7 +76,11 @@ def ingest(sides: list[Side], clients: int, total_batches: int, repeats: int) ->
             True,
             target=">= 50k metrics/s" if clients == 4 else "",
             check=(lambda a, b: b >= 50_000) if clients == 4 else None,
-            detail={**cpu_detail(samples, "batch"), "batches_per_repeat": clients * per_client},
+            detail={
+                **cpu_detail(samples, "batch"),
+                "batches_per_repeat": clients * per_client,
+                "connections_per_worker": spread,
+            },
         )
     ]
     if clients == 4:

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             serving.check_same_predictions(sides)
             time.sleep(1)
             out = [idle_memory("idle RSS, serving trees", sides, lambda s: s.serving_pids)]
-            out += serving.invocations(sides, 1, 1, plan.serving_requests // 2, plan.repeats)
+            out += serving.invocations(sides, 1, 1, plan.serving_requests // 4, plan.repeats)
             out += serving.invocations(sides, 1, 8, plan.serving_requests, plan.repeats)
             out += serving.invocations(sides, 1000, 8, plan.serving_requests // 10, plan.repeats)
             return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -61,7 +62,7 @@ class Plan:
         if quick:
             return cls("quick", scale, 2, 4, 50, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
                        10 * scale, 10, 10)  # fmt: skip
-        return cls("full", scale, 5, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
+        return cls("full", scale, 3, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
                    100 * scale, 10, 100)  # fmt: skip
 
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats:
         plan = Plan(**{**plan.__dict__, "repeats": args.repeats})
     selected = set(args.only or WORKLOADS)
+    # A plain SIGTERM (make interrupted, CI timeout) still stops every server through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
 
     def say(msg: str) -> None:

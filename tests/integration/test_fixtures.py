@@ -22,7 +22,7 @@ from modelyard.devstack.process import (
     port_in_use,
     wait_until,
 )
-from modelyard.devstack.services import ENDPOINTS, ServiceSpec
+from modelyard.devstack.services import GATEWAY, ServiceSpec
 
 
 @pytest.mark.postgres
@@ -78,10 +78,10 @@ def test_s3_bucket_is_fresh_and_writable(s3_bucket: str, s3_endpoint: str) -> No
 
 
 def test_start_service_runs_gunicorn_with_workers_and_stops_the_whole_group(tmp_path: Path) -> None:
-    # The endpoints service stands in for any service: the helper is the same for all of them.
-    with start_service(ENDPOINTS, tmp_path, workers=2) as service:
+    # The gateway stands in for any service (it needs no database): the helper is the same for all.
+    with start_service(GATEWAY, tmp_path, workers=2) as service:
         assert service.pid is not None
-        assert http_ok(f"{service.url}/health")
+        assert http_ok(f"{service.url}{GATEWAY.health_path}")
         members = group_members(service.pid)
         assert service.pid in members
         workers = [pid for pid in members if pid != service.pid]

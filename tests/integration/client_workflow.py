@@ -22,7 +22,7 @@ def reset_fluent_state() -> None:
     """End stray runs and forget the active experiment, so tests do not leak into each other."""
     while mlflow.active_run() is not None:
         mlflow.end_run()
-    fluent._active_experiment_id = None
+    fluent._active_experiment = None
     mlflow.set_tracking_uri(None)
 
 

@@ -121,3 +121,24 @@ def test_asynchronous_failure_is_raised_by_wait(sql_uri: str) -> None:
     with pytest.raises(mlflow.MlflowException) as err:
         operations.wait()
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_switching_tracking_uri_drops_the_active_experiment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import modelyard
+    from modelyard.client import fluent
+
+    first, second = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    try:
+        modelyard.set_tracking_uri(first)
+        experiment = modelyard.set_experiment("only-on-a")
+        assert fluent.current_experiment_id() == experiment.experiment_id
+        modelyard.set_tracking_uri(second)
+        # Experiment ids belong to their server: b has no "only-on-a", so runs go to its Default.
+        assert fluent.current_experiment_id() == "0"
+        with modelyard.start_run() as run:
+            assert run.info.experiment_id == "0"
+        modelyard.set_tracking_uri(first)
+        assert fluent.current_experiment_id() == experiment.experiment_id
+    finally:
+        modelyard.set_tracking_uri(None)
+        fluent._active_experiment = None

@@ -86,7 +86,15 @@ class _State(threading.local):
 
 
 _state = _State()
-_active_experiment_id: str | None = None
+#: (tracking URI, experiment id) of set_experiment(): an id only means something on the server that
+#: gave it, so switching the tracking URI drops the active experiment instead of reusing a stranger's id.
+_active_experiment: tuple[str, str] | None = None
+
+
+def _active_experiment_id() -> str | None:
+    if _active_experiment is not None and _active_experiment[0] == get_tracking_uri():
+        return _active_experiment[1]
+    return None
 
 
 def _client() -> Client:
@@ -96,7 +104,7 @@ def _client() -> Client:
 # ---- experiments ------------------------------------------------------------------------------
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment active, creating it when only a (new) name is given."""
-    global _active_experiment_id
+    global _active_experiment
     if (experiment_name is None) == (experiment_id is None):
         raise ModelyardException.invalid_parameter(
             "Exactly one of experiment_name and experiment_id is required."
@@ -116,14 +124,15 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
             f"Cannot set a deleted experiment {experiment.name!r} as the active experiment. "
             "Restore it first (`modelyard experiments restore` or Client.restore_experiment)."
         )
-    _active_experiment_id = experiment.experiment_id
+    _active_experiment = (get_tracking_uri(), experiment.experiment_id)
     return experiment
 
 
 def current_experiment_id() -> str:
     """The active experiment: set_experiment(), else MLFLOW_EXPERIMENT_NAME/_ID, else Default ("0")."""
-    if _active_experiment_id is not None:
-        return _active_experiment_id
+    active = _active_experiment_id()
+    if active is not None:
+        return active
     by_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if by_id:
         return by_id
@@ -231,7 +240,7 @@ def start_run(
 
 def _resume(client: Client, run_id: str, experiment_id: str | None, tags: dict[str, str]) -> Run:
     run = client.get_run(run_id)
-    expected = str(experiment_id) if experiment_id is not None else _active_experiment_id
+    expected = str(experiment_id) if experiment_id is not None else _active_experiment_id()
     if expected is not None and expected != run.info.experiment_id:
         raise ModelyardException.invalid_parameter(
             f"Run {run_id} belongs to experiment {run.info.experiment_id}, not the requested or "

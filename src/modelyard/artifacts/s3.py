@@ -40,6 +40,10 @@ PARTS_IN_FLIGHT = int(os.environ.get("MODELYARD_S3_PARTS_IN_FLIGHT") or 3)
 #: Ranges fetched ahead by one streamed read, and their size: memory is bounded by their product.
 RANGES_IN_FLIGHT = 4
 RANGE_SIZE = 4 * 1024 * 1024
+#: Read through parallel ranged GETs (high-latency links to real S3) instead of one streamed GET.
+RANGED_READS = (os.environ.get("MODELYARD_S3_RANGED_READS") or "false").strip().lower() in {"1", "true", "yes", "on"}
+#: Bytes handed to the server per write of a streamed read.
+STREAM_CHUNK = 1024 * 1024
 _MIN_PART = 5 * 1024 * 1024
 _CLIENT_LOCK = threading.Lock()
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -281,10 +285,24 @@ class S3ArtifactRepository(ArtifactRepository):
         if not rel:
             raise ModelyardException.not_found("The artifact root is a directory")
         key = self._key(rel)
+        if RANGED_READS:
+            with s3_errors(f"read {rel}"):
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+            size = int(head["ContentLength"])
+            return ArtifactStream(size, self._ranges(key, size, head.get("ETag")))
+        # One streamed GET: no HEAD round trip (small files), and S3 servers that answer a ranged GET by
+        # reading the whole object (moto) stream it once instead of once per range.
         with s3_errors(f"read {rel}"):
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        size = int(head["ContentLength"])
-        return ArtifactStream(size, self._ranges(key, size, head.get("ETag")))
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        return ArtifactStream(int(response["ContentLength"]), self._stream(key, response["Body"]))
+
+    @staticmethod
+    def _stream(key: str, body: Any) -> Iterator[bytes]:
+        try:
+            with s3_errors(f"read {key}"):
+                yield from body.iter_chunks(STREAM_CHUNK)
+        finally:
+            body.close()  # a client that hung up must not leave the connection half-read
 
     def _ranges(self, key: str, size: int, etag: str | None) -> Iterator[bytes]:
         """The object as consecutive ranged GETs, a few fetched ahead: throughput of parallel

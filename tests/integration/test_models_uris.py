@@ -92,8 +92,11 @@ def test_registry_uris_resolve_to_the_right_version(server, s3_server, s3_bucket
 
 def test_unknown_versions_stages_and_aliases_are_errors(server):
     name = f"err-{uuid.uuid4().hex[:8]}"
-    with modelyard.start_run():
-        modelyard.sklearn.log_model(_regressor(1.0), name="m", registered_model_name=name)
+    with modelyard.start_run() as run:
+        info = modelyard.sklearn.log_model(_regressor(1.0), name="m", registered_model_name=name)
+    # The registered version links back to the run that logged it, as MLflow 3 records it.
+    version = modelyard.Client().get_model_version(name, str(info.registered_model_version))
+    assert version.run_id == run.info.run_id
     for uri, code in (
         (f"models:/{name}/9", errors.RESOURCE_DOES_NOT_EXIST),
         (f"models:/{name}/Archived", errors.RESOURCE_DOES_NOT_EXIST),

@@ -339,7 +339,9 @@ def _registration_source(client: Any, uri: str) -> tuple[str, str | None, str | 
         root = str(run.info.artifact_uri).rstrip("/")
         return (f"{root}/{path}" if path else root), run_id, None
     if uri.startswith("models:/m-") and "/" not in uri[len("models:/") :].strip("/"):
-        return uri, None, uri[len("models:/") :].strip("/")
+        model_id = uri[len("models:/") :].strip("/")
+        # The version links back to the run that logged the model, as MLflow 3 records it.
+        return uri, client.get_logged_model(model_id).source_run_id, model_id
     return uri, None, None
 
 

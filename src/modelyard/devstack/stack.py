@@ -226,7 +226,8 @@ class Stack:
                 self._stop(name)
             raise
         self.write_env_file()
-        say(f"\nstack env: source {self.state_dir / 'env'}")
+        say(f"\ntracking URI: {self.client_env()['MLFLOW_TRACKING_URI']}   (the one URL clients use)")
+        say(f"stack env:    source {self.state_dir / 'env'}")
 
     def _up_postgres(self, started: list[str], say: Say) -> None:
         port = self.port("MODELYARD_PG_PORT")

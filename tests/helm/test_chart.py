@@ -107,6 +107,8 @@ def test_static_s3_keys_come_from_the_named_secret(render: Render) -> None:
     artifacts = next(d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-artifacts"))
     env = {e["name"]: e for e in artifacts["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
+    # The artifacts service checks run ownership against the database, by the same Secret reference.
+    assert env["MODELYARD_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]["name"] == "modelyard-database"
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s3-keys"
 
 

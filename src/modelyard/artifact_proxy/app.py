@@ -6,11 +6,14 @@ the tracking service; locally the tracking app can mount the same router (single
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelyard.artifact_proxy.ownership import RunOwnership, store_lookup
 from modelyard.artifact_proxy.routes import create_router, error_response, server_info
 from modelyard.artifacts import get_repository
 from modelyard.exceptions import ModelyardException
@@ -28,7 +31,20 @@ def mount(app: FastAPI, settings: Settings) -> None:
     repo = get_repository(settings.artifacts_destination, chunk_size=settings.multipart_chunk_size)
     app.state.artifact_repository = repo
     app.state.artifact_capabilities = server_info(settings, repo)
-    app.include_router(create_router(settings, repo))
+    app.include_router(create_router(settings, repo, _ownership(app)))
+
+
+def _ownership(app: FastAPI) -> RunOwnership | None:
+    """The tracking app's own store in single-process mode; else the database named by
+    MODELYARD_BACKEND_STORE_URI (the team stack sets it); else no run check (a bare artifact server)."""
+    store = getattr(app.state, "tracking_store", None)
+    if store is None and os.environ.get("MODELYARD_BACKEND_STORE_URI"):
+        from modelyard.store.sql.engine import create_engine_for
+        from modelyard.store.tracking.sql_store import SqlTrackingStore
+
+        engine = create_engine_for(os.environ["MODELYARD_BACKEND_STORE_URI"], pool_size=2, max_overflow=4)
+        store = SqlTrackingStore(engine, default_artifact_root="mlflow-artifacts:/")
+    return RunOwnership(store_lookup(store)) if store is not None else None
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from modelyard.artifact_proxy.ownership import RunOwnership
 from modelyard.artifact_proxy.streaming import UploadCutOff, receive_into, stream_response
 from modelyard.artifacts import get_repository
 from modelyard.artifacts.base import ArtifactRepository, multipart_unsupported
@@ -103,12 +104,20 @@ def _required_path(path: str) -> str:
     return rel
 
 
-def create_router(settings: Settings, repository: ArtifactRepository | None = None) -> APIRouter:
-    """The artifacts API over `settings.artifacts_destination` (or an explicit repository)."""
+def create_router(
+    settings: Settings, repository: ArtifactRepository | None = None, ownership: RunOwnership | None = None
+) -> APIRouter:
+    """The artifacts API over `settings.artifacts_destination` (or an explicit repository). With
+    `ownership`, writes into `<experiment_id>/<run_id>/...` must name a run of that experiment."""
     repo = repository or get_repository(
         settings.artifacts_destination, chunk_size=settings.multipart_chunk_size
     )
     api = APIRouter()
+
+    async def writable(rel: str) -> str:
+        if ownership is not None:
+            await run_in_threadpool(ownership.check_write, rel)
+        return rel
 
     @api.get("/artifacts")
     @_mlflow_errors
@@ -129,20 +138,20 @@ def create_router(settings: Settings, repository: ArtifactRepository | None = No
     @api.put("/artifacts/{path:path}")
     @_mlflow_errors
     async def upload_artifact(path: str, request: Request) -> Response:
-        await receive_into(repo, _required_path(path), request)
+        await receive_into(repo, await writable(_required_path(path)), request)
         return JSONResponse({})
 
     @api.delete("/artifacts/{path:path}")
     @_mlflow_errors
     async def delete_artifact(path: str) -> Response:
-        await run_in_threadpool(repo.delete_artifacts, _required_path(path))
+        await run_in_threadpool(repo.delete_artifacts, await writable(_required_path(path)))
         return JSONResponse({})
 
     @api.post("/mpu/create/{path:path}")
     @_mlflow_errors
     async def create_multipart(path: str, request: Request) -> Response:
         body = await _json_body(request)
-        rel = _mpu_target(path, body)
+        rel = await writable(_mpu_target(path, body))
         if not multipart_enabled(repo):
             raise multipart_unsupported()
         try:
@@ -156,7 +165,7 @@ def create_router(settings: Settings, repository: ArtifactRepository | None = No
     @_mlflow_errors
     async def complete_multipart(path: str, request: Request) -> Response:
         body = await _json_body(request)
-        rel = _mpu_target(path, body)
+        rel = await writable(_mpu_target(path, body))
         parts = body.get("parts") or []
         if not isinstance(parts, list):
             raise ModelyardException.invalid_parameter("parts must be a list")

@@ -590,7 +590,9 @@ class SqlTrackingStore(TrackingStore):
         """Runs with their data, one query per table, in the order of `run_ids` (unknown ids skipped)."""
         if not run_ids:
             return []
-        infos = {r.run_uuid: r for r in session.scalars(select(SqlRun).where(SqlRun.run_uuid.in_(run_ids)))}
+        # Plain rows, not ORM objects: hydrating ~1,000 objects per page was a third of a search.
+        run_table = SqlRun.__table__
+        infos = {r.run_uuid: r for r in session.execute(select(run_table).where(run_table.c.run_uuid.in_(run_ids)))}
         if not infos:
             return []
         ids = list(infos)
@@ -609,8 +611,11 @@ class SqlTrackingStore(TrackingStore):
         ):
             tags.setdefault(run_uuid, []).append(RunTag(key, value or ""))
         metrics: dict[str, list[Metric]] = {}
-        for m in session.scalars(
-            select(SqlLatestMetric).where(SqlLatestMetric.run_uuid.in_(ids)).order_by(SqlLatestMetric.key)
+        latest = SqlLatestMetric.__table__
+        for m in session.execute(
+            select(latest.c.run_uuid, latest.c.key, latest.c.value, latest.c.timestamp, latest.c.step, latest.c.is_nan)
+            .where(latest.c.run_uuid.in_(ids))
+            .order_by(latest.c.key)
         ):
             metrics.setdefault(m.run_uuid, []).append(
                 Metric(m.key, math.nan if m.is_nan else m.value, m.timestamp, m.step)
@@ -646,7 +651,8 @@ def _keep_greatest_point(stmt: Any) -> Any:
     )
 
 
-def _run_info(row: SqlRun) -> RunInfo:
+def _run_info(row: Any) -> RunInfo:
+    """From an ORM `SqlRun` or a plain row of the runs table (same attribute names)."""
     return RunInfo(
         run_id=row.run_uuid,
         experiment_id=str(row.experiment_id),

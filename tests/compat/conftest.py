@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -22,18 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.mlflow_processes import run_mlflow
 from tests.support.outcome import test_failed
 from tests.support.services import start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import (
-    LOOPBACK,
-    death_signal_hook,
-    free_port,
-    http_ok,
     log_tail,
-    stop_group,
-    wait_until,
 )
 
 REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
@@ -42,40 +35,11 @@ REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
 @contextmanager
 def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[str]:
     """MLflow's own tracking server, for checking the compat tests themselves."""
-    port = free_port()
-    log_path = workdir / "mlflow-server.log"
     # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
     uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    args = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", LOOPBACK, "--port", str(port), "--workers", "2",
-        "--backend-store-uri", uri,
-        "--artifacts-destination", str(workdir / "artifacts"),
-    ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            start_new_session=True,
-            preexec_fn=death_signal_hook(signal.SIGTERM),
-        )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(
-            lambda: http_ok(f"{url}/health"),
-            timeout=120,
-            what="mlflow server",
-            alive=lambda: proc.poll() is None,
-            log_path=log_path,
-        )
+    args = ["server", "--workers", "2", "--backend-store-uri", uri, "--artifacts-destination", str(workdir / "artifacts")]
+    with run_mlflow(args, workdir, timeout=120) as url:
         yield url
-    except BaseException:
-        sys.stdout.write(log_tail(log_path, 200))
-        raise
-    finally:
-        stop_group(proc.pid, proc=proc)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,6 @@ Bytes are compared by sha256; the objects are checked in the bucket.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,17 +19,9 @@ from typing import Any
 
 import pytest
 from tests.integration.artifact_helpers import nested_tree, random_file, sha256, tree_hashes
+from tests.support.mlflow_processes import run_mlflow
 from tests.support.services import start_tracking_server
 
-from modelyard.devstack.process import (
-    LOOPBACK,
-    death_signal_hook,
-    free_port,
-    http_ok,
-    log_tail,
-    stop_group,
-    wait_until,
-)
 from modelyard.devstack.s3 import DUMMY_AWS_ENV, S3Server
 
 pytestmark = [pytest.mark.compat, pytest.mark.s3, pytest.mark.slow]
@@ -42,35 +31,13 @@ BIG = 200 * 1024 * 1024
 
 @contextmanager
 def mlflow_server(workdir: Path, destination: str, s3_endpoint: str) -> Iterator[str]:
-    port = free_port()
-    log_path = workdir / "mlflow-server.log"
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **DUMMY_AWS_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
     args = [
-        sys.executable, "-m", "mlflow", "server", "--host", LOOPBACK, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        "server", "--workers", "1", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
         "--serve-artifacts", "--artifacts-destination", destination,
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env,
-            start_new_session=True, preexec_fn=death_signal_hook(signal.SIGTERM),
-        )  # fmt: skip
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(
-            lambda: http_ok(f"{url}/health"),
-            timeout=180,
-            what="mlflow server",
-            alive=lambda: proc.poll() is None,
-            log_path=log_path,
-        )
+    with run_mlflow(args, workdir, env={**DUMMY_AWS_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}) as url:
         yield url
-    except BaseException:
-        sys.stdout.write(log_tail(log_path, 100))
-        raise
-    finally:
-        stop_group(proc.pid, proc=proc)
 
 
 @contextmanager

@@ -8,10 +8,6 @@ serves MLflow's model format unchanged.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,17 +17,8 @@ import httpx
 import pandas as pd
 import pytest
 from tests.integration.serving_models import FEATURES, SERVING, frame, import_source
+from tests.support.mlflow_processes import run_mlflow
 from tests.support.services import start_service
-
-from modelyard.devstack.process import (
-    LOOPBACK,
-    death_signal_hook,
-    free_port,
-    http_ok,
-    log_tail,
-    stop_group,
-    wait_until,
-)
 
 pytestmark = pytest.mark.compat
 
@@ -59,43 +46,9 @@ class Pair:
 
 @contextmanager
 def _mlflow_models_serve(model_dir: Path, workdir: Path) -> Iterator[str]:
-    port = free_port()
-    log_path = workdir / "mlflow-serve.log"
-    workdir.mkdir(parents=True, exist_ok=True)
-    args = [
-        sys.executable, "-m", "mlflow", "models", "serve",
-        "-m", str(model_dir), "--env-manager", "local",
-        "--host", LOOPBACK, "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            # mlflow execs `uvicorn` by name: the venv's bin must be on PATH.
-            env={
-                **os.environ,
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            },
-            start_new_session=True,
-            preexec_fn=death_signal_hook(signal.SIGTERM),
-        )
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_until(
-            lambda: http_ok(f"{url}/ping"),
-            timeout=120,
-            what="mlflow models serve",
-            alive=lambda: proc.poll() is None,
-            log_path=log_path,
-        )
+    args = ["models", "serve", "-m", str(model_dir), "--env-manager", "local", "--workers", "1"]
+    with run_mlflow(args, workdir, health_path="/ping", timeout=120) as url:
         yield url
-    except BaseException:
-        sys.stdout.write(log_tail(log_path, 100))
-        raise
-    finally:
-        stop_group(proc.pid, proc=proc)
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,18 +20,14 @@ from pathlib import Path
 
 import pytest
 from tests.integration.client_workflow import reset_fluent_state, run_client_workflow, run_fluent_workflow
+from tests.support.mlflow_processes import run_mlflow
 from tests.support.services import start_tracking_server
 
 from modelyard.client import http
 from modelyard.client.rest_store import RestTrackingStore
 from modelyard.devstack.process import (
     LOOPBACK,
-    death_signal_hook,
     free_port,
-    http_ok,
-    log_tail,
-    stop_group,
-    wait_until,
 )
 from modelyard.exceptions import ModelyardException, RestException
 
@@ -51,29 +46,14 @@ def modelyard_server() -> Iterator[str]:
 def mlflow_server() -> Iterator[str]:
     """MLflow's own tracking server (the reference implementation) on a SQLite file."""
     workdir = Path(tempfile.mkdtemp(prefix="modelyard-mlflow-ref-"))
-    port = free_port()
-    log_path = workdir / "mlflow-server.log"
     args = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", LOOPBACK, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        "server", "--workers", "1", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
         "--artifacts-destination", str(workdir / "artifacts"),
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
-            preexec_fn=death_signal_hook(signal.SIGTERM),
-        )  # fmt: skip
-    url = f"http://{LOOPBACK}:{port}"
     try:
-        wait_until(lambda: http_ok(f"{url}/health"), timeout=180, what="mlflow server",
-                   alive=lambda: proc.poll() is None, log_path=log_path)  # fmt: skip
-        yield url
-    except BaseException:
-        sys.stdout.write(log_tail(log_path, 100))
-        raise
+        with run_mlflow(args, workdir) as url:
+            yield url
     finally:
-        stop_group(proc.pid, proc=proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -4,7 +4,8 @@ Every public method is one transaction. Writes that two clients may race on (par
 latest metrics) are single upsert statements, so concurrent log-batch calls on the same run and key
 never fail; rows are written in key order so two such transactions take their row locks in the same
 order and cannot deadlock. Validation that needs no database happens before the transaction starts;
-anything that fails inside it rolls the whole call back.
+anything that fails inside it rolls the whole call back. On PostgreSQL a metric-only write is a single
+autocommitted statement (`_PG_LOG_METRICS`), which is one transaction by itself and one round trip.
 """
 
 from __future__ import annotations

@@ -151,3 +151,55 @@ def test_keep_alive_requests_do_not_stall_on_delayed_acks(tracking_service: Guni
         client.close()
     median = statistics.median(latencies)
     assert median < DELAYED_ACK_STALL_SECONDS / 2, f"median round trip {median * 1000:.1f} ms"
+
+
+# --- connections spread over the workers ------------------------------------------------------------
+def _holders(service: GunicornService, client_ports: set[int]) -> list[int]:
+    """How many of the clients' connections each worker process holds (all workers, zeros included)."""
+    import psutil
+
+    port = urlsplit(service.url).port
+    workers = psutil.Process(service.pid).children()
+    assert len(workers) == 2
+    return sorted(
+        sum(
+            1
+            for c in worker.net_connections("tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr
+            and c.raddr.port in client_ports
+        )
+        for worker in workers
+    )
+
+
+def _wait_for_both_workers(service: GunicornService) -> None:
+    """Both workers booted and listening (each logs its start-up after the loop accepts)."""
+    deadline = time.monotonic() + 60
+    while service.log().count("Application startup complete") < 2:
+        assert time.monotonic() < deadline, service.log()
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("opening", ["one after another", "all at once"])
+def test_keep_alive_connections_spread_over_the_workers(
+    tracking_service: GunicornService, opening: str
+) -> None:
+    """8 keep-alive clients on 2 workers: each worker ends up serving some of them.
+
+    Without balancing, whichever worker wins the wake-up race accepts, and an awake worker takes every
+    pending connection at once: 7-1 and 8-0 splits were the norm."""
+    _wait_for_both_workers(tracking_service)
+    clients = [KeepAliveClient(tracking_service.url) for _ in range(8)]
+    try:
+        if opening == "all at once":
+            for client in clients:
+                client.connection.connect()
+        for client in clients:
+            assert client.call("GET", "/health") == (200, "OK")
+        ports = {client.connection.sock.getsockname()[1] for client in clients}
+        held = _holders(tracking_service, ports)
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(held) == 8
+    assert held[0] >= 3, f"connections per worker: {held}"

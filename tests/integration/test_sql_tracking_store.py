@@ -16,7 +16,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits
 from modelyard.store.sql import migrate
 from modelyard.store.sql.engine import create_engine_for
-from modelyard.store.sql.schema import SqlMetric, SqlRun
+from modelyard.store.sql.schema import SqlLatestMetric, SqlMetric, SqlRun
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 ALLOWED_ROOT = "s3://allowed-bucket/team"
@@ -311,6 +311,93 @@ def test_empty_batch_is_accepted(store: SqlTrackingStore, run_id: str) -> None:
 
 
 # ---- metrics -------------------------------------------------------------------------------------------
+def test_param_and_tag_values_with_array_syntax_survive(store: SqlTrackingStore, run_id: str) -> None:
+    """PostgreSQL gets batches as arrays in their text form: quoting characters must stay data."""
+    odd = ['say "hi"', "back\\slash\\", "{braces}", "NULL", "a,b", "", " padded ", "日本語", "'"]
+    store.log_batch(
+        run_id,
+        params=[Param(f"p{i}", v) for i, v in enumerate(odd)],
+        tags=[RunTag(f"t{i}", v) for i, v in enumerate(odd)],
+    )
+    data = store.get_run(run_id).data
+    assert data.params == {f"p{i}": v for i, v in enumerate(odd)}
+    assert {k: v for k, v in data.tags.items() if k.startswith("t")} == {f"t{i}": v for i, v in enumerate(odd)}
+
+
+def test_metric_writes_to_unknown_or_deleted_runs_write_nothing(store: SqlTrackingStore, run_id: str) -> None:
+    store.delete_run(run_id)
+    for write in (
+        lambda: store.log_metric(run_id, Metric("m", 1.0, 1, 1)),
+        lambda: store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 1), Metric("n", 2.0, 1, 1)]),
+    ):
+        err = _raises("INVALID_PARAMETER_VALUE", write)
+        assert "must be in the 'active' state" in err.message and "deleted" in err.message
+    err = _raises("RESOURCE_DOES_NOT_EXIST", store.log_metric, "e" * 32, Metric("m", 1.0, 1, 1))
+    assert err.message == f"Run with id={'e' * 32} not found" and err.http_status == 404
+    with store.engine.connect() as conn:
+        assert conn.execute(select(SqlMetric.key)).all() == []
+        assert conn.execute(select(SqlLatestMetric.key)).all() == []
+    store.restore_run(run_id)
+    store.log_metric(run_id, Metric("m", 1.0, 1, 1))
+    assert store.get_run(run_id).data.metrics == {"m": 1.0}
+
+
+def test_metric_values_steps_and_keys_at_their_edges(store: SqlTrackingStore, run_id: str) -> None:
+    int64_min, int64_max = -(2**63), 2**63 - 1
+    points = [
+        Metric("tiny", 5e-324, 0, int64_min),
+        Metric("tiny", 0.1 + 0.2, int64_max, int64_max),
+        Metric("an int", 3, 7, 0),
+        Metric("neg zero", -0.0, 1, 0),
+        Metric("huge", -1.7976931348623157e308, 1, 0),
+        Metric("a/b:c d.e-f", 1e-300, 1, 0),
+        Metric("日本", 2.5, 1, 0),
+    ]
+    store.log_batch(run_id, metrics=points)
+    assert _history(store, run_id, "tiny") == [(int64_min, 0, 5e-324), (int64_max, int64_max, 0.1 + 0.2)]
+    metrics = store.get_run(run_id).data.metrics
+    assert metrics == {
+        "tiny": 0.1 + 0.2,
+        "an int": 3.0,
+        "neg zero": 0.0,
+        "huge": -1.7976931348623157e308,
+        "a/b:c d.e-f": 1e-300,
+        "日本": 2.5,
+    }
+
+
+def test_a_point_repeated_within_a_batch_is_stored_once(store: SqlTrackingStore, run_id: str) -> None:
+    point = Metric("loss", 0.5, 10, 1)
+    store.log_batch(run_id, metrics=[point, Metric("loss", 0.7, 10, 1), point])
+    assert _history(store, run_id, "loss") == [(1, 10, 0.5), (1, 10, 0.7)]
+    assert store.get_run(run_id).data.metrics == {"loss": 0.7}
+
+
+def test_concurrent_single_metrics_on_the_same_key(store: SqlTrackingStore, run_id: str) -> None:
+    """log-metric's one-statement path under contention: no errors, no lost points, greatest wins."""
+    n_threads, n_points = 6, 20
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_threads)
+
+    def writer(w: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(n_points):
+                store.log_metric(run_id, Metric("loss", float(w), 1000 + i, i))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(_history(store, run_id, "loss")) == n_threads * n_points
+    latest = store.get_run(run_id).data.metric_objects[0]
+    assert (latest.step, latest.timestamp, latest.value) == (n_points - 1, 1000 + n_points - 1, n_threads - 1)
+
+
 def test_latest_metric_is_the_greatest_step_then_timestamp(store: SqlTrackingStore, run_id: str) -> None:
     store.log_metric(run_id, Metric("loss", 0.5, 100, 5))
     store.log_metric(run_id, Metric("loss", 0.9, 200, 1))  # later in time, earlier step

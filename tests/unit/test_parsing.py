@@ -187,7 +187,7 @@ def test_double_fields_accept_numbers_and_proto_json_strings(value: Any, check: 
     assert check(require_float({"value": value}, "value"))
 
 
-@pytest.mark.parametrize("value", ["abc", True, [1.0], {"v": 1}])
+@pytest.mark.parametrize("value", ["abc", True, [1.0], {"v": 1}, 10**400, "1e999x"])
 def test_double_fields_reject_other_values(value: Any) -> None:
     with pytest.raises(ModelyardException) as exc_info:
         require_float({"value": value}, "value")
@@ -251,3 +251,48 @@ def test_page_size_defaults_and_bounds() -> None:
         with pytest.raises(ModelyardException) as exc_info:
             get_page_size({"max_results": bad}, "max_results", 1000, 50000)
         assert_invalid(exc_info, "'max_results'")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"key": "m", "value": 0.5, "timestamp": 7, "step": 3},
+        {"key": "m", "value": 2, "timestamp": 7},
+        {"key": "m", "value": 2, "timestamp": 7, "step": None},
+        {"key": "m", "value": "NaN", "timestamp": "7", "step": "3"},
+        {"key": "m", "value": "-Infinity", "timestamp": 7.0, "step": 3},
+    ],
+)
+def test_metric_messages_parse_alike_on_the_fast_and_general_paths(message: dict[str, Any]) -> None:
+    from modelyard.tracking.routers.runs import parse_metric
+
+    metric = parse_metric(message)
+    general = (
+        require_str(message, "key"),
+        require_float(message, "value"),
+        require_int(message, "timestamp"),
+        get_int(message, "step", 0) or 0,
+    )
+    assert (metric.key, metric.timestamp, metric.step) == (general[0], general[2], general[3])
+    assert metric.value == general[1] or (math.isnan(metric.value) and math.isnan(general[1]))
+    assert type(metric.value) is float and type(metric.step) is int
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ({"key": "", "value": 1.0, "timestamp": 1}, "metrics[4].key"),
+        ({"key": "m", "value": True, "timestamp": 1}, "metrics[4].value"),
+        ({"key": "m", "value": 10**400, "timestamp": 1}, "metrics[4].value"),
+        ({"key": "m", "value": 1.0}, "metrics[4].timestamp"),
+        ({"key": "m", "value": 1.0, "timestamp": True}, "metrics[4].timestamp"),
+        ({"key": "m", "value": 1.0, "timestamp": 1, "step": 1.5}, "metrics[4].step"),
+    ],
+)
+def test_bad_metric_messages_name_the_field(message: dict[str, Any], field: str) -> None:
+    from modelyard.tracking.routers.runs import parse_metric
+
+    with pytest.raises(ModelyardException) as exc_info:
+        parse_metric(message, "metrics[4].")
+    assert exc_info.value.error_code == errors.INVALID_PARAMETER_VALUE
+    assert f"'{field}'" in exc_info.value.message

@@ -103,6 +103,40 @@ def test_batch_reports_a_bad_last_item() -> None:
     _invalid(validation.validate_batch, [*good, Metric("bad!", 1.0, 0, 0)], [], [])
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Metric("k", True, 1, 1),
+        Metric("k", None, 1, 1),
+        Metric("k", 10**400, 1, 1),
+        Metric("k", 1.0, -1, 1),
+        Metric("k", 1.0, 1, 2**63),
+        Metric("k", 1.0, 1.5, 1),
+        Metric("k", 1.0, 1, "2"),
+        Metric("k/../x", 1.0, 1, 1),
+    ],
+)
+def test_a_batch_checks_every_metric_even_after_its_key_was_seen(bad: Metric) -> None:
+    """Keys are checked once per batch; the values of every metric still are, with the same error."""
+    good = [Metric("k", 1.0, 1, s) for s in range(3)]
+    expected = _invalid(validation.validate_metric, bad)
+    assert _invalid(validation.validate_metrics, [*good, bad, *good]).message == expected.message
+
+
+def test_the_first_bad_metric_of_a_batch_is_reported() -> None:
+    batch = [Metric("k", 1.0, 1, 0), Metric("k", "x", 1, 0), Metric("bad!", 1.0, 1, 0)]  # type: ignore[arg-type]
+    assert "'x'" in _invalid(validation.validate_metrics, batch).message
+
+
+def test_other_real_numbers_take_the_general_path() -> None:
+    from fractions import Fraction
+
+    validation.validate_metrics([Metric("k", 1.0, 1, 0), Metric("k", Fraction(1, 3), 1, 0)])  # type: ignore[arg-type]
+    validation.validate_metrics([Metric("k", 1.0, 1, 0), Metric("k", 2**1000, 1, 0)])
+    assert validation.is_plain_double(2**1000) and not validation.is_plain_double(10**400)
+    assert not validation.is_plain_double(True) and not validation.is_plain_double("1.0")
+
+
 @pytest.mark.parametrize("name", ["", "   ", None, 7, "x" * (limits.MAX_EXPERIMENT_NAME_LENGTH + 1)])
 def test_invalid_experiment_names(name: object) -> None:
     _invalid(validation.validate_experiment_name, name)

@@ -22,10 +22,14 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelyard-metr
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A dead worker's gauges must not linger in the sums."""
+    """A dead worker's gauges must not linger in the sums, nor its connections on the load board
+    (a worker killed mid-request never cleared its slot itself)."""
     from prometheus_client import multiprocess
 
+    from modelyard.runtime.balance import BOARD
+
     multiprocess.mark_process_dead(worker.pid)
+    BOARD.leave(worker.age)
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers

@@ -1,9 +1,13 @@
-"""modelyard's gunicorn worker: uvicorn's, with Nagle's algorithm off on every connection.
+"""modelyard's gunicorn worker: uvicorn's, with Nagle's algorithm off on every connection and keep-alive
+connections spread over the workers.
 
 A keep-alive client that sends a request while the previous response's last segment is still unacked
 meets Nagle's algorithm on our side and delayed ACKs on its side: each request after the first stalls
 about 40 ms. Linux copies TCP_NODELAY from a listening socket to the connections it accepts, so setting
 it once on the inherited listeners covers every connection, whatever event loop or HTTP parser serves it.
+
+Accepting is done by `modelyard.runtime.balance` (the least-loaded worker accepts first), through
+uvicorn's custom-loop setting; the worker takes its slot on the shared load board before the loop starts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
+
+from modelyard.runtime.balance import BOARD
 
 
 def set_nodelay(sockets: Iterable[Any]) -> int:
@@ -26,10 +32,11 @@ def set_nodelay(sockets: Iterable[Any]) -> int:
 
 
 class UvicornWorker(_BaseUvicornWorker):
-    """Picks the fastest loop and parser installed (uvloop, httptools), as uvicorn's `auto` does."""
+    """uvloop when installed (as uvicorn's `auto` picks) with balanced accepting; httptools when installed."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto"}
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "modelyard.runtime.balance:balanced_event_loop", "http": "auto"}
 
     def run(self) -> None:
         set_nodelay(self.sockets)
+        BOARD.join(self.age)
         super().run()

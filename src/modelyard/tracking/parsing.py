@@ -163,13 +163,13 @@ def to_float(name: str, value: Any) -> float:
     """A double as proto JSON carries it: a number, or a string such as "1.5", "NaN", "-Infinity"."""
     if isinstance(value, bool):
         raise _invalid(name, value, "a number")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
             return float(value)
-        except ValueError:
-            pass
+        if isinstance(value, str):
+            return float(value)
+    except (ValueError, OverflowError):  # "abc"; an integer beyond a double's range
+        pass
     raise _invalid(name, value, "a number")
 
 

@@ -4,7 +4,8 @@ Every public method is one transaction. Writes that two clients may race on (par
 latest metrics) are single upsert statements, so concurrent log-batch calls on the same run and key
 never fail; rows are written in key order so two such transactions take their row locks in the same
 order and cannot deadlock. Validation that needs no database happens before the transaction starts;
-anything that fails inside it rolls the whole call back.
+anything that fails inside it rolls the whole call back. On PostgreSQL a metric-only write is a single
+autocommitted statement (`_PG_LOG_METRICS`), which is one transaction by itself and one round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, tuple_, update
+from sqlalchemy import Engine, delete, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,7 +44,7 @@ from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
-from modelyard.store.sql.dialect import execute_upsert, upsert_insert
+from modelyard.store.sql.dialect import execute_upsert, pg_array_literal, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.schema import (
     SqlExperiment,
@@ -77,6 +78,9 @@ class SqlTrackingStore(TrackingStore):
     ) -> None:
         self.engine = engine
         self._read_engine = engine.execution_options(**READ_ONLY)
+        self._postgres = engine.dialect.name == "postgresql"
+        # Single-statement writes skip BEGIN/COMMIT (two round trips); shares the engine's pool.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.default_artifact_root = artifact_locations.resolve_root(default_artifact_root)
         self.allowed_artifact_roots = tuple(allowed_artifact_roots)
 
@@ -406,6 +410,10 @@ class SqlTrackingStore(TrackingStore):
             with self._read() as session:
                 self._active_run(session, run_id)
             return
+        if self._postgres and not (params or tags):
+            # The common case (log-metric, metric-only batches): one statement, one round trip.
+            self._log_metrics_autocommit(run_id, metrics)
+            return
         with self._write() as session:
             run = self._active_run(session, run_id)
             if params:
@@ -555,6 +563,11 @@ class SqlTrackingStore(TrackingStore):
         )
 
     def _insert_metrics(self, session: Session, run_id: str, metrics: list[Metric]) -> None:
+        """History rows (a retried point is absorbed by the primary key) and, per key, the greatest
+        (step, timestamp, value), kept in the database so racing writers agree. The run is active."""
+        if self._postgres:
+            session.execute(_PG_LOG_METRICS, _pg_metric_columns(run_id, metrics))
+            return
         points: dict[tuple[str, int, int, float], bool] = {}
         for m in metrics:
             is_nan = math.isnan(m.value)
@@ -569,9 +582,6 @@ class SqlTrackingStore(TrackingStore):
             ],
             lambda stmt: stmt.on_conflict_do_nothing(),
         )
-
-        # Per key, the batch's own greatest (step, timestamp, value); the upsert then keeps whichever
-        # of it and the stored row is greater, in the database, so racing writers agree.
         best: dict[str, tuple[tuple[int, int, float], bool]] = {}
         for (k, s, ts, v), nan in ordered:
             if k not in best or (s, ts, v) > best[k][0]:
@@ -585,6 +595,23 @@ class SqlTrackingStore(TrackingStore):
             ],
             _keep_greatest_point,
         )
+
+    def _log_metrics_autocommit(self, run_id: str, metrics: list[Metric]) -> None:
+        """PostgreSQL: check the run and write the points in one autocommitted statement.
+
+        A single statement is atomic on its own, so no BEGIN/COMMIT round trips are needed; the
+        statement reports whether it found the run active, and only when it did not (nothing was
+        written) is the run looked up again to give MLflow's answer: 404 unknown, 400 not active.
+        """
+        columns = _pg_metric_columns(run_id, metrics)
+        for _attempt in range(2):
+            with self._autocommit.connect() as conn:
+                if conn.execute(_PG_LOG_METRICS, columns).scalar_one():
+                    return
+            with self._read() as session:
+                self._active_run(session, run_id)
+            # Active by now: restored between the two statements. Write again.
+        raise _run_not_found(run_id)
 
     def _load_runs(self, session: Session, run_ids: list[str]) -> list[Run]:
         """Runs with their data, one query per table, in the order of `run_ids` (unknown ids skipped)."""
@@ -641,6 +668,56 @@ class SqlTrackingStore(TrackingStore):
 
 
 # ---- module helpers -------------------------------------------------------------------------------
+#: A batch of metric points on PostgreSQL, in one statement: check that the run is active, insert the
+#: points into the history (ON CONFLICT DO NOTHING: the key includes the value, so a retried point is
+#: absorbed) and keep, per key, the greatest (step, timestamp, value) in latest_metrics. Rows go in in
+#: key order, so two writers on the same run take their row locks in the same order (no deadlock).
+#: The points arrive as five array parameters in PostgreSQL's array text form (`pg_array_literal`).
+#: It returns 1 when the run was found active (and the points written), else 0 and writes nothing.
+_PG_LOG_METRICS = text(
+    """
+WITH run AS (
+    SELECT run_uuid FROM runs WHERE run_uuid = :run_uuid AND lifecycle_stage = 'active'
+),
+points AS (
+    SELECT run.run_uuid, p.key, p.step, p.timestamp, p.value, p.is_nan
+    FROM run, unnest(
+        CAST(:keys AS text[]), CAST(:steps AS bigint[]), CAST(:timestamps AS bigint[]),
+        CAST(:vals AS float8[]), CAST(:nans AS boolean[])
+    ) AS p(key, step, timestamp, value, is_nan)
+),
+history AS (
+    INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
+    SELECT * FROM points ORDER BY key, step, timestamp, value
+    ON CONFLICT DO NOTHING
+),
+latest AS (
+    INSERT INTO latest_metrics AS old (run_uuid, key, step, timestamp, value, is_nan)
+    SELECT DISTINCT ON (key) * FROM points ORDER BY key, step DESC, timestamp DESC, value DESC
+    ON CONFLICT (run_uuid, key) DO UPDATE
+    SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value,
+        is_nan = excluded.is_nan
+    WHERE (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+)
+SELECT count(*) FROM run
+"""
+)
+
+
+def _pg_metric_columns(run_id: str, metrics: Sequence[Metric]) -> dict[str, str]:
+    """`_PG_LOG_METRICS`'s parameters. NaN is stored as value 0 with is_nan set (as on SQLite,
+    which cannot hold NaN), so that the history key and the latest-point comparison stay total."""
+    values = [float(m.value) for m in metrics]
+    return {
+        "run_uuid": run_id,
+        "keys": pg_array_literal([m.key for m in metrics], str),
+        "steps": pg_array_literal([m.step for m in metrics], int),
+        "timestamps": pg_array_literal([m.timestamp for m in metrics], int),
+        "vals": pg_array_literal([0.0 if v != v else v for v in values], float),
+        "nans": pg_array_literal([v != v for v in values], bool),
+    }
+
+
 def _keep_greatest_point(stmt: Any) -> Any:
     """Replace the stored latest point only by a greater (step, timestamp, value)."""
     new, old = stmt.excluded, stmt.table.c

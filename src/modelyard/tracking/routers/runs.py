@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from modelyard.protocol.validation import is_plain_double
 from modelyard.tracking.deps import ArgsDep, StoreDep
 from modelyard.tracking.parsing import (
     Args,
@@ -135,7 +136,23 @@ def search_runs(args: ArgsDep, store: StoreDep) -> Response:
 
 
 def parse_metric(args: Args, prefix: str = "") -> Metric:
-    """One metric message; `prefix` names its place in a batch (`metrics[3].`) in error messages."""
+    """One metric message; `prefix` names its place in a batch (`metrics[3].`) in error messages.
+
+    A JSON body's metric nearly always has a non-empty string key, a float (or an int within a double's range) value and
+    int timestamp and step; that shape is taken as is (the typed getters below cost ~5 us a metric,
+    5 ms for a full batch). Anything else (proto JSON strings, missing or wrong fields, query-string
+    args) goes through the getters, which also produce the error messages.
+    """
+    key, value = args.get("key"), args.get("value")
+    timestamp, step = args.get("timestamp"), args.get("step", 0)
+    if (
+        type(key) is str
+        and key
+        and is_plain_double(value)
+        and type(timestamp) is int
+        and (type(step) is int or step is None)
+    ):
+        return Metric(key, float(value), timestamp, step or 0)
     return Metric(
         key=require_str(args, "key", prefix=prefix),
         value=require_float(args, "value", prefix=prefix),

@@ -40,8 +40,14 @@ PARTS_IN_FLIGHT = int(os.environ.get("MODELYARD_S3_PARTS_IN_FLIGHT") or 3)
 #: Ranges fetched ahead by one streamed read, and their size: memory is bounded by their product.
 RANGES_IN_FLIGHT = 4
 RANGE_SIZE = 4 * 1024 * 1024
+
+
+def _flag(name: str) -> bool:
+    return (os.environ.get(name) or "false").strip().lower() in {"1", "true", "yes", "on"}
+
+
 #: Read through parallel ranged GETs (high-latency links to real S3) instead of one streamed GET.
-RANGED_READS = (os.environ.get("MODELYARD_S3_RANGED_READS") or "false").strip().lower() in {"1", "true", "yes", "on"}
+RANGED_READS = _flag("MODELYARD_S3_RANGED_READS")
 #: Bytes handed to the server per write of a streamed read.
 STREAM_CHUNK = 1024 * 1024
 _MIN_PART = 5 * 1024 * 1024
@@ -121,13 +127,19 @@ def s3_errors(what: str) -> Iterator[None]:
 
 
 class _S3Writer(ArtifactWriter):
-    def __init__(self, client: Any, bucket: str, key: str, part_size: int) -> None:
+    """Request chunks are copied once, into the part being filled: a bytearray allocated whole, which
+    becomes the `upload_part` body as is (botocore sends any buffer without copying it). There is no
+    join per batch or per part; each of those copied every byte once more."""
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int, declared: int | None) -> None:
         self._client = client
         self._bucket = bucket
         self._key = key
         self._part_size = max(part_size, _MIN_PART)
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._part = bytearray()
+        self._filled = 0
+        self._declared = declared  # Content-Length, if the client sent one
+        self._written = 0
         self._upload_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[dict[str, Any]]] = []
@@ -140,14 +152,14 @@ class _S3Writer(ArtifactWriter):
             ]
         self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
         with s3_errors(f"upload part {number} of {self._key}"):
             response = self._client.upload_part(
                 Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
             )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
-    def _submit(self, body: bytes) -> None:
+    def _submit(self, body: bytearray) -> None:
         if self._upload_id is None:
             self._start_multipart()
         assert self._pool is not None
@@ -161,29 +173,49 @@ class _S3Writer(ArtifactWriter):
         self._futures.append(self._pool.submit(self._upload_part, len(self._futures) + 1, body))
 
     def write(self, data: bytes) -> None:
-        # A list joined once per part: one copy per byte (bytearray slicing would make two).
-        self._chunks.append(data)
-        self._size += len(data)
-        if self._size >= self._part_size:
-            joined = b"".join(self._chunks)
-            self._chunks, self._size = [], 0
-            for start in range(0, len(joined) - self._part_size + 1, self._part_size):
-                self._submit(
-                    joined[start : start + self._part_size] if len(joined) > self._part_size else joined
-                )
-            rest = len(joined) % self._part_size
-            if rest:
-                self._chunks, self._size = [joined[-rest:]], rest
+        view = memoryview(data)
+        while view:
+            if self._filled == len(self._part):
+                self._grow()
+            n = min(len(view), len(self._part) - self._filled)
+            self._part[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            self._written += n
+            view = view[n:]
+            if self._filled == self._part_size:
+                # The filled part now belongs to its upload; never touch it again.
+                part, self._part, self._filled = self._part, bytearray(), 0
+                self._submit(part)
+
+    def _grow(self) -> None:
+        """Room for the rest of the part being filled, allocated once: growing it chunk by chunk would
+        realloc-copy it over and over. Only what the client announced when that is less than a part
+        (a 10 KB file gets a 10 KB buffer), the whole part when it sends more or announced nothing."""
+        size = self._part_size
+        if self._declared is not None:
+            size = min(size, self._filled + max(self._declared - self._written, 0))
+        if size <= len(self._part):
+            size = self._part_size
+        if self._part:
+            self._part += bytes(size - len(self._part))
+        else:
+            self._part = bytearray(size)
+
+    def _take_last(self) -> bytearray:
+        """The part being filled, cut to what was written (in place: no copy)."""
+        last, self._part, filled, self._filled = self._part, bytearray(), self._filled, 0
+        del last[filled:]
+        return last
 
     def commit(self) -> None:
         try:
+            last = self._take_last()
             if self._upload_id is None:
                 with s3_errors(f"put {self._key}"):
-                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=b"".join(self._chunks))
+                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=last)
             else:
-                if self._chunks:
-                    self._submit(b"".join(self._chunks))
-                self._chunks, self._size = [], 0
+                if last:
+                    self._submit(last)
                 parts = [future.result() for future in self._futures]
                 with s3_errors(f"complete multipart upload of {self._key}"):
                     self._client.complete_multipart_upload(
@@ -202,7 +234,7 @@ class _S3Writer(ArtifactWriter):
         if self._done:
             return
         self._done = True
-        self._chunks, self._size = [], 0
+        self._take_last()
         for future in self._futures:
             future.cancel()
         self._shutdown()
@@ -343,7 +375,7 @@ class S3ArtifactRepository(ArtifactRepository):
         rel = safe_relative_path(path)
         if not rel:
             raise ModelyardException.invalid_parameter("An artifact path is required")
-        return _S3Writer(self.client, self.bucket, self._key(rel), self.chunk_size)
+        return _S3Writer(self.client, self.bucket, self._key(rel), self.chunk_size, content_length)
 
     # ---- multipart with presigned part URLs (MLflow's proxy protocol) ---------------------------
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.artifacts import get_repository
+from modelyard.artifacts import get_repository, s3
 from modelyard.artifacts.s3 import S3ArtifactRepository
 
 pytestmark = pytest.mark.s3
@@ -120,3 +120,37 @@ def test_abort_after_parts_were_sent_leaves_nothing(repo: S3ArtifactRepository) 
     assert _pending_uploads(repo) == []
     listed = repo.client.list_objects_v2(Bucket=repo.bucket, Prefix="root/").get("Contents", [])
     assert listed == []
+
+
+@pytest.mark.parametrize("signing", [False, True], ids=["unsigned-payload", "signed-payload"])
+def test_payload_signing_follows_the_setting(
+    signing: bool, s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default bodies are sent as UNSIGNED-PAYLOAD (no SHA-256 pass over every byte);
+    MODELYARD_S3_PAYLOAD_SIGNING=true puts the body's SHA-256 back into the signature. S3 takes both."""
+    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setattr(s3, "PAYLOAD_SIGNING", signing)
+    monkeypatch.setattr(s3, "_CLIENTS", {})
+    repository = get_repository(f"s3://{s3_bucket}/root", chunk_size=PART)
+    assert isinstance(repository, S3ArtifactRepository)
+    seen: dict[str, str] = {}
+
+    def capture(request: Any, **kwargs: Any) -> None:
+        operation = kwargs["event_name"].rsplit(".", 1)[-1]
+        seen[operation] = request.headers["x-amz-content-sha256"].decode()
+
+    repository.client.meta.events.register("before-send.s3", capture)
+    small, big = os.urandom(1000), os.urandom(PART + 10)
+    for name, data in (("small.bin", small), ("big.bin", big)):
+        writer = repository.open_write(name, len(data))
+        writer.write(data)
+        writer.commit()
+        assert _stored(repository, name)[0] == data
+    if signing:
+        assert seen["PutObject"] == hashlib.sha256(small).hexdigest()
+        assert seen["UploadPart"] in {
+            hashlib.sha256(big[:PART]).hexdigest(),
+            hashlib.sha256(big[PART:]).hexdigest(),
+        }
+    else:
+        assert seen["PutObject"] == seen["UploadPart"] == "UNSIGNED-PAYLOAD"

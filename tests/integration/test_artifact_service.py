@@ -3,6 +3,8 @@ artifacts API, path-traversal refusals that touch nothing, cut-off uploads that 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
 import json
 import socket
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 from tests.integration.artifact_helpers import (
@@ -27,6 +30,7 @@ from modelyard.artifacts import get_repository
 from modelyard.artifacts.http import HttpArtifactRepository
 from modelyard.devstack.process import free_port
 from modelyard.devstack.s3 import S3Server
+from modelyard.devstack.services import GunicornService
 
 pytestmark = [pytest.mark.s3]
 
@@ -38,11 +42,23 @@ def bucket(s3_server: S3Server) -> str:
     return name
 
 
+#: Bodies announced above this go multipart instead of one streamed PUT (the default is 1 GiB).
+SINGLE_PUT_MAX = 32 * 1024 * 1024
+
+
 @pytest.fixture(scope="module")
-def service_url(s3_server: S3Server, bucket: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def service(
+    s3_server: S3Server, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GunicornService]:
     workdir = tmp_path_factory.mktemp("artifacts-s3")
-    with artifacts_service(workdir, f"s3://{bucket}/root", s3_server.endpoint, workers=2) as service:
-        yield service.url
+    env = {"MODELYARD_S3_SINGLE_PUT_MAX": str(SINGLE_PUT_MAX)}
+    with artifacts_service(workdir, f"s3://{bucket}/root", s3_server.endpoint, workers=2, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def service_url(service: GunicornService) -> str:
+    return service.url
 
 
 @pytest.fixture
@@ -167,33 +183,77 @@ def _wait_for(condition: Any, what: str, deadline_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _connections_to(service: GunicornService, port: int) -> int:
+    """Open TCP connections from the service's workers to `port` (moto closes each after one request,
+    so an open one is a request in flight)."""
+    assert service.pid is not None
+    count = 0
+    for worker in psutil.Process(service.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            count += sum(
+                1
+                for c in worker.net_connections(kind="tcp")
+                if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            )
+    return count
+
+
+@pytest.mark.parametrize(
+    ("announced", "s3_upload"),
+    [(24 * 1024 * 1024, "one streamed PUT"), (SINGLE_PUT_MAX + 8 * 1024 * 1024, "multipart")],
+)
 def test_cut_off_upload_leaves_no_object_and_no_pending_multipart(
-    service_url: str, bucket: str, s3: Any
+    service: GunicornService, s3_server: S3Server, bucket: str, s3: Any, announced: int, s3_upload: str
 ) -> None:
     key = f"root/cut/{uuid.uuid4().hex}.bin"
-    announced, sent = 40 * 1024 * 1024, 24 * 1024 * 1024
-    host, port = service_url.removeprefix("http://").split(":")
+    sent = 16 * 1024 * 1024
+    s3_port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    host, port = service.url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
+
+    def pending() -> list[dict[str, Any]]:
+        uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+        return [u for u in uploads if u["Key"] == key]
+
     try:
         head = f"PUT {API}/{key.removeprefix('root/')} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {announced}\r\n\r\n"
         sock.sendall(head.encode())
         block = b"\xab" * (1024 * 1024)
         for _ in range(sent // len(block)):
             sock.sendall(block)
-
-        def pending() -> list[dict[str, Any]]:
-            uploads = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
-            return [u for u in uploads if u["Key"] == key]
-
-        # The body is being streamed to S3 as a multipart upload before we hang up...
-        _wait_for(lambda: bool(pending()), "a multipart upload in progress")
+        # The body is being streamed to S3 before we hang up...
+        if s3_upload == "multipart":
+            _wait_for(lambda: bool(pending()), "a multipart upload in progress")
+        else:
+            _wait_for(lambda: _connections_to(service, s3_port) > 0, "the PUT to S3 in flight")
     finally:
         sock.close()
     # ... and hanging up aborts it: nothing partial ever becomes visible.
     _wait_for(lambda: not pending(), "the multipart upload aborted")
+    _wait_for(lambda: _connections_to(service, s3_port) == 0, "the PUT to S3 abandoned")
     assert key not in keys(s3, bucket, "root/cut/")
-    status, body = raw_request(service_url, "GET", f"{API}/{key.removeprefix('root/')}")
+    status, body = raw_request(service.url, "GET", f"{API}/{key.removeprefix('root/')}")
     assert status == 404 and body["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize(
+    ("size", "parts"), [(20 * 1024 * 1024 + 1, 0), (SINGLE_PUT_MAX + 1, 5)], ids=["one-put", "multipart"]
+)
+def test_streamed_put_round_trips_through_s3(
+    service_url: str, bucket: str, s3: Any, tmp_path: Path, size: int, parts: int
+) -> None:
+    """A plain PUT with Content-Length: up to SINGLE_PUT_MAX one streamed PUT to S3, above it multipart."""
+    src = random_file(tmp_path / "up.bin", size)
+    with open(src, "rb") as f:
+        response = requests.put(f"{service_url}{API}/put/up.bin", data=f, timeout=120)
+    assert response.status_code == 200, response.text
+    etag = s3.head_object(Bucket=bucket, Key="root/put/up.bin")["ETag"].strip('"')
+    assert etag.endswith(f"-{parts}") if parts else "-" not in etag
+    with requests.get(f"{service_url}{API}/put/up.bin", stream=True, timeout=120) as got:
+        digest = hashlib.sha256()
+        for block in got.iter_content(1024 * 1024):
+            digest.update(block)
+    assert digest.hexdigest() == sha256(src)
 
 
 def test_cut_off_upload_to_a_local_folder_leaves_no_file(tmp_path: Path) -> None:

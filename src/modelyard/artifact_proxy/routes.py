@@ -19,7 +19,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.artifact_proxy.ownership import RunOwnership
-from modelyard.artifact_proxy.streaming import UploadCutOff, receive_into, stream_response
+from modelyard.artifact_proxy.streaming import (
+    UploadCutOff,
+    download_response,
+    open_for_response,
+    receive_into,
+)
 from modelyard.artifacts import get_repository
 from modelyard.artifacts.base import ArtifactRepository, multipart_unsupported
 from modelyard.artifacts.paths import safe_relative_path
@@ -132,8 +137,7 @@ def create_router(
     @_mlflow_errors
     async def download_artifact(path: str) -> Response:
         rel = _required_path(path)
-        stream = await run_in_threadpool(repo.open_read, rel)
-        return stream_response(stream, rel)
+        return download_response(await run_in_threadpool(open_for_response, repo, rel), rel)
 
     @api.put("/artifacts/{path:path}")
     @_mlflow_errors

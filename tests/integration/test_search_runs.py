@@ -18,6 +18,7 @@ from modelyard.devstack.postgres import PostgresServer
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.search.paging import encode_keyset_token, encode_page_token, query_fingerprint
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import (
     Base,
@@ -610,3 +611,87 @@ def test_string_order_is_bytewise_even_with_a_locale_aware_collation(icu_db: Db)
     icu_db.experiment(7, "b-exp", creation_time=1)
     icu_db.experiment(8, "B-exp", creation_time=1)
     assert exp_ids(icu_db, order_by=["name"]) == [8, 7, 1]
+
+
+# ---- keyset page tokens ---------------------------------------------------------------------------
+@pytest.fixture
+def ties(db: Db) -> Db:
+    """Runs that tie on every requested key, with NaN, missing and NULL keys among them."""
+    db.runs(
+        *[
+            R(
+                f"t{i:02d}",
+                start=None if i % 5 == 0 else 100 - i % 3,
+                name=None if i % 4 == 0 else f"n{i % 2}",
+                params={"p": str(i % 2)} if i % 3 else {},
+                tags={"t": "x" * 8000 if i % 2 else "y"},
+                metrics={"m": math.nan if i % 7 == 0 else float(i % 3)} if i % 6 else {},
+            )
+            for i in range(23)
+        ]
+    )
+    return db
+
+
+KEYSET_ORDERS = [
+    None,
+    ["metrics.m DESC"],
+    ["metrics.m"],
+    ["params.p DESC", "metrics.m"],
+    ["tags.t", "run_name DESC"],
+    ["start_time"],
+    ["run_name", "run_id DESC"],
+]
+
+
+@pytest.mark.parametrize("order_by", KEYSET_ORDERS)
+@pytest.mark.parametrize("size", [1, 4])
+def test_keyset_pages_cover_ties_nan_and_missing_keys_once(
+    ties: Db, order_by: list[str] | None, size: int
+) -> None:
+    expected = ties.ids("", order_by)
+    got: list[str] = []
+    token: str | None = None
+    while True:
+        page, token = ties.page("", order_by, max_results=size, page_token=token)
+        got.extend(page)
+        if token is None:
+            break
+    assert got == expected and len(expected) == 23
+
+
+def test_keyset_page_does_not_repeat_rows_when_runs_arrive(db: Db) -> None:
+    db.runs(*[R(f"r{i}", start=i, metrics={"m": float(i)}) for i in range(6)])
+    first, token = db.page("", ["metrics.m DESC"], max_results=3)
+    assert first == ["r5", "r4", "r3"]
+    db.runs(R("early", start=0, metrics={"m": 99.0}), R("late", start=0, metrics={"m": -1.0}))
+    rest, token = db.page("", ["metrics.m DESC"], max_results=10, page_token=token)
+    # With OFFSET, "r3" would have been repeated; the keyset continues right after it.
+    assert rest == ["r2", "r1", "r0", "late"] and token is None
+
+
+def test_offset_tokens_from_before_keyset_paging_are_honoured(zoo: Db) -> None:
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, [])
+    page, token = zoo.page("", max_results=2, page_token=encode_page_token(2, fingerprint))
+    assert page == ["c", "d"]
+    assert zoo.page("", max_results=2, page_token=token)[0] == ["e"]
+
+
+def test_forged_keyset_tokens_are_400(zoo: Db) -> None:
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.acc DESC"])
+    good = encode_keyset_token([0, 0.9, 5, "a"], fingerprint)
+    assert zoo.page("", ["metrics.acc DESC"], page_token=good)[0] == ["b", "d", "e"]
+    for after in (
+        [0, 0.9, 5],  # too short
+        ["0", 0.9, 5, "a"],  # rank is an integer
+        [0, "0.9", 5, "a"],
+        [0, 0.9, 5, None],  # run ids are never NULL
+        [0, 0.9, 5.5, "a"],
+        [False, 0.9, 5, "a"],
+        [0, float("nan"), 5, "a"],
+        [2**64, 0.9, 5, "a"],
+    ):
+        invalid(zoo.page, "", ["metrics.acc DESC"], page_token=encode_keyset_token(after, fingerprint))
+    other = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.acc"])
+    err = invalid(zoo.page, "", ["metrics.acc DESC"], page_token=encode_keyset_token([0, 0.9, 5, "a"], other))
+    assert "different search" in err.message

@@ -695,3 +695,48 @@ def test_forged_keyset_tokens_are_400(zoo: Db) -> None:
     other = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.acc"])
     err = invalid(zoo.page, "", ["metrics.acc DESC"], page_token=encode_keyset_token([0, 0.9, 5, "a"], other))
     assert "different search" in err.message
+
+
+# ---- params.k = 'v' through the md5 index ---------------------------------------------------------
+def test_param_equality_on_long_and_non_ascii_values(db: Db) -> None:
+    long_a, long_b = "a" * 5999 + "1", "a" * 5999 + "2"
+    db.runs(
+        R("x", params={"p": long_a, "q": "ünï"}),
+        R("y", params={"p": long_b, "q": "uni"}),
+        R("z", params={"q": long_a}),
+    )
+    assert db.matching(f"params.p = '{long_a}'") == {"x"}
+    assert db.matching(f"params.p IN ('{long_b}', 'nope')") == {"y"}
+    assert db.matching(f"params.p != '{long_a}'") == {"y"}
+    assert db.matching("params.q = 'ünï'") == {"x"}
+    assert db.matching("params.q IN ('uni', 'ünï')") == {"x", "y"}
+
+
+@pytest.mark.postgres
+def test_param_equality_can_use_the_md5_index(postgres_uri: str) -> None:
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        Db(engine).runs(*[R(f"r{i}", params={"opt": f"v{i % 50}", "other": "x"}) for i in range(500)])
+        query = search_sql("params.opt = 'v1'")
+        with engine.connect() as conn:
+            # Leave the planner nothing else: no (key, run) index, no sequential scans.
+            conn.execute(text("DROP INDEX idx_params_key_run"))
+            conn.execute(text("ANALYZE params"))
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + query)))
+        assert "idx_params_key_value_md5" in plan, plan
+        # The md5 test is an index condition, not only the key prefix followed by a filter.
+        assert any("Index Cond" in line and "md5(" in line for line in plan.splitlines()), plan
+    finally:
+        engine.dispose()
+
+
+def search_sql(filter_string: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    from modelyard.store.search.kinds import RUNS
+    from modelyard.store.tracking.sql_search import build_run_ids_query
+
+    stmt = build_run_ids_query([1], RUNS.parse_filter(filter_string), ViewType.ACTIVE_ONLY, [], "postgresql")
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))

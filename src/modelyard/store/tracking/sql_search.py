@@ -36,6 +36,8 @@ from sqlalchemy import (
     case,
     exists,
     false,
+    func,
+    literal,
     or_,
     select,
     true,
@@ -375,7 +377,20 @@ def _keyed_test(
         value_test = _metric_value_test(table, comp, dialect)
     else:
         value_test = compare(table.c.value, comp.op, comp.value, dialect)
+        if table is params_t and dialect == "postgresql" and comp.op in ("=", "IN"):
+            # Through idx_params_key_value_md5 (values are too long for a btree on value itself);
+            # the value test above stays as the recheck.
+            value_test = and_(
+                compare(func.md5(table.c.value), comp.op, _md5_of(comp.value), dialect), value_test
+            )
     return owner_id.in_(select(table_owner_id).where(has_key, value_test))
+
+
+def _md5_of(value: Any) -> Any:
+    """md5() of a filter value, computed by PostgreSQL (so in the database's encoding, as the index)."""
+    if isinstance(value, tuple):
+        return tuple(func.md5(literal(v)) for v in value)
+    return func.md5(literal(value))
 
 
 def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from math import isfinite
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, tuple_, update
+from sqlalchemy import Engine, delete, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -495,6 +495,12 @@ class SqlTrackingStore(TrackingStore):
             stmt = stmt.offset(position.offset)
         with self._read() as session:
             self._run_row(session, run_id)
+            if session.get_bind().dialect.name == "postgresql":
+                # The one good plan is the primary key's index scan, already in order. Per-column
+                # statistics badly underestimate how many points of one run lie after the key, and
+                # PostgreSQL then picks a bitmap scan of the whole rest plus a sort that spills to disk
+                # (85 ms instead of 7 ms for a 25,000-point page).
+                session.execute(text("SET LOCAL enable_sort = off"))
             rows = fetch_tuples(session, stmt)
         return next_keyset_page(rows, max_results, fingerprint, lambda row: (row[2], row[1], row[0]))
 

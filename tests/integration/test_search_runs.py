@@ -740,3 +740,28 @@ def search_sql(filter_string: str) -> str:
 
     stmt = build_run_ids_query([1], RUNS.parse_filter(filter_string), ViewType.ACTIVE_ONLY, [], "postgresql")
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+# ---- metric-first order: the numbers-first SELECT -------------------------------------------------
+def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> None:
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    dialect = ties.engine.dialect.name
+    for order_by in (["metrics.m DESC"], ["metrics.m", "params.p DESC"]):
+        token = None
+        for _ in range(3):
+            search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 3, order_by, token, dialect)
+            assert search is not None and search.numbers_first is not None
+            with Session(ties.engine) as session:
+                fast = session.execute(search.numbers_first).all()
+                full = session.execute(search.stmt).all()
+            assert len(fast) == 4 and [tuple(r) for r in fast] == [tuple(r) for r in full]
+            assert {r[1] for r in fast} == {0}  # all numbers
+            _, token = search.paginate(full, slice(1, None))
+    # Not for other first keys, offset tokens, or once the pages reached NaN / missing values.
+    assert plan_run_search(["1"], "", 1, 3, ["params.p"], None, dialect).numbers_first is None  # type: ignore[union-attr]
+    assert plan_run_search(["1"], "", 1, 3, None, None, dialect).numbers_first is None  # type: ignore[union-attr]
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.m DESC"])
+    for token in (encode_page_token(3, fingerprint), encode_keyset_token([1, 0.0, None, "t07"], fingerprint)):
+        search = plan_run_search(["1"], "", 1, 3, ["metrics.m DESC"], token, dialect)
+        assert search is not None and search.numbers_first is None

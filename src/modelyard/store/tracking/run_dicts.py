@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, literal_column, select
+from sqlalchemy import Select, Table, literal_column, select
 from sqlalchemy.orm import Session
 
 from modelyard.store.sql.schema import SqlRun
@@ -57,10 +57,19 @@ _OUTPUTS = """(SELECT '[' || string_agg('{"model_id":' || to_json(o.model_id)::t
 
 def search_page_dicts(session: Session, search: RunSearch) -> tuple[list[dict[str, Any]], str | None]:
     """The page of a compiled run search as REST dicts, and the next page's token (PostgreSQL)."""
-    page = search.stmt.cte("page")
+    rows, token = search.paginate(
+        search.fetch(lambda ids: session.execute(_with_json(ids, search)).all()), slice(3, None)
+    )
+    return [_from_json_row(*row[:3]) for row in rows], token
+
+
+def _with_json(ids: Select[Any], search: RunSearch) -> Select[Any]:
+    """(run JSON, input bodies, outputs JSON, sort keys...) for each row of the id SELECT, in its
+    order."""
+    page = ids.cte("page")
     key_columns = [page.c[f"k{i}"] for i in range(len(search.keys))]
     r = runs_t.alias("r")
-    stmt = (
+    return (
         select(
             literal_column(_RUN_JSON).label("run"),
             literal_column(_INPUTS).label("inputs"),
@@ -70,8 +79,6 @@ def search_page_dicts(session: Session, search: RunSearch) -> tuple[list[dict[st
         .select_from(page.join(r, r.c.run_uuid == page.c.run_uuid))
         .order_by(*(key.order(column) for key, column in zip(search.keys, key_columns, strict=True)))
     )
-    rows, token = search.paginate(session.execute(stmt).all(), slice(3, None))
-    return [_from_json_row(*row[:3]) for row in rows], token
 
 
 def _from_json_row(run: str, inputs: list[str] | None, outputs: str | None) -> dict[str, Any]:

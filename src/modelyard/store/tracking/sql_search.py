@@ -23,8 +23,8 @@ How each part compiles (identically on SQLite and PostgreSQL):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -140,6 +140,22 @@ class RunSearch:
     keys: tuple[SortKey, ...]
     max_results: int
     fingerprint: str
+    #: When the first order key is a metric and the page starts among the runs that have a number
+    #: for it: the same page restricted to those runs and ordered by the metric's value, which
+    #: PostgreSQL can read in order from idx_latest_metrics_key_value and stop after one page (the
+    #: full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000 runs).
+    numbers_first: Select[Any] | None = None
+
+    def fetch(self, execute: Callable[[Select[Any]], Sequence[Any]]) -> Sequence[Any]:
+        """The page's rows (up to max_results + 1) through `execute`, which may wrap the SELECT
+        (as a CTE, say) as long as it keeps its rows and their order. The numbers-first SELECT is
+        tried first; if it cannot fill the page, the page crosses into NaN/missing values and the
+        full SELECT answers instead."""
+        if self.numbers_first is not None:
+            rows = execute(self.numbers_first)
+            if len(rows) > self.max_results:
+                return rows
+        return execute(self.stmt)
 
     def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
         """The page's rows and the next page's token, made from the last row's sort key (the
@@ -162,7 +178,7 @@ def search_run_ids(
     )
     if search is None:
         return [], None
-    rows, token = search.paginate(session.execute(search.stmt).all(), slice(1, None))
+    rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt).all()), slice(1, None))
     return [str(row[0]) for row in rows], token
 
 
@@ -185,23 +201,36 @@ def plan_run_search(
     node = RUNS.parse_filter(filter_string)
     orders = RUNS.parse_order_by(order_by)
     fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string or "", view, list(order_by or ()))
-    source, keys = _run_sort_keys(orders, dialect)
+    source, keys, first_metric = _run_sort_keys(orders, dialect)
     position = decode_position(page_token, fingerprint, [k.key_type for k in keys])
     if not exp_ids:
         return None
     conditions = _run_conditions(exp_ids, node, view, dialect)
-    if position.after is not None:
-        conditions.append(_after(keys, position.after))
-    stmt = (
-        select(runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
-        .select_from(source)
-        .where(*conditions)
-        .order_by(*(k.order() for k in keys))
-        .limit(max_results + 1)
-    )
+    columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
+    base = select(*columns).select_from(source).limit(max_results + 1)
+    after = [] if position.after is None else [_after(keys, position.after)]
+    stmt = base.where(*conditions, *after).order_by(*(k.order() for k in keys))
     if position.offset:
         stmt = stmt.offset(position.offset)
-    return RunSearch(stmt, keys, max_results, fingerprint)
+    numbers_first = None
+    if (
+        first_metric is not None
+        and not position.offset
+        and (position.after is None or position.after[0] == 0)
+    ):
+        # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
+        # keyset test, and the strict tests on the joined metric turn the outer join into a join.
+        # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
+        # read it in index order (ASC forward, DESC backward).
+        rest = (replace(keys[1], nullable=False), *keys[2:])
+        numbers_after = [] if position.after is None else [_after(rest, position.after[1:])]
+        numbers_first = base.where(
+            *conditions,
+            first_metric.c.run_uuid.is_not(None),
+            first_metric.c.is_nan == false(),
+            *numbers_after,
+        ).order_by(*(k.order() for k in rest))
+    return RunSearch(stmt, keys, max_results, fingerprint, numbers_first)
 
 
 def build_run_ids_query(
@@ -212,7 +241,7 @@ def build_run_ids_query(
     dialect: str,
 ) -> Select[tuple[str]]:
     """The SELECT of run ids, in order, without paging (exposed for EXPLAIN and tests)."""
-    source, keys = _run_sort_keys(orders, dialect)
+    source, keys, _ = _run_sort_keys(orders, dialect)
     return (
         select(runs_t.c.run_uuid)
         .select_from(source)
@@ -232,13 +261,15 @@ def _run_conditions(
     return conditions
 
 
-def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[SortKey, ...]]:
+def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[SortKey, ...], Any]:
     """The FROM clause (runs, outer-joined to each ordered metric/param/tag) and the sort keys:
     the requested ones, then start_time DESC and run_uuid ASC unless requested, so that the order
-    is total (keyset paging needs that) and ties break as in MLflow."""
+    is total (keyset paging needs that) and ties break as in MLflow. Third: the joined
+    latest_metrics alias when the first order key is a metric (else None)."""
     source: Any = runs_t
     keys: list[SortKey] = []
     ordered: set[tuple[str, str]] = set()
+    first_metric = None
     for i, order in enumerate(orders):
         ordered.add((order.entity, order.key))
         if order.entity == "attribute":
@@ -249,6 +280,8 @@ def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[
             table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
         )
         if order.entity == "metric":
+            if i == 0:
+                first_metric = table
             # Numbers first, then NaN (stored as 0), then runs without the metric, in either direction.
             rank = case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0)
             keys.append(SortKey(rank, True, False, "int"))
@@ -259,7 +292,7 @@ def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[
         keys.append(_column_key(runs_t.c.start_time, False, dialect))
     if ("attribute", "run_id") not in ordered:
         keys.append(_column_key(runs_t.c.run_uuid, True, dialect))
-    return source, tuple(keys)
+    return source, tuple(keys), first_metric
 
 
 def _column_key(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> SortKey:

@@ -538,7 +538,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> PagedList[dict[str, Any]]:
         """On PostgreSQL, the page and its JSON in one statement (`run_dicts`); elsewhere the
         entities' dicts."""
-        if is_sqlite(self.engine):
+        if self.engine.dialect.name != "postgresql":
             return super().search_runs_dicts(
                 experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
             )

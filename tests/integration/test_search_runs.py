@@ -766,3 +766,19 @@ def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> N
     for token in (encode_page_token(3, fingerprint), encode_keyset_token([1, 0.0, None, "t07"], fingerprint)):
         search = plan_run_search(["1"], "", 1, 3, ["metrics.m DESC"], token, dialect)
         assert search is not None and search.numbers_first is None
+
+
+@pytest.mark.postgres
+def test_searches_are_planned_for_their_values(postgres_uri: str) -> None:
+    """A prepared search must not fall back to a generic plan (estimated without the filter's values)."""
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+            search_run_ids(session, ["1"], "metrics.m > 0", ViewType.ACTIVE_ONLY, 10, ["metrics.m"], None)
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+            session.rollback()  # SET LOCAL: only for the search's own transaction
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+    finally:
+        engine.dispose()

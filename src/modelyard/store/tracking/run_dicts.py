@@ -24,7 +24,7 @@ from sqlalchemy import Select, Table, literal_column, select
 from sqlalchemy.orm import Session
 
 from modelyard.store.sql.schema import SqlRun
-from modelyard.store.tracking.sql_search import RunSearch
+from modelyard.store.tracking.sql_search import RunSearch, plan_each_search
 
 runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
 
@@ -57,6 +57,7 @@ _OUTPUTS = """(SELECT '[' || string_agg('{"model_id":' || to_json(o.model_id)::t
 
 def search_page_dicts(session: Session, search: RunSearch) -> tuple[list[dict[str, Any]], str | None]:
     """The page of a compiled run search as REST dicts, and the next page's token (PostgreSQL)."""
+    plan_each_search(session)
     rows, token = search.paginate(
         search.fetch(lambda ids: session.execute(_with_json(ids, search)).all()), slice(3, None)
     )

@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session
@@ -178,8 +179,18 @@ def search_run_ids(
     )
     if search is None:
         return [], None
+    plan_each_search(session)
     rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt).all()), slice(1, None))
     return [str(row[0]) for row in rows], token
+
+
+def plan_each_search(session: Executor) -> None:
+    """On PostgreSQL, plan this transaction's statements for their actual values. psycopg prepares a
+    statement run 5 times on a connection, and after 5 more PostgreSQL may switch to a generic plan,
+    estimated without the filter's values: for the numbers-first SELECT at 100,000 runs that plan
+    took ~280 ms instead of ~40 ms. Planning costs ~1-3 ms per page."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def plan_run_search(

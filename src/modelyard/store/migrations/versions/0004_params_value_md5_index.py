@@ -3,8 +3,8 @@ and statistics that let the planner estimate such a search.
 
 A btree entry cannot hold a 6,000-character value, so the index holds its md5 and the search
 compares md5(value) (to use the index) and then value itself (so a collision cannot match). The
-functional-dependency statistics on (key, value, md5(value)) keep the planner from multiplying the
-two value tests' selectivities (see schema.PARAMS_STATISTICS). SQLite has no md5() function; its
+extended statistics on (key, value, md5(value)) keep the planner from multiplying the selectivities
+of the key and the two value tests (see schema.PARAMS_STATISTICS). SQLite has no md5() function; its
 searches keep `idx_params_key_run`.
 
 Revision ID: 0004
@@ -28,7 +28,9 @@ STATISTICS = "params_key_value_md5"  # schema.PARAMS_STATISTICS, frozen with thi
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.create_index("idx_params_key_value_md5", "params", ["key", sa.text("md5(value)")])
-        op.execute(f"CREATE STATISTICS {STATISTICS} (dependencies) ON key, value, md5(value) FROM params")
+        op.execute(
+            f"CREATE STATISTICS {STATISTICS} (dependencies, mcv) ON key, value, md5(value) FROM params"
+        )
 
 
 def downgrade() -> None:

@@ -234,7 +234,16 @@ def plan_run_search(
         # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
         # read it in index order (ASC forward, DESC backward).
         rest = (replace(keys[1], nullable=False), *keys[2:])
-        numbers_after = [] if position.after is None else [_after(rest, position.after[1:])]
+        numbers_after = []
+        if position.after is not None:
+            # `value >= last` (ASC) / `<= last` (DESC) is implied by the keyset test; spelled out,
+            # it is where the index scan starts instead of a filter on everything before it.
+            last = position.after[1]
+            value = first_metric.c.value
+            numbers_after = [
+                _after(rest, position.after[1:]),
+                value >= last if rest[0].ascending else value <= last,
+            ]
         numbers_first = base.where(
             *conditions,
             first_metric.c.run_uuid.is_not(None),

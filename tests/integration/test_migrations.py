@@ -100,3 +100,22 @@ def test_concurrent_upgrades_on_postgres_serialise(postgres_uri: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM experiments")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_params_statistics_come_with_migrations_and_the_orm(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    """Statistics objects are outside SQLAlchemy's model (and the comparison above): check them."""
+    from modelyard.store.sql.schema import PARAMS_STATISTICS, Base
+
+    query = text("SELECT count(*) FROM pg_statistic_ext WHERE stxname = :name")
+    for name, build in (("t_stats_migrated", migrate.upgrade), ("t_stats_orm", Base.metadata.create_all)):
+        engine = create_engine_for(postgres_server.create_database(name))
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(query, {"name": PARAMS_STATISTICS}).scalar_one() == 0
+            build(engine)
+            with engine.connect() as conn:
+                assert conn.execute(query, {"name": PARAMS_STATISTICS}).scalar_one() == 1
+        finally:
+            engine.dispose()
+            postgres_server.drop_database(name)

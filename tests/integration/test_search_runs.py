@@ -18,6 +18,7 @@ from modelyard.devstack.postgres import PostgresServer
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.search.paging import encode_keyset_token, encode_page_token, query_fingerprint
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import (
     Base,
@@ -610,3 +611,174 @@ def test_string_order_is_bytewise_even_with_a_locale_aware_collation(icu_db: Db)
     icu_db.experiment(7, "b-exp", creation_time=1)
     icu_db.experiment(8, "B-exp", creation_time=1)
     assert exp_ids(icu_db, order_by=["name"]) == [8, 7, 1]
+
+
+# ---- keyset page tokens ---------------------------------------------------------------------------
+@pytest.fixture
+def ties(db: Db) -> Db:
+    """Runs that tie on every requested key, with NaN, missing and NULL keys among them."""
+    db.runs(
+        *[
+            R(
+                f"t{i:02d}",
+                start=None if i % 5 == 0 else 100 - i % 3,
+                name=None if i % 4 == 0 else f"n{i % 2}",
+                params={"p": str(i % 2)} if i % 3 else {},
+                tags={"t": "x" * 8000 if i % 2 else "y"},
+                metrics={"m": math.nan if i % 7 == 0 else float(i % 3)} if i % 6 else {},
+            )
+            for i in range(23)
+        ]
+    )
+    return db
+
+
+KEYSET_ORDERS = [
+    None,
+    ["metrics.m DESC"],
+    ["metrics.m"],
+    ["params.p DESC", "metrics.m"],
+    ["tags.t", "run_name DESC"],
+    ["start_time"],
+    ["run_name", "run_id DESC"],
+]
+
+
+@pytest.mark.parametrize("order_by", KEYSET_ORDERS)
+@pytest.mark.parametrize("size", [1, 4])
+def test_keyset_pages_cover_ties_nan_and_missing_keys_once(
+    ties: Db, order_by: list[str] | None, size: int
+) -> None:
+    expected = ties.ids("", order_by)
+    got: list[str] = []
+    token: str | None = None
+    while True:
+        page, token = ties.page("", order_by, max_results=size, page_token=token)
+        got.extend(page)
+        if token is None:
+            break
+    assert got == expected and len(expected) == 23
+
+
+def test_keyset_page_does_not_repeat_rows_when_runs_arrive(db: Db) -> None:
+    db.runs(*[R(f"r{i}", start=i, metrics={"m": float(i)}) for i in range(6)])
+    first, token = db.page("", ["metrics.m DESC"], max_results=3)
+    assert first == ["r5", "r4", "r3"]
+    db.runs(R("early", start=0, metrics={"m": 99.0}), R("late", start=0, metrics={"m": -1.0}))
+    rest, token = db.page("", ["metrics.m DESC"], max_results=10, page_token=token)
+    # With OFFSET, "r3" would have been repeated; the keyset continues right after it.
+    assert rest == ["r2", "r1", "r0", "late"] and token is None
+
+
+def test_offset_tokens_from_before_keyset_paging_are_honoured(zoo: Db) -> None:
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, [])
+    page, token = zoo.page("", max_results=2, page_token=encode_page_token(2, fingerprint))
+    assert page == ["c", "d"]
+    assert zoo.page("", max_results=2, page_token=token)[0] == ["e"]
+
+
+def test_forged_keyset_tokens_are_400(zoo: Db) -> None:
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.acc DESC"])
+    good = encode_keyset_token([0, 0.9, 5, "a"], fingerprint)
+    assert zoo.page("", ["metrics.acc DESC"], page_token=good)[0] == ["b", "d", "e"]
+    for after in (
+        [0, 0.9, 5],  # too short
+        ["0", 0.9, 5, "a"],  # rank is an integer
+        [0, "0.9", 5, "a"],
+        [0, 0.9, 5, None],  # run ids are never NULL
+        [0, 0.9, 5.5, "a"],
+        [False, 0.9, 5, "a"],
+        [0, float("nan"), 5, "a"],
+        [2**64, 0.9, 5, "a"],
+    ):
+        invalid(zoo.page, "", ["metrics.acc DESC"], page_token=encode_keyset_token(after, fingerprint))
+    other = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.acc"])
+    err = invalid(zoo.page, "", ["metrics.acc DESC"], page_token=encode_keyset_token([0, 0.9, 5, "a"], other))
+    assert "different search" in err.message
+
+
+# ---- params.k = 'v' through the md5 index ---------------------------------------------------------
+def test_param_equality_on_long_and_non_ascii_values(db: Db) -> None:
+    long_a, long_b = "a" * 5999 + "1", "a" * 5999 + "2"
+    db.runs(
+        R("x", params={"p": long_a, "q": "ünï"}),
+        R("y", params={"p": long_b, "q": "uni"}),
+        R("z", params={"q": long_a}),
+    )
+    assert db.matching(f"params.p = '{long_a}'") == {"x"}
+    assert db.matching(f"params.p IN ('{long_b}', 'nope')") == {"y"}
+    assert db.matching(f"params.p != '{long_a}'") == {"y"}
+    assert db.matching("params.q = 'ünï'") == {"x"}
+    assert db.matching("params.q IN ('uni', 'ünï')") == {"x", "y"}
+
+
+@pytest.mark.postgres
+def test_param_equality_can_use_the_md5_index(postgres_uri: str) -> None:
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        Db(engine).runs(*[R(f"r{i}", params={"opt": f"v{i % 50}", "other": "x"}) for i in range(500)])
+        query = search_sql("params.opt = 'v1'")
+        with engine.connect() as conn:
+            # Leave the planner nothing else: no (key, run) index, no sequential scans.
+            conn.execute(text("DROP INDEX idx_params_key_run"))
+            conn.execute(text("ANALYZE"))
+            conn.execute(text("SET enable_seqscan = off"))
+            conn.execute(text("SET enable_nestloop = off"))  # no probing params by run id
+            plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + query)))
+        assert "idx_params_key_value_md5" in plan, plan
+        # The md5 test is an index condition, not only the key prefix followed by a filter.
+        assert any("Index Cond" in line and "md5(" in line for line in plan.splitlines()), plan
+    finally:
+        engine.dispose()
+
+
+def search_sql(filter_string: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    from modelyard.store.search.kinds import RUNS
+    from modelyard.store.tracking.sql_search import build_run_ids_query
+
+    stmt = build_run_ids_query([1], RUNS.parse_filter(filter_string), ViewType.ACTIVE_ONLY, [], "postgresql")
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+# ---- metric-first order: the numbers-first SELECT -------------------------------------------------
+def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> None:
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    dialect = ties.engine.dialect.name
+    for order_by in (["metrics.m DESC"], ["metrics.m", "params.p DESC"]):
+        token = None
+        for _ in range(3):
+            search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 3, order_by, token, dialect)
+            assert search is not None and search.numbers_first is not None
+            with Session(ties.engine) as session:
+                fast = session.execute(search.numbers_first).all()
+                full = session.execute(search.stmt).all()
+            assert len(fast) == 4 and [tuple(r) for r in fast] == [tuple(r) for r in full]
+            assert {r[1] for r in fast} == {0}  # all numbers
+            _, token = search.paginate(full, slice(1, None))
+    # Not for other first keys, offset tokens, or once the pages reached NaN / missing values.
+    assert plan_run_search(["1"], "", 1, 3, ["params.p"], None, dialect).numbers_first is None  # type: ignore[union-attr]
+    assert plan_run_search(["1"], "", 1, 3, None, None, dialect).numbers_first is None  # type: ignore[union-attr]
+    fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.m DESC"])
+    for token in (encode_page_token(3, fingerprint), encode_keyset_token([1, 0.0, None, "t07"], fingerprint)):
+        search = plan_run_search(["1"], "", 1, 3, ["metrics.m DESC"], token, dialect)
+        assert search is not None and search.numbers_first is None
+
+
+@pytest.mark.postgres
+def test_searches_are_planned_for_their_values(postgres_uri: str) -> None:
+    """A prepared search must not fall back to a generic plan (estimated without the filter's values)."""
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+            search_run_ids(session, ["1"], "metrics.m > 0", ViewType.ACTIVE_ONLY, 10, ["metrics.m"], None)
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+            session.rollback()  # SET LOCAL: only for the search's own transaction
+            assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+    finally:
+        engine.dispose()

@@ -11,8 +11,13 @@ from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.store.search.paging import (
     MAX_OFFSET,
+    MAX_TOKEN_CHARS,
+    Position,
     decode_page_token,
+    decode_position,
+    encode_keyset_token,
     encode_page_token,
+    next_keyset_page,
     next_page,
     query_fingerprint,
 )
@@ -102,3 +107,68 @@ def test_next_page_uses_the_extra_row_to_detect_more() -> None:
     page, token = next_page(list(range(10)), 10, 20, FP)
     assert page == list(range(10)) and token is None
     assert next_page([], 10, 0, FP) == ([], None)
+
+
+# ---- keyset tokens --------------------------------------------------------------------------------
+TYPES = ("int", "float?", "str?", "str")
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        [0, 0.5, "x", "run"],
+        [2, None, None, "run"],
+        [-(2**63), float("inf"), "y" * 20000, ""],
+        [1, float("-inf"), "ü", "r"],
+        [1, 3, "a", "r"],  # an integral float may travel as an int
+    ],
+)
+def test_keyset_round_trip(after: list[object]) -> None:
+    token = encode_keyset_token(after, FP)
+    assert len(token) <= MAX_TOKEN_CHARS
+    position = decode_position(token, FP, TYPES)
+    assert position.offset == 0 and position.after == tuple(after)
+    assert type(position.after[1]) in (float, type(None))
+
+
+def test_keyset_readers_accept_offset_tokens_and_nothing() -> None:
+    assert decode_position(encode_page_token(30, FP), FP, TYPES) == Position(offset=30)
+    assert decode_position(None, FP, TYPES) == Position()
+    assert decode_position("", FP, TYPES) == Position()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"after": [0, 0.5, "x"], "query": FP},
+        {"after": [0, 0.5, "x", "r", 1], "query": FP},
+        {"after": "0,0.5", "query": FP},
+        {"after": [True, 0.5, "x", "r"], "query": FP},
+        {"after": [0.5, 0.5, "x", "r"], "query": FP},
+        {"after": [None, 0.5, "x", "r"], "query": FP},
+        {"after": [0, "0.5", "x", "r"], "query": FP},
+        {"after": [0, 0.5, 1, "r"], "query": FP},
+        {"after": [0, 0.5, "x", None], "query": FP},
+        {"after": [2**63, 0.5, "x", "r"], "query": FP},
+        {"after": [0, 0.5, "x", "r"]},
+        {"after": [0, 0.5, "x", "r"], "query": "another"},
+    ],
+)
+def test_bad_keyset_tokens_are_refused(payload: dict[str, object]) -> None:
+    with pytest.raises(ModelyardException, match="Invalid page token") as info:
+        decode_position(raw_token(payload), FP, TYPES)
+    assert info.value.http_status == 400
+
+
+def test_nan_in_a_keyset_token_is_refused() -> None:
+    token = base64.urlsafe_b64encode(b'{"after":[0,NaN,"x","r"],"query":"' + FP.encode() + b'"}').decode()
+    with pytest.raises(ModelyardException, match="bad sort key"):
+        decode_position(token, FP, TYPES)
+
+
+def test_next_keyset_page_tokens_the_last_row_of_the_page() -> None:
+    rows = [(i, f"r{i}") for i in range(4)]
+    page, token = next_keyset_page(rows, 3, FP, lambda row: [row[0], 0.0, None, row[1]])
+    assert page == rows[:3] and token is not None
+    assert decode_position(token, FP, TYPES).after == (2, 0.0, None, "r2")
+    assert next_keyset_page(rows, 4, FP, lambda row: []) == (rows, None)

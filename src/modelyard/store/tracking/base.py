@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
 from modelyard.entities import (
     Experiment,
@@ -125,6 +126,18 @@ class TrackingStore(abc.ABC):
     ) -> PagedList[Metric]:
         """One page of a metric's history ordered by (step, timestamp)."""
 
+    def get_metric_history_dicts(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int = GET_METRIC_HISTORY_MAX_RESULTS,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """`get_metric_history` as REST JSON objects (`Metric.to_dict()`), which is what the tracking
+        service sends; a store that can build them without a Metric per point overrides this."""
+        page = self.get_metric_history(run_id, metric_key, max_results, page_token)
+        return PagedList([metric.to_dict() for metric in page], page.token)
+
     @abc.abstractmethod
     def search_runs(
         self,
@@ -135,6 +148,22 @@ class TrackingStore(abc.ABC):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]: ...
+
+    def search_runs_dicts(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """`search_runs` as REST JSON objects (`Run.to_dict()`), which is what the tracking service
+        sends; a store that can build them without entity objects overrides this."""
+        page = self.search_runs(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        return PagedList([run.to_dict() for run in page], page.token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
         """Dataset inputs (MLflow's log-inputs); stores that do not keep them accept and drop."""

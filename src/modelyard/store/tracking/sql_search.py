@@ -1,8 +1,9 @@
 """Compile run and experiment searches to one SELECT of ids per page.
 
-The store calls `search_run_ids` / `search_experiment_ids`, then bulk-loads the page by id. Keeping
-the id query separate keeps it small (one narrow SELECT the planner can drive from indexes) and lets
-the loader fetch params/metrics/tags for exactly the page.
+The store compiles a run search with `plan_run_search` (or calls `search_run_ids` /
+`search_experiment_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
+one statement that also builds the page's JSON (`run_dicts`). Keeping the id query narrow lets the
+planner drive it from indexes and the loader fetch params/metrics/tags for exactly the page.
 
 How each part compiles (identically on SQLite and PostgreSQL):
 - metric / param / tag comparisons: `runs.run_uuid IN (SELECT run_uuid FROM <table> WHERE key = :k
@@ -15,12 +16,15 @@ How each part compiles (identically on SQLite and PostgreSQL):
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
 - tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
   experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
-- paging: LIMIT max_results + 1 OFFSET <from the token>; the extra row says whether there is more.
+- paging: LIMIT max_results + 1; the extra row says whether there is more. Runs page by keyset (the
+  token holds the last row's sort key, which the tie-breaks make unique; the next page is "sort key
+  after it", NULLs last as in the ORDER BY); experiments by OFFSET.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -32,8 +36,11 @@ from sqlalchemy import (
     case,
     exists,
     false,
+    func,
+    literal,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session
@@ -45,7 +52,13 @@ from modelyard.protocol.validation import is_experiment_id, validate_max_results
 from modelyard.store.search.filter_parser import And, Comparison, Node
 from modelyard.store.search.kinds import EXPERIMENTS, RUNS
 from modelyard.store.search.order_by import OrderBy
-from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.search.paging import (
+    decode_page_token,
+    decode_position,
+    next_keyset_page,
+    next_page,
+    query_fingerprint,
+)
 from modelyard.store.search.sql_ops import all_of, any_of, compare
 from modelyard.store.sql.schema import (
     SqlExperiment,
@@ -86,6 +99,71 @@ Executor = Session | Connection
 
 
 # ---- runs ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SortKey:
+    """One ORDER BY term of a run search. `nullable` keys put NULLs last in either direction;
+    `key_type` is how the value travels in a keyset page token (see paging.KeyType); `collation`
+    applies to ordering and keyset comparisons alike (COLLATE "C" for strings on PostgreSQL)."""
+
+    expr: ColumnElement[Any]
+    ascending: bool
+    nullable: bool
+    key_type: str
+    collation: str | None = None
+
+    def order(self, expr: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
+        """The ORDER BY term, on `expr` (the same key selected through a subquery) or its own."""
+        term = self._collated(self.expr if expr is None else expr)
+        term = term.asc() if self.ascending else term.desc()
+        return term.nulls_last() if self.nullable else term
+
+    def later(self, value: Any) -> ColumnElement[bool] | None:
+        """Rows whose key sorts strictly after `value` (None: no row does, NULL is last)."""
+        if value is None:
+            return None
+        term = self._collated(self.expr)
+        test = term > value if self.ascending else term < value
+        return or_(test, self.expr.is_(None)) if self.nullable else test
+
+    def same(self, value: Any) -> ColumnElement[bool]:
+        return self.expr.is_(None) if value is None else self._collated(self.expr) == value
+
+    def _collated(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        return expr.collate(self.collation) if self.collation else expr
+
+
+@dataclass(frozen=True)
+class RunSearch:
+    """One page of a run search, compiled: `stmt` selects `run_uuid` and the sort keys (`k0`, `k1`,
+    ...), filtered, ordered, positioned after the page token and limited to max_results + 1 rows."""
+
+    stmt: Select[Any]
+    keys: tuple[SortKey, ...]
+    max_results: int
+    fingerprint: str
+    #: When the first order key is a metric and the page starts among the runs that have a number
+    #: for it: the same page restricted to those runs and ordered by the metric's value, which
+    #: PostgreSQL can read in order from idx_latest_metrics_key_value and stop after one page (the
+    #: full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000 runs).
+    numbers_first: Select[Any] | None = None
+
+    def fetch(self, execute: Callable[[Select[Any]], Sequence[Any]]) -> Sequence[Any]:
+        """The page's rows (up to max_results + 1) through `execute`, which may wrap the SELECT
+        (as a CTE, say) as long as it keeps its rows and their order. The numbers-first SELECT is
+        tried first; if it cannot fill the page, the page crosses into NaN/missing values and the
+        full SELECT answers instead."""
+        if self.numbers_first is not None:
+            rows = execute(self.numbers_first)
+            if len(rows) > self.max_results:
+                return rows
+        return execute(self.stmt)
+
+    def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
+        """The page's rows and the next page's token, made from the last row's sort key (the
+        `key_columns` of each row)."""
+        return next_keyset_page(rows, self.max_results, self.fingerprint, lambda row: list(row[key_columns]))
+
+
 def search_run_ids(
     session: Executor,
     experiment_ids: Sequence[str | int],
@@ -96,18 +174,83 @@ def search_run_ids(
     page_token: str | None,
 ) -> tuple[list[str], str | None]:
     """One page of run ids matching the search, and the next page's token (None on the last page)."""
+    search = plan_run_search(
+        experiment_ids, filter_string, view_type, max_results, order_by, page_token, _dialect(session)
+    )
+    if search is None:
+        return [], None
+    plan_each_search(session)
+    rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt).all()), slice(1, None))
+    return [str(row[0]) for row in rows], token
+
+
+def plan_each_search(session: Executor) -> None:
+    """On PostgreSQL, plan this transaction's statements for their actual values. psycopg prepares a
+    statement run 5 times on a connection, and after 5 more PostgreSQL may switch to a generic plan,
+    estimated without the filter's values: for the numbers-first SELECT at 100,000 runs that plan
+    took ~280 ms instead of ~40 ms. Planning costs ~1-3 ms per page."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def plan_run_search(
+    experiment_ids: Sequence[str | int],
+    filter_string: str | None,
+    view_type: int | str | None,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+    dialect: str,
+) -> RunSearch | None:
+    """Validate a run search and compile its page; None when it names no experiment (an empty page).
+
+    Paging is keyset: the token carries the last row's sort key and the page is `WHERE (sort key)
+    after it` (offset tokens from before keyset paging are still honoured)."""
     max_results = validate_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.parse(view_type)
     exp_ids = _experiment_ids(experiment_ids)
     node = RUNS.parse_filter(filter_string)
     orders = RUNS.parse_order_by(order_by)
     fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string or "", view, list(order_by or ()))
-    offset = decode_page_token(page_token, fingerprint)
+    source, keys, first_metric = _run_sort_keys(orders, dialect)
+    position = decode_position(page_token, fingerprint, [k.key_type for k in keys])
     if not exp_ids:
-        return [], None
-    stmt = build_run_ids_query(exp_ids, node, view, orders, _dialect(session))
-    rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
-    return next_page([str(r) for r in rows], max_results, offset, fingerprint)
+        return None
+    conditions = _run_conditions(exp_ids, node, view, dialect)
+    columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
+    base = select(*columns).select_from(source).limit(max_results + 1)
+    after = [] if position.after is None else [_after(keys, position.after)]
+    stmt = base.where(*conditions, *after).order_by(*(k.order() for k in keys))
+    if position.offset:
+        stmt = stmt.offset(position.offset)
+    numbers_first = None
+    if (
+        first_metric is not None
+        and not position.offset
+        and (position.after is None or position.after[0] == 0)
+    ):
+        # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
+        # keyset test, and the strict tests on the joined metric turn the outer join into a join.
+        # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
+        # read it in index order (ASC forward, DESC backward).
+        rest = (replace(keys[1], nullable=False), *keys[2:])
+        numbers_after = []
+        if position.after is not None:
+            # `value >= last` (ASC) / `<= last` (DESC) is implied by the keyset test; spelled out,
+            # it is where the index scan starts instead of a filter on everything before it.
+            last = position.after[1]
+            value = first_metric.c.value
+            numbers_after = [
+                _after(rest, position.after[1:]),
+                value >= last if rest[0].ascending else value <= last,
+            ]
+        numbers_first = base.where(
+            *conditions,
+            first_metric.c.run_uuid.is_not(None),
+            first_metric.c.is_nan == false(),
+            *numbers_after,
+        ).order_by(*(k.order() for k in rest))
+    return RunSearch(stmt, keys, max_results, fingerprint, numbers_first)
 
 
 def build_run_ids_query(
@@ -117,40 +260,82 @@ def build_run_ids_query(
     orders: Sequence[OrderBy],
     dialect: str,
 ) -> Select[tuple[str]]:
-    """The SELECT of run ids, in order, without LIMIT/OFFSET (exposed for EXPLAIN and tests)."""
+    """The SELECT of run ids, in order, without paging (exposed for EXPLAIN and tests)."""
+    source, keys, _ = _run_sort_keys(orders, dialect)
+    return (
+        select(runs_t.c.run_uuid)
+        .select_from(source)
+        .where(*_run_conditions(experiment_ids, node, view_type, dialect))
+        .order_by(*(k.order() for k in keys))
+    )
+
+
+def _run_conditions(
+    experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_in_or_eq(runs_t.c.experiment_id, experiment_ids)]
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
         conditions.append(_run_predicate(node, dialect))
+    return conditions
 
+
+def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[SortKey, ...], Any]:
+    """The FROM clause (runs, outer-joined to each ordered metric/param/tag) and the sort keys:
+    the requested ones, then start_time DESC and run_uuid ASC unless requested, so that the order
+    is total (keyset paging needs that) and ties break as in MLflow. Third: the joined
+    latest_metrics alias when the first order key is a metric (else None)."""
     source: Any = runs_t
-    order_clauses: list[ColumnElement[Any]] = []
+    keys: list[SortKey] = []
     ordered: set[tuple[str, str]] = set()
+    first_metric = None
     for i, order in enumerate(orders):
         ordered.add((order.entity, order.key))
         if order.entity == "attribute":
-            column = _RUN_ATTRIBUTE_COLUMNS[order.key]
-            order_clauses.append(_ordered(column, order.ascending, dialect))
+            keys.append(_column_key(_RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
             continue
         table = _RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
         source = source.outerjoin(
             table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
         )
         if order.entity == "metric":
-            # Numbers first, then NaN, then runs without the metric, whatever the direction.
+            if i == 0:
+                first_metric = table
+            # Numbers first, then NaN (stored as 0), then runs without the metric, in either direction.
             rank = case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0)
-            order_clauses.append(rank.asc())
-            value = table.c.value
-            order_clauses.append(value.asc() if order.ascending else value.desc())
+            keys.append(SortKey(rank, True, False, "int"))
+            keys.append(SortKey(table.c.value, order.ascending, True, "float?"))
         else:
-            order_clauses.append(_ordered(table.c.value, order.ascending, dialect, nullable=True))
+            keys.append(_column_key(table.c.value, order.ascending, dialect, nullable=True))
     if ("attribute", "start_time") not in ordered:
-        order_clauses.append(runs_t.c.start_time.desc().nulls_last())
+        keys.append(_column_key(runs_t.c.start_time, False, dialect))
     if ("attribute", "run_id") not in ordered:
-        order_clauses.append(runs_t.c.run_uuid.asc())
+        keys.append(_column_key(runs_t.c.run_uuid, True, dialect))
+    return source, tuple(keys), first_metric
 
-    return select(runs_t.c.run_uuid).select_from(source).where(*conditions).order_by(*order_clauses)
+
+def _column_key(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> SortKey:
+    """`nullable` overrides the column's own flag (an outer-joined column can be NULL). Strings
+    order bytewise: COLLATE "C" on PostgreSQL, whose default collation may be locale-aware."""
+    if nullable is None:
+        nullable = bool(getattr(column, "nullable", True))
+    is_string = _is_string(column)
+    kind = "str" if is_string else "int"
+    collation = "C" if is_string and dialect == "postgresql" else None
+    return SortKey(column, ascending, nullable, kind + "?" if nullable else kind, collation)
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after the one whose sort key is `values`: (k0 later) OR (k0 same AND k1 later) OR ..."""
+    alternatives: list[ColumnElement[bool]] = []
+    same: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        later = key.later(value)
+        if later is not None:
+            alternatives.append(and_(*same, later))
+        same.append(key.same(value))
+    return or_(*alternatives) if alternatives else false()
 
 
 def _run_predicate(node: Node, dialect: str) -> ColumnElement[bool]:
@@ -245,7 +430,20 @@ def _keyed_test(
         value_test = _metric_value_test(table, comp, dialect)
     else:
         value_test = compare(table.c.value, comp.op, comp.value, dialect)
+        if table is params_t and dialect == "postgresql" and comp.op in ("=", "IN"):
+            # Through idx_params_key_value_md5 (values are too long for a btree on value itself);
+            # the value test above stays as the recheck.
+            value_test = and_(
+                compare(func.md5(table.c.value), comp.op, _md5_of(comp.value), dialect), value_test
+            )
     return owner_id.in_(select(table_owner_id).where(has_key, value_test))
+
+
+def _md5_of(value: Any) -> Any:
+    """md5() of a filter value, computed by PostgreSQL (so in the database's encoding, as the index)."""
+    if isinstance(value, tuple):
+        return tuple(func.md5(literal(v)) for v in value)
+    return func.md5(literal(value))
 
 
 def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:
@@ -261,14 +459,7 @@ def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnEl
 
 
 def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
-    """`nullable` overrides the column's own flag (an outer-joined column can be NULL)."""
-    expr = column
-    if dialect == "postgresql" and _is_string(column):
-        expr = column.collate("C")
-    expr = expr.asc() if ascending else expr.desc()
-    if nullable is None:
-        nullable = getattr(column, "nullable", True)
-    return expr.nulls_last() if nullable else expr
+    return _column_key(column, ascending, dialect, nullable).order()
 
 
 def _is_string(column: Any) -> bool:

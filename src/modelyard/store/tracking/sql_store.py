@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from math import isfinite
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, text, tuple_, update
@@ -39,13 +40,15 @@ from modelyard.entities import (
     RunTag,
     ViewType,
 )
+from modelyard.entities.run import float_to_json
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
 from modelyard.store.logged_models.outputs import load_model_outputs
-from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
 from modelyard.store.sql.dialect import execute_upsert, pg_array_literal, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
+from modelyard.store.sql.rows import fetch_tuples
 from modelyard.store.sql.schema import (
     SqlExperiment,
     SqlExperimentTag,
@@ -63,6 +66,8 @@ from modelyard.store.tracking.run_names import generate_run_name
 RUN_NAME_TAG = "mlflow.runName"
 DEFAULT_EXPERIMENT_ID = 0
 _INT32_MAX = 2**31 - 1
+#: A history page token's sort key: (step, timestamp, stored value).
+_HISTORY_KEY_TYPES = ("int", "int", "float")
 
 
 def _now_ms() -> int:
@@ -439,6 +444,42 @@ class SqlTrackingStore(TrackingStore):
         max_results: int = limits.GET_METRIC_HISTORY_MAX_RESULTS,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
+        rows, token = self._metric_history_rows(run_id, metric_key, max_results, page_token)
+        return PagedList(
+            [Metric(metric_key, math.nan if is_nan else value, ts, step) for value, ts, step, is_nan in rows],
+            token,
+        )
+
+    def get_metric_history_dicts(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int = limits.GET_METRIC_HISTORY_MAX_RESULTS,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        # Straight from row tuples: a Metric per point plus its to_dict() was half of a page.
+        rows, token = self._metric_history_rows(run_id, metric_key, max_results, page_token)
+        return PagedList(
+            [
+                {
+                    "key": metric_key,
+                    "value": "NaN" if is_nan else value if isfinite(value) else float_to_json(value),
+                    "timestamp": ts,
+                    "step": step,
+                }
+                for value, ts, step, is_nan in rows
+            ],
+            token,
+        )
+
+    def _metric_history_rows(
+        self, run_id: str, metric_key: str, max_results: int | None, page_token: str | None
+    ) -> tuple[list[Sequence[Any]], str | None]:
+        """One page of (stored value, timestamp, step, is_nan) in (step, timestamp, value) order.
+
+        Keyset paging on the metrics primary key: the token holds the page's last (step, timestamp,
+        stored value), which is unique per run and key, and the next page starts right after it in
+        the index, however deep into the series it is (OFFSET re-read every earlier page)."""
         if max_results is None:
             max_results = limits.GET_METRIC_HISTORY_MAX_RESULTS
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
@@ -447,24 +488,29 @@ class SqlTrackingStore(TrackingStore):
             )
         max_results = min(max_results, limits.GET_METRIC_HISTORY_MAX_RESULTS)
         fingerprint = query_fingerprint("metric-history", run_id, metric_key)
-        offset = decode_page_token(page_token, fingerprint)
+        position = decode_position(page_token, fingerprint, _HISTORY_KEY_TYPES)
+        m = SqlMetric.__table__
+        sort_key = (m.c.step, m.c.timestamp, m.c.value)
+        stmt = (
+            select(m.c.value, m.c.timestamp, m.c.step, m.c.is_nan)
+            .where(m.c.run_uuid == run_id, m.c.key == metric_key)
+            .order_by(*sort_key)
+            .limit(max_results + 1)
+        )
+        if position.after is not None:
+            stmt = stmt.where(tuple_(*sort_key) > tuple_(*position.after))
+        elif position.offset:
+            stmt = stmt.offset(position.offset)
         with self._read() as session:
             self._run_row(session, run_id)
-            rows = session.execute(
-                select(SqlMetric.key, SqlMetric.value, SqlMetric.timestamp, SqlMetric.step, SqlMetric.is_nan)
-                .where(SqlMetric.run_uuid == run_id, SqlMetric.key == metric_key)
-                .order_by(SqlMetric.step, SqlMetric.timestamp, SqlMetric.value)
-                .offset(offset)
-                .limit(max_results + 1)
-            ).all()
-        page, token = next_page(rows, max_results, offset, fingerprint)
-        return PagedList(
-            [
-                Metric(key, math.nan if is_nan else value, timestamp, step)
-                for key, value, timestamp, step, is_nan in page
-            ],
-            token,
-        )
+            if session.get_bind().dialect.name == "postgresql":
+                # The one good plan is the primary key's index scan, already in order. Per-column
+                # statistics badly underestimate how many points of one run lie after the key, and
+                # PostgreSQL then picks a bitmap scan of the whole rest plus a sort that spills to disk
+                # (85 ms instead of 7 ms for a 25,000-point page).
+                session.execute(text("SET LOCAL enable_sort = off"))
+            rows = fetch_tuples(session, stmt)
+        return next_keyset_page(rows, max_results, fingerprint, lambda row: (row[2], row[1], row[0]))
 
     def search_runs(
         self,
@@ -488,6 +534,39 @@ class SqlTrackingStore(TrackingStore):
                 page_token,
             )
             return PagedList(self._load_runs(session, list(ids)), token)
+
+    def search_runs_dicts(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """On PostgreSQL, the page and its JSON in one statement (`run_dicts`); elsewhere the
+        entities' dicts."""
+        if self.engine.dialect.name != "postgresql":
+            return super().search_runs_dicts(
+                experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+            )
+        from modelyard.store.tracking.run_dicts import search_page_dicts
+        from modelyard.store.tracking.sql_search import plan_run_search
+
+        search = plan_run_search(
+            [str(e) for e in experiment_ids],
+            filter_string or "",
+            run_view_type,
+            max_results,
+            list(order_by or []),
+            page_token,
+            self.engine.dialect.name,
+        )
+        if search is None:
+            return PagedList([], None)
+        with self._read() as session:
+            runs, token = search_page_dicts(session, search)
+        return PagedList(runs, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
         rows = {}

@@ -26,11 +26,10 @@ def get_metric_history(args: ArgsDep, store: StoreDep) -> Response:
         )
     # Unlike MLflow (everything at once when max_results is absent), a page never exceeds the cap, so
     # a 100k-point series costs bounded memory; the mlflow client follows next_page_token anyway.
-    page = store.get_metric_history(
+    page = store.get_metric_history_dicts(
         run_id,
         metric_key,
         max_results=min(requested, GET_METRIC_HISTORY_MAX_RESULTS),
         page_token=get_str(args, "page_token") or None,
     )
-    metrics = [metric.to_dict() for metric in page]
-    return json_response(compact({"metrics": metrics, "next_page_token": page.token}))
+    return json_response(compact({"metrics": list(page), "next_page_token": page.token}))

@@ -122,7 +122,7 @@ def log_inputs(args: ArgsDep, store: StoreDep) -> Response:
 
 @router.post("/search")
 def search_runs(args: ArgsDep, store: StoreDep) -> Response:
-    page = store.search_runs(
+    page = store.search_runs_dicts(
         experiment_ids=get_str_list(args, "experiment_ids"),
         filter_string=get_str(args, "filter") or "",
         run_view_type=get_view_type(args, "run_view_type"),
@@ -132,7 +132,7 @@ def search_runs(args: ArgsDep, store: StoreDep) -> Response:
         order_by=get_str_list(args, "order_by") or None,
         page_token=get_str(args, "page_token") or None,
     )
-    return json_response(compact({"runs": [run.to_dict() for run in page], "next_page_token": page.token}))
+    return json_response(compact({"runs": list(page), "next_page_token": page.token}))
 
 
 def parse_metric(args: Args, prefix: str = "") -> Metric:

@@ -241,22 +241,3 @@ def test_payload_signing_follows_the_setting(
     else:
         assert seen["PutObject"] == {"UNSIGNED-PAYLOAD"}
         assert "UploadPart" not in seen
-
-
-def test_the_service_builds_its_s3_client_before_the_first_request(
-    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Building the boto3 client (~0.2 s with its import) happens at worker start-up, not in a request."""
-    from fastapi.testclient import TestClient
-
-    from modelyard.artifact_proxy import create_app
-    from modelyard.settings import Settings
-
-    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setattr(s3, "_CLIENTS", {})
-    app = create_app(Settings.from_env(artifacts_destination=f"s3://{s3_bucket}/root"))
-    assert s3._CLIENTS == {}
-    with TestClient(app) as client:
-        assert len(s3._CLIENTS) == 1  # started, no request yet
-        assert client.get("/api/2.0/mlflow-artifacts/artifacts/missing.bin").status_code == 404
-        assert len(s3._CLIENTS) == 1

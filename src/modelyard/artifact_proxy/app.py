@@ -6,15 +6,11 @@ the tracking service; locally the tracking app can mount the same router (single
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.artifact_proxy.ownership import RunOwnership, store_lookup
@@ -25,8 +21,6 @@ from modelyard.protocol import errors
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.version import __version__
-
-_log = logging.getLogger(__name__)
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
@@ -53,24 +47,9 @@ def _ownership(app: FastAPI) -> RunOwnership | None:
     return RunOwnership(store_lookup(store)) if store is not None else None
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Each worker builds its S3 client before it accepts a request, not during its first one."""
-    try:
-        await run_in_threadpool(app.state.artifact_repository.warm_up)
-    except Exception as exc:  # noqa: BLE001 - requests will report it as they do without warm-up
-        _log.warning("artifact repository warm-up failed: %s", exc)
-    yield
-
-
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
-        title="modelyard artifacts",
-        version=__version__,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=_lifespan,
+        title="modelyard artifacts", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
     mount(app, settings)

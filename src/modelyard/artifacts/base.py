@@ -166,11 +166,6 @@ class ArtifactRepository(abc.ABC):
     @abc.abstractmethod
     def open_write(self, path: str, content_length: int | None = None) -> ArtifactWriter: ...
 
-    def warm_up(self) -> None:
-        """Set up now what the first request would otherwise pay for (S3: import boto3 and build the
-        client, ~0.2 s); the artifacts service calls this as each worker starts."""
-        return None
-
     # ---- multipart (only S3 has it) -----------------------------------------------------------
     @property
     def supports_multipart(self) -> bool:

@@ -429,9 +429,6 @@ class S3ArtifactRepository(ArtifactRepository):
     def _key(self, path: str | None) -> str:
         return join(self.prefix, path)
 
-    def warm_up(self) -> None:
-        _ = self.client
-
     def _transfer_config(self) -> Any:
         from boto3.s3.transfer import TransferConfig
 

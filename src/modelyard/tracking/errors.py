@@ -11,7 +11,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -76,6 +76,14 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(errors.TEMPORARILY_UNAVAILABLE, "The tracking database is temporarily unavailable.")
 
 
+async def _value_rejected(request: Request, exc: Exception) -> Response:
+    # The database refused a value the request carried (a NUL byte in PostgreSQL text, say): the
+    # request's fault, so a 400 naming the reason, not a 500 the client would retry for minutes.
+    assert isinstance(exc, DataError)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return error_response(errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after sending this answer, so the server logs the traceback exactly once.
     return error_response(errors.INTERNAL_ERROR, f"Internal server error: {type(exc).__name__}")
@@ -85,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardException, _modelyard_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _value_rejected)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -376,23 +376,12 @@ def test_a_point_repeated_within_a_batch_is_stored_once(store: SqlTrackingStore,
 def test_concurrent_single_metrics_on_the_same_key(store: SqlTrackingStore, run_id: str) -> None:
     """log-metric's one-statement path under contention: no errors, no lost points, greatest wins."""
     n_threads, n_points = 6, 20
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n_threads)
 
     def writer(w: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(n_points):
-                store.log_metric(run_id, Metric("loss", float(w), 1000 + i, i))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+        for i in range(n_points):
+            store.log_metric(run_id, Metric("loss", float(w), 1000 + i, i))
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _race(n_threads, writer) == []
     assert len(_history(store, run_id, "loss")) == n_threads * n_points
     latest = store.get_run(run_id).data.metric_objects[0]
     assert (latest.step, latest.timestamp, latest.value) == (n_points - 1, 1000 + n_points - 1, n_threads - 1)
@@ -474,28 +463,17 @@ def test_a_full_batch_of_metrics(store: SqlTrackingStore, run_id: str) -> None:
 def test_concurrent_batches_on_the_same_run_and_keys(store: SqlTrackingStore, run_id: str) -> None:
     """Writers racing on the same params, tags and metric keys never fail; the greatest point wins."""
     n_threads, n_batches = 6, 15
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n_threads)
 
     def writer(w: int) -> None:
-        try:
-            barrier.wait()
-            for b in range(n_batches):
-                store.log_batch(
-                    run_id,
-                    metrics=[Metric(key, float(w * 1000 + b), b, b) for key in ("loss", "acc", "lr")],
-                    params=[Param("shared", "same"), Param(f"own{w}", str(w))],
-                    tags=[RunTag("shared", "x"), RunTag(f"writer{w}", str(b))],
-                )
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+        for b in range(n_batches):
+            store.log_batch(
+                run_id,
+                metrics=[Metric(key, float(w * 1000 + b), b, b) for key in ("loss", "acc", "lr")],
+                params=[Param("shared", "same"), Param(f"own{w}", str(w))],
+                tags=[RunTag("shared", "x"), RunTag(f"writer{w}", str(b))],
+            )
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _race(n_threads, writer) == []
     run = store.get_run(run_id)
     last = n_batches - 1
     best = (n_threads - 1) * 1000 + last  # same step and timestamp for all writers: greatest value wins
@@ -548,3 +526,23 @@ def test_search_delegates_to_the_search_module(store: SqlTrackingStore) -> None:
     assert {r.info.run_id for r in everything} == set(ids)
     experiments = store.search_experiments(ViewType.ACTIVE_ONLY, 10, "name = 'searched'")
     assert [e.experiment_id for e in experiments] == [experiment_id]
+
+
+def _race(n_threads: int, writer: Callable[[int], None]) -> list[BaseException]:
+    """Run writer(0..n-1) in threads released together; the exceptions they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_threads)
+
+    def run(w: int) -> None:
+        try:
+            barrier.wait()
+            writer(w)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on them
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

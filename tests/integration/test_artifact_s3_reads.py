@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
+import psutil
 import pytest
+import requests
+from tests.integration.artifact_helpers import API, artifacts_service
 
 from modelyard.artifacts import get_repository, s3
+from modelyard.devstack.process import wait_until
 
 pytestmark = pytest.mark.s3
 
@@ -33,3 +38,24 @@ def test_streamed_read_returns_every_byte(
     with pytest.raises(Exception) as info:
         repo.open_read("dir/missing.bin")
     assert getattr(info.value, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_once_one_worker_built_its_s3_client_the_others_build_theirs(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """An idle service never loads boto3 (~38 MB per worker); after the first artifact request (served by
+    one worker) every worker builds its client in the background, so no later request waits for it."""
+    with artifacts_service(tmp_path / "svc", f"s3://{s3_bucket}/root", s3_endpoint, workers=2) as service:
+        workers = psutil.Process(service.pid).children()
+        assert len(workers) == 2
+        idle = {w.pid: w.memory_info().rss for w in workers}
+        time.sleep(1.0)  # several of the workers' flag checks: nothing is built while nobody asks
+        assert all(w.memory_info().rss - idle[w.pid] < 8 * 2**20 for w in workers)
+
+        response = requests.get(f"{service.url}{API}/missing.bin", timeout=30)  # one worker, via S3
+        assert response.status_code == 404
+
+        def everyone_built_a_client() -> bool:
+            return all(w.memory_info().rss - idle[w.pid] > 15 * 2**20 for w in workers)
+
+        wait_until(everyone_built_a_client, timeout=30, what="every worker's S3 client")

@@ -166,6 +166,17 @@ class ArtifactRepository(abc.ABC):
     @abc.abstractmethod
     def open_write(self, path: str, content_length: int | None = None) -> ArtifactWriter: ...
 
+    # ---- deferred set-up (S3 builds its client on first use) -----------------------------------
+    @property
+    def needs_warm_up(self) -> bool:
+        """Whether the first request would still pay for a set-up `warm_up` can do ahead of it."""
+        return False
+
+    def warm_up(self) -> None:
+        """Do that set-up now (blocking). The artifacts service calls it in the background once another
+        of its workers needed it (`modelyard.runtime.warmup`), never at start-up: an idle worker stays small."""
+        return None
+
     # ---- multipart (only S3 has it) -----------------------------------------------------------
     @property
     def supports_multipart(self) -> bool:

@@ -426,6 +426,13 @@ class S3ArtifactRepository(ArtifactRepository):
             self._client = get_s3_client()
         return self._client
 
+    @property
+    def needs_warm_up(self) -> bool:
+        return self._client is None
+
+    def warm_up(self) -> None:
+        _ = self.client
+
     def _key(self, path: str | None) -> str:
         return join(self.prefix, path)
 

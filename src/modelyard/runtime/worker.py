@@ -18,6 +18,9 @@ from typing import Any
 
 from uvicorn_worker import UvicornWorker as _BaseUvicornWorker
 
+# Imported in the gunicorn master (it loads the worker class before forking), so the shared memory of
+# the load board and of the warm-up flag exists before the workers do and is inherited by all of them.
+from modelyard.runtime import warmup  # noqa: F401
 from modelyard.runtime.balance import BOARD
 
 

@@ -116,6 +116,8 @@ SEARCHES = [
     ("metrics.f05 >= 1", ["start_time", "run_id DESC"], ViewType.ALL),
     ("", ["end_time DESC", "user_id"], ViewType.DELETED_ONLY),
     ("tags.long LIKE 'y%'", ["tags.long"], ViewType.ACTIVE_ONLY),
+    # An IN list (expanded when the statement is compiled) with keyset page tokens.
+    ("params.p0 IN ('same', 'quote \" and \\ backslash')", ["metrics.f05 DESC"], ViewType.ALL),
 ]
 
 

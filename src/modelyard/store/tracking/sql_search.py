@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Integer,
@@ -313,11 +314,11 @@ class _RunSearchPlan:
         after: list[ColumnElement[bool]] = []
         values: list[Any] = []
         if shape[0] == "after":
-            values = [None if null else bindparam(f"pos_{i}") for i, null in enumerate(shape[1])]
+            values = [None if null else _position(f"pos_{i}") for i, null in enumerate(shape[1])]
             after = [_after(keys, values)]
         stmt = self.base.where(*self.conditions, *after).order_by(*(k.order() for k in keys))
         if shape[0] == "offset":
-            stmt = stmt.offset(bindparam("pos_offset", type_=Integer))
+            stmt = stmt.offset(_position("pos_offset", Integer))
         numbers_first = None
         if shape[-1] is True:
             # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
@@ -329,7 +330,7 @@ class _RunSearchPlan:
             if shape[0] == "after":
                 # `value >= last` (ASC) / `<= last` (DESC) is implied by the keyset test; spelled out,
                 # it is where the index scan starts instead of a filter on everything before it.
-                last = bindparam("pos_1") if values[1] is not None else null()
+                last = _position("pos_1") if values[1] is not None else null()
                 value = self.first_metric.c.value
                 numbers_after = [
                     _after(rest, values[1:]),
@@ -342,6 +343,12 @@ class _RunSearchPlan:
                 *numbers_after,
             ).order_by(*(k.order() for k in rest))
         return _PageStatements(stmt, numbers_first, {})
+
+
+def _position(name: str, type_: Any = None) -> BindParameter[Any]:
+    """A bind parameter for where a page starts (`RunSearch.params` holds its value). Not `required`:
+    compiling with `render_postcompile` (to expand IN lists) needs every parameter to have a value."""
+    return bindparam(name, None, type_=type_, required=False)
 
 
 @functools.lru_cache(maxsize=256)

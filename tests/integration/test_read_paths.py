@@ -1,6 +1,6 @@
 """The fast read paths against the entity path, on real SQLite and PostgreSQL.
 
-`search_runs_dicts` (PostgreSQL: one statement that builds the page's JSON) and
+`search_runs_json` (PostgreSQL: one statement that builds the page's JSON) and
 `get_metric_history_dicts` (row tuples straight to dicts) must produce, byte for byte, the JSON the
 entities' `to_dict()` produce, on a corpus of edge cases; and their keyset page tokens must page
 through everything exactly once.
@@ -80,6 +80,10 @@ def corpus(store: SqlTrackingStore) -> str:
     models = SqlLoggedModelStore(store.engine, store.default_artifact_root)
     model_ids = [models.create_logged_model(exp, f"m{i}", source_run_id=full).model_id for i in range(2)]
     models.log_outputs(full, [ModelOutput(model_ids[1], 3), ModelOutput(model_ids[0], 3)])
+    # Values PostgreSQL prints as orjson does (no exponent): their text goes into the response as is.
+    plain = store.create_run(exp, "dave", 700, run_name="plain").info.run_id
+    values = [0.1, 1 / 3, -2.5, 1e-4, 123456789.0, 999999999999999.9, 1e14, -0.0, 2**49 + 0.5, 0.30000000000000004]
+    store.log_batch(plain, metrics=[Metric(f"v{i}", v, 7, i) for i, v in enumerate(values)])
     # Same start time and metric value as `twin`: ties break on run id.
     for name in ("twin-a", "twin-b"):
         run = store.create_run(exp, "bob", 500, run_name=name).info.run_id
@@ -112,6 +116,8 @@ SEARCHES = [
     ("metrics.f05 >= 1", ["start_time", "run_id DESC"], ViewType.ALL),
     ("", ["end_time DESC", "user_id"], ViewType.DELETED_ONLY),
     ("tags.long LIKE 'y%'", ["tags.long"], ViewType.ACTIVE_ONLY),
+    # An IN list (expanded when the statement is compiled) with keyset page tokens.
+    ("params.p0 IN ('same', 'quote \" and \\ backslash')", ["metrics.f05 DESC"], ViewType.ALL),
 ]
 
 
@@ -125,21 +131,26 @@ def _pages(search: Any, exp: str, filter_string: str, order_by: Any, view: int, 
             return pages
 
 
+def _json_pages(store: SqlTrackingStore, *args: Any) -> list[list[dict[str, Any]]]:
+    """`search_runs_json` pages, each run's JSON parsed back."""
+    return [orjson.loads(orjson.dumps(list(page))) for page in _pages(store.search_runs_json, *args)]
+
+
 @pytest.mark.parametrize(("filter_string", "order_by", "view"), SEARCHES)
 @pytest.mark.parametrize("size", [1, 2, 1000])
-def test_search_dicts_are_byte_for_byte_the_entity_json(
+def test_search_json_is_byte_for_byte_the_entity_json(
     store: SqlTrackingStore, corpus: str, filter_string: str, order_by: Any, view: int, size: int
 ) -> None:
-    fast = _pages(store.search_runs_dicts, corpus, filter_string, order_by, view, size)
+    fast = _pages(store.search_runs_json, corpus, filter_string, order_by, view, size)
     slow = _pages(store.search_runs, corpus, filter_string, order_by, view, size)
     assert [p.token for p in fast] == [p.token for p in slow]
     assert orjson.dumps([list(p) for p in fast]) == orjson.dumps([[r.to_dict() for r in p] for p in slow])
-    runs = [r for p in fast for r in p]
+    runs = [r for p in orjson.loads(orjson.dumps([list(p) for p in fast])) for r in p]
     assert len({r["info"]["run_id"] for r in runs}) == len(runs)
 
 
-def test_search_dicts_spell_edge_values_as_mlflow(store: SqlTrackingStore, corpus: str) -> None:
-    (page,) = _pages(store.search_runs_dicts, corpus, "attributes.run_name = 'full'", None, 1, 10)
+def test_search_json_spells_edge_values_as_mlflow(store: SqlTrackingStore, corpus: str) -> None:
+    (page,) = _json_pages(store, corpus, "attributes.run_name = 'full'", None, 1, 10)
     body = orjson.dumps(page[0])
     values = {m["key"]: m["value"] for m in page[0]["data"]["metrics"]}
     assert [values[f"f{i:02d}"] for i in range(4)] == ["NaN", "Infinity", "-Infinity", -0.0]
@@ -161,7 +172,7 @@ def test_search_dicts_spell_edge_values_as_mlflow(store: SqlTrackingStore, corpu
     assert page[0]["info"]["end_time"] == 2000
     bare = next(
         r
-        for r in _pages(store.search_runs_dicts, corpus, "", None, 1, 10)[0]
+        for r in _json_pages(store, corpus, "", None, 1, 10)[0]
         if r["info"]["run_id"] == "0" * 32
     )
     assert bare == {
@@ -180,8 +191,8 @@ def test_search_dicts_spell_edge_values_as_mlflow(store: SqlTrackingStore, corpu
     }
 
 
-def test_search_dicts_of_no_experiment_and_bad_input(store: SqlTrackingStore, corpus: str) -> None:
-    assert store.search_runs_dicts([], "", 1, 10) == []
+def test_search_json_of_no_experiment_and_bad_input(store: SqlTrackingStore, corpus: str) -> None:
+    assert store.search_runs_json([], "", 1, 10) == []
     for kwargs in (
         {"filter_string": "metrics.x > 'a'"},
         {"max_results": 0},
@@ -189,7 +200,7 @@ def test_search_dicts_of_no_experiment_and_bad_input(store: SqlTrackingStore, co
         {"order_by": ["metrics.a SIDEWAYS"]},
     ):
         with pytest.raises(ModelyardException) as info:
-            store.search_runs_dicts([corpus], **kwargs)
+            store.search_runs_json([corpus], **kwargs)
         assert info.value.error_code == "INVALID_PARAMETER_VALUE"
 
 

@@ -70,3 +70,16 @@ def test_nul_byte_in_an_experiment_name_is_a_400(base: str) -> None:
     status, answer = call(base, "experiments/create", {"name": "bad\x00name"})
     assert status == 400, answer
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_nul_byte_in_a_search_filter_is_a_400(base: str) -> None:
+    # The search page runs on the driver's cursor (run_json), not through SQLAlchemy's execute: its
+    # errors must still reach the service as SQLAlchemy's, or this is a 500.
+    status, answer = call(
+        base, "runs/search", {"experiment_ids": ["0"], "filter": "params.p = 'a\x00b'", "order_by": ["metrics.m"]}
+    )
+    assert status == 400, answer
+    assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "NUL" in answer["message"], answer
+    status, answer = call(base, "runs/search", {"experiment_ids": ["0"], "filter": "params.p = 'ab'"})
+    assert status == 200 and answer == {}, answer

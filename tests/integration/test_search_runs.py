@@ -4,6 +4,7 @@ order, on both backends."""
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Iterator, Sequence
@@ -754,8 +755,8 @@ def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> N
             search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 3, order_by, token, dialect)
             assert search is not None and search.numbers_first is not None
             with Session(ties.engine) as session:
-                fast = session.execute(search.numbers_first).all()
-                full = session.execute(search.stmt).all()
+                fast = session.execute(search.numbers_first, search.params).all()
+                full = session.execute(search.stmt, search.params).all()
             assert len(fast) == 4 and [tuple(r) for r in fast] == [tuple(r) for r in full]
             assert {r[1] for r in fast} == {0}  # all numbers
             _, token = search.paginate(full, slice(1, None))
@@ -782,3 +783,25 @@ def test_searches_are_planned_for_their_values(postgres_uri: str) -> None:
             assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
     finally:
         engine.dispose()
+
+
+def test_compiled_searches_are_reused_by_pages_of_the_same_shape() -> None:
+    """Parsing and building a search is done once per worker: the next page (another token of the
+    same shape) or the same request again reuses its statements; only the bind values differ."""
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    fingerprint = query_fingerprint("runs", [1], "metrics.m > 0", ViewType.ACTIVE_ONLY, ["metrics.m DESC"])
+    plan = functools.partial(plan_run_search, ["1"], "metrics.m > 0", 1, 3, ["metrics.m DESC"])
+    first, again = plan(None, "postgresql"), plan(None, "postgresql")
+    second = plan(encode_keyset_token([0, 0.5, 10, "b"], fingerprint), "postgresql")
+    third = plan(encode_keyset_token([0, 0.25, 5, "c"], fingerprint), "postgresql")
+    assert first is not None and again is not None and second is not None and third is not None
+    assert first.stmt is again.stmt and first.numbers_first is again.numbers_first
+    assert second.numbers_first is third.numbers_first and second.numbers_first is not first.numbers_first
+    assert second.params == {"pos_0": 0, "pos_1": 0.5, "pos_2": 10, "pos_3": "b"} and third.params["pos_1"] == 0.25
+    assert second.memo is third.memo
+    # Another search, page size or backend is another plan.
+    other = plan_run_search(["1"], "metrics.m > 1", 1, 3, ["metrics.m DESC"], None, "postgresql")
+    bigger = plan_run_search(["1"], "metrics.m > 0", 1, 4, ["metrics.m DESC"], None, "postgresql")
+    sqlite = plan(None, "sqlite")
+    assert all(s is not None and s.stmt is not first.stmt for s in (other, bigger, sqlite))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.entities import (
     Experiment,
@@ -23,6 +23,9 @@ from modelyard.entities import (
     ViewType,
 )
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
+
+if TYPE_CHECKING:
+    import orjson  # server-only: the base install (embedded SQLite) has no orjson
 
 
 class TrackingStore(abc.ABC):
@@ -149,7 +152,7 @@ class TrackingStore(abc.ABC):
         page_token: str | None = None,
     ) -> PagedList[Run]: ...
 
-    def search_runs_dicts(
+    def search_runs_json(
         self,
         experiment_ids: Sequence[str],
         filter_string: str = "",
@@ -157,13 +160,16 @@ class TrackingStore(abc.ABC):
         max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[dict[str, Any]]:
-        """`search_runs` as REST JSON objects (`Run.to_dict()`), which is what the tracking service
-        sends; a store that can build them without entity objects overrides this."""
+    ) -> PagedList[orjson.Fragment]:
+        """`search_runs` as each run's REST JSON (`Run.to_dict()` serialised), which is what the
+        tracking service sends and embeds as is; a store that can build the JSON without entity
+        objects overrides this."""
+        import orjson
+
         page = self.search_runs(
             experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         )
-        return PagedList([run.to_dict() for run in page], page.token)
+        return PagedList([orjson.Fragment(orjson.dumps(run.to_dict())) for run in page], page.token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
         """Dataset inputs (MLflow's log-inputs); stores that do not keep them accept and drop."""

@@ -2,7 +2,7 @@
 
 The store compiles a run search with `plan_run_search` (or calls `search_run_ids` /
 `search_experiment_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
-one statement that also builds the page's JSON (`run_dicts`). Keeping the id query narrow lets the
+one statement that also builds the page's JSON (`run_json`). Keeping the id query narrow lets the
 planner drive it from indexes and the loader fetch params/metrics/tags for exactly the page.
 
 How each part compiles (identically on SQLite and PostgreSQL):
@@ -23,21 +23,26 @@ How each part compiles (identically on SQLite and PostgreSQL):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
+    Integer,
     Select,
     Table,
     and_,
+    bindparam,
     case,
     exists,
     false,
     func,
     literal,
+    null,
     or_,
     select,
     text,
@@ -53,6 +58,7 @@ from modelyard.store.search.filter_parser import And, Comparison, Node
 from modelyard.store.search.kinds import EXPERIMENTS, RUNS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
+    Position,
     decode_page_token,
     decode_position,
     next_keyset_page,
@@ -135,23 +141,31 @@ class SortKey:
 @dataclass(frozen=True)
 class RunSearch:
     """One page of a run search, compiled: `stmt` selects `run_uuid` and the sort keys (`k0`, `k1`,
-    ...), filtered, ordered, positioned after the page token and limited to max_results + 1 rows."""
+    ...), filtered, ordered, positioned after the page token and limited to max_results + 1 rows.
+
+    The statements are shared by every page of the same search whose token has the same shape
+    (see `_RunSearchPlan`); where this page starts travels in `params`, the values of their bind
+    parameters (`pos_0`, `pos_1`, ..., `pos_offset`), which every execution must pass."""
 
     stmt: Select[Any]
     keys: tuple[SortKey, ...]
     max_results: int
     fingerprint: str
+    params: dict[str, Any]
     #: When the first order key is a metric and the page starts among the runs that have a number
     #: for it: the same page restricted to those runs and ordered by the metric's value, which
     #: PostgreSQL can read in order from idx_latest_metrics_key_value and stop after one page (the
     #: full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000 runs).
     numbers_first: Select[Any] | None = None
+    #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
+    #: kept as long as the statements are: one dict per search and token shape.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def fetch(self, execute: Callable[[Select[Any]], Sequence[Any]]) -> Sequence[Any]:
-        """The page's rows (up to max_results + 1) through `execute`, which may wrap the SELECT
-        (as a CTE, say) as long as it keeps its rows and their order. The numbers-first SELECT is
-        tried first; if it cannot fill the page, the page crosses into NaN/missing values and the
-        full SELECT answers instead."""
+        """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
+        `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order). The
+        numbers-first SELECT is tried first; if it cannot fill the page, the page crosses into
+        NaN/missing values and the full SELECT answers instead."""
         if self.numbers_first is not None:
             rows = execute(self.numbers_first)
             if len(rows) > self.max_results:
@@ -180,7 +194,9 @@ def search_run_ids(
     if search is None:
         return [], None
     plan_each_search(session)
-    rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt).all()), slice(1, None))
+    rows, token = search.paginate(
+        search.fetch(lambda stmt: session.execute(stmt, search.params).all()), slice(1, None)
+    )
     return [str(row[0]) for row in rows], token
 
 
@@ -188,7 +204,8 @@ def plan_each_search(session: Executor) -> None:
     """On PostgreSQL, plan this transaction's statements for their actual values. psycopg prepares a
     statement run 5 times on a connection, and after 5 more PostgreSQL may switch to a generic plan,
     estimated without the filter's values: for the numbers-first SELECT at 100,000 runs that plan
-    took ~280 ms instead of ~40 ms. Planning costs ~1-3 ms per page."""
+    took ~280 ms instead of ~40 ms. Planning costs ~1-3 ms per page. (The one-statement JSON page,
+    `run_json`, never prepares its statement instead, which saves this round trip.)"""
     if _dialect(session) == "postgresql":
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
@@ -205,52 +222,148 @@ def plan_run_search(
     """Validate a run search and compile its page; None when it names no experiment (an empty page).
 
     Paging is keyset: the token carries the last row's sort key and the page is `WHERE (sort key)
-    after it` (offset tokens from before keyset paging are still honoured)."""
+    after it` (offset tokens from before keyset paging are still honoured). Compiling is cached per
+    worker (`_run_search_plan`): a UI or client paging through a search, or polling it, parses the
+    filter and builds the statements once."""
     max_results = validate_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.parse(view_type)
-    exp_ids = _experiment_ids(experiment_ids)
-    node = RUNS.parse_filter(filter_string)
-    orders = RUNS.parse_order_by(order_by)
-    fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string or "", view, list(order_by or ()))
-    source, keys, first_metric = _run_sort_keys(orders, dialect)
-    position = decode_position(page_token, fingerprint, [k.key_type for k in keys])
+    exp_ids = tuple(_experiment_ids(experiment_ids))
+    try:
+        plan = _run_search_plan(exp_ids, filter_string or "", view, max_results, tuple(order_by or ()), dialect)
+    except TypeError:  # an unhashable order_by item: not cacheable, and parse_order_by rejects it
+        plan = _RunSearchPlan.build(exp_ids, filter_string or "", view, max_results, list(order_by or ()), dialect)
+    position = decode_position(page_token, plan.fingerprint, [k.key_type for k in plan.keys])
     if not exp_ids:
         return None
-    conditions = _run_conditions(exp_ids, node, view, dialect)
-    columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
-    base = select(*columns).select_from(source).limit(max_results + 1)
-    after = [] if position.after is None else [_after(keys, position.after)]
-    stmt = base.where(*conditions, *after).order_by(*(k.order() for k in keys))
-    if position.offset:
-        stmt = stmt.offset(position.offset)
-    numbers_first = None
-    if (
-        first_metric is not None
-        and not position.offset
-        and (position.after is None or position.after[0] == 0)
-    ):
-        # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
-        # keyset test, and the strict tests on the joined metric turn the outer join into a join.
-        # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
-        # read it in index order (ASC forward, DESC backward).
-        rest = (replace(keys[1], nullable=False), *keys[2:])
-        numbers_after = []
-        if position.after is not None:
-            # `value >= last` (ASC) / `<= last` (DESC) is implied by the keyset test; spelled out,
-            # it is where the index scan starts instead of a filter on everything before it.
-            last = position.after[1]
-            value = first_metric.c.value
-            numbers_after = [
-                _after(rest, position.after[1:]),
-                value >= last if rest[0].ascending else value <= last,
-            ]
-        numbers_first = base.where(
-            *conditions,
-            first_metric.c.run_uuid.is_not(None),
-            first_metric.c.is_nan == false(),
-            *numbers_after,
-        ).order_by(*(k.order() for k in rest))
-    return RunSearch(stmt, keys, max_results, fingerprint, numbers_first)
+    return plan.page(position)
+
+
+@dataclass(frozen=True)
+class _PageStatements:
+    stmt: Select[Any]
+    numbers_first: Select[Any] | None
+    memo: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _RunSearchPlan:
+    """A validated run search minus its page token: what `plan_run_search` caches."""
+
+    fingerprint: str
+    keys: tuple[SortKey, ...]
+    max_results: int
+    base: Select[Any]
+    conditions: tuple[ColumnElement[bool], ...]
+    first_metric: Any
+    #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
+    #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
+    shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        exp_ids: Sequence[int],
+        filter_string: str,
+        view: int,
+        max_results: int,
+        order_by: Sequence[str],
+        dialect: str,
+    ) -> _RunSearchPlan:
+        node = RUNS.parse_filter(filter_string)
+        orders = RUNS.parse_order_by(list(order_by))
+        fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string, view, list(order_by))
+        source, keys, first_metric = _run_sort_keys(orders, dialect)
+        conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
+        columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
+        base = select(*columns).select_from(source).limit(max_results + 1)
+        return cls(fingerprint, keys, max_results, base, conditions, first_metric)
+
+    def page(self, position: Position) -> RunSearch:
+        shape = self._shape(position)
+        statements = self.shapes.get(shape)
+        if statements is None:
+            statements = self.shapes.setdefault(shape, self._statements(shape))
+        params: dict[str, Any] = {}
+        if position.offset:
+            params["pos_offset"] = position.offset
+        elif position.after is not None:
+            params.update((f"pos_{i}", v) for i, v in enumerate(position.after) if v is not None)
+        return RunSearch(
+            statements.stmt,
+            self.keys,
+            self.max_results,
+            self.fingerprint,
+            params,
+            statements.numbers_first,
+            statements.memo,
+        )
+
+    def _shape(self, position: Position) -> tuple[Any, ...]:
+        """What the statements depend on besides the search: offset or keyset, which sort key
+        values are NULL (IS NULL tests instead of comparisons), and whether the page can start
+        among the numbers of a first-ordered metric (keys[0] is then its rank, 0 for numbers)."""
+        if position.offset:
+            return ("offset",)
+        if position.after is None:
+            return ("first", self.first_metric is not None)
+        numbers = self.first_metric is not None and position.after[0] == 0
+        return ("after", tuple(v is None for v in position.after), numbers)
+
+    def _statements(self, shape: tuple[Any, ...]) -> _PageStatements:
+        keys = self.keys
+        after: list[ColumnElement[bool]] = []
+        values: list[Any] = []
+        if shape[0] == "after":
+            values = [None if null else _position(f"pos_{i}") for i, null in enumerate(shape[1])]
+            after = [_after(keys, values)]
+        stmt = self.base.where(*self.conditions, *after).order_by(*(k.order() for k in keys))
+        if shape[0] == "offset":
+            stmt = stmt.offset(_position("pos_offset", Integer))
+        numbers_first = None
+        if shape[-1] is True:
+            # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
+            # keyset test, and the strict tests on the joined metric turn the outer join into a join.
+            # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
+            # read it in index order (ASC forward, DESC backward).
+            rest = (replace(keys[1], nullable=False), *keys[2:])
+            numbers_after: list[ColumnElement[bool]] = []
+            if shape[0] == "after":
+                # `value >= last` (ASC) / `<= last` (DESC) is implied by the keyset test; spelled out,
+                # it is where the index scan starts instead of a filter on everything before it.
+                last = _position("pos_1") if values[1] is not None else null()
+                value = self.first_metric.c.value
+                numbers_after = [
+                    _after(rest, values[1:]),
+                    value >= last if rest[0].ascending else value <= last,
+                ]
+            numbers_first = self.base.where(
+                *self.conditions,
+                self.first_metric.c.run_uuid.is_not(None),
+                self.first_metric.c.is_nan == false(),
+                *numbers_after,
+            ).order_by(*(k.order() for k in rest))
+        return _PageStatements(stmt, numbers_first, {})
+
+
+def _position(name: str, type_: Any = None) -> BindParameter[Any]:
+    """A bind parameter for where a page starts (`RunSearch.params` holds its value). Not `required`:
+    compiling with `render_postcompile` (to expand IN lists) needs every parameter to have a value."""
+    return bindparam(name, None, type_=type_, required=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _run_search_plan(
+    exp_ids: tuple[int, ...],
+    filter_string: str,
+    view: int,
+    max_results: int,
+    order_by: tuple[str, ...],
+    dialect: str,
+) -> _RunSearchPlan:
+    """Per-worker cache of compiled run searches (parsing the filter and building the statements is
+    ~1-2 ms per page; a cached page ~0.1 ms). Bounded: at most 256 searches, each with a few token
+    shapes."""
+    return _RunSearchPlan.build(exp_ids, filter_string, view, max_results, order_by, dialect)
 
 
 def build_run_ids_query(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +68,9 @@ DEFAULT_EXPERIMENT_ID = 0
 _INT32_MAX = 2**31 - 1
 #: A history page token's sort key: (step, timestamp, stored value).
 _HISTORY_KEY_TYPES = ("int", "int", "float")
+
+if TYPE_CHECKING:
+    import orjson  # server-only: the base install (embedded SQLite) has no orjson
 
 
 def _now_ms() -> int:
@@ -535,7 +538,7 @@ class SqlTrackingStore(TrackingStore):
             )
             return PagedList(self._load_runs(session, list(ids)), token)
 
-    def search_runs_dicts(
+    def search_runs_json(
         self,
         experiment_ids: Sequence[str],
         filter_string: str = "",
@@ -543,14 +546,14 @@ class SqlTrackingStore(TrackingStore):
         max_results: int = limits.SEARCH_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[dict[str, Any]]:
-        """On PostgreSQL, the page and its JSON in one statement (`run_dicts`); elsewhere the
-        entities' dicts."""
-        if self.engine.dialect.name != "postgresql":
-            return super().search_runs_dicts(
+    ) -> PagedList[orjson.Fragment]:
+        """On PostgreSQL, the page and its JSON in one autocommitted statement (`run_json`);
+        elsewhere the entities' JSON."""
+        if not self._postgres:
+            return super().search_runs_json(
                 experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
             )
-        from modelyard.store.tracking.run_dicts import search_page_dicts
+        from modelyard.store.tracking.run_json import search_page_json
         from modelyard.store.tracking.sql_search import plan_run_search
 
         search = plan_run_search(
@@ -564,8 +567,8 @@ class SqlTrackingStore(TrackingStore):
         )
         if search is None:
             return PagedList([], None)
-        with self._read() as session:
-            runs, token = search_page_dicts(session, search)
+        with self._autocommit.connect() as conn:
+            runs, token = search_page_json(conn, search)
         return PagedList(runs, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:

@@ -122,7 +122,7 @@ def log_inputs(args: ArgsDep, store: StoreDep) -> Response:
 
 @router.post("/search")
 def search_runs(args: ArgsDep, store: StoreDep) -> Response:
-    page = store.search_runs_dicts(
+    page = store.search_runs_json(
         experiment_ids=get_str_list(args, "experiment_ids"),
         filter_string=get_str(args, "filter") or "",
         run_view_type=get_view_type(args, "run_view_type"),

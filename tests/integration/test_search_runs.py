@@ -770,6 +770,41 @@ def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> N
 
 
 @pytest.mark.postgres
+def test_deep_keyset_pages_are_estimated_at_their_real_size(postgres_uri: str) -> None:
+    """The keyset bound of a metric-first page must be counted once by the planner: spelled as
+    `value <= last AND (value < last OR value = last AND ...)` it was counted twice, so a page deep in
+    the order looked nearly empty and got a plan that reads every run (a hash join) instead of the
+    metric's index in order."""
+    import json
+
+    from sqlalchemy.dialects import postgresql
+
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        n = 2000
+        Db(engine).runs(*[R(f"r{i:05d}", start=i, metrics={"m": i / n}) for i in range(n)])
+        fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.m DESC"])
+        token = encode_keyset_token([0, 0.25, n // 4, f"r{n // 4:05d}"], fingerprint)  # 500 runs left
+        search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 100, ["metrics.m DESC"], token, "postgresql")
+        assert search is not None and search.numbers_first is not None
+        sql = search.numbers_first.params(search.params).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            assert len(conn.execute(text(str(sql))).all()) == 101
+            plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        below_limit = plan[0]["Plan"]["Plans"][0]["Plan Rows"]
+        assert below_limit >= 250, json.dumps(plan, indent=1)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
 def test_searches_are_planned_for_their_values(postgres_uri: str) -> None:
     """A prepared search must not fall back to a generic plan (estimated without the filter's values)."""
     engine = create_engine_for(postgres_uri)

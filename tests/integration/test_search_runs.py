@@ -788,7 +788,9 @@ def test_deep_keyset_pages_are_estimated_at_their_real_size(postgres_uri: str) -
         Db(engine).runs(*[R(f"r{i:05d}", start=i, metrics={"m": i / n}) for i in range(n)])
         fingerprint = query_fingerprint("runs", [1], "", ViewType.ACTIVE_ONLY, ["metrics.m DESC"])
         token = encode_keyset_token([0, 0.25, n // 4, f"r{n // 4:05d}"], fingerprint)  # 500 runs left
-        search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 100, ["metrics.m DESC"], token, "postgresql")
+        search = plan_run_search(
+            ["1"], "", ViewType.ACTIVE_ONLY, 100, ["metrics.m DESC"], token, "postgresql"
+        )
         assert search is not None and search.numbers_first is not None
         sql = search.numbers_first.params(search.params).compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
@@ -833,7 +835,10 @@ def test_compiled_searches_are_reused_by_pages_of_the_same_shape() -> None:
     assert first is not None and again is not None and second is not None and third is not None
     assert first.stmt is again.stmt and first.numbers_first is again.numbers_first
     assert second.numbers_first is third.numbers_first and second.numbers_first is not first.numbers_first
-    assert second.params == {"pos_0": 0, "pos_1": 0.5, "pos_2": 10, "pos_3": "b"} and third.params["pos_1"] == 0.25
+    assert (
+        second.params == {"pos_0": 0, "pos_1": 0.5, "pos_2": 10, "pos_3": "b"}
+        and third.params["pos_1"] == 0.25
+    )
     assert second.memo is third.memo
     # Another search, page size or backend is another plan.
     other = plan_run_search(["1"], "metrics.m > 1", 1, 3, ["metrics.m DESC"], None, "postgresql")

@@ -229,9 +229,13 @@ def plan_run_search(
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
     try:
-        plan = _run_search_plan(exp_ids, filter_string or "", view, max_results, tuple(order_by or ()), dialect)
+        plan = _run_search_plan(
+            exp_ids, filter_string or "", view, max_results, tuple(order_by or ()), dialect
+        )
     except TypeError:  # an unhashable order_by item: not cacheable, and parse_order_by rejects it
-        plan = _RunSearchPlan.build(exp_ids, filter_string or "", view, max_results, list(order_by or ()), dialect)
+        plan = _RunSearchPlan.build(
+            exp_ids, filter_string or "", view, max_results, list(order_by or ()), dialect
+        )
     position = decode_position(page_token, plan.fingerprint, [k.key_type for k in plan.keys])
     if not exp_ids:
         return None

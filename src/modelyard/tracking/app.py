@@ -18,8 +18,10 @@ from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
+from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import upgrade
+from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
@@ -47,9 +49,12 @@ def create_app(settings: Settings) -> FastAPI:
         allowed_artifact_roots=settings.allowed_artifact_roots,
     )
 
+    run_writes = AsyncRunWrites(store, async_pool(engine, settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await run_writes.close()
         engine.dispose()
 
     app = FastAPI(
@@ -64,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.tracking_store = store
+    app.state.run_writes = run_writes
     app.state.registry_store = SqlRegistryStore(engine, artifact_roots=registry_artifact_roots(settings))
     app.state.logged_model_store = SqlLoggedModelStore(engine, default_artifact_root(settings))
     install_error_handlers(app)
@@ -84,11 +90,23 @@ def build_engine(settings: Settings) -> Engine:
     `auto_migrate` is on, under migrate's advisory lock so concurrently booting workers are safe.
     """
     engine = create_engine_for(
-        settings.backend_store_uri, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        settings.backend_store_uri,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)
     return engine
+
+
+def async_pool(engine: Engine, settings: Settings) -> AsyncPgPool | None:
+    """The worker's async connections for the hot metric writes: PostgreSQL only (SQLite is
+    in-process; its writes stay in the thread pool), none when `db_async_pool_size` is 0.
+    Connections are opened on first use, on this worker's event loop."""
+    if engine.dialect.name != "postgresql" or settings.db_async_pool_size < 1:
+        return None
+    return AsyncPgPool.from_engine(engine, settings.db_async_pool_size)
 
 
 def default_artifact_root(settings: Settings) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy.pool import QueuePool
 from modelyard.store.sql.engine import POOL_RECYCLE_SECONDS
 
 Connect = Callable[[], Awaitable[AsyncConnection[Any]]]
+_IDLE = int(TransactionStatus.IDLE)
 
 
 class AsyncPgPool:
@@ -103,8 +104,8 @@ class AsyncPgPool:
         mode leaves it so, one that was cancelled or lost the server may leave it mid-protocol."""
         reusable = (
             not self._closed
-            and not conn.closed
-            and conn.info.transaction_status == TransactionStatus.IDLE
+            # libpq's own status (no ConnectionInfo per call): UNKNOWN once the connection is bad.
+            and conn.pgconn.transaction_status == _IDLE
             and time.monotonic() - opened < self.recycle
         )
         if reusable:

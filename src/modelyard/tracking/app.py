@@ -36,9 +36,12 @@ PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
 def api_routers() -> list[APIRouter]:
     """The MLflow API routers, each served under every prefix in `API_PREFIXES`.
 
-    Other API areas (model registry, logged models) join by adding their router to this list.
+    Other API areas (model registry, logged models) join by adding their router to this list. No two
+    routers share a path, so the order only decides how many routes a request is matched against
+    before its own (FastAPI tries them one by one): the runs router, with log-metric and log-batch,
+    the requests training clients send most, comes first.
     """
-    return [experiments.router, runs.router, metrics.router, registry.router, logged_models.router]
+    return [runs.router, metrics.router, experiments.router, registry.router, logged_models.router]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -74,8 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.logged_model_store = SqlLoggedModelStore(engine, default_artifact_root(settings))
     install_error_handlers(app)
     app.include_router(meta.router)
-    for router in api_routers():
-        for prefix in API_PREFIXES:
+    for prefix in API_PREFIXES:  # clients' /api/2.0 before the UI's /ajax-api/2.0
+        for router in api_routers():
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)

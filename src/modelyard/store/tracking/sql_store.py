@@ -679,6 +679,8 @@ class SqlTrackingStore(TrackingStore):
         A single statement is atomic on its own, so no BEGIN/COMMIT round trips are needed; the
         statement reports whether it found the run active, and only when it did not (nothing was
         written) is the run looked up again to give MLflow's answer: 404 unknown, 400 not active.
+        The tracking service awaits the same statement through psycopg's async driver instead
+        (`async_writes.AsyncRunWrites`); this is the path of in-process callers, which have no loop.
         """
         columns = pg_metrics.metric_columns(run_id, metrics)
         for _attempt in range(2):

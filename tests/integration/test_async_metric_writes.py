@@ -190,3 +190,46 @@ def test_mlflow_answers_on_the_async_path(one_worker: str) -> None:
     assert counted[(f"{API}/runs/log-metric", "200")] == 3
     assert counted[(f"{API}/runs/log-metric", "404")] == 1
     assert counted[(f"{API}/runs/log-batch", "400")] == 2
+
+
+def test_a_lost_database_connection_is_a_503_and_the_retry_succeeds(one_worker: str, postgres_uri: str) -> None:
+    base = one_worker
+    run_id = new_run(base)
+    assert call(base, "runs/log-metric", metric(run_id, 0)) == (200, {})  # the pool holds a connection now
+    with psycopg.connect(postgres_uri, autocommit=True) as admin:
+        # The async pool's connection: the one whose last statement was the metric write.
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND query LIKE '%INSERT INTO metrics%'"
+        ).fetchall()
+        assert killed == [(True,)]
+    status, answer = call(base, "runs/log-metric", metric(run_id, 1))
+    assert (status, answer["error_code"]) == (503, "TEMPORARILY_UNAVAILABLE"), answer
+    assert call(base, "runs/log-metric", metric(run_id, 1)) == (200, {})
+    assert history(base, run_id) == [(0, 0.5), (1, 0.5)]
+
+
+def test_an_unreachable_database_is_a_503_on_both_paths(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelyard.devstack.process import free_port
+    from modelyard.settings import Settings
+    from modelyard.tracking.app import create_app
+
+    settings = Settings(
+        backend_store_uri=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere",
+        auto_migrate=False,
+        serve_artifacts=False,
+        artifacts_destination=str(tmp_path),
+    )
+    run_id = "a" * 32
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        for path, body in [
+            ("runs/log-metric", metric(run_id, 0)),  # async pool
+            ("runs/log-batch", {"run_id": run_id, "metrics": [metric(run_id, 0)]}),  # async pool
+            ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": "v"}),  # sync pool, in a thread
+        ]:
+            response = client.post(f"{API}/{path}", json=body)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"

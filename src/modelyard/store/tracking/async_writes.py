@@ -63,9 +63,9 @@ async def _log_metrics(pool: AsyncPgPool, run_id: str, metrics: Sequence[Metric]
     validation.validate_batch(metrics, [], [])
     columns = pg_metrics.metric_columns(run_id, metrics)
     for _attempt in range(2):
-        async with pool.connection() as conn:
-            sql = pg_metrics.LOG_METRICS_SQL
-            try:
+        sql = pg_metrics.LOG_METRICS_SQL
+        try:
+            async with pool.connection() as conn:
                 cursor = await conn.execute(sql, columns)
                 written = await cursor.fetchone()
                 if written and written[0]:
@@ -73,11 +73,11 @@ async def _log_metrics(pool: AsyncPgPool, run_id: str, metrics: Sequence[Metric]
                 sql = pg_metrics.RUN_STAGE_SQL
                 cursor = await conn.execute(sql, {"run_uuid": run_id})
                 row = await cursor.fetchone()
-            except psycopg.Error as exc:
-                # The exception the sync store raises for the same failure (DataError for a value
-                # PostgreSQL refuses, OperationalError for a lost server...), so one set of error
-                # handlers gives both paths the same answers.
-                raise DBAPIError.instance(sql, columns, exc, psycopg.Error) from exc
+        except psycopg.Error as exc:
+            # The exception the sync store raises for the same failure (DataError for a value
+            # PostgreSQL refuses, OperationalError for a server that is down or lost...), so one set of
+            # error handlers gives both paths the same answers.
+            raise DBAPIError.instance(sql, columns, exc, psycopg.Error) from exc
         require_active_run(run_id, row[0] if row else None)
         # Active by now: restored between the two statements. Write again.
     raise run_not_found(run_id)

@@ -103,6 +103,18 @@ def test_close_and_eof_send_what_is_held_first() -> None:
     assert ending.sends == [b"last"] and ending.eof
 
 
+def test_a_head_held_when_the_connection_is_lost_is_dropped() -> None:
+    async def scenario() -> FakeTransport:
+        raw = FakeTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        raw.closed = True  # the peer went away before the end of the iteration
+        await asyncio.sleep(0)  # the scheduled flush must not write to the closed transport
+        return raw
+
+    assert run(scenario).sends == []
+
+
 def test_everything_else_reaches_the_real_transport() -> None:
     async def scenario() -> FakeTransport:
         raw = FakeTransport()

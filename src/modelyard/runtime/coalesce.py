@@ -51,11 +51,13 @@ class CoalescingTransport:
         self.write(b"".join(chunks))
 
     def flush(self) -> None:
-        """Send what is held now."""
+        """Send what is held now; a connection that was lost meanwhile drops it, as uvicorn drops
+        whatever a disconnected client would have been sent (uvloop refuses writes to a closed one)."""
         held = self._held
         if held is not None:
             self._held = None
-            self._transport.write(held)
+            if not self._transport.is_closing():
+                self._transport.write(held)
 
     def _flush(self) -> None:
         self._flush_pending = False

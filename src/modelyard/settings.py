@@ -38,6 +38,12 @@ class Settings:
     #: SQLAlchemy connection pool size per worker (PostgreSQL only).
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    #: Seconds a request waits for a free pooled connection before it is answered 503 (both pools).
+    db_pool_timeout: int = 30
+    #: Connections per worker of the async pool that serves log-metric and metric-only log-batch on
+    #: PostgreSQL without a thread (`store/tracking/async_writes.py`), on top of the pool above; 0 sends
+    #: those writes through the sync pool in threads like every other request.
+    db_async_pool_size: int = 5
     #: Bring the database schema up to date when the tracking service starts (an advisory lock keeps
     #: concurrent workers safe); turn off when a migrations Job owns upgrades.
     auto_migrate: bool = True

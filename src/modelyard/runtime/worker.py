@@ -37,7 +37,10 @@ def set_nodelay(sockets: Iterable[Any]) -> int:
 class UvicornWorker(_BaseUvicornWorker):
     """uvloop when installed (as uvicorn's `auto` picks) with balanced accepting; httptools when installed."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "modelyard.runtime.balance:balanced_event_loop", "http": "auto"}
+    CONFIG_KWARGS: dict[str, Any] = {
+        "loop": "modelyard.runtime.balance:balanced_event_loop",
+        "http": "modelyard.runtime.coalesce:CoalescingHTTPProtocol",
+    }
 
     def run(self) -> None:
         set_nodelay(self.sockets)

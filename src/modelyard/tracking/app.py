@@ -18,8 +18,10 @@ from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
+from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import upgrade
+from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
@@ -34,9 +36,12 @@ PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
 def api_routers() -> list[APIRouter]:
     """The MLflow API routers, each served under every prefix in `API_PREFIXES`.
 
-    Other API areas (model registry, logged models) join by adding their router to this list.
+    Other API areas (model registry, logged models) join by adding their router to this list. No two
+    routers share a path, so the order only decides how many routes a request is matched against
+    before its own (FastAPI tries them one by one): the runs router, with log-metric and log-batch,
+    the requests training clients send most, comes first.
     """
-    return [experiments.router, runs.router, metrics.router, registry.router, logged_models.router]
+    return [runs.router, metrics.router, experiments.router, registry.router, logged_models.router]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -47,9 +52,12 @@ def create_app(settings: Settings) -> FastAPI:
         allowed_artifact_roots=settings.allowed_artifact_roots,
     )
 
+    run_writes = AsyncRunWrites(store, async_pool(engine, settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await run_writes.close()
         engine.dispose()
 
     app = FastAPI(
@@ -64,12 +72,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.tracking_store = store
+    app.state.run_writes = run_writes
     app.state.registry_store = SqlRegistryStore(engine, artifact_roots=registry_artifact_roots(settings))
     app.state.logged_model_store = SqlLoggedModelStore(engine, default_artifact_root(settings))
     install_error_handlers(app)
     app.include_router(meta.router)
-    for router in api_routers():
-        for prefix in API_PREFIXES:
+    for prefix in API_PREFIXES:  # clients' /api/2.0 before the UI's /ajax-api/2.0
+        for router in api_routers():
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
@@ -84,11 +93,23 @@ def build_engine(settings: Settings) -> Engine:
     `auto_migrate` is on, under migrate's advisory lock so concurrently booting workers are safe.
     """
     engine = create_engine_for(
-        settings.backend_store_uri, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        settings.backend_store_uri,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)
     return engine
+
+
+def async_pool(engine: Engine, settings: Settings) -> AsyncPgPool | None:
+    """The worker's async connections for the hot metric writes: PostgreSQL only (SQLite is
+    in-process; its writes stay in the thread pool), none when `db_async_pool_size` is 0.
+    Connections are opened on first use, on this worker's event loop."""
+    if engine.dialect.name != "postgresql" or settings.db_async_pool_size < 1:
+        return None
+    return AsyncPgPool.from_engine(engine, settings.db_async_pool_size)
 
 
 def default_artifact_root(settings: Settings) -> str:

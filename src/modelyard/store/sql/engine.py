@@ -19,6 +19,8 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 #: Execution option for read-only work on SQLite: a plain (deferred) BEGIN, so readers never queue
 #: behind writers. `engine.execution_options(**READ_ONLY)` gives an engine sharing the same pool.
 READ_ONLY = {"modelyard_read_only": True}
+#: PostgreSQL connections are replaced after this many seconds (server-side idle limits, failovers).
+POOL_RECYCLE_SECONDS = 1800
 
 
 def normalize_uri(uri: str) -> str:
@@ -36,7 +38,7 @@ def is_sqlite(uri_or_engine: str | Engine) -> bool:
     return make_url(normalize_uri(uri_or_engine)).get_backend_name() == "sqlite"
 
 
-def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30) -> Engine:
     url = make_url(normalize_uri(uri))
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
@@ -45,7 +47,12 @@ def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10) -> E
     # (TEMPORARILY_UNAVAILABLE); SQLAlchemy then invalidates the pool and the client's retry succeeds.
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if url.get_backend_name() == "postgresql":
-        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+        kwargs.update(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+        )
     return create_engine(url, **kwargs)
 
 

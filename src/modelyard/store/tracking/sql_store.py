@@ -5,7 +5,7 @@ latest metrics) are single upsert statements, so concurrent log-batch calls on t
 never fail; rows are written in key order so two such transactions take their row locks in the same
 order and cannot deadlock. Validation that needs no database happens before the transaction starts;
 anything that fails inside it rolls the whole call back. On PostgreSQL a metric-only write is a single
-autocommitted statement (`_PG_LOG_METRICS`), which is one transaction by itself and one round trip.
+autocommitted statement (`pg_metrics.LOG_METRICS`), which is one transaction by itself and one round trip.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
-from modelyard.store.sql.dialect import execute_upsert, pg_array_literal, upsert_insert
+from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.rows import fetch_tuples
 from modelyard.store.sql.schema import (
@@ -59,8 +59,9 @@ from modelyard.store.sql.schema import (
     SqlRun,
     SqlTag,
 )
-from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking import artifact_locations, pg_metrics
 from modelyard.store.tracking.base import TrackingStore
+from modelyard.store.tracking.run_checks import require_active_run, run_not_found
 from modelyard.store.tracking.run_names import generate_run_name
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -363,7 +364,7 @@ class SqlTrackingStore(TrackingStore):
         with self._read() as session:
             runs = self._load_runs(session, [run_id])
             if not runs:
-                raise _run_not_found(run_id)
+                raise run_not_found(run_id)
             return runs[0]
 
     def update_run_info(
@@ -599,15 +600,12 @@ class SqlTrackingStore(TrackingStore):
     def _run_row(self, session: Session, run_id: str) -> SqlRun:
         row = session.get(SqlRun, run_id) if isinstance(run_id, str) and run_id else None
         if row is None:
-            raise _run_not_found(run_id)
+            raise run_not_found(run_id)
         return row
 
     def _active_run(self, session: Session, run_id: str) -> SqlRun:
         row = self._run_row(session, run_id)
-        if row.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise ModelyardException.invalid_parameter(
-                f"The run {run_id} must be in the 'active' state. Current state is {row.lifecycle_stage}."
-            )
+        require_active_run(run_id, row.lifecycle_stage)
         return row
 
     def _insert_params(self, session: Session, run_id: str, params: list[Param]) -> None:
@@ -648,7 +646,7 @@ class SqlTrackingStore(TrackingStore):
         """History rows (a retried point is absorbed by the primary key) and, per key, the greatest
         (step, timestamp, value), kept in the database so racing writers agree. The run is active."""
         if self._postgres:
-            session.execute(_PG_LOG_METRICS, _pg_metric_columns(run_id, metrics))
+            session.execute(pg_metrics.LOG_METRICS, pg_metrics.metric_columns(run_id, metrics))
             return
         points: dict[tuple[str, int, int, float], bool] = {}
         for m in metrics:
@@ -684,16 +682,18 @@ class SqlTrackingStore(TrackingStore):
         A single statement is atomic on its own, so no BEGIN/COMMIT round trips are needed; the
         statement reports whether it found the run active, and only when it did not (nothing was
         written) is the run looked up again to give MLflow's answer: 404 unknown, 400 not active.
+        The tracking service awaits the same statement through psycopg's async driver instead
+        (`async_writes.AsyncRunWrites`); this is the path of in-process callers, which have no loop.
         """
-        columns = _pg_metric_columns(run_id, metrics)
+        columns = pg_metrics.metric_columns(run_id, metrics)
         for _attempt in range(2):
             with self._autocommit.connect() as conn:
-                if conn.execute(_PG_LOG_METRICS, columns).scalar_one():
+                if conn.execute(pg_metrics.LOG_METRICS, columns).scalar_one():
                     return
             with self._read() as session:
                 self._active_run(session, run_id)
             # Active by now: restored between the two statements. Write again.
-        raise _run_not_found(run_id)
+        raise run_not_found(run_id)
 
     def _load_runs(self, session: Session, run_ids: list[str]) -> list[Run]:
         """Runs with their data, one query per table, in the order of `run_ids` (unknown ids skipped)."""
@@ -750,56 +750,6 @@ class SqlTrackingStore(TrackingStore):
 
 
 # ---- module helpers -------------------------------------------------------------------------------
-#: A batch of metric points on PostgreSQL, in one statement: check that the run is active, insert the
-#: points into the history (ON CONFLICT DO NOTHING: the key includes the value, so a retried point is
-#: absorbed) and keep, per key, the greatest (step, timestamp, value) in latest_metrics. Rows go in in
-#: key order, so two writers on the same run take their row locks in the same order (no deadlock).
-#: The points arrive as five array parameters in PostgreSQL's array text form (`pg_array_literal`).
-#: It returns 1 when the run was found active (and the points written), else 0 and writes nothing.
-_PG_LOG_METRICS = text(
-    """
-WITH run AS (
-    SELECT run_uuid FROM runs WHERE run_uuid = :run_uuid AND lifecycle_stage = 'active'
-),
-points AS (
-    SELECT run.run_uuid, p.key, p.step, p.timestamp, p.value, p.is_nan
-    FROM run, unnest(
-        CAST(:keys AS text[]), CAST(:steps AS bigint[]), CAST(:timestamps AS bigint[]),
-        CAST(:vals AS float8[]), CAST(:nans AS boolean[])
-    ) AS p(key, step, timestamp, value, is_nan)
-),
-history AS (
-    INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
-    SELECT * FROM points ORDER BY key, step, timestamp, value
-    ON CONFLICT DO NOTHING
-),
-latest AS (
-    INSERT INTO latest_metrics AS old (run_uuid, key, step, timestamp, value, is_nan)
-    SELECT DISTINCT ON (key) * FROM points ORDER BY key, step DESC, timestamp DESC, value DESC
-    ON CONFLICT (run_uuid, key) DO UPDATE
-    SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value,
-        is_nan = excluded.is_nan
-    WHERE (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
-)
-SELECT count(*) FROM run
-"""
-)
-
-
-def _pg_metric_columns(run_id: str, metrics: Sequence[Metric]) -> dict[str, str]:
-    """`_PG_LOG_METRICS`'s parameters. NaN is stored as value 0 with is_nan set (as on SQLite,
-    which cannot hold NaN), so that the history key and the latest-point comparison stay total."""
-    values = [float(m.value) for m in metrics]
-    return {
-        "run_uuid": run_id,
-        "keys": pg_array_literal([m.key for m in metrics], str),
-        "steps": pg_array_literal([m.step for m in metrics], int),
-        "timestamps": pg_array_literal([m.timestamp for m in metrics], int),
-        "vals": pg_array_literal([0.0 if v != v else v for v in values], float),
-        "nans": pg_array_literal([v != v for v in values], bool),
-    }
-
-
 def _keep_greatest_point(stmt: Any) -> Any:
     """Replace the stored latest point only by a greater (step, timestamp, value)."""
     new, old = stmt.excluded, stmt.table.c
@@ -843,7 +793,3 @@ def _require_active_experiment(row: SqlExperiment) -> None:
 
 def _experiment_exists(name: str) -> ModelyardException:
     return ModelyardException.already_exists(f"Experiment(name={name}) already exists.")
-
-
-def _run_not_found(run_id: str) -> ModelyardException:
-    return ModelyardException.not_found(f"Run with id={run_id} not found")

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_plain_double
-from modelyard.tracking.deps import ArgsDep, StoreDep
+from modelyard.tracking.deps import ArgsDep, RunWritesDep, StoreDep
 from modelyard.tracking.parsing import (
     Args,
     get_int,
@@ -92,23 +92,25 @@ def log_param(args: ArgsDep, store: StoreDep) -> Response:
     return empty_response()
 
 
+# The two metric writes are `async def`: `RunWritesDep` awaits PostgreSQL without a thread hop (and
+# hands anything else to the thread pool), so the event loop never blocks on the database.
 @router.post("/log-metric")
-def log_metric(args: ArgsDep, store: StoreDep) -> Response:
+async def log_metric(args: ArgsDep, writes: RunWritesDep) -> Response:
     run_id = require_run_id(args)
     # model_id / dataset_name / dataset_digest (MLflow 3 model metrics) are not kept by the store.
-    store.log_metric(run_id, parse_metric(args))
+    await writes.log_batch(run_id, metrics=[parse_metric(args)])
     return empty_response()
 
 
 @router.post("/log-batch")
-def log_batch(args: ArgsDep, store: StoreDep) -> Response:
+async def log_batch(args: ArgsDep, writes: RunWritesDep) -> Response:
     run_id = require_run_id(args)
     metrics = [
         parse_metric(item, f"metrics[{i}].") for i, item in enumerate(get_object_list(args, "metrics"))
     ]
     params = [Param(key, value) for key, value in get_key_values(args, "params")]
     tags = [RunTag(key, value) for key, value in get_key_values(args, "tags")]
-    store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+    await writes.log_batch(run_id, metrics=metrics, params=params, tags=tags)
     return empty_response()
 
 

@@ -153,3 +153,29 @@ def test_a_connection_in_use_at_close_is_closed_when_it_comes_back(postgres_uri:
         assert busy.closed
 
     asyncio.run(scenario())
+
+
+def test_open_one_leaves_a_connection_for_the_first_request(postgres_uri: str) -> None:
+    async def connections_from_here(probe: Any) -> int:
+        cursor = await probe.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = await cursor.fetchone()
+        return int(row[0])
+
+    async def scenario() -> None:
+        probe = await psycopg.AsyncConnection.connect(postgres_uri, autocommit=True)
+        before = await connections_from_here(probe)
+        pool = _pool(postgres_uri)
+        await pool.open_one()
+        assert await connections_from_here(probe) == before + 1
+        await pool.open_one()  # one is idle already: nothing more is opened
+        assert await connections_from_here(probe) == before + 1
+        async with pool.connection() as conn:
+            opened = await _backend_pid(conn)
+            assert await connections_from_here(probe) == before + 1  # the request used the open one
+        await pool.close()
+        await probe.close()
+        assert opened > 0
+
+    asyncio.run(scenario())

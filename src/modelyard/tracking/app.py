@@ -6,6 +6,8 @@ MLflow does. The app is built once per gunicorn worker, after the fork, so each 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -56,7 +58,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_up = asyncio.create_task(run_writes.warm_up())  # in the background: start-up never waits on it
         yield
+        warm_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warm_up
         await run_writes.close()
         engine.dispose()
 

@@ -81,6 +81,13 @@ class AsyncPgPool:
             finally:
                 self._slots.release()
 
+    async def open_one(self) -> None:
+        """Open a connection ahead of the first request when none is idle: connecting (TCP, startup,
+        authentication) costs a few ms, which the worker's first metric write would otherwise pay."""
+        if not self._idle and not self._closed:
+            async with self.connection():
+                pass
+
     async def close(self) -> None:
         """Close the idle connections; connections in use are closed when they come back."""
         self._closed = True

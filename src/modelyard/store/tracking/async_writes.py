@@ -19,6 +19,7 @@ Server-only: needs psycopg and anyio (the `server` extra).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import psycopg
@@ -31,6 +32,8 @@ from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.tracking import pg_metrics
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.run_checks import require_active_run, run_not_found
+
+_log = logging.getLogger(__name__)
 
 
 class AsyncRunWrites:
@@ -51,6 +54,16 @@ class AsyncRunWrites:
             await _log_metrics(self.pool, run_id, metrics)
         else:
             await run_sync(lambda: self.store.log_batch(run_id, metrics=metrics, params=params, tags=tags))
+
+    async def warm_up(self) -> None:
+        """Open the pool's first connection (the tracking app runs this as the worker starts). A
+        database that cannot be reached yet is not an error here: the first write will say so."""
+        if self.pool is None:
+            return
+        try:
+            await self.pool.open_one()
+        except Exception as exc:  # noqa: BLE001 - the first request reports it with the right status
+            _log.info("async metric pool: no connection opened at start-up: %s", exc)
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from bench import report
 from bench.httpc import Conn
 from bench.measure import tree, tree_rss_bytes
@@ -72,6 +74,14 @@ def idle_memory(label: str, sides: list[Side], pids: Callable[[Side], list[int]]
         ("< 400 MB", (lambda a, b: b < 400)) if label.startswith("idle RSS, tracking") else ("", None)
     )
     return Row(label, "MB", mb["mlflow"], mb["modelyard"], False, target, check)
+
+
+def _command(proc: psutil.Process) -> str:
+    """The start of a process's command line; one that just exited (a zombie) has none."""
+    try:
+        return " ".join(proc.cmdline()[:4])[:120]
+    except psutil.Error:
+        return f"<pid {proc.pid}, exited>"
 
 
 def settle(sides: list[Side], say: Callable[[str], None], quiet: float = 5.0, limit: float = 90.0) -> None:
@@ -134,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ml, my = stack.start()
         sides = [ml, my]
-        trees = {
-            s.name: [" ".join(p.cmdline()[:4])[:120] for pid in s.pids for p in tree(pid)] for s in sides
-        }
+        trees = {s.name: [_command(p) for pid in s.pids for p in tree(pid)] for s in sides}
         for side in sides:  # one real request each, so "idle" means a warmed-up, serving process
             with Conn(side.tracking_url) as conn:
                 conn.call("POST", f"{API}/experiments/search", {"max_results": 10})

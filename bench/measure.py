@@ -49,7 +49,9 @@ def tree_cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def settle(pids: list[int], window: float = 0.1, quiet_share: float = 0.1, limit: float = 3.0) -> None:
+def wait_until_quiet(
+    pids: list[int], window: float = 0.1, quiet_share: float = 0.1, limit: float = 3.0
+) -> None:
     """Wait (at most `limit` s) until the trees under `pids` use under `quiet_share` of a core over one
     `window`, so a sample does not pay for the work the sample before it left behind on the 2 shared cores
     (`mlflow server` frees its ~2.7 GB download buffer for ~0.3 s of CPU after its last byte is sent)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.measure import Sample, median, settle
+from bench.measure import Sample, median, wait_until_quiet
 from bench.stack import Side
 
 Check = Callable[[float, float], bool]
@@ -48,14 +48,14 @@ class Row:
 def alternate(sides: list[Side], repeats: int, run: Callable[[Side, int], Sample]) -> dict[str, list[Sample]]:
     """Run each side `repeats` times, swapping who goes first every round (ABBA...), so a drift in
     machine load (other tenants, autovacuum, page cache) hits both sides alike. Before each sample every
-    side's servers must have gone quiet (`settle`): a side's sample never runs while the one before it
-    is still cleaning up."""
+    side's servers must have gone quiet: a side's sample never runs while the one before it
+    is still cleaning up (`wait_until_quiet`)."""
     out: dict[str, list[Sample]] = {side.name: [] for side in sides}
     servers = sorted({pid for side in sides for pid in (*side.pids, *side.artifact_pids, *side.serving_pids)})
     for r in range(repeats):
         order = sides if r % 2 == 0 else list(reversed(sides))
         for side in order:
-            settle(servers)
+            wait_until_quiet(servers)
             out[side.name].append(run(side, r))
     return out
 

@@ -34,11 +34,12 @@ def test_postgres_uri_is_a_fresh_empty_database(postgres_uri: str, postgres_serv
         ).fetchone()
         settings = dict(
             conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'listen_addresses')"
+                "SELECT name, current_setting(name) FROM pg_settings"
+                " WHERE name IN ('fsync', 'listen_addresses', 'shared_buffers')"
             ).fetchall()
         )
     assert tables == (0,)
-    assert settings == {"fsync": "off", "listen_addresses": "127.0.0.1"}
+    assert settings == {"fsync": "off", "listen_addresses": "127.0.0.1", "shared_buffers": "512MB"}
 
 
 @pytest.mark.postgres

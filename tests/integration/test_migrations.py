@@ -119,3 +119,28 @@ def test_params_statistics_come_with_migrations_and_the_orm(postgres_server) -> 
         finally:
             engine.dispose()
             postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_run_docs_triggers_come_with_migrations_and_the_orm(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    """Triggers are outside SQLAlchemy's model too: both ways of building the schema create the six
+    that keep runs.params_json / tags_json (store/sql/run_docs), and the same functions."""
+    from modelyard.store.sql.schema import Base
+
+    triggers = text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname")
+    functions = text("SELECT proname FROM pg_proc WHERE proname LIKE 'modelyard_%' ORDER BY proname")
+    for name, build in (("t_docs_migrated", migrate.upgrade), ("t_docs_orm", Base.metadata.create_all)):
+        engine = create_engine_for(postgres_server.create_database(name))
+        try:
+            build(engine)
+            with engine.connect() as conn:
+                assert conn.execute(triggers).scalars().all() == [
+                    f"{table}_json_{event}" for table in ("params", "tags") for event in ("delete", "insert", "update")
+                ]
+                assert conn.execute(functions).scalars().all() == [
+                    "modelyard_refresh_params_json",
+                    "modelyard_refresh_tags_json",
+                ]
+        finally:
+            engine.dispose()
+            postgres_server.drop_database(name)

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from modelyard.store.sql import run_docs
+
 
 class Base(DeclarativeBase):
     pass
@@ -75,6 +77,11 @@ class SqlRun(Base):
     deleted_time: Mapped[int | None] = mapped_column(BigInteger)
     lifecycle_stage: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
     artifact_uri: Mapped[str | None] = mapped_column(Text)
+    #: PostgreSQL: the run's params and tags as their REST JSON arrays, for search pages; kept by
+    #: triggers on `params` and `tags` (`run_docs`, created below). NULL on SQLite. Deferred: the
+    #: entity path reads params and tags from their tables.
+    params_json: Mapped[str | None] = mapped_column(Text, deferred=True)
+    tags_json: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class SqlParam(Base):
@@ -113,6 +120,11 @@ event.listen(
 )
 
 
+# The triggers that keep runs.params_json / runs.tags_json (migration 0005 creates them too).
+for _statement in run_docs.trigger_ddl("params"):
+    event.listen(SqlParam.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
+
+
 class SqlTag(Base):
     __tablename__ = "tags"
     __table_args__ = (
@@ -125,6 +137,10 @@ class SqlTag(Base):
     )
     key: Mapped[str] = mapped_column(String(250), nullable=False)
     value: Mapped[str | None] = mapped_column(String(8000))
+
+
+for _statement in run_docs.trigger_ddl("tags"):
+    event.listen(SqlTag.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
 
 
 class SqlMetric(Base):

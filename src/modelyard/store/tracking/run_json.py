@@ -1,9 +1,9 @@
 """A page of a run search on PostgreSQL as MLflow's REST JSON (exactly what `Run.to_dict()`
 serialises to on the entity path), in ONE statement and without entity objects or parsing.
 
-The search's id SELECT, widened with the `runs` columns a run's `info` needs, becomes a CTE;
-correlated subqueries build each run's `{"info":..,"data":..}` JSON text (params, tags and latest
-metrics ordered by key, empty lists left out), its dataset input bodies and its model outputs.
+The search's id SELECT, widened with the `runs` columns a run's `info` needs and its ready-made params
+and tags JSON (`pg_run_docs`), becomes a CTE; a correlated subquery builds its latest metrics' JSON
+(ordered by key; empty lists are left out) and others fetch its dataset input bodies and model outputs.
 Python does not parse that text: each run goes into the response as an `orjson.Fragment`, with
 `"inputs"`/`"outputs"` appended, so the body is byte-for-byte the entity path's: floats come back as
 the same doubles (PostgreSQL prints them round-trip exact; integral values get a ".0" so they stay
@@ -33,24 +33,19 @@ from modelyard.store.tracking.sql_search import RunSearch
 
 runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
 _INFO_COLUMNS = ("name", "experiment_id", "user_id", "status", "artifact_uri", "lifecycle_stage", "start_time",
-                 "end_time")  # fmt: skip
+                 "end_time", "params_json", "tags_json")  # fmt: skip
 
 # The run's JSON text, for the page row `r` (run_uuid and _INFO_COLUMNS; PostgreSQL) and its metrics
 # `lm` (below). json_build_object keeps key order; json_strip_nulls drops start_time/end_time when
-# NULL (the entity omits them too).
+# NULL (the entity omits them too). Params and tags come ready-made from the run's row
+# (`pg_run_docs`); empty lists are NULL there and left out, as the entity leaves them out.
 _RUN_JSON = """'{"info":' || json_strip_nulls(json_build_object(
     'run_id', r.run_uuid, 'run_uuid', r.run_uuid, 'run_name', coalesce(r.name, ''),
     'experiment_id', r.experiment_id::text, 'user_id', coalesce(r.user_id, ''), 'status', r.status,
     'artifact_uri', coalesce(r.artifact_uri, ''), 'lifecycle_stage', r.lifecycle_stage,
     'start_time', r.start_time, 'end_time', r.end_time))::text
   || ',"data":{' || concat_ws(',',
-    lm.json,
-    (SELECT '"params":[' || string_agg('{"key":' || to_json(p.key)::text || ',"value":'
-        || to_json(p.value)::text || '}', ',' ORDER BY p.key) || ']'
-        FROM params p WHERE p.run_uuid = r.run_uuid),
-    (SELECT '"tags":[' || string_agg('{"key":' || to_json(t.key)::text || ',"value":'
-        || to_json(coalesce(t.value, ''))::text || '}', ',' ORDER BY t.key) || ']'
-        FROM tags t WHERE t.run_uuid = r.run_uuid)
+    lm.json, '"params":' || r.params_json, '"tags":' || r.tags_json
   ) || '}}'"""
 # A metric value as orjson spells it, where PostgreSQL prints it in plain notation (1e-4 <= |v| <
 # 1e15, and 0; integral values get a ".0"); NaN and infinities as MLflow spells them. Elsewhere

@@ -379,7 +379,7 @@ class SqlTrackingStore(TrackingStore):
         if run_name:
             validation.validate_run_name(run_name)
         with self._write() as session:
-            row = self._active_run(session, run_id)
+            row = self._active_run(session, run_id, lock=bool(run_name))
             if run_status is not None:
                 row.status = run_status
             if end_time is not None:
@@ -424,7 +424,7 @@ class SqlTrackingStore(TrackingStore):
             self._log_metrics_autocommit(run_id, metrics)
             return
         with self._write() as session:
-            run = self._active_run(session, run_id)
+            run = self._active_run(session, run_id, lock=bool(params or tags))
             if params:
                 self._insert_params(session, run_id, params)
             if tags:
@@ -436,7 +436,7 @@ class SqlTrackingStore(TrackingStore):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as session:
-            self._active_run(session, run_id)
+            self._active_run(session, run_id, lock=True)
             result = session.execute(delete(SqlTag).where(SqlTag.run_uuid == run_id, SqlTag.key == key))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise ModelyardException.not_found(f"No tag with name: {key} in run with id {run_id}")
@@ -597,14 +597,18 @@ class SqlTrackingStore(TrackingStore):
             )
 
     # ---- run helpers -------------------------------------------------------------------------
-    def _run_row(self, session: Session, run_id: str) -> SqlRun:
-        row = session.get(SqlRun, run_id) if isinstance(run_id, str) and run_id else None
+    def _run_row(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
+        """The run's row; `lock` takes its row lock (FOR NO KEY UPDATE) for the rest of the
+        transaction, as writers of its params and tags must (see `store/sql/run_docs`)."""
+        if not (isinstance(run_id, str) and run_id):
+            raise run_not_found(run_id)
+        row = session.get(SqlRun, run_id, with_for_update={"key_share": True} if lock else None)
         if row is None:
             raise run_not_found(run_id)
         return row
 
-    def _active_run(self, session: Session, run_id: str) -> SqlRun:
-        row = self._run_row(session, run_id)
+    def _active_run(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
+        row = self._run_row(session, run_id, lock)
         require_active_run(run_id, row.lifecycle_stage)
         return row
 

@@ -2,7 +2,7 @@
 serialises to on the entity path), in ONE statement and without entity objects or parsing.
 
 The search's id SELECT, widened with the `runs` columns a run's `info` needs and its ready-made params
-and tags JSON (`pg_run_docs`), becomes a CTE; a correlated subquery builds its latest metrics' JSON
+and tags JSON (`store/sql/run_docs`), becomes a CTE; a correlated subquery builds its latest metrics' JSON
 (ordered by key; empty lists are left out) and others fetch its dataset input bodies and model outputs.
 Python does not parse that text: each run goes into the response as an `orjson.Fragment`, with
 `"inputs"`/`"outputs"` appended, so the body is byte-for-byte the entity path's: floats come back as
@@ -38,7 +38,7 @@ _INFO_COLUMNS = ("name", "experiment_id", "user_id", "status", "artifact_uri", "
 # The run's JSON text, for the page row `r` (run_uuid and _INFO_COLUMNS; PostgreSQL) and its metrics
 # `lm` (below). json_build_object keeps key order; json_strip_nulls drops start_time/end_time when
 # NULL (the entity omits them too). Params and tags come ready-made from the run's row
-# (`pg_run_docs`); empty lists are NULL there and left out, as the entity leaves them out.
+# (`store/sql/run_docs`); empty lists are NULL there and left out, as the entity leaves them out.
 _RUN_JSON = """'{"info":' || json_strip_nulls(json_build_object(
     'run_id', r.run_uuid, 'run_uuid', r.run_uuid, 'run_name', coalesce(r.name, ''),
     'experiment_id', r.experiment_id::text, 'user_id', coalesce(r.user_id, ''), 'status', r.status,

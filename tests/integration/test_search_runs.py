@@ -769,6 +769,42 @@ def test_numbers_first_select_is_the_same_page_as_the_full_select(ties: Db) -> N
         assert search is not None and search.numbers_first is None
 
 
+def test_the_page_that_crosses_into_nan_and_missing_values_is_the_full_selects_page(ties: Db) -> None:
+    """Where the numbers run out mid-page, the page is the numbers left plus the head of the
+    non-numbers SELECT: the same rows, in the same order, as the full SELECT, on every page."""
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    dialect = ties.engine.dialect.name
+    for order_by in (["metrics.m DESC"], ["metrics.m", "params.p DESC"], ["metrics.m", "run_id DESC"]):
+        token, crossed = None, False
+        while True:
+            search = plan_run_search(["1"], "", ViewType.ALL, 3, order_by, token, dialect)
+            assert search is not None
+            with Session(ties.engine) as session:
+                params = search.params
+                page = search.fetch(lambda stmt: session.execute(stmt, params).all(), slice(1, None))  # noqa: B023
+                full = session.execute(search.stmt, params).all()
+            assert [tuple(r) for r in page] == [tuple(r) for r in full]
+            crossed |= search.numbers_first is not None and {r[1] for r in full} != {0}
+            _, token = search.paginate(full, slice(1, None))
+            if token is None:
+                break
+        assert crossed, order_by
+
+
+def test_a_run_both_statements_return_is_on_the_page_once(ties: Db) -> None:
+    """The numbers and the non-numbers are two statements, two snapshots: a run whose metric turned
+    NaN between them is returned by both, and must be on the page once."""
+    from modelyard.store.tracking.sql_search import plan_run_search
+
+    search = plan_run_search(["1"], "", ViewType.ALL, 3, ["metrics.m DESC"], None, ties.engine.dialect.name)
+    assert search is not None and search.numbers_first is not None
+    numbers = [("a", 0, 2.0, 10, "a"), ("b", 0, 1.0, 10, "b")]
+    non_numbers = [("b", 1, 0.0, 10, "b"), ("c", 1, 0.0, 10, "c"), ("d", 2, None, 10, "d")]
+    page = search.fetch(lambda stmt: numbers if stmt is search.numbers_first else non_numbers, slice(1, None))
+    assert [row[0] for row in page] == ["a", "b", "c", "d"]
+
+
 @pytest.mark.postgres
 def test_deep_keyset_pages_are_estimated_at_their_real_size(postgres_uri: str) -> None:
     """The keyset bound of a metric-first page must be counted once by the planner: spelled as

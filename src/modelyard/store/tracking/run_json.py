@@ -69,13 +69,18 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
     (PostgreSQL, on an autocommitted connection: each statement is consistent on its own)."""
 
     def execute(ids: Select[Any]) -> Sequence[Sequence[Any]]:
-        key = "pg-json-numbers" if ids is search.numbers_first else "pg-json"
+        key = "pg-json"
+        if ids is search.numbers_first:
+            key = "pg-json-numbers"
+        elif ids is search.non_numbers:
+            key = "pg-json-non-numbers"
         sql = search.memo.get(key)
         if sql is None:
             sql = search.memo.setdefault(key, _compile(connection, _with_json(ids, search)))
         return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)
 
-    rows, token = search.paginate(search.fetch(execute), slice(4, None))
+    keys = slice(4, None)
+    rows, token = search.paginate(search.fetch(execute, keys), keys)
     return [_fragment(*row[:4]) for row in rows], token
 
 

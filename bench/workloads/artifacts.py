@@ -10,6 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench import copy_proxy
 from bench.httpc import Conn, HttpError
 from bench.measure import RssSampler, Sample, run_threads, timed
 from bench.rows import Row, alternate, both, cpu_detail, med
@@ -42,6 +43,11 @@ def _download(conn: Conn, path: str, dest: Path) -> int:
             f.write(chunk)
             total += len(chunk)
     return total
+
+
+def _copied(conn: Conn, dest: Path) -> None:
+    """The direct object through the bare copy loop (`bench/copy_proxy.py`), read as the proxies are."""
+    _download(conn, f"/{BUCKET}/direct/big.bin", dest)
 
 
 def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, repeats: int) -> list[Row]:
@@ -83,6 +89,12 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
                 return timed([], 1, lambda: s3.download_file(BUCKET, "direct/big.bin", str(dest)))
             if side.name == "direct-stream":
                 return timed([], 1, lambda: get_stream(dest))
+            if side.name == "copy-loop":
+                with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
+                    sample = timed(side.artifact_pids, 1, lambda: _copied(conn, dest))
+                if dest.stat().st_size != size:
+                    raise AssertionError(f"copy loop: downloaded {dest.stat().st_size} of {size} bytes")
+                return sample
             with Conn(side.artifacts_url, blocksize=CHUNK) as conn:
                 sampler = RssSampler(side.artifact_pids)
                 with sampler.running():
@@ -98,7 +110,10 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
 
     everyone = [*sides, direct, Side("direct-stream", "", "", [], "", "direct")]
     ups = alternate(everyone, repeats, up)
-    downs = alternate(everyone, repeats, down)
+    moto_port = int(stack.s3.endpoint.rsplit(":", 1)[1].strip("/"))
+    with copy_proxy.running(moto_port) as (copy_url, copy_pid):
+        copy_loop = Side("copy-loop", "", copy_url, [], "", "direct", artifact_pids=[copy_pid])
+        downs = alternate([*everyone, copy_loop], repeats, down)
     src.unlink()
     mbps = lambda s: size / s.wall / 1e6  # noqa: E731
     ml_up, my_up = both(ups, mbps)
@@ -110,6 +125,7 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
     d_up_by = {m: med(ups[n[0]], mbps) for m, n in direct_modes.items()}
     d_dn_by = {m: med(downs[n[0]], mbps) for m, n in direct_modes.items()}
     d_up, d_dn = max(d_up_by.values()), max(d_dn_by.values())
+    c_dn = med(downs["copy-loop"], mbps)
     return [
         Row(
             f"proxy upload {size_mb} MB",
@@ -144,6 +160,15 @@ def big_file(stack: BenchStack, sides: list[Side], work: Path, size_mb: int, rep
             True,
             ">= 80%",
             lambda a, b: b >= 80,
+        ),  # fmt: skip
+        Row(
+            f"proxy download {size_mb} MB, % of a bare copy loop through the same S3 ({c_dn:.0f} MB/s)",
+            "%",
+            100 * ml_dn / c_dn,
+            100 * my_dn / c_dn,
+            True,
+            note="bench/copy_proxy.py: the ceiling of any proxy that copies the bytes, on this machine",
+            detail={"copy_loop_cpu_ms_per_file": round(med(downs["copy-loop"], lambda x: 1000 * x.cpu), 1)},
         ),  # fmt: skip
         Row(
             f"proxy peak RSS during {size_mb} MB transfers",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -100,6 +101,39 @@ def test_concurrent_upgrades_on_postgres_serialise(postgres_uri: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM experiments")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_concurrent_upgrades_of_a_new_sqlite_file_serialise(sqlite_uri: str) -> None:
+    """Gunicorn workers booting on a new SQLite file all upgrade it at once. Alembic commits after
+    each revision on SQLite, so a caller that read the version between two commits used to re-run the
+    next revision ("table ... already exists"); the upgrade is now one BEGIN IMMEDIATE transaction."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def worker() -> None:
+        engine = create_engine_for(sqlite_uri)
+        try:
+            barrier.wait()
+            migrate.upgrade(engine)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    for _round in range(3):
+        Path(sqlite_uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        threads = [threading.Thread(target=worker) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        engine = create_engine_for(sqlite_uri)
+        try:
+            assert migrate.is_up_to_date(engine)
+            assert _diff(engine) == []
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.postgres

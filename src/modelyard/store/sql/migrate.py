@@ -1,8 +1,11 @@
 """Bring a database to the newest schema with Alembic, configured in code (no alembic.ini).
 
 Safe to call from several processes at once: on PostgreSQL the upgrade runs under a session-level
-advisory lock, so the second caller waits and then finds nothing to do. SQLite serialises writers
-itself (the migration transaction starts with BEGIN IMMEDIATE, see `engine`).
+advisory lock, so the second caller waits and then finds nothing to do. On SQLite the whole upgrade is
+one transaction, begun here with BEGIN IMMEDIATE (see `engine`), so the second caller waits for the
+first to commit: Alembic would otherwise commit after each revision (SQLite's DDL counts as
+non-transactional to it), and a caller that read the version between two of them re-ran the next
+revision ("table registered_models already exists" when two gunicorn workers booted on a new file).
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> None:
             if postgres:
                 conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
                 conn.commit()
+            else:
+                conn.begin()  # held across every revision; Alembic then opens none of its own
             try:
                 config = alembic_config()
                 config.attributes["connection"] = conn

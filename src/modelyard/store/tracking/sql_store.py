@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, select, text, tuple_, update
+from sqlalchemy import Engine, delete, func, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,11 +197,15 @@ class SqlTrackingStore(TrackingStore):
     def delete_experiment(self, experiment_id: str) -> None:
         with self._write() as session:
             row = self._experiment_row(session, experiment_id)
-            now = _now_ms()
+            # The runs go with it; runs deleted earlier keep their own deleted_time, which is how
+            # restore_experiment tells them apart: so this deletion's time must come after theirs,
+            # even when one of them was deleted in the same millisecond.
+            earlier = session.scalar(
+                select(func.max(SqlRun.deleted_time)).where(SqlRun.experiment_id == row.experiment_id)
+            )
+            now = max(_now_ms(), (earlier or 0) + 1)
             row.lifecycle_stage = LifecycleStage.DELETED
             row.last_update_time = now
-            # The runs go with it; runs deleted earlier keep their own deleted_time, which is how
-            # restore_experiment tells them apart.
             session.execute(
                 update(SqlRun)
                 .where(

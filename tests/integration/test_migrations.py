@@ -72,28 +72,33 @@ def test_upgrade_accepts_a_uri(db_uri: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.postgres
-def test_concurrent_upgrades_on_postgres_serialise(postgres_uri: str) -> None:
-    """Several workers starting at once all call upgrade; the advisory lock makes that safe."""
+def _upgrade_at_once(uri: str, callers: int) -> list[BaseException]:
+    """`callers` threads, each with its own engine, call upgrade at the same moment; their errors."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(callers)
 
     def worker() -> None:
-        engine = create_engine_for(postgres_uri)
+        engine = create_engine_for(uri)
         try:
             barrier.wait()
             migrate.upgrade(engine)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted by the caller
             errors.append(exc)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(callers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_postgres_serialise(postgres_uri: str) -> None:
+    """Several workers starting at once all call upgrade; the advisory lock makes that safe."""
+    assert _upgrade_at_once(postgres_uri, 4) == []
     engine = create_engine_for(postgres_uri)
     try:
         assert _diff(engine) == []
@@ -107,27 +112,9 @@ def test_concurrent_upgrades_of_a_new_sqlite_file_serialise(sqlite_uri: str) -> 
     """Gunicorn workers booting on a new SQLite file all upgrade it at once. Alembic commits after
     each revision on SQLite, so a caller that read the version between two commits used to re-run the
     next revision ("table ... already exists"); the upgrade is now one BEGIN IMMEDIATE transaction."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def worker() -> None:
-        engine = create_engine_for(sqlite_uri)
-        try:
-            barrier.wait()
-            migrate.upgrade(engine)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
     for _round in range(3):
         Path(sqlite_uri.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        threads = [threading.Thread(target=worker) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert _upgrade_at_once(sqlite_uri, 6) == []
         engine = create_engine_for(sqlite_uri)
         try:
             assert migrate.is_up_to_date(engine)

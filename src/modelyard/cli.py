@@ -210,11 +210,28 @@ def db() -> None:
 @click.argument("url")
 @_fails_cleanly
 def db_upgrade(url: str) -> None:
-    """Bring the database at URL to the newest schema (safe to run concurrently on PostgreSQL)."""
-    from modelyard.store.sql.migrate import upgrade
+    """Bring the database at URL to the newest schema (safe to run concurrently on PostgreSQL).
 
-    upgrade(url)
-    click.echo(f"Database {_redact(url)} is up to date.")
+    A database a newer release migrated is left as it is when it says this release can use it."""
+    from modelyard.store.sql.migrate import SchemaState, upgrade
+
+    status = upgrade(url)
+    if status.state is SchemaState.CURRENT:
+        click.echo(f"Database {_redact(url)} is up to date (revision {status.revision}).")
+    else:
+        click.echo(f"Database {_redact(url)}: {status.describe()}")
+
+
+@db.command("status")
+@click.argument("url")
+@_fails_cleanly
+def db_status(url: str) -> None:
+    """Say where the database's schema stands against this release; exit 1 if it cannot use it as is."""
+    from modelyard.store.sql.migrate import schema_status
+
+    status = schema_status(url)
+    click.echo(f"Database {_redact(url)}: {status.describe()}")
+    sys.exit(0 if status.usable else 1)
 
 
 def _redact(url: str) -> str:

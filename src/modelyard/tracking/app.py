@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
@@ -22,13 +24,15 @@ from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
 from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
-from modelyard.store.sql.migrate import upgrade
+from modelyard.store.sql.migrate import require_usable, upgrade
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import experiments, logged_models, meta, metrics, registry, runs
 from modelyard.version import __version__
+
+log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 #: Proxied artifact locations; clients resolve them against the tracking URI.
@@ -97,6 +101,9 @@ def build_engine(settings: Settings) -> Engine:
 
     SQLite is always upgraded (an embedded file has no one else to do it); PostgreSQL when
     `auto_migrate` is on, under migrate's advisory lock so concurrently booting workers are safe.
+    Otherwise the worker checks that it can use the schema as it is, and refuses to start (saying
+    which command to run) rather than answer every request with a database error; a database it
+    cannot reach does not stop it (those requests are retryable 503s, as during any outage).
     """
     engine = create_engine_for(
         settings.backend_store_uri,
@@ -106,6 +113,11 @@ def build_engine(settings: Settings) -> Engine:
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)
+    else:
+        try:
+            require_usable(engine)
+        except OperationalError as exc:  # unreachable now: boot anyway, requests answer 503 until it is back
+            log.warning("Could not check the database schema at start-up: %s", exc.orig or exc)
     return engine
 
 

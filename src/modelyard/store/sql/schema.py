@@ -194,3 +194,12 @@ class SqlInput(Base):
     )
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class SqlSchemaInfo(Base):
+    """Facts about the schema for releases that did not write it (`migrate.OLDEST_COMPATIBLE_KEY`)."""
+
+    __tablename__ = "schema_info"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), nullable=False)

@@ -13,6 +13,8 @@ revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+#: The previous release keeps working on this schema: new tables only.
+backward_compatible = True
 
 
 def _model_fk() -> sa.ForeignKey:

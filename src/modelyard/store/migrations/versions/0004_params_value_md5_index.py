@@ -20,6 +20,8 @@ revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+#: The previous release keeps working on this schema: an index and planner statistics only.
+backward_compatible = True
 
 
 STATISTICS = "params_key_value_md5"  # schema.PARAMS_STATISTICS, frozen with this revision

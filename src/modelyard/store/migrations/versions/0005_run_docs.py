@@ -16,6 +16,9 @@ revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+#: The previous release keeps working on this schema: nullable columns that triggers keep right,
+#: whichever release writes.
+backward_compatible = True
 
 # run_docs.PARAMS_JSON / TAGS_JSON and trigger_ddl(), frozen with this revision.
 _DOCUMENTS = {

@@ -40,6 +40,29 @@ def test_streamed_read_returns_every_byte(
     assert getattr(info.value, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_a_streamed_read_fills_a_reused_buffer_with_the_same_bytes(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy's copy thread reads a GetObject body into one buffer through http.client, reached via
+    botocore's and urllib3's private attributes (`s3.direct_readinto`): this fails if an upgrade of
+    either moves them, instead of the proxy silently losing that path."""
+    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_endpoint)
+    data = os.urandom(3 * 1024 * 1024 + 77)
+    (tmp_path / "blob.bin").write_bytes(data)
+    repo = get_repository(f"s3://{s3_bucket}/reused")
+    repo.log_artifact(str(tmp_path / "blob.bin"))
+    stream = repo.open_read("blob.bin")
+    try:
+        assert stream.readinto is not None, "botocore/urllib3 no longer expose http.client's response"
+        buffer = memoryview(bytearray(256 * 1024))
+        read = bytearray()
+        while n := stream.readinto(buffer):
+            read += buffer[:n]
+        assert bytes(read) == data
+    finally:
+        stream.close()
+
+
 def test_once_one_worker_built_its_s3_client_the_others_build_theirs(
     s3_endpoint: str, s3_bucket: str, tmp_path: Path
 ) -> None:

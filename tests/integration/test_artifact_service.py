@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import os
 import socket
 import time
 import uuid
@@ -116,6 +117,29 @@ def test_nested_folder_round_trip_through_s3(service_url: str, bucket: str, s3: 
     repo.delete_artifacts("model")
     assert [i.path for i in repo.list_artifacts()] == ["empty.txt", "plots", "single", "with space"]
     assert not any(k.startswith("root/1/run-a/artifacts/model/") for k in keys(s3, bucket))
+
+
+def test_a_large_download_keeps_its_keep_alive_connection_usable(service_url: str, s3: Any, bucket: str) -> None:
+    """Bodies over INLINE_MAX are written by the copy thread (`runtime.thread_send`) behind uvicorn's
+    back: the bytes, the Content-Length and the next request on the same connection must all be right."""
+    big = os.urandom(5 * 1024 * 1024 + 3)
+    s3.put_object(Bucket=bucket, Key="root/keepalive/big.bin", Body=big)
+    s3.put_object(Bucket=bucket, Key="root/keepalive/small.txt", Body=b"small")
+    host, port = service_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        for _ in range(2):
+            conn.request("GET", f"{API}/keepalive/big.bin")
+            response = conn.getresponse()
+            assert (response.status, response.getheader("Content-Length")) == (200, str(len(big)))
+            assert response.read() == big
+            sock = conn.sock
+            conn.request("GET", f"{API}/keepalive/small.txt")
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"small")
+            assert conn.sock is sock  # the same connection served all of it
+    finally:
+        conn.close()
 
 
 def test_missing_artifact_is_a_json_404(service_url: str) -> None:

@@ -4,9 +4,11 @@ lost or held past the current event-loop iteration."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from modelyard.runtime.coalesce import MAX_HELD_BYTES, CoalescingHTTPProtocol, CoalescingTransport
+from modelyard.runtime.thread_send import Sized
 
 
 class FakeTransport:
@@ -66,6 +68,21 @@ def test_a_lone_head_is_sent_at_the_end_of_the_loop_iteration() -> None:
         return [before, raw.sends]
 
     assert run(scenario) == [[], [b"HTTP/1.1 204 No Content\r\n\r\n"]]
+
+
+def test_a_body_placeholder_sends_the_held_head_and_nothing_else() -> None:
+    # `thread_send.Sized` stands for bytes a copy thread writes to the socket itself: the transport
+    # underneath must never be asked to send it (its len() is the body's, its buffer is empty).
+    async def scenario() -> list[bytes]:
+        raw = FakeTransport()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 9000000\r\n\r\n")
+        transport.write(Sized(9_000_000))
+        transport.write(Sized(1))  # nothing held: nothing sent
+        await asyncio.sleep(0)
+        return raw.sends
+
+    assert run(scenario) == [b"HTTP/1.1 200 OK\r\ncontent-length: 9000000\r\n\r\n"]
 
 
 def test_big_writes_are_not_held_and_order_is_kept() -> None:
@@ -146,6 +163,31 @@ def test_the_worker_serves_http_over_the_coalescing_transport() -> None:
         return protocol.transport
 
     assert isinstance(run(scenario), CoalescingTransport)
+
+
+def test_the_copy_thread_is_offered_on_plain_tcp_only() -> None:
+    from uvicorn.config import Config
+
+    from modelyard.runtime.thread_send import THREAD_SEND, ThreadSend
+
+    def offered(extra: dict[str, Any]) -> Any:
+        async def scenario() -> Any:
+            config = Config(app=None, http="modelyard.runtime.coalesce:CoalescingHTTPProtocol")  # type: ignore[arg-type]
+            config.load()
+            protocol = CoalescingHTTPProtocol(config=config, server_state=_ServerState(), app_state={})
+            raw = FakeTransport()
+            raw.get_extra_info = lambda name, default=None: extra.get(name, default)  # type: ignore[attr-defined]
+            protocol.connection_made(raw)  # type: ignore[arg-type]
+            protocol.on_message_begin()
+            return protocol.scope.get("extensions", {}).get(THREAD_SEND)
+
+        return run(scenario)
+
+    sock = socket.socket()  # never connected: uvicorn only asks it for addresses
+    assert isinstance(offered({"socket": sock}), ThreadSend)
+    assert offered({"socket": sock, "sslcontext": object()}) is None  # TLS: the bytes need encrypting
+    assert offered({}) is None  # no socket to write to
+    sock.close()
 
 
 class _ServerState:

@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from modelyard.artifacts.base import ArtifactRepository, ArtifactStream
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.runtime.thread_send import THREAD_SEND
 
 WRITE_BATCH = 1024 * 1024
 
@@ -110,12 +112,39 @@ def download_response(opened: ArtifactStream | bytes, path: str) -> Response:
     return stream_response(opened, path)
 
 
-def stream_response(stream: ArtifactStream, path: str) -> StreamingResponse:
+def stream_response(stream: ArtifactStream, path: str) -> Response:
     headers = {"X-Content-Type-Options": "nosniff"}
     if stream.size is not None:
         headers["Content-Length"] = str(stream.size)
-    body: AsyncIterator[bytes] = iterate_in_threadpool(_closing(stream))
-    return StreamingResponse(body, media_type=_guess_type(path), headers=headers)
+    return _StreamResponse(stream, media_type=_guess_type(path), headers=headers)
+
+
+class _StreamResponse(Response):
+    """An open stream as the body: written by the thread that reads it where the server offers that
+    (`runtime.thread_send`: one core touches each byte), else streamed by Starlette (chunks read in the
+    thread pool, written by the event loop)."""
+
+    def __init__(self, stream: ArtifactStream, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(None, media_type=media_type, headers=headers)
+        del self.headers["content-length"]  # Response() set 0 for the empty content; ours comes back below
+        if stream.size is not None:
+            self.headers["content-length"] = str(stream.size)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sender = scope.get("extensions", {}).get(THREAD_SEND)
+        if sender is not None and self.stream.size is not None and scope["method"] != "HEAD":
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            try:
+                sent = await sender.respond(send, start, self.stream.size, self.stream.chunks, self.stream.readinto)
+            except BaseException:
+                await run_in_threadpool(self.stream.close)
+                raise
+            if sent:
+                await run_in_threadpool(self.stream.close)
+                return
+        body: AsyncIterator[bytes] = iterate_in_threadpool(_closing(self.stream))
+        await StreamingResponse(body, media_type=self.media_type, headers=dict(self.headers))(scope, receive, send)
 
 
 def _closing(stream: ArtifactStream) -> Iterator[bytes]:

@@ -12,7 +12,7 @@ import abc
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,11 +53,16 @@ class FileInfo:
 
 @dataclass
 class ArtifactStream:
-    """An open artifact for reading: iterate `chunks`, then `close()` (the proxy does both)."""
+    """An open artifact for reading: iterate `chunks`, or call `readinto` until it returns 0 (one of the
+    two, not both), then `close()`."""
 
     size: int | None
     chunks: Iterator[bytes]
     closer: Any = None
+    #: Fills the caller's buffer with the next bytes and returns how many (0 at the end): a reader that
+    #: reuses one buffer (`runtime.thread_send`) then allocates nothing per chunk. None where the source
+    #: offers no such read.
+    readinto: Callable[[memoryview], int] | None = None
 
     def close(self) -> None:
         if self.closer is not None:

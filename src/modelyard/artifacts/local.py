@@ -133,7 +133,7 @@ class LocalArtifactRepository(ArtifactRepository):
             raise ModelyardException.not_found(f"Artifact {path!r} does not exist")
         handle = open(source, "rb")  # noqa: SIM115 - closed by the stream's closer
         size = os.fstat(handle.fileno()).st_size
-        return ArtifactStream(size, _read_chunks(handle, self.chunk_size), handle.close)
+        return ArtifactStream(size, _read_chunks(handle, self.chunk_size), handle.close, handle.readinto)
 
     def open_write(self, path: str, content_length: int | None = None) -> ArtifactWriter:
         rel = safe_relative_path(path)

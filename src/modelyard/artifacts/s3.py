@@ -17,11 +17,12 @@ failed at S3 before its last byte (PUT) or aborted (multipart), so no partial ob
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
@@ -67,6 +68,27 @@ PIPE_BYTES = 2 * 1024 * 1024
 #: hop and one drain of the client socket: 4 MiB reached ~85% of a direct GET's speed on moto where 1 MiB
 #: reached ~75% (and 256 KiB ~70%); a download holds about two chunks.
 STREAM_CHUNK = 4 * 1024 * 1024
+
+
+def direct_readinto(body: Any) -> Callable[[memoryview], int] | None:
+    """The `readinto` of the http.client response under a GetObject body, or None.
+
+    botocore's body reads through urllib3, which returns a new bytes object per read (urllib3's own
+    `readinto` copies one of those); http.client fills a caller's buffer straight from the socket, so a
+    proxied download can reuse one buffer (`ArtifactStream.readinto`). It is reached through two private
+    attributes (botocore's `_raw_stream`, urllib3's `_fp`), so it is used only when both are what they
+    are today, and `tests/integration/test_s3_artifacts.py` fails if a dependency upgrade changes that.
+    The bytes are the same: botocore reads with urllib3's content decoding off, and http.client still
+    checks Content-Length (a connection that ends early reads as 0: the proxy then finds the body short).
+    Afterwards urllib3 no longer knows where the response stands, so the body must be closed (the
+    stream's closer does), which closes that S3 connection instead of pooling it: one connection per
+    download of more than `artifact_proxy.streaming.INLINE_MAX`.
+    """
+    raw = getattr(body, "_raw_stream", None)
+    response = getattr(raw, "_fp", None)
+    if not isinstance(response, http.client.HTTPResponse) or getattr(raw, "decode_content", True):
+        return None
+    return response.readinto
 _MIN_PART = 5 * 1024 * 1024
 _CLIENT_LOCK = threading.Lock()
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -496,7 +518,10 @@ class S3ArtifactRepository(ArtifactRepository):
         # reading the whole object (moto) stream it once instead of once per range.
         with s3_errors(f"read {rel}"):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
-        return ArtifactStream(int(response["ContentLength"]), self._stream(key, response["Body"]))
+        body = response["Body"]
+        return ArtifactStream(
+            int(response["ContentLength"]), self._stream(key, body), body.close, direct_readinto(body)
+        )
 
     @staticmethod
     def _stream(key: str, body: Any) -> Iterator[bytes]:

@@ -19,6 +19,13 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from modelyard.runtime.thread_send import THREAD_SEND, Sized, ThreadSend
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # no httptools: uvicorn serves with h11, and bodies are written by the loop
+    HttpToolsProtocol = ()  # type: ignore[assignment, misc]
+
 #: Writes up to this size may be held back; anything bigger goes out at once (after what is held).
 MAX_HELD_BYTES = 16 * 1024
 
@@ -35,6 +42,9 @@ class CoalescingTransport:
         self._flush_pending = False
 
     def write(self, data: bytes) -> None:
+        if type(data) is Sized:  # a body the copy thread writes (`thread_send`): only the head goes now
+            self.flush()
+            return
         held = self._held
         if held is not None:
             self._held = None
@@ -83,4 +93,18 @@ class CoalescingHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type
     uvicorn's `http` setting (`modelyard.runtime.coalesce:CoalescingHTTPProtocol`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))
+        wrapped = CoalescingTransport(transport, asyncio.get_running_loop())
+        super().connection_made(wrapped)
+        # Bodies written from a pool thread need the raw socket and uvicorn's httptools protocol (its
+        # Content-Length accounting is what `Sized` feeds); TLS connections stream as before.
+        plain_tcp = (
+            transport.get_extra_info("sslcontext") is None and transport.get_extra_info("socket") is not None
+        )
+        self._extensions: dict[str, object] = (
+            {THREAD_SEND: ThreadSend(wrapped)} if plain_tcp and isinstance(self, HttpToolsProtocol) else {}  # type: ignore[arg-type]
+        )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._extensions:
+            self.scope["extensions"] = {**self.scope.get("extensions", {}), **self._extensions}

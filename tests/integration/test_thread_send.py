@@ -6,6 +6,7 @@ loopback port in this process, so the tests can look at the copy threads' count;
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import os
@@ -185,3 +186,46 @@ def test_copy_to_socket_refuses_a_source_longer_than_announced() -> None:
         left.close()
         right.close()
 
+
+
+def test_a_cancelled_response_leaves_the_descriptor_to_its_copy_thread() -> None:
+    """The copy thread closes its own descriptor: a task cancelled mid-copy (a server shutting down)
+    must not close it under the thread, whose next write would then go to whatever reuses the number."""
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    release = threading.Event()
+
+    def source() -> Iterator[bytes]:
+        release.wait(10)
+        yield b"after the cancel"
+
+    class Transport:
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+        def is_closing(self) -> bool:
+            return False
+
+        def get_extra_info(self, name: str) -> Any:
+            return ours if name == "socket" else None
+
+        def close(self) -> None:
+            pass
+
+    async def scenario() -> None:
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        sender = thread_send.ThreadSend(Transport(), thread_send.CopyThreads(1))  # type: ignore[arg-type]
+        task = asyncio.create_task(sender.respond(send, _start(16), 16, source()))
+        await asyncio.sleep(0.2)  # the copy thread is waiting for the source
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    ours.close()  # the loop's descriptor goes; the copy thread's dup stays open until it is done
+    release.set()
+    peer.settimeout(10)
+    assert peer.recv(100) == b"after the cancel"
+    peer.close()

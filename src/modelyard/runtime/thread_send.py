@@ -101,17 +101,16 @@ class ThreadSend:
             while transport.get_write_buffer_size() and not transport.is_closing():
                 await asyncio.sleep(0.001)  # bytes of an earlier response still queued: ours go after
             if not transport.is_closing():
-                # Our own descriptor: if the loop closes its one meanwhile (the client reset), the
-                # number may be reused by another connection, which must never receive these bytes.
+                # Our own descriptor, closed by the copy thread when it is done with it: if the loop
+                # closes its one meanwhile (the client reset), or this task is cancelled, the number may
+                # be reused by another connection, which must never receive these bytes.
                 fd = os.dup(transport.get_extra_info("socket").fileno())
                 source = _filled(readinto) if readinto is not None else chunks
                 loop = asyncio.get_running_loop()
                 try:
-                    await loop.run_in_executor(threads.executor(), copy_to_socket, source, fd, size)
+                    await loop.run_in_executor(threads.executor(), _copy_and_close, source, fd, size)
                 except ClientGone:
                     transport.close()
-                finally:
-                    os.close(fd)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return True
         finally:
@@ -127,6 +126,13 @@ def _filled(readinto: Callable[[memoryview], int]) -> Iterator[memoryview]:
     view = memoryview(bytearray(READ_BUFFER))
     while n := readinto(view):
         yield view[:n]
+
+
+def _copy_and_close(chunks: Iterable[bytes | memoryview], fd: int, size: int) -> None:
+    try:
+        copy_to_socket(chunks, fd, size)
+    finally:
+        os.close(fd)
 
 
 def copy_to_socket(chunks: Iterable[bytes | memoryview], fd: int, size: int) -> None:

@@ -189,8 +189,11 @@ def _record_oldest_compatible(conn: Connection, script: ScriptDirectory) -> None
     if revision is None or not inspect(conn).has_table("schema_info"):
         return  # an upgrade stopped before the revision that adds the table
     params = {"key": OLDEST_COMPATIBLE_KEY, "value": oldest_compatible_revision(revision, script)}
-    if conn.execute(text("UPDATE schema_info SET value = :value WHERE key = :key"), params).rowcount == 0:
+    recorded = conn.execute(text("SELECT value FROM schema_info WHERE key = :key"), params).first()
+    if recorded is None:
         conn.execute(text("INSERT INTO schema_info (key, value) VALUES (:key, :value)"), params)
+    elif recorded[0] != params["value"]:  # a worker's start-up upgrade that changed nothing writes nothing
+        conn.execute(text("UPDATE schema_info SET value = :value WHERE key = :key"), params)
 
 
 def schema_status(uri_or_engine: str | Engine) -> SchemaStatus:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -177,6 +179,10 @@ def _status(conn: Connection, script: ScriptDirectory) -> SchemaStatus:
 def _recorded_oldest_compatible(conn: Connection) -> str | None:
     if not inspect(conn).has_table("schema_info"):
         return None
+    return _schema_info_value(conn)
+
+
+def _schema_info_value(conn: Connection) -> str | None:
     row = conn.execute(
         text("SELECT value FROM schema_info WHERE key = :key"), {"key": OLDEST_COMPATIBLE_KEY}
     ).first()
@@ -189,22 +195,30 @@ def _record_oldest_compatible(conn: Connection, script: ScriptDirectory) -> None
     if revision is None or not inspect(conn).has_table("schema_info"):
         return  # an upgrade stopped before the revision that adds the table
     params = {"key": OLDEST_COMPATIBLE_KEY, "value": oldest_compatible_revision(revision, script)}
-    recorded = conn.execute(text("SELECT value FROM schema_info WHERE key = :key"), params).first()
+    recorded = _schema_info_value(conn)
     if recorded is None:
         conn.execute(text("INSERT INTO schema_info (key, value) VALUES (:key, :value)"), params)
-    elif recorded[0] != params["value"]:  # a worker's start-up upgrade that changed nothing writes nothing
+    elif recorded != params["value"]:  # a worker's start-up upgrade that changed nothing writes nothing
         conn.execute(text("UPDATE schema_info SET value = :value WHERE key = :key"), params)
+
+
+@contextmanager
+def _engine(uri_or_engine: str | Engine) -> Iterator[Engine]:
+    """The given engine, or one made for the URI and disposed of afterwards."""
+    if not isinstance(uri_or_engine, str):
+        yield uri_or_engine
+        return
+    engine = create_engine_for(uri_or_engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def schema_status(uri_or_engine: str | Engine) -> SchemaStatus:
     """Where the database's schema stands against this release (read only)."""
-    engine = create_engine_for(uri_or_engine) if isinstance(uri_or_engine, str) else uri_or_engine
-    try:
-        with engine.connect() as conn:
-            return _status(conn, ScriptDirectory.from_config(alembic_config()))
-    finally:
-        if isinstance(uri_or_engine, str):
-            engine.dispose()
+    with _engine(uri_or_engine) as engine, engine.connect() as conn:
+        return _status(conn, ScriptDirectory.from_config(alembic_config()))
 
 
 def require_usable(engine: Engine) -> SchemaStatus:
@@ -223,41 +237,35 @@ def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> SchemaStatu
     A database already there is left untouched, and so is one a newer release migrated that says this
     release can use it; one this release cannot use raises `SchemaMismatch`.
     """
-    owned = isinstance(uri_or_engine, str)
-    engine = create_engine_for(uri_or_engine) if isinstance(uri_or_engine, str) else uri_or_engine
-    postgres = engine.dialect.name == "postgresql"
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
-    try:
-        with engine.connect() as conn:
+    with _engine(uri_or_engine) as engine, engine.connect() as conn:
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            conn.commit()
+        else:
+            conn.begin()  # held across every revision; Alembic then opens none of its own
+        try:
+            before = _status(conn, script)
+            if before.state not in (SchemaState.BEHIND, SchemaState.CURRENT):
+                if not before.usable:
+                    raise SchemaMismatch(before)
+                log.warning("%s", before.describe())
+                return before
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            _record_oldest_compatible(conn, script)
+            after = _status(conn, script)
+            conn.commit()
+            return after
+        finally:
             if postgres:
-                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
                 conn.commit()
-            else:
-                conn.begin()  # held across every revision; Alembic then opens none of its own
-            try:
-                before = _status(conn, script)
-                if before.state is not SchemaState.BEHIND and before.state is not SchemaState.CURRENT:
-                    if not before.usable:
-                        raise SchemaMismatch(before)
-                    log.warning("%s", before.describe())
-                    return before
-                config.attributes["connection"] = conn
-                command.upgrade(config, revision)
-                _record_oldest_compatible(conn, script)
-                after = _status(conn, script)
-                conn.commit()
-                return after
-            finally:
-                if postgres:
-                    conn.rollback()
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
-                    conn.commit()
-                elif conn.in_transaction():
-                    conn.rollback()
-    finally:
-        if owned:
-            engine.dispose()
+            elif conn.in_transaction():
+                conn.rollback()
 
 
 def is_up_to_date(engine: Engine) -> bool:

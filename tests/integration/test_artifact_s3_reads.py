@@ -69,6 +69,7 @@ def test_once_one_worker_built_its_s3_client_the_others_build_theirs(
     """An idle service never loads boto3 (~38 MB per worker); after the first artifact request (served by
     one worker) every worker builds its client in the background, so no later request waits for it."""
     with artifacts_service(tmp_path / "svc", f"s3://{s3_bucket}/root", s3_endpoint, workers=2) as service:
+        service.wait_all_workers()  # the health check proves one; the other may still be importing
         workers = psutil.Process(service.pid).children()
         assert len(workers) == 2
         idle = {w.pid: w.memory_info().rss for w in workers}

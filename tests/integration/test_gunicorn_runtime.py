@@ -172,14 +172,6 @@ def _holders(service: GunicornService, client_ports: set[int]) -> list[int]:
     )
 
 
-def _wait_for_both_workers(service: GunicornService) -> None:
-    """Both workers booted and listening (each logs its start-up after the loop accepts)."""
-    deadline = time.monotonic() + 60
-    while service.log().count("Application startup complete") < 2:
-        assert time.monotonic() < deadline, service.log()
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("opening", ["one after another", "all at once"])
 def test_keep_alive_connections_spread_over_the_workers(
     tracking_service: GunicornService, opening: str
@@ -188,7 +180,7 @@ def test_keep_alive_connections_spread_over_the_workers(
 
     Without balancing, whichever worker wins the wake-up race accepts, and an awake worker takes every
     pending connection at once: 7-1 and 8-0 splits were the norm."""
-    _wait_for_both_workers(tracking_service)
+    tracking_service.wait_all_workers()
     clients = [KeepAliveClient(tracking_service.url) for _ in range(8)]
     try:
         if opening == "all at once":

@@ -106,6 +106,8 @@ class GunicornService:
     cwd: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     pid: int | None = field(default=None, init=False)
+    #: Size of the (appended) log when this run was launched: where this run's lines begin.
+    _log_offset: int = field(default=0, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -136,6 +138,7 @@ class GunicornService:
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()
             self._proc = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
@@ -165,6 +168,22 @@ class GunicornService:
 
     def healthy(self) -> bool:
         return http_ok(self.url + self.spec.health_path)
+
+    def wait_all_workers(self, timeout: float = 60.0) -> None:
+        """Wait until every worker has finished its start-up, not just the one that answered the health
+        check: the others may still be importing the app, growing and not yet accepting. uvicorn logs
+        one start-up line per worker at INFO, which the shared gunicorn config keeps."""
+        wait_until(
+            lambda: self._startups_logged() >= self.workers,
+            timeout=timeout,
+            what=f"all {self.workers} workers of the {self.spec.name} service",
+            log_path=self.log_path,
+        )
+
+    def _startups_logged(self) -> int:
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            return log.read().count(b"Application startup complete")
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM is gunicorn's graceful shutdown; the group kill also reaches every worker."""

@@ -77,3 +77,38 @@ def test_loop_serves_an_inherited_tcp_listener_and_closes_cleanly() -> None:
         finally:
             loop.close()
         assert listener.fileno() != -1
+
+
+def test_a_connection_counts_from_its_accept_so_a_burst_is_shared() -> None:
+    """Setting up a transport takes a later loop iteration. Counted only from then, a worker that had
+    just accepted went on reporting its old count through a burst of pending connections and took them
+    all (splits of 6-2 and 7-1 on a busy machine). Counted from the accept, its next look at the board
+    shows it one ahead of an idle peer, and it leaves the next connection to that peer for a moment."""
+    board = LoadBoard()
+    _worker(board, age=6, held=0)  # an idle peer
+    board.join(5)
+
+    async def main(listener: socket.socket) -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        loop._balanced_connections = balance._Connections(board)  # type: ignore[attr-defined]
+        server = await loop.create_server(asyncio.Protocol, sock=listener)
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(2)]  # both pending
+        try:
+            server._readable()  # two wake-ups in a row, with no loop iteration between them
+            server._readable()
+            right_after = server._conns.held()
+            await asyncio.sleep(balance.STEP_SECONDS * 5)  # the peer never takes it: this worker does
+            return right_after, server._conns.held()
+        finally:
+            for client in clients:
+                client.close()
+            server.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        loop = balance.balanced_event_loop()
+        try:
+            right_after, later = loop.run_until_complete(main(listener))
+        finally:
+            loop.close()
+    assert right_after == 1, "the second wake-up accepted at once, as if the first connection were not there"
+    assert later == 2

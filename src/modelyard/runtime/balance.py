@@ -77,15 +77,18 @@ def accept_delay(lead: int) -> float:
 
 
 class _Connections:
-    """The transports one worker serves, over all its listeners."""
+    """The connections one worker serves, over all its listeners: its live transports, plus the sockets
+    it accepted whose transport is still being set up (that takes a later loop iteration; without them,
+    a worker that just accepted would go on reporting its old count through a burst and take more)."""
 
     def __init__(self, board: LoadBoard) -> None:
         self.board = board
         self.transports: set[asyncio.BaseTransport] = set()
+        self.starting = 0
 
     def held(self) -> int:
         self.transports = {t for t in self.transports if not t.is_closing()}
-        return len(self.transports)
+        return len(self.transports) + self.starting
 
     def publish(self) -> int:
         held = self.held()
@@ -143,6 +146,8 @@ class BalancedListener:
             self._loop.call_later(0.1, self._accept_and_listen)
             return
         conn.setblocking(False)
+        self._conns.starting += 1
+        self._conns.publish()
         self._loop.create_task(self._serve(conn))
 
     async def _serve(self, conn: socket.socket) -> None:
@@ -152,7 +157,9 @@ class BalancedListener:
             logger.warning("could not serve an accepted connection: %s", exc)
             conn.close()
             return
-        self._conns.transports.add(transport)
+        finally:
+            self._conns.starting -= 1
+        self._conns.transports.add(transport)  # no await since the line above: the count never dips
         self._conns.publish()
 
     # -- the part of asyncio.Server uvicorn uses ------------------------------------------------------

@@ -62,7 +62,7 @@ class Plan:
     @classmethod
     def make(cls, quick: bool, scale: int) -> Plan:
         if quick:
-            return cls("quick", scale, 2, 4, 50, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
+            return cls("quick", scale, 2, 4, 200, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
                        10 * scale, 10, 10)  # fmt: skip
         return cls("full", scale, 3, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
                    100 * scale, 10, 100)  # fmt: skip

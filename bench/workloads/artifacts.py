@@ -199,6 +199,7 @@ def small_files(
         for prefix in ("mlflow", "modelyard", "direct"):
             list(pool.map(lambda k, p=prefix: s3.put_object(Bucket=BUCKET, Key=f"{p}/{k}", Body=body), keys))
     direct = Side("direct", "", "", [], "", "direct")
+    shards = [keys[i::clients] for i in range(clients)]
 
     def fetch(conn: Conn, key: str) -> None:
         status, data = conn.request("GET", f"{ART}/{key}")
@@ -206,7 +207,6 @@ def small_files(
             raise HttpError(status, data[:200], f"GET {key}")
 
     def run(side: Side, r: int) -> Sample:
-        shards = [keys[i::clients] for i in range(clients)]
         if side.name == "direct":  # boto3's pool is already connected (the uploads above)
             return timed(side.artifact_pids, count, lambda: run_threads(clients, direct_worker) and None)
         # Each client's connection is opened and used once before the clock starts, as the direct side's
@@ -226,7 +226,7 @@ def small_files(
                 conn.close()
 
     def direct_worker(i: int) -> None:
-        for key in keys[i::clients]:
+        for key in shards[i]:
             assert len(s3.get_object(Bucket=BUCKET, Key=f"direct/{key}")["Body"].read()) == len(body)
 
     samples = alternate([*sides, direct], repeats, run)

@@ -171,8 +171,8 @@ class GunicornService:
 
     def wait_all_workers(self, timeout: float = 60.0) -> None:
         """Wait until every worker has finished its start-up, not just the one that answered the health
-        check: the others may still be importing the app, growing and not yet accepting. uvicorn logs
-        one start-up line per worker at INFO, which the shared gunicorn config keeps."""
+        check: the others may still be importing the app, growing and not yet accepting. Counts uvicorn's
+        one start-up line per worker, logged at INFO (the default `MODELYARD_LOG_LEVEL`)."""
         wait_until(
             lambda: self._startups_logged() >= self.workers,
             timeout=timeout,

@@ -69,6 +69,10 @@ PIPE_BYTES = 2 * 1024 * 1024
 #: reached ~75% (and 256 KiB ~70%); a download holds about two chunks.
 STREAM_CHUNK = 4 * 1024 * 1024
 
+_MIN_PART = 5 * 1024 * 1024
+_CLIENT_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+
 
 def direct_readinto(body: Any) -> Callable[[memoryview], int] | None:
     """The `readinto` of the http.client response under a GetObject body, or None.
@@ -77,7 +81,8 @@ def direct_readinto(body: Any) -> Callable[[memoryview], int] | None:
     `readinto` copies one of those); http.client fills a caller's buffer straight from the socket, so a
     proxied download can reuse one buffer (`ArtifactStream.readinto`). It is reached through two private
     attributes (botocore's `_raw_stream`, urllib3's `_fp`), so it is used only when both are what they
-    are today, and `tests/integration/test_s3_artifacts.py` fails if a dependency upgrade changes that.
+    are today, and `tests/integration/test_artifact_s3_reads.py` fails if a dependency upgrade changes
+    that.
     The bytes are the same: botocore reads with urllib3's content decoding off, and http.client still
     checks Content-Length (a connection that ends early reads as 0: the proxy then finds the body short).
     Afterwards urllib3 no longer knows where the response stands, so the body must be closed (the
@@ -89,9 +94,6 @@ def direct_readinto(body: Any) -> Callable[[memoryview], int] | None:
     if not isinstance(response, http.client.HTTPResponse) or getattr(raw, "decode_content", True):
         return None
     return response.readinto
-_MIN_PART = 5 * 1024 * 1024
-_CLIENT_LOCK = threading.Lock()
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
 
 
 def _env(name: str) -> str | None:

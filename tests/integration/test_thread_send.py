@@ -177,11 +177,15 @@ def test_the_placeholder_reports_the_body_length_and_holds_no_bytes() -> None:
 
 
 def test_copy_to_socket_refuses_a_source_longer_than_announced() -> None:
+    """The chunk that would overrun is not written: the client gets less than announced and sees the
+    body cut, never a complete-looking body that is not the file (nor stray bytes on its connection)."""
     left, right = socket.socketpair()
     try:
         left.setblocking(False)
         with pytest.raises(OSError, match="more than the 3 bytes"):
-            thread_send.copy_to_socket([b"abcd"], left.fileno(), 3)
+            thread_send.copy_to_socket([b"ab", b"cd"], left.fileno(), 3)
+        left.close()
+        assert right.recv(16) == b"ab" and right.recv(16) == b""
     finally:
         left.close()
         right.close()

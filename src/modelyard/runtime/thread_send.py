@@ -142,6 +142,8 @@ def copy_to_socket(chunks: Iterable[bytes | memoryview], fd: int, size: int) -> 
     written = 0
     for chunk in chunks:
         view = memoryview(chunk)
+        if written + len(view) > size:  # checked before writing: the client must see the body cut short
+            raise OSError(f"the source holds more than the {size} bytes announced")
         while view:
             try:
                 sent = os.write(fd, view)
@@ -153,7 +155,5 @@ def copy_to_socket(chunks: Iterable[bytes | memoryview], fd: int, size: int) -> 
                 raise ClientGone(str(exc)) from exc
             view = view[sent:]
             written += sent
-            if written > size:
-                raise OSError(f"the source holds more than the {size} bytes announced")
     if written != size:
         raise OSError(f"the source ended after {written} of {size} bytes")

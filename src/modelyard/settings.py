@@ -47,6 +47,8 @@ class Settings:
     #: Bring the database schema up to date when the tracking service starts (an advisory lock keeps
     #: concurrent workers safe); turn off when a migrations Job owns upgrades.
     auto_migrate: bool = True
+    #: Serve the web UI at `/` (experiments, runs, run pages, compare) beside the API.
+    ui: bool = True
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.

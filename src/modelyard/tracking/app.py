@@ -92,6 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
+    if settings.ui:
+        from modelyard.ui import mount as mount_ui
+
+        mount_ui(app, settings)
     instrument(app, "tracking")
     return app
 

@@ -1,0 +1,76 @@
+"""UI test fixtures: a real gunicorn tracking service with the UI, and Debian's chromium via playwright.
+
+`ui_server` is one tracking service per session on a SQLite file (tests create their own uniquely
+named experiments, so they share it safely); `ui_page` is a fresh browser context per test (a cold
+cache, no cookies) whose console errors, including Content-Security-Policy violations, fail the test.
+`tests.support.browser.screenshot(page, name)` saves what a person would see.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.services import start_tracking_server
+
+from modelyard.devstack.services import GunicornService
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def ui_service() -> Iterator[GunicornService]:
+    base = Path(tempfile.mkdtemp(prefix="modelyard-ui-"))
+    try:
+        with start_tracking_server(base, workers=2) as service:
+            yield service
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ui_server(ui_service: GunicornService) -> str:
+    """Base URL of the session's tracking service (UI + API + artifacts)."""
+    return ui_service.url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    subprocess.run(["bash", str(ROOT / "infra/tools/install-chromium.sh")], check=True)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """The browser console's errors during the test; a test that provokes one on purpose (a 400
+    page) removes it from this list, any other fails the test."""
+    return []
+
+
+@pytest.fixture
+def ui_page(browser: Any, console_errors: list[str]) -> Iterator[Any]:
+    """A page in a fresh context (1366x768, a laptop screen); console errors fail the test."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems = console_errors
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not problems, f"browser console errors: {problems}"

@@ -1,0 +1,299 @@
+"""Metric series for charts: a metric's history reduced in SQL to about `max_points` points per run.
+
+Why: a 100,000-step metric is megabytes of JSON, and a chart cannot show more points than it has
+pixels (MLflow's UI pulls whole histories, or summarises only the last page of one). Here the
+database groups the points of the requested x range into at most `max_points` equal-width buckets
+(`GROUP BY (x - lo) / width`, integer division) and returns, per bucket, the mean, the minimum and the
+maximum value: a chart draws the mean as its line and the min/max as a band, so no spike is lost, and
+at most `max_points` rows per run leave the database. When the range holds no more than `max_points`
+points (a zoomed-in range, or a short metric) the real points come back unchanged instead.
+
+The summary (count, min, max, last) is computed over the run's WHOLE history of the key, in SQL,
+whatever range was asked for: it never comes from a sample.
+
+x axes: `step`; `timestamp` (wall time, ms since the epoch); `relative` (ms since the run's first
+point of this metric, a per-run zero). `x_min`/`x_max` are inclusive bounds in the axis's unit; None
+means the run's own first/last x. NaN values are stored as 0 with `is_nan` set: they are counted,
+never enter min/max/mean, and show as gaps (None) among real points.
+
+Used by the run page's charts and, for overlaid charts, the compare page; keep the signature of
+`metric_series` stable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, case, func, literal, select
+
+from modelyard.entities.run import float_to_json
+from modelyard.exceptions import ModelyardException
+from modelyard.store.sql.schema import SqlLatestMetric, SqlMetric
+
+X_AXES = ("step", "timestamp", "relative")
+#: About one point per horizontal pixel of a wide chart.
+DEFAULT_MAX_POINTS = 1500
+#: The most a caller may ask for per run (a request is bounded whatever its query string says).
+MAX_POINTS_LIMIT = 10_000
+MIN_POINTS = 10
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """A run's whole history of one metric key (never a sample)."""
+
+    #: Every point, NaN ones included.
+    count: int
+    #: Over the non-NaN values (may be +-inf); None when every value is NaN.
+    min: float | None
+    max: float | None
+    #: The latest point as MLflow defines it (greatest step, then timestamp); NaN when that value is.
+    last: float
+    last_step: int
+    last_timestamp: int
+    min_step: int
+    max_step: int
+    #: Timestamps of the first and last point in time (relative time counts from the first).
+    first_timestamp: int
+    max_timestamp: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "min": _json_number(self.min),
+            "max": _json_number(self.max),
+            "last": _json_number(self.last),
+            "last_step": self.last_step,
+            "last_timestamp": self.last_timestamp,
+            "min_step": self.min_step,
+            "max_step": self.max_step,
+            "first_timestamp": self.first_timestamp,
+            "max_timestamp": self.max_timestamp,
+        }
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One run's points of one metric in the requested range, in x order.
+
+    `sampled` False: the real points (`y_min == y == y_max`, None for a NaN value).
+    `sampled` True: one entry per non-empty bucket of `bucket_width` x units: `x` is the bucket's
+    first x, `y` the mean of its non-NaN values, `y_min`/`y_max` their minimum/maximum (None when the
+    bucket holds only NaN values).
+    """
+
+    run_id: str
+    key: str
+    x_axis: str
+    summary: SeriesSummary
+    sampled: bool
+    #: The bucket width in x units (1 when not sampled).
+    bucket_width: int
+    #: Points of the history inside the requested range (the sum over buckets when sampled).
+    points_in_range: int
+    x: list[int] = field(default_factory=list)
+    y: list[float | None] = field(default_factory=list)
+    y_min: list[float | None] = field(default_factory=list)
+    y_max: list[float | None] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: non-finite values in the arrays become None (a chart gap), the summary's become
+        MLflow's strings ("NaN", "Infinity", "-Infinity")."""
+        return {
+            "run_id": self.run_id,
+            "key": self.key,
+            "x_axis": self.x_axis,
+            "sampled": self.sampled,
+            "bucket_width": self.bucket_width,
+            "points_in_range": self.points_in_range,
+            "summary": self.summary.to_dict(),
+            "x": self.x,
+            "y": [_finite(v) for v in self.y],
+            "y_min": [_finite(v) for v in self.y_min],
+            "y_max": [_finite(v) for v in self.y_max],
+        }
+
+
+def metric_summaries(engine: Engine, run_ids: Sequence[str], key: str) -> dict[str, SeriesSummary]:
+    """The whole-history summary of `key` for each run that has it: one grouped statement over the
+    history (count, min, max, step and time range) and one over `latest_metrics` (last)."""
+    ids = [r for r in dict.fromkeys(run_ids) if isinstance(r, str) and r]
+    if not ids:
+        return {}
+    m = SqlMetric.__table__
+    value = _real_value(m)
+    aggregates = (
+        select(
+            m.c.run_uuid,
+            func.count(),
+            func.min(value),
+            func.max(value),
+            func.min(m.c.step),
+            func.max(m.c.step),
+            func.min(m.c.timestamp),
+            func.max(m.c.timestamp),
+        )
+        .where(m.c.run_uuid.in_(ids), m.c.key == key)
+        .group_by(m.c.run_uuid)
+    )
+    latest = SqlLatestMetric.__table__
+    last_points = select(
+        latest.c.run_uuid, latest.c.value, latest.c.is_nan, latest.c.step, latest.c.timestamp
+    ).where(latest.c.run_uuid.in_(ids), latest.c.key == key)
+    with engine.connect() as conn:
+        lasts = {row[0]: row[1:] for row in conn.execute(last_points)}
+        out: dict[str, SeriesSummary] = {}
+        for run_id, count, low, high, min_step, max_step, min_ts, max_ts in conn.execute(aggregates):
+            last_value, last_nan, last_step, last_ts = lasts.get(run_id, (math.nan, True, max_step, max_ts))
+            out[run_id] = SeriesSummary(
+                count=int(count),
+                min=None if low is None else float(low),
+                max=None if high is None else float(high),
+                last=math.nan if last_nan else float(last_value),
+                last_step=int(last_step),
+                last_timestamp=int(last_ts),
+                min_step=int(min_step),
+                max_step=int(max_step),
+                first_timestamp=int(min_ts),
+                max_timestamp=int(max_ts),
+            )
+    return {r: out[r] for r in ids if r in out}
+
+
+def metric_series(
+    engine: Engine,
+    run_ids: Sequence[str],
+    key: str,
+    x_axis: str = "step",
+    x_min: float | None = None,
+    x_max: float | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+) -> dict[str, RunSeries]:
+    """Each run's points of `key` between `x_min` and `x_max` (inclusive), at most `max_points` per run.
+
+    Runs without the metric are absent; the rest keep the order of `run_ids`. Per run: one statement
+    reads at most `max_points + 1` real points of the range; only when there are more does a second,
+    grouped statement reduce the range to buckets. A bad `x_axis` or `max_points` is INVALID_PARAMETER_VALUE.
+    """
+    if x_axis not in X_AXES:
+        raise ModelyardException.invalid_parameter(
+            f"x_axis must be one of {', '.join(X_AXES)}, not {x_axis!r}."
+        )
+    if (
+        isinstance(max_points, bool)
+        or not isinstance(max_points, int)
+        or not (MIN_POINTS <= max_points <= MAX_POINTS_LIMIT)
+    ):
+        raise ModelyardException.invalid_parameter(
+            f"max_points must be an integer from {MIN_POINTS} to {MAX_POINTS_LIMIT}, not {max_points!r}."
+        )
+    for name, bound in (("x_min", x_min), ("x_max", x_max)):
+        if bound is not None and not math.isfinite(bound):
+            raise ModelyardException.invalid_parameter(f"{name} must be a finite number, not {bound!r}.")
+    summaries = metric_summaries(engine, run_ids, key)
+    out: dict[str, RunSeries] = {}
+    with engine.connect() as conn:
+        for run_id, summary in summaries.items():
+            out[run_id] = _run_series(conn, run_id, key, x_axis, x_min, x_max, max_points, summary)
+    return out
+
+
+def _run_series(
+    conn: Any,
+    run_id: str,
+    key: str,
+    x_axis: str,
+    x_min: float | None,
+    x_max: float | None,
+    max_points: int,
+    summary: SeriesSummary,
+) -> RunSeries:
+    m = SqlMetric.__table__
+    if x_axis == "step":
+        x_col: Any = m.c.step
+        full = (summary.min_step, summary.max_step)
+    elif x_axis == "timestamp":
+        x_col = m.c.timestamp
+        full = (summary.first_timestamp, summary.max_timestamp)
+    else:
+        x_col = m.c.timestamp - literal(summary.first_timestamp)
+        full = (0, summary.max_timestamp - summary.first_timestamp)
+    # Integer bounds that keep every point of the asked range: x values are whole numbers.
+    lo = full[0] if x_min is None else max(full[0], math.ceil(x_min))
+    hi = full[1] if x_max is None else min(full[1], math.floor(x_max))
+    empty = RunSeries(run_id, key, x_axis, summary, sampled=False, bucket_width=1, points_in_range=0)
+    if hi < lo:
+        return empty
+    in_range = (m.c.run_uuid == run_id, m.c.key == key, x_col >= lo, x_col <= hi)
+
+    # The real points, when there are few enough: reading stops after max_points + 1 rows.
+    order = (m.c.step, m.c.timestamp, m.c.value) if x_axis == "step" else (m.c.timestamp, m.c.step, m.c.value)
+    raw = conn.execute(
+        select(x_col, m.c.value, m.c.is_nan).where(*in_range).order_by(*order).limit(max_points + 1)
+    ).all()
+    if len(raw) <= max_points:
+        ys = [None if is_nan else float(v) for _, v, is_nan in raw]
+        return RunSeries(
+            run_id,
+            key,
+            x_axis,
+            summary,
+            sampled=False,
+            bucket_width=1,
+            points_in_range=len(raw),
+            x=[int(x) for x, _, _ in raw],
+            y=ys,
+            y_min=list(ys),
+            y_max=list(ys),
+        )
+
+    # Too many: equal-width buckets over [lo, hi], at most max_points of them.
+    width = max(1, -(-(hi - lo + 1) // max_points))
+    bucket = ((x_col - literal(lo)) // literal(width)).label("bucket")
+    value = _real_value(m)
+    grouped = (
+        select(bucket, func.min(x_col), func.avg(value), func.min(value), func.max(value), func.count())
+        .where(*in_range)
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    xs: list[int] = []
+    means: list[float | None] = []
+    lows: list[float | None] = []
+    highs: list[float | None] = []
+    total = 0
+    for _, first_x, mean, low, high, count in conn.execute(grouped):
+        xs.append(int(first_x))
+        means.append(None if mean is None else float(mean))
+        lows.append(None if low is None else float(low))
+        highs.append(None if high is None else float(high))
+        total += int(count)
+    return RunSeries(
+        run_id,
+        key,
+        x_axis,
+        summary,
+        sampled=True,
+        bucket_width=width,
+        points_in_range=total,
+        x=xs,
+        y=means,
+        y_min=lows,
+        y_max=highs,
+    )
+
+
+def _real_value(m: Any) -> Any:
+    """The stored value, NULL for a NaN point (aggregates then skip it)."""
+    return case((m.c.is_nan, None), else_=m.c.value)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _json_number(value: float | None) -> float | str | None:
+    return None if value is None else float_to_json(value)

@@ -11,7 +11,7 @@ import pytest
 from modelyard.entities import Metric, Param
 from modelyard.store.sql import migrate
 from modelyard.store.sql.engine import create_engine_for
-from modelyard.store.tracking.comparison import compared_runs
+from modelyard.store.tracking.comparison import compared_runs, metric_band
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 
@@ -45,3 +45,25 @@ def test_runs_params_and_latest_metrics_in_the_order_asked(store: SqlTrackingSto
     assert by_id[c].lifecycle_stage == "deleted" and by_id[c].params == {} and by_id[c].metrics == {}
     assert (by_id[a].name, by_id[a].start_time, by_id[a].status) == ("a", 1000, "RUNNING")
     assert compared_runs(store.engine, []) == [] and compared_runs(store.engine, ["f" * 32]) == []
+
+
+def test_metric_band_is_the_envelope_of_the_runs_per_bucket(store: SqlTrackingStore) -> None:
+    experiment = store.create_experiment("band")
+    ids = [store.create_run(experiment, "me", 0).info.run_id for _ in range(3)]
+    # run i logs value i * 10 + step at steps 0..99; run 2 has a NaN at step 5 and nothing after 49
+    for i, run_id in enumerate(ids):
+        last = 50 if i == 2 else 100
+        points = [Metric("loss", math.nan if (i, step) == (2, 5) else i * 10 + step, 0, step) for step in range(last)]
+        store.log_batch(run_id, metrics=points)
+    exact = metric_band(store.engine, ids, "loss", max_points=400)
+    assert exact is not None and exact.runs == 3 and exact.bucket_width == 1
+    assert exact.x == list(range(100))
+    assert exact.low == [float(s) for s in range(100)]
+    assert exact.high[:5] == [20.0 + s for s in range(5)] and exact.high[5] == 15.0  # NaN left out
+    assert exact.high[50:] == [10.0 + s for s in range(50, 100)]
+
+    coarse = metric_band(store.engine, ids, "loss", max_points=10)
+    assert coarse is not None and coarse.bucket_width == 10 and coarse.x == list(range(0, 100, 10))
+    assert coarse.low == [float(x) for x in range(0, 100, 10)]
+    assert coarse.high[0] == 29.0 and coarse.high[9] == 19.0 + 90
+    assert metric_band(store.engine, ids, "nope") is None and metric_band(store.engine, [], "loss") is None

@@ -1,4 +1,5 @@
-"""What the compare page shows for a list of runs: each run's summary, params and latest metrics.
+"""What the compare page shows for a list of runs: each run's summary, params and latest metrics,
+and the min/max band of a metric over many runs (the overlaid charts' "rest").
 
 The compare page takes up to a thousand run ids from its URL. `search_runs` would need the runs'
 experiments and load tags, inputs and outputs the page does not show, so this loads exactly what it
@@ -12,11 +13,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from modelyard.store.sql.rows import fetch_tuples
-from modelyard.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlParam, SqlRun
+from modelyard.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlMetric, SqlParam, SqlRun
 
 
 @dataclass
@@ -76,3 +77,53 @@ def compared_runs(engine: Engine, run_ids: Sequence[str]) -> list[ComparedRun]:
             found[run_id].metrics[key] = math.nan if is_nan else value
             found[run_id].steps[key] = step
     return [found[i] for i in ids if i in found]
+
+
+@dataclass(frozen=True)
+class MetricBand:
+    """The spread of one metric over many runs: per step bucket, the lowest and highest value any
+    of the runs logged in it (NaN points left out; None when a bucket holds only NaN)."""
+
+    #: How many of the runs have the metric.
+    runs: int
+    bucket_width: int
+    #: Each bucket's first step.
+    x: list[int]
+    low: list[float | None]
+    high: list[float | None]
+
+
+def metric_band(engine: Engine, run_ids: Sequence[str], key: str, max_points: int = 400) -> MetricBand | None:
+    """`key`'s min/max envelope over `run_ids`, in at most `max_points` equal-width step buckets.
+
+    The compare page draws the best runs of a large selection as lines and the rest as this band:
+    two grouped statements over the runs' whole histories (the step range, then the buckets),
+    whatever the number of runs. None when none of the runs has the metric."""
+    ids = list(dict.fromkeys(run_ids))
+    if not ids:
+        return None
+    m = SqlMetric.__table__
+    where = (m.c.run_uuid.in_(ids), m.c.key == key)
+    real = case((m.c.is_nan, None), else_=m.c.value)
+    with Session(engine) as session:
+        first, last, runs = session.execute(
+            select(func.min(m.c.step), func.max(m.c.step), func.count(distinct(m.c.run_uuid))).where(*where)
+        ).one()
+        if not runs:
+            return None
+        width = max(1, -(-(last - first + 1) // max_points))
+        bucket = ((m.c.step - literal(first)) // literal(width)).label("bucket")
+        rows = fetch_tuples(
+            session,
+            select(bucket, func.min(m.c.step), func.min(real), func.max(real))
+            .where(*where)
+            .group_by(bucket)
+            .order_by(bucket),
+        )
+    return MetricBand(
+        int(runs),
+        width,
+        [int(r[1]) for r in rows],
+        [None if r[2] is None else float(r[2]) for r in rows],
+        [None if r[3] is None else float(r[3]) for r in rows],
+    )

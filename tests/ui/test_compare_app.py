@@ -171,3 +171,31 @@ def test_bad_options_are_messages_and_unknown_runs_a_notice(client: TestClient, 
     # unknown axes and plot columns are ignored (a shared link outlives a key), never a 500
     odd = client.get("/compare", params={"runs": runs, "axis": "param:nope", "x": "zzz", "y": "<i>"})
     assert odd.status_code == 200 and "<i>" not in odd.text
+
+
+def test_series_draw_the_best_runs_as_lines_and_the_rest_as_a_band(client: TestClient) -> None:
+    store = _store(client)
+    experiment_id = store.create_experiment("series")
+    ids = []
+    for i in range(24):  # final loss i: run 0 is the best; 4 runs beyond the top 20
+        run_id = store.create_run(experiment_id, "me", 0, run_name=f"r{i}").info.run_id
+        store.log_batch(run_id, metrics=[Metric("loss", i + 10 - step, 0, step) for step in range(11)])
+        ids.append(run_id)
+    shuffled = ids[::-1]
+    response = client.get("/compare/series", params={"runs": ",".join(shuffled), "key": "loss", "sort": "loss"},
+                          headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers["content-encoding"] == "gzip"
+    series = response.json()
+    assert series["runs"] == 24 and [line["name"] for line in series["lines"]] == [f"r{i}" for i in range(20)]
+    assert series["lines"][3]["x"] == list(range(11)) and series["lines"][3]["y"] == [13.0 - s for s in range(11)]
+    band = series["band"]
+    assert band["runs"] == 4 and band["x"] == list(range(11))
+    assert band["low"] == [30.0 - s for s in range(11)] and band["high"] == [33.0 - s for s in range(11)]
+    # in the link's order without a sort; all lines and no band for 20 runs or fewer
+    unsorted = client.get("/compare/series", params={"runs": ",".join(shuffled), "key": "loss"}).json()
+    assert unsorted["lines"][0]["name"] == "r23"
+    few = client.get("/compare/series", params={"runs": ",".join(ids[:5]), "key": "loss"}).json()
+    assert len(few["lines"]) == 5 and few["band"] is None
+    assert client.get("/compare/series", params={"runs": ",".join(ids[:5])}).status_code == 400
+    missing = client.get("/compare/series", params={"runs": ",".join(ids[:5]), "key": "nope"}).json()
+    assert missing["lines"] == [] and missing["band"] is None

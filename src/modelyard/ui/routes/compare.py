@@ -9,6 +9,8 @@ Everything the user chose (only differences, sort metric, axes, brushes) is in t
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelyard.store.tracking.comparison import ComparedRun, compared_runs
+from modelyard.store.tracking.comparison import ComparedRun, compared_runs, metric_band
+from modelyard.store.tracking.metric_series import metric_series
 from modelyard.ui.render import UiRoute, bad_request, format_number, page
 from modelyard.ui.routes.experiments import tracking_store
 
@@ -31,6 +34,10 @@ COLUMNS_UP_TO = 8
 #: Runs as rows, the table shows this many (the best by the sort metric) unless asked for all: the
 #: plots show every run, and a thousand table rows cost more to send than they are read.
 TABLE_ROWS = 100
+#: Beyond this many runs an overlaid chart draws the best ones as lines and the rest as a band.
+TOP_LINES = 20
+#: Points per run of an overlaid chart (half a wide screen: more would not be seen).
+SERIES_POINTS = 400
 #: Parallel coordinates start with at most this many axes (the user picks others).
 DEFAULT_AXES = 10
 _RUN_ID = re.compile(r"^[A-Za-z0-9][\w\-]{0,255}$")
@@ -91,6 +98,10 @@ def _parse_number(text: str) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _plot_number(value: float | None) -> float | None:
@@ -173,6 +184,30 @@ def page_url(run_ids: list[str], **state: Any) -> str:
     return "/compare?runs=" + ",".join(run_ids) + rest
 
 
+def selection(request: Request, sort: str, dir: str) -> tuple[list[str], list[ComparedRun], list[str], str]:
+    """The runs of `?runs=` that exist, best first by `sort` (else in the link's order): the ids as
+    given, the runs, the ids not found, and the sort direction. Fewer than two runs is a 400."""
+    run_ids = parse_run_ids(request.query_params.getlist("runs"))
+    if dir and dir not in _DIRECTIONS:
+        raise bad_request(f"dir must be asc or desc, not {dir[:40]!r}.")
+    runs = compared_runs(tracking_store(request).engine, run_ids)  # type: ignore[attr-defined]
+    found = {r.run_id for r in runs}
+    missing = [i for i in run_ids if i not in found]
+    if len(runs) < 2:
+        if missing:
+            raise bad_request(
+                f"No run with id {', '.join(missing[:5])}{' and more' if len(missing) > 5 else ''}: "
+                f"{len(runs)} of the {len(run_ids)} runs in this link exist, and comparing needs two."
+            )
+        raise bad_request("Compare needs at least two runs.")
+    if sort and not any(sort in r.metrics for r in runs):
+        raise bad_request(f"None of these runs has a metric named {sort[:250]!r} to sort by.")
+    direction = dir or ("asc" if sort and _LOWER_IS_BETTER.search(sort) else "desc")
+    if sort:
+        runs = sort_runs(runs, sort, direction)
+    return run_ids, runs, missing, direction
+
+
 @router.get("/compare")
 def compare_page(
     request: Request,
@@ -183,30 +218,13 @@ def compare_page(
     y: str = "",
     table: str = "",
 ) -> Response:
-    run_ids = parse_run_ids(request.query_params.getlist("runs"))
+    """The page: table, plots, and the overlaid charts' placeholders (filled from `/compare/series`)."""
     if diff not in ("", "0", "1"):
         raise bad_request(f"diff must be 1 or 0, not {diff[:40]!r}.")
     if table not in ("", "all"):
         raise bad_request(f"table must be all or left out, not {table[:40]!r}.")
-    if dir and dir not in _DIRECTIONS:
-        raise bad_request(f"dir must be asc or desc, not {dir[:40]!r}.")
-    store = tracking_store(request)
-    runs = compared_runs(store.engine, run_ids)  # type: ignore[attr-defined]
-    found = {r.run_id for r in runs}
-    missing = [i for i in run_ids if i not in found]
-    if len(runs) < 2:
-        if missing:
-            raise bad_request(
-                f"No run with id {', '.join(missing[:5])}{' and more' if len(missing) > 5 else ''}: "
-                f"{len(runs)} of the {len(run_ids)} runs in this link exist, and comparing needs two."
-            )
-        raise bad_request("Compare needs at least two runs.")
+    run_ids, runs, missing, direction = selection(request, sort, dir)
     metric_keys = sorted({k for r in runs for k in r.metrics})
-    if sort and sort not in metric_keys:
-        raise bad_request(f"None of these runs has a metric named {sort[:250]!r} to sort by.")
-    direction = dir or ("asc" if sort and _LOWER_IS_BETTER.search(sort) else "desc")
-    if sort:
-        runs = sort_runs(runs, sort, direction)
     columns = build_columns(runs)
     known = {c.id for c in columns}
     axes = [a for a in request.query_params.getlist("axis") if a in known] or default_axes(columns, sort)
@@ -234,8 +252,50 @@ def compare_page(
         sort=sort,
         direction=direction,
         metric_keys=metric_keys,
+        chart_keys=sorted(metric_keys, key=lambda k: (k != sort, k)),
+        top_lines=TOP_LINES,
         axes=axes,
         plot={"data": plot_data(runs, columns), "x": x, "y": y, "axes": axes, "sort": sort,
               "best": "low" if direction == "asc" else "high"},
         experiments=sorted({(r.experiment_id, r.experiment_name) for r in runs}),
     )
+
+
+@router.get("/compare/series")
+def compare_series(request: Request, key: str = "", sort: str = "", dir: str = "") -> Response:
+    """One overlaid chart's data as JSON: `key`'s history for the best `TOP_LINES` runs (by `sort`,
+    else the link's order), each downsampled to about `SERIES_POINTS` points (`metric_series`), and
+    for the rest, when there are more, their min/max band in as many step buckets (`metric_band`)."""
+    if not key:
+        raise bad_request("Say which metric to chart: key=<metric key>.")
+    _, runs, _, _ = selection(request, sort, dir)
+    engine = tracking_store(request).engine  # type: ignore[attr-defined]
+    having = [r for r in runs if key in r.metrics]
+    top, rest = having[:TOP_LINES], having[TOP_LINES:]
+    series = metric_series(engine, [r.run_id for r in top], key, max_points=SERIES_POINTS)
+    band = metric_band(engine, [r.run_id for r in rest], key, SERIES_POINTS) if rest else None
+    payload = {
+        "key": key,
+        "runs": len(having),
+        "lines": [
+            {"run_id": r.run_id, "name": r.name or r.run_id[:8], "x": s.x, "y": [_finite(v) for v in s.y],
+             "sampled": s.sampled}
+            for r in top
+            if (s := series.get(r.run_id)) is not None
+        ],
+        "band": None if band is None else {
+            "runs": band.runs, "x": band.x, "low": [_plot_number(v) for v in band.low],
+            "high": [_plot_number(v) for v in band.high],
+        },
+    }
+    return json_response(request, payload)
+
+
+def json_response(request: Request, payload: Any) -> Response:
+    """JSON for the page's scripts, gzipped when accepted (a 20-run chart is ~100 KB of numbers)."""
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
+    if len(body) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=5, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,6 +1,7 @@
 // The compare page's island: wires the JSON block (#compare-data) to the scatter plot and the
 // parallel coordinates, and keeps their state (axes picked, brushes) in the URL with
-// history.replaceState, so a reload or a shared link shows the same picture.
+// history.replaceState, so a reload or a shared link shows the same picture. The overlaid metric
+// charts (uPlot) load their series from /compare/series when they scroll into view.
 (function () {
   "use strict";
 
@@ -27,6 +28,7 @@
     var block = document.getElementById("compare-data");
     if (!block) return;
     var plot = JSON.parse(block.textContent), data = plot.data;
+    overlays(plot.best);
     var byId = {};
     data.columns.forEach(function (c) { byId[c.id] = c; });
     var names = data.runs.map(function (r) { return r.name; });
@@ -89,6 +91,123 @@
     } else if (pcBox) {
       pcBox.innerHTML = '<p class="empty">No params or metrics differ between these runs: nothing to draw.</p>';
     }
+  }
+
+  // --- overlaid metric charts ---------------------------------------------------------------
+  function seriesUrl(key) {
+    var here = new URL(window.location.href).searchParams, q = new URLSearchParams();
+    q.set("runs", here.getAll("runs").join(","));
+    ["sort", "dir"].forEach(function (n) { if (here.get(n)) q.set(n, here.get(n)); });
+    q.set("key", key);
+    return "/compare/series?" + q.toString();
+  }
+
+  // The message of an HTML error page (UiRoute), else the status.
+  function errorText(text, status) {
+    var doc = new DOMParser().parseFromString(text, "text/html"), el = doc.querySelector(".error");
+    return el ? el.textContent : "Could not load the chart (HTTP " + status + ").";
+  }
+
+  function showError(box, message) {
+    box.textContent = "";
+    var p = document.createElement("p");
+    p.className = "error"; p.textContent = message;
+    box.appendChild(p);
+  }
+
+  function loadChart(fig, best) {
+    var box = fig.querySelector(".chart-box");
+    fetch(seriesUrl(fig.getAttribute("data-key")), { headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.ok ? r.json() : r.text().then(function (t) { throw new Error(errorText(t, r.status)); });
+      })
+      .then(function (d) { drawChart(fig, box, d, best); })
+      .catch(function (err) { showError(box, err.message); });
+  }
+
+  // Lines for the best runs (coloured as parcoords colours them: the best at the same end of the
+  // ramp), and the rest as a min/max band. uPlot wants one x array: the union of every x.
+  function drawChart(fig, box, d, best) {
+    var P = window.modelyardPlot, th = P.theme();
+    var xs = [], seen = {};
+    var add = function (x) { if (!seen[x]) { seen[x] = true; xs.push(x); } };
+    d.lines.forEach(function (l) { l.x.forEach(add); });
+    if (d.band) d.band.x.forEach(add);
+    xs.sort(function (a, b) { return a - b; });
+    var at = {};
+    xs.forEach(function (x, i) { at[x] = i; });
+    var column = function (x, y) {
+      var out = new Array(xs.length).fill(null);
+      for (var i = 0; i < x.length; i++) out[at[x[i]]] = y[i];
+      return out;
+    };
+    var data = [xs], series = [{ label: "step" }], bands = [];
+    var k = d.lines.length;
+    d.lines.forEach(function (l, i) {
+      var t = k > 1 ? i / (k - 1) : 0;
+      data.push(column(l.x, l.y));
+      series.push({ label: l.name, stroke: P.ramp(best === "high" ? 1 - t * 0.999 : t), width: 1.5, spanGaps: true });
+    });
+    if (d.band) {
+      var fill = th.muted;
+      data.push(column(d.band.x, d.band.high), column(d.band.x, d.band.low));
+      series.push({ label: "max of the other " + d.band.runs, stroke: fill, width: 0.5, spanGaps: true, points: { show: false } });
+      series.push({ label: "min of the other " + d.band.runs, stroke: fill, width: 0.5, spanGaps: true, points: { show: false } });
+      bands.push({ series: [series.length - 2, series.length - 1], fill: "rgba(128,128,128,0.22)" });
+    }
+    box.textContent = "";
+    fig.setAttribute("data-lines", String(k));
+    fig.setAttribute("data-band", d.band ? String(d.band.runs) : "0");
+    if (xs.length <= 1) {
+      var note = document.createElement("p");
+      note.className = "muted loading";
+      note.textContent = "Logged at a single step: the table, the scatter plot and the parallel coordinates show it.";
+      box.appendChild(note);
+      return;
+    }
+    var legend = document.createElement("div");
+    legend.className = "chart-legend";
+    legend.textContent = k + (k === 1 ? " run" : " runs") + (d.band ? " + band of " + d.band.runs : "") + ". Hover a line.";
+    fig.insertBefore(legend, box);
+    var focused = -1;
+    var axis = { stroke: th.muted, grid: { stroke: th.line, width: 1 }, ticks: { stroke: th.line, width: 1 } };
+    var chart = new window.uPlot({
+      width: box.clientWidth, height: box.clientHeight,
+      legend: { show: false },
+      cursor: { focus: { prox: 12 }, points: { show: false } },
+      focus: { alpha: 0.25 },
+      scales: { x: { time: false } },
+      axes: [axis, Object.assign({ size: 56 }, axis)],
+      series: series, bands: bands,
+      hooks: {
+        setSeries: [function (u, i) { focused = i === null ? -1 : i; }],
+        setCursor: [function (u) {
+          var idx = u.cursor.idx;
+          if (idx === null || idx === undefined || focused < 1) return;
+          var v = u.data[focused][idx];
+          legend.textContent = "";
+          var b = document.createElement("b");
+          b.textContent = series[focused].label;
+          legend.appendChild(b);
+          legend.appendChild(document.createTextNode("  step " + xs[idx] + ": " + (v === null ? "no point" : P.fmt(v))));
+        }],
+      },
+    }, data, box);
+    window.addEventListener("resize", function () { chart.setSize({ width: box.clientWidth, height: box.clientHeight }); });
+  }
+
+  function overlays(best) {
+    var figs = document.querySelectorAll("#overlay-charts figure.overlay");
+    if (!figs.length) return;
+    if (!("IntersectionObserver" in window)) { figs.forEach(function (f) { loadChart(f, best); }); return; }
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (!e.isIntersecting) return;
+        seen.unobserve(e.target);
+        loadChart(e.target, best);
+      });
+    }, { rootMargin: "300px" });
+    figs.forEach(function (f) { seen.observe(f); });
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -30,7 +30,8 @@ CANVAS_PIXELS = """(selector) => {
 
 
 def _log_runs(base: str, runs: list[dict[str, Any]]) -> list[str]:
-    """Runs in a new experiment through the REST API: name, params `p`, metrics `m` (one point)."""
+    """Runs in a new experiment through the REST API: name, params `p`, metrics `m` (one point, or a
+    list of values at steps 0, 1, ...)."""
     experiment = requests.post(f"{base}{API}/experiments/create", json={"name": f"cmp-{uuid.uuid4().hex[:8]}"}, timeout=10)
     experiment.raise_for_status()
     ids = []
@@ -47,7 +48,11 @@ def _log_runs(base: str, runs: list[dict[str, Any]]) -> list[str]:
             json={
                 "run_id": run_id,
                 "params": [{"key": k, "value": v} for k, v in spec["p"].items()],
-                "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0} for k, v in spec["m"].items()],
+                "metrics": [
+                    {"key": k, "value": value, "timestamp": 1, "step": step}
+                    for k, v in spec["m"].items()
+                    for step, value in enumerate(v if isinstance(v, list) else [v])
+                ],
             },
             timeout=10,
         ).raise_for_status()
@@ -80,6 +85,16 @@ def few(ui_server: str) -> list[str]:
         {"name": HOSTILE, "p": {"lr": "0.1", "note": "<script>alert(2)</script>", "seed": "1"}, "m": {"loss": 0.4}},
         {"name": "plain", "p": {"lr": "0.01", "note": "fine", "seed": "1"}, "m": {"loss": 0.2}},
         {"name": "third", "p": {"lr": "0.05", "note": "fine", "seed": "1"}, "m": {"loss": 0.3}},
+    ])
+
+
+@pytest.fixture(scope="module")
+def curves(ui_server: str) -> list[str]:
+    """24 runs with 60-step loss curves (final loss i / 10 for run i) and a one-step accuracy."""
+    return _log_runs(ui_server, [
+        {"name": f"curve-{i:02d}", "p": {"width": str(32 * (1 + i % 4))},
+         "m": {"loss": [round(i / 10 + 3 * math.exp(-step / 10), 5) for step in range(60)], "accuracy": 1 - i / 50}}
+        for i in range(24)
     ])
 
 
@@ -207,3 +222,31 @@ def test_bad_run_lists_are_messages_on_the_page(
     screenshot(ui_page, f"compare-bad-{message.split()[0].lower()}")
     assert console_errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
     console_errors.clear()
+
+
+def test_overlaid_charts_draw_the_best_runs_and_a_band(ui_server: str, ui_page: Any, curves: list[str]) -> None:
+    ui_page.goto(f"{ui_server}/compare?runs={','.join(curves[::-1])}&sort=loss")
+    assert "the best 20 runs by loss as lines, the other 4 as a min–max band" in ui_page.locator("#charts-title").inner_text()
+    loss = ui_page.locator("figure.overlay[data-key='loss']")
+    loss.scroll_into_view_if_needed()
+    ui_page.wait_for_selector("figure.overlay[data-key='loss'][data-lines]")
+    assert loss.get_attribute("data-lines") == "20" and loss.get_attribute("data-band") == "4"
+    pixels = ui_page.evaluate(CANVAS_PIXELS, "figure.overlay[data-key='loss'] .chart-box")
+    assert pixels["coloured"] > 500, pixels
+    # a metric logged once per run is not a curve: the chart says where to look instead
+    single = ui_page.locator("figure.overlay[data-key='accuracy']")
+    ui_page.wait_for_selector("figure.overlay[data-key='accuracy'][data-lines]")
+    assert "single step" in single.inner_text()
+    # hovering the best run's line names it
+    box = loss.locator(".chart-box canvas").first.bounding_box()
+    found = False
+    for fraction in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        for height in range(int(box["height"] * 0.5), int(box["height"]), 3):
+            ui_page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + height)
+            if "curve-" in loss.locator(".chart-legend").inner_text():
+                found = True
+                break
+        if found:
+            break
+    assert found
+    screenshot(ui_page, "compare-overlaid-charts")

@@ -135,6 +135,17 @@ def test_forty_runs_draw_a_scatter_and_parallel_coordinates(ui_server: str, ui_p
     assert parse_qs(urlsplit(ui_page.url).query)["x"] == ["param:optimizer"]
     assert ui_page.locator("#scatter").get_attribute("data-points") == "39"
     screenshot(ui_page, "compare-scatter-categorical")
+    ui_page.select_option("#scatter-x", "param:lr")
+    ui_page.check("#scatter-xlog")
+    assert parse_qs(urlsplit(ui_page.url).query)["xlog"] == ["1"]
+    assert ui_page.evaluate(CANVAS_PIXELS, "#scatter")["coloured"] > 200
+    screenshot(ui_page, "compare-scatter-log")
+    # a new sort reloads the page and keeps the plot choices made in place
+    with ui_page.expect_navigation():
+        ui_page.select_option("#compare-form select[name=sort]", "accuracy")
+    query = parse_qs(urlsplit(ui_page.url).query)
+    assert query["sort"] == ["accuracy"] and query["x"] == ["param:lr"] and query["xlog"] == ["1"]
+    assert ui_page.locator("#scatter-x").input_value() == "param:lr" and ui_page.is_checked("#scatter-xlog")
 
 
 def test_brushing_an_axis_selects_the_runs_inside_it(ui_server: str, ui_page: Any, forty: list[str]) -> None:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, case, distinct, func, literal, select
+from sqlalchemy import Engine, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from modelyard.store.sql.rows import fetch_tuples
@@ -84,8 +84,6 @@ class MetricBand:
     """The spread of one metric over many runs: per step bucket, the lowest and highest value any
     of the runs logged in it (NaN points left out; None when a bucket holds only NaN)."""
 
-    #: How many of the runs have the metric.
-    runs: int
     bucket_width: int
     #: Each bucket's first step.
     x: list[int]
@@ -106,10 +104,9 @@ def metric_band(engine: Engine, run_ids: Sequence[str], key: str, max_points: in
     where = (m.c.run_uuid.in_(ids), m.c.key == key)
     real = case((m.c.is_nan, None), else_=m.c.value)
     with Session(engine) as session:
-        first, last, runs = session.execute(
-            select(func.min(m.c.step), func.max(m.c.step), func.count(distinct(m.c.run_uuid))).where(*where)
-        ).one()
-        if not runs:
+        # (Counting the runs here too, with count(DISTINCT run_uuid), doubled this statement's time.)
+        first, last = session.execute(select(func.min(m.c.step), func.max(m.c.step)).where(*where)).one()
+        if first is None:
             return None
         width = max(1, -(-(last - first + 1) // max_points))
         bucket = ((m.c.step - literal(first)) // literal(width)).label("bucket")
@@ -121,7 +118,6 @@ def metric_band(engine: Engine, run_ids: Sequence[str], key: str, max_points: in
             .order_by(bucket),
         )
     return MetricBand(
-        int(runs),
         width,
         [int(r[1]) for r in rows],
         [None if r[2] is None else float(r[2]) for r in rows],

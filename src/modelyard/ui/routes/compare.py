@@ -230,7 +230,11 @@ def compare_page(
     axes = [a for a in request.query_params.getlist("axis") if a in known] or default_axes(columns, sort)
     only_diff = diff == "1"
     shown = [c for c in columns if c.differs or not only_diff]
-    state = {"sort": sort, "dir": dir, "x": x, "y": y, "axis": request.query_params.getlist("axis"), "table": table}
+    query = request.query_params
+    state = {
+        "sort": sort, "dir": dir, "x": x, "y": y, "xlog": query.get("xlog"), "ylog": query.get("ylog"),
+        "axis": query.getlist("axis"), "brush": query.getlist("brush"), "table": table,
+    }
     layout = "columns" if len(runs) <= COLUMNS_UP_TO else "rows"
     table_runs = len(runs) if layout == "columns" or table == "all" else min(len(runs), TABLE_ROWS)
     return page(
@@ -254,6 +258,8 @@ def compare_page(
         metric_keys=metric_keys,
         chart_keys=sorted(metric_keys, key=lambda k: (k != sort, k)),
         top_lines=TOP_LINES,
+        scales={"xlog": query.get("xlog") == "1", "ylog": query.get("ylog") == "1"},
+        brushes=query.getlist("brush"),
         axes=axes,
         plot={"data": plot_data(runs, columns), "x": x, "y": y, "axes": axes, "sort": sort,
               "best": "low" if direction == "asc" else "high"},
@@ -284,7 +290,7 @@ def compare_series(request: Request, key: str = "", sort: str = "", dir: str = "
             if (s := series.get(r.run_id)) is not None
         ],
         "band": None if band is None else {
-            "runs": band.runs, "x": band.x, "low": [_plot_number(v) for v in band.low],
+            "runs": len(rest), "x": band.x, "low": [_plot_number(v) for v in band.low],
             "high": [_plot_number(v) for v in band.high],
         },
     }

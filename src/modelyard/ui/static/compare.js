@@ -5,11 +5,27 @@
 (function () {
   "use strict";
 
+  // A piece of the page's state changed in place: into the URL (replaceState: no history entry per
+  // drag) and into the page's form as hidden fields, so that a later sort or axes change keeps it.
   function setParam(name, values) {
     var url = new URL(window.location.href);
     url.searchParams.delete(name);
     values.forEach(function (v) { url.searchParams.append(name, v); });
     history.replaceState(history.state, "", url.pathname + "?" + url.searchParams.toString());
+    document.querySelectorAll("a[data-keeps-state]").forEach(function (a) {
+      var link = new URL(a.href);
+      link.searchParams.delete(name);
+      values.forEach(function (v) { link.searchParams.append(name, v); });
+      a.href = link.pathname + "?" + link.searchParams.toString();
+    });
+    var form = document.getElementById("compare-form");
+    if (!form) return;
+    form.querySelectorAll('input[type="hidden"][name="' + name + '"]').forEach(function (el) { el.remove(); });
+    values.forEach(function (v) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = name; input.value = v;
+      form.appendChild(input);
+    });
   }
 
   // brush=<column id>:<lo>:<hi> (column ids contain a colon themselves: split from the right)
@@ -52,9 +68,18 @@
         var axis = plot.axes.filter(function (id) { return id !== ys.value; })[0];
         xs.value = axis || data.columns[0].id;
       }
-      var drawScatter = function () { scatter.draw(byId[xs.value], byId[ys.value], selected); };
+      var xlog = document.getElementById("scatter-xlog"), ylog = document.getElementById("scatter-ylog");
+      var drawScatter = function () {
+        scatter.draw(byId[xs.value], byId[ys.value], selected, { xlog: xlog.checked, ylog: ylog.checked });
+      };
       [xs, ys].forEach(function (s) {
         s.addEventListener("change", function () { setParam(s === xs ? "x" : "y", [s.value]); drawScatter(); });
+      });
+      [xlog, ylog].forEach(function (box) {
+        box.addEventListener("change", function () {
+          setParam(box === xlog ? "xlog" : "ylog", box.checked ? ["1"] : []);
+          drawScatter();
+        });
       });
       drawScatter();
     } else if (scatterBox) {

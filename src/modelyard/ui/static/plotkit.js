@@ -63,8 +63,25 @@
     return out;
   }
 
-  // The ticks of a column's axis as [value, label] pairs (every category when they fit, else a sample).
+  // A numeric column on a log10 scale: values <= 0 have no place on it and count as missing.
+  function logColumn(column) {
+    return { id: column.id, kind: column.kind, key: column.key, log: true,
+      values: column.values.map(function (v) { return v !== null && v > 0 ? Math.log10(v) : null; }) };
+  }
+  function canLog(column) {
+    return !column.categories && column.values.some(function (v) { return v !== null && v > 0; });
+  }
+
+  // The ticks of a column's axis as [value, label] pairs (every category when they fit, else a sample;
+  // powers of ten on a log axis spanning a decade or more).
   function axisTicks(column, lo, hi, room) {
+    if (column.log) {
+      var label = function (t) { return [t, fmt(Math.pow(10, t))]; };
+      if (Math.floor(hi) - Math.ceil(lo) < 1) return ticks(lo, hi, Math.max(2, room)).map(label);
+      var every = Math.max(1, Math.ceil((Math.floor(hi) - Math.ceil(lo) + 1) / Math.max(2, room))), out0 = [];
+      for (var e = Math.ceil(lo); e <= Math.floor(hi); e += every) out0.push(label(e));
+      return out0;
+    }
     if (column.categories) {
       var n = column.categories.length, every = Math.max(1, Math.ceil(n / Math.max(1, room)));
       var out = [];
@@ -126,5 +143,6 @@
   }
 
   window.modelyardPlot = { canvas: canvas, theme: theme, ramp: ramp, extent: extent, domain: domain,
+    logColumn: logColumn, canLog: canLog,
     ticks: ticks, axisTicks: axisTicks, fmt: fmt, valueText: valueText, clip: clip, tooltip: tooltip, font: font };
 })();

@@ -1,7 +1,10 @@
 // modelyard scatter plot on a canvas: one point per run, any column against any other.
 //   var s = modelyardScatter(box, {names: [...], onOpen: function (runIndex) {}});
-//   s.draw(xColumn, yColumn, selected)   // selected: null (all) or an array of booleans per run
-//   s.redrawWith(selected)               // the same columns, another selection
+//   s.draw(xColumn, yColumn, selected, {xlog: bool, ylog: bool})
+//                                        // selected: null (all) or an array of booleans per run
+//   s.redrawWith(selected)               // the same columns and scales, another selection
+// A log scale applies to a numeric column with positive values (the others stay linear); values
+// <= 0 are then missing.
 // Missing values are left out (and counted in the box's data-missing); categorical columns are
 // ordinal axes with a little deterministic jitter so that equal values do not hide each other.
 // The box's data-points holds how many points were drawn.
@@ -22,8 +25,11 @@
   window.modelyardScatter = function (box, options) {
     var names = options.names, tip = P.tooltip(box), points = [], last = null;
 
-    function draw(xc, yc, selected) {
-      last = [xc, yc, selected];
+    function draw(xShown, yShown, selected, scales) {
+      scales = scales || {};
+      last = [xShown, yShown, selected, scales];
+      var xc = scales.xlog && P.canLog(xShown) ? P.logColumn(xShown) : xShown;
+      var yc = scales.ylog && P.canLog(yShown) ? P.logColumn(yShown) : yShown;
       var c = P.canvas(box), ctx = c.ctx, th = P.theme();
       var x0 = PAD.left, x1 = c.w - PAD.right, y0 = c.h - PAD.bottom, y1 = PAD.top;
       var xd = padded(P.domain(xc), xc), yd = padded(P.domain(yc), yc);
@@ -50,9 +56,10 @@
       // axis titles
       ctx.fillStyle = th.fg; ctx.font = P.font(12);
       ctx.textAlign = "center"; ctx.textBaseline = "bottom";
-      ctx.fillText(P.clip(ctx, xc.kind + " · " + xc.key, x1 - x0), (x0 + x1) / 2, c.h - 2);
+      ctx.fillText(P.clip(ctx, xc.kind + " · " + xc.key + (xc.log ? " (log)" : ""), x1 - x0), (x0 + x1) / 2, c.h - 2);
       ctx.save(); ctx.translate(12, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
-      ctx.textBaseline = "middle"; ctx.fillText(P.clip(ctx, yc.kind + " · " + yc.key, y0 - y1), 0, 0); ctx.restore();
+      ctx.textBaseline = "middle"; ctx.fillText(P.clip(ctx, yc.kind + " · " + yc.key + (yc.log ? " (log)" : ""), y0 - y1), 0, 0);
+      ctx.restore();
       // points: the unselected first (grey), then the selected on top
       points = [];
       var missing = 0, radius = names.length > 300 ? 2.5 : 3.5;
@@ -100,7 +107,7 @@
       var hit = nearest(ev);
       if (hit.p && options.onOpen) options.onOpen(hit.p[2]);
     });
-    window.addEventListener("resize", function () { if (last) draw(last[0], last[1], last[2]); });
-    return { draw: draw, redrawWith: function (selected) { if (last) draw(last[0], last[1], selected); } };
+    window.addEventListener("resize", function () { if (last) draw(last[0], last[1], last[2], last[3]); });
+    return { draw: draw, redrawWith: function (selected) { if (last) draw(last[0], last[1], selected, last[3]); } };
   };
 })();

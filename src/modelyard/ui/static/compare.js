@@ -94,17 +94,23 @@
         var n = mask.filter(Boolean).length;
         count.textContent = n === names.length ? names.length + " runs" : n + " of " + names.length + " runs selected";
       };
+      var frame = 0;
       var pc = window.modelyardParcoords(pcBox, {
         names: names,
         best: plot.best,
         onOpen: open,
-        onChange: function (mask, brushes) {
+        // while dragging: the count and the scatter, once a frame; the URL (a 33 KB string at
+        // 1,000 runs, and browsers throttle replaceState) only when the brush is set
+        onChange: function (mask, brushes, done) {
           selected = mask.every(Boolean) ? null : mask;
-          showCount(mask);
-          setParam("brush", Object.keys(brushes).map(function (id) {
+          if (!frame) frame = requestAnimationFrame(function () {
+            frame = 0;
+            showCount(pc.selected());
+            if (scatter) scatter.redrawWith(selected);
+          });
+          if (done) setParam("brush", Object.keys(brushes).map(function (id) {
             return id + ":" + brushes[id][0].toPrecision(6) + ":" + brushes[id][1].toPrecision(6);
           }));
-          if (scatter) scatter.redrawWith(selected);
         },
       });
       pc.draw(axes, readBrushes());

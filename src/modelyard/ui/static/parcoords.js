@@ -1,5 +1,6 @@
 // modelyard parallel coordinates on a canvas: one vertical axis per column, one line per run.
-//   var pc = modelyardParcoords(box, {names: [...], best: "low"|"high", onChange: function (selected, brushes) {}});
+//   var pc = modelyardParcoords(box, {names: [...], best: "low"|"high",
+//                                     onChange: function (selected, brushes, done) {}});
 //   pc.draw(columns, brushes)   // brushes: {columnId: [lo, hi]} in the column's values
 // Dragging along an axis brushes a range on it; a run is selected when it lies inside every brush
 // (a missing value is outside any brush). Selected lines are coloured by the last axis (where the
@@ -148,10 +149,11 @@
 
     function schedule() { if (!frame) frame = requestAnimationFrame(render); }
 
-    function changed() {
+    // `done`: the brush is set (mouse up, clear), not still moving: listeners may do costlier work.
+    function changed(done) {
       select();
       schedule();
-      if (options.onChange) options.onChange(selected, brushes);
+      if (options.onChange) options.onChange(selected, brushes, done);
     }
 
     function axisAt(mx) {
@@ -177,7 +179,7 @@
         drag.moved = true;
         var lo = valueAt(drag.axis, Math.max(drag.from, y)), hi = valueAt(drag.axis, Math.min(drag.from, y));
         brushes[drag.axis.column.id] = [lo, hi];
-        changed();
+        changed(false);
         return;
       }
       if (ev.target !== box && !box.contains(ev.target)) return;
@@ -194,7 +196,7 @@
       if (!drag) return;
       if (!drag.moved) delete brushes[drag.axis.column.id];
       drag = null;
-      changed();
+      changed(true);
     });
     box.addEventListener("mouseleave", function () { tip.hide(); if (hover >= 0) { hover = -1; schedule(); } });
     box.addEventListener("click", function (ev) {
@@ -225,7 +227,7 @@
         });
         compute(); select(); render();
       },
-      clear: function () { brushes = {}; changed(); },
+      clear: function () { brushes = {}; changed(true); },
       selected: function () { return selected; },
     };
   };

@@ -170,6 +170,13 @@ def default_axes(columns: list[Column], sort_key: str) -> list[str]:
     return chosen
 
 
+def chart_keys(runs: list[ComparedRun], metric_keys: list[str], sort: str) -> list[str]:
+    """The metrics worth a chart over steps: logged beyond step 0 by some run (their latest step
+    says so); the sort metric first."""
+    stepped = [k for k in metric_keys if any(r.steps.get(k, 0) > 0 for r in runs)]
+    return sorted(stepped, key=lambda k: (k != sort, k))
+
+
 def page_url(run_ids: list[str], **state: Any) -> str:
     """This page's URL with `state` (query-string values; None or "" left out)."""
     query: list[tuple[str, str]] = []
@@ -256,7 +263,7 @@ def compare_page(
         sort=sort,
         direction=direction,
         metric_keys=metric_keys,
-        chart_keys=sorted(metric_keys, key=lambda k: (k != sort, k)),
+        chart_keys=chart_keys(runs, metric_keys, sort),
         top_lines=TOP_LINES,
         scales={"xlog": query.get("xlog") == "1", "ylog": query.get("ylog") == "1"},
         brushes=query.getlist("brush"),

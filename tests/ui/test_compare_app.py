@@ -199,3 +199,8 @@ def test_series_draw_the_best_runs_as_lines_and_the_rest_as_a_band(client: TestC
     assert client.get("/compare/series", params={"runs": ",".join(ids[:5])}).status_code == 400
     missing = client.get("/compare/series", params={"runs": ",".join(ids[:5]), "key": "nope"}).json()
     assert missing["lines"] == [] and missing["band"] is None
+
+
+def test_run_ids_are_ascii(client: TestClient, three: list[str]) -> None:
+    response = client.get("/compare", params={"runs": f"{three[0]},{three[1]},runé"})
+    assert response.status_code == 400 and "Not a run id" in response.text

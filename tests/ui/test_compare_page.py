@@ -265,3 +265,16 @@ def test_overlaid_charts_draw_the_best_runs_and_a_band(ui_server: str, ui_page: 
             break
     assert found
     screenshot(ui_page, "compare-overlaid-charts")
+
+
+def test_plots_are_drawn_at_the_screens_pixel_density(ui_server: str, browser: Any, few: list[str]) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{ui_server}/compare?runs={','.join(few)}")
+        for plot in ("#scatter", "#parcoords"):
+            pixels = page.evaluate(CANVAS_PIXELS, plot)
+            assert pixels["width"] == 2 * pixels["cssWidth"] and pixels["coloured"] > 100, (plot, pixels)
+        screenshot(page, "compare-hidpi")
+    finally:
+        context.close()

@@ -40,7 +40,7 @@ TOP_LINES = 20
 SERIES_POINTS = 400
 #: Parallel coordinates start with at most this many axes (the user picks others).
 DEFAULT_AXES = 10
-_RUN_ID = re.compile(r"^[A-Za-z0-9][\w\-]{0,255}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][\w\-]{0,255}$", re.ASCII)
 _DIRECTIONS = ("asc", "desc")
 #: Metrics whose best value is the lowest, for the default direction of a sort.
 _LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|time|latency", re.IGNORECASE)
@@ -110,9 +110,9 @@ def _plot_number(value: float | None) -> float | None:
 
 
 def build_columns(runs: list[ComparedRun]) -> list[Column]:
-    """Metrics (the outcome, read first) then params, each sorted by key. `differs` when any two runs disagree (a missing
-    value is a value of its own, NaN equals NaN). A param whose values all read as numbers is
-    numeric; any other is categorical, its sorted distinct values an ordinal axis."""
+    """Metrics (the outcome, read first) then params, each sorted by key. `differs` when any two runs
+    disagree (a missing value is a value of its own, NaN equals NaN). A param whose values all read
+    as numbers is numeric; any other is categorical, its sorted distinct values an ordinal axis."""
     columns: list[Column] = []
     for key in sorted({k for r in runs for k in r.metrics}):
         values = [r.metrics.get(key) for r in runs]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelyard.ui.routes import compare, experiments, runs, static
+from modelyard.ui.routes import compare, experiments, run, run_artifacts, run_charts, runs, static
 
 
 def routers() -> list[APIRouter]:
-    return [static.router, experiments.router, runs.router, compare.router]
+    return [
+        static.router, experiments.router, runs.router, run.router, run_charts.router, run_artifacts.router,
+        compare.router,
+    ]

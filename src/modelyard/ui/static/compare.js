@@ -1,7 +1,7 @@
 // The compare page's island: wires the JSON block (#compare-data) to the scatter plot and the
 // parallel coordinates, and keeps their state (axes picked, brushes) in the URL with
 // history.replaceState, so a reload or a shared link shows the same picture. The overlaid metric
-// charts (uPlot) load their series from /compare/series when they scroll into view.
+// charts (charts.js over uPlot) load their series from /compare/series when they scroll into view.
 (function () {
   "use strict";
 
@@ -157,74 +157,61 @@
   }
 
   // Lines for the best runs (coloured as parcoords colours them: the best at the same end of the
-  // ramp), and the rest as a min/max band. uPlot wants one x array: the union of every x.
+  // ramp), and the rest as a grey min/max band, drawn by charts.js (the run page's uPlot wrapper).
   function drawChart(fig, box, d, best) {
-    var P = window.modelyardPlot, th = P.theme();
-    var xs = [], seen = {};
-    var add = function (x) { if (!seen[x]) { seen[x] = true; xs.push(x); } };
-    d.lines.forEach(function (l) { l.x.forEach(add); });
-    if (d.band) d.band.x.forEach(add);
-    xs.sort(function (a, b) { return a - b; });
-    var at = {};
-    xs.forEach(function (x, i) { at[x] = i; });
-    var column = function (x, y) {
-      var out = new Array(xs.length).fill(null);
-      for (var i = 0; i < x.length; i++) out[at[x[i]]] = y[i];
-      return out;
-    };
-    var data = [xs], series = [{ label: "step" }], bands = [];
-    var k = d.lines.length;
-    d.lines.forEach(function (l, i) {
-      var t = k > 1 ? i / (k - 1) : 0;
-      data.push(column(l.x, l.y));
-      series.push({ label: l.name, stroke: P.ramp(best === "high" ? 1 - t * 0.999 : t), width: 1.5, spanGaps: true });
-    });
-    if (d.band) {
-      var fill = th.muted;
-      data.push(column(d.band.x, d.band.high), column(d.band.x, d.band.low));
-      series.push({ label: "max of the other " + d.band.runs, stroke: fill, width: 0.5, spanGaps: true, points: { show: false } });
-      series.push({ label: "min of the other " + d.band.runs, stroke: fill, width: 0.5, spanGaps: true, points: { show: false } });
-      bands.push({ series: [series.length - 2, series.length - 1], fill: "rgba(128,128,128,0.22)" });
-    }
-    box.textContent = "";
+    var P = window.modelyardPlot, k = d.lines.length, steps = {};
     fig.setAttribute("data-lines", String(k));
     fig.setAttribute("data-band", d.band ? String(d.band.runs) : "0");
-    if (xs.length <= 1) {
+    d.lines.forEach(function (l) { l.x.forEach(function (x) { steps[x] = true; }); });
+    if (d.band) d.band.x.forEach(function (x) { steps[x] = true; });
+    box.textContent = "";
+    if (Object.keys(steps).length <= 1) {
       var note = document.createElement("p");
       note.className = "muted loading";
       note.textContent = "Logged at a single step: the table, the scatter plot and the parallel coordinates show it.";
       box.appendChild(note);
       return;
     }
+    var list = [];
+    if (d.band) {
+      list.push({ label: "the other " + d.band.runs + " runs", color: "#8a8f98", x: d.band.x,
+        y: d.band.x.map(function () { return null; }), yMin: d.band.low, yMax: d.band.high });
+    }
+    d.lines.forEach(function (l, i) {
+      var t = k > 1 ? i / (k - 1) : 0;
+      list.push({ label: l.name, color: P.ramp(best === "high" ? 1 - t * 0.999 : t), x: l.x, y: l.y });
+    });
     var legend = document.createElement("div");
     legend.className = "chart-legend";
-    legend.textContent = k + (k === 1 ? " run" : " runs") + (d.band ? " + band of " + d.band.runs : "") + ". Hover a line.";
+    legend.textContent = k + (k === 1 ? " run" : " runs") + (d.band ? " + a band of " + d.band.runs : "") +
+      ". Point at a line to name it.";
     fig.insertBefore(legend, box);
-    var focused = -1;
-    var axis = { stroke: th.muted, grid: { stroke: th.line, width: 1 }, ticks: { stroke: th.line, width: 1 } };
-    var chart = new window.uPlot({
-      width: box.clientWidth, height: box.clientHeight,
-      legend: { show: false },
-      cursor: { focus: { prox: 12 }, points: { show: false } },
-      focus: { alpha: 0.25 },
-      scales: { x: { time: false } },
-      axes: [axis, Object.assign({ size: 56 }, axis)],
-      series: series, bands: bands,
-      hooks: {
-        setSeries: [function (u, i) { focused = i === null ? -1 : i; }],
-        setCursor: [function (u) {
-          var idx = u.cursor.idx;
-          if (idx === null || idx === undefined || focused < 1) return;
-          var v = u.data[focused][idx];
-          legend.textContent = "";
-          var b = document.createElement("b");
-          b.textContent = series[focused].label;
-          legend.appendChild(b);
-          legend.appendChild(document.createTextNode("  step " + xs[idx] + ": " + (v === null ? "no point" : P.fmt(v))));
-        }],
-      },
-    }, data, box);
-    window.addEventListener("resize", function () { chart.setSize({ width: box.clientWidth, height: box.clientHeight }); });
+    var chart = window.modelyard.charts.create(box, { height: box.clientHeight });
+    chart.setSeries(list);
+    nameOnHover(chart.plot(), list, legend);
+  }
+
+  // The legend line names the run whose line is nearest the cursor (within 12 px). charts.js gives
+  // each entry three uPlot series (max, min, line), so entry i's line is series 3 + 3 i.
+  function nameOnHover(u, list, legend) {
+    var P = window.modelyardPlot;
+    u.hooks.setCursor = (u.hooks.setCursor || []).concat(function () {
+      var idx = u.cursor.idx, top = u.cursor.top;
+      if (idx === null || idx === undefined || top === undefined || top < 0) return;
+      var best = -1, distance = 12;
+      list.forEach(function (entry, i) {
+        var v = u.data[3 + 3 * i] && u.data[3 + 3 * i][idx];
+        if (v === null || v === undefined) return;
+        var dy = Math.abs(u.valToPos(v, "y") - top);
+        if (dy < distance) { distance = dy; best = i; }
+      });
+      if (best < 0) return;
+      legend.textContent = "";
+      var b = document.createElement("b");
+      b.textContent = list[best].label;  // text: run names are user input
+      legend.appendChild(b);
+      legend.appendChild(document.createTextNode("  step " + u.data[0][idx] + ": " + P.fmt(u.data[3 + 3 * best][idx])));
+    });
   }
 
   function overlays(best) {

@@ -67,3 +67,11 @@ def test_metric_band_is_the_envelope_of_the_runs_per_bucket(store: SqlTrackingSt
     assert coarse.low == [float(x) for x in range(0, 100, 10)]
     assert coarse.high[0] == 29.0 and coarse.high[9] == 19.0 + 90
     assert metric_band(store.engine, ids, "nope") is None and metric_band(store.engine, [], "loss") is None
+
+
+def test_only_the_metrics_asked_for(store: SqlTrackingStore) -> None:
+    experiment = store.create_experiment("some")
+    run_id = store.create_run(experiment, "me", 0).info.run_id
+    store.log_batch(run_id, params=[Param("lr", "1")], metrics=[Metric(k, 1.0, 0, 0) for k in ("a", "b", "c")])
+    (run,) = compared_runs(store.engine, [run_id], params=False, metric_keys=["a", "c", "a"])
+    assert run.params == {} and run.metrics == {"a": 1.0, "c": 1.0}

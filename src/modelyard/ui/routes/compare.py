@@ -191,13 +191,20 @@ def page_url(run_ids: list[str], **state: Any) -> str:
     return "/compare?runs=" + ",".join(run_ids) + rest
 
 
-def selection(request: Request, sort: str, dir: str) -> tuple[list[str], list[ComparedRun], list[str], str]:
+def selection(
+    request: Request, sort: str, dir: str, chart_key: str | None = None
+) -> tuple[list[str], list[ComparedRun], list[str], str]:
     """The runs of `?runs=` that exist, best first by `sort` (else in the link's order): the ids as
-    given, the runs, the ids not found, and the sort direction. Fewer than two runs is a 400."""
+    given, the runs, the ids not found, and the sort direction. Fewer than two runs is a 400.
+    With `chart_key`, the runs carry only that metric and the sort metric (for one chart)."""
     run_ids = parse_run_ids(request.query_params.getlist("runs"))
     if dir and dir not in _DIRECTIONS:
         raise bad_request(f"dir must be asc or desc, not {dir[:40]!r}.")
-    runs = compared_runs(tracking_store(request).engine, run_ids)  # type: ignore[attr-defined]
+    engine = tracking_store(request).engine  # type: ignore[attr-defined]
+    if chart_key is None:
+        runs = compared_runs(engine, run_ids)
+    else:
+        runs = compared_runs(engine, run_ids, params=False, metric_keys=[chart_key, sort] if sort else [chart_key])
     found = {r.run_id for r in runs}
     missing = [i for i in run_ids if i not in found]
     if len(runs) < 2:
@@ -281,7 +288,7 @@ def compare_series(request: Request, key: str = "", sort: str = "", dir: str = "
     for the rest, when there are more, their min/max band in as many step buckets (`metric_band`)."""
     if not key:
         raise bad_request("Say which metric to chart: key=<metric key>.")
-    _, runs, _, _ = selection(request, sort, dir)
+    _, runs, _, _ = selection(request, sort, dir, chart_key=key)
     engine = tracking_store(request).engine  # type: ignore[attr-defined]
     having = [r for r in runs if key in r.metrics]
     top, rest = having[:TOP_LINES], having[TOP_LINES:]

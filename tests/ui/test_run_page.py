@@ -115,6 +115,7 @@ def logged_run(ui_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             _write_artifacts(folder)
             mlflow.log_artifacts(str(folder))
             frame = pd.DataFrame({"x1": [0.0, 1.0, 2.0, 3.0], "x2": [1.0, 0.0, 1.0, 0.0]})
+            mlflow.log_input(mlflow.data.from_pandas(frame, name="train-frame"), context="training")
             info = mlflow.sklearn.log_model(
                 LogisticRegression().fit(frame, [0, 1, 0, 1]),
                 name="classifier",
@@ -163,6 +164,9 @@ def test_overview_shows_what_mlflow_logged_as_text(
     loss = ui_page.locator("#metrics-table tr", has_text="loss")
     assert loss.locator("td").nth(2).inner_text() == str(STEPS - 1)
     assert ui_page.locator("#children a", has_text="child-run").count() == 1
+    dataset = ui_page.locator("#datasets tbody tr")
+    assert dataset.locator("td").nth(0).inner_text() == "train-frame"
+    assert dataset.locator("td").nth(1).inner_text() == "training"
     assert ui_page.locator("#logged-models td", has_text=logged_run.model_id).count() == 1
     assert ui_page.locator("#model-versions a", has_text=logged_run.model_name).count() == 1
     # The search box filters the table in place.

@@ -45,6 +45,14 @@ class RunArtifacts:
     #: The run's folder inside `repository` ("" when the repository is rooted at the run).
     prefix: str
     proxied: bool
+    #: Set when these are the artifacts of one of the run's logged models (MLflow 3 keeps a model's
+    #: files in the model's own location, not in the run's artifacts).
+    model_id: str = ""
+
+    def query(self, rel: str) -> str:
+        """The query string naming `rel` in this tree (`path=...`, plus `model=...` for a model's)."""
+        params = {"path": rel, **({"model": self.model_id} if self.model_id else {})}
+        return urllib.parse.urlencode(params)
 
     def full_path(self, rel: str) -> str:
         rel = safe_relative_path(rel)
@@ -57,8 +65,10 @@ class RunArtifacts:
         out = [FileInfo(info.path[cut:], info.is_dir, info.file_size) for info in infos]
         return sorted(out, key=lambda f: (not f.is_dir, f.path.lower()))
 
-    def read_head(self, rel: str, limit: int = PREVIEW_MAX_BYTES) -> Head:
-        """At most `limit` bytes from the start of the file (RESOURCE_DOES_NOT_EXIST when missing)."""
+    def read_head(self, rel: str, limit: int | None = None) -> Head:
+        """At most `limit` (default `PREVIEW_MAX_BYTES`) bytes from the start of the file
+        (RESOURCE_DOES_NOT_EXIST when missing)."""
+        limit = PREVIEW_MAX_BYTES if limit is None else limit
         stream = self.repository.open_read(self.full_path(rel))
         try:
             data = _read_at_most(stream, limit + 1)
@@ -74,19 +84,17 @@ class RunArtifacts:
         rel = safe_relative_path(rel)
         if self.proxied:
             return ARTIFACTS_API + urllib.parse.quote(self.full_path(rel))
-        return f"/runs/{self.run_id}/artifacts/file?" + urllib.parse.urlencode({"path": rel, "download": "1"})
+        return f"/runs/{self.run_id}/artifacts/file?{self.query(rel)}&download=1"
 
 
-def run_artifacts(request: Request, run_id: str, artifact_uri: str) -> RunArtifacts:
-    """Where the run's artifacts are, for this app."""
+def run_artifacts(request: Request, run_id: str, artifact_uri: str, model_id: str = "") -> RunArtifacts:
+    """Where the run's artifacts (or its logged model `model_id`'s, at `artifact_uri`) are, for this app."""
     if artifact_uri.startswith(PROXY_SCHEME):
-        prefix = safe_relative_path(
-            urllib.parse.unquote(urllib.parse.urlsplit(artifact_uri).path.lstrip("/"))
-        )
-        return RunArtifacts(run_id, _destination(request), prefix, proxied=True)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(artifact_uri).path.lstrip("/"))
+        return RunArtifacts(run_id, _destination(request), safe_relative_path(path), True, model_id)
     if not artifact_uri:
         raise ModelyardException.not_found(f"Run {run_id} has no artifact location")
-    return RunArtifacts(run_id, get_repository(artifact_uri), "", proxied=False)
+    return RunArtifacts(run_id, get_repository(artifact_uri), "", False, model_id)
 
 
 def _destination(request: Request) -> ArtifactRepository:

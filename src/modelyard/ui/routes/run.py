@@ -22,7 +22,7 @@ from modelyard.ui.forms import FormFields, field
 from modelyard.ui.markdown import render_markdown
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.routes.experiments import tracking_store
-from modelyard.ui.routes.run_artifacts import artifacts_context
+from modelyard.ui.routes.run_artifacts import artifacts_context, run_logged_models
 from modelyard.ui.routes.run_charts import charts_context
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -111,27 +111,22 @@ def _related(request: Request, run: Run, tags: dict[str, str]) -> Related:
         max_results=CHILDREN_SHOWN,
         order_by=["attributes.start_time DESC"],
     )
-    logged = request.app.state.logged_model_store.search_logged_models(
-        [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=100
-    )
-    models = {m.model_id: m for m in logged}
-    for output in run.outputs.model_outputs[:20]:
-        if output.model_id not in models:
-            try:
-                models[output.model_id] = request.app.state.logged_model_store.get_logged_model(
-                    output.model_id
-                )
-            except ModelyardException:
-                continue
+    # Registered from this run: by run id, or by the `models:/<id>` source of one of its logged models
+    # (MLflow 3 registers those without a run id). Ids come from the database: safe inside quotes.
+    logged_models = run_logged_models(request, run)
+    filter_string = f"run_id = '{run_id}'"
+    if logged_models:
+        sources = ", ".join(f"'models:/{m.model_id}'" for m in logged_models)
+        filter_string += f" OR source_path IN ({sources})"
     versions = request.app.state.registry_store.search_model_versions(
-        filter_string=f"run_id = '{run_id}'", max_results=100
+        filter_string=filter_string, max_results=100
     )
     return Related(
         parent=parent,
         parent_id=parent_id,
         children=list(children),
         more_children=children.token is not None,
-        logged_models=sorted(models.values(), key=lambda m: m.creation_timestamp),
+        logged_models=logged_models,
         versions=sorted(versions, key=lambda v: (v.name, int(v.version))),
     )
 

@@ -21,6 +21,8 @@ from starlette.responses import Response
 from modelyard.artifact_proxy.streaming import download_response, open_for_response
 from modelyard.artifacts import FileInfo, safe_relative_path
 from modelyard.entities import Run
+from modelyard.entities.logged_model import LoggedModel
+from modelyard.exceptions import ModelyardException
 from modelyard.ui.artifact_access import RunArtifacts, run_artifacts
 from modelyard.ui.previews import IMAGE_TYPES, build_preview
 from modelyard.ui.render import UiRoute, page
@@ -28,47 +30,93 @@ from modelyard.ui.routes.experiments import tracking_store
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 FILE_POLICY = "default-src 'none'; sandbox"
+#: Logged models listed (and browsable) per run.
+MODELS_SHOWN = 100
 
 
-def _artifacts(request: Request, run_id: str) -> RunArtifacts:
-    run = tracking_store(request).get_run(run_id)
-    return run_artifacts(request, run.info.run_id, run.info.artifact_uri)
+def run_logged_models(request: Request, run: Run) -> list[LoggedModel]:
+    """The logged models this run produced: those naming it as their source, and its outputs."""
+    store = request.app.state.logged_model_store
+    run_id = run.info.run_id  # the stored id: safe inside a filter string
+    found = store.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=MODELS_SHOWN
+    )
+    models = {m.model_id: m for m in found}
+    for output in run.outputs.model_outputs[:MODELS_SHOWN]:
+        if output.model_id not in models:
+            try:
+                models[output.model_id] = store.get_logged_model(output.model_id)
+            except ModelyardException:
+                continue
+    return sorted(models.values(), key=lambda m: m.creation_timestamp)
 
 
-def file_url(run_id: str, path: str) -> str:
-    return f"/runs/{run_id}/artifacts/file?" + urllib.parse.urlencode({"path": path})
+def _tree_for(
+    request: Request, run: Run, model_id: str, models: list[LoggedModel] | None = None
+) -> RunArtifacts:
+    """The run's artifacts, or those of one of its logged models (404 for a model not of this run)."""
+    if not model_id:
+        return run_artifacts(request, run.info.run_id, run.info.artifact_uri)
+    for model in models if models is not None else run_logged_models(request, run):
+        if model.model_id == model_id:
+            return run_artifacts(request, run.info.run_id, model.artifact_location, model_id)
+    raise ModelyardException.not_found(f"Run {run.info.run_id} has no logged model {model_id!r}.")
 
 
-def page_url(run_id: str, path: str) -> str:
-    return f"/runs/{run_id}?" + urllib.parse.urlencode({"tab": "artifacts", "path": path})
+def _artifacts(request: Request, run_id: str, model_id: str) -> RunArtifacts:
+    return _tree_for(request, tracking_store(request).get_run(run_id), model_id)
+
+
+def file_url(artifacts: RunArtifacts, path: str) -> str:
+    return f"/runs/{artifacts.run_id}/artifacts/file?{artifacts.query(path)}"
 
 
 def artifacts_context(request: Request, run: Run) -> dict[str, Any]:
-    """The tree down to the selected file's folder (each level listed once) and its preview."""
-    artifacts = run_artifacts(request, run.info.run_id, run.info.artifact_uri)
+    """Each tree (the run's, then one per logged model), the selected one listed down to the selected
+    file's folder (each level once), and that file's preview."""
+    models = run_logged_models(request, run)
+    model_id = request.query_params.get("model", "")
+    current = _tree_for(request, run, model_id, models)
     selected = safe_relative_path(request.query_params.get("path", ""))
-    # Folders on the way to the selection: root, a, a/b for a/b/c.txt (or a/b/c when c is a folder).
     parts = selected.split("/") if selected else []
-    levels: dict[str, list[FileInfo]] = {"": artifacts.list("")}
+    levels: dict[str, list[FileInfo]] = {"": current.list("")}
     for depth in range(1, len(parts) + 1):
         folder = "/".join(parts[:depth])
         if not any(f.is_dir and f.path == folder for f in levels["/".join(parts[: depth - 1])]):
             break
-        levels[folder] = artifacts.list(folder)
+        levels[folder] = current.list(folder)
     preview = None
     if selected and selected not in levels:
-        preview = build_preview(artifacts, selected, file_url(run.info.run_id, selected))
-    return {"levels": levels, "selected": selected, "preview": preview, "artifacts": artifacts}
+        preview = build_preview(current, selected, file_url(current, selected))
+    trees = []
+    for label, tree in [
+        ("Run artifacts", run_artifacts(request, run.info.run_id, run.info.artifact_uri)),
+        *(
+            (f"Model {m.name}", run_artifacts(request, run.info.run_id, m.artifact_location, m.model_id))
+            for m in models
+        ),
+    ]:
+        if tree.model_id == model_id:
+            trees.append((label, tree, levels))
+        elif not tree.model_id:  # the run's own top level is always shown
+            trees.append((label, tree, {"": tree.list("")}))
+        else:  # a model's tree loads when opened
+            trees.append((label, tree, None))
+    return {
+        "trees": trees,
+        "selected": selected,
+        "preview_model": model_id,
+        "preview": preview,
+    }
 
 
 @router.get("/runs/{run_id}/artifacts/list")
-def list_folder(request: Request, run_id: str, path: str = "") -> Response:
-    artifacts = _artifacts(request, run_id)
+def list_folder(request: Request, run_id: str, path: str = "", model: str = "") -> Response:
+    artifacts = _artifacts(request, run_id, model)
     folder = safe_relative_path(path)
     return page(
         request,
         "run_artifact_tree.html",
-        run_id=artifacts.run_id,
         folder=folder,
         levels={folder: artifacts.list(folder)},
         selected="",
@@ -77,21 +125,18 @@ def list_folder(request: Request, run_id: str, path: str = "") -> Response:
 
 
 @router.get("/runs/{run_id}/artifacts/preview")
-def preview(request: Request, run_id: str, path: str) -> Response:
-    artifacts = _artifacts(request, run_id)
+def preview(request: Request, run_id: str, path: str, model: str = "") -> Response:
+    artifacts = _artifacts(request, run_id, model)
     rel = safe_relative_path(path)
     return page(
-        request,
-        "run_artifact_preview.html",
-        run_id=artifacts.run_id,
-        preview=build_preview(artifacts, rel, file_url(artifacts.run_id, rel)),
+        request, "run_artifact_preview.html", preview=build_preview(artifacts, rel, file_url(artifacts, rel))
     )
 
 
 @router.get("/runs/{run_id}/artifacts/file")
-def artifact_file(request: Request, run_id: str, path: str, download: str = "") -> Response:
+def artifact_file(request: Request, run_id: str, path: str, model: str = "", download: str = "") -> Response:
     """The file's bytes through the artifact repository, streamed; inline only for raster images."""
-    artifacts = _artifacts(request, run_id)
+    artifacts = _artifacts(request, run_id, model)
     rel = safe_relative_path(path)
     name = posixpath.basename(rel) or "artifact"
     image_type = IMAGE_TYPES.get(posixpath.splitext(name)[1].lower())

@@ -80,8 +80,9 @@
         var smoothed = state.smoothing > 0 ? ema(y, state.smoothing) : null;
         var base = series.length;
         var cols = [s.x, hi, lo, y];
-        series.push({ label: s.label + " max", stroke: "transparent", width: 0, points: { show: false } });
-        series.push({ label: s.label + " min", stroke: "transparent", width: 0, points: { show: false } });
+        // The envelope's edges as hairlines: a one-bucket spike stays visible at any zoom.
+        series.push({ label: s.label + " max", stroke: c + "66", width: 1, points: { show: false } });
+        series.push({ label: s.label + " min", stroke: c + "66", width: 1, points: { show: false } });
         series.push({ label: s.label, stroke: c, width: smoothed ? 1 : 1.5, alpha: smoothed ? 0.35 : 1,
           points: { show: s.x.length < 60 }, value: function (u, v) { return formatNumber(v); } });
         bands.push({ series: [base, base + 1], fill: c + "33" });

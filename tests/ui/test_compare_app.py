@@ -204,3 +204,25 @@ def test_series_draw_the_best_runs_as_lines_and_the_rest_as_a_band(client: TestC
 def test_run_ids_are_ascii(client: TestClient, three: list[str]) -> None:
     response = client.get("/compare", params={"runs": f"{three[0]},{three[1]},runé"})
     assert response.status_code == 400 and "Not a run id" in response.text
+
+
+def test_odd_values_never_break_the_page(client: TestClient) -> None:
+    long_value = "x" * 6000
+    ids = _log(client, "odd", [
+        {"p": {"big": long_value, "mixed": "1"}, "m": {"inf": math.inf, "nan": math.nan, "neg": -math.inf}},
+        {"p": {"mixed": "one"}, "m": {"nan": math.nan, "inf": 1.0}},
+        {},
+    ])
+    response = client.get("/compare", params={"runs": ",".join(ids), "sort": "inf"})
+    assert response.status_code == 200
+    columns = {c["id"]: c for c in _data(response.text)["columns"]}
+    assert columns["metric:inf"]["values"] == [None, 1.0, None] and columns["metric:nan"]["values"] == [None, None, None]
+    assert columns["param:mixed"]["categories"] == ["1", "one"]  # one value that is not a number: categorical
+    assert f'title="{long_value}"' in response.text  # clipped in the cell, whole on hover
+    rows = dict(re.findall(r'<tr data-key="([^"]+)"[^>]*>(.*?)</tr>', response.text, re.S))
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", rows["metric:inf"]) == ["∞", "1", ""]
+    assert 'data-key="metric:nan" class="differs"' in response.text  # NaN, NaN, missing
+    nothing = _log(client, "empty", [{}, {}])
+    empty = client.get("/compare", params={"runs": ",".join(nothing), "diff": "1"})
+    assert empty.status_code == 200 and "These runs have no metrics." in empty.text
+    assert _data(empty.text)["columns"] == []

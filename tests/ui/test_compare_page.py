@@ -278,3 +278,12 @@ def test_plots_are_drawn_at_the_screens_pixel_density(ui_server: str, browser: A
         screenshot(page, "compare-hidpi")
     finally:
         context.close()
+
+
+def test_runs_with_nothing_logged_show_empty_states(ui_server: str, ui_page: Any) -> None:
+    ids = _log_runs(ui_server, [{"name": "bare-1", "p": {}, "m": {}}, {"name": "bare-2", "p": {}, "m": {}}])
+    ui_page.goto(f"{ui_server}/compare?runs={','.join(ids)}")
+    text = ui_page.locator("main").inner_text()
+    assert "These runs have no params or metrics." in text and "These runs have no metrics." in text
+    assert ui_page.locator("#scatter, #parcoords").count() == 0  # no empty plot boxes
+    screenshot(ui_page, "compare-nothing-logged")

@@ -9,8 +9,6 @@ Everything the user chose (only differences, sort metric, axes, brushes) is in t
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from modelyard.store.tracking.comparison import ComparedRun, compared_runs, metr
 from modelyard.store.tracking.metric_series import metric_series
 from modelyard.ui.render import UiRoute, bad_request, format_number, page
 from modelyard.ui.routes.experiments import tracking_store
+from modelyard.ui.routes.run_charts import json_response
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 
@@ -309,13 +308,3 @@ def compare_series(request: Request, key: str = "", sort: str = "", dir: str = "
         },
     }
     return json_response(request, payload)
-
-
-def json_response(request: Request, payload: Any) -> Response:
-    """JSON for the page's scripts, gzipped when accepted (a 20-run chart is ~100 KB of numbers)."""
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
-    if len(body) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=5, mtime=0)
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type="application/json", headers=headers)

@@ -11,8 +11,8 @@ points (a zoomed-in range, or a short metric) the real points come back unchange
 The summary (count, min, max, last) is computed over the run's WHOLE history of the key, in SQL,
 whatever range was asked for: it never comes from a sample. When the range is the whole history (a
 chart's first load) it is folded out of the same scan that builds the buckets (the minimum of the
-buckets' minima is the history's minimum), so a first load reads the points once; a zoomed range
-costs one more scan for it.
+buckets' minima is the history's minimum), so a first load reads the points once; for a zoomed range
+it costs one more scan, which a caller that already has it skips with `with_summary=False`.
 
 Cost per run: the x extent (index endpoints for steps; one covering-index scan for time axes), one
 read of at most `max_points + 1` points, and, only when the range holds more than that, one grouped
@@ -92,7 +92,8 @@ class RunSeries:
     run_id: str
     key: str
     x_axis: str
-    summary: SeriesSummary
+    #: None only when the caller asked for a part of the history `with_summary=False`.
+    summary: SeriesSummary | None
     sampled: bool
     #: The bucket width in x units (1 when not sampled).
     bucket_width: int
@@ -118,7 +119,7 @@ class RunSeries:
             "points_in_range": self.points_in_range,
             "x_lo": self.x_lo,
             "x_hi": self.x_hi,
-            "summary": self.summary.to_dict(),
+            "summary": self.summary.to_dict() if self.summary is not None else None,
             "x": self.x,
             "y": [_finite(v) for v in self.y],
             "y_min": [_finite(v) for v in self.y_min],
@@ -163,10 +164,13 @@ def metric_series(
     x_min: float | None = None,
     x_max: float | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    *,
+    with_summary: bool = True,
 ) -> dict[str, RunSeries]:
     """Each run's points of `key` between `x_min` and `x_max` (inclusive), at most `max_points` per run.
 
-    Runs without the metric are absent; the rest keep the order of `run_ids`. A bad `x_axis`,
+    Runs without the metric are absent; the rest keep the order of `run_ids`. `with_summary=False`
+    leaves `summary` None when the range is not the whole history (no scan of the rest). A bad `x_axis`,
     `max_points` or bound is INVALID_PARAMETER_VALUE.
     """
     if x_axis not in X_AXES:
@@ -196,7 +200,9 @@ def metric_series(
         lasts = _last_points(conn, ids, key)
         for run_id in ids:
             if run_id in lasts:
-                series = _run_series(conn, run_id, key, x_axis, x_min, x_max, max_points, lasts[run_id])
+                series = _run_series(
+                    conn, run_id, key, x_axis, x_min, x_max, max_points, lasts[run_id], with_summary
+                )
                 if series is not None:
                     out[run_id] = series
     return out
@@ -211,6 +217,7 @@ def _run_series(
     x_max: float | None,
     max_points: int,
     last: tuple[Any, ...],
+    with_summary: bool = True,
 ) -> RunSeries | None:
     m = SqlMetric.__table__
     of_run = (m.c.run_uuid == run_id, m.c.key == key)
@@ -260,7 +267,7 @@ def _run_series(
                 len(raw), min(real, default=None), max(real, default=None), min_step, max_step, last
             )
         else:
-            summary = _range_summary(conn, of_run, min_step, max_step, last)
+            summary = _range_summary(conn, of_run, min_step, max_step, last) if with_summary else None
         return RunSeries(
             run_id,
             key,
@@ -297,7 +304,7 @@ def _run_series(
             total, min(real_lows, default=None), max(real_highs, default=None), min_step, max_step, last
         )
     else:
-        summary = _range_summary(conn, of_run, min_step, max_step, last)
+        summary = _range_summary(conn, of_run, min_step, max_step, last) if with_summary else None
     return RunSeries(
         run_id,
         key,

@@ -260,63 +260,45 @@ def _run_series(
     if x_axis != "step":
         raw.sort(key=lambda row: row[0])  # stable: points at one time stay in step order
     if len(raw) <= max_points:
-        ys = [None if is_nan else float(v) for _, v, is_nan in raw]
-        real = [v for v in ys if v is not None]
-        if whole:
-            summary = _summary(
-                len(raw), min(real, default=None), max(real, default=None), min_step, max_step, last
-            )
-        else:
-            summary = _range_summary(conn, of_run, min_step, max_step, last) if with_summary else None
-        return RunSeries(
-            run_id,
-            key,
-            x_axis,
-            summary,
-            sampled=False,
-            bucket_width=1,
-            points_in_range=len(raw),
-            x_lo=lo,
-            x_hi=hi,
-            x=[int(x) for x, _, _ in raw],
-            y=ys,
-            y_min=list(ys),
-            y_max=list(ys),
-        )
-
-    # Too many: equal-width buckets over [lo, hi], at most max_points of them, in one grouped scan.
-    width = max(1, -(-(hi - lo + 1) // max_points))
-    bucket = ((x_col - literal(lo)) // literal(width)).label("bucket")
-    value = _real_value(m)
-    grouped = (
-        select(bucket, func.min(x_col), func.avg(value), func.min(value), func.max(value), func.count())
-        .where(*in_range)
-        .group_by(bucket)
-    )
-    rows = sorted(conn.execute(grouped).all(), key=lambda row: row[0])
-    lows = [None if row[3] is None else float(row[3]) for row in rows]
-    highs = [None if row[4] is None else float(row[4]) for row in rows]
-    total = sum(int(row[5]) for row in rows)
-    if whole:
-        real_lows = [v for v in lows if v is not None]
-        real_highs = [v for v in highs if v is not None]
-        summary = _summary(
-            total, min(real_lows, default=None), max(real_highs, default=None), min_step, max_step, last
-        )
+        sampled, width, total = False, 1, len(raw)
+        xs = [int(x) for x, _, _ in raw]
+        means = [None if is_nan else float(v) for _, v, is_nan in raw]
+        lows, highs = list(means), list(means)
     else:
-        summary = _range_summary(conn, of_run, min_step, max_step, last) if with_summary else None
+        # Too many: equal-width buckets over [lo, hi], at most max_points of them, in one grouped scan.
+        sampled, width = True, max(1, -(-(hi - lo + 1) // max_points))
+        bucket = ((x_col - literal(lo)) // literal(width)).label("bucket")
+        value = _real_value(m)
+        grouped = (
+            select(bucket, func.min(x_col), func.avg(value), func.min(value), func.max(value), func.count())
+            .where(*in_range)
+            .group_by(bucket)
+        )
+        rows = sorted(conn.execute(grouped).all(), key=lambda row: row[0])
+        xs = [int(row[1]) for row in rows]
+        means = [None if row[2] is None else float(row[2]) for row in rows]
+        lows = [None if row[3] is None else float(row[3]) for row in rows]
+        highs = [None if row[4] is None else float(row[4]) for row in rows]
+        total = sum(int(row[5]) for row in rows)
+    summary: SeriesSummary | None = None
+    if whole:  # the series covers the whole history: its extremes are the history's
+        low = min((v for v in lows if v is not None), default=None)
+        high = max((v for v in highs if v is not None), default=None)
+        summary = _summary(total, low, high, min_step, max_step, last)
+    elif with_summary:
+        summary = _range_summary(conn, of_run, min_step, max_step, last)
     return RunSeries(
         run_id,
         key,
         x_axis,
         summary,
-        sampled=True,
+        sampled=sampled,
         bucket_width=width,
         points_in_range=total,
         x_lo=lo,
         x_hi=hi,
-        x=[int(row[1]) for row in rows],
-        y=[None if row[2] is None else float(row[2]) for row in rows],
+        x=xs,
+        y=means,
         y_min=lows,
         y_max=highs,
     )

@@ -158,6 +158,8 @@ def test_overview_shows_what_mlflow_logged_as_text(
     ui_page.fill("input[data-filter='#params-table']", "epo")
     assert params.locator("tbody tr:visible").count() == 1
     screenshot(ui_page, "run-overview")
+    ui_page.emulate_media(color_scheme="dark")
+    screenshot(ui_page, "run-overview-dark")
 
     ui_page.goto(f"{ui_server}/runs/{logged_run.child_id}")
     assert ui_page.locator(".run-facts a", has_text=f"{HOSTILE} main").count() == 1  # the parent
@@ -222,6 +224,15 @@ def test_metric_chart_draws_and_zoom_loads_full_resolution(
     ui_page.wait_for_function("() => location.search.includes('smooth=0.9')")
     assert _drawn_pixels(card) > 500
     screenshot(ui_page, "run-chart-log-relative-smoothed")
+
+    # The dark theme follows the system setting; the chart takes its colours from the page's.
+    ui_page.emulate_media(color_scheme="dark")
+    ui_page.reload()
+    ui_page.wait_for_function(
+        "() => document.querySelector(\".chart-card[data-key='loss']\").dataset.sampled === 'true'"
+    )
+    assert _drawn_pixels(card) > 500
+    screenshot(ui_page, "run-chart-dark")
 
 
 def _drawn_pixels(card: Any) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.mlflow_client import mlflow_pointed_at
 from tests.support.mlflow_processes import run_mlflow
 from tests.support.outcome import test_failed
 from tests.support.services import start_tracking_server
@@ -72,43 +73,16 @@ def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-_MLFLOW_GLOBAL_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_RUN_ID",
-)
-
-
 @pytest.fixture
 def tracking_uri(compat_server: CompatServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """Points the mlflow client (env and its cached global) at the server; ends stray runs after.
 
     A failing test gets the tail of the server log in its report.
     """
-    import mlflow
-    import mlflow.tracking.fluent
-
-    compat_server_uri = compat_server.url
-    # mlflow writes some of these itself (set_experiment exports MLFLOW_EXPERIMENT_ID for
-    # subprocesses), which monkeypatch would not undo: snapshot and restore them all.
-    saved = {name: os.environ.get(name) for name in _MLFLOW_GLOBAL_ENV}
-    for name in _MLFLOW_GLOBAL_ENV:
-        os.environ.pop(name, None)
-    os.environ["MLFLOW_TRACKING_URI"] = compat_server_uri
-    mlflow.set_tracking_uri(compat_server_uri)
     try:
-        yield compat_server_uri
+        with mlflow_pointed_at(compat_server.url) as uri:
+            yield uri
     finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(None)
-        mlflow.tracking.fluent._active_experiment_id = None
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if test_failed(request):
             sys.stdout.write(log_tail(compat_server.log_path, 150) + "\n")
 

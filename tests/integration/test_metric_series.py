@@ -115,6 +115,9 @@ def test_a_100k_step_metric_is_bucketed_exactly_and_summarised_whole(store: SqlT
     want = [None if math.isnan(v) else v for s, _, v in history if 24_901 <= s <= 25_999]
     assert zoom.y == want and None in zoom.y
     assert zoom.summary == summary  # the summary never depends on the range
+    lean = metric_series(store.engine, [run_id], "loss", "step", 24_901, 25_999, 1500, with_summary=False)
+    assert lean[run_id].summary is None and lean[run_id].x == zoom.x
+    assert metric_series(store.engine, [run_id], "loss", with_summary=False)[run_id].summary == summary
 
     # A zoomed range with more points than the budget is bucketed within the range only.
     mid = metric_series(store.engine, [run_id], "loss", "step", 10_000, 39_999, 1000)[run_id]

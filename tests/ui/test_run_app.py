@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from modelyard.settings import Settings
-from modelyard.tracking.app import create_app
 from modelyard.ui import artifact_access
 from modelyard.ui.markdown import link_allowed, render_markdown
 
 API = "/api/2.0/mlflow"
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 @pytest.fixture
@@ -63,7 +49,9 @@ def test_series_json_is_downsampled_then_full_resolution_when_zoomed(
     assert body["y_max"][0] == 9.0 and body["y_min"][0] == 0.0
     zoom = client.get(url, params={"key": "loss", "points": 500, "min": 1000, "max": 1399}).json()
     assert not zoom["sampled"] and zoom["x"] == list(range(1000, 1400))
-    assert zoom["y"] == [float(i % 97) for i in range(1000, 1400)]
+    assert zoom["y"] == [float(i % 97) for i in range(1000, 1400)] and zoom["summary"] == body["summary"]
+    lean = client.get(url, params={"key": "loss", "min": 1000, "max": 1399, "summary": "0"}).json()
+    assert lean["summary"] is None and lean["x"] == zoom["x"]
     relative = client.get(url, params={"key": "loss", "x": "relative", "min": 0, "max": 9}).json()
     assert relative["x"] == list(range(10))
 

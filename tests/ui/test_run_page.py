@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 import uuid
 import zlib
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 from tests.support.browser import screenshot
+from tests.support.mlflow_client import mlflow_pointed_at
 
 STEPS = 100_000
 HOSTILE = "<img src=x onerror=alert(1)>"
-_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
 
 
 @dataclass(frozen=True)
@@ -74,15 +73,11 @@ def _write_artifacts(folder: Path) -> None:
 def logged_run(ui_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedRun]:
     """One run logged once per module with the real mlflow client (env restored afterwards)."""
     import mlflow
-    import mlflow.tracking.fluent
     import pandas as pd
     from mlflow.entities import Metric, Param, RunTag
     from sklearn.linear_model import LogisticRegression
 
-    saved = {name: os.environ.get(name) for name in _MLFLOW_ENV}
-    os.environ["MLFLOW_TRACKING_URI"] = ui_server
-    mlflow.set_tracking_uri(ui_server)
-    try:
+    with mlflow_pointed_at(ui_server):
         client = mlflow.MlflowClient()
         experiment_id = client.create_experiment(f"run-page-{uuid.uuid4().hex[:8]}")
         mlflow.set_experiment(experiment_id=experiment_id)
@@ -124,17 +119,7 @@ def logged_run(ui_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             )
             with mlflow.start_run(run_name="child-run", nested=True) as child:
                 mlflow.log_metric("child_metric", 1.0)
-        yield LoggedRun(run_id, child.info.run_id, experiment_id, info.model_id, model_name)
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(None)
-        mlflow.tracking.fluent._active_experiment_id = None
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        yield LoggedRun(run.info.run_id, child.info.run_id, experiment_id, info.model_id, model_name)
 
 
 def _no_dialogs(page: Any) -> list[str]:
@@ -173,6 +158,8 @@ def test_overview_shows_what_mlflow_logged_as_text(
     ui_page.fill("input[data-filter='#params-table']", "epo")
     assert params.locator("tbody tr:visible").count() == 1
     screenshot(ui_page, "run-overview")
+    ui_page.emulate_media(color_scheme="dark")
+    screenshot(ui_page, "run-overview-dark")
 
     ui_page.goto(f"{ui_server}/runs/{logged_run.child_id}")
     assert ui_page.locator(".run-facts a", has_text=f"{HOSTILE} main").count() == 1  # the parent
@@ -237,6 +224,15 @@ def test_metric_chart_draws_and_zoom_loads_full_resolution(
     ui_page.wait_for_function("() => location.search.includes('smooth=0.9')")
     assert _drawn_pixels(card) > 500
     screenshot(ui_page, "run-chart-log-relative-smoothed")
+
+    # The dark theme follows the system setting; the chart takes its colours from the page's.
+    ui_page.emulate_media(color_scheme="dark")
+    ui_page.reload()
+    ui_page.wait_for_function(
+        "() => document.querySelector(\".chart-card[data-key='loss']\").dataset.sampled === 'true'"
+    )
+    assert _drawn_pixels(card) > 500
+    screenshot(ui_page, "run-chart-dark")
 
 
 def _drawn_pixels(card: Any) -> int:

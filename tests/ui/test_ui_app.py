@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.settings import Settings
 from modelyard.tracking.app import create_app
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def test_pages_carry_a_strict_policy_and_are_compressed(client: TestClient) -> None:

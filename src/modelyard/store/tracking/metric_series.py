@@ -11,8 +11,8 @@ points (a zoomed-in range, or a short metric) the real points come back unchange
 The summary (count, min, max, last) is computed over the run's WHOLE history of the key, in SQL,
 whatever range was asked for: it never comes from a sample. When the range is the whole history (a
 chart's first load) it is folded out of the same scan that builds the buckets (the minimum of the
-buckets' minima is the history's minimum), so a first load reads the points once; a zoomed range
-costs one more scan for it.
+buckets' minima is the history's minimum), so a first load reads the points once; for a zoomed range
+it costs one more scan, which a caller that already has it skips with `with_summary=False`.
 
 Cost per run: the x extent (index endpoints for steps; one covering-index scan for time axes), one
 read of at most `max_points + 1` points, and, only when the range holds more than that, one grouped
@@ -92,7 +92,8 @@ class RunSeries:
     run_id: str
     key: str
     x_axis: str
-    summary: SeriesSummary
+    #: None only when the caller asked for a part of the history `with_summary=False`.
+    summary: SeriesSummary | None
     sampled: bool
     #: The bucket width in x units (1 when not sampled).
     bucket_width: int
@@ -118,7 +119,7 @@ class RunSeries:
             "points_in_range": self.points_in_range,
             "x_lo": self.x_lo,
             "x_hi": self.x_hi,
-            "summary": self.summary.to_dict(),
+            "summary": self.summary.to_dict() if self.summary is not None else None,
             "x": self.x,
             "y": [_finite(v) for v in self.y],
             "y_min": [_finite(v) for v in self.y_min],
@@ -163,10 +164,13 @@ def metric_series(
     x_min: float | None = None,
     x_max: float | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    *,
+    with_summary: bool = True,
 ) -> dict[str, RunSeries]:
     """Each run's points of `key` between `x_min` and `x_max` (inclusive), at most `max_points` per run.
 
-    Runs without the metric are absent; the rest keep the order of `run_ids`. A bad `x_axis`,
+    Runs without the metric are absent; the rest keep the order of `run_ids`. `with_summary=False`
+    leaves `summary` None when the range is not the whole history (no scan of the rest). A bad `x_axis`,
     `max_points` or bound is INVALID_PARAMETER_VALUE.
     """
     if x_axis not in X_AXES:
@@ -196,7 +200,9 @@ def metric_series(
         lasts = _last_points(conn, ids, key)
         for run_id in ids:
             if run_id in lasts:
-                series = _run_series(conn, run_id, key, x_axis, x_min, x_max, max_points, lasts[run_id])
+                series = _run_series(
+                    conn, run_id, key, x_axis, x_min, x_max, max_points, lasts[run_id], with_summary
+                )
                 if series is not None:
                     out[run_id] = series
     return out
@@ -211,6 +217,7 @@ def _run_series(
     x_max: float | None,
     max_points: int,
     last: tuple[Any, ...],
+    with_summary: bool = True,
 ) -> RunSeries | None:
     m = SqlMetric.__table__
     of_run = (m.c.run_uuid == run_id, m.c.key == key)
@@ -253,63 +260,45 @@ def _run_series(
     if x_axis != "step":
         raw.sort(key=lambda row: row[0])  # stable: points at one time stay in step order
     if len(raw) <= max_points:
-        ys = [None if is_nan else float(v) for _, v, is_nan in raw]
-        real = [v for v in ys if v is not None]
-        if whole:
-            summary = _summary(
-                len(raw), min(real, default=None), max(real, default=None), min_step, max_step, last
-            )
-        else:
-            summary = _range_summary(conn, of_run, min_step, max_step, last)
-        return RunSeries(
-            run_id,
-            key,
-            x_axis,
-            summary,
-            sampled=False,
-            bucket_width=1,
-            points_in_range=len(raw),
-            x_lo=lo,
-            x_hi=hi,
-            x=[int(x) for x, _, _ in raw],
-            y=ys,
-            y_min=list(ys),
-            y_max=list(ys),
-        )
-
-    # Too many: equal-width buckets over [lo, hi], at most max_points of them, in one grouped scan.
-    width = max(1, -(-(hi - lo + 1) // max_points))
-    bucket = ((x_col - literal(lo)) // literal(width)).label("bucket")
-    value = _real_value(m)
-    grouped = (
-        select(bucket, func.min(x_col), func.avg(value), func.min(value), func.max(value), func.count())
-        .where(*in_range)
-        .group_by(bucket)
-    )
-    rows = sorted(conn.execute(grouped).all(), key=lambda row: row[0])
-    lows = [None if row[3] is None else float(row[3]) for row in rows]
-    highs = [None if row[4] is None else float(row[4]) for row in rows]
-    total = sum(int(row[5]) for row in rows)
-    if whole:
-        real_lows = [v for v in lows if v is not None]
-        real_highs = [v for v in highs if v is not None]
-        summary = _summary(
-            total, min(real_lows, default=None), max(real_highs, default=None), min_step, max_step, last
-        )
+        sampled, width, total = False, 1, len(raw)
+        xs = [int(x) for x, _, _ in raw]
+        means = [None if is_nan else float(v) for _, v, is_nan in raw]
+        lows, highs = list(means), list(means)
     else:
+        # Too many: equal-width buckets over [lo, hi], at most max_points of them, in one grouped scan.
+        sampled, width = True, max(1, -(-(hi - lo + 1) // max_points))
+        bucket = ((x_col - literal(lo)) // literal(width)).label("bucket")
+        value = _real_value(m)
+        grouped = (
+            select(bucket, func.min(x_col), func.avg(value), func.min(value), func.max(value), func.count())
+            .where(*in_range)
+            .group_by(bucket)
+        )
+        rows = sorted(conn.execute(grouped).all(), key=lambda row: row[0])
+        xs = [int(row[1]) for row in rows]
+        means = [None if row[2] is None else float(row[2]) for row in rows]
+        lows = [None if row[3] is None else float(row[3]) for row in rows]
+        highs = [None if row[4] is None else float(row[4]) for row in rows]
+        total = sum(int(row[5]) for row in rows)
+    summary: SeriesSummary | None = None
+    if whole:  # the series covers the whole history: its extremes are the history's
+        low = min((v for v in lows if v is not None), default=None)
+        high = max((v for v in highs if v is not None), default=None)
+        summary = _summary(total, low, high, min_step, max_step, last)
+    elif with_summary:
         summary = _range_summary(conn, of_run, min_step, max_step, last)
     return RunSeries(
         run_id,
         key,
         x_axis,
         summary,
-        sampled=True,
+        sampled=sampled,
         bucket_width=width,
         points_in_range=total,
         x_lo=lo,
         x_hi=hi,
-        x=[int(row[1]) for row in rows],
-        y=[None if row[2] is None else float(row[2]) for row in rows],
+        x=xs,
+        y=means,
         y_min=lows,
         y_max=highs,
     )

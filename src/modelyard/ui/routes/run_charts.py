@@ -1,9 +1,10 @@
 """The run page's metric charts: the Charts tab's context and the series JSON its charts load.
 
-`GET /runs/{run_id}/metric-series?key=&x=step&min=&max=&points=` answers `metric_series` for one run
-and key: at most `points` points (min/max/mean buckets, or the real points when the range holds
-fewer), with the whole-history summary. A chart loads the whole range first; a zoom asks again for
-the zoomed range, which comes back at full resolution once it holds fewer points than the budget.
+`GET /runs/{run_id}/metric-series?key=&x=step&min=&max=&points=&summary=` answers `metric_series` for
+one run and key: at most `points` points (min/max/mean buckets, or the real points when the range
+holds fewer), with the whole-history summary. A chart loads the whole range first; a zoom asks again
+for the zoomed range (with `summary=0`: the chart has it already), which comes back at full
+resolution once it holds fewer points than the budget.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def series_json(
     min: float | None = None,  # noqa: A002 - the query string's names
     max: float | None = None,  # noqa: A002
     points: int = DEFAULT_MAX_POINTS,
+    summary: bool = True,
 ) -> Response:
     engine = tracking_store(request).engine  # type: ignore[attr-defined]
-    found = metric_series(engine, [run_id], key, x, min, max, points)
+    found = metric_series(engine, [run_id], key, x, min, max, points, with_summary=summary)
     if run_id not in found:
         tracking_store(request).get_run(run_id)  # 404 for an unknown run
         raise ModelyardException.not_found(f"Run {run_id} has no metric {key!r}.")

@@ -58,6 +58,16 @@
     return v ? v.trim() : fallback;
   }
 
+  function decades(u, axisIdx, min, max) {
+    var out = [];
+    if (!(min > 0) || !(max > 0)) return out;
+    for (var e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+      var v = Math.pow(10, e);
+      if (v >= min * 0.999999 && v <= max * 1.000001) out.push(v);
+    }
+    return out;
+  }
+
   function positive(values) {
     return values.map(function (v) { return v !== null && v !== undefined && v > 0 ? v : null; });
   }
@@ -106,7 +116,9 @@
           { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
             values: state.xKind === "duration" ? function (u, vals) { return vals.map(formatDuration); } : undefined },
           { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60,
-            values: function (u, vals) { return vals.map(formatNumber); } }
+            values: function (u, vals) { return vals.map(formatNumber); },
+            // On a log axis only the decades get grid lines and labels (uPlot draws all nine per decade).
+            splits: state.logY ? decades : undefined }
         ],
         hooks: { setSelect: [function (u) {
           if (!options.onZoom || u.select.width < 3) return;

@@ -46,7 +46,11 @@
     function load(card, lo, hi) {
       var o = options();
       var params = new URLSearchParams({ key: card.key, x: o.x, points: points });
-      if (lo !== undefined) { params.set("min", String(Math.floor(lo))); params.set("max", String(Math.ceil(hi))); }
+      if (lo !== undefined) {
+        params.set("min", String(Math.floor(lo)));
+        params.set("max", String(Math.ceil(hi)));
+        if (card.summary) params.set("summary", "0");  // the whole history's summary is known already
+      }
       card.el.classList.add("loading");
       card.pending = (card.pending || 0) + 1;
       var ticket = card.pending;
@@ -58,6 +62,7 @@
         .then(function (s) {
           if (ticket !== card.pending) return;  // a newer request for this chart is on its way
           card.data = s;
+          if (s.summary) card.summary = s.summary;
           card.zoomed = lo !== undefined;
           draw(card);
         })
@@ -69,7 +74,7 @@
       var s = card.data, o = options();
       card.chart.setOptions({ logY: o.logY, xKind: X_KIND[o.x] });
       card.chart.setSeries([{ label: card.key, x: s.x, y: s.y, yMin: s.y_min, yMax: s.y_max }], { smoothing: o.smoothing });
-      var sum = s.summary;
+      var sum = card.summary;
       card.el.querySelector('[data-stat="min"]').textContent = statText(sum.min);
       card.el.querySelector('[data-stat="max"]').textContent = statText(sum.max);
       card.el.querySelector('[data-stat="last"]').textContent = statText(sum.last);
@@ -86,7 +91,7 @@
 
     container.querySelectorAll(".chart-card").forEach(function (el) {
       var card = { el: el, key: el.getAttribute("data-key"), note: el.querySelector(".chart-note"),
-        reset: el.querySelector(".reset-zoom"), data: null, zoomed: false };
+        reset: el.querySelector(".reset-zoom"), data: null, summary: null, zoomed: false };
       card.chart = window.modelyard.charts.create(el.querySelector(".chart-area"), {
         xKind: X_KIND[options().x], logY: options().logY,
         onZoom: function (lo, hi) { load(card, lo, hi); }

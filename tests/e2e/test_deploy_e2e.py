@@ -23,9 +23,8 @@ import numpy as np
 import pytest
 from botocore.config import Config
 from tests.integration.serving_models import FEATURES, frame, import_source
-from tests.support.services import print_log, start_service
 
-from modelyard.devstack.services import ENDPOINTS, GunicornService
+from modelyard.devstack.services import GunicornService
 
 pytestmark = [pytest.mark.s3, pytest.mark.compat, pytest.mark.slow]
 
@@ -44,21 +43,6 @@ class CorruptModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         return model_input
 """
-
-
-@pytest.fixture
-def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
-    env = {
-        "AWS_ENDPOINT_URL_S3": s3_endpoint,
-        "MODELYARD_ENDPOINTS_STATE_DIR": str(tmp_path / "endpoints-state"),
-        "MODELYARD_ENDPOINT_START_TIMEOUT": "90",
-    }
-    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=1) as service:
-        try:
-            yield service
-        except BaseException:
-            print_log(service)
-            raise
 
 
 @pytest.fixture

@@ -85,6 +85,19 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     assert history[-1].startswith(f"started: {MODEL} v{first}")
     screenshot(ui_page, "deployment")
 
+    # Shift all traffic to the canary, then delete the endpoint, from the page.
+    ui_page.locator("#weights input[name^='weight:'] >> nth=0").fill("0")
+    ui_page.locator("#weights input[name^='weight:'] >> nth=1").fill("1")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Apply weights").click()
+    weights = [r.locator("td").all_inner_texts()[2] for r in ui_page.locator("#variants tbody tr").all()]
+    assert weights == ["0", "1"]
+    assert ui_page.locator("#timeline .what").first.inner_text().startswith("traffic shifted:")
+    ui_page.locator("header summary", has_text="Delete").click()
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Delete endpoint").click()
+    assert ui_page.locator("#endpoints", has_text=ENDPOINT).count() == 0
+
 
 def test_an_unreachable_sagemaker_api_is_a_message_not_an_error(
     tracking_server: Callable[..., str], ui_page: Any

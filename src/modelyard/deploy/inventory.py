@@ -109,3 +109,29 @@ def endpoint_names(client: Any) -> list[str]:
     except (BotoCoreError, ClientError) as exc:
         raise SageMakerUnavailable(str(exc)) from exc
     return [e["EndpointName"] for e in listed.get("Endpoints", [])][:MAX_ENDPOINTS]
+
+
+def _call(action: Any, **kwargs: Any) -> Any:
+    """A SageMaker call whose refusal is the user's to fix (a 400 with SageMaker's message)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return action(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("ValidationException", "ResourceNotFound"):
+            raise ModelyardException.invalid_parameter(str(error.get("Message") or exc)) from exc
+        raise SageMakerUnavailable(str(exc)) from exc
+    except BotoCoreError as exc:
+        raise SageMakerUnavailable(str(exc)) from exc
+
+
+def shift_weights(client: Any, name: str, desired: list[dict[str, Any]]) -> None:
+    _call(client.update_endpoint_weights_and_capacities, EndpointName=name, DesiredWeightsAndCapacities=desired)
+
+
+def delete(client: Any, name: str) -> None:
+    """The endpoint, its config and its models (what `modelyard deploy delete` removes)."""
+    from modelyard.deploy.sagemaker import delete_endpoint
+
+    _call(delete_endpoint, sagemaker=client, endpoint=name)

@@ -62,6 +62,16 @@ def _slug(text: str, limit: int) -> str:
     return (slug or "model")[:limit].strip("-")
 
 
+def delete_endpoint(sagemaker: Any, endpoint: str) -> None:
+    """The endpoint, its config and the models its variants ran."""
+    description = sagemaker.describe_endpoint(EndpointName=endpoint)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
+    sagemaker.delete_endpoint(EndpointName=endpoint)
+    sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+    for variant in config["ProductionVariants"]:
+        SageMakerDeployer._ignore_missing(sagemaker.delete_model, ModelName=variant["ModelName"])
+
+
 class SageMakerDeployer:
     def __init__(self, options: DeployOptions | None = None, tracking_client: Any | None = None) -> None:
         import boto3
@@ -97,12 +107,7 @@ class SageMakerDeployer:
         )
 
     def delete(self, endpoint: str) -> None:
-        description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
-        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
-        self.sagemaker.delete_endpoint(EndpointName=endpoint)
-        self.sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
-        for variant in config["ProductionVariants"]:
-            self._ignore_missing(self.sagemaker.delete_model, ModelName=variant["ModelName"])
+        delete_endpoint(self.sagemaker, endpoint)
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.sagemaker.list_endpoints().get("Endpoints", []))

@@ -48,9 +48,11 @@ DEPLOY_STARTED = "deploy_started"
 DEPLOY_SUCCEEDED = "deploy_succeeded"
 DEPLOY_FAILED = "deploy_failed"
 DEPLOY_ROLLED_BACK = "deploy_rolled_back"
+TRAFFIC_SHIFTED = "traffic_shifted"
+ENDPOINT_DELETED = "endpoint_deleted"
 #: The kinds a client may append itself (the deploy step reports its outcome); every other kind is
 #: written only by the store, as a side effect of the change it records.
-DEPLOY_KINDS = (DEPLOY_STARTED, DEPLOY_SUCCEEDED, DEPLOY_FAILED, DEPLOY_ROLLED_BACK)
+DEPLOY_KINDS = (DEPLOY_STARTED, DEPLOY_SUCCEEDED, DEPLOY_FAILED, DEPLOY_ROLLED_BACK, TRAFFIC_SHIFTED, ENDPOINT_DELETED)
 ALL_KINDS = (
     MODEL_CREATED, MODEL_RENAMED, MODEL_DELETED, MODEL_DESCRIPTION, MODEL_TAG_SET, MODEL_TAG_DELETED,
     VERSION_CREATED, VERSION_DELETED, VERSION_DESCRIPTION, VERSION_TAG_SET, VERSION_TAG_DELETED,

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
 
 from modelyard.deploy import inventory
+from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
+from modelyard.ui import csrf
+from modelyard.ui.forms import FormFields
 from modelyard.ui.render import UiRoute, page
+from modelyard.ui.routes.models import Acting
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 HISTORY_SIZE = 200
@@ -64,3 +68,48 @@ def deployment_page(request: Request, name: str) -> Response:
     return page(
         request, "deployment.html", section="deployments", name=name, endpoint=endpoint, problem=problem, timeline=timeline
     )
+
+
+# --- actions -------------------------------------------------------------------------------------
+Actions = [Depends(csrf.require_token), Acting]
+
+
+@router.post("/deployments/{name}/weights", dependencies=Actions)
+def shift_weights(request: Request, name: str, form: FormFields) -> Response:
+    """Traffic between the running variants, without a redeploy (UpdateEndpointWeightsAndCapacities)."""
+    versions, _ = _variant_versions(request, name)
+    desired: list[dict[str, Any]] = []
+    for key, raw in form.items():
+        if not key.startswith("weight:"):
+            continue
+        try:
+            weight = float(raw)
+        except ValueError as exc:
+            raise ModelyardException.invalid_parameter(f"The weight of {key[7:]} must be a number, not {raw!r}.") from exc
+        desired.append({"VariantName": key[7:], "DesiredWeight": weight})
+    if not desired:
+        raise ModelyardException.invalid_parameter("Give at least one variant's weight.")
+    inventory.shift_weights(sagemaker(), name, desired)
+    engine = request.app.state.registry_store.engine
+    for item in desired:
+        if (served := versions.get(item["VariantName"])) is not None:
+            history.record_deploy(
+                engine, served[0], served[1], events.TRAFFIC_SHIFTED, name,
+                {"variant": item["VariantName"], "weight": item["DesiredWeight"]},
+            )  # fmt: skip
+    return RedirectResponse(f"/deployments/{name}", status_code=303)
+
+
+@router.post("/deployments/{name}/delete", dependencies=Actions)
+def delete_endpoint(request: Request, name: str) -> Response:
+    versions, _ = _variant_versions(request, name)
+    client = sagemaker()
+    endpoint = inventory.describe(client, name, versions)
+    inventory.delete(client, name)
+    engine = request.app.state.registry_store.engine
+    for variant in endpoint.variants:
+        if variant.model_version is not None:
+            history.record_deploy(
+                engine, *variant.model_version, events.ENDPOINT_DELETED, name, {"variant": variant.name}
+            )
+    return RedirectResponse("/deployments", status_code=303)

@@ -97,3 +97,24 @@ def test_an_unknown_model_is_a_404_page(ui_server: str, ui_page: Any, console_er
     assert response.status == 404
     assert "not found" in ui_page.locator(".error").inner_text()
     console_errors.clear()
+
+
+def test_version_page_links_its_run_and_edits_its_description(ui_server: str, ui_page: Any) -> None:
+    name = f"ver-{uuid.uuid4().hex[:6]}"
+    _registered(ui_server, name, 1)
+    ui_page.goto(f"{ui_server}/model?name={quote(name)}")
+    ui_page.locator("#v1 a", has_text="v1").click()
+    ui_page.wait_for_url("**/model-version?*")
+    run_link = ui_page.locator("#version-facts a[href^='/runs/']")
+    assert run_link.count() == 1
+    assert "not deployed" in ui_page.locator("#lineage").inner_text()
+    ui_page.locator("summary", has_text="Edit description").click()
+    ui_page.fill("textarea[name=description]", "<b>validated</b> on March data")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Save").click()
+    assert ui_page.locator("#description").inner_text() == "<b>validated</b> on March data"
+    assert "version description set" in ui_page.locator("#timeline").inner_text()
+    screenshot(ui_page, "model-version")
+    href = run_link.get_attribute("href")
+    ui_page.goto(f"{ui_server}{href}")  # version -> run
+    assert ui_page.url.endswith(href)

@@ -150,8 +150,8 @@ def set_description(request: Request, form: FormFields) -> Response:
     store = registry_store(request)
     if form.get("version"):
         store.update_model_version(name, form["version"], text or None)
-    else:
-        store.update_registered_model(name, text or None)
+        return RedirectResponse("/model-version?" + urlencode({"name": name, "version": form["version"]}), 303)
+    store.update_registered_model(name, text or None)
     return _back_to_model(name)
 
 
@@ -198,3 +198,32 @@ def rollback(request: Request, form: FormFields) -> Response:
 
 def _back_to_model(name: str) -> Response:
     return RedirectResponse(model_url(name), status_code=303)
+
+
+@router.get("/model-version")
+def version_page(request: Request, name: str = "", version: str = "") -> Response:
+    """A version: its run (and the run's datasets), tags, description, stage and aliases, the
+    endpoints its deployments went to, and its own history."""
+    if not name or not version:
+        raise bad_request("Which version? The page needs ?name=&version=.")
+    store = registry_store(request)
+    found = store.get_model_version(name, version)
+    run = None
+    if found.run_id:
+        try:
+            run = request.app.state.tracking_store.get_run(found.run_id)
+        except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
+            run = None
+    own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
+    endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
+    return page(
+        request,
+        "model_version.html",
+        section="models",
+        version=found,
+        run=run,
+        datasets=[d.get("dataset", {}) for d in (run.inputs.dataset_inputs if run else [])],
+        endpoints=endpoints,
+        timeline=own_history,
+        stages=STAGES,
+    )

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from modelyard.entities import PagedList, Run
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.ui.runs_query import Column, RunsQuery, identifier
-from modelyard.ui.runs_table import COMMIT_TAG, PARENT_TAG, SOURCE_TAG, USER_TAG
+from modelyard.ui.runs_table import COMMIT_TAG, PARENT_TAG, SOURCE_TAG, USER_TAG, search_page
 
 #: Runs per store call while exporting (memory is bounded by this, not by the number of runs).
 EXPORT_PAGE = 1000
@@ -40,12 +40,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def search_page(store: TrackingStore, query: RunsQuery, page_token: str | None) -> PagedList[Run]:
-    return store.search_runs(
-        [query.experiment_id], query.filter, query.view_type, EXPORT_PAGE, [query.order], page_token
-    )
-
-
 def export(
     store: TrackingStore, query: RunsQuery, columns: Sequence[Column], first: PagedList[Run]
 ) -> Iterator[bytes]:
@@ -64,7 +58,7 @@ def export(
         buffer.truncate()
         if not page.token:
             return
-        page = search_page(store, query, page.token)
+        page = search_page(store, query, EXPORT_PAGE, page.token)
 
 
 def _row(run: Run, keyed: Sequence[Column]) -> list[str]:

@@ -41,6 +41,7 @@ from modelyard.ui.runs_table import (
     nest,
     now_ms,
     picker,
+    search_page,
     shown_columns,
 )
 
@@ -64,14 +65,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
     next_url = None
     if not problems:
         try:
-            found = store.search_runs(
-                [experiment.experiment_id],
-                query.filter,
-                query.view_type,
-                query.size,
-                [query.order],
-                query.page_token or None,
-            )
+            found = search_page(store, query, query.size, query.page_token or None)
             total = count_runs(store.engine, [experiment.experiment_id], query.filter, query.view_type)  # type: ignore[attr-defined]
         except ModelyardException as exc:
             if exc.http_status >= 500:
@@ -151,7 +145,8 @@ def runs_csv_export(request: Request, experiment_id: str) -> Response:
         raise bad_request(problems[0])
     keys = experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
     columns = shown_columns(query, keys)
-    first = runs_csv.search_page(store, query, None)  # a bad filter is an error page, not a broken file
+    # The first page before the response starts: a bad filter is an error page, not a broken file.
+    first = search_page(store, query, runs_csv.EXPORT_PAGE, None)
     return StreamingResponse(
         runs_csv.export(store, query, columns, first),
         media_type="text/csv; charset=utf-8",

@@ -2,8 +2,9 @@
 place under its parent and the model versions registered from it.
 
 Columns: the run's name always; then the pinned ones; then what the URL names, or by default the
-attribute columns, the experiment's most recently used metrics and params (`DEFAULT_METRICS`,
-`DEFAULT_PARAMS`: what fits a 1366-pixel screen without scrolling sideways; the picker adds more).
+attribute columns (Models when the page has registered versions), the experiment's most recently used
+metrics and params (`DEFAULT_METRICS`, `DEFAULT_PARAMS`: what fits a 1366-pixel screen without
+scrolling sideways, with long keys on two header lines; the picker adds more).
 
 Nesting is per page: a run whose parent (tag `mlflow.parentRunId`) is on the same page is drawn
 under it, indented, and the parent can fold its children away; a run whose parent is elsewhere
@@ -30,8 +31,8 @@ PARENT_TAG = "mlflow.parentRunId"
 SOURCE_TAG = "mlflow.source.name"
 COMMIT_TAG = "mlflow.source.git.commit"
 USER_TAG = "mlflow.user"
-DEFAULT_METRICS = 5
-DEFAULT_PARAMS = 3
+DEFAULT_METRICS = 3
+DEFAULT_PARAMS = 2
 #: Indentation classes go to this depth; deeper runs are drawn at it.
 MAX_DEPTH = 6
 _GROUP_LABELS = {"attribute": "", "metric": "Metrics", "param": "Params", "tag": "Tags"}
@@ -48,17 +49,19 @@ def search_page(store: TrackingStore, query: RunsQuery, size: int, page_token: s
     return PagedList(runs, found.token)
 
 
-def default_columns(keys: RunKeys) -> list[Column]:
+def default_columns(keys: RunKeys, models: bool = True) -> list[Column]:
+    """The attributes (Models only when `models`: some run on the page has a registered version),
+    then the most recently used metrics and params."""
     return [
-        *(Column("attribute", name) for name in ATTRIBUTES),
+        *(Column("attribute", name) for name in ATTRIBUTES if models or name != "models"),
         *(Column("metric", k) for k in keys.metrics[:DEFAULT_METRICS]),
         *(Column("param", k) for k in keys.params[:DEFAULT_PARAMS]),
     ]
 
 
-def shown_columns(query: RunsQuery, keys: RunKeys) -> list[Column]:
+def shown_columns(query: RunsQuery, keys: RunKeys, models: bool = True) -> list[Column]:
     """Pinned columns first, then the others in the URL's (or the default) order."""
-    chosen = list(query.columns) if query.columns is not None else default_columns(keys)
+    chosen = list(query.columns) if query.columns is not None else default_columns(keys, models)
     return [*query.pins, *(c for c in chosen if c not in query.pins)]
 
 

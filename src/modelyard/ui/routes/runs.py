@@ -59,8 +59,8 @@ def runs_page(request: Request, experiment_id: str) -> Response:
     experiment = store.get_experiment(experiment_id)
     query, problems = RunsQuery.from_params(experiment.experiment_id, request.query_params)
     keys = experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
-    columns = shown_columns(query, keys)
     rows: list[Row] = []
+    models: dict[str, list[ModelLink]] = {}
     total: int | None = None
     next_url = None
     if not problems:
@@ -74,9 +74,11 @@ def runs_page(request: Request, experiment_id: str) -> Response:
         else:
             rows = nest(list(found))
             fold(rows, query.fold)
-            _fill(request, rows, columns)
+            models = _model_links(request, [row.run_id for row in rows])
             if found.token:
                 next_url = query.url(page_token=found.token, skip=query.skip + len(found))
+    columns = shown_columns(query, keys, models=bool(models))
+    _fill(request, rows, columns, models)
     return page(
         request,
         "runs.html",
@@ -124,7 +126,7 @@ def live_rows(request: Request, experiment_id: str, live: str = "") -> Response:
     columns = shown_columns(query, keys)
     found = _runs_by_id(request, experiment.experiment_id, list(placed))
     rows = [Row(run, *placed[run.info.run_id]) for run in found]
-    _fill(request, rows, columns)
+    _fill(request, rows, columns, _model_links(request, list(placed)))
     return page(
         request,
         "runs_live.html",
@@ -175,14 +177,12 @@ def restore_runs(request: Request, experiment_id: str, form: FormPairs) -> Respo
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def _fill(request: Request, rows: Sequence[Row], columns: Sequence[Column]) -> None:
+def _fill(
+    request: Request, rows: Sequence[Row], columns: Sequence[Column], models: dict[str, list[ModelLink]]
+) -> None:
     """Cell values, the model versions registered from each run, names of parents on other pages."""
-    store = tracking_store(request)
-    models: dict[str, list[ModelLink]] = {}
-    if Column("attribute", "models") in columns:
-        models = _model_links(request, [row.run_id for row in rows])
     elsewhere = [row.parent_elsewhere for row in rows if row.parent_elsewhere]
-    names = {k: v.name for k, v in run_summaries(store.engine, elsewhere).items()}  # type: ignore[attr-defined]
+    names = {k: v.name for k, v in run_summaries(tracking_store(request).engine, elsewhere).items()}  # type: ignore[attr-defined]
     fill(rows, columns, models, names)
 
 

@@ -85,9 +85,11 @@
       all.checked = list.length > 0 && ticked === list.length;
       all.indeterminate = ticked > 0 && ticked < list.length;
     }
-    document.querySelectorAll("#selection button[type=submit], #delete-selected > summary").forEach(function (b) {
-      b.classList.toggle("disabled", selected.length === 0);
+    document.querySelectorAll("#selection button[type=submit]").forEach(function (b) {
+      b.disabled = selected.length === 0;
     });
+    var summary = document.querySelector("#delete-selected > summary");
+    if (summary) summary.classList.toggle("disabled", selected.length === 0);
   }
 
   function initSelection() {

@@ -224,10 +224,9 @@ def fold(rows: Sequence[Row], folded: Iterable[str]) -> None:
     folded = set(folded)
     hide_below: int | None = None
     for row in rows:
-        if hide_below is not None and row.depth > hide_below:
-            row.hidden = True
-            continue
-        hide_below = row.depth if row.run_id in folded and row.children else None
+        row.hidden = hide_below is not None and row.depth > hide_below
+        if not row.hidden:
+            hide_below = row.depth if row.run_id in folded and row.children else None
 
 
 def fill(

@@ -1,6 +1,6 @@
 """What the web UI's runs table needs besides a page of runs: the true number of runs a search
-matches, the keys (metrics, params, tags) an experiment's runs use, and a few facts about runs named
-by id (parents, a selection to delete).
+matches, the keys (metrics, params, tags) an experiment's runs use, the model versions registered
+from a page of runs, and a few facts about runs named by id (parents, a selection to delete).
 
 MLflow's API has no call for these. `count_runs` reuses the run search's compiled WHERE
 (`sql_search.run_search_conditions`), so the total always agrees with the pages. `experiment_keys`
@@ -19,6 +19,7 @@ from sqlalchemy import Engine, and_, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from modelyard.entities.lifecycle import ViewType
+from modelyard.store.sql.registry_schema import SqlModelVersion
 from modelyard.store.sql.schema import SqlLatestMetric, SqlParam, SqlRun, SqlTag
 from modelyard.store.tracking.sql_search import plan_each_search, run_search_conditions
 
@@ -115,3 +116,23 @@ def run_summaries(engine: Engine, run_ids: Sequence[str]) -> dict[str, RunSummar
             run_id: RunSummary(name or "", str(experiment_id), stage)
             for run_id, name, experiment_id, stage in session.execute(statement)
         }
+
+
+def registered_versions(engine: Engine, run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """(model name, version) of the versions registered from each run, by name then version; one
+    query on the model versions' run_id index (the registry's search parses a filter and loads each
+    version whole, ~3x the time for a page of runs)."""
+    ids = sorted({str(i) for i in run_ids if i})
+    if not ids:
+        return {}
+    versions = SqlModelVersion.__table__
+    statement = (
+        select(versions.c.run_id, versions.c.name, versions.c.version)
+        .where(versions.c.run_id.in_(ids))
+        .order_by(versions.c.name, versions.c.version)
+    )
+    found: dict[str, list[tuple[str, int]]] = {}
+    with Session(engine) as session, session.begin():
+        for run_id, name, version in session.execute(statement):
+            found.setdefault(run_id, []).append((name, int(version)))
+    return found

@@ -26,7 +26,13 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from modelyard.entities import ViewType
 from modelyard.entities.run import Run
 from modelyard.exceptions import ModelyardException
-from modelyard.store.tracking.run_table import RunKeys, count_runs, experiment_keys, run_summaries
+from modelyard.store.tracking.run_table import (
+    RunKeys,
+    count_runs,
+    experiment_keys,
+    registered_versions,
+    run_summaries,
+)
 from modelyard.ui import csrf, runs_csv
 from modelyard.ui.forms import read_form_pairs
 from modelyard.ui.render import UiRoute, bad_request, page
@@ -187,17 +193,10 @@ def _fill(
 
 
 def _model_links(request: Request, run_ids: Sequence[str]) -> dict[str, list[ModelLink]]:
-    registry = getattr(request.app.state, "registry_store", None)
-    ids = [i for i in run_ids if _RUN_ID.match(i)]
-    if registry is None or not ids:
-        return {}
-    found = registry.search_model_versions(
-        filter_string="run_id IN (" + ",".join(f"'{i}'" for i in ids) + ")", max_results=1000
-    )
-    links: dict[str, list[ModelLink]] = {}
-    for version in found:
-        links.setdefault(version.run_id, []).append(ModelLink(version.name, str(version.version)))
-    return links
+    found = registered_versions(tracking_store(request).engine, run_ids)  # type: ignore[attr-defined]
+    return {
+        run_id: [ModelLink(name, str(version)) for name, version in pairs] for run_id, pairs in found.items()
+    }
 
 
 def _runs_by_id(request: Request, experiment_id: str, run_ids: Sequence[str]) -> list[Run]:

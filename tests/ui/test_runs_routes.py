@@ -270,6 +270,8 @@ def test_delete_and_restore_need_csrf_and_runs_of_this_experiment(client: TestCl
     assert again.status_code == 303 and again.headers["location"] == f"/experiments/{experiment_id}"
     assert total(client.get(f"/experiments/{experiment_id}").text) == "2"
     assert client.get(f"/experiments/{other}").status_code == 200
+    odd = client.post(f"/experiments/{experiment_id}/runs/explode", data={"csrf_token": token, "run": ids[2]})
+    assert odd.status_code == 404 and total(client.get(f"/experiments/{experiment_id}").text) == "2"
 
 
 def test_live_rows_refresh_running_runs_until_none_is_left(client: TestClient) -> None:

@@ -166,19 +166,15 @@ def runs_csv_export(request: Request, experiment_id: str) -> Response:
     )
 
 
-@router.post("/experiments/{experiment_id}/runs/delete", dependencies=[CsrfChecked])
-def delete_runs(request: Request, experiment_id: str, form: FormPairs) -> Response:
+@router.post("/experiments/{experiment_id}/runs/{action}", dependencies=[CsrfChecked])
+def change_runs(request: Request, experiment_id: str, action: str, form: FormPairs) -> Response:
+    """Delete or restore the selected runs, then back to the page the form came from."""
     store = tracking_store(request)
+    change = {"delete": store.delete_run, "restore": store.restore_run}.get(action)
+    if change is None:
+        raise ModelyardException.not_found(f"Runs can be deleted or restored, not {action[:40]!r}.")
     for run_id in _selection(request, experiment_id, form):
-        store.delete_run(run_id)
-    return RedirectResponse(_back(experiment_id, form), status_code=303)
-
-
-@router.post("/experiments/{experiment_id}/runs/restore", dependencies=[CsrfChecked])
-def restore_runs(request: Request, experiment_id: str, form: FormPairs) -> Response:
-    store = tracking_store(request)
-    for run_id in _selection(request, experiment_id, form):
-        store.restore_run(run_id)
+        change(run_id)
     return RedirectResponse(_back(experiment_id, form), status_code=303)
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from modelyard.entities import PagedList, Run, RunStatus
+from modelyard.entities import PagedList, Run, RunData, RunInfo, RunStatus
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.run_table import RunKeys
 from modelyard.ui.render import format_number
@@ -39,14 +40,26 @@ _GROUP_LABELS = {"attribute": "", "metric": "Metrics", "param": "Params", "tag":
 
 
 def search_page(store: TrackingStore, query: RunsQuery, size: int, page_token: str | None) -> PagedList[Run]:
-    """One page of the query's search as entities, read through `search_runs_json`: on PostgreSQL one
-    statement builds every run's JSON (the API's fast path), about a third of the CPU of loading the
-    page table by table into entities (10,000 runs, 100 per page: ~4 ms against ~12 ms)."""
+    """One page of the query's search, read through `search_runs_json`: on PostgreSQL one statement
+    builds every run's JSON (the API's fast path; loading the page table by table into entities took
+    ~9x as long for 1,000 runs). The runs carry their latest metric values as a dict only: a `Metric`
+    object per value was most of the remaining time."""
     found = store.search_runs_json(
         [query.experiment_id], query.filter, query.view_type, size, [query.order], page_token
     )
-    runs = [Run.from_dict(d) for d in orjson.loads(orjson.dumps(list(found)))]
-    return PagedList(runs, found.token)
+    return PagedList([_run(d) for d in orjson.loads(orjson.dumps(list(found)))], found.token)
+
+
+def _run(d: dict[str, Any]) -> Run:
+    data = d.get("data") or {}
+    return Run(
+        info=RunInfo.from_dict(d["info"]),
+        data=RunData(
+            metrics={m["key"]: float(m["value"]) for m in data.get("metrics", ())},
+            params={p["key"]: p.get("value", "") for p in data.get("params", ())},
+            tags={t["key"]: t.get("value", "") for t in data.get("tags", ())},
+        ),
+    )
 
 
 def default_columns(keys: RunKeys, models: bool = True) -> list[Column]:

@@ -369,3 +369,16 @@ def test_runs_logged_with_the_mlflow_client_show_correctly(ui_server: str, ui_pa
     assert cell(parent.info.run_id, "a:user") == (logged.info.user_id or logged.data.tags["mlflow.user"])
     source = ui_page.locator(f"#run-{parent.info.run_id} td.source")
     assert source.get_attribute("title").startswith(logged.data.tags["mlflow.source.name"])
+
+
+def test_first_paint_needs_no_javascript(ui_server: str, browser: Any, logged: Logged) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{ui_server}/experiments/{logged.experiment_id}?order=metrics.loss+ASC&size=50")
+        assert page.locator("#total").inner_text() == f"{RUNS} runs · rows 1–50"
+        assert row_names(page)[:3] == ["run-000", "run-001", "run-002"]
+        assert page.locator("#runs tbody tr").count() == 50
+        screenshot(page, "runs-without-javascript")
+    finally:
+        context.close()

@@ -115,6 +115,13 @@ def test_paging_shows_the_true_total(ui_server: str, ui_page: Any, logged: Logge
     assert total_text(ui_page) == f"{RUNS} runs · rows 101–120"
     assert len(row_names(ui_page)) == 20 and ui_page.locator("#next-page").count() == 0
     screenshot(ui_page, "runs-page-3-of-3")
+    with ui_page.expect_navigation():
+        ui_page.locator("#previous-page").click()
+    assert total_text(ui_page) == f"{RUNS} runs · rows 51–100"
+    assert row_names(ui_page)[0] == f"run-{RUNS - 51:03d}"
+    with ui_page.expect_navigation():
+        ui_page.locator("#previous-page").click()
+    assert total_text(ui_page) == f"{RUNS} runs · rows 1–50" and ui_page.locator("#previous-page").count() == 0
 
 
 def test_column_picker_adds_and_pins_columns(ui_server: str, ui_page: Any, logged: Logged) -> None:

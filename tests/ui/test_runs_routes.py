@@ -121,6 +121,9 @@ def test_keyset_paging_keeps_the_total_and_counts_rows(client: TestClient) -> No
     assert total(second.text) == "60" and "rows 51–60" in second.text
     assert names(second.text) == [f"run-{i:03d}" for i in reversed(range(10))]
     assert 'rel="next"' not in second.text
+    previous = html.unescape(re.search(r'href="([^"]+)" rel="prev"', second.text).group(1))  # type: ignore[union-attr]
+    assert names(client.get(previous).text) == names(first.text)
+    assert client.get(f"/experiments/{experiment_id}", params={"prev": "a b"}).status_code == 400
 
 
 @pytest.mark.parametrize(

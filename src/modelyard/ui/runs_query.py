@@ -6,7 +6,8 @@ restores exactly what was on screen.
     view        active | deleted
     size        rows per page: 50, 100 or 200
     page_token  the search's keyset token for this page; skip: how many rows came before (for
-                the "101-200 of 10,001" label only)
+                the "101-200 of 10,001" label only); prev: the tokens of the pages before, for
+                "Previous page" (keyset tokens only lead forward; `.` is the first page)
     cols=1 + col=<id>...   the columns shown (absent: the experiment's defaults); pin=<id>...
                 the pinned ones. A column id is `<kind>:<key>`: a: attribute, m: metric, p: param,
                 t: tag (`m:val loss`).
@@ -38,6 +39,10 @@ VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY}
 #: More entries than any screen can use; a longer list is a mistake or an attack, not a choice.
 MAX_LIST = 500
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+#: A page token (URL-safe base64), or `.` for the first page.
+_TOKEN = re.compile(r"^(\.|[\w\-]{1,65536})$")
+#: "Previous page" reaches this many pages back.
+MAX_PREVIOUS = 30
 #: A key the filter language takes as written after `metrics.`; others are `backquoted`.
 _PLAIN_KEY = re.compile(r"^\w+(?:\.\w+)*$")
 _KINDS = {"a": "attribute", "m": "metric", "p": "param", "t": "tag"}
@@ -116,6 +121,7 @@ class RunsQuery:
     size: int = DEFAULT_SIZE
     page_token: str = ""
     skip: int = 0
+    prev: tuple[str, ...] = ()
     #: None: the experiment's default columns.
     columns: tuple[Column, ...] | None = None
     pins: tuple[Column, ...] = ()
@@ -145,6 +151,10 @@ class RunsQuery:
                 problems.append(f"size must be one of {sizes}, not {_clip(size_text)!r}.")
         skip_text = params.get("skip", "0") or "0"
         skip = int(skip_text) if skip_text.isdigit() and len(skip_text) < 10 else 0
+        prev = tuple(t for t in params.get("prev", "").split(",") if t)[-MAX_PREVIOUS:]
+        if any(not _TOKEN.match(t) for t in prev):
+            problems.append("prev holds page tokens separated by commas.")
+            prev = ()
         order = params.get("order", "").strip() or DEFAULT_ORDER
         sorted_by = None
         try:
@@ -165,6 +175,7 @@ class RunsQuery:
             size=size,
             page_token=params.get("page_token", ""),
             skip=skip,
+            prev=prev,
             columns=columns,
             pins=pins,
             sel=_run_ids(params.get("sel", ""), "sel", problems),
@@ -198,6 +209,8 @@ class RunsQuery:
             pairs.append(("page_token", state.page_token))
             if state.skip:
                 pairs.append(("skip", str(state.skip)))
+            if state.prev:
+                pairs.append(("prev", ",".join(state.prev[-MAX_PREVIOUS:])))
         return pairs
 
     def url(self, suffix: str = "", **changes: Any) -> str:
@@ -207,7 +220,17 @@ class RunsQuery:
 
     def first_page(self, **changes: Any) -> str:
         """This state on its first page (a new filter, order, size or view starts over)."""
-        return self.url(page_token="", skip=0, **changes)
+        return self.url(page_token="", skip=0, prev=(), **changes)
+
+    def next_page(self, token: str, rows: int) -> str:
+        return self.url(page_token=token, skip=self.skip + rows, prev=(*self.prev, self.page_token or "."))
+
+    def previous_page(self) -> str | None:
+        """The page before this one, when this one came from it (None: the first page, or unknown)."""
+        if not self.page_token or not self.prev:
+            return None
+        token = "" if self.prev[-1] == "." else self.prev[-1]
+        return self.url(page_token=token, skip=max(0, self.skip - self.size), prev=self.prev[:-1])
 
     def sort_url(self, column_sort: tuple[str, str] | None) -> str | None:
         """The URL a header links to: sort by that column, or flip the direction when it is the one."""
@@ -234,7 +257,7 @@ class RunsQuery:
         first page. Without `sel` and `fold`: the template gives those fields of their own, which
         runs.js keeps current."""
         skip = {"sel", "fold", *leave_out}
-        return [(k, v) for k, v in self.params(page_token="", skip=0) if k not in skip]
+        return [(k, v) for k, v in self.params(page_token="", skip=0, prev=()) if k not in skip]
 
 
 def _columns(values: Iterable[str], name: str, problems: list[str]) -> list[Column]:

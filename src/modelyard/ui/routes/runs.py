@@ -82,7 +82,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
             fold(rows, query.fold)
             models = _model_links(request, [row.run_id for row in rows])
             if found.token:
-                next_url = query.url(page_token=found.token, skip=query.skip + len(found))
+                next_url = query.next_page(found.token, len(found))
     columns = shown_columns(query, keys, models=bool(models))
     _fill(request, rows, columns, models)
     return page(

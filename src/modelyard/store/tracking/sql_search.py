@@ -389,6 +389,18 @@ def _run_search_plan(
     return _RunSearchPlan.build(exp_ids, filter_string, view, max_results, order_by, dialect)
 
 
+def run_search_conditions(
+    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, dialect: str
+) -> tuple[ColumnElement[bool], ...] | None:
+    """The WHERE of a run search (experiments, lifecycle view, filter), compiled and cached as its pages
+    are, for callers that count the whole set (`run_table.count_runs`); None when it names no experiment."""
+    view = ViewType.parse(view_type)
+    exp_ids = tuple(_experiment_ids(experiment_ids))
+    if not exp_ids:
+        return None
+    return _run_search_plan(exp_ids, filter_string or "", view, 1, (), dialect).conditions
+
+
 def build_run_ids_query(
     experiment_ids: Sequence[int],
     node: Node | None,

@@ -311,4 +311,4 @@ def test_registered_versions_link_from_their_run(client: TestClient) -> None:
     body = {"name": "my model/v", "source": f"{run['run']['info']['artifact_uri']}/model", "run_id": ids[0]}
     call(client, "model-versions/create", body)
     page = client.get(f"/experiments/{experiment_id}").text
-    assert '<a class="chip" href="/models/my%20model%2Fv/versions/1"' in page and "my model/v v1" in page
+    assert '<a class="chip" href="/model-version?name=my+model%2Fv&amp;version=1"' in page and "my model/v v1" in page

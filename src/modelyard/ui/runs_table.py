@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 import orjson
 
@@ -130,14 +130,14 @@ def picker(
 
 @dataclass(frozen=True)
 class ModelLink:
-    """A model version registered from a run (the registry's page for it comes with the models UI)."""
+    """A model version registered from a run, linking to its page in the registry UI."""
 
     name: str
     version: str
 
     @property
     def href(self) -> str:
-        return f"/models/{quote(self.name, safe='')}/versions/{quote(self.version, safe='')}"
+        return "/model-version?" + urlencode({"name": self.name, "version": self.version})
 
 
 @dataclass

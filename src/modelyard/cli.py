@@ -27,6 +27,8 @@ _LAZY_GROUPS = {
     "models": ("modelyard.cli_models:models", "Score models (predict) and inspect registered models."),
     "gc": ("modelyard.cli_lifecycle:gc", "Permanently remove deleted runs and experiments, artifacts included."),
     "storage": ("modelyard.cli_lifecycle:storage_report", "Bytes and objects per experiment in the artifact store."),
+    "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
+    "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
 }
 
 

@@ -142,3 +142,39 @@ def storage_report(backend_store_uri: str | None, artifacts_destination: str | N
     for u in usage:
         click.echo(f"{u.experiment_id:<12} {u.objects:>9} {u.bytes:>14}  {u.name}")
     click.echo(f"{'total':<12} {sum(u.objects for u in usage):>9} {sum(u.bytes for u in usage):>14}")
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@click.command("export")
+@click.option("--tracking-uri", required=True, help="The stack (or MLflow server) to read.")
+@click.option("--experiments", default="", help="Comma-separated experiment names.")
+@click.option("--models", default="", help="Comma-separated registered model names.")
+@click.option("--output", required=True, help="A folder, or a path ending in .tar.")
+def export_command(tracking_uri: str, experiments: str, models: str, output: str) -> None:
+    """Write experiments (runs, full metric histories, artifacts) and registered models to a bundle."""
+    from modelyard.lifecycle.export import export_bundle
+
+    if not experiments and not models:
+        raise click.UsageError("Name at least one experiment (--experiments) or model (--models).")
+    try:
+        manifest = export_bundle(tracking_uri, output, _names(experiments), _names(models), progress=click.echo)
+    except ModelyardException as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"exported {manifest['runs']} runs and {len(manifest['models'])} models to {output}")
+
+
+@click.command("import")
+@click.argument("bundle")
+@click.option("--tracking-uri", required=True, help="The stack to load the bundle into.")
+def import_command(bundle: str, tracking_uri: str) -> None:
+    """Load a bundle made by `modelyard export`; running it again changes nothing."""
+    from modelyard.lifecycle.importer import import_bundle
+
+    try:
+        mapping = import_bundle(bundle, tracking_uri, progress=click.echo)
+    except ModelyardException as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"imported {len(mapping['runs'])} runs and {len(mapping['models'])} models into {tracking_uri}")

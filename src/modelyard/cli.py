@@ -25,6 +25,10 @@ from modelyard.version import __version__
 _LAZY_GROUPS = {
     "deploy": ("modelyard.cli_deploy:deploy", "Deploy models to SageMaker(-style) endpoints."),
     "models": ("modelyard.cli_models:models", "Score models (predict) and inspect registered models."),
+    "gc": ("modelyard.cli_lifecycle:gc", "Permanently remove deleted runs and experiments, artifacts included."),
+    "storage": ("modelyard.cli_lifecycle:storage_report", "Bytes and objects per experiment in the artifact store."),
+    "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
+    "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
 }
 
 

@@ -159,6 +159,32 @@ def serve(model_uri: str, host: str, port: int, workers: int | None, timeout: in
     exec_scoring_server(model_uri, host=host, port=port, workers=workers, timeout=timeout)
 
 
+@models.command("promote")
+@click.argument("name_version", metavar="NAME/VERSION")
+@click.option("--from", "source", required=True, help="The stack the version is on.")
+@click.option("--to", "target", required=True, help="The stack to copy it to.")
+@click.option("--alias", default=None, help="Point this alias at the copy on the target.")
+def promote(name_version: str, source: str, target: str, alias: str | None) -> None:
+    """Copy one registered version (files, metadata, and its source run) from one stack to another."""
+    import tempfile
+
+    from modelyard.client import Client
+    from modelyard.lifecycle.export import export_version
+    from modelyard.lifecycle.importer import import_bundle
+
+    name, slash, version = name_version.rpartition("/")
+    if not slash or not name or not version.isdigit():
+        raise click.UsageError("Give the version as NAME/VERSION, e.g. churn/3.")
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelyard-promote-") as tmp:
+            export_version(source, name, version, tmp)
+            mapping = import_bundle(tmp, target)
+        copied = mapping["models"][name][version]
+        if alias:
+            Client(tracking_uri=target, registry_uri=target).set_registered_model_alias(name, alias, copied)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{name} version {version} on {source} is version {copied} on {target}" + (f" (@{alias})" if alias else ""))
 @models.command("history")
 @click.argument("name")
 @click.option("--version", default=None, help="Only the events of this version.")

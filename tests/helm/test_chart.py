@@ -190,3 +190,15 @@ def test_every_service_runs_an_app_that_exists(render: Render) -> None:
         conf, app = command[2].removeprefix("python:"), command[3].split(":")[0]
         assert importlib.util.find_spec(conf) is not None, conf
         assert importlib.util.find_spec(app) is not None, app
+
+
+def test_gc_runs_as_an_opt_in_cronjob(render: Render) -> None:
+    assert _by_kind(render(), "CronJob") == []
+    (cron,) = _by_kind(render(sets=("gc.enabled=true", "gc.olderThan=7d", "gc.orphans=true")), "CronJob")
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["command"] == ["modelyard", "gc", "--yes", "--older-than", "7d", "--orphans"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["MODELYARD_BACKEND_STORE_URI"]["valueFrom"]
+    assert env["MODELYARD_ARTIFACTS_DESTINATION"]["value"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"

@@ -494,17 +494,27 @@ class S3ArtifactRepository(ArtifactRepository):
             self.client.download_file(self.bucket, key, local_path, Config=self._transfer_config())
 
     def delete_artifacts(self, path: str | None = None) -> None:
+        """Everything under `path`, a listed page (at most 1,000 keys) per DeleteObjects call, so
+        memory stays flat however many objects the prefix holds."""
         key = self._key(path)
-        keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         with s3_errors(f"delete {key}"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=key + "/" if key else ""):
-                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+                batch = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if batch:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if key:
-                keys.append(key)
-            for start in range(0, len(keys), 1000):
-                batch = [{"Key": k} for k in keys[start : start + 1000]]
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key}], "Quiet": True})
+
+    def walk(self, path: str | None = None) -> Iterator[FileInfo]:
+        """One flat listing of the prefix (no per-folder round trips)."""
+        key = self._key(safe_relative_path(path))
+        paginator = self.client.get_paginator("list_objects_v2")
+        with s3_errors(f"list {key}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key + "/" if key else ""):
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].endswith("/"):
+                        yield FileInfo(relative_to(obj["Key"], self.prefix), False, int(obj["Size"]))
 
     def open_read(self, path: str) -> ArtifactStream:
         rel = safe_relative_path(path)

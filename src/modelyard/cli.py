@@ -1,4 +1,4 @@
-"""`modelyard`: run the tracking server, upgrade a database, inspect experiments and runs.
+"""`modelyard`: run the tracking server (or `ui`), upgrade a database, inspect experiments and runs.
 
 Every command that reads or writes tracking data takes `--tracking-uri` (default: the
 MODELYARD_TRACKING_URI / MLFLOW_TRACKING_URI environment, else the embedded SQLite default), prints a
@@ -164,21 +164,59 @@ def server(
     from modelyard.settings import Settings
 
     settings = Settings.from_env()
-    if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
-        # Migrate once here, before workers fork, so they never race to do it.
-        from modelyard.store.sql.migrate import upgrade
-
-        upgrade(settings.backend_store_uri)
-    args = [
-        sys.executable, "-m", "gunicorn",
-        "-c", "python:modelyard.runtime.gunicorn_conf",
-        "modelyard.tracking.asgi:app",
-    ]  # fmt: skip
     click.echo(
         f"modelyard server on http://{settings.host}:{settings.port} "
         f"({settings.workers} workers, store {settings.backend_store_uri})",
         err=True,
     )
+    _exec_tracking_server(settings.backend_store_uri, env)
+
+
+@main.command()
+@click.option(
+    "--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db in this folder]."
+)
+@click.option(
+    "--artifacts-destination",
+    default=None,
+    help="Where artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
+)
+@click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
+@click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+@_fails_cleanly
+def ui(
+    backend_store_uri: str | None, artifacts_destination: str | None, host: str | None, port: int | None
+) -> None:
+    """Run the tracking service and its web UI on your own machine (what `mlflow ui` does).
+
+    `modelyard server` with a personal default: one worker, the embedded SQLite store (or the one
+    given) and artifacts served, so one URL serves the UI, the REST API and the artifacts."""
+    env = server_environment(
+        backend_store_uri=backend_store_uri,
+        artifacts_destination=artifacts_destination,
+        serve_artifacts=True,
+        host=host,
+        port=port,
+        workers=1 if not os.environ.get("MODELYARD_WORKERS") else None,
+    )
+    from modelyard.settings import Settings
+
+    settings = Settings.from_env()
+    click.echo(f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})")
+    _exec_tracking_server(settings.backend_store_uri, env)
+
+
+def _exec_tracking_server(backend_store_uri: str, env: dict[str, str]) -> None:
+    """Migrate once (before workers fork, so they never race to do it), then become gunicorn."""
+    if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
+        from modelyard.store.sql.migrate import upgrade
+
+        upgrade(backend_store_uri)
+    args = [
+        sys.executable, "-m", "gunicorn",
+        "-c", "python:modelyard.runtime.gunicorn_conf",
+        "modelyard.tracking.asgi:app",
+    ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, args, env)

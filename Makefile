@@ -17,9 +17,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # Docker when an engine answers, native processes (python -m modelyard.devstack) otherwise.
-# A stack that is already running natively (.stack/*.pid) is always managed natively.
+# A stack that is already running natively (.stack/*.pid), or NATIVE=1, is managed natively.
+NATIVE ?=
 define stack
-	@if ! ls .stack/*.pid >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	@if [ -z "$(NATIVE)" ] && ! ls .stack/*.pid >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
 		echo "docker engine found: $(COMPOSE) $(2)"; $(COMPOSE) $(2); \
 	else \
 		$(PY) -m modelyard.devstack $(1) --root "$(CURDIR)"; \

@@ -117,101 +117,86 @@ def _pairs(title: str, mapping: dict[str, Any]) -> str:
     return "\n".join([f"{title}:"] + [f"  {k.ljust(width)}  {v}" for k, v in sorted(mapping.items())])
 
 
-# ---- server -----------------------------------------------------------------------------------
+# ---- server, ui -------------------------------------------------------------------------------
+# The options `server` and `ui` share.
+_BACKEND_STORE_OPTION = click.option(
+    "--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db in the current folder]."
+)
+_ARTIFACTS_DESTINATION_OPTION = click.option(
+    "--artifacts-destination",
+    default=None,
+    help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
+)
+_HOST_OPTION = click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
+_PORT_OPTION = click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+
+
 @main.command()
-@click.option("--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db].")
+@_BACKEND_STORE_OPTION
 @click.option(
     "--default-artifact-root",
     default=None,
     help="Artifact root for new experiments [mlflow-artifacts:/ when serving artifacts].",
 )
-@click.option(
-    "--artifacts-destination",
-    default=None,
-    help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
-)
+@_ARTIFACTS_DESTINATION_OPTION
 @click.option(
     "--serve-artifacts/--no-serve-artifacts",
     default=None,
     help="Serve the artifacts API from this server [on].",
 )
-@click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
-@click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+@_HOST_OPTION
+@_PORT_OPTION
 @click.option("--workers", "-w", type=int, default=None, help="gunicorn worker processes [2].")
 @click.option("--timeout", type=int, default=None, help="Worker timeout, seconds [120].")
 @_fails_cleanly
-def server(
-    backend_store_uri: str | None,
-    default_artifact_root: str | None,
-    artifacts_destination: str | None,
-    serve_artifacts: bool | None,
-    host: str | None,
-    port: int | None,
-    workers: int | None,
-    timeout: int | None,
-) -> None:
+def server(**options: Any) -> None:
     """Run the all-in-one tracking server (tracking + artifacts API) under gunicorn."""
-    env = server_environment(
-        backend_store_uri=backend_store_uri,
-        default_artifact_root=default_artifact_root,
-        artifacts_destination=artifacts_destination,
-        serve_artifacts=serve_artifacts,
-        host=host,
-        port=port,
-        workers=workers,
-        timeout=timeout,
-    )
-    from modelyard.settings import Settings
 
-    settings = Settings.from_env()
-    click.echo(
-        f"modelyard server on http://{settings.host}:{settings.port} "
-        f"({settings.workers} workers, store {settings.backend_store_uri})",
-        err=True,
-    )
-    _exec_tracking_server(settings.backend_store_uri, env)
+    def announce(settings: Any) -> None:
+        click.echo(
+            f"modelyard server on http://{settings.host}:{settings.port} "
+            f"({settings.workers} workers, store {settings.backend_store_uri})",
+            err=True,
+        )
+
+    _run_tracking_server(announce, options)
 
 
 @main.command()
-@click.option(
-    "--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db in this folder]."
-)
-@click.option(
-    "--artifacts-destination",
-    default=None,
-    help="Where artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
-)
-@click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
-@click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+@_BACKEND_STORE_OPTION
+@_ARTIFACTS_DESTINATION_OPTION
+@_HOST_OPTION
+@_PORT_OPTION
 @_fails_cleanly
-def ui(
-    backend_store_uri: str | None, artifacts_destination: str | None, host: str | None, port: int | None
-) -> None:
+def ui(**options: Any) -> None:
     """Run the tracking service and its web UI on your own machine (what `mlflow ui` does).
 
     `modelyard server` with a personal default: one worker, the embedded SQLite store (or the one
     given) and artifacts served, so one URL serves the UI, the REST API and the artifacts."""
-    env = server_environment(
-        backend_store_uri=backend_store_uri,
-        artifacts_destination=artifacts_destination,
-        serve_artifacts=True,
-        host=host,
-        port=port,
-        workers=1 if not os.environ.get("MODELYARD_WORKERS") else None,
-    )
+    options["serve_artifacts"] = True
+    if not os.environ.get("MODELYARD_WORKERS"):
+        options["workers"] = 1
+
+    def announce(settings: Any) -> None:
+        click.echo(
+            f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})"
+        )
+
+    _run_tracking_server(announce, options)
+
+
+def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any]) -> None:
+    """Export the flags as MODELYARD_* variables, say where it listens, migrate once (before workers
+    fork, so they never race to do it), then become gunicorn."""
+    env = server_environment(**options)
     from modelyard.settings import Settings
 
     settings = Settings.from_env()
-    click.echo(f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})")
-    _exec_tracking_server(settings.backend_store_uri, env)
-
-
-def _exec_tracking_server(backend_store_uri: str, env: dict[str, str]) -> None:
-    """Migrate once (before workers fork, so they never race to do it), then become gunicorn."""
+    announce(settings)
     if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
         from modelyard.store.sql.migrate import upgrade
 
-        upgrade(backend_store_uri)
+        upgrade(settings.backend_store_uri)
     args = [
         sys.executable, "-m", "gunicorn",
         "-c", "python:modelyard.runtime.gunicorn_conf",

@@ -50,7 +50,9 @@ def test_ui_serves_the_api_and_artifacts_on_the_url_it_prints(tmp_path: Path, st
         assert requests.get(artifact, timeout=10).content == b"hello"
 
         assert db.is_file()  # the embedded default lives in the folder it was started from
-        assert (tmp_path / "modelyard-artifacts" / experiment["experiment_id"] / "notes.txt").read_bytes() == b"hello"
+        assert (
+            tmp_path / "modelyard-artifacts" / experiment["experiment_id"] / "notes.txt"
+        ).read_bytes() == b"hello"
         group = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(group) == 2  # gunicorn's master and one worker: a personal server
     finally:

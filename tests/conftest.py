@@ -85,13 +85,16 @@ def _restore_client_env() -> Iterator[None]:
 # --- PostgreSQL ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL 15 cluster for the session, in a temp dir, on a free loopback port."""
-    # Not tmp_path_factory: its 0700 root-owned parents would lock out the `postgres` OS user.
+    """One PostgreSQL 15 cluster for the session, in a temp dir, on a free loopback port.
+
+    As root, the cluster's owner (`postgres`) cannot enter the 0700 temp dir: the server relocates the
+    data to a folder it can reach, and `remove()` deletes it there too."""
     base = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
     server = PostgresServer(base / "data", free_port(), durable=False, tied_to_parent=True)
 
     def cleanup() -> None:
         server.stop()
+        server.remove()
         shutil.rmtree(base, ignore_errors=True)
 
     atexit.register(cleanup)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,13 +41,13 @@ def stack_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def stack_root(stack_env: dict[str, str]) -> Iterator[Path]:
-    # Not tmp_path: its 0700 parents would lock out the cluster's owner (`postgres` when we are root).
-    root = Path(tempfile.mkdtemp(prefix="modelyard-stack-"))
-    root.chmod(0o755)
+def stack_root(tmp_path: Path, stack_env: dict[str, str]) -> Iterator[Path]:
+    # tmp_path's parents are 0700: as root, the cluster's owner (`postgres`) cannot enter them, so the
+    # cluster is relocated and `clean` must find it there.
+    root = tmp_path / "checkout"
+    root.mkdir()
     yield root
-    _run("down", root, stack_env)
-    shutil.rmtree(root, ignore_errors=True)
+    _run("clean", root, stack_env)
 
 
 def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -114,18 +115,24 @@ def test_a_killed_test_process_takes_its_servers_with_it(tmp_path: Path) -> None
         "pg.start()\n"
         "s3 = S3Server(free_port(), base / 's3.log', tied_to_parent=True)\n"
         "s3.start()\n"
-        "print(pg.pid, s3.pid, flush=True)\n"
+        "print(pg.pid, s3.pid, base, flush=True)\n"
         "sys.stdin.read()\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    pids = [int(pid) for pid in proc.stdout.readline().split()]
-    assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
-    proc.kill()
-    proc.wait()
-    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")
+    *pid_fields, base = proc.stdout.readline().split()
+    pids = [int(pid) for pid in pid_fields]
+    try:
+        assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")
+    finally:
+        # The cluster may live outside `base` (relocated for the `postgres` user): remove() finds it.
+        PostgresServer(Path(base) / "data", 0).remove()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.postgres

@@ -94,12 +94,7 @@ class SqlLoggedModelStore(LoggedModelStore):
             experiment = session.get(SqlExperiment, exp_id)
             if experiment is None or experiment.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise ModelyardException.not_found(f"No active experiment with id={experiment_id} exists.")
-            if source_run_id:
-                run = session.get(SqlRun, source_run_id)
-                if run is None or run.experiment_id != exp_id:
-                    raise ModelyardException.invalid_parameter(
-                        f"Run '{source_run_id}' does not exist in experiment {experiment_id}."
-                    )
+            # Like MLflow, the source run is recorded as given: it may live on another server or workspace.
             model_id = f"m-{uuid.uuid4().hex}"
             root = experiment.artifact_location or artifact_locations.location_for(
                 self.default_artifact_root, exp_id

@@ -37,7 +37,15 @@ def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[
     """MLflow's own tracking server, for checking the compat tests themselves."""
     # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
     uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    args = ["server", "--workers", "2", "--backend-store-uri", uri, "--artifacts-destination", str(workdir / "artifacts")]
+    args = [
+        "server",
+        "--workers",
+        "2",
+        "--backend-store-uri",
+        uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
     with run_mlflow(args, workdir, timeout=120) as url:
         yield url
 
@@ -124,3 +132,15 @@ def client(tracking_uri: str):  # type: ignore[no-untyped-def]
 def experiment_name(request: pytest.FixtureRequest) -> str:
     """Unique per test, so tests sharing a server never see each other's runs."""
     return f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Iterator[str]:
+    """One real `mlflow server` (SQLite, local artifacts, proxied) for the session: the reference the
+    side-by-side tests compare modelyard's answers with."""
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-reference-"))
+    try:
+        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}") as url:
+            yield url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
@@ -29,7 +30,7 @@ from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
-from modelyard.tracking.routers import experiments, logged_models, meta, metrics, registry, runs
+from modelyard.tracking.routers import artifacts, experiments, logged_models, meta, metrics, registry, runs
 from modelyard.version import __version__
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,14 @@ def api_routers() -> list[APIRouter]:
     before its own (FastAPI tries them one by one): the runs router, with log-metric and log-batch,
     the requests training clients send most, comes first.
     """
-    return [runs.router, metrics.router, experiments.router, registry.router, logged_models.router]
+    return [
+        runs.router,
+        metrics.router,
+        experiments.router,
+        registry.router,
+        logged_models.router,
+        artifacts.router,
+    ]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -92,6 +100,13 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
+    app.state.artifact_reader = LocationReader(
+        settings.artifacts_destination,
+        settings.multipart_chunk_size,
+        getattr(app.state, "artifact_repository", None),
+    )
+    app.include_router(artifacts.root_router)
+    app.include_router(artifacts.ajax_router)
     instrument(app, "tracking")
     return app
 

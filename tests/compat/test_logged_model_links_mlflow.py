@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
+from tests.compat.conftest import REFERENCE
 
 pytestmark = pytest.mark.compat
 
@@ -89,3 +90,61 @@ def test_sources_mlflow_refuses_are_refused(client: MlflowClient, experiment_nam
         client.create_model_version(name, source.format(run=run.info.run_id), run_id=run.info.run_id)
     assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
     assert client.search_model_versions(f"name = '{name}'") == []
+
+
+def test_metrics_and_inputs_keep_their_model_and_dataset_links(
+    client: MlflowClient, experiment_name: str
+) -> None:
+    from mlflow.entities import LoggedModelInput, Metric
+
+    experiment_id = client.create_experiment(experiment_name)
+    run_id = client.create_run(experiment_id).info.run_id
+    model = client.create_logged_model(experiment_id, name="scored", source_run_id=run_id)
+    other = client.create_logged_model(experiment_id, name="unscored", source_run_id=run_id)
+    client.log_metric(
+        run_id, "acc", 0.75, 999, 1, model_id=model.model_id, dataset_name="eval", dataset_digest="d1"
+    )
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric("loss", 0.25, 1000, 2, model_id=model.model_id, dataset_name="eval", dataset_digest="d1"),
+            Metric("plain", 1.0, 1000, 0),
+        ],
+    )
+    client.log_metric(
+        run_id, "acc", 0.75, 999, 1, model_id=model.model_id, dataset_name="eval", dataset_digest="d1"
+    )
+    client.log_inputs(run_id, models=[LoggedModelInput(model.model_id), LoggedModelInput(other.model_id)])
+
+    metrics = client.get_logged_model(model.model_id).metrics
+    assert sorted(
+        (m.key, m.value, m.step, m.dataset_name, m.dataset_digest, m.model_id, m.run_id) for m in metrics
+    ) == [
+        ("acc", 0.75, 1, "eval", "d1", model.model_id, run_id),
+        ("loss", 0.25, 2, "eval", "d1", model.model_id, run_id),
+    ]
+    assert client.get_logged_model(other.model_id).metrics in (None, [])
+    run = client.get_run(run_id)
+    assert set(run.data.metrics) == {"acc", "loss", "plain"}
+    assert sorted(m.model_id for m in run.inputs.model_inputs) == sorted([model.model_id, other.model_id])
+
+    def found(datasets: list[dict[str, str]]) -> list[str]:
+        return [m.model_id for m in client.search_logged_models([experiment_id], datasets=datasets)]
+
+    assert found([{"dataset_name": "eval", "dataset_digest": "d1"}]) == [model.model_id]
+    assert found([{"dataset_name": "eval", "dataset_digest": "other"}]) == []
+    assert found([{"dataset_name": "train", "dataset_digest": "d1"}]) == []
+
+
+def test_a_metric_for_an_unknown_model_is_refused_and_nothing_is_written(
+    client: MlflowClient, experiment_name: str
+) -> None:
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    run_id = client.create_run(client.create_experiment(experiment_name)).info.run_id
+    with pytest.raises(MlflowException) as raised:
+        client.log_batch(run_id, metrics=[Metric("acc", 0.5, 1000, 0, model_id=f"m-{'ab' * 16}")])
+    assert raised.value.get_http_status_code() == 400
+    if not REFERENCE:  # MLflow keeps the run's point; modelyard's writes are all-or-nothing
+        assert client.get_run(run_id).data.metrics == {}

@@ -53,8 +53,6 @@ def create_logged_model(args: ArgsDep, store: LoggedModelsDep) -> Response:
 
 @router.post("/logged-models/search")
 def search_logged_models(args: ArgsDep, store: LoggedModelsDep) -> Response:
-    if get_object_list(args, "datasets"):
-        raise ModelyardException.invalid_parameter("Searching logged models by dataset is not supported.")
     page = store.search_logged_models(
         experiment_ids=get_str_list(args, "experiment_ids"),
         filter_string=get_str(args, "filter") or None,
@@ -66,6 +64,7 @@ def search_logged_models(args: ArgsDep, store: LoggedModelsDep) -> Response:
         ),
         order_by=get_object_list(args, "order_by") or None,
         page_token=get_str(args, "page_token") or None,
+        datasets=get_object_list(args, "datasets") or None,
     )
     return json_response(compact({"models": [m.to_dict() for m in page], "next_page_token": page.token}))
 

@@ -371,3 +371,66 @@ def test_enforcement_accepts_and_refuses_what_mlflow_does(case):
     assert ours == (True if case in _LENIENT else theirs)
     if case in _LENIENT:
         assert not theirs, f"mlflow now accepts {case}; drop it from _LENIENT"
+
+
+_PLAIN_MODEL_SOURCE = '''
+import mlflow.pyfunc
+
+
+class PlainScaler(mlflow.pyfunc.PythonModel):
+    """A custom model on mlflow's base class: nothing of modelyard's (its class is pickled by value)."""
+
+    def load_context(self, context):
+        self.offset = float(open(context.artifacts["offset"]).read())
+
+    def predict(self, context, model_input, params=None):
+        return model_input["a"] * 2.0 + self.offset
+'''
+
+_LOAD_WITHOUT_MODELYARD = """
+import sys
+sys.modules["modelyard"] = None  # any import of modelyard now fails
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+print(list(model.predict(pd.DataFrame({"a": [1.0, 2.0]}))))
+"""
+
+
+def test_modelyard_custom_model_writes_mlflows_mlmodel_and_loads_without_modelyard(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(_PLAIN_MODEL_SOURCE, namespace)  # noqa: S102 - a class outside any importable module
+    (tmp_path / "offset.txt").write_text("0.5")
+    modelyard.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=namespace["PlainScaler"](),
+        artifacts={"offset": str(tmp_path / "offset.txt")},
+    )
+    flavor = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.model" and flavor["python_model"] == "python_model.pkl"
+    assert not any(
+        r.startswith("modelyard") for r in (tmp_path / "m" / "requirements.txt").read_text().split()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_WITHOUT_MODELYARD, str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[2.5, 4.5]"
+
+
+def test_a_model_whose_class_needs_modelyard_names_it_in_its_requirements(tmp_path, frame):
+    (tmp_path / "offset.txt").write_text("0.5")
+    modelyard.pyfunc.save_model(
+        tmp_path / "m", python_model=YardScaler(), artifacts={"offset": str(tmp_path / "offset.txt")}
+    )
+    requirements = (tmp_path / "m" / "requirements.txt").read_text().split()
+    assert any(r.startswith("modelyard") for r in requirements)
+    assert np.allclose(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame), frame["a"] * 2.0 + 0.5)

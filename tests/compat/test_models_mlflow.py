@@ -434,3 +434,37 @@ def test_a_model_whose_class_needs_modelyard_names_it_in_its_requirements(tmp_pa
     requirements = (tmp_path / "m" / "requirements.txt").read_text().split()
     assert any(r.startswith("modelyard") for r in requirements)
     assert np.allclose(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame), frame["a"] * 2.0 + 0.5)
+
+
+@pytest.mark.parametrize("serialization_format", ["skops", "cloudpickle", "pickle", None])
+def test_sklearn_models_logged_by_mlflow_serve_in_every_format(
+    tracking_uri, experiment_name, frame, classifier, serialization_format
+):
+    """mlflow 3.17 logs sklearn models as skops by default (None); modelyard's scoring app, built as the
+    serving workers build it, loads each format from the registry and answers as mlflow predicts."""
+    from fastapi.testclient import TestClient
+
+    from modelyard.serving.app import create_app
+    from modelyard.settings import Settings
+
+    mlflow.set_experiment(experiment_name)
+    name = f"served-{serialization_format}-{uuid.uuid4().hex[:6]}"
+    extra = {"serialization_format": serialization_format} if serialization_format else {}
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(classifier, name="model", registered_model_name=name, **extra)
+    flavor = mlflow.models.get_model_info(f"models:/{name}/1").flavors["sklearn"]
+    assert flavor["serialization_format"] == (serialization_format or "skops")
+    with TestClient(create_app(Settings(model_uri=f"models:/{name}/1"))) as served:
+        answer = served.post("/invocations", json={"dataframe_split": frame.to_dict(orient="split")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == classifier.predict(frame).tolist()
+
+
+def test_the_sklearn_extra_and_the_serving_image_install_skops():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("skops") for r in extras["sklearn"])
+    dockerfile = (root / "services" / "serving" / "Dockerfile").read_text()
+    assert '"modelyard[server,sklearn]"' in dockerfile

@@ -1,4 +1,4 @@
-"""Reading the artifacts of a run, logged model or model version from the tracking service, by location.
+"""The artifacts of a run, logged model or model version, read (and written) by the tracking service by location.
 
 MLflow's tracking server serves a run's files itself (`/get-artifact`, `artifacts/list`, a model
 version's and a logged model's files) wherever they live. A location is the entity's artifact URI:
@@ -21,7 +21,8 @@ from modelyard.exceptions import ModelyardException
 
 
 class LocationReader:
-    """Lists and opens files under artifact locations (blocking: call it from the thread pool)."""
+    """Lists, opens and (for the UI's uploads) writes files under artifact locations (blocking: call it
+    from the thread pool)."""
 
     def __init__(
         self, destination: str, chunk_size: int | None = None, repository: ArtifactRepository | None = None
@@ -69,4 +70,18 @@ class LocationReader:
                 ) from exc
             if exc.http_status == 404:
                 raise ModelyardException.not_found(f"No such artifact: '{path}'") from exc
+            raise
+
+    def write(self, location: str, path: str, data: bytes) -> None:
+        """Store `data` as `path` under `location` (the UI's small uploads: one body, all or nothing)."""
+        repo, prefix = self.locate(location)
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.invalid_parameter("An artifact path is required")
+        writer = repo.open_write("/".join(p for p in (prefix, rel) if p), len(data))
+        try:
+            writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
             raise

@@ -30,7 +30,16 @@ from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
-from modelyard.tracking.routers import artifacts, experiments, logged_models, meta, metrics, registry, runs
+from modelyard.tracking.routers import (
+    artifacts,
+    experiments,
+    logged_models,
+    meta,
+    metrics,
+    registry,
+    runs,
+    ui_support,
+)
 from modelyard.version import __version__
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,7 @@ def api_routers() -> list[APIRouter]:
         registry.router,
         logged_models.router,
         artifacts.router,
+        ui_support.router,
     ]
 
 
@@ -107,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(artifacts.root_router)
     app.include_router(artifacts.ajax_router)
+    app.include_router(ui_support.ajax_router)
     instrument(app, "tracking")
     return app
 

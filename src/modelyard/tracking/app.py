@@ -118,6 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(artifacts.root_router)
     app.include_router(artifacts.ajax_router)
     app.include_router(ui_support.ajax_router)
+    if (graphql_router := _graphql_router()) is not None:
+        app.include_router(graphql_router)
     instrument(app, "tracking")
     return app
 
@@ -173,6 +175,16 @@ def registry_artifact_roots(settings: Settings) -> tuple[str, ...]:
     if "://" in settings.artifacts_destination:
         roots.append(settings.artifacts_destination)
     return tuple(roots)
+
+
+def _graphql_router() -> APIRouter | None:
+    """`/graphql` needs graphql-core (the `server` extra); without it the endpoint is not served."""
+    try:
+        from modelyard.tracking.graphql.router import router
+    except ImportError:
+        log.warning("graphql-core is not installed: /graphql is not served")
+        return None
+    return router
 
 
 def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:

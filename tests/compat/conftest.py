@@ -33,20 +33,21 @@ REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
 
 
 @contextmanager
-def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[str]:
+def _mlflow_reference_server(workdir: Path, backend_store_uri: str, workers: int = 2) -> Iterator[str]:
     """MLflow's own tracking server, for checking the compat tests themselves."""
     # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
     uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
     args = [
         "server",
         "--workers",
-        "2",
+        str(workers),
         "--backend-store-uri",
         uri,
         "--artifacts-destination",
         str(workdir / "artifacts"),
     ]
-    with run_mlflow(args, workdir, timeout=120) as url:
+    # Its start-up (imports, migrations, job executors) can take minutes on a busy machine.
+    with run_mlflow(args, workdir, timeout=300) as url:
         yield url
 
 
@@ -140,7 +141,7 @@ def mlflow_server() -> Iterator[str]:
     side-by-side tests compare modelyard's answers with."""
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-reference-"))
     try:
-        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}") as url:
+        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
             yield url
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -545,7 +545,10 @@ class SqlTrackingStore(TrackingStore):
                 list(order_by or []),
                 page_token,
             )
-            return PagedList(self._load_runs(session, list(ids)), token)
+            runs = self._load_runs(session, list(ids))
+        for run in runs:  # as MLflow's search answers (and the PostgreSQL JSON path): get-run has them
+            run.inputs.model_inputs = []
+        return PagedList(runs, token)
 
     def search_runs_json(
         self,

@@ -73,7 +73,7 @@ async def upload_artifact(request: Request, store: StoreDep, reader: ReaderDep) 
         raise ModelyardException.invalid_parameter("Request must specify data.")
     run = await run_in_threadpool(store.get_run, run_id)
     await run_in_threadpool(reader.write, run.info.artifact_uri, path, data)
-    return Response(b"", status_code=200)
+    return Response(b"", status_code=200, media_type="application/json")  # MLflow's answer: empty JSON
 
 
 def _metric_key(args: ArgsDep, request_name: str) -> str:

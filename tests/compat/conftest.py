@@ -145,3 +145,20 @@ def mlflow_server() -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow 3.17 refuses to deserialize any model (its own skops models included) unless this is
+    true; tests that load models with mlflow set it, as a user would."""
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+
+@pytest.fixture
+def frame():  # type: ignore[no-untyped-def]
+    """A small two-column frame (floats and small ints) for models to fit and predict."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})

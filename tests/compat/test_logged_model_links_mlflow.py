@@ -19,18 +19,7 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 from tests.compat.conftest import REFERENCE
 
-pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(autouse=True)
-def _allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-
-
-@pytest.fixture()
-def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame({"a": rng.normal(size=30), "b": rng.integers(0, 5, size=30)})
+pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("allow_mlflow_unpickling")]
 
 
 def test_log_model_with_registered_name_keeps_run_lineage(

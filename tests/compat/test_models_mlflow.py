@@ -25,18 +25,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.models import infer_signature
 from modelyard.protocol import errors
 
-pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(autouse=True)
-def _allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-
-
-@pytest.fixture()
-def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})
+pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("allow_mlflow_unpickling")]
 
 
 @pytest.fixture()

@@ -136,6 +136,22 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) ->
     assert env["MODELYARD_AUTO_MIGRATE"] == "false"
 
 
+def test_tracking_reads_the_artifacts_destination_for_its_downloads(render: Render) -> None:
+    """/get-artifact and the model-version / logged-model file endpoints are served by tracking."""
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(render(), "Deployment")}
+    envs = {
+        name.rsplit("-", 1)[1]: {
+            e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for name, d in deployments.items()
+    }
+    assert (
+        envs["tracking"]["MODELYARD_ARTIFACTS_DESTINATION"]
+        == envs["artifacts"]["MODELYARD_ARTIFACTS_DESTINATION"]
+    )
+    assert {k for k in envs["artifacts"] if k.startswith(("MODELYARD_S3", "AWS_"))} <= set(envs["tracking"])
+
+
 def test_service_account_carries_irsa_annotation(render: Render) -> None:
     (sa,) = _by_kind(render(PRODUCTION_VALUES), "ServiceAccount")
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")

@@ -34,12 +34,21 @@ REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
 
 
 @contextmanager
-def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[str]:
+def _mlflow_reference_server(workdir: Path, backend_store_uri: str, workers: int = 2) -> Iterator[str]:
     """MLflow's own tracking server, for checking the compat tests themselves."""
     # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
     uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    args = ["server", "--workers", "2", "--backend-store-uri", uri, "--artifacts-destination", str(workdir / "artifacts")]
-    with run_mlflow(args, workdir, timeout=120) as url:
+    args = [
+        "server",
+        "--workers",
+        str(workers),
+        "--backend-store-uri",
+        uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    # Its start-up (imports, migrations, job executors) can take minutes on a busy machine.
+    with run_mlflow(args, workdir, timeout=300) as url:
         yield url
 
 
@@ -98,3 +107,32 @@ def client(tracking_uri: str):  # type: ignore[no-untyped-def]
 def experiment_name(request: pytest.FixtureRequest) -> str:
     """Unique per test, so tests sharing a server never see each other's runs."""
     return f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Iterator[str]:
+    """One real `mlflow server` (SQLite, local artifacts, proxied) for the session: the reference the
+    side-by-side tests compare modelyard's answers with."""
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-reference-"))
+    try:
+        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
+            yield url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow 3.17 refuses to deserialize any model (its own skops models included) unless this is
+    true; tests that load models with mlflow set it, as a user would."""
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+
+@pytest.fixture
+def frame():  # type: ignore[no-untyped-def]
+    """A small two-column frame (floats and small ints) for models to fit and predict."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})

@@ -99,7 +99,10 @@ def test_secrets_are_only_referenced(render: Render, values: tuple[Path, ...]) -
         env = {e["name"]: e for e in c.get("env", [])}
         for name in ("MODELYARD_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             if name in env:
-                assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], (c["name"], name)
+                assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], (
+                    c["name"],
+                    name,
+                )
 
 
 def test_static_s3_keys_come_from_the_named_secret(render: Render) -> None:
@@ -126,9 +129,27 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) ->
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["modelyard", "db", "upgrade"]
-    tracking = next(d for d in _by_kind(render(), "Deployment") if d["metadata"]["name"].endswith("-tracking"))
+    tracking = next(
+        d for d in _by_kind(render(), "Deployment") if d["metadata"]["name"].endswith("-tracking")
+    )
     env = {e["name"]: e.get("value") for e in tracking["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODELYARD_AUTO_MIGRATE"] == "false"
+
+
+def test_tracking_reads_the_artifacts_destination_for_its_downloads(render: Render) -> None:
+    """/get-artifact and the model-version / logged-model file endpoints are served by tracking."""
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(render(), "Deployment")}
+    envs = {
+        name.rsplit("-", 1)[1]: {
+            e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for name, d in deployments.items()
+    }
+    assert (
+        envs["tracking"]["MODELYARD_ARTIFACTS_DESTINATION"]
+        == envs["artifacts"]["MODELYARD_ARTIFACTS_DESTINATION"]
+    )
+    assert {k for k in envs["artifacts"] if k.startswith(("MODELYARD_S3", "AWS_"))} <= set(envs["tracking"])
 
 
 def test_service_account_carries_irsa_annotation(render: Render) -> None:
@@ -164,7 +185,11 @@ def test_a_broken_template_fails_lint_and_render(helm: Path, chart_copy: Path) -
 
 
 def test_schema_rejects_bad_values(helm: Path) -> None:
-    for bad in ("services.tracking.workers=two", "artifacts.destination=/var/data", "database.existingSecret="):
+    for bad in (
+        "services.tracking.workers=two",
+        "artifacts.destination=/var/data",
+        "database.existingSecret=",
+    ):
         result = subprocess.run(
             [str(helm), "template", "rel", str(CHART), "--set", bad], capture_output=True, text=True
         )

@@ -119,7 +119,9 @@ def test_nested_folder_round_trip_through_s3(service_url: str, bucket: str, s3: 
     assert not any(k.startswith("root/1/run-a/artifacts/model/") for k in keys(s3, bucket))
 
 
-def test_a_large_download_keeps_its_keep_alive_connection_usable(service_url: str, s3: Any, bucket: str) -> None:
+def test_a_large_download_keeps_its_keep_alive_connection_usable(
+    service_url: str, s3: Any, bucket: str
+) -> None:
     """Bodies over INLINE_MAX are written by the copy thread (`runtime.thread_send`) behind uvicorn's
     back: the bytes, the Content-Length and the next request on the same connection must all be right."""
     big = os.urandom(5 * 1024 * 1024 + 3)

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.postgres
 API = "/api/2.0/mlflow"
 
 
-def call(base: str, path: str, body: dict[str, Any] | None = None, query: str = "") -> tuple[int, dict[str, Any]]:
+def call(
+    base: str, path: str, body: dict[str, Any] | None = None, query: str = ""
+) -> tuple[int, dict[str, Any]]:
     data = json.dumps(body).encode() if body is not None else None
     url = f"{base}{API}/{path}" + (f"?{query}" if query else "")
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
@@ -62,7 +64,9 @@ def _lock_waiters(conn: psycopg.Connection[Any]) -> int:
 
 
 @contextmanager
-def stuck_write(base: str, postgres_uri: str, run_id: str, step: int) -> Iterator[Future[tuple[int, dict[str, Any]]]]:
+def stuck_write(
+    base: str, postgres_uri: str, run_id: str, step: int
+) -> Iterator[Future[tuple[int, dict[str, Any]]]]:
     """A log-metric to `run_id` (key "loss", which must have a point already) that is waiting on a row
     lock held by another session; the lock is released when the block ends."""
     with psycopg.connect(postgres_uri) as locker, psycopg.connect(postgres_uri, autocommit=True) as watcher:
@@ -88,7 +92,9 @@ def one_worker(tracking_server: Any, postgres_uri: str) -> str:
     return str(tracking_server(postgres_uri, workers=1))
 
 
-def test_a_write_stuck_on_the_database_leaves_the_worker_answering(one_worker: str, postgres_uri: str) -> None:
+def test_a_write_stuck_on_the_database_leaves_the_worker_answering(
+    one_worker: str, postgres_uri: str
+) -> None:
     base = one_worker
     stuck_run, other_run = new_run(base), new_run(base)
     assert call(base, "runs/log-metric", metric(stuck_run, 0)) == (200, {})
@@ -192,7 +198,9 @@ def test_mlflow_answers_on_the_async_path(one_worker: str) -> None:
     assert counted[(f"{API}/runs/log-batch", "400")] == 2
 
 
-def test_a_lost_database_connection_is_a_503_and_the_retry_succeeds(one_worker: str, postgres_uri: str) -> None:
+def test_a_lost_database_connection_is_a_503_and_the_retry_succeeds(
+    one_worker: str, postgres_uri: str
+) -> None:
     base = one_worker
     run_id = new_run(base)
     assert call(base, "runs/log-metric", metric(run_id, 0)) == (200, {})  # the pool holds a connection now

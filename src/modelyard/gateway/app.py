@@ -64,7 +64,10 @@ def create_app(upstreams: Upstreams) -> Starlette:
             upstream = await client.send(upstream_request, stream=True)
         except httpx.HTTPError as exc:
             return JSONResponse(
-                {"error_code": "TEMPORARILY_UNAVAILABLE", "message": f"Upstream {url.split('/api')[0]} unreachable: {exc}"},
+                {
+                    "error_code": "TEMPORARILY_UNAVAILABLE",
+                    "message": f"Upstream {url.split('/api')[0]} unreachable: {exc}",
+                },
                 status_code=503,
             )
         response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
@@ -30,6 +31,7 @@ from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (
+    artifacts,
     experiments,
     logged_models,
     meta,
@@ -37,6 +39,7 @@ from modelyard.tracking.routers import (
     registry,
     registry_history,
     runs,
+    ui_support,
 )
 from modelyard.version import __version__
 
@@ -62,6 +65,8 @@ def api_routers() -> list[APIRouter]:
         registry.router,
         registry_history.router,
         logged_models.router,
+        artifacts.router,
+        ui_support.router,
     ]
 
 
@@ -107,6 +112,16 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
+    app.state.artifact_reader = LocationReader(
+        settings.artifacts_destination,
+        settings.multipart_chunk_size,
+        getattr(app.state, "artifact_repository", None),
+    )
+    app.include_router(artifacts.root_router)
+    app.include_router(artifacts.ajax_router)
+    app.include_router(ui_support.ajax_router)
+    if (graphql_router := _graphql_router()) is not None:
+        app.include_router(graphql_router)
     if settings.ui:
         from modelyard.ui import mount as mount_ui
 
@@ -166,6 +181,16 @@ def registry_artifact_roots(settings: Settings) -> tuple[str, ...]:
     if "://" in settings.artifacts_destination:
         roots.append(settings.artifacts_destination)
     return tuple(roots)
+
+
+def _graphql_router() -> APIRouter | None:
+    """`/graphql` needs graphql-core (the `server` extra); without it the endpoint is not served."""
+    try:
+        from modelyard.tracking.graphql.router import router
+    except ImportError:
+        log.warning("graphql-core is not installed: /graphql is not served")
+        return None
+    return router
 
 
 def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:

@@ -81,7 +81,9 @@ async def _value_rejected(request: Request, exc: Exception) -> Response:
     # request's fault, so a 400 naming the reason, not a 500 the client would retry for minutes.
     assert isinstance(exc, DataError)
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return error_response(errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}")
+    return error_response(
+        errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}"
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.entities import (
-    LifecycleStage,
     ModelVersion,
     ModelVersionStage,
     PagedList,
@@ -33,8 +32,9 @@ from modelyard.store.registry.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD,
     RegistryStore,
 )
+from modelyard.store.registry.lineage import SessionLookup, record_version_on_model
 from modelyard.store.registry.loading import load_models, load_versions
-from modelyard.store.registry.sources import LoggedModelRef, RunRef, resolve_source
+from modelyard.store.registry.sources import resolve_source
 from modelyard.store.registry.validation import (
     parse_version,
     validate_alias,
@@ -44,7 +44,6 @@ from modelyard.store.registry.validation import (
 )
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
-from modelyard.store.sql.logged_model_schema import SqlLoggedModel
 from modelyard.store.sql.registry_schema import (
     SqlModelVersion,
     SqlModelVersionTag,
@@ -52,7 +51,6 @@ from modelyard.store.sql.registry_schema import (
     SqlRegisteredModelAlias,
     SqlRegisteredModelTag,
 )
-from modelyard.store.sql.schema import SqlRun
 
 
 def _now_ms() -> int:
@@ -72,42 +70,6 @@ def _check_page_size(max_results: int, threshold: int) -> None:
         raise ModelyardException.invalid_parameter(
             f"Invalid value for max_results: it must be between 1 and {threshold}, got {max_results!r}."
         )
-
-
-class _SessionLookup:
-    """`sources.SourceLookup` over an open session (the same transaction that registers)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def run(self, run_id: str) -> RunRef | None:
-        row = self.session.get(SqlRun, run_id)
-        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE or not row.artifact_uri:
-            return None
-        return RunRef(row.run_uuid, row.artifact_uri)
-
-    def logged_model(self, model_id: str) -> LoggedModelRef | None:
-        row = self.session.get(SqlLoggedModel, model_id)
-        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE:
-            return None
-        return _logged_model_ref(row)
-
-    def logged_models_of_run(self, run_id: str) -> list[LoggedModelRef]:
-        rows = self.session.scalars(
-            select(SqlLoggedModel).where(
-                SqlLoggedModel.source_run_id == run_id,
-                SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE,
-            )
-        )
-        return [_logged_model_ref(row) for row in rows]
-
-    def model_version_location(self, name: str, version: str) -> str | None:
-        row = self.session.get(SqlModelVersion, (name, int(version)))
-        return None if row is None else (row.storage_location or row.source)
-
-
-def _logged_model_ref(row: SqlLoggedModel) -> LoggedModelRef:
-    return LoggedModelRef(row.model_id, row.artifact_location, row.source_run_id, row.name)
 
 
 class SqlRegistryStore(RegistryStore):
@@ -320,17 +282,11 @@ class SqlRegistryStore(RegistryStore):
         if not isinstance(source, str):
             raise ModelyardException.invalid_parameter("Model version source must be a string.")
         with self._write() as session:
-            lookup = _SessionLookup(session)
             if session.get(SqlRegisteredModel, name) is None:
                 raise _model_not_found(name)
-            resolved = resolve_source(source, run_id or None, self.artifact_roots, lookup)
-            if model_id:
-                if lookup.logged_model(model_id) is None:
-                    raise ModelyardException.invalid_parameter(f"Logged model '{model_id}' does not exist.")
-                if resolved.model_id and resolved.model_id != model_id:
-                    raise ModelyardException.invalid_parameter(
-                        f"model_id '{model_id}' does not match the source '{source}' ({resolved.model_id})."
-                    )
+            resolved = resolve_source(
+                source, run_id or None, self.artifact_roots, SessionLookup(session), model_id or None
+            )
             now = _now_ms()
             version = session.execute(
                 update(SqlRegisteredModel)
@@ -349,18 +305,20 @@ class SqlRegistryStore(RegistryStore):
                     current_stage=ModelVersionStage.NONE,
                     source=source,
                     storage_location=resolved.storage_location,
-                    run_id=run_id or None,
+                    run_id=resolved.run_id,
                     run_link=run_link or None,
                     status="READY",
-                    model_id=model_id or resolved.model_id,
+                    model_id=resolved.model_id,
                 )
             )
             session.flush()
+            if model_id:
+                record_version_on_model(session, model_id, name, version)
             session.add_all(
                 SqlModelVersionTag(name=name, version=version, key=k, value=v) for k, v in tag_items
             )
             events.record(
-                session, events.VERSION_CREATED, name, now, version=version, source=source, run_id=run_id or None
+                session, events.VERSION_CREATED, name, now, version=version, source=source, run_id=resolved.run_id
             )
             session.flush()
             return load_versions(session, [(name, version)])[(name, version)]

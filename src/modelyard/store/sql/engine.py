@@ -39,7 +39,9 @@ def is_sqlite(uri_or_engine: str | Engine) -> bool:
     return make_url(normalize_uri(uri_or_engine)).get_backend_name() == "sqlite"
 
 
-def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30) -> Engine:
+def create_engine_for(
+    uri: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30
+) -> Engine:
     url = make_url(normalize_uri(uri))
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)

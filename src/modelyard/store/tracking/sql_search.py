@@ -177,7 +177,9 @@ class RunSearch:
         if len(numbers) > self.max_results:
             return numbers
         # Two statements see two snapshots: a run whose metric turned NaN in between would come twice.
-        run_id = (key_columns.start or 0) + next(i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid)
+        run_id = (key_columns.start or 0) + next(
+            i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid
+        )
         seen = {row[run_id] for row in numbers}
         rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
         return [*numbers, *rest][: self.max_results + 1]
@@ -205,7 +207,9 @@ def search_run_ids(
         return [], None
     plan_each_search(session)
     keys = slice(1, None)
-    rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys)
+    rows, token = search.paginate(
+        search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys
+    )
     return [str(row[0]) for row in rows], token
 
 

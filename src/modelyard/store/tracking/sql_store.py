@@ -44,6 +44,7 @@ from modelyard.entities.run import float_to_json
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
+from modelyard.store.logged_models import links
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
 from modelyard.store.sql.dialect import execute_upsert, upsert_insert
@@ -423,7 +424,8 @@ class SqlTrackingStore(TrackingStore):
             with self._read() as session:
                 self._active_run(session, run_id)
             return
-        if self._postgres and not (params or tags):
+        linked = links.has_model_links(metrics)
+        if self._postgres and not (params or tags or linked):
             # The common case (log-metric, metric-only batches): one statement, one round trip.
             self._log_metrics_autocommit(run_id, metrics)
             return
@@ -437,6 +439,8 @@ class SqlTrackingStore(TrackingStore):
                     run.name = new_name
             if metrics:
                 self._insert_metrics(session, run_id, metrics)
+            if linked:
+                links.insert_model_metrics(session, run_id, metrics)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as session:
@@ -541,7 +545,10 @@ class SqlTrackingStore(TrackingStore):
                 list(order_by or []),
                 page_token,
             )
-            return PagedList(self._load_runs(session, list(ids)), token)
+            runs = self._load_runs(session, list(ids))
+        for run in runs:  # as MLflow's search answers (and the PostgreSQL JSON path): get-run has them
+            run.inputs.model_inputs = []
+        return PagedList(runs, token)
 
     def search_runs_json(
         self,
@@ -576,7 +583,7 @@ class SqlTrackingStore(TrackingStore):
             runs, token = search_page_json(conn, search)
         return PagedList(runs, token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
+    def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
         rows = {}
         for item in datasets:
             dataset = item.get("dataset") if isinstance(item, dict) else None
@@ -589,6 +596,7 @@ class SqlTrackingStore(TrackingStore):
             rows[digest] = json.dumps(item, sort_keys=True)
         with self._write() as session:
             self._active_run(session, run_id)
+            links.insert_model_inputs(session, run_id, models)
             if not rows:
                 return
             execute_upsert(
@@ -709,7 +717,9 @@ class SqlTrackingStore(TrackingStore):
             return []
         # Plain rows, not ORM objects: hydrating ~1,000 objects per page was a third of a search.
         run_table = SqlRun.__table__
-        infos = {r.run_uuid: r for r in session.execute(select(run_table).where(run_table.c.run_uuid.in_(run_ids)))}
+        infos = {
+            r.run_uuid: r for r in session.execute(select(run_table).where(run_table.c.run_uuid.in_(run_ids)))
+        }
         if not infos:
             return []
         ids = list(infos)
@@ -730,7 +740,14 @@ class SqlTrackingStore(TrackingStore):
         metrics: dict[str, list[Metric]] = {}
         latest = SqlLatestMetric.__table__
         for m in session.execute(
-            select(latest.c.run_uuid, latest.c.key, latest.c.value, latest.c.timestamp, latest.c.step, latest.c.is_nan)
+            select(
+                latest.c.run_uuid,
+                latest.c.key,
+                latest.c.value,
+                latest.c.timestamp,
+                latest.c.step,
+                latest.c.is_nan,
+            )
             .where(latest.c.run_uuid.in_(ids))
             .order_by(latest.c.key)
         ):
@@ -745,11 +762,12 @@ class SqlTrackingStore(TrackingStore):
         ):
             inputs.setdefault(run_uuid, []).append(json.loads(body))
         outputs = load_model_outputs(session, ids)
+        model_inputs = links.load_model_inputs(session, ids)
         return [
             Run(
                 info=_run_info(infos[i]),
                 data=RunData.build(metrics.get(i, []), params.get(i, []), tags.get(i, [])),
-                inputs=RunInputs(inputs.get(i, [])),
+                inputs=RunInputs(inputs.get(i, []), model_inputs.get(i, [])),
                 outputs=RunOutputs(outputs.get(i, [])),
             )
             for i in run_ids

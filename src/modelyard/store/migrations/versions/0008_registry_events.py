@@ -1,8 +1,8 @@
 """`registry_events`: the registry's append-only history (model, version, stage, alias, tag and
 deploy events), written in the same transaction as the change each records.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 #: The previous release keeps working on this schema: a new table only (it writes no events).

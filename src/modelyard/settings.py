@@ -47,6 +47,18 @@ class Settings:
     #: Bring the database schema up to date when the tracking service starts (an advisory lock keeps
     #: concurrent workers safe); turn off when a migrations Job owns upgrades.
     auto_migrate: bool = True
+    #: Seconds one SQL statement may run on PostgreSQL (and one request's statements on SQLite)
+    #: before it is cancelled and answered 400 (`store/sql/budget.py`); 0 turns the limit off.
+    db_statement_timeout: int = 30
+    #: Search limits (`store/search/limits.py`): filter length in characters, comparisons,
+    #: parenthesis depth, IN / NOT IN values in all, order_by keys.
+    search_max_filter_length: int = 100_000
+    search_max_terms: int = 200
+    search_max_depth: int = 32
+    search_max_in_values: int = 5_000
+    search_max_order_by: int = 20
+    #: Largest JSON request body the tracking API reads, in bytes (artifact uploads are not JSON).
+    max_request_body_bytes: int = 16 * 1024 * 1024
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.
@@ -59,6 +71,9 @@ class Settings:
     s3_addressing_style: str | None = None
     #: Size of one part of a multipart upload, and of a streamed chunk.
     multipart_chunk_size: int = 8 * 1024 * 1024
+    #: Seconds S3 may stay silent on an open connection before the request fails (a frozen S3
+    #: then answers 503 within seconds instead of hanging as long as it does).
+    s3_read_timeout: int = 20
 
     # --- serving service ------------------------------------------------------------------------
     #: Model to serve: models:/name/Production, models:/name@alias, runs:/..., or a directory.

@@ -84,6 +84,15 @@ async def _value_rejected(request: Request, exc: Exception) -> Response:
     return error_response(errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}")
 
 
+async def _unencodable_text(request: Request, exc: Exception) -> Response:
+    # A string the validators missed that no database can store (a lone surrogate from a JSON
+    # escape): the request's fault. The validators name the field; this is the safety net.
+    assert isinstance(exc, UnicodeEncodeError)
+    return error_response(
+        errors.INVALID_PARAMETER_VALUE, f"The request carries text that is not valid Unicode: {exc.reason}."
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after sending this answer, so the server logs the traceback exactly once.
     return error_response(errors.INTERNAL_ERROR, f"Internal server error: {type(exc).__name__}")
@@ -94,6 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _value_rejected)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable_text)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -113,6 +113,7 @@ def build_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.sql.budget import query_refusal
 from modelyard.tracking.responses import json_response
 
 logger = logging.getLogger("modelyard.tracking")
@@ -70,6 +71,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # A statement over its time budget or too large to run (from a path that bypasses the engine's
+    # own translation, the async metric writes): the request's fault, a 400 (store/sql/budget.py).
+    refusal = query_refusal(exc)
+    if refusal is not None:
+        return json_response(refusal.to_dict(), status_code=refusal.http_status)
     # Database down, unreachable or locked, or the pool exhausted: transient, so a 503 the mlflow
     # client retries rather than an INTERNAL_ERROR.
     logger.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)

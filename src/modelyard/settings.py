@@ -71,9 +71,6 @@ class Settings:
     s3_addressing_style: str | None = None
     #: Size of one part of a multipart upload, and of a streamed chunk.
     multipart_chunk_size: int = 8 * 1024 * 1024
-    #: Seconds S3 may stay silent on an open connection before the request fails (a frozen S3
-    #: then answers 503 within seconds instead of hanging as long as it does).
-    s3_read_timeout: int = 20
 
     # --- serving service ------------------------------------------------------------------------
     #: Model to serve: models:/name/Production, models:/name@alias, runs:/..., or a directory.

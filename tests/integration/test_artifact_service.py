@@ -330,6 +330,20 @@ def test_s3_down_answers_503_quickly(tmp_path: Path, capsys: pytest.CaptureFixtu
         print(f"\nS3 down: 3 requests answered 503 in {elapsed:.2f}s")
 
 
+def test_local_file_system_refusals_are_400s(tmp_path: Path) -> None:
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with artifacts_service(tmp_path / "svc", str(destination)) as service:
+        assert requests.put(f"{service.url}{API}/a/file.txt", data=b"x", timeout=30).status_code == 200
+        under_a_file = requests.put(f"{service.url}{API}/a/file.txt/child.txt", data=b"x", timeout=30)
+        long_name = requests.put(f"{service.url}{API}/a/{'n' * 300}.txt", data=b"x", timeout=30)
+        long_folder = requests.put(f"{service.url}{API}/{'d' * 300}/x.txt", data=b"x", timeout=30)
+    for response in (under_a_file, long_name, long_folder):
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert sorted(p.name for p in (destination / "a").iterdir()) == ["file.txt"]  # no temp file left
+
+
 @contextmanager
 def frozen_s3() -> Iterator[str]:
     """An "S3" that accepts connections and never answers (a hung load balancer, a frozen node)."""

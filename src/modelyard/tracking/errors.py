@@ -44,7 +44,10 @@ async def _modelyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelyardException)
     status = exc.http_status
     if status >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message, exc_info=exc)
+        logger.error(
+            "%s %s failed (%s, HTTP %d): %s", request.method, request.url.path, exc.error_code, status,
+            exc.message, exc_info=exc,
+        )
     return json_response(exc.to_dict(), status_code=status)
 
 

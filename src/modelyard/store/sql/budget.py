@@ -2,7 +2,7 @@
 database's "this query is too big" answers turned into a client error.
 
 PostgreSQL: every connection (the sync pool's and the async pool's) starts with
-`statement_timeout` set through the connection's startup options, so bounding a statement costs no
+`statement_timeout` set through the connection's startup options (`with_pg_session_options`), so bounding a statement costs no
 round trip; the server cancels a statement over its budget and the backend is free at once.
 SQLite: a progress handler, called every few thousand VM instructions, interrupts the connection's
 statement once the request that checked the connection out has used its budget (a statement waiting
@@ -44,12 +44,15 @@ _TOO_LARGE = (
 )
 
 
-def with_pg_statement_timeout(url: URL, seconds: float) -> URL:
-    """`url` with `-c statement_timeout=...` in its libpq startup options (kept by the async pool,
-    which builds its connections from the same URL); `seconds` <= 0 leaves the server's default."""
-    if seconds <= 0:
-        return url
-    option = f"-c statement_timeout={int(seconds * 1000)}"
+def with_pg_session_options(url: URL, statement_timeout: float) -> URL:
+    """`url` with modelyard's session settings in its libpq startup options (kept by the async pool,
+    which builds its connections from the same URL):
+    - `statement_timeout` (seconds; <= 0 leaves the server's default);
+    - `jit=off`: the tracking API's statements are short, and a search with many terms is estimated
+      costly enough for PostgreSQL to JIT-compile it, which took longer (~1 s) than running it."""
+    option = "-c jit=off"
+    if statement_timeout > 0:
+        option += f" -c statement_timeout={int(statement_timeout * 1000)}"
     existing = url.query.get("options")
     if isinstance(existing, tuple):
         existing = " ".join(existing)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
-from modelyard.store.sql.budget import install_refusals, install_sqlite_budget, with_pg_statement_timeout
+from modelyard.store.sql.budget import install_refusals, install_sqlite_budget, with_pg_session_options
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 #: Execution option for read-only work on SQLite: a plain (deferred) BEGIN, so readers never queue
@@ -65,7 +65,7 @@ def create_engine_for(
     # message and closes the socket), so the first request after a restart gets a fresh connection.
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if url.get_backend_name() == "postgresql":
-        url = with_pg_statement_timeout(url, statement_timeout)
+        url = with_pg_session_options(url, statement_timeout)
         kwargs.update(
             pool_size=pool_size,
             max_overflow=max_overflow,

@@ -56,7 +56,7 @@ class Settings:
     search_max_terms: int = 200
     search_max_depth: int = 32
     search_max_in_values: int = 5_000
-    search_max_order_by: int = 20
+    search_max_order_by: int = 10
     #: Largest JSON request body the tracking API reads, in bytes (artifact uploads are not JSON).
     max_request_body_bytes: int = 16 * 1024 * 1024
 

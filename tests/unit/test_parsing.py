@@ -94,13 +94,6 @@ def test_json_nested_too_deep_is_a_400_without_recursing(depth: int) -> None:
         assert exc_info.value.http_status == 400
 
 
-@pytest.mark.parametrize("body", [b'{"name": "\\ud800"}', b'{"name": "\\udfff x", "v": NaN}', b'{"n": "\xed\xa0\x80"}'])
-def test_lone_surrogates_are_refused(body: bytes) -> None:
-    with pytest.raises(ModelyardException) as exc_info:
-        parse(body=body)
-    assert exc_info.value.error_code == errors.MALFORMED_REQUEST
-
-
 def test_a_body_over_the_size_limit_is_refused_before_it_is_read() -> None:
     request = make_request(body=b"{}")
     request.scope["headers"].append((b"content-length", b"999999999999"))
@@ -134,7 +127,18 @@ def test_double_encoded_json_is_decoded_like_mlflow_does() -> None:
     assert parse(body=b'"{\\"name\\": \\"exp\\"}"') == {"name": "exp"}
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"a": 1', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"a": 1',
+        b"\xff\xfe",
+        # lone surrogates, which no store can encode: escaped, escaped next to a bare NaN, raw
+        b'{"name": "\\ud800"}',
+        b'{"name": "\\udfff x", "v": NaN}',
+        b'{"n": "\xed\xa0\x80"}',
+    ],
+)
 def test_malformed_json_is_a_malformed_request(body: bytes) -> None:
     with pytest.raises(ModelyardException) as exc_info:
         parse(body=body)

@@ -31,7 +31,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
-    Table,
     and_,
     bindparam,
     case,
@@ -59,28 +58,15 @@ from modelyard.store.search.paging import (
     next_page,
     query_fingerprint,
 )
-from modelyard.store.sql.schema import (
-    SqlExperiment,
-    SqlExperimentTag,
-    SqlLatestMetric,
-    SqlParam,
-    SqlRun,
-    SqlTag,
-)
 from modelyard.store.tracking.sql_predicates import (
     EXPERIMENT_ATTRIBUTE_COLUMNS,
     RUN_ATTRIBUTE_COLUMNS,
     RUN_KEYED_TABLES,
     experiment_filter,
+    experiments_t,
     run_filter,
+    runs_t,
 )
-
-runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
-params_t: Table = SqlParam.__table__  # type: ignore[assignment]
-tags_t: Table = SqlTag.__table__  # type: ignore[assignment]
-latest_t: Table = SqlLatestMetric.__table__  # type: ignore[assignment]
-experiments_t: Table = SqlExperiment.__table__  # type: ignore[assignment]
-experiment_tags_t: Table = SqlExperimentTag.__table__  # type: ignore[assignment]
 
 Executor = Session | Connection
 

@@ -67,3 +67,17 @@ def test_many_key_filters_match_as_few_key_ones_do(
     for order_by in ([], ["metrics.m DESC"]):
         page = store.search_runs([exp], text, max_results=10, order_by=order_by)
         assert {ids[r.info.run_id] for r in page} == expected, (text, order_by)
+
+
+def test_experiment_filters_over_many_tag_keys(db_uri: str, tmp_path: Path) -> None:
+    from modelyard.entities import ExperimentTag
+
+    upgrade(db_uri)
+    store = SqlTrackingStore(create_engine_for(db_uri), default_artifact_root=str(tmp_path / "a"))
+    tags = {f"k{i}": str(i) for i in range(6)}
+    full = store.create_experiment("full", tags=[ExperimentTag(k, v) for k, v in tags.items()])
+    store.create_experiment("partial", tags=[ExperimentTag(k, v) for k, v in list(tags.items())[:5]])
+    text = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+    assert [e.experiment_id for e in store.search_experiments(filter_string=text)] == [full]
+    missing = " and ".join([*(f"tags.{k} != 'x'" for k in list(tags)[:5]), "tags.k5 IS NULL"])
+    assert [e.name for e in store.search_experiments(filter_string=missing)] == ["partial"]

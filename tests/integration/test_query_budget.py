@@ -13,6 +13,7 @@ import requests
 from sqlalchemy import text
 
 from modelyard.devstack.postgres import PostgresServer
+from modelyard.devstack.process import wait_until
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.store.sql.engine import create_engine_for
@@ -76,6 +77,41 @@ def test_a_search_over_budget_is_a_400_from_the_server(postgres_uri: str, tracki
     assert response.json()["error_code"] == errors.BAD_REQUEST
     assert "time budget" in response.json()["message"]
     assert requests.post(f"{url}/api/2.0/mlflow/runs/search", json=search, timeout=30).status_code == 200
+
+
+def test_a_search_whose_client_went_away_is_cancelled(postgres_uri: str, tracking_server) -> None:
+    """The client gives up after 1 s; the search stuck behind a lock (whose budget is 60 s) is
+    cancelled in the database then, not when its budget runs out."""
+    url = tracking_server(postgres_uri, env={"MODELYARD_DB_STATEMENT_TIMEOUT": "60"}, workers=1)
+    marker = f"gone_{uuid.uuid4().hex[:8]}"
+    search = {"experiment_ids": ["0"], "filter": f"params.{marker} = 'x'"}
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(postgres_uri) as conn:
+            conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(f"{url}/api/2.0/mlflow/runs/search", json=search, timeout=1)
+
+        def waiting_searches() -> int:
+            with psycopg.connect(postgres_uri, autocommit=True) as admin:
+                row = admin.execute(  # the search's values are bound: find it by what it waits on
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'active' AND wait_event_type = 'Lock'"
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        wait_until(lambda: waiting_searches() == 0, timeout=20, what="the abandoned search to be cancelled")
+    finally:
+        release.set()
+        holder.join()
 
 
 def test_the_first_request_after_a_postgres_restart_succeeds(postgres_server: PostgresServer, tracking_server) -> None:

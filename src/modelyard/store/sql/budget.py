@@ -19,6 +19,8 @@ routers, the UI, in-process clients) gets the same `ModelyardException`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -98,6 +100,56 @@ def unbounded(conn: Connection) -> Iterator[None]:
                 conn.rollback()
             conn.exec_driver_sql("RESET statement_timeout")
             conn.commit()
+
+
+class Cancellation:
+    """The database connections one request is using, so that they can be cancelled when the client
+    goes away (`cancellable`). The engine's checkout hook adds each connection checked out while
+    the scope is current (a contextvar, which FastAPI's thread pool carries into the request's thread)."""
+
+    def __init__(self) -> None:
+        self.connections: list[Any] = []
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Ask PostgreSQL to cancel what these connections run (a cancel request on its own
+        socket: thread-safe, and harmless when a connection is idle)."""
+        self.cancelled = True
+        for conn in list(self.connections):
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
+
+_CANCELLATION: contextvars.ContextVar[Cancellation | None] = contextvars.ContextVar(
+    "modelyard_cancellation", default=None
+)
+
+
+@contextmanager
+def cancellable() -> Iterator[Cancellation]:
+    """A scope whose PostgreSQL connections `Cancellation.cancel()` can cancel."""
+    scope = Cancellation()
+    token = _CANCELLATION.set(scope)
+    try:
+        yield scope
+    finally:
+        _CANCELLATION.reset(token)
+
+
+def install_cancellation(engine: Engine) -> None:
+    """PostgreSQL: record each checked-out connection in the current `Cancellation`, if any."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        scope = _CANCELLATION.get()
+        if scope is not None:
+            scope.connections.append(dbapi_conn)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        scope = _CANCELLATION.get()
+        if scope is not None and dbapi_conn in scope.connections:
+            scope.connections.remove(dbapi_conn)
 
 
 def install_refusals(engine: Engine, timeout_seconds: float) -> None:

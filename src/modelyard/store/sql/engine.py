@@ -18,7 +18,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
-from modelyard.store.sql.budget import install_refusals, install_sqlite_budget, with_pg_session_options
+from modelyard.store.sql.budget import (
+    install_cancellation,
+    install_refusals,
+    install_sqlite_budget,
+    with_pg_session_options,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 #: Execution option for read-only work on SQLite: a plain (deferred) BEGIN, so readers never queue
@@ -75,6 +80,7 @@ def create_engine_for(
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "postgresql":
         event.listen(engine, "checkout", _refuse_closed_by_server)
+        install_cancellation(engine)
     install_refusals(engine, statement_timeout)
     return engine
 

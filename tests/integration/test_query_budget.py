@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -22,6 +24,27 @@ from modelyard.store.sql.engine import create_engine_for
 _SLOW_SQLITE = (
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c"
 )
+
+
+@contextmanager
+def runs_locked(postgres_uri: str) -> Iterator[None]:
+    """The runs table locked by another session for the block: a search waits on it."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(postgres_uri) as conn:
+            conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def test_a_slow_postgres_statement_is_cancelled_and_leaves_no_backend(postgres_uri: str) -> None:
@@ -56,23 +79,8 @@ def test_a_search_over_budget_is_a_400_from_the_server(postgres_uri: str, tracki
     url = tracking_server(postgres_uri, env={"MODELYARD_DB_STATEMENT_TIMEOUT": "1"}, workers=1)
     search = {"experiment_ids": ["0"], "filter": "params.lr = '0.1'"}
     assert requests.post(f"{url}/api/2.0/mlflow/runs/search", json=search, timeout=30).status_code == 200
-    locked = threading.Event()
-    release = threading.Event()
-
-    def hold_lock() -> None:
-        with psycopg.connect(postgres_uri) as conn:
-            conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
-            locked.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with runs_locked(postgres_uri):
         response = requests.post(f"{url}/api/2.0/mlflow/runs/search", json=search, timeout=30)
-    finally:
-        release.set()
-        holder.join()
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == errors.BAD_REQUEST
     assert "time budget" in response.json()["message"]
@@ -85,18 +93,7 @@ def test_a_search_whose_client_went_away_is_cancelled(postgres_uri: str, trackin
     url = tracking_server(postgres_uri, env={"MODELYARD_DB_STATEMENT_TIMEOUT": "60"}, workers=1)
     marker = f"gone_{uuid.uuid4().hex[:8]}"
     search = {"experiment_ids": ["0"], "filter": f"params.{marker} = 'x'"}
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        with psycopg.connect(postgres_uri) as conn:
-            conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
-            locked.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with runs_locked(postgres_uri):
         with pytest.raises(requests.exceptions.ReadTimeout):
             requests.post(f"{url}/api/2.0/mlflow/runs/search", json=search, timeout=1)
 
@@ -109,9 +106,6 @@ def test_a_search_whose_client_went_away_is_cancelled(postgres_uri: str, trackin
             return int(row[0]) if row else 0
 
         wait_until(lambda: waiting_searches() == 0, timeout=20, what="the abandoned search to be cancelled")
-    finally:
-        release.set()
-        holder.join()
 
 
 def test_the_first_request_after_a_postgres_restart_succeeds(postgres_server: PostgresServer, tracking_server) -> None:

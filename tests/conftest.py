@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import server_errors
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
 
@@ -44,6 +45,25 @@ def pytest_configure(config: pytest.Config) -> None:
     # SIGTERM would otherwise end the interpreter without running atexit, leaving servers behind.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
+    server_errors.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any service a test started answered a request with 500 (see
+    tests/support/server_errors.py): a 500 is a bug even when the test around it passed."""
+    if server_errors.FINDINGS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "server errors", red=True)
+            reporter.write_line(server_errors.report())
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test (session ones included) starts a service.
+    server_errors.CURRENT.update(
+        test=item.nodeid, allowed=item.get_closest_marker("allow_server_errors") is not None
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

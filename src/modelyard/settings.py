@@ -49,6 +49,18 @@ class Settings:
     auto_migrate: bool = True
     #: Serve the web UI at `/` (experiments, runs, run pages, compare) beside the API.
     ui: bool = True
+    #: Seconds one SQL statement may run on PostgreSQL (and one request's statements on SQLite)
+    #: before it is cancelled and answered 400 (`store/sql/budget.py`); 0 turns the limit off.
+    db_statement_timeout: int = 30
+    #: Search limits (`store/search/limits.py`): filter length in characters, comparisons,
+    #: parenthesis depth, IN / NOT IN values in all, order_by keys.
+    search_max_filter_length: int = 100_000
+    search_max_terms: int = 200
+    search_max_depth: int = 32
+    search_max_in_values: int = 5_000
+    search_max_order_by: int = 10
+    #: Largest JSON request body the tracking API reads, in bytes (artifact uploads are not JSON).
+    max_request_body_bytes: int = 16 * 1024 * 1024
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.

@@ -151,3 +151,22 @@ def test_tracking_server_fixture_defaults_to_sqlite_in_the_test_dir(
     url = tracking_server()
     assert http_ok(f"{url}/health")
     assert (tmp_path / "tracking-0" / "modelyard.db").exists()
+
+
+@pytest.mark.allow_server_errors
+def test_the_no_500_check_finds_a_real_server_error(postgres_uri: str, tmp_path: Path) -> None:
+    """The suite-wide check (tests/support/server_errors.py) must recognise what a real 500 leaves in
+    a service log: here a table dropped under the tracking service makes every experiment read fail
+    with an error nothing maps."""
+    import requests
+    from tests.support import server_errors
+    from tests.support.services import start_tracking_server
+
+    with start_tracking_server(tmp_path / "svc", postgres_uri, workers=1) as service:
+        with psycopg.connect(postgres_uri, autocommit=True) as conn:
+            conn.execute("ALTER TABLE experiments RENAME TO experiments_gone")
+        response = requests.get(f"{service.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=30)
+        assert response.status_code == 500
+    excerpts = server_errors.scan(service.log_path, 0)
+    assert excerpts and "UndefinedTable" in "\n".join(excerpts)
+    assert not [f for f in server_errors.FINDINGS if f.test.endswith("finds_a_real_server_error")]

@@ -50,7 +50,7 @@ def _mlflow_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[...,
             return await handler(*args, **kwargs)
         except ModelyardException as exc:
             if exc.http_status >= 500:
-                _log.warning("artifacts request failed: %s", exc.message)
+                _log.warning("artifacts request failed (%s, HTTP %d): %s", exc.error_code, exc.http_status, exc.message)
             return error_response(exc)
         except UploadCutOff as exc:
             _log.info("upload cut off, nothing stored: %s", exc)

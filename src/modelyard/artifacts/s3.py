@@ -101,13 +101,17 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-def s3_client_config() -> tuple[str | None, str | None, float]:
+def s3_client_config() -> tuple[str | None, str | None, float, float]:
+    """Endpoint, addressing style, connect and read timeouts. The read timeout bounds how long S3
+    may stay silent on an open connection: a frozen S3 (accepting connections, never answering)
+    then fails a request within seconds (x2 with the one retry) instead of hanging as long as S3 does."""
     endpoint = _env("MODELYARD_S3_ENDPOINT_URL") or _env("MLFLOW_S3_ENDPOINT_URL")
     style = _env("MODELYARD_S3_ADDRESSING_STYLE")
     if style is None and (endpoint or _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")):
         style = "path"
     connect_timeout = float(_env("MODELYARD_S3_CONNECT_TIMEOUT") or 3)
-    return endpoint, style, connect_timeout
+    read_timeout = float(_env("MODELYARD_S3_READ_TIMEOUT") or 10)
+    return endpoint, style, connect_timeout, read_timeout
 
 
 def get_s3_client() -> Any:
@@ -119,10 +123,10 @@ def get_s3_client() -> Any:
     with _CLIENT_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            endpoint, style, connect_timeout = key[0], key[1], key[2]
+            endpoint, style, connect_timeout, read_timeout = key[0], key[1], key[2], key[3]
             config = Config(
                 connect_timeout=connect_timeout,
-                read_timeout=60,
+                read_timeout=read_timeout,
                 retries={"max_attempts": 2, "mode": "standard"},
                 s3={
                     "payload_signing_enabled": PAYLOAD_SIGNING,

@@ -23,6 +23,8 @@ from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
+from modelyard.store.search.limits import SearchLimits
+from modelyard.store.search.limits import configure as configure_search_limits
 from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import require_usable, upgrade
@@ -71,6 +73,7 @@ def api_routers() -> list[APIRouter]:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    configure_search_limits(SearchLimits.from_settings(settings))
     engine = build_engine(settings)
     store = SqlTrackingStore(
         engine,
@@ -144,6 +147,7 @@ def build_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, exists, not_, or_
 from modelyard.entities import LoggedModelStatus
 from modelyard.exceptions import ModelyardException
 from modelyard.store.search.filter_parser import And, Comparison, Node
-from modelyard.store.search.kinds import NUMBER_OPS, STRING_OPS, Field, SearchKind
+from modelyard.store.search.kinds import NUMBER_OPS, STRING_OPS, Field, SearchKind, check_order_by_count
 from modelyard.store.search.sql_ops import compare
 from modelyard.store.sql.logged_model_schema import (
     SqlLoggedModel,
@@ -108,6 +108,7 @@ def _keyed(comp: Comparison, dialect: str) -> ColumnElement[bool]:
 
 def order_clauses(order_by: Sequence[Mapping[str, Any]] | None) -> list[Any]:
     """MLflow's default is newest first; model_id breaks ties so pages are stable."""
+    check_order_by_count(order_by)
     clauses: list[Any] = []
     for item in order_by or ():
         field_name = item.get("field_name") if isinstance(item, Mapping) else None

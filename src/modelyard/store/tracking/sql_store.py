@@ -337,6 +337,8 @@ class SqlTrackingStore(TrackingStore):
                 f"values (run_name='{run_name}', {RUN_NAME_TAG}='{tag_name}')."
             )
         name = validation.validate_run_name(run_name or tag_name or generate_run_name())
+        if start_time is not None:
+            start_time = validation.validate_int64(start_time, "start_time")
         with self._write() as session:
             experiment = self._experiment_row(session, experiment_id)
             if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -383,6 +385,8 @@ class SqlTrackingStore(TrackingStore):
             RunStatus.validate(run_status)
         if run_name:
             validation.validate_run_name(run_name)
+        if end_time is not None:
+            end_time = validation.validate_int64(end_time, "end_time")
         with self._write() as session:
             row = self._active_run(session, run_id, lock=bool(run_name))
             if run_status is not None:

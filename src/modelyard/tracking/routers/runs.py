@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_plain_double
 from modelyard.tracking.deps import ArgsDep, RunWritesDep, StoreDep
+from modelyard.tracking.disconnect import until_disconnect
 from modelyard.tracking.parsing import (
     Args,
     get_int,
@@ -121,16 +122,19 @@ def log_inputs(args: ArgsDep, store: StoreDep) -> Response:
 
 
 @router.post("/search")
-def search_runs(args: ArgsDep, store: StoreDep) -> Response:
-    page = store.search_runs_json(
-        experiment_ids=get_str_list(args, "experiment_ids"),
-        filter_string=get_str(args, "filter") or "",
-        run_view_type=get_view_type(args, "run_view_type"),
-        max_results=get_page_size(
-            args, "max_results", SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+async def search_runs(request: Request, args: ArgsDep, store: StoreDep) -> Response:
+    """Cancelled in the database when the client goes away (`tracking/disconnect.py`)."""
+    experiment_ids = get_str_list(args, "experiment_ids")
+    filter_string = get_str(args, "filter") or ""
+    run_view_type = get_view_type(args, "run_view_type")
+    max_results = get_page_size(args, "max_results", SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD)
+    order_by = get_str_list(args, "order_by") or None
+    page_token = get_str(args, "page_token") or None
+    page = await until_disconnect(
+        request,
+        lambda: store.search_runs_json(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         ),
-        order_by=get_str_list(args, "order_by") or None,
-        page_token=get_str(args, "page_token") or None,
     )
     return json_response(compact({"runs": list(page), "next_page_token": page.token}))
 

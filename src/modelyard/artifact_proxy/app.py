@@ -22,6 +22,7 @@ from modelyard.artifact_proxy.routes import create_router, error_response, serve
 from modelyard.artifacts import get_repository
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.warmup import warm_up_with_siblings
 from modelyard.settings import Settings
@@ -108,5 +109,6 @@ def create_app(settings: Settings) -> FastAPI:
             ModelyardException(f"Invalid request: {exc.errors()}", errors.INVALID_PARAMETER_VALUE)
         )
 
+    browser_guard.install(app, settings)
     instrument(app, "artifacts")
     return app

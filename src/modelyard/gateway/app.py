@@ -113,7 +113,8 @@ def create_app(upstreams: Upstreams, settings: Settings | None = None) -> Starle
         headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
         body: bytes | AsyncIterator[bytes] | None = None
         replayable = True
-        if request.method not in ("GET", "HEAD") or "content-length" in request.headers:
+        # HTTP/1.1: a request has a body when it announces a length or a transfer coding, whatever its method.
+        if "content-length" in request.headers or "transfer-encoding" in request.headers:
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) <= REPLAYABLE_BODY:
                 try:

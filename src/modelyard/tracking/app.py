@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
+from modelyard.runtime.openapi import serve_openapi
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
+    serve_openapi(app)
     browser_guard.install(app, settings)
     instrument(app, "tracking")
     return app

@@ -61,6 +61,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
 )
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -134,6 +135,7 @@ class BrowserGuard:
         origins = [o.strip() for o in allowed_origins if o.strip()]
         self.any_origin = "*" in origins
         self.origins = frozenset(filter(None, (origin_of(o) for o in origins if o != "*")))
+        self._hosts_seen: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -149,10 +151,13 @@ class BrowserGuard:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or []
-                present = {name.lower() for name, _ in headers}
-                missing = [h for h in SECURITY_HEADERS if h[0] not in present]
-                if missing:
-                    message = {**message, "headers": [*headers, *missing]}
+                for name, _ in headers:
+                    if name.lower() in _SECURITY_HEADER_NAMES:  # the response set some itself: keep those
+                        present = {name.lower() for name, _ in headers}
+                        message["headers"] = [*headers, *(h for h in SECURITY_HEADERS if h[0] not in present)]
+                        break
+                else:
+                    message["headers"] = [*headers, *SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -163,29 +168,31 @@ class BrowserGuard:
         has_body = False
         for name, value in scope["headers"]:
             if name == b"host":
-                host = value.decode("latin-1")
+                host = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                has_body = value not in (b"0", b"")
             elif name == b"origin":
                 origin = value.decode("latin-1")
             elif name == b"referer":
                 referer = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                has_body = value.strip() not in (b"0", b"")
             elif name == b"transfer-encoding":
                 has_body = True
-        if host is not None and not self.hosts.allows(host):
+        if host is not None and not self._host_allowed(host):
             return 403, errors.PERMISSION_DENIED, (
-                f"Host {host!r} is not allowed (a DNS-rebinding attempt, or a name missing from "
-                "MODELYARD_ALLOWED_HOSTS)."
+                f"Host {host.decode('latin-1')!r} is not allowed (a DNS-rebinding attempt, or a name missing "
+                "from MODELYARD_ALLOWED_HOSTS)."
             )
         method = scope["method"]
         if method not in STATE_CHANGING:
             return None
         if (origin is not None or referer is not None) and not self.any_origin:
             claimed = origin if origin is not None else referer
+            assert claimed is not None
             source = origin_of(claimed) if claimed != "null" else None
-            if source is None or not (source in self.origins or _same_origin(source, host)):
+            own = host.decode("latin-1") if host is not None else None
+            if source is None or not (source in self.origins or _same_origin(source, own)):
                 return 403, errors.PERMISSION_DENIED, (
                     f"Cross-origin request refused: origin {claimed!r} is not this server's own origin "
                     "nor in MODELYARD_ALLOWED_ORIGINS."
@@ -194,17 +201,27 @@ class BrowserGuard:
         if path.startswith(API_PREFIXES) and (method == "POST" or has_body):
             if method == "PUT" and path.startswith(ARTIFACT_UPLOAD_PREFIXES):
                 return None
-            if not _is_json(content_type):
+            if content_type != b"application/json" and not _is_json(content_type):
+                shown = content_type.decode("latin-1") if content_type is not None else None
                 return 400, errors.INVALID_PARAMETER_VALUE, (
-                    f"Bad Request. Content-Type must be one of ['application/json'], got {content_type!r}."
+                    f"Bad Request. Content-Type must be one of ['application/json'], got {shown!r}."
                 )
         return None
 
+    def _host_allowed(self, host: bytes) -> bool:
+        """`HostPolicy.allows`, remembered per Host value (clients send the same few again and again)."""
+        known = self._hosts_seen.get(host)
+        if known is None:
+            if len(self._hosts_seen) >= 1024:  # bounded whatever Hosts clients make up
+                self._hosts_seen.clear()
+            known = self._hosts_seen[host] = self.hosts.allows(host.decode("latin-1"))
+        return known
 
-def _is_json(content_type: str | None) -> bool:
+
+def _is_json(content_type: bytes | None) -> bool:
     if not content_type:
         return False
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = content_type.decode("latin-1").split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 

@@ -1,5 +1,5 @@
 """The browser guard's rules, checked on ASGI scopes and on a minimal app (the services are tested in
-tests/integration/test_browser_guard.py)."""
+tests/integration/test_browser_guard.py; a unit test module may not share its name)."""
 
 from __future__ import annotations
 

@@ -332,12 +332,18 @@ def _operation_id(method: str, path: str) -> str:
     return method.lower() + "".join(w[:1].upper() + w[1:] for w in words if w not in ("api", "2.0", "3.0"))
 
 
+def described(method: str, path: str) -> bool:
+    """Whether the document covers this route: the REST API under `/api/` and the listed service routes."""
+    return path.startswith("/api/") or (method, path) in OPERATIONS
+
+
 def document(routes: Iterable[tuple[str, str]], title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of a service serving `routes` ((method, path) pairs; `/ajax-api/` copies
-    are left out)."""
+    """The OpenAPI 3.1 document of a service serving `routes` ((method, path) pairs): its REST API, every
+    route under `/api/` and the service routes described in `OPERATIONS`; `/ajax-api/` copies and anything
+    else a service serves (HTML pages of the UI) are left out."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path in sorted(set(routes), key=lambda r: (r[1], r[0])):
-        if path.startswith("/ajax-api/"):
+        if not described(method, path):
             continue
         paths.setdefault(path, {})[method.lower()] = operation(method, path)
     return {

@@ -12,6 +12,8 @@ from typing import Any
 
 DEFAULT_BACKEND_STORE_URI = "sqlite:///modelyard.db"
 DEFAULT_LOCAL_ARTIFACT_ROOT = "./modelyard-artifacts"
+#: The Host names answered when none are configured: the local machine only.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -96,6 +98,13 @@ class Settings:
     #: Write one access-log line per request (off by default: it costs throughput).
     access_log: bool = False
     log_level: str = "info"
+    #: Host names (any port) the services answer, comma-separated; `*.suffix` matches subdomains, `*` any
+    #: Host. The default, the local machine only, stops DNS-rebinding pages from reaching a local server;
+    #: add the names clients use when serving others (`modelyard.runtime.browser_guard`).
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    #: Origins (`scheme://host[:port]`) besides a request's own that browsers may send writes from, e.g.
+    #: when a proxy rewrites the Host header; `*` turns the origin check off.
+    allowed_origins: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

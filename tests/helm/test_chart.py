@@ -227,3 +227,47 @@ def test_gc_runs_as_an_opt_in_cronjob(render: Render) -> None:
     assert "secretKeyRef" in env["MODELYARD_BACKEND_STORE_URI"]["valueFrom"]
     assert env["MODELYARD_ARTIFACTS_DESTINATION"]["value"]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+def _env_list(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(deployment["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_every_service_answers_its_probes_and_in_cluster_names_only(render: Render, values: tuple[Path, ...]) -> None:
+    from modelyard.runtime.browser_guard import HostPolicy
+
+    deployments = _by_kind(render(*values), "Deployment")
+    service_names = {d["metadata"]["name"] for d in deployments}
+    for deployment in deployments:
+        env = _env_list(deployment)
+        names = [e["name"] for e in env]
+        # $(POD_IP) is expanded by Kubernetes only from a variable defined earlier in the list.
+        assert names.index("POD_IP") < names.index("MODELYARD_ALLOWED_HOSTS")
+        assert env[names.index("POD_IP")]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        hosts = env[names.index("MODELYARD_ALLOWED_HOSTS")]["value"].replace("$(POD_IP)", "10.1.2.3").split(",")
+        policy = HostPolicy(hosts)
+        # kubelet probes and Prometheus scrapes: the pod IP; other pods: the Services' DNS names.
+        assert policy.allows("10.1.2.3:5000") and policy.allows("localhost:5000")
+        for name in service_names:
+            for host in (name, f"{name}.ml", f"{name}.ml.svc", f"{name}.ml.svc.cluster.local:5000"):
+                assert policy.allows(host), host
+        assert policy.allows("ml.acme.example") == bool(values)  # the ingress host, when there is an ingress
+        assert not policy.allows("rebound.evil.example") and "MODELYARD_ALLOWED_ORIGINS" not in names
+
+
+def test_allowed_hosts_and_origins_are_settable(render: Render) -> None:
+    sets = ("browserProtection.allowedHosts={models.internal}", "browserProtection.allowedOrigins={https://ui.acme.example}")
+    for deployment in _by_kind(render(sets=sets), "Deployment"):
+        env = {e["name"]: e.get("value") for e in _env_list(deployment)}
+        assert "models.internal" in env["MODELYARD_ALLOWED_HOSTS"].split(",")
+        assert env["MODELYARD_ALLOWED_ORIGINS"] == "https://ui.acme.example"
+    for deployment in _by_kind(render(sets=("browserProtection.allowedHosts={*}",)), "Deployment"):
+        assert {e["name"]: e.get("value") for e in _env_list(deployment)}["MODELYARD_ALLOWED_HOSTS"] == "*"
+
+
+def test_schema_rejects_an_origin_that_is_not_one(helm: Path) -> None:
+    result = subprocess.run(
+        [str(helm), "template", "rel", str(CHART), "--set", "browserProtection.allowedOrigins={ui.acme.example/x}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "schema" in result.stderr.lower(), result.stderr

@@ -291,7 +291,7 @@ def test_cut_off_upload_to_a_local_folder_leaves_no_file(tmp_path: Path) -> None
         sock = socket.create_connection((host, int(port)))
         try:
             sock.sendall(
-                f"PUT {API}/run/part.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n".encode()
+                f"PUT {API}/run/part.bin HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10000000\r\n\r\n".encode()
             )
             sock.sendall(b"x" * 3_000_000)
             _wait_for(lambda: any((destination / "run").glob(".upload-*")), "a temp file being written")

@@ -231,7 +231,7 @@ def test_an_unreachable_database_is_a_503_on_both_paths(tmp_path: Any) -> None:
         artifacts_destination=str(tmp_path),
     )
     run_id = "a" * 32
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as client:
         for path, body in [
             ("runs/log-metric", metric(run_id, 0)),  # async pool
             ("runs/log-batch", {"run_id": run_id, "metrics": [metric(run_id, 0)]}),  # async pool

@@ -23,7 +23,7 @@ def client(db_uri: str, tmp_path: Path) -> Iterator[TestClient]:
         artifacts_destination=str(tmp_path / "artifacts"),
         allowed_artifact_roots=("s3://models-bucket/team",),
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

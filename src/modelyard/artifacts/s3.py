@@ -149,6 +149,13 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
+#: S3 error codes that blame what the client sent (parts of a multipart upload, mostly), not the server's
+#: configuration: a 400 for the client, never a 500.
+_REQUEST_FAULTS = frozenset(
+    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument", "MalformedXML", "KeyTooLongError"}
+)
+
+
 @contextlib.contextmanager
 def s3_errors(what: str) -> Iterator[None]:
     """botocore errors -> ModelyardException with the code the client should see."""
@@ -163,6 +170,8 @@ def s3_errors(what: str) -> Iterator[None]:
             raise ModelyardException.not_found(f"{what}: not found") from exc
         if code == "NoSuchUpload":
             raise ModelyardException.invalid_parameter(f"{what}: unknown upload id") from exc
+        if code in _REQUEST_FAULTS:
+            raise ModelyardException.invalid_parameter(f"{what}: S3 refused the request ({code})") from exc
         if status is not None and int(status) >= 500 or code in ("SlowDown", "ServiceUnavailable"):
             raise ModelyardException(
                 f"{what}: S3 unavailable ({code})", errors.TEMPORARILY_UNAVAILABLE

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.endpoints.errors import SageMakerError, validation
 from modelyard.endpoints.manager import EndpointManager
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.version import __version__
@@ -123,6 +124,7 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
             headers={"x-Amzn-Invoked-Production-Variant": variant.variant_name},
         )
 
+    browser_guard.install(app, settings)
     instrument(app, "endpoints")
     return app
 

@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from modelyard.artifact_proxy.locations import LocationReader
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
+from modelyard.runtime.openapi import serve_openapi
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
@@ -129,6 +131,8 @@ def create_app(settings: Settings) -> FastAPI:
         from modelyard.ui import mount as mount_ui
 
         mount_ui(app, settings)
+    serve_openapi(app)
+    browser_guard.install(app, settings)
     instrument(app, "tracking")
     return app
 

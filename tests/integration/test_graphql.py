@@ -17,7 +17,7 @@ from modelyard.tracking.app import create_app
 @pytest.fixture
 def client(sqlite_uri: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(backend_store_uri=sqlite_uri, artifacts_destination=str(tmp_path / "artifacts"))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost") as test_client:
         yield test_client
 
 

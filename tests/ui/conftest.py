@@ -50,7 +50,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 

@@ -24,7 +24,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     base = tmp_path_factory.mktemp("compare")
     settings = Settings(backend_store_uri=f"sqlite:///{base / 'ui.db'}", artifacts_destination=str(base / "artifacts"))
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 

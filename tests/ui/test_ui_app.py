@@ -72,5 +72,5 @@ def test_the_api_is_unchanged_beside_the_ui(client: TestClient) -> None:
     missing = client.get("/api/2.0/mlflow/no-such-endpoint")
     assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     off = Settings(backend_store_uri="sqlite://", ui=False)
-    with TestClient(create_app(off)) as api_only:
+    with TestClient(create_app(off), base_url="http://localhost") as api_only:
         assert api_only.get("/experiments").status_code == 404

@@ -70,6 +70,7 @@ class Op:
 
 API = "/api/2.0/mlflow"
 ART = "/api/2.0/mlflow-artifacts"
+MY = "/api/2.0/modelyard"
 RUN_ID = {"run_id": STRING, "run_uuid": STRING}
 SEARCH = {"filter": STRING, "max_results": INT64, "order_by": array(STRING), "page_token": STRING}
 MODEL_VERSION = {"name": STRING, "version": STRING}
@@ -261,6 +262,32 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("GET", f"{API}/logged-models/{{model_id}}/artifacts/directories"): Op(
         "List a logged model's artifacts", {"artifact_directory_path": STRING}, path_params=("model_id",)
+    ),
+    ("GET", f"{API}/artifacts/list"): Op(
+        "List a run's artifacts (tracking server)", {**RUN_ID, "path": STRING, "page_token": STRING}
+    ),
+    ("GET", f"{API}/metrics/get-history-bulk-interval"): Op(
+        "Metric histories of several runs, sampled to max_results steps",
+        {"run_ids": array(STRING), "metric_key": STRING, "start_step": INT64, "end_step": INT64, "max_results": INT64},
+        ("run_ids", "metric_key"),
+    ),
+    # --- the registry's history (modelyard's own API) ------------------------------------------
+    ("GET", f"{MY}/registry/events"): Op(
+        "Registry events, newest first, of a model (and version) or an endpoint",
+        {"name": STRING, "version": STRING, "endpoint": STRING, "max_results": INT64, "page_token": STRING},
+    ),
+    ("GET", f"{MY}/registry/held"): Op(
+        "Which version(s) held an alias or stage at a time (ms)",
+        {"name": STRING, "alias": STRING, "stage": STRING, "time": INT64},
+        ("name",),
+    ),
+    ("POST", f"{MY}/registry/rollback"): Op(
+        "Move an alias or stage back to what it held before", {"name": STRING, "alias": STRING, "stage": STRING}, ("name",)
+    ),
+    ("POST", f"{MY}/registry/events/deploy"): Op(
+        "Record a deploy step's outcome on a version",
+        {"name": STRING, "version": STRING, "kind": STRING, "endpoint": STRING, "details": {"type": "object"}},
+        ("name", "version", "kind", "endpoint"),
     ),
     # --- artifacts ------------------------------------------------------------------------------
     ("GET", f"{ART}/artifacts"): Op("List artifacts under a folder", {"path": STRING}),

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 from tests.support.outcome import test_failed
-from tests.support.services import print_log, start_tracking_server
+from tests.support.services import print_log, start_service, start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import free_port
 from modelyard.devstack.s3 import DUMMY_AWS_ENV, S3Server
-from modelyard.devstack.services import GunicornService
+from modelyard.devstack.services import ENDPOINTS, GunicornService
 
 # A 5xx from a service under test should fail the test at once, not after minutes of retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -206,3 +206,19 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
             for service in started:
                 print_log(service)
         stack.close()
+
+
+@pytest.fixture
+def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
+    """modelyard's SageMaker-style endpoint service (one worker), models fetched from the S3 server."""
+    env = {
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "MODELYARD_ENDPOINTS_STATE_DIR": str(tmp_path / "endpoints-state"),
+        "MODELYARD_ENDPOINT_START_TIMEOUT": "90",
+    }
+    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=1) as service:
+        try:
+            yield service
+        except BaseException:
+            print_log(service)
+            raise

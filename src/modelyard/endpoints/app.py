@@ -37,6 +37,7 @@ def _actions(m: EndpointManager) -> dict[str, Callable[[dict[str, Any]], Any]]:
         "ListEndpointConfigs": lambda b: m.list_endpoint_configs(),
         "CreateEndpoint": m.create_endpoint,
         "UpdateEndpoint": m.update_endpoint,
+        "UpdateEndpointWeightsAndCapacities": m.update_endpoint_weights_and_capacities,
         "DescribeEndpoint": lambda b: m.describe_endpoint(str(b.get("EndpointName", ""))),
         "ListEndpoints": m.list_endpoints,
         "DeleteEndpoint": lambda b: m.delete_endpoint(str(b.get("EndpointName", ""))),

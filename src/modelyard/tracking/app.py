@@ -29,7 +29,15 @@ from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
-from modelyard.tracking.routers import experiments, logged_models, meta, metrics, registry, runs
+from modelyard.tracking.routers import (
+    experiments,
+    logged_models,
+    meta,
+    metrics,
+    registry,
+    registry_history,
+    runs,
+)
 from modelyard.version import __version__
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,14 @@ def api_routers() -> list[APIRouter]:
     before its own (FastAPI tries them one by one): the runs router, with log-metric and log-batch,
     the requests training clients send most, comes first.
     """
-    return [runs.router, metrics.router, experiments.router, registry.router, logged_models.router]
+    return [
+        runs.router,
+        metrics.router,
+        experiments.router,
+        registry.router,
+        registry_history.router,
+        logged_models.router,
+    ]
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelyard.ui.routes import experiments, runs, static
+from modelyard.ui.routes import deployments, experiments, models, runs, static
 
 
 def routers() -> list[APIRouter]:
-    return [static.router, experiments.router, runs.router]
+    return [static.router, experiments.router, runs.router, models.router, deployments.router]

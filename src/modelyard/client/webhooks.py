@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from modelyard.client.registry_history import call, rest_store
 from modelyard.entities import PagedList
 from modelyard.store.registry.base import RegistryStore
 from modelyard.store.webhooks.deliveries import Delivery
@@ -19,19 +20,8 @@ from modelyard.store.webhooks.subscriptions import Webhook
 API = "/api/2.0/modelyard/webhooks"
 
 
-def _rest(store: RegistryStore) -> Any:
-    from modelyard.client.rest_registry_store import RestRegistryStore
-
-    return store if isinstance(store, RestRegistryStore) else None
-
-
 def _call(store: Any, method: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    from modelyard.client import http
-
-    clean = {k: v for k, v in body.items() if v is not None}
-    if method == "GET":
-        return http.call(store.base_url, method, f"{API}/{endpoint}", params=clean)
-    return http.call(store.base_url, method, f"{API}/{endpoint}", json_body=clean)
+    return call(store, method, f"{API}/{endpoint}", body)
 
 
 def create(
@@ -44,7 +34,7 @@ def create(
     active: bool = True,
 ) -> Webhook:
     """The new webhook, with its secret (shown this once)."""
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         body = {"name": name, "url": url, "events": None if events is None else list(events),
                 "description": description, "secret": secret, "active": active}  # fmt: skip
         return Webhook.from_dict(_call(rest, "POST", "create", body)["webhook"])
@@ -54,7 +44,7 @@ def create(
 
 
 def list_webhooks(store: RegistryStore) -> list[Webhook]:
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         return [Webhook.from_dict(w) for w in _call(rest, "GET", "list", {}).get("webhooks", [])]
     from modelyard.store.webhooks import subscriptions
 
@@ -63,7 +53,7 @@ def list_webhooks(store: RegistryStore) -> list[Webhook]:
 
 def update(store: RegistryStore, webhook_id: str, **changes: Any) -> Webhook:
     """`changes`: name, url, events, description, active, rotate_secret (None leaves a field)."""
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         return Webhook.from_dict(_call(rest, "PATCH", "update", {"id": webhook_id, **changes})["webhook"])
     from modelyard.store.webhooks import subscriptions
 
@@ -72,7 +62,7 @@ def update(store: RegistryStore, webhook_id: str, **changes: Any) -> Webhook:
 
 
 def delete(store: RegistryStore, webhook_id: str) -> None:
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         _call(rest, "DELETE", "delete", {"id": webhook_id})
         return
     from modelyard.store.webhooks import subscriptions
@@ -82,7 +72,7 @@ def delete(store: RegistryStore, webhook_id: str) -> None:
 
 def fire_test(store: RegistryStore, webhook_id: str) -> str:
     """Queue a `webhook.test` delivery; returns its delivery id."""
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         return str(_call(rest, "POST", "test", {"id": webhook_id})["delivery_id"])
     from modelyard.store.webhooks import subscriptions
 
@@ -96,7 +86,7 @@ def list_deliveries(
     max_results: int = 100,
     page_token: str | None = None,
 ) -> PagedList[Delivery]:
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         query = {"id": webhook_id, "status": status, "max_results": max_results, "page_token": page_token}
         answer = _call(rest, "GET", "deliveries", query)
         return PagedList([Delivery.from_dict(d) for d in answer.get("deliveries", [])], answer.get("next_page_token"))

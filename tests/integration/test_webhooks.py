@@ -20,6 +20,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from tests.conftest import TrackingServerFactory
 
 from modelyard.cli import main
@@ -31,6 +32,7 @@ FAST = {
     "MODELYARD_WEBHOOK_BACKOFF": "0.2",
     "MODELYARD_WEBHOOK_POLL_INTERVAL": "0.2",
     "MODELYARD_WEBHOOK_TIMEOUT": "2",
+    "MODELYARD_WEBHOOK_MAX_ATTEMPTS": "3",
 }
 WAIT_SECONDS = 30.0
 
@@ -48,8 +50,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A local HTTP receiver: `/ok` answers 200, `/flaky` 500 twice then 200, `/hang` blocks until
-    the test releases it."""
+    """A local HTTP receiver: `/ok` answers 200, `/flaky` 500 twice then 200, `/down` always 500,
+    `/hang` blocks until the test releases it."""
 
     url: str
     received: list[Received] = field(default_factory=list)
@@ -80,6 +82,7 @@ def receiver() -> Iterator[Receiver]:
                 state.release.wait(WAIT_SECONDS)
                 return
             status = state.flaky_answers.pop(0) if self.path == "/flaky" and state.flaky_answers else 200
+            status = 500 if self.path == "/down" else status
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -150,6 +153,8 @@ def test_each_event_kind_arrives_signed(client: MlflowClient, server: str, recei
 
     name, run = _model_version(client)
     client.set_model_version_tag(name, "1", "k", "v")  # not a webhook kind
+    with pytest.raises(MlflowException):  # a change that fails queues nothing
+        client.set_registered_model_alias(name, "champion", "9")
     client.transition_model_version_stage(name, "1", "Staging")
     client.set_registered_model_alias(name, "champion", "1")
     client.set_terminated(run.info.run_id, "FINISHED")
@@ -205,6 +210,9 @@ def test_a_failing_receiver_gets_the_event_on_the_third_attempt(
 ) -> None:
     hook = _api(server, "POST", "create", name="flaky", url=f"{receiver.url}/flaky", events=["model_version.created"])
     hook_id = hook["webhook"]["id"]
+    down_id = _api(server, "POST", "create", name="down", url=f"{receiver.url}/down", events=["model_version.created"])[
+        "webhook"
+    ]["id"]
     _model_version(client)
 
     receiver.wait_for(lambda: len(receiver.on("/flaky")) == 3)
@@ -221,6 +229,12 @@ def test_a_failing_receiver_gets_the_event_on_the_third_attempt(
     assert (delivery["attempts"], delivery["last_status_code"]) == (3, 200)
     assert "last_error" not in delivery
     assert _api(server, "GET", "deliveries", id=hook_id, status="failed").get("deliveries") is None
+
+    # A receiver that never accepts: failed after MODELYARD_WEBHOOK_MAX_ATTEMPTS (3), then left alone.
+    receiver.wait_for(lambda: bool(_api(server, "GET", "deliveries", id=down_id, status="failed").get("deliveries")))
+    [failed] = _api(server, "GET", "deliveries", id=down_id)["deliveries"]
+    assert (failed["attempts"], failed["last_status_code"], len(receiver.on("/down"))) == (3, 500, 3)
+    assert failed["last_error"] == "HTTP 500: ok" and "next_attempt_timestamp" not in failed
 
 
 def test_a_hanging_receiver_does_not_hold_up_the_api(client: MlflowClient, server: str, receiver: Receiver) -> None:

@@ -97,39 +97,32 @@ def enqueue(session: Session, kind: str, data: dict[str, Any], when: int | None 
 
 def enqueue_for(session: Session, webhook_id: str, kind: str, data: dict[str, Any]) -> int:
     """Queue one delivery to one webhook (the test-fire action); returns its delivery id."""
-    _insert(session, [webhook_id], kind, data, None)
-    return session.scalars(
-        select(SqlWebhookDelivery.delivery_id)
-        .where(SqlWebhookDelivery.webhook_id == webhook_id)
-        .order_by(SqlWebhookDelivery.delivery_id.desc())
-        .limit(1)
-    ).one()
+    row = SqlWebhookDelivery(**_rows([webhook_id], kind, data, None)[0])
+    session.add(row)
+    session.flush()
+    _wake_after_commit(session)
+    return row.delivery_id
 
 
 def _insert(session: Session, webhook_ids: list[str], kind: str, data: dict[str, Any], when: int | None) -> int:
     if not webhook_ids:
         return 0
+    session.execute(insert(SqlWebhookDelivery), _rows(webhook_ids, kind, data, when))
+    _wake_after_commit(session)
+    return len(webhook_ids)
+
+
+def _rows(webhook_ids: list[str], kind: str, data: dict[str, Any], when: int | None) -> list[dict[str, Any]]:
+    """One pending row per webhook, due now; the body (and its `event_id`) is the same for all."""
     now = _now_ms()
     event_id = uuid.uuid4().hex
     body = dumps({"event_id": event_id, "kind": kind, "timestamp": when or now, "data": data})
-    session.execute(
-        insert(SqlWebhookDelivery),
-        [
-            {
-                "webhook_id": webhook_id,
-                "event_id": event_id,
-                "kind": kind,
-                "payload": body,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "creation_time": now,
-            }
-            for webhook_id in webhook_ids
-        ],
-    )
+    common = {"event_id": event_id, "kind": kind, "payload": body, "status": PENDING, "attempts": 0}
+    return [{**common, "webhook_id": w, "next_attempt_at": now, "creation_time": now} for w in webhook_ids]
+
+
+def _wake_after_commit(session: Session) -> None:
     event.listen(session, "after_commit", _wake, once=True)
-    return len(webhook_ids)
 
 
 def _wake(_session: Session) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
-
-from modelyard.exceptions import ModelyardException
 
 
 def _store(tracking_uri: str | None) -> Any:
@@ -20,16 +17,12 @@ def _store(tracking_uri: str | None) -> Any:
 
 
 def _fails_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ModelyardException as exc:
-            raise click.ClickException(f"{exc.error_code}: {exc.message}") from exc
+    """The main CLI's error handling (one line, exit 1), plus `--tracking-uri`."""
+    from modelyard.cli import _fails_cleanly as one_line_errors
 
     return click.option(
         "--tracking-uri", default=None, help="[default: $MODELYARD_TRACKING_URI, $MLFLOW_TRACKING_URI]"
-    )(wrapper)
+    )(one_line_errors(func))
 
 
 def _events(value: str | None) -> list[str] | None:

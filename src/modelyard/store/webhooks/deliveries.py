@@ -136,6 +136,11 @@ def claim(engine: Engine, limit: int, lease_ms: int) -> list[Claimed]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    # Idle polls read first, in a plain transaction: on SQLite the claim's write lock is taken only
+    # when there is something to claim.
+    with Session(engine.execution_options(**READ_ONLY)) as session, session.begin():
+        if session.scalars(select(SqlWebhookDelivery.delivery_id).where(due).limit(1)).first() is None:
+            return []
     with Session(engine) as session, session.begin():
         ids = list(session.scalars(picked))
         if not ids:

@@ -29,6 +29,7 @@ _LAZY_GROUPS = {
     "storage": ("modelyard.cli_lifecycle:storage_report", "Bytes and objects per experiment in the artifact store."),
     "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
     "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
+    "webhooks": ("modelyard.cli_webhooks:webhooks", "Register webhooks on registry and run events; delivery log."),
 }
 
 

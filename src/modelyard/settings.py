@@ -63,6 +63,20 @@ class Settings:
     search_max_order_by: int = 10
     #: Largest JSON request body the tracking API reads, in bytes (artifact uploads are not JSON).
     max_request_body_bytes: int = 16 * 1024 * 1024
+    #: Run the webhook delivery worker (a background thread) in each tracking worker process.
+    webhook_delivery: bool = True
+    #: Seconds between the delivery worker's polls for deliveries queued by other processes or due again.
+    webhook_poll_interval: float = 2.0
+    #: Seconds a receiver gets to connect and to answer one attempt.
+    webhook_timeout: float = 10.0
+    #: Attempts per delivery before it is marked failed.
+    webhook_max_attempts: int = 8
+    #: Seconds before the first retry; each further retry waits twice as long (at most an hour).
+    webhook_backoff: float = 10.0
+    #: Attempts one worker process makes at the same time.
+    webhook_concurrency: int = 4
+    #: Seconds a process trusts its list of the event kinds active webhooks want.
+    webhook_cache_seconds: float = 2.0
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.
@@ -128,6 +142,8 @@ def _parse(type_name: Any, raw: str, default: Any) -> Any:
         return _bool(raw, bool(default))
     if kind.startswith("int"):
         return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
     if kind.startswith("tuple"):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw

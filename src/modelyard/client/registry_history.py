@@ -16,19 +16,21 @@ from modelyard.store.registry.events import RegistryEvent
 API = "/api/2.0/modelyard/registry"
 
 
-def _rest(store: RegistryStore) -> Any:
+def rest_store(store: RegistryStore) -> Any:
+    """`store` when it talks to a server over REST, else None (a SQL store in this process)."""
     from modelyard.client.rest_registry_store import RestRegistryStore
 
     return store if isinstance(store, RestRegistryStore) else None
 
 
-def _call(store: Any, method: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+def call(store: Any, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One call of modelyard's own API at `path` on `store`'s server; None values are left out."""
     from modelyard.client import http
 
     clean = {k: v for k, v in body.items() if v is not None}
     if method == "GET":
-        return http.call(store.base_url, method, f"{API}/{endpoint}", params=clean)
-    return http.call(store.base_url, method, f"{API}/{endpoint}", json_body=clean)
+        return http.call(store.base_url, method, path, params=clean)
+    return http.call(store.base_url, method, path, json_body=clean)
 
 
 def _event(d: dict[str, Any]) -> RegistryEvent:
@@ -53,9 +55,9 @@ def list_events(
     max_results: int = 100,
     page_token: str | None = None,
 ) -> PagedList[RegistryEvent]:
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         query = {"name": name, "version": version, "endpoint": endpoint, "max_results": max_results}
-        answer = _call(rest, "GET", "events", {**query, "page_token": page_token})
+        answer = call(rest, "GET", f"{API}/events", {**query, "page_token": page_token})
         return PagedList([_event(e) for e in answer.get("events", [])], answer.get("next_page_token"))
     from modelyard.store.registry import history
 
@@ -63,8 +65,8 @@ def list_events(
 
 
 def rollback(store: RegistryStore, name: str, alias: str | None = None, stage: str | None = None) -> list[ModelVersion]:
-    if (rest := _rest(store)) is not None:
-        answer = _call(rest, "POST", "rollback", {"name": name, "alias": alias, "stage": stage})
+    if (rest := rest_store(store)) is not None:
+        answer = call(rest, "POST", f"{API}/rollback", {"name": name, "alias": alias, "stage": stage})
         return [ModelVersion.from_dict(v) for v in answer.get("model_versions", [])]
     from modelyard.store.registry import history
 
@@ -74,9 +76,9 @@ def rollback(store: RegistryStore, name: str, alias: str | None = None, stage: s
 def record_deploy(
     store: RegistryStore, name: str, version: str, kind: str, endpoint: str, details: dict[str, Any] | None = None
 ) -> None:
-    if (rest := _rest(store)) is not None:
+    if (rest := rest_store(store)) is not None:
         body = {"name": name, "version": str(version), "kind": kind, "endpoint": endpoint, "details": details or {}}
-        _call(rest, "POST", "events/deploy", body)
+        call(rest, "POST", f"{API}/events/deploy", body)
         return
     from modelyard.store.registry import history
 

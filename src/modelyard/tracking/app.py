@@ -32,6 +32,7 @@ from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import require_usable, upgrade
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
+from modelyard.store.webhooks import outbox
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (
@@ -44,8 +45,10 @@ from modelyard.tracking.routers import (
     registry_history,
     runs,
     ui_support,
+    webhooks,
 )
 from modelyard.version import __version__
+from modelyard.webhooks.worker import DeliveryWorker, WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def api_routers() -> list[APIRouter]:
         logged_models.router,
         artifacts.router,
         ui_support.router,
+        webhooks.router,
     ]
 
 
@@ -84,11 +88,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     run_writes = AsyncRunWrites(store, async_pool(engine, settings))
+    outbox.CACHE_SECONDS = settings.webhook_cache_seconds
+    webhook_worker = delivery_worker(engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up = asyncio.create_task(run_writes.warm_up())  # in the background: start-up never waits on it
+        if webhook_worker is not None:
+            webhook_worker.start()
         yield
+        if webhook_worker is not None:
+            webhook_worker.stop()
         warm_up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await warm_up
@@ -170,6 +180,20 @@ def async_pool(engine: Engine, settings: Settings) -> AsyncPgPool | None:
     if engine.dialect.name != "postgresql" or settings.db_async_pool_size < 1:
         return None
     return AsyncPgPool.from_engine(engine, settings.db_async_pool_size)
+
+
+def delivery_worker(engine: Engine, settings: Settings) -> DeliveryWorker | None:
+    """The worker process's webhook sender (started with the app), unless turned off."""
+    if not settings.webhook_delivery:
+        return None
+    options = WorkerOptions(
+        poll_interval=settings.webhook_poll_interval,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff,
+        concurrency=settings.webhook_concurrency,
+    )
+    return DeliveryWorker(engine, options)
 
 
 def default_artifact_root(settings: Settings) -> str:

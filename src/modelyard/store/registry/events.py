@@ -28,6 +28,7 @@ from modelyard.entities import ModelVersionStage, PagedList
 from modelyard.exceptions import ModelyardException
 from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
 from modelyard.store.sql.registry_schema import SqlRegistryEvent
+from modelyard.store.webhooks import outbox
 
 # --- kinds -------------------------------------------------------------------------------------
 MODEL_CREATED = "model_created"
@@ -58,6 +59,16 @@ ALL_KINDS = (
     VERSION_CREATED, VERSION_DELETED, VERSION_DESCRIPTION, VERSION_TAG_SET, VERSION_TAG_DELETED,
     STAGE_TRANSITIONED, ALIAS_SET, ALIAS_DELETED, *DEPLOY_KINDS,
 )  # fmt: skip
+
+#: Registry kinds webhooks receive, under their webhook names (`modelyard.store.webhooks.outbox`).
+WEBHOOK_KINDS = {
+    VERSION_CREATED: outbox.MODEL_VERSION_CREATED,
+    STAGE_TRANSITIONED: outbox.STAGE_TRANSITIONED,
+    ALIAS_SET: outbox.ALIAS_SET,
+    DEPLOY_SUCCEEDED: outbox.DEPLOY_FINISHED,
+    DEPLOY_FAILED: outbox.DEPLOY_FINISHED,
+    DEPLOY_ROLLED_BACK: outbox.DEPLOY_FINISHED,
+}
 
 MAX_EVENTS_PAGE = 1000
 MAX_DETAILS_CHARS = 20_000
@@ -127,10 +138,13 @@ def record(
     endpoint: str | None = None,
     **details: Any,
 ) -> None:
-    """Append one event in `session`'s transaction (the caller's change and this commit together)."""
-    body = json.dumps({k: v for k, v in details.items() if v is not None}, separators=(",", ":"))
+    """Append one event in `session`'s transaction (the caller's change and this commit together),
+    and queue it for the webhooks that want it (`WEBHOOK_KINDS`) in the same transaction."""
+    kept = {k: v for k, v in details.items() if v is not None}
+    body = json.dumps(kept, separators=(",", ":"))
     if len(body) > MAX_DETAILS_CHARS:
         raise ModelyardException.invalid_parameter(f"Event details exceed {MAX_DETAILS_CHARS} characters.")
+    actor = current_actor.get()
     session.add(
         SqlRegistryEvent(
             event_time=when,
@@ -139,10 +153,33 @@ def record(
             kind=kind,
             subject=subject,
             endpoint=endpoint,
-            actor=current_actor.get(),
+            actor=actor,
             details=body,
         )
     )
+    if (hook_kind := WEBHOOK_KINDS.get(kind)) is not None:
+        data = _webhook_data(kind, name, version, subject, endpoint, actor, kept)
+        outbox.enqueue(session, hook_kind, data, when)
+
+
+def _webhook_data(
+    kind: str, name: str, version: int | None, subject: str | None, endpoint: str | None, actor: str | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """A webhook payload's `data`: the model and version, what moved where, who, and the details."""
+    data: dict[str, Any] = {"name": name, "version": None if version is None else str(version), **details}
+    if kind == ALIAS_SET:
+        data["alias"] = subject
+    elif kind == STAGE_TRANSITIONED:
+        data["to_stage"] = subject
+    elif kind in DEPLOY_KINDS:
+        data["endpoint"] = endpoint
+        data["outcome"] = kind.removeprefix("deploy_")
+    if "from_version" in data and data["from_version"] is not None:
+        data["from_version"] = str(data["from_version"])
+    if actor is not None:
+        data["actor"] = actor
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def rename(session: Session, name: str, new_name: str) -> None:

@@ -64,6 +64,7 @@ from modelyard.store.tracking import artifact_locations, pg_metrics
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.run_checks import require_active_run, run_not_found
 from modelyard.store.tracking.run_names import generate_run_name
+from modelyard.store.webhooks import outbox
 
 RUN_NAME_TAG = "mlflow.runName"
 DEFAULT_EXPERIMENT_ID = 0
@@ -389,6 +390,7 @@ class SqlTrackingStore(TrackingStore):
             end_time = validation.validate_int64(end_time, "end_time")
         with self._write() as session:
             row = self._active_run(session, run_id, lock=bool(run_name))
+            finished = run_status in RunStatus.TERMINATED and row.status != run_status
             if run_status is not None:
                 row.status = run_status
             if end_time is not None:
@@ -397,7 +399,10 @@ class SqlTrackingStore(TrackingStore):
                 row.name = run_name
                 self._upsert_tags(session, run_id, [RunTag(RUN_NAME_TAG, run_name)])
             session.flush()
-            return _run_info(row)
+            info = _run_info(row)
+            if finished:  # in this transaction: the webhook delivery commits with the status
+                outbox.enqueue(session, outbox.RUN_FINISHED, _finished_run_data(info))
+            return info
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as session:
@@ -803,6 +808,21 @@ def _run_info(row: Any) -> RunInfo:
         artifact_uri=row.artifact_uri or "",
         lifecycle_stage=row.lifecycle_stage,
     )
+
+
+def _finished_run_data(info: RunInfo) -> dict[str, Any]:
+    """A `run.finished` webhook payload's `data`."""
+    data = {
+        "run_id": info.run_id,
+        "experiment_id": info.experiment_id,
+        "run_name": info.run_name,
+        "user_id": info.user_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "artifact_uri": info.artifact_uri,
+    }
+    return {k: v for k, v in data.items() if v not in (None, "")}
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

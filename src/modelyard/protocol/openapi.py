@@ -289,6 +289,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         {"name": STRING, "version": STRING, "kind": STRING, "endpoint": STRING, "details": {"type": "object"}},
         ("name", "version", "kind", "endpoint"),
     ),
+    # --- webhooks (modelyard's own API) -----------------------------------------------------------
+    ("POST", f"{MY}/webhooks/create"): Op(
+        "Register a webhook (the answer shows its secret, once)",
+        {"name": STRING, "url": STRING, "events": array(STRING), "description": STRING, "secret": STRING, "active": BOOL},
+        ("name", "url"),
+    ),
+    ("GET", f"{MY}/webhooks/list"): Op("Every webhook (secrets never shown)"),
+    ("GET", f"{MY}/webhooks/get"): Op("One webhook", {"id": STRING}, ("id",)),
+    ("PATCH", f"{MY}/webhooks/update"): Op(
+        "Change a webhook; rotate_secret answers the new secret",
+        {"id": STRING, "name": STRING, "url": STRING, "events": array(STRING), "description": STRING,
+         "active": BOOL, "rotate_secret": BOOL},
+        ("id",),
+    ),  # fmt: skip
+    ("DELETE", f"{MY}/webhooks/delete"): Op("Delete a webhook and its delivery log", {"id": STRING}, ("id",)),
+    ("POST", f"{MY}/webhooks/test"): Op("Queue a test delivery", {"id": STRING}, ("id",)),
+    ("GET", f"{MY}/webhooks/deliveries"): Op(
+        "A webhook's deliveries, newest first",
+        {"id": STRING, "status": STRING, "max_results": INT64, "page_token": STRING},
+        ("id",),
+    ),
     # --- artifacts ------------------------------------------------------------------------------
     ("GET", f"{ART}/artifacts"): Op("List artifacts under a folder", {"path": STRING}),
     ("GET", f"{ART}/artifacts/{{path}}"): Op(

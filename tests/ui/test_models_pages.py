@@ -118,3 +118,33 @@ def test_version_page_links_its_run_and_edits_its_description(ui_server: str, ui
     href = run_link.get_attribute("href")
     ui_page.goto(f"{ui_server}{href}")  # version -> run
     assert ui_page.url.endswith(href)
+
+
+def test_version_page_shows_the_signature_and_input_example(ui_server: str, ui_page: Any) -> None:
+    """A version logged by the real mlflow client: its MLmodel's signature and input example as tables."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    name = f"signed-{uuid.uuid4().hex[:6]}"
+    frame = pd.DataFrame({"age": np.arange(10.0), "<b>bmi</b>": np.arange(10.0) / 3})
+    model = LinearRegression().fit(frame, frame["age"] * 2)
+    mlflow.set_tracking_uri(ui_server)
+    try:
+        mlflow.set_experiment(f"exp-{name}")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(
+                model, name="model", input_example=frame.head(3), serialization_format="cloudpickle",
+                registered_model_name=name,
+            )  # fmt: skip
+    finally:
+        mlflow.set_tracking_uri(None)
+    ui_page.goto(f"{ui_server}/model-version?name={quote(name)}&version=1")
+    inputs = ui_page.locator("#model-files table.signature[data-part=inputs]")
+    assert inputs.locator("tbody tr").count() == 2
+    assert "<b>bmi</b>" in inputs.inner_text()  # a column name is text, not markup
+    example = ui_page.locator("#model-files table.input-example")
+    assert example.locator("tbody tr").count() == 3
+    assert "sklearn" in ui_page.locator("#model-files .mlmodel-flavors").inner_text()
+    screenshot(ui_page, "model-version-signature")

@@ -8,6 +8,7 @@ the registry store, which records the history event in the same transaction.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -215,6 +216,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
             run = None
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
+    files = _model_files(request, found.run_id or "", store.get_model_version_download_uri(name, found.version))
     endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
     return page(
         request,
@@ -226,4 +228,24 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         endpoints=endpoints,
         timeline=own_history,
         stages=STAGES,
+        files=files,
     )
+
+
+def _model_files(request: Request, run_id: str, location: str) -> dict[str, Any]:
+    """The version's MLmodel (flavors, signature, input example) and requirements, read as the run
+    page's previews are (bounded, inert); a store that cannot be read is a note, not an error page."""
+    from modelyard.ui.artifact_access import run_artifacts
+    from modelyard.ui.previews import build_preview
+
+    if not location:
+        return {"note": "This version has no files location."}
+    try:
+        artifacts = run_artifacts(request, run_id, location)
+        return {
+            "mlmodel": build_preview(artifacts, "MLmodel", image_url=""),
+            "requirements": build_preview(artifacts, "requirements.txt", image_url=""),
+            "location": location,
+        }
+    except ModelyardException as exc:
+        return {"note": f"The version's files at {location} could not be read: {exc.message}"}

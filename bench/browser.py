@@ -12,7 +12,9 @@ Definitions (all times in ms from the navigation's `performance.timeOrigin`):
   500 ms (the quiet window is waited for but not counted). Requests are seen through a CDP session
   on the page (Network domain): every request, including XHR/fetch and those the app makes after
   its first paint; CDP's monotonic timestamps are converted to the page's clock through the
-  document request's wallTime.
+  document request's wallTime. Not waited for (but counted in bytes and requests): the favicon,
+  which the browser, not the page, fetches after the load event, whenever its UI process gets to it
+  (up to ~0.8 s later on a loaded machine), and a SharedWorker's requests (see NetLog).
 - usable_ms = max(content_ms, network_ms).
 - bytes: sum of CDP Network.loadingFinished `encodedDataLength`: what came over the wire, i.e.
   compressed bodies plus response headers. requests: requests sent (data: URLs excluded).
@@ -97,6 +99,12 @@ class Request:
     failed: str = ""
     #: Made by a shared/service worker: not waited for (see NetLog).
     worker: bool = False
+    #: The tab's icon: fetched by the browser, not the page, after its load event; not waited for.
+    icon: bool = False
+
+    @property
+    def waited_for(self) -> bool:
+        return not (self.worker or self.icon)
 
 
 @dataclass
@@ -148,8 +156,11 @@ class NetLog:
             old.finished = ev["timestamp"]
             self.requests[f"{rid}#{len(self.requests)}"] = old
         worker = old.worker if old is not None else False  # the ExtraInfo event may come first
-        self.requests[rid] = Request(url, ev.get("type", ""), started=ev["timestamp"], worker=worker)
-        self.last_event = time.monotonic()
+        icon = ev.get("type") == "Other" and "favicon" in url.rsplit("/", 1)[-1]
+        req = Request(url, ev.get("type", ""), started=ev["timestamp"], worker=worker, icon=icon)
+        self.requests[rid] = req
+        if req.waited_for:
+            self.last_event = time.monotonic()
 
     def _sent_extra(self, ev: dict[str, Any]) -> None:
         dest = {k.lower(): v for k, v in ev.get("headers", {}).items()}.get("sec-fetch-dest", "")
@@ -179,20 +190,22 @@ class NetLog:
         if req is not None:
             req.bytes = int(ev.get("encodedDataLength", 0))
             req.finished = ev["timestamp"]
-            self.last_event = time.monotonic()
+            if req.waited_for:
+                self.last_event = time.monotonic()
 
     def _failed(self, ev: dict[str, Any]) -> None:
         req = self.requests.get(ev["requestId"])
         if req is not None:
             req.failed = ev.get("errorText", "failed")
             req.finished = ev["timestamp"]
-            self.last_event = time.monotonic()
+            if req.waited_for:
+                self.last_event = time.monotonic()
 
     def seen(self) -> list[Request]:
         return [r for r in self.requests.values() if r.url]
 
     def in_flight(self) -> list[Request]:
-        return [r for r in self.seen() if r.finished is None and not r.worker]
+        return [r for r in self.seen() if r.finished is None and r.waited_for]
 
     def quiet_for(self) -> float:
         """Seconds since the last request started or ended, 0 while one is in flight."""
@@ -260,7 +273,7 @@ class Browser:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot))
             reqs = net.seen()
-            ends = [net.page_ms(r.finished, origin) for r in reqs if r.finished is not None and not r.worker]
+            ends = [net.page_ms(r.finished, origin) for r in reqs if r.finished is not None and r.waited_for]
             network_ms = max(ends, default=0.0)
             waits = [
                 r.ttfb_ms for r in reqs if r.ttfb_ms is not None and r.kind in ("Document", "XHR", "Fetch")
@@ -285,6 +298,7 @@ class Browser:
                         "end_ms": None if r.finished is None else round(net.page_ms(r.finished, origin), 1),
                         "failed": r.failed,
                         "worker": r.worker,
+                        "icon": r.icon,
                     }
                     for r in reqs
                 ],  # fmt: skip

@@ -8,8 +8,8 @@ machine and nothing the page asks of the internet can stall it.
 Definitions (all times in ms from the navigation's `performance.timeOrigin`):
 - content_ms: the first animation frame on which every `Ready` condition of the page holds
   (bench/ui_pages.py); the check runs in the page on each frame, so it costs the page little.
-- network_ms: when the last request of the load finished, once no request has been in flight for
-  500 ms (the quiet window is waited for but not counted). Requests are seen through a CDP session
+- network_ms: when the last request of the load finished, once no request has been in flight (nor
+  started or ended) for QUIET_MS = 1 s (the quiet window is waited for but not counted). Requests are seen through a CDP session
   on the page (Network domain): every request, including XHR/fetch and those the app makes after
   its first paint; CDP's monotonic timestamps are converted to the page's clock through the
   document request's wallTime. Not waited for (but counted in bytes and requests): the favicon,
@@ -34,7 +34,9 @@ from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1366, "height": 768}
-QUIET_MS = 500
+#: Playwright's "networkidle" waits 500 ms; MLflow's metric page pauses ~0.5 s between its 3 MB
+#: get-history pages while it parses one (measured at load 15-18), and 500 ms cut some loads short.
+QUIET_MS = 1000
 #: See Browser._wait_usable.
 GIVE_UP_S = 5.0
 #: Installed before the page's own scripts (CDP's addScriptToEvaluateOnNewDocument, which the page's
@@ -208,8 +210,14 @@ class NetLog:
         return [r for r in self.seen() if r.finished is None and r.waited_for]
 
     def quiet_for(self) -> float:
-        """Seconds since the last request started or ended, 0 while one is in flight."""
+        """Seconds since the last request started or ended, 0 while one is in flight (as the events
+        reached us: a first look; `quiet_since_ms` is exact)."""
         return 0.0 if self.in_flight() else time.monotonic() - self.last_event
+
+    def quiet_since_ms(self, time_origin_ms: float) -> float:
+        """When, on the page's clock, the last waited-for request started or ended."""
+        times = [t for r in self.seen() if r.waited_for for t in (r.started, r.finished) if t is not None]
+        return max(self.page_ms(t, time_origin_ms) for t in times)
 
     def page_ms(self, cdp_timestamp: float, time_origin_ms: float) -> float:
         """A CDP monotonic timestamp in ms since the page's timeOrigin."""
@@ -319,7 +327,11 @@ class Browser:
                     content = None
             quiet = net.quiet_for()
             if content is not None and quiet >= QUIET_MS / 1000:
-                return float(content)
+                # Exact, on the page's clock. Every CDP event the browser sent before answering this
+                # evaluate has been handled by now, so a request that just started is in the log.
+                origin, now = page.evaluate("[performance.timeOrigin, performance.now()]")
+                if not net.in_flight() and now - net.quiet_since_ms(origin) >= QUIET_MS:
+                    return float(content)
             if content is None and quiet >= GIVE_UP_S:
                 raise NotUsable(f"content not there {GIVE_UP_S:.0f} s after the network went quiet: {ready}")
             if time.monotonic() > deadline:

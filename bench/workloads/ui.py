@@ -27,10 +27,11 @@ from bench.httpc import Conn
 from bench.measure import Sample, median, timed
 from bench.mlflow_env import REPO_ROOT
 from bench.rows import Row, alternate
-from bench.seed import Corpus, analyze, seed_history, seed_runs
+from bench.seed import Corpus
 from bench.stack import BenchStack, Side
 from bench.ui_pages import FILTER, HISTORY_KEY, PAGES, Fixture, Page
-from bench.workloads.common import API, create_experiment, create_run, get_experiment, now_ms
+from bench.workloads.common import API, get_experiment
+from bench.workloads.search import seed_corpus, seed_history_run
 
 #: Git-ignored, shared with the browser tests: the last load of every page, for a person to look at.
 SCREENSHOTS = REPO_ROOT / "ui-screenshots"
@@ -73,21 +74,13 @@ def _fixture(conn: Conn, experiment_id: str, history: tuple[str, str]) -> Fixtur
 
 
 def seed(stack: BenchStack, sides: list[Side], runs: int, steps: int) -> dict[str, Fixture]:
-    """Both sides: experiments and the history run through the REST API (each side owns its ids and
-    artifact locations), then every row by COPY and one ANALYZE per side."""
+    """Both sides: the corpus and the history run (experiments through each side's REST API, rows by COPY)."""
+    experiments = seed_corpus(stack, sides, Corpus(runs, seed=CORPUS_SEED), prefix="ui-runs")
     fixtures = {}
-    ts = now_ms()
     for side in sides:
         with Conn(side.tracking_url) as conn:
-            experiment = create_experiment(conn, "ui-runs")
-            root = get_experiment(conn, experiment)["artifact_location"]
-            history_experiment = create_experiment(conn, "ui-history")
-            history_run = create_run(conn, history_experiment)
-            with stack.psql(side.database) as pg:
-                seed_runs(pg, Corpus(runs, seed=CORPUS_SEED), int(experiment), root, ts)
-                seed_history(pg, history_run, HISTORY_KEY, steps, ts)
-                analyze(pg)
-            fixtures[side.name] = _fixture(conn, experiment, (history_experiment, history_run))
+            history = seed_history_run(stack, side, conn, "ui-history", HISTORY_KEY, steps)
+            fixtures[side.name] = _fixture(conn, experiments[side.name], history)
     return fixtures
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import server_errors
 from tests.support.outcome import test_failed
-from tests.support.services import print_log, start_tracking_server
+from tests.support.services import print_log, start_service, start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import free_port
 from modelyard.devstack.s3 import DUMMY_AWS_ENV, S3Server
-from modelyard.devstack.services import GunicornService
+from modelyard.devstack.services import ENDPOINTS, GunicornService
 
 # A 5xx from a service under test should fail the test at once, not after minutes of retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -44,6 +45,25 @@ def pytest_configure(config: pytest.Config) -> None:
     # SIGTERM would otherwise end the interpreter without running atexit, leaving servers behind.
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
+    server_errors.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any service a test started answered a request with 500 (see
+    tests/support/server_errors.py): a 500 is a bug even when the test around it passed."""
+    if server_errors.FINDINGS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "server errors", red=True)
+            reporter.write_line(server_errors.report())
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test (session ones included) starts a service.
+    server_errors.CURRENT.update(
+        test=item.nodeid, allowed=item.get_closest_marker("allow_server_errors") is not None
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -85,13 +105,16 @@ def _restore_client_env() -> Iterator[None]:
 # --- PostgreSQL ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL 15 cluster for the session, in a temp dir, on a free loopback port."""
-    # Not tmp_path_factory: its 0700 root-owned parents would lock out the `postgres` OS user.
+    """One PostgreSQL 15 cluster for the session, in a temp dir, on a free loopback port.
+
+    As root, the cluster's owner (`postgres`) cannot enter the 0700 temp dir: the server relocates the
+    data to a folder it can reach, and `remove()` deletes it there too."""
     base = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
     server = PostgresServer(base / "data", free_port(), durable=False, tied_to_parent=True)
 
     def cleanup() -> None:
         server.stop()
+        server.remove()
         shutil.rmtree(base, ignore_errors=True)
 
     atexit.register(cleanup)
@@ -206,3 +229,19 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
             for service in started:
                 print_log(service)
         stack.close()
+
+
+@pytest.fixture
+def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
+    """modelyard's SageMaker-style endpoint service (one worker), models fetched from the S3 server."""
+    env = {
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "MODELYARD_ENDPOINTS_STATE_DIR": str(tmp_path / "endpoints-state"),
+        "MODELYARD_ENDPOINT_START_TIMEOUT": "90",
+    }
+    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=1) as service:
+        try:
+            yield service
+        except BaseException:
+            print_log(service)
+            raise

@@ -1,4 +1,4 @@
-"""`modelyard`: run the tracking server, upgrade a database, inspect experiments and runs.
+"""`modelyard`: run the tracking server (or `ui`), upgrade a database, inspect experiments and runs.
 
 Every command that reads or writes tracking data takes `--tracking-uri` (default: the
 MODELYARD_TRACKING_URI / MLFLOW_TRACKING_URI environment, else the embedded SQLite default), prints a
@@ -25,6 +25,11 @@ from modelyard.version import __version__
 _LAZY_GROUPS = {
     "deploy": ("modelyard.cli_deploy:deploy", "Deploy models to SageMaker(-style) endpoints."),
     "models": ("modelyard.cli_models:models", "Score models (predict) and inspect registered models."),
+    "gc": ("modelyard.cli_lifecycle:gc", "Permanently remove deleted runs and experiments, artifacts included."),
+    "storage": ("modelyard.cli_lifecycle:storage_report", "Bytes and objects per experiment in the artifact store."),
+    "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
+    "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
+    "webhooks": ("modelyard.cli_webhooks:webhooks", "Register webhooks on registry and run events; delivery log."),
 }
 
 
@@ -117,55 +122,83 @@ def _pairs(title: str, mapping: dict[str, Any]) -> str:
     return "\n".join([f"{title}:"] + [f"  {k.ljust(width)}  {v}" for k, v in sorted(mapping.items())])
 
 
-# ---- server -----------------------------------------------------------------------------------
+# ---- server, ui -------------------------------------------------------------------------------
+# The options `server` and `ui` share.
+_BACKEND_STORE_OPTION = click.option(
+    "--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db in the current folder]."
+)
+_ARTIFACTS_DESTINATION_OPTION = click.option(
+    "--artifacts-destination",
+    default=None,
+    help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
+)
+_HOST_OPTION = click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
+_PORT_OPTION = click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+
+
 @main.command()
-@click.option("--backend-store-uri", default=None, help="Database URI [sqlite:///modelyard.db].")
+@_BACKEND_STORE_OPTION
 @click.option(
     "--default-artifact-root",
     default=None,
     help="Artifact root for new experiments [mlflow-artifacts:/ when serving artifacts].",
 )
-@click.option(
-    "--artifacts-destination",
-    default=None,
-    help="Where served artifacts are stored: a folder or s3://bucket/prefix [./modelyard-artifacts].",
-)
+@_ARTIFACTS_DESTINATION_OPTION
 @click.option(
     "--serve-artifacts/--no-serve-artifacts",
     default=None,
     help="Serve the artifacts API from this server [on].",
 )
-@click.option("--host", "-h", default=None, help="Interface to bind [127.0.0.1].")
-@click.option("--port", "-p", type=int, default=None, help="Port [5000].")
+@_HOST_OPTION
+@_PORT_OPTION
 @click.option("--workers", "-w", type=int, default=None, help="gunicorn worker processes [2].")
 @click.option("--timeout", type=int, default=None, help="Worker timeout, seconds [120].")
 @_fails_cleanly
-def server(
-    backend_store_uri: str | None,
-    default_artifact_root: str | None,
-    artifacts_destination: str | None,
-    serve_artifacts: bool | None,
-    host: str | None,
-    port: int | None,
-    workers: int | None,
-    timeout: int | None,
-) -> None:
+def server(**options: Any) -> None:
     """Run the all-in-one tracking server (tracking + artifacts API) under gunicorn."""
-    env = server_environment(
-        backend_store_uri=backend_store_uri,
-        default_artifact_root=default_artifact_root,
-        artifacts_destination=artifacts_destination,
-        serve_artifacts=serve_artifacts,
-        host=host,
-        port=port,
-        workers=workers,
-        timeout=timeout,
-    )
+
+    def announce(settings: Any) -> None:
+        click.echo(
+            f"modelyard server on http://{settings.host}:{settings.port} "
+            f"({settings.workers} workers, store {settings.backend_store_uri})",
+            err=True,
+        )
+
+    _run_tracking_server(announce, options)
+
+
+@main.command()
+@_BACKEND_STORE_OPTION
+@_ARTIFACTS_DESTINATION_OPTION
+@_HOST_OPTION
+@_PORT_OPTION
+@_fails_cleanly
+def ui(**options: Any) -> None:
+    """Run the tracking service and its web UI on your own machine (what `mlflow ui` does).
+
+    `modelyard server` with a personal default: one worker, the embedded SQLite store (or the one
+    given) and artifacts served, so one URL serves the UI, the REST API and the artifacts."""
+    options["serve_artifacts"] = True
+    if not os.environ.get("MODELYARD_WORKERS"):
+        options["workers"] = 1
+
+    def announce(settings: Any) -> None:
+        click.echo(
+            f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})"
+        )
+
+    _run_tracking_server(announce, options)
+
+
+def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any]) -> None:
+    """Export the flags as MODELYARD_* variables, say where it listens, migrate once (before workers
+    fork, so they never race to do it), then become gunicorn."""
+    env = server_environment(**options)
     from modelyard.settings import Settings
 
     settings = Settings.from_env()
+    announce(settings)
     if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
-        # Migrate once here, before workers fork, so they never race to do it.
         from modelyard.store.sql.migrate import upgrade
 
         upgrade(settings.backend_store_uri)
@@ -174,11 +207,6 @@ def server(
         "-c", "python:modelyard.runtime.gunicorn_conf",
         "modelyard.tracking.asgi:app",
     ]  # fmt: skip
-    click.echo(
-        f"modelyard server on http://{settings.host}:{settings.port} "
-        f"({settings.workers} workers, store {settings.backend_store_uri})",
-        err=True,
-    )
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, args, env)

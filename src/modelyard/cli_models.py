@@ -157,3 +157,107 @@ def serve(model_uri: str, host: str, port: int, workers: int | None, timeout: in
     from modelyard.serving.launcher import exec_scoring_server
 
     exec_scoring_server(model_uri, host=host, port=port, workers=workers, timeout=timeout)
+
+
+@models.command("promote")
+@click.argument("name_version", metavar="NAME/VERSION")
+@click.option("--from", "source", required=True, help="The stack the version is on.")
+@click.option("--to", "target", required=True, help="The stack to copy it to.")
+@click.option("--alias", default=None, help="Point this alias at the copy on the target.")
+def promote(name_version: str, source: str, target: str, alias: str | None) -> None:
+    """Copy one registered version (files, metadata, and its source run) from one stack to another."""
+    import tempfile
+
+    from modelyard.client import Client
+    from modelyard.lifecycle.export import export_version
+    from modelyard.lifecycle.importer import import_bundle
+
+    name, slash, version = name_version.rpartition("/")
+    if not slash or not name or not version.isdigit():
+        raise click.UsageError("Give the version as NAME/VERSION, e.g. churn/3.")
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelyard-promote-") as tmp:
+            export_version(source, name, version, tmp)
+            mapping = import_bundle(tmp, target)
+        copied = mapping["models"][name][version]
+        if alias:
+            Client(tracking_uri=target, registry_uri=target).set_registered_model_alias(name, alias, copied)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{name} version {version} on {source} is version {copied} on {target}" + (f" (@{alias})" if alias else ""))
+@models.command("history")
+@click.argument("name")
+@click.option("--version", default=None, help="Only the events of this version.")
+@click.option("--max-results", type=int, default=100, show_default=True, help="Newest first.")
+def model_history(name: str, version: str | None, max_results: int) -> None:
+    """The registered model's history, newest first: one line per event (time, who, what)."""
+    from modelyard.client import Client, registry_history
+
+    try:
+        found = registry_history.list_events(Client().registry_store, name, version, max_results=max_results)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    for event in found:
+        click.echo(describe_event(event))
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--alias", default=None, help="Move this alias back to the version it held before.")
+@click.option("--stage", default=None, help="Undo the last promotion into this stage (e.g. Production).")
+@click.option("--yes", is_flag=True, help="Also redeploy the endpoints serving it, without asking.")
+def rollback(name: str, alias: str | None, stage: str | None, yes: bool) -> None:
+    """Undo the last move of an alias or stage (recorded as a new event), then offer to redeploy the
+    endpoints whose last deployment used that alias or stage (`modelyard deploy update` underneath)."""
+    from modelyard.client import Client, registry_history
+
+    if (alias is None) == (stage is None):
+        raise click.UsageError("Give exactly one of --alias and --stage.")
+    store = Client().registry_store
+    try:
+        changed = registry_history.rollback(store, name, alias=alias, stage=stage)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    for version in changed:
+        click.echo(f"{name} version {version.version}: stage {version.current_stage}, aliases {list(version.aliases)}")
+    uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{stage}"
+    for endpoint in deployed_endpoints(store, name, alias, stage):
+        if yes or click.confirm(f"Redeploy endpoint {endpoint} with {uri}?", default=False):
+            from modelyard.deploy.sagemaker import DeployOptions, SageMakerDeployer
+
+            click.echo(f"updating endpoint {endpoint} to {uri} ...")
+            SageMakerDeployer(DeployOptions()).update(endpoint, uri)
+            click.echo(f"endpoint {endpoint} is InService")
+
+
+def deployed_endpoints(store: Any, name: str, alias: str | None, stage: str | None) -> list[str]:
+    """Endpoints whose latest successful deployment of this model used the alias (or stage) URI."""
+    from modelyard.client import registry_history
+
+    wanted = {f"models:/{name}@{alias}"} if alias else {f"models:/{name}/{s}" for s in (stage or "", (stage or "").title())}
+    latest: dict[str, str] = {}
+    for event in registry_history.list_events(store, name, max_results=1000):
+        if event.kind == "deploy_succeeded" and event.endpoint and event.endpoint not in latest:
+            latest[event.endpoint] = str(event.details.get("model_uri", ""))
+    return [endpoint for endpoint, uri in latest.items() if uri in wanted]
+
+
+def describe_event(event: Any) -> str:
+    """One history line: `2026-12-05 10:01:02Z  alice  alias_set champion -> v2 (was v1)`."""
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    what = [event.kind]
+    if event.subject:
+        what.append(event.subject)
+    if event.version:
+        what.append(f"v{event.version}")
+    if event.endpoint:
+        what.append(f"endpoint={event.endpoint}")
+    details = dict(event.details)
+    if "from_version" in details:
+        what.append(f"(was v{details.pop('from_version')})")
+    if "from_stage" in details:
+        what.append(f"(was {details.pop('from_stage')})")
+    what += [f"{k}={v}" for k, v in sorted(details.items())]
+    return f"{when}  {event.actor or '-'}  {' '.join(what)}"

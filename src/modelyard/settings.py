@@ -12,6 +12,8 @@ from typing import Any
 
 DEFAULT_BACKEND_STORE_URI = "sqlite:///modelyard.db"
 DEFAULT_LOCAL_ARTIFACT_ROOT = "./modelyard-artifacts"
+#: The Host names answered when none are configured: the local machine only.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -49,6 +51,32 @@ class Settings:
     auto_migrate: bool = True
     #: Serve the web UI at `/` (experiments, runs, run pages, compare) beside the API.
     ui: bool = True
+    #: Seconds one SQL statement may run on PostgreSQL (and one request's statements on SQLite)
+    #: before it is cancelled and answered 400 (`store/sql/budget.py`); 0 turns the limit off.
+    db_statement_timeout: int = 30
+    #: Search limits (`store/search/limits.py`): filter length in characters, comparisons,
+    #: parenthesis depth, IN / NOT IN values in all, order_by keys.
+    search_max_filter_length: int = 100_000
+    search_max_terms: int = 200
+    search_max_depth: int = 32
+    search_max_in_values: int = 5_000
+    search_max_order_by: int = 10
+    #: Largest JSON request body the tracking API reads, in bytes (artifact uploads are not JSON).
+    max_request_body_bytes: int = 16 * 1024 * 1024
+    #: Run the webhook delivery worker (a background thread) in each tracking worker process.
+    webhook_delivery: bool = True
+    #: Seconds between the delivery worker's polls for deliveries queued by other processes or due again.
+    webhook_poll_interval: float = 2.0
+    #: Seconds a receiver gets to connect and to answer one attempt.
+    webhook_timeout: float = 10.0
+    #: Attempts per delivery before it is marked failed.
+    webhook_max_attempts: int = 8
+    #: Seconds before the first retry; each further retry waits twice as long (at most an hour).
+    webhook_backoff: float = 10.0
+    #: Attempts one worker process makes at the same time.
+    webhook_concurrency: int = 4
+    #: Seconds a process trusts its list of the event kinds active webhooks want.
+    webhook_cache_seconds: float = 2.0
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.
@@ -84,6 +112,13 @@ class Settings:
     #: Write one access-log line per request (off by default: it costs throughput).
     access_log: bool = False
     log_level: str = "info"
+    #: Host names (any port) the services answer, comma-separated; `*.suffix` matches subdomains, `*` any
+    #: Host. The default, the local machine only, stops DNS-rebinding pages from reaching a local server;
+    #: add the names clients use when serving others (`modelyard.runtime.browser_guard`).
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    #: Origins (`scheme://host[:port]`) besides a request's own that browsers may send writes from, e.g.
+    #: when a proxy rewrites the Host header; `*` turns the origin check off.
+    allowed_origins: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -107,6 +142,8 @@ def _parse(type_name: Any, raw: str, default: Any) -> Any:
         return _bool(raw, bool(default))
     if kind.startswith("int"):
         return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
     if kind.startswith("tuple"):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw

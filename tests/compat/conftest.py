@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.mlflow_client import mlflow_pointed_at
 from tests.support.mlflow_processes import run_mlflow
 from tests.support.outcome import test_failed
 from tests.support.services import start_tracking_server
@@ -33,12 +34,21 @@ REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
 
 
 @contextmanager
-def _mlflow_reference_server(workdir: Path, backend_store_uri: str) -> Iterator[str]:
+def _mlflow_reference_server(workdir: Path, backend_store_uri: str, workers: int = 2) -> Iterator[str]:
     """MLflow's own tracking server, for checking the compat tests themselves."""
     # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
     uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    args = ["server", "--workers", "2", "--backend-store-uri", uri, "--artifacts-destination", str(workdir / "artifacts")]
-    with run_mlflow(args, workdir, timeout=120) as url:
+    args = [
+        "server",
+        "--workers",
+        str(workers),
+        "--backend-store-uri",
+        uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    # Its start-up (imports, migrations, job executors) can take minutes on a busy machine.
+    with run_mlflow(args, workdir, timeout=300) as url:
         yield url
 
 
@@ -72,43 +82,16 @@ def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-_MLFLOW_GLOBAL_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_RUN_ID",
-)
-
-
 @pytest.fixture
 def tracking_uri(compat_server: CompatServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """Points the mlflow client (env and its cached global) at the server; ends stray runs after.
 
     A failing test gets the tail of the server log in its report.
     """
-    import mlflow
-    import mlflow.tracking.fluent
-
-    compat_server_uri = compat_server.url
-    # mlflow writes some of these itself (set_experiment exports MLFLOW_EXPERIMENT_ID for
-    # subprocesses), which monkeypatch would not undo: snapshot and restore them all.
-    saved = {name: os.environ.get(name) for name in _MLFLOW_GLOBAL_ENV}
-    for name in _MLFLOW_GLOBAL_ENV:
-        os.environ.pop(name, None)
-    os.environ["MLFLOW_TRACKING_URI"] = compat_server_uri
-    mlflow.set_tracking_uri(compat_server_uri)
     try:
-        yield compat_server_uri
+        with mlflow_pointed_at(compat_server.url) as uri:
+            yield uri
     finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(None)
-        mlflow.tracking.fluent._active_experiment_id = None
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         if test_failed(request):
             sys.stdout.write(log_tail(compat_server.log_path, 150) + "\n")
 
@@ -124,3 +107,32 @@ def client(tracking_uri: str):  # type: ignore[no-untyped-def]
 def experiment_name(request: pytest.FixtureRequest) -> str:
     """Unique per test, so tests sharing a server never see each other's runs."""
     return f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Iterator[str]:
+    """One real `mlflow server` (SQLite, local artifacts, proxied) for the session: the reference the
+    side-by-side tests compare modelyard's answers with."""
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-reference-"))
+    try:
+        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
+            yield url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow 3.17 refuses to deserialize any model (its own skops models included) unless this is
+    true; tests that load models with mlflow set it, as a user would."""
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+
+
+@pytest.fixture
+def frame():  # type: ignore[no-untyped-def]
+    """A small two-column frame (floats and small ints) for models to fit and predict."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})

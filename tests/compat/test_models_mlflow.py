@@ -25,18 +25,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.models import infer_signature
 from modelyard.protocol import errors
 
-pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(autouse=True)
-def _allow_mlflow_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-
-
-@pytest.fixture()
-def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    return pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 10, size=40)})
+pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("allow_mlflow_unpickling")]
 
 
 @pytest.fixture()
@@ -371,3 +360,100 @@ def test_enforcement_accepts_and_refuses_what_mlflow_does(case):
     assert ours == (True if case in _LENIENT else theirs)
     if case in _LENIENT:
         assert not theirs, f"mlflow now accepts {case}; drop it from _LENIENT"
+
+
+_PLAIN_MODEL_SOURCE = '''
+import mlflow.pyfunc
+
+
+class PlainScaler(mlflow.pyfunc.PythonModel):
+    """A custom model on mlflow's base class: nothing of modelyard's (its class is pickled by value)."""
+
+    def load_context(self, context):
+        self.offset = float(open(context.artifacts["offset"]).read())
+
+    def predict(self, context, model_input, params=None):
+        return model_input["a"] * 2.0 + self.offset
+'''
+
+_LOAD_WITHOUT_MODELYARD = """
+import sys
+sys.modules["modelyard"] = None  # any import of modelyard now fails
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+print(list(model.predict(pd.DataFrame({"a": [1.0, 2.0]}))))
+"""
+
+
+def test_modelyard_custom_model_writes_mlflows_mlmodel_and_loads_without_modelyard(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(_PLAIN_MODEL_SOURCE, namespace)  # noqa: S102 - a class outside any importable module
+    (tmp_path / "offset.txt").write_text("0.5")
+    modelyard.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=namespace["PlainScaler"](),
+        artifacts={"offset": str(tmp_path / "offset.txt")},
+    )
+    flavor = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.model" and flavor["python_model"] == "python_model.pkl"
+    assert not any(
+        r.startswith("modelyard") for r in (tmp_path / "m" / "requirements.txt").read_text().split()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_WITHOUT_MODELYARD, str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[2.5, 4.5]"
+
+
+def test_a_model_whose_class_needs_modelyard_names_it_in_its_requirements(tmp_path, frame):
+    (tmp_path / "offset.txt").write_text("0.5")
+    modelyard.pyfunc.save_model(
+        tmp_path / "m", python_model=YardScaler(), artifacts={"offset": str(tmp_path / "offset.txt")}
+    )
+    requirements = (tmp_path / "m" / "requirements.txt").read_text().split()
+    assert any(r.startswith("modelyard") for r in requirements)
+    assert np.allclose(mlflow.pyfunc.load_model(str(tmp_path / "m")).predict(frame), frame["a"] * 2.0 + 0.5)
+
+
+@pytest.mark.parametrize("serialization_format", ["skops", "cloudpickle", "pickle", None])
+def test_sklearn_models_logged_by_mlflow_serve_in_every_format(
+    tracking_uri, experiment_name, frame, classifier, serialization_format
+):
+    """mlflow 3.17 logs sklearn models as skops by default (None); modelyard's scoring app, built as the
+    serving workers build it, loads each format from the registry and answers as mlflow predicts."""
+    from fastapi.testclient import TestClient
+
+    from modelyard.serving.app import create_app
+    from modelyard.settings import Settings
+
+    mlflow.set_experiment(experiment_name)
+    name = f"served-{serialization_format}-{uuid.uuid4().hex[:6]}"
+    extra = {"serialization_format": serialization_format} if serialization_format else {}
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(classifier, name="model", registered_model_name=name, **extra)
+    flavor = mlflow.models.get_model_info(f"models:/{name}/1").flavors["sklearn"]
+    assert flavor["serialization_format"] == (serialization_format or "skops")
+    with TestClient(create_app(Settings(model_uri=f"models:/{name}/1")), base_url="http://localhost") as served:
+        answer = served.post("/invocations", json={"dataframe_split": frame.to_dict(orient="split")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == classifier.predict(frame).tolist()
+
+
+def test_the_sklearn_extra_and_the_serving_image_install_skops():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("skops") for r in extras["sklearn"])
+    dockerfile = (root / "services" / "serving" / "Dockerfile").read_text()
+    assert '"modelyard[server,sklearn]"' in dockerfile

@@ -23,9 +23,8 @@ import numpy as np
 import pytest
 from botocore.config import Config
 from tests.integration.serving_models import FEATURES, frame, import_source
-from tests.support.services import print_log, start_service
 
-from modelyard.devstack.services import ENDPOINTS, GunicornService
+from modelyard.devstack.services import GunicornService
 
 pytestmark = [pytest.mark.s3, pytest.mark.compat, pytest.mark.slow]
 
@@ -44,21 +43,6 @@ class CorruptModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         return model_input
 """
-
-
-@pytest.fixture
-def endpoints(tmp_path: Path, s3_endpoint: str) -> Iterator[GunicornService]:
-    env = {
-        "AWS_ENDPOINT_URL_S3": s3_endpoint,
-        "MODELYARD_ENDPOINTS_STATE_DIR": str(tmp_path / "endpoints-state"),
-        "MODELYARD_ENDPOINT_START_TIMEOUT": "90",
-    }
-    with start_service(ENDPOINTS, tmp_path / "endpoints", env=env, workers=1) as service:
-        try:
-            yield service
-        except BaseException:
-            print_log(service)
-            raise
 
 
 @pytest.fixture
@@ -262,6 +246,25 @@ def test_train_register_deploy_update_and_survive_a_broken_version(
     ]
     assert history[version2]["mode"] == "replace"
     assert "weights file is corrupt" in history[version3]["error"]
+
+    # Roll the failed promotion back: v3 leaves Production, v2 (archived by it) returns, and the
+    # endpoint last deployed from models:/MODEL/Production is redeployed with it, all in the history.
+    rolled = subprocess.run(
+        [str(Path(sys.executable).parent / "modelyard"), "models", "rollback", MODEL, "--stage", "Production", "--yes"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"endpoint {ENDPOINT} is InService" in rolled.stdout
+    stages = {v: client.get_model_version(MODEL, v).current_stage for v in (version2, version3)}
+    assert stages == {version2: "Production", version3: "None"}
+    assert np.allclose(predict(), expected2)
+    lines = subprocess.run(
+        [str(Path(sys.executable).parent / "modelyard"), "models", "history", MODEL, "--max-results", "6"],
+        env=env, capture_output=True, text=True, timeout=120,
+    ).stdout.splitlines()  # fmt: skip
+    assert f"deploy_succeeded v{version2} endpoint={ENDPOINT}" in lines[0], lines
+    assert any(f"stage_transitioned Production v{version2} (was Archived)" in line for line in lines), lines
+    assert any(f"deploy_rolled_back v{version3}" in line for line in lines), lines
 
     deleted = _modelyard(env, "delete", "--endpoint", ENDPOINT)
     assert deleted.returncode == 0, deleted.stderr

@@ -99,7 +99,10 @@ def test_secrets_are_only_referenced(render: Render, values: tuple[Path, ...]) -
         env = {e["name"]: e for e in c.get("env", [])}
         for name in ("MODELYARD_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             if name in env:
-                assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], (c["name"], name)
+                assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], (
+                    c["name"],
+                    name,
+                )
 
 
 def test_static_s3_keys_come_from_the_named_secret(render: Render) -> None:
@@ -126,9 +129,27 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) ->
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["modelyard", "db", "upgrade"]
-    tracking = next(d for d in _by_kind(render(), "Deployment") if d["metadata"]["name"].endswith("-tracking"))
+    tracking = next(
+        d for d in _by_kind(render(), "Deployment") if d["metadata"]["name"].endswith("-tracking")
+    )
     env = {e["name"]: e.get("value") for e in tracking["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODELYARD_AUTO_MIGRATE"] == "false"
+
+
+def test_tracking_reads_the_artifacts_destination_for_its_downloads(render: Render) -> None:
+    """/get-artifact and the model-version / logged-model file endpoints are served by tracking."""
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(render(), "Deployment")}
+    envs = {
+        name.rsplit("-", 1)[1]: {
+            e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for name, d in deployments.items()
+    }
+    assert (
+        envs["tracking"]["MODELYARD_ARTIFACTS_DESTINATION"]
+        == envs["artifacts"]["MODELYARD_ARTIFACTS_DESTINATION"]
+    )
+    assert {k for k in envs["artifacts"] if k.startswith(("MODELYARD_S3", "AWS_"))} <= set(envs["tracking"])
 
 
 def test_service_account_carries_irsa_annotation(render: Render) -> None:
@@ -164,7 +185,11 @@ def test_a_broken_template_fails_lint_and_render(helm: Path, chart_copy: Path) -
 
 
 def test_schema_rejects_bad_values(helm: Path) -> None:
-    for bad in ("services.tracking.workers=two", "artifacts.destination=/var/data", "database.existingSecret="):
+    for bad in (
+        "services.tracking.workers=two",
+        "artifacts.destination=/var/data",
+        "database.existingSecret=",
+    ):
         result = subprocess.run(
             [str(helm), "template", "rel", str(CHART), "--set", bad], capture_output=True, text=True
         )
@@ -190,3 +215,59 @@ def test_every_service_runs_an_app_that_exists(render: Render) -> None:
         conf, app = command[2].removeprefix("python:"), command[3].split(":")[0]
         assert importlib.util.find_spec(conf) is not None, conf
         assert importlib.util.find_spec(app) is not None, app
+
+
+def test_gc_runs_as_an_opt_in_cronjob(render: Render) -> None:
+    assert _by_kind(render(), "CronJob") == []
+    (cron,) = _by_kind(render(sets=("gc.enabled=true", "gc.olderThan=7d", "gc.orphans=true")), "CronJob")
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["command"] == ["modelyard", "gc", "--yes", "--older-than", "7d", "--orphans"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["MODELYARD_BACKEND_STORE_URI"]["valueFrom"]
+    assert env["MODELYARD_ARTIFACTS_DESTINATION"]["value"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+def _env_list(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(deployment["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+@pytest.mark.parametrize("values", [(), (PRODUCTION_VALUES,)], ids=["default", "production"])
+def test_every_service_answers_its_probes_and_in_cluster_names_only(render: Render, values: tuple[Path, ...]) -> None:
+    from modelyard.runtime.browser_guard import HostPolicy
+
+    deployments = _by_kind(render(*values), "Deployment")
+    service_names = {d["metadata"]["name"] for d in deployments}
+    for deployment in deployments:
+        env = _env_list(deployment)
+        names = [e["name"] for e in env]
+        # $(POD_IP) is expanded by Kubernetes only from a variable defined earlier in the list.
+        assert names.index("POD_IP") < names.index("MODELYARD_ALLOWED_HOSTS")
+        assert env[names.index("POD_IP")]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        hosts = env[names.index("MODELYARD_ALLOWED_HOSTS")]["value"].replace("$(POD_IP)", "10.1.2.3").split(",")
+        policy = HostPolicy(hosts)
+        # kubelet probes and Prometheus scrapes: the pod IP; other pods: the Services' DNS names.
+        assert policy.allows("10.1.2.3:5000") and policy.allows("localhost:5000")
+        for name in service_names:
+            for host in (name, f"{name}.ml", f"{name}.ml.svc", f"{name}.ml.svc.cluster.local:5000"):
+                assert policy.allows(host), host
+        assert policy.allows("ml.acme.example") == bool(values)  # the ingress host, when there is an ingress
+        assert not policy.allows("rebound.evil.example") and "MODELYARD_ALLOWED_ORIGINS" not in names
+
+
+def test_allowed_hosts_and_origins_are_settable(render: Render) -> None:
+    sets = ("browserProtection.allowedHosts={models.internal}", "browserProtection.allowedOrigins={https://ui.acme.example}")
+    for deployment in _by_kind(render(sets=sets), "Deployment"):
+        env = {e["name"]: e.get("value") for e in _env_list(deployment)}
+        assert "models.internal" in env["MODELYARD_ALLOWED_HOSTS"].split(",")
+        assert env["MODELYARD_ALLOWED_ORIGINS"] == "https://ui.acme.example"
+    for deployment in _by_kind(render(sets=("browserProtection.allowedHosts={*}",)), "Deployment"):
+        assert {e["name"]: e.get("value") for e in _env_list(deployment)}["MODELYARD_ALLOWED_HOSTS"] == "*"
+
+
+def test_schema_rejects_an_origin_that_is_not_one(helm: Path) -> None:
+    result = subprocess.run(
+        [str(helm), "template", "rel", str(CHART), "--set", "browserProtection.allowedOrigins={ui.acme.example/x}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "schema" in result.stderr.lower(), result.stderr

@@ -102,5 +102,7 @@ def test_mlflow_artifacts_uri_needs_an_http_tracking_uri() -> None:
 def test_artifacts_uri_overrides_the_tracking_host(monkeypatch: pytest.MonkeyPatch) -> None:
     # In a cluster the serving pods reach the artifacts service directly, not through an ingress.
     monkeypatch.setenv("MODELYARD_ARTIFACTS_URI", "http://rel-modelyard-artifacts:5000")
-    resolved = artifacts.resolve_artifact_uri("mlflow-artifacts:/1/r/artifacts", "http://rel-modelyard-tracking:5000")
+    resolved = artifacts.resolve_artifact_uri(
+        "mlflow-artifacts:/1/r/artifacts", "http://rel-modelyard-tracking:5000"
+    )
     assert resolved == "http://rel-modelyard-artifacts:5000/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts"

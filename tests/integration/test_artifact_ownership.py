@@ -52,10 +52,13 @@ def test_single_process_mode_checks_run_ownership(tracking_server, tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_standalone_artifacts_service_checks_run_ownership(tracking_server, postgres_uri: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_standalone_artifacts_service_checks_run_ownership(
+    tracking_server, postgres_uri: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "store"
     tracking = tracking_server(
-        postgres_uri, env={"MODELYARD_SERVE_ARTIFACTS": "false", "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/"}
+        postgres_uri,
+        env={"MODELYARD_SERVE_ARTIFACTS": "false", "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/"},
     )
     env = {"MODELYARD_BACKEND_STORE_URI": postgres_uri, "MODELYARD_ARTIFACTS_DESTINATION": str(folder)}
     with start_service(ARTIFACTS, tmp_path / "artifacts", env=env) as artifacts:

@@ -9,9 +9,11 @@ import http.client
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,9 @@ def test_nested_folder_round_trip_through_s3(service_url: str, bucket: str, s3: 
     assert not any(k.startswith("root/1/run-a/artifacts/model/") for k in keys(s3, bucket))
 
 
-def test_a_large_download_keeps_its_keep_alive_connection_usable(service_url: str, s3: Any, bucket: str) -> None:
+def test_a_large_download_keeps_its_keep_alive_connection_usable(
+    service_url: str, s3: Any, bucket: str
+) -> None:
     """Bodies over INLINE_MAX are written by the copy thread (`runtime.thread_send`) behind uvicorn's
     back: the bytes, the Content-Length and the next request on the same connection must all be right."""
     big = os.urandom(5 * 1024 * 1024 + 3)
@@ -287,7 +291,7 @@ def test_cut_off_upload_to_a_local_folder_leaves_no_file(tmp_path: Path) -> None
         sock = socket.create_connection((host, int(port)))
         try:
             sock.sendall(
-                f"PUT {API}/run/part.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n".encode()
+                f"PUT {API}/run/part.bin HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10000000\r\n\r\n".encode()
             )
             sock.sendall(b"x" * 3_000_000)
             _wait_for(lambda: any((destination / "run").glob(".upload-*")), "a temp file being written")
@@ -326,6 +330,61 @@ def test_s3_down_answers_503_quickly(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
     with capsys.disabled():
         print(f"\nS3 down: 3 requests answered 503 in {elapsed:.2f}s")
+
+
+def test_local_file_system_refusals_are_400s(tmp_path: Path) -> None:
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with artifacts_service(tmp_path / "svc", str(destination)) as service:
+        assert requests.put(f"{service.url}{API}/a/file.txt", data=b"x", timeout=30).status_code == 200
+        under_a_file = requests.put(f"{service.url}{API}/a/file.txt/child.txt", data=b"x", timeout=30)
+        long_name = requests.put(f"{service.url}{API}/a/{'n' * 300}.txt", data=b"x", timeout=30)
+        long_folder = requests.put(f"{service.url}{API}/{'d' * 300}/x.txt", data=b"x", timeout=30)
+    for response in (under_a_file, long_name, long_folder):
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert sorted(p.name for p in (destination / "a").iterdir()) == ["file.txt"]  # no temp file left
+
+
+@contextmanager
+def frozen_s3() -> Iterator[str]:
+    """An "S3" that accepts connections and never answers (a hung load balancer, a frozen node)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_s3_frozen_answers_503_after_the_read_timeout(tmp_path: Path) -> None:
+    # The client's own timeout (20 s) is the bound: without a read timeout the service would wait
+    # for S3 (botocore's default: 60 s, twice) and the request would time out client-side instead.
+    with frozen_s3() as endpoint, artifacts_service(
+        tmp_path, "s3://frozen-bucket/root", endpoint, env={"MODELYARD_S3_READ_TIMEOUT": "1"}
+    ) as service:
+        calls = [
+            requests.get(f"{service.url}{API}/x/y.bin", timeout=20),
+            requests.put(f"{service.url}{API}/x/y.bin", data=b"z" * 1000, timeout=20),
+        ]
+        assert requests.get(f"{service.url}/health", timeout=20).status_code == 200
+    for response in calls:
+        assert response.status_code == 503, response.text
+        assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
 
 
 def test_presigned_multipart_upload_and_fallback(

@@ -110,15 +110,31 @@ def test_a_cancelled_wait_gives_back_nothing_it_did_not_take(postgres_uri: str) 
     asyncio.run(scenario())
 
 
-def test_a_connection_that_lost_its_server_is_dropped(postgres_uri: str) -> None:
+def test_an_idle_connection_the_server_ended_is_replaced_before_use(postgres_uri: str) -> None:
+    # What a PostgreSQL restart does to every idle connection: the first request after it must
+    # not fail (the server's goodbye makes the socket readable; the pool looks before using it).
     async def scenario() -> None:
         pool = _pool(postgres_uri, max_size=1)
         async with pool.connection() as conn:
             dead = await _backend_pid(conn)
         with psycopg.connect(postgres_uri, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (dead,))
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (dead,))
+        async with pool.connection() as fresh:
+            assert await _backend_pid(fresh) != dead
+        assert conn.closed
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_that_dies_mid_request_fails_it_and_is_dropped(postgres_uri: str) -> None:
+    async def scenario() -> None:
+        pool = _pool(postgres_uri, max_size=1)
         with pytest.raises(psycopg.OperationalError):
             async with pool.connection() as conn:
+                dead = await _backend_pid(conn)
+                with psycopg.connect(postgres_uri, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s, 5000)", (dead,))
                 await _backend_pid(conn)
         assert conn.closed
         async with pool.connection() as conn:

@@ -137,6 +137,13 @@ def _history(registry: Client, version: str, endpoint: str = "churn") -> dict[st
     return json.loads(registry.get_model_version("churn", version).tags[DEPLOY_TAG_PREFIX + endpoint])
 
 
+def _events(registry: Client, endpoint: str = "churn") -> list[tuple[str, str | None, dict[str, Any]]]:
+    from modelyard.client import registry_history
+
+    found = registry_history.list_events(registry.registry_store, endpoint=endpoint)
+    return [(e.kind, e.version, e.details) for e in found]
+
+
 def test_create_sends_model_config_and_endpoint_with_the_packaged_model(aws: None, registry: Client) -> None:
     recorder = Recorder()
     described = _deployer(registry, recorder).create("churn", "models:/churn/Production")
@@ -175,6 +182,9 @@ def test_create_sends_model_config_and_endpoint_with_the_packaged_model(aws: Non
     history = _history(registry, "1")
     assert history["status"] == "InService" and history["config"] == config["EndpointConfigName"]
     assert "time" in history
+    (done, done_version, done_details), (started, _, _) = _events(registry)
+    assert (started, done, done_version) == ("deploy_started", "deploy_succeeded", "1")
+    assert done_details["model_uri"] == "models:/churn/Production" and done_details["weight"] == 1.0
 
 
 def test_update_add_mode_keeps_the_old_variant_and_weights_the_new(aws: None, registry: Client) -> None:
@@ -196,6 +206,8 @@ def test_update_add_mode_keeps_the_old_variant_and_weights_the_new(aws: None, re
     assert recorder.only("DeleteEndpointConfig") == {"EndpointConfigName": first["EndpointConfigName"]}
     assert "DeleteModel" not in recorder.names()
     assert _history(registry, "2")["mode"] == "add"
+    kind, version, details = _events(registry)[0]
+    assert (kind, version, details["mode"], details["weight"]) == ("deploy_succeeded", "2", "add", 0.25)
 
 
 def test_update_replace_retires_the_old_model(aws: None, registry: Client) -> None:
@@ -240,6 +252,7 @@ def test_a_failed_create_is_rolled_back_and_recorded(aws: None, registry: Client
     assert deletes == ["DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"]
     history = _history(registry, "1")
     assert history["status"] == "Failed" and "ping health check" in history["error"]
+    assert [kind for kind, _, _ in _events(registry)] == ["deploy_failed", "deploy_started"]
 
 
 def test_create_refuses_an_existing_endpoint_and_update_a_missing_one(aws: None, registry: Client) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,13 +41,13 @@ def stack_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def stack_root(stack_env: dict[str, str]) -> Iterator[Path]:
-    # Not tmp_path: its 0700 parents would lock out the cluster's owner (`postgres` when we are root).
-    root = Path(tempfile.mkdtemp(prefix="modelyard-stack-"))
-    root.chmod(0o755)
+def stack_root(tmp_path: Path, stack_env: dict[str, str]) -> Iterator[Path]:
+    # tmp_path's parents are 0700: as root, the cluster's owner (`postgres`) cannot enter them, so the
+    # cluster is relocated and `clean` must find it there.
+    root = tmp_path / "checkout"
+    root.mkdir()
     yield root
-    _run("down", root, stack_env)
-    shutil.rmtree(root, ignore_errors=True)
+    _run("clean", root, stack_env)
 
 
 def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
@@ -100,14 +98,19 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
 
     # The real mlflow client, configured only by .stack/env, logs a run with an artifact and a model.
     client_env = {**stack_env, **env_file, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
-    logged = subprocess.run([sys.executable, "-c", LOG_WITH_MLFLOW], env=client_env, capture_output=True, text=True, timeout=300)
+    logged = subprocess.run(
+        [sys.executable, "-c", LOG_WITH_MLFLOW], env=client_env, capture_output=True, text=True, timeout=300
+    )
     assert logged.returncode == 0, logged.stdout + logged.stderr
     run_id = logged.stdout.strip().splitlines()[-1]
     # Artifact bytes went through the gateway to the artifacts service and into S3 (tracking does not
     # serve the artifacts API in the stack, so the upload could not have gone there).
     keys = [
         o["Key"]
-        for o in stack._s3().client().list_objects_v2(Bucket=stack.config["MODELYARD_ARTIFACTS_BUCKET"]).get("Contents", [])
+        for o in stack._s3()
+        .client()
+        .list_objects_v2(Bucket=stack.config["MODELYARD_ARTIFACTS_BUCKET"])
+        .get("Contents", [])
     ]
     assert any(k.endswith("notes/hello.txt") for k in keys), keys
 
@@ -125,7 +128,11 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
         assert conn.execute("SELECT v FROM kept").fetchall() == [("still here",)]
     # ...and so do the run, its artifact and its model, read back by the mlflow client.
     read = subprocess.run(
-        [sys.executable, "-c", READ_WITH_MLFLOW, run_id], env=client_env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", READ_WITH_MLFLOW, run_id],
+        env=client_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert read.returncode == 0, read.stdout + read.stderr
     assert read.stdout.strip().splitlines()[-1] == "hello from the stack|0.5|[3.0]"

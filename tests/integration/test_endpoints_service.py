@@ -193,6 +193,18 @@ def test_traffic_is_split_by_variant_weight(clients, s3_bucket: str, tmp_path: P
     )
     assert only_green["InvokedProductionVariant"] == "green"
 
+    # Shift all traffic to blue without a redeploy; describe reports the new weights.
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="ab", DesiredWeightsAndCapacities=[{"VariantName": "green", "DesiredWeight": 0.0}]
+    )
+    weights = {v["VariantName"]: v["CurrentWeight"] for v in sm.describe_endpoint(EndpointName="ab")["ProductionVariants"]}
+    assert weights == {"blue": 1.0, "green": 0.0}
+    assert {_predict(runtime, "ab", [[1.0, 2.0, 3.0]])[1] for _ in range(30)} == {"blue"}
+    for bad in ([{"VariantName": "red", "DesiredWeight": 1.0}], [{"VariantName": "blue", "DesiredWeight": 0.0}]):
+        with pytest.raises(ClientError) as info:
+            sm.update_endpoint_weights_and_capacities(EndpointName="ab", DesiredWeightsAndCapacities=bad)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+
 
 def test_bad_requests_get_sagemaker_errors(clients, s3_bucket: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sm, runtime, s3 = clients

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -114,18 +115,24 @@ def test_a_killed_test_process_takes_its_servers_with_it(tmp_path: Path) -> None
         "pg.start()\n"
         "s3 = S3Server(free_port(), base / 's3.log', tied_to_parent=True)\n"
         "s3.start()\n"
-        "print(pg.pid, s3.pid, flush=True)\n"
+        "print(pg.pid, s3.pid, base, flush=True)\n"
         "sys.stdin.read()\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    pids = [int(pid) for pid in proc.stdout.readline().split()]
-    assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
-    proc.kill()
-    proc.wait()
-    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")
+    *pid_fields, base = proc.stdout.readline().split()
+    pids = [int(pid) for pid in pid_fields]
+    try:
+        assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=60, what="orphaned servers to exit")
+    finally:
+        # The cluster may live outside `base` (relocated for the `postgres` user): remove() finds it.
+        PostgresServer(Path(base) / "data", 0).remove()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.postgres
@@ -144,3 +151,22 @@ def test_tracking_server_fixture_defaults_to_sqlite_in_the_test_dir(
     url = tracking_server()
     assert http_ok(f"{url}/health")
     assert (tmp_path / "tracking-0" / "modelyard.db").exists()
+
+
+@pytest.mark.allow_server_errors
+def test_the_no_500_check_finds_a_real_server_error(postgres_uri: str, tmp_path: Path) -> None:
+    """The suite-wide check (tests/support/server_errors.py) must recognise what a real 500 leaves in
+    a service log: here a table dropped under the tracking service makes every experiment read fail
+    with an error nothing maps."""
+    import requests
+    from tests.support import server_errors
+    from tests.support.services import start_tracking_server
+
+    with start_tracking_server(tmp_path / "svc", postgres_uri, workers=1) as service:
+        with psycopg.connect(postgres_uri, autocommit=True) as conn:
+            conn.execute("ALTER TABLE experiments RENAME TO experiments_gone")
+        response = requests.get(f"{service.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=30)
+        assert response.status_code == 500
+    excerpts = server_errors.scan(service.log_path, 0)
+    assert excerpts and "UndefinedTable" in "\n".join(excerpts)
+    assert not [f for f in server_errors.FINDINGS if f.test.endswith("finds_a_real_server_error")]

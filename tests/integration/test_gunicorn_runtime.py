@@ -165,7 +165,9 @@ def _holders(service: GunicornService, client_ports: set[int]) -> list[int]:
         sum(
             1
             for c in worker.net_connections("tcp")
-            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr
+            if c.status == psutil.CONN_ESTABLISHED
+            and c.laddr.port == port
+            and c.raddr
             and c.raddr.port in client_ports
         )
         for worker in workers

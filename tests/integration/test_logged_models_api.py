@@ -20,7 +20,7 @@ API = "/api/2.0/mlflow"
 @pytest.fixture
 def client(db_uri: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(backend_store_uri=db_uri, artifacts_destination=str(tmp_path / "artifacts"))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

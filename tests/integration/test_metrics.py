@@ -8,9 +8,7 @@ import requests
 
 
 def _count(text: str, route: str, status: str) -> float:
-    pattern = re.compile(
-        r'^modelyard_http_requests_total\{([^}]*)\} ([0-9.e+]+)$', re.MULTILINE
-    )
+    pattern = re.compile(r"^modelyard_http_requests_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
     total = 0.0
     for labels, value in pattern.findall(text):
         if f'route="{route}"' in labels and f'status="{status}"' in labels and 'service="tracking"' in labels:
@@ -22,7 +20,10 @@ def test_metrics_sum_requests_over_all_workers(tracking_server) -> None:  # type
     url = tracking_server(workers=2)
     # Fresh connections spread the requests over both workers.
     for _ in range(40):
-        assert requests.get(f"{url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).status_code == 200
+        assert (
+            requests.get(f"{url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).status_code
+            == 200
+        )
     for _ in range(3):
         assert requests.get(f"{url}/api/2.0/mlflow/runs/get", params={"run_id": "f" * 32}).status_code == 404
     text = requests.get(f"{url}/metrics").text

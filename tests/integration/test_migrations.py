@@ -156,7 +156,9 @@ def test_run_docs_triggers_come_with_migrations_and_the_orm(postgres_server) -> 
             build(engine)
             with engine.connect() as conn:
                 assert conn.execute(triggers).scalars().all() == [
-                    f"{table}_json_{event}" for table in ("params", "tags") for event in ("delete", "insert", "update")
+                    f"{table}_json_{event}"
+                    for table in ("params", "tags")
+                    for event in ("delete", "insert", "update")
                 ]
                 assert conn.execute(functions).scalars().all() == [
                     "modelyard_refresh_params_json",

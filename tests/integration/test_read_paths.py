@@ -82,7 +82,18 @@ def corpus(store: SqlTrackingStore) -> str:
     models.log_outputs(full, [ModelOutput(model_ids[1], 3), ModelOutput(model_ids[0], 3)])
     # Values PostgreSQL prints as orjson does (no exponent): their text goes into the response as is.
     plain = store.create_run(exp, "dave", 700, run_name="plain").info.run_id
-    values = [0.1, 1 / 3, -2.5, 1e-4, 123456789.0, 999999999999999.9, 1e14, -0.0, 2**49 + 0.5, 0.30000000000000004]
+    values = [
+        0.1,
+        1 / 3,
+        -2.5,
+        1e-4,
+        123456789.0,
+        999999999999999.9,
+        1e14,
+        -0.0,
+        2**49 + 0.5,
+        0.30000000000000004,
+    ]
     store.log_batch(plain, metrics=[Metric(f"v{i}", v, 7, i) for i, v in enumerate(values)])
     # Same start time and metric value as `twin`: ties break on run id.
     for name in ("twin-a", "twin-b"):
@@ -92,7 +103,9 @@ def corpus(store: SqlTrackingStore) -> str:
     # params/tags JSON on its row: each of these must refresh it).
     store.log_batch(full, tags=[RunTag("team", "b")])
     store.delete_tag(full, "t4")
-    renamed = store.create_run(exp, "erin", 600, [RunTag("keep", "1"), RunTag("drop", "2")], "before").info.run_id
+    renamed = store.create_run(
+        exp, "erin", 600, [RunTag("keep", "1"), RunTag("drop", "2")], "before"
+    ).info.run_id
     store.update_run_info(renamed, run_name="renamed")
     store.delete_tag(renamed, "drop")
     store.log_batch(renamed, params=[Param("late", "p")])
@@ -179,11 +192,7 @@ def test_search_json_spells_edge_values_as_mlflow(store: SqlTrackingStore, corpu
     assert sorted(i["dataset"]["name"] for i in page[0]["inputs"]["dataset_inputs"]) == ["iris", "wine"]
     assert [o["step"] for o in page[0]["outputs"]["model_outputs"]] == [3, 3]
     assert page[0]["info"]["end_time"] == 2000
-    bare = next(
-        r
-        for r in _json_pages(store, corpus, "", None, 1, 10)[0]
-        if r["info"]["run_id"] == "0" * 32
-    )
+    bare = next(r for r in _json_pages(store, corpus, "", None, 1, 10)[0] if r["info"]["run_id"] == "0" * 32)
     assert bare == {
         "info": {
             "run_id": "0" * 32,

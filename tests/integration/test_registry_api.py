@@ -23,7 +23,7 @@ def client(db_uri: str, tmp_path: Path) -> Iterator[TestClient]:
         artifacts_destination=str(tmp_path / "artifacts"),
         allowed_artifact_roots=("s3://models-bucket/team",),
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -273,13 +273,17 @@ def test_get_download_uri_resolves_runs_uris(client: TestClient) -> None:
         ("{root}\\..\\x", True),
         ("mlflow-artifacts:/0/another-run/artifacts/model", True),
         ("mlflow-artifacts://evil.example/0/x", False),
+        ("mlflow-artifacts:/0/any/where", False),
         ("s3://other-bucket/model", False),
+        ("s3://other-bucket/model", True),
         ("s3://models-bucket/team-b/model", False),
         ("runs:/{other_run}/model", True),
+        ("runs:/{run}/model", False),
         ("runs:/does-not-exist/model", False),
         ("runs:/{run}/../{other_run}/model", False),
         ("models:/m-0123456789abcdef0123456789abcdef", False),
         ("http://example.com/model.tar.gz", False),
+        ("https://example.com/model.tar.gz", True),
         ("", True),
     ],
 )
@@ -302,9 +306,8 @@ def test_unsafe_sources_are_refused(client: TestClient, source: str, with_run: b
         ("{root}/model", True),
         ("{root}", True),
         ("runs:/{run}/model", True),
-        ("runs:/{run}/model", False),
-        ("mlflow-artifacts:/0/any/where", False),
         ("s3://models-bucket/team/model", False),
+        ("s3://models-bucket/team/model", True),
     ],
 )
 def test_safe_sources_are_accepted(client: TestClient, source: str, with_run: bool) -> None:
@@ -317,3 +320,78 @@ def test_safe_sources_are_accepted(client: TestClient, source: str, with_run: bo
     if with_run:
         body["run_id"] = run["run_id"]
     assert ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["version"] == "1"
+
+
+def _logged_model(client: TestClient, source_run_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"experiment_id": "0", "name": "m"}
+    if source_run_id:
+        body["source_run_id"] = source_run_id
+    return ok(client.post(f"{API}/logged-models", json=body))["model"]["info"]  # type: ignore[no-any-return]
+
+
+def test_lineage_rules_follow_mlflow(client: TestClient) -> None:
+    """What MLflow 3.17's server answers (observed): a version from a logged model takes the model's
+    source run; a runs:/ source needs the same run_id but not a run of this store; a logged model's
+    source run may be unknown; the logged model records its versions in `mlflow.modelVersions`."""
+    run = new_run(client)
+    ok(client.post(f"{API}/registered-models/create", json={"name": "lin"}))
+    model = _logged_model(client, run["run_id"])
+    body = {"name": "lin", "source": f"models:/{model['model_id']}", "model_id": model["model_id"]}
+    version = ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]
+    assert version["run_id"] == run["run_id"]
+    assert (
+        ok(client.get(f"{API}/model-versions/get", params={"name": "lin", "version": "1"}))["model_version"][
+            "run_id"
+        ]
+        == run["run_id"]
+    )
+    body = {"name": "lin", "source": f"{model['artifact_uri']}/sub", "model_id": model["model_id"]}
+    assert (
+        ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["run_id"] == run["run_id"]
+    )
+    tags = ok(client.get(f"{API}/logged-models/{model['model_id']}"))["model"]["info"]["tags"]
+    assert tags == [
+        {
+            "key": "mlflow.modelVersions",
+            "value": '[{"name": "lin", "version": 1}, {"name": "lin", "version": 2}]',
+        }
+    ]
+
+    foreign_run = "ab" * 16
+    orphan = _logged_model(client, foreign_run)
+    assert orphan["source_run_id"] == foreign_run
+    body = {"name": "lin", "source": f"models:/{orphan['model_id']}", "model_id": orphan["model_id"]}
+    assert (
+        ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["run_id"] == foreign_run
+    )
+
+    body = {"name": "lin", "source": f"runs:/{foreign_run}/model", "run_id": foreign_run}
+    assert (
+        ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["run_id"] == foreign_run
+    )
+    body = {"name": "lin", "source": "models:/lin/1"}
+    assert (
+        ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["run_id"] == run["run_id"]
+    )
+
+    refused = [
+        {"source": f"runs:/{foreign_run}/model", "run_id": "cd" * 16},
+        {"source": f"models:/{model['model_id']}"},
+        {"source": f"models:/{model['model_id']}", "model_id": orphan["model_id"]},
+        {"source": f"runs:/{run['run_id']}/model", "run_id": run["run_id"], "model_id": model["model_id"]},
+        {
+            "source": "models:/m-0123456789abcdef0123456789abcdef",
+            "model_id": "m-0123456789abcdef0123456789abcdef",
+        },
+    ]
+    for extra in refused:
+        error(
+            client.post(f"{API}/model-versions/create", json={"name": "lin", **extra}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+    error(
+        client.post(f"{API}/model-versions/create", json={"name": "lin", "source": "models:/nope/3"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )

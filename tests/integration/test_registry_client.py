@@ -3,6 +3,7 @@ HTTP to a gunicorn tracking service, and the SQL stores in process (SQLite, Post
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,4 +136,8 @@ def test_logged_models_and_register_model(tracking_uri: str) -> None:
         == f"{run.info.artifact_uri}/plain"
     )
     tag = client.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]
-    assert '"version": "1"' in tag and '"version": "2"' in tag
+    # Written by the server, as MLflow's does: version numbers as JSON integers.
+    assert json.loads(tag) == [
+        {"name": "registered-net", "version": 1},
+        {"name": "registered-net", "version": 2},
+    ]

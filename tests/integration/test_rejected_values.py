@@ -49,7 +49,9 @@ def base(tracking_server: Any, postgres_uri: str) -> str:
         ),
     ],
 )
-def test_nul_byte_in_a_run_write_is_a_400_and_writes_nothing(base: str, path: str, body: dict[str, Any]) -> None:
+def test_nul_byte_in_a_run_write_is_a_400_and_writes_nothing(
+    base: str, path: str, body: dict[str, Any]
+) -> None:
     status, created = call(base, "runs/create", {"experiment_id": "0"})
     assert status == 200, created
     run_id = created["run"]["info"]["run_id"]
@@ -76,7 +78,9 @@ def test_nul_byte_in_a_search_filter_is_a_400(base: str) -> None:
     # The search page runs on the driver's cursor (run_json), not through SQLAlchemy's execute: its
     # errors must still reach the service as SQLAlchemy's, or this is a 500.
     status, answer = call(
-        base, "runs/search", {"experiment_ids": ["0"], "filter": "params.p = 'a\x00b'", "order_by": ["metrics.m"]}
+        base,
+        "runs/search",
+        {"experiment_ids": ["0"], "filter": "params.p = 'a\x00b'", "order_by": ["metrics.m"]},
     )
     assert status == 400, answer
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE"

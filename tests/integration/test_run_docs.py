@@ -59,7 +59,11 @@ def test_every_write_keeps_the_json_equal_to_the_tables(store: SqlTrackingStore)
     store.log_metric(run, Metric("m", 2.0, 2, 1))  # metric-only writes leave the documents alone
     assert _stale_runs(store.engine) == []
     data = _search_json(store, exp)[run]
-    assert data["params"] == [{"key": "e", "value": ""}, {"key": "lr", "value": "0.1"}, {"key": "z", "value": "last"}]
+    assert data["params"] == [
+        {"key": "e", "value": ""},
+        {"key": "lr", "value": "0.1"},
+        {"key": "z", "value": "last"},
+    ]
     assert data["tags"] == [{"key": "a", "value": "changed"}, {"key": "mlflow.runName", "value": "second"}]
     assert data == store.get_run(run).to_dict()["data"]
 
@@ -71,7 +75,10 @@ def test_plain_sql_writes_keep_the_json_too(store: SqlTrackingStore) -> None:
     runs = [store.create_run(exp, "u", 1, run_name=f"r{i}").info.run_id for i in range(3)]
     with store.engine.begin() as conn:
         for run in runs:
-            conn.execute(text("INSERT INTO params (run_uuid, key, value) VALUES (:r, 'a', '1'), (:r, 'b', '2')"), {"r": run})
+            conn.execute(
+                text("INSERT INTO params (run_uuid, key, value) VALUES (:r, 'a', '1'), (:r, 'b', '2')"),
+                {"r": run},
+            )
         conn.execute(text("INSERT INTO tags (run_uuid, key, value) SELECT run_uuid, 'k', 'v' FROM runs"))
         conn.execute(text("UPDATE params SET value = 'changed' WHERE key = 'a'"))
         conn.execute(text("UPDATE tags SET value = NULL WHERE run_uuid = :r AND key = 'k'"), {"r": runs[0]})
@@ -114,7 +121,9 @@ def test_a_writer_waits_for_the_run_and_then_sees_the_other_writers_rows(
     try:
         with other.connect() as conn:
             conn.execute(text("SELECT 1 FROM runs WHERE run_uuid = :r FOR NO KEY UPDATE"), {"r": run})
-            conn.execute(text("INSERT INTO tags (run_uuid, key, value) VALUES (:r, 'theirs', 'x')"), {"r": run})
+            conn.execute(
+                text("INSERT INTO tags (run_uuid, key, value) VALUES (:r, 'theirs', 'x')"), {"r": run}
+            )
             ours = threading.Thread(target=store.set_tag, args=(run, RunTag("ours", "y")))
             ours.start()
             ours.join(0.5)
@@ -172,7 +181,9 @@ def test_the_migration_fills_the_json_of_existing_runs(postgres_uri: str) -> Non
                 )
             )
             conn.execute(
-                text("""INSERT INTO params (run_uuid, key, value) VALUES ('r1', 'b', 'say "hi"'), ('r1', 'a', 'x')""")
+                text(
+                    """INSERT INTO params (run_uuid, key, value) VALUES ('r1', 'b', 'say "hi"'), ('r1', 'a', 'x')"""
+                )
             )
             conn.execute(text("INSERT INTO tags (run_uuid, key, value) VALUES ('r1', 't', NULL)"))
         migrate.upgrade(engine)
@@ -182,7 +193,10 @@ def test_the_migration_fills_the_json_of_existing_runs(postgres_uri: str) -> Non
                 for r in conn.execute(text("SELECT run_uuid, params_json, tags_json FROM runs"))
             )
         assert rows == {
-            "r1": ('[{"key":"a","value":"x"},{"key":"b","value":"say \\"hi\\""}]', '[{"key":"t","value":""}]'),
+            "r1": (
+                '[{"key":"a","value":"x"},{"key":"b","value":"say \\"hi\\""}]',
+                '[{"key":"t","value":""}]',
+            ),
             "r2": (None, None),
         }
         assert _stale_runs(engine) == []

@@ -339,7 +339,9 @@ def test_param_and_tag_values_with_array_syntax_survive(store: SqlTrackingStore,
     )
     data = store.get_run(run_id).data
     assert data.params == {f"p{i}": v for i, v in enumerate(odd)}
-    assert {k: v for k, v in data.tags.items() if k.startswith("t")} == {f"t{i}": v for i, v in enumerate(odd)}
+    assert {k: v for k, v in data.tags.items() if k.startswith("t")} == {
+        f"t{i}": v for i, v in enumerate(odd)
+    }
 
 
 def test_metric_writes_to_unknown_or_deleted_runs_write_nothing(store: SqlTrackingStore, run_id: str) -> None:

@@ -191,7 +191,6 @@ def test_copy_to_socket_refuses_a_source_longer_than_announced() -> None:
         right.close()
 
 
-
 def test_a_cancelled_response_leaves_the_descriptor_to_its_copy_thread() -> None:
     """The copy thread closes its own descriptor: a task cancelled mid-copy (a server shutting down)
     must not close it under the thread, whose next write would then go to whatever reuses the number."""

@@ -29,7 +29,7 @@ def client(sqlite_uri: str, tmp_path: Path) -> Iterator[TestClient]:
         serve_artifacts=False,
     )
     # Server errors come back as responses, so a test sees (and fails on) any 500.
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -602,7 +602,7 @@ def single_process_app(sqlite_uri: str, destination: str, **extra: Any) -> TestC
     settings = Settings(
         backend_store_uri=sqlite_uri, artifacts_destination=destination, serve_artifacts=True, **extra
     )
-    return TestClient(create_app(settings), raise_server_exceptions=False)
+    return TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
 
 
 def test_single_process_mode_serves_artifacts_and_hands_out_proxied_locations(
@@ -634,7 +634,7 @@ def test_lost_database_is_a_retryable_503(postgres_server: Any, tmp_path: Path) 
     uri = postgres_server.create_database(name)
     settings = Settings(backend_store_uri=uri, artifacts_destination=str(tmp_path), serve_artifacts=False)
     try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as client:
             ok(client.get(f"{API}/experiments/get", params={"experiment_id": "0"}))
             postgres_server.drop_database(name)  # FORCE: the pool's sessions are terminated too
             response = client.get(f"{API}/experiments/get", params={"experiment_id": "0"})

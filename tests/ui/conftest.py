@@ -3,7 +3,8 @@
 `ui_server` is one tracking service per session on a SQLite file (tests create their own uniquely
 named experiments, so they share it safely); `ui_page` is a fresh browser context per test (a cold
 cache, no cookies) whose console errors, including Content-Security-Policy violations, fail the test.
-`tests.support.browser.screenshot(page, name)` saves what a person would see.
+`tests.support.browser.screenshot(page, name)` saves what a person would see. `client` is the app
+in-process (FastAPI's TestClient) on a fresh SQLite file, for fast server-side tests.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from tests.support.services import start_tracking_server
 
 from modelyard.devstack.services import GunicornService
+from modelyard.settings import Settings
+from modelyard.tracking.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -38,6 +42,16 @@ def ui_service() -> Iterator[GunicornService]:
 def ui_server(ui_service: GunicornService) -> str:
     """Base URL of the session's tracking service (UI + API + artifacts)."""
     return ui_service.url
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    """The tracking app with the UI, in-process, on a fresh SQLite file and artifacts folder."""
+    settings = Settings(
+        backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
+        yield test_client
 
 
 @pytest.fixture(scope="session")

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.settings import Settings
 from modelyard.tracking.app import create_app
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def test_pages_carry_a_strict_policy_and_are_compressed(client: TestClient) -> None:
@@ -84,5 +72,5 @@ def test_the_api_is_unchanged_beside_the_ui(client: TestClient) -> None:
     missing = client.get("/api/2.0/mlflow/no-such-endpoint")
     assert missing.status_code == 404 and missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     off = Settings(backend_store_uri="sqlite://", ui=False)
-    with TestClient(create_app(off)) as api_only:
+    with TestClient(create_app(off), base_url="http://localhost") as api_only:
         assert api_only.get("/experiments").status_code == 404

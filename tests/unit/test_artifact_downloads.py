@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.artifact_proxy.headers import content_disposition
 from modelyard.artifact_proxy.streaming import INLINE_MAX, download_response, open_for_response
 from modelyard.artifacts.base import ArtifactStream
 from modelyard.artifacts.local import LocalArtifactRepository
@@ -47,7 +48,8 @@ def test_a_bigger_file_is_streamed(tmp_path: Path) -> None:
     response = download_response(opened, "page.html")
     assert response.headers["content-length"] == str(len(data))
     # Active content never renders under our origin, streamed or not.
-    assert response.media_type == "text/plain"
+    assert response.headers["content-type"] == "text/plain"
+    assert response.headers["content-disposition"] == "attachment; filename=page.html"
     opened.close()
 
 
@@ -56,4 +58,39 @@ def test_small_html_is_not_served_as_html(tmp_path: Path) -> None:
     response = download_response(
         open_for_response(LocalArtifactRepository(str(tmp_path)), "page.html"), "page.html"
     )
-    assert response.media_type == "text/plain"
+    assert response.headers["content-type"] == "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("a.txt", "text/plain"),
+        ("model/MLmodel", "text/plain"),
+        ("MLproject", "application/octet-stream"),
+        ("conda.yaml", "text/plain"),
+        ("metrics.json", "text/plain"),
+        ("table.csv", "text/plain"),
+        ("plot.png", "image/png"),
+        ("model.pkl", "application/octet-stream"),
+        ("noext", "application/octet-stream"),
+        ("report.pdf", "application/pdf"),
+        ("x.xhtml", "text/plain"),
+        ("x.svg", "text/plain"),
+        ("x.htm", "text/plain"),
+    ],
+)
+def test_the_server_decides_the_type_and_every_download_is_an_attachment(
+    path: str, content_type: str
+) -> None:
+    """MLflow 3.17's choices (observed on its server), except that active content is never named."""
+    response = download_response(b"x", path)
+    assert response.headers["content-type"] == content_type
+    name = path.rsplit("/", 1)[-1]
+    assert response.headers["content-disposition"] == f"attachment; filename={name}"
+
+
+def test_names_that_are_not_tokens_are_quoted_and_cannot_break_the_header() -> None:
+    value = content_disposition('dir/a b"\r\né.txt')
+    assert value.startswith('attachment; filename="a b___')
+    assert "\r" not in value and "\n" not in value
+    assert value.endswith("filename*=UTF-8''a%20b%22%0D%0A%C3%A9.txt")

@@ -3,13 +3,14 @@ containment of symlinks planted inside its root."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
 from modelyard.artifacts.base import check_local_tree
-from modelyard.artifacts.local import LocalArtifactRepository
+from modelyard.artifacts.local import LocalArtifactRepository, file_system_errors
 from modelyard.artifacts.paths import join, relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
 
@@ -128,3 +129,24 @@ def test_local_writer_is_invisible_until_commit_and_leaves_nothing_on_abort(tmp_
     writer.commit()
     [info] = repo.list_artifacts("a")
     assert (info.path, info.is_dir, info.file_size) == ("a/b.bin", False, 5)
+
+
+@pytest.mark.parametrize(
+    ("err", "code", "status"),
+    [
+        (errno.ENOSPC, "RESOURCE_EXHAUSTED", 507),
+        (errno.EDQUOT, "RESOURCE_EXHAUSTED", 507),
+        (errno.ENAMETOOLONG, "INVALID_PARAMETER_VALUE", 400),
+        (errno.EEXIST, "INVALID_PARAMETER_VALUE", 400),
+        (errno.ENOTDIR, "INVALID_PARAMETER_VALUE", 400),
+    ],
+)
+def test_file_system_errors_map_to_mlflow_errors(err: int, code: str, status: int) -> None:
+    with pytest.raises(ModelyardException) as exc_info, file_system_errors("a/b.txt"):
+        raise OSError(err, os.strerror(err))
+    assert (exc_info.value.error_code, exc_info.value.http_status) == (code, status)
+
+
+def test_other_file_system_errors_stay_server_faults() -> None:
+    with pytest.raises(PermissionError), file_system_errors("a/b.txt"):
+        raise PermissionError(errno.EACCES, "denied")

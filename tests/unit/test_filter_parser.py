@@ -18,6 +18,7 @@ from modelyard.store.search import (
     parse_filter,
 )
 from modelyard.store.search.kinds import RUN_ENTITIES
+from modelyard.store.search.limits import SearchLimits
 from modelyard.store.search.sql_ops import check_like_pattern, like_to_glob
 
 
@@ -374,3 +375,34 @@ def test_like_pattern_ending_in_a_lone_escape_is_refused(pattern: str) -> None:
     with pytest.raises(ModelyardException, match="lone escape character"):
         check_like_pattern(pattern)
     check_like_pattern(pattern + "\\")  # an escaped backslash is fine
+
+
+# --- limits ----------------------------------------------------------------------------------------
+_TIGHT = SearchLimits(max_filter_length=200, max_terms=3, max_depth=2, max_in_values=4, max_order_by=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "variable"),
+    [
+        ("metrics.a > 1 or " * 3 + "metrics.a > 1", "MODELYARD_SEARCH_MAX_TERMS"),
+        ("(((metrics.a > 1)))", "MODELYARD_SEARCH_MAX_DEPTH"),
+        ("params.p IN ('1', '2', '3') and params.q IN ('4', '5')", "MODELYARD_SEARCH_MAX_IN_VALUES"),
+        ("params.p = '" + "x" * 300 + "'", "MODELYARD_SEARCH_MAX_FILTER_LENGTH"),
+    ],
+)
+def test_a_filter_over_a_limit_names_it(text: str, variable: str) -> None:
+    with pytest.raises(ModelyardException) as exc_info:
+        parse_filter(text, {"metrics": "metric", "params": "param"}, None, _TIGHT)
+    assert exc_info.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert variable in exc_info.value.message
+
+
+def test_a_filter_at_the_limits_parses() -> None:
+    node = parse_filter("((metrics.a > 1)) and params.p IN ('1', '2') or params.q IN ('3', '4')",
+                        {"metrics": "metric", "params": "param"}, None, _TIGHT)
+    assert node is not None
+
+
+def test_deep_parentheses_never_reach_the_recursion_limit() -> None:
+    with pytest.raises(ModelyardException):
+        RUNS.parse_filter("(" * 100_000 + "metrics.a > 1" + ")" * 100_000)

@@ -17,7 +17,8 @@ def test_every_migration_says_whether_the_release_before_it_keeps_working(script
     undeclared = [
         step.revision
         for step in script.walk_revisions()
-        if step.down_revision is not None and not isinstance(getattr(step.module, "backward_compatible", None), bool)
+        if step.down_revision is not None
+        and not isinstance(getattr(step.module, "backward_compatible", None), bool)
     ]
     assert undeclared == [], "each migration must set `backward_compatible = True/False`"
 

@@ -24,6 +24,7 @@ from modelyard.tracking.parsing import (
     get_str_list,
     get_view_type,
     read_args,
+    read_body,
     require_float,
     require_int,
     require_run_id,
@@ -79,15 +80,65 @@ def test_empty_body_means_no_parameters() -> None:
 
 
 def test_bare_nan_and_infinity_tokens_are_accepted() -> None:
-    body = parse(body=b'{"value": NaN, "other": -Infinity}')
-    assert math.isnan(body["value"]) and body["other"] == -math.inf
+    # Read as proto JSON's strings for them, which the number getters take.
+    body = parse(body=b'{"value": NaN, "other": -Infinity, "text": "NaN Infinity"}')
+    assert math.isnan(require_float(body, "value")) and require_float(body, "other") == -math.inf
+    assert body["text"] == "NaN Infinity"
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+def test_json_nested_too_deep_is_a_400_without_recursing(depth: int) -> None:
+    for body in (b"[" * depth + b"]" * depth, b'{"a": NaN, "b": ' + b"[" * depth + b"]" * depth + b"}"):
+        with pytest.raises(ModelyardException) as exc_info:
+            parse(body=body)
+        assert exc_info.value.http_status == 400
+
+
+def test_a_body_over_the_size_limit_is_refused_before_it_is_read() -> None:
+    request = make_request(body=b"{}")
+    request.scope["headers"].append((b"content-length", b"999999999999"))
+    with pytest.raises(ModelyardException) as exc_info:
+        asyncio.run(read_json_limited(request, 1000))
+    assert_invalid(exc_info, "999999999999 bytes", "limit of 1000", "MODELYARD_MAX_REQUEST_BODY_BYTES")
+    streamed = make_request(body=b'{"a": "' + b"x" * 2000 + b'"}')
+    with pytest.raises(ModelyardException) as exc_info:
+        asyncio.run(read_json_limited(streamed, 1000))
+    assert_invalid(exc_info, "at least", "limit of 1000")
+
+
+async def read_json_limited(request: Request, limit: int) -> bytes:
+    return await read_body(request, limit)
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, str(2**64), 1e30])
+def test_integers_beyond_64_bits_are_refused(value: Any) -> None:
+    with pytest.raises(ModelyardException) as exc_info:
+        require_int({"start_time": value}, "start_time")
+    assert_invalid(exc_info, "'start_time'", "64-bit integer")
+
+
+def test_an_invalid_value_is_shown_cut_short() -> None:
+    with pytest.raises(ModelyardException) as exc_info:
+        require_str({"name": [[[["x" * 100_000]]]]}, "name")
+    assert len(exc_info.value.message) < 400
 
 
 def test_double_encoded_json_is_decoded_like_mlflow_does() -> None:
     assert parse(body=b'"{\\"name\\": \\"exp\\"}"') == {"name": "exp"}
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"a": 1', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"a": 1',
+        b"\xff\xfe",
+        # lone surrogates, which no store can encode: escaped, escaped next to a bare NaN, raw
+        b'{"name": "\\ud800"}',
+        b'{"name": "\\udfff x", "v": NaN}',
+        b'{"n": "\xed\xa0\x80"}',
+    ],
+)
 def test_malformed_json_is_a_malformed_request(body: bytes) -> None:
     with pytest.raises(ModelyardException) as exc_info:
         parse(body=body)

@@ -105,3 +105,33 @@ app.kubernetes.io/component: {{ .service }}
 - name: tmp
   mountPath: /tmp
 {{- end }}
+
+{{/* MODELYARD_ALLOWED_HOSTS: the ingress host, every service's in-cluster names, localhost, the pod's IP
+(`$(POD_IP)`, expanded by Kubernetes: probes and metrics scrapes use it as Host), plus the values' extras. */}}
+{{- define "modelyard.allowedHosts" -}}
+{{- $extra := .Values.browserProtection.allowedHosts }}
+{{- if has "*" $extra }}*{{ else }}
+{{- $hosts := list "localhost" "127.0.0.1" "::1" "$(POD_IP)" }}
+{{- if .Values.ingress.enabled }}{{ $hosts = append $hosts .Values.ingress.host }}{{ end }}
+{{- range $service, $cfg := .Values.services }}
+{{- $name := include "modelyard.serviceName" (dict "root" $ "service" $service) }}
+{{- $ns := $.Release.Namespace }}
+{{- $hosts = concat $hosts (list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns)) }}
+{{- end }}
+{{- join "," (concat $hosts $extra | uniq) }}
+{{- end }}
+{{- end }}
+
+{{/* Browser-origin protection of every service (`modelyard.runtime.browser_guard`). */}}
+{{- define "modelyard.browserProtectionEnv" -}}
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: MODELYARD_ALLOWED_HOSTS
+  value: {{ include "modelyard.allowedHosts" . | quote }}
+{{- with .Values.browserProtection.allowedOrigins }}
+- name: MODELYARD_ALLOWED_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}

@@ -22,7 +22,9 @@ from modelyard.artifact_proxy.routes import create_router, error_response, serve
 from modelyard.artifacts import get_repository
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
+from modelyard.runtime.openapi import serve_openapi
 from modelyard.runtime.warmup import warm_up_with_siblings
 from modelyard.settings import Settings
 from modelyard.version import __version__
@@ -108,5 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             ModelyardException(f"Invalid request: {exc.errors()}", errors.INVALID_PARAMETER_VALUE)
         )
 
+    serve_openapi(app)
+    browser_guard.install(app, settings)
     instrument(app, "artifacts")
     return app

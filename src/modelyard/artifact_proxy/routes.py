@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,7 +51,7 @@ def _mlflow_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[...,
             return await handler(*args, **kwargs)
         except ModelyardException as exc:
             if exc.http_status >= 500:
-                _log.warning("artifacts request failed: %s", exc.message)
+                _log.warning("artifacts request failed (%s, HTTP %d): %s", exc.error_code, exc.http_status, exc.message)
             return error_response(exc)
         except UploadCutOff as exc:
             _log.info("upload cut off, nothing stored: %s", exc)
@@ -82,11 +83,36 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+#: What an S3 upload id or part ETag can be: printable ASCII, no spaces (ids are base64-like tokens). Anything
+#: else is refused here: some S3 servers answer such a request with a 5xx (moto does), a retryable 503.
+_S3_TOKEN = re.compile(r"[\x21-\x7e]{1,1024}")
+
+
 def _upload_id(body: dict[str, Any]) -> str:
     upload_id = body.get("upload_id")
     if not isinstance(upload_id, str) or not upload_id:
         raise ModelyardException.invalid_parameter("upload_id is required")
+    if not _S3_TOKEN.fullmatch(upload_id):
+        raise ModelyardException.invalid_parameter("upload_id is not an upload id this server handed out")
     return upload_id
+
+
+def _parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `parts` of an mpu/complete body: each a part number (1..10000) and the ETag S3 gave that part."""
+    parts = body.get("parts") or []
+    if not isinstance(parts, list):
+        raise ModelyardException.invalid_parameter("parts must be a list")
+    for part in parts:
+        number = part.get("part_number") if isinstance(part, dict) else None
+        etag = part.get("etag") if isinstance(part, dict) else None
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        valid_number = isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= 10000
+        if not valid_number or not isinstance(etag, str) or not _S3_TOKEN.fullmatch(etag):
+            raise ModelyardException.invalid_parameter(
+                "Each part needs a part_number (1 to 10000) and the etag its upload returned"
+            )
+    return parts
 
 
 def _mpu_target(folder: str, body: dict[str, Any]) -> str:
@@ -170,10 +196,7 @@ def create_router(
     async def complete_multipart(path: str, request: Request) -> Response:
         body = await _json_body(request)
         rel = await writable(_mpu_target(path, body))
-        parts = body.get("parts") or []
-        if not isinstance(parts, list):
-            raise ModelyardException.invalid_parameter("parts must be a list")
-        await run_in_threadpool(repo.complete_multipart_upload, rel, _upload_id(body), parts)
+        await run_in_threadpool(repo.complete_multipart_upload, rel, _upload_id(body), _parts(body))
         return JSONResponse({})
 
     @api.post("/mpu/abort/{path:path}")

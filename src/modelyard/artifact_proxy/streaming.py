@@ -8,7 +8,6 @@ joined copy (the writer copies each chunk once, into its file or its multipart p
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import AsyncIterator, Iterator
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -16,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from modelyard.artifact_proxy.headers import download_headers
 from modelyard.artifacts.base import ArtifactRepository, ArtifactStream
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
@@ -75,19 +75,6 @@ async def receive_into(repo: ArtifactRepository, path: str, request: Request) ->
     return received
 
 
-def _guess_type(path: str) -> str:
-    guessed, _ = mimetypes.guess_type(path)
-    # Never let a stored artifact render as active content in a browser under our origin.
-    if guessed is None or guessed in (
-        "text/html",
-        "application/javascript",
-        "image/svg+xml",
-        "text/javascript",
-    ):
-        return "application/octet-stream" if guessed is None else "text/plain"
-    return guessed
-
-
 #: Files up to this size are read whole in the thread call that opens them and answered as one body:
 #: a small file then costs one thread hop instead of three, and no streaming machinery per request.
 INLINE_MAX = 1024 * 1024
@@ -106,17 +93,17 @@ def open_for_response(repo: ArtifactRepository, path: str) -> ArtifactStream | b
 
 
 def download_response(opened: ArtifactStream | bytes, path: str) -> Response:
-    headers = {"X-Content-Type-Options": "nosniff"}
+    """The download of the artifact at `path`, with the headers the server decides (`headers.py`)."""
     if isinstance(opened, bytes):
-        return Response(opened, media_type=_guess_type(path), headers=headers)
+        return Response(opened, headers=download_headers(path))
     return stream_response(opened, path)
 
 
 def stream_response(stream: ArtifactStream, path: str) -> Response:
-    headers = {"X-Content-Type-Options": "nosniff"}
+    headers = download_headers(path)
     if stream.size is not None:
         headers["Content-Length"] = str(stream.size)
-    return _StreamResponse(stream, media_type=_guess_type(path), headers=headers)
+    return _StreamResponse(stream, headers=headers)
 
 
 class _StreamResponse(Response):
@@ -124,8 +111,8 @@ class _StreamResponse(Response):
     (`runtime.thread_send`: one core touches each byte), else streamed by Starlette (chunks read in the
     thread pool, written by the event loop)."""
 
-    def __init__(self, stream: ArtifactStream, media_type: str, headers: dict[str, str]) -> None:
-        super().__init__(None, media_type=media_type, headers=headers)
+    def __init__(self, stream: ArtifactStream, headers: dict[str, str]) -> None:
+        super().__init__(None, headers=headers)
         del self.headers["content-length"]  # Response() set 0 for the empty content; ours comes back below
         if stream.size is not None:
             self.headers["content-length"] = str(stream.size)
@@ -136,7 +123,9 @@ class _StreamResponse(Response):
         if sender is not None and self.stream.size is not None and scope["method"] != "HEAD":
             start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             try:
-                sent = await sender.respond(send, start, self.stream.size, self.stream.chunks, self.stream.readinto)
+                sent = await sender.respond(
+                    send, start, self.stream.size, self.stream.chunks, self.stream.readinto
+                )
             except BaseException:
                 await run_in_threadpool(self.stream.close)
                 raise
@@ -144,7 +133,7 @@ class _StreamResponse(Response):
                 await run_in_threadpool(self.stream.close)
                 return
         body: AsyncIterator[bytes] = iterate_in_threadpool(_closing(self.stream))
-        await StreamingResponse(body, media_type=self.media_type, headers=dict(self.headers))(scope, receive, send)
+        await StreamingResponse(body, headers=dict(self.headers))(scope, receive, send)
 
 
 def _closing(stream: ArtifactStream) -> Iterator[bytes]:

@@ -226,6 +226,18 @@ class ArtifactRepository(abc.ABC):
         self._download_file(remote, local)
         return local
 
+    def walk(self, path: str | None = None) -> Iterator[FileInfo]:
+        """Every file below `path`, with its size, one listing at a time (bounded memory for gc and
+        the storage report); a store with a flat listing overrides it."""
+        pending = [safe_relative_path(path)]
+        while pending:
+            current = pending.pop()
+            for info in self.list_artifacts(current or None):
+                if info.is_dir:
+                    pending.append(info.path)
+                else:
+                    yield info
+
     def _walk_files(self, rel: str) -> list[str]:
         files: list[str] = []
         pending = [rel]

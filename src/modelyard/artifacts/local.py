@@ -8,6 +8,8 @@ root cannot redirect a write elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -38,20 +40,53 @@ def local_path_from_uri(uri: str) -> str:
     return os.path.abspath(uri)
 
 
+@contextlib.contextmanager
+def file_system_errors(path: str) -> Iterator[None]:
+    """What the file system refuses, as MLflow-shaped errors: the request's mistakes (a parent that is
+    a file, a name too long) are 400s; a full disk or quota is 507 (RESOURCE_EXHAUSTED), which the
+    mlflow client does not retry for minutes. Anything else stays an OSError (a server fault)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise ModelyardException.invalid_parameter(
+                f"Cannot write artifact {path!r}: a folder on its path is a file, or the path is a folder."
+            ) from exc
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ModelyardException.invalid_parameter(
+                f"Cannot write artifact {path[:300]!r}: a name on its path is longer than the file system "
+                "allows (255 bytes)."
+            ) from exc
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise ModelyardException(
+                f"Cannot write artifact {path!r}: the artifact store is out of space ({exc.strerror}).",
+                errors.RESOURCE_EXHAUSTED,
+            ) from exc
+        raise
+
+
 class _LocalWriter(ArtifactWriter):
-    def __init__(self, final_path: str) -> None:
+    def __init__(self, final_path: str, shown_path: str | None = None) -> None:
         self._final = final_path
+        self._shown = shown_path or os.path.basename(final_path)
         folder = os.path.dirname(final_path)
-        os.makedirs(folder, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
+        with file_system_errors(self._shown):
+            os.makedirs(folder, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        with file_system_errors(self._shown):
+            self._file.write(data)
 
     def commit(self) -> None:
-        self._file.close()
-        os.replace(self._tmp, self._final)
+        try:
+            with file_system_errors(self._shown):
+                self._file.close()
+                os.replace(self._tmp, self._final)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         self._file.close()
@@ -91,7 +126,8 @@ class LocalArtifactRepository(ArtifactRepository):
         with open(local_file, "rb") as src:
             writer = _LocalWriter(dest)
             try:
-                shutil.copyfileobj(src, writer._file, self.chunk_size)
+                with file_system_errors(dest):
+                    shutil.copyfileobj(src, writer._file, self.chunk_size)
             except BaseException:
                 writer.abort()
                 raise
@@ -142,4 +178,4 @@ class LocalArtifactRepository(ArtifactRepository):
         dest = self._resolve(rel)
         if os.path.isdir(dest):
             raise ModelyardException.invalid_parameter(f"{path!r} is a directory")
-        return _LocalWriter(dest)
+        return _LocalWriter(dest, rel)

@@ -101,13 +101,17 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-def s3_client_config() -> tuple[str | None, str | None, float]:
+def s3_client_config() -> tuple[str | None, str | None, float, float]:
+    """Endpoint, addressing style, connect and read timeouts. The read timeout bounds how long S3
+    may stay silent on an open connection: a frozen S3 (accepting connections, never answering)
+    then fails a request within seconds (x2 with the one retry) instead of hanging as long as S3 does."""
     endpoint = _env("MODELYARD_S3_ENDPOINT_URL") or _env("MLFLOW_S3_ENDPOINT_URL")
     style = _env("MODELYARD_S3_ADDRESSING_STYLE")
     if style is None and (endpoint or _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")):
         style = "path"
     connect_timeout = float(_env("MODELYARD_S3_CONNECT_TIMEOUT") or 3)
-    return endpoint, style, connect_timeout
+    read_timeout = float(_env("MODELYARD_S3_READ_TIMEOUT") or 10)
+    return endpoint, style, connect_timeout, read_timeout
 
 
 def get_s3_client() -> Any:
@@ -119,10 +123,10 @@ def get_s3_client() -> Any:
     with _CLIENT_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            endpoint, style, connect_timeout = key[0], key[1], key[2]
+            endpoint, style, connect_timeout, read_timeout = key[0], key[1], key[2], key[3]
             config = Config(
                 connect_timeout=connect_timeout,
-                read_timeout=60,
+                read_timeout=read_timeout,
                 retries={"max_attempts": 2, "mode": "standard"},
                 s3={
                     "payload_signing_enabled": PAYLOAD_SIGNING,
@@ -145,6 +149,13 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
+#: S3 error codes that blame what the client sent (parts of a multipart upload, mostly), not the server's
+#: configuration: a 400 for the client, never a 500.
+_REQUEST_FAULTS = frozenset(
+    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument", "MalformedXML", "KeyTooLongError"}
+)
+
+
 @contextlib.contextmanager
 def s3_errors(what: str) -> Iterator[None]:
     """botocore errors -> ModelyardException with the code the client should see."""
@@ -159,6 +170,8 @@ def s3_errors(what: str) -> Iterator[None]:
             raise ModelyardException.not_found(f"{what}: not found") from exc
         if code == "NoSuchUpload":
             raise ModelyardException.invalid_parameter(f"{what}: unknown upload id") from exc
+        if code in _REQUEST_FAULTS:
+            raise ModelyardException.invalid_parameter(f"{what}: S3 refused the request ({code})") from exc
         if status is not None and int(status) >= 500 or code in ("SlowDown", "ServiceUnavailable"):
             raise ModelyardException(
                 f"{what}: S3 unavailable ({code})", errors.TEMPORARILY_UNAVAILABLE
@@ -494,17 +507,27 @@ class S3ArtifactRepository(ArtifactRepository):
             self.client.download_file(self.bucket, key, local_path, Config=self._transfer_config())
 
     def delete_artifacts(self, path: str | None = None) -> None:
+        """Everything under `path`, a listed page (at most 1,000 keys) per DeleteObjects call, so
+        memory stays flat however many objects the prefix holds."""
         key = self._key(path)
-        keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         with s3_errors(f"delete {key}"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=key + "/" if key else ""):
-                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+                batch = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if batch:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if key:
-                keys.append(key)
-            for start in range(0, len(keys), 1000):
-                batch = [{"Key": k} for k in keys[start : start + 1000]]
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key}], "Quiet": True})
+
+    def walk(self, path: str | None = None) -> Iterator[FileInfo]:
+        """One flat listing of the prefix (no per-folder round trips)."""
+        key = self._key(safe_relative_path(path))
+        paginator = self.client.get_paginator("list_objects_v2")
+        with s3_errors(f"list {key}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key + "/" if key else ""):
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].endswith("/"):
+                        yield FileInfo(relative_to(obj["Key"], self.prefix), False, int(obj["Size"]))
 
     def open_read(self, path: str) -> ArtifactStream:
         rel = safe_relative_path(path)

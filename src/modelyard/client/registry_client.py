@@ -8,7 +8,6 @@ on the same engine as the tracking store. `register_model` is the fluent `mlflow
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,9 +28,6 @@ from modelyard.store.registry.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
     RegistryStore,
 )
-
-#: The logged-model tag MLflow keeps of the registered versions made from it.
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 _lock = threading.Lock()
 _registry_stores: dict[str, RegistryStore] = {}
@@ -317,10 +313,8 @@ def register_model(model_uri: str, name: str, tags: Mapping[str, Any] | None = N
         if exc.error_code != errors.RESOURCE_ALREADY_EXISTS:
             raise
     source, run_id, model_id = _registration_source(client, str(model_uri))
-    version = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
-    if model_id is not None:
-        _record_version_on_logged_model(client, model_id, version)
-    return version
+    # The server records the version on the logged model (its `mlflow.modelVersions` tag), as MLflow's does.
+    return client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
 
 
 def _registration_source(client: Any, uri: str) -> tuple[str, str | None, str | None]:
@@ -343,18 +337,6 @@ def _registration_source(client: Any, uri: str) -> tuple[str, str | None, str | 
         # The version links back to the run that logged the model, as MLflow 3 records it.
         return uri, client.get_logged_model(model_id).source_run_id, model_id
     return uri, None, None
-
-
-def _record_version_on_logged_model(client: Any, model_id: str, version: ModelVersion) -> None:
-    """Keep MLflow's `mlflow.modelVersions` tag, so either client's UI shows the registrations."""
-    model = client.get_logged_model(model_id)
-    try:
-        existing = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
-    except ValueError:
-        existing = []
-    entries = existing if isinstance(existing, list) else []
-    entries.append({"name": version.name, "version": version.version})
-    client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(entries)})
 
 
 __all__ = [

@@ -89,6 +89,7 @@ class RestLoggedModelStore(LoggedModelStore):
         max_results: int = SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[Mapping[str, Any]] | None = None,
         page_token: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
     ) -> PagedList[LoggedModel]:
         body = {
             "experiment_ids": [str(e) for e in experiment_ids],
@@ -96,6 +97,7 @@ class RestLoggedModelStore(LoggedModelStore):
             "max_results": max_results,
             "order_by": [dict(o) for o in order_by] if order_by else None,
             "page_token": page_token or None,
+            "datasets": [dict(d) for d in datasets] if datasets else None,
         }
         answer = self._call("POST", "logged-models/search", body)
         models = [LoggedModel.from_dict(m) for m in answer.get("models", [])]

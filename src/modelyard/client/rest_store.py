@@ -190,8 +190,11 @@ class RestTrackingStore(TrackingStore):
     def delete_tag(self, run_id: str, key: str) -> None:
         self._post("runs/delete-tag", {"run_id": run_id, "key": key})
 
-    def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
-        self._post("runs/log-inputs", {"run_id": run_id, "datasets": list(datasets)})
+    def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
+        body: dict[str, Any] = {"run_id": run_id, "datasets": list(datasets)}
+        if models:
+            body["models"] = list(models)
+        self._post("runs/log-inputs", body)
 
     def get_metric_history(
         self,

@@ -62,6 +62,16 @@ def _slug(text: str, limit: int) -> str:
     return (slug or "model")[:limit].strip("-")
 
 
+def delete_endpoint(sagemaker: Any, endpoint: str) -> None:
+    """The endpoint, its config and the models its variants ran."""
+    description = sagemaker.describe_endpoint(EndpointName=endpoint)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
+    sagemaker.delete_endpoint(EndpointName=endpoint)
+    sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+    for variant in config["ProductionVariants"]:
+        SageMakerDeployer._ignore_missing(sagemaker.delete_model, ModelName=variant["ModelName"])
+
+
 class SageMakerDeployer:
     def __init__(self, options: DeployOptions | None = None, tracking_client: Any | None = None) -> None:
         import boto3
@@ -97,12 +107,7 @@ class SageMakerDeployer:
         )
 
     def delete(self, endpoint: str) -> None:
-        description = self.sagemaker.describe_endpoint(EndpointName=endpoint)
-        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
-        self.sagemaker.delete_endpoint(EndpointName=endpoint)
-        self.sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
-        for variant in config["ProductionVariants"]:
-            self._ignore_missing(self.sagemaker.delete_model, ModelName=variant["ModelName"])
+        delete_endpoint(self.sagemaker, endpoint)
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.sagemaker.list_endpoints().get("Endpoints", []))
@@ -128,6 +133,8 @@ class SageMakerDeployer:
         # Names are at most 63 characters: 41 + "-" + 17-digit stamp + "-cfg".
         model_name = _slug(f"{endpoint}-{label}", 41) + f"-{stamp}"
         config_name = model_name + "-cfg"
+        started = {"config": config_name, "mode": o.mode, "model_uri": model_uri}
+        self._history(version, endpoint, "deploy_started", started)
         model_data_url = self._upload(model_uri, endpoint, model_name)
         self.sagemaker.create_model(
             ModelName=model_name,
@@ -153,10 +160,27 @@ class SageMakerDeployer:
                 delete_endpoint=endpoint_created,
             )
             self._record(version, endpoint, "Failed", config_name, str(exc))
+            # An update that failed leaves the endpoint on its old config: say so in the history.
+            kind = "deploy_rolled_back" if existing is not None else "deploy_failed"
+            self._history(version, endpoint, kind, {"config": config_name, "error": str(exc)[:1000]})
             raise DeploymentError(str(exc)) from exc
         if existing is not None:
             self._retire(existing, keep={v["ModelName"] for v in variants})
         self._record(version, endpoint, "InService", config_name, None)
+        self._history(
+            version,
+            endpoint,
+            "deploy_succeeded",
+            {
+                "config": config_name,
+                "mode": o.mode,
+                "model_uri": model_uri,
+                "variant": variants[-1]["VariantName"],
+                "weight": variants[-1]["InitialVariantWeight"],
+                "instance_type": o.instance_type,
+                "instance_count": o.instance_count,
+            },
+        )
         return description
 
     def _variants(self, existing: dict[str, Any] | None, model_name: str) -> list[dict[str, Any]]:
@@ -289,12 +313,7 @@ class SageMakerDeployer:
         if error:
             value["error"] = error[:1000]
         try:
-            client = self._client
-            if client is None:
-                from modelyard.client import Client
-
-                client = self._client = Client()
-            client.set_model_version_tag(
+            self._tracking().set_model_version_tag(
                 version[0], version[1], DEPLOY_TAG_PREFIX + endpoint, json.dumps(value)
             )
         except Exception as exc:
@@ -302,3 +321,23 @@ class SageMakerDeployer:
             logger.warning(
                 "Could not record the deployment on %s version %s: %s", version[0], version[1], exc
             )
+
+    def _tracking(self) -> Any:
+        if self._client is None:
+            from modelyard.client import Client
+
+            self._client = Client()
+        return self._client
+
+    def _history(self, version: tuple[str, str] | None, endpoint: str, kind: str, details: dict[str, Any]) -> None:
+        """Append the step to the registry's history (`modelyard models history`); a server without
+        history (MLflow) or an outage is a warning, never a failed deployment."""
+        if version is None:
+            return
+        from modelyard.client import registry_history
+
+        try:
+            store = self._tracking().registry_store
+            registry_history.record_deploy(store, version[0], version[1], kind, endpoint, details)
+        except Exception as exc:
+            logger.warning("Could not record %s of %s version %s: %s", kind, version[0], version[1], exc)

@@ -3,10 +3,16 @@
 initdb refuses to run as root, so when we are root the cluster is owned by, and the server runs as, the
 `postgres` OS user (Popen's `user=`/`group=` switch identity in the child, so the pid we record *is*
 the postmaster, with no `runuser` in between). Authentication is `trust` on 127.0.0.1 only.
+
+That user may not be able to reach the requested data folder: a checkout under root's home or under
+`mktemp -d` sits below folders only root can enter. Then the cluster lives in a folder of its own under
+the `postgres` user's home, named after the requested path (so the same checkout finds it again), and
+the requested path becomes a symlink to it; `remove()` deletes both. Nobody's folders are chmod-ed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import re
@@ -32,6 +38,8 @@ SUPERUSER = "postgres"
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The kernel limit on a unix socket path is 108 bytes; ".s.PGSQL.NNNNN" needs 15 of them.
 _MAX_SOCKET_DIR = 90
+#: Where relocated clusters live when the `postgres` user's home is unusable.
+_FALLBACK_HOME = Path("/var/tmp")
 
 
 def _os_user() -> pwd.struct_passwd | None:
@@ -42,6 +50,35 @@ def _os_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam("postgres")
     except KeyError as exc:
         raise StartupError("running as root needs an OS user named 'postgres' to own the cluster") from exc
+
+
+def _can_enter(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` can reach `path` (search permission on it and every folder above it).
+
+    Asked of the kernel, as that user, so ACLs and group memberships count exactly as they will."""
+    result = subprocess.run(
+        ["/bin/sh", "-c", 'cd -- "$1"', "sh", str(path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+    )
+    return result.returncode == 0
+
+
+def relocated_data_dir(data_dir: Path, user: pwd.struct_passwd) -> Path:
+    """The folder a cluster asked for at `data_dir` lives in when `user` cannot reach `data_dir`.
+
+    Under the user's home (kept across reboots, unlike /tmp), named after `data_dir` so a checkout finds
+    its cluster again and two checkouts never share one."""
+    home = Path(user.pw_dir)
+    if not home.is_dir() or home.stat().st_uid != user.pw_uid:
+        home = _FALLBACK_HOME
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    # Short: the socket goes in there too, and a socket path has at most 107 bytes.
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", data_dir.parent.parent.name or "root")[:20]
+    return home / "modelyard-clusters" / f"{label}-{digest}" / "data"
 
 
 @dataclass
@@ -91,12 +128,12 @@ class PostgresServer:
     def start(self, timeout: float = 60.0) -> None:
         """initdb on first use, then start the postmaster and wait until it accepts connections."""
         user = _os_user()
-        self._prepare_dirs(user)
-        if not self.initialized:
-            self._initdb(user)
+        data_dir = self._prepare_dirs(user)
+        if not (data_dir / "PG_VERSION").exists():
+            self._initdb(user, data_dir)
         args = [
             str(self.bin_dir / "postgres"),
-            "-D", str(self.data_dir),
+            "-D", str(data_dir),
             "-p", str(self.port),
             "-c", f"listen_addresses={LOOPBACK}",
             "-c", f"unix_socket_directories={self.socket_dir}",
@@ -113,7 +150,7 @@ class PostgresServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
+                cwd=data_dir,
                 start_new_session=True,
                 **self._identity(user),
                 preexec_fn=death_signal_hook(signal.SIGQUIT) if self.tied_to_parent else None,
@@ -144,6 +181,16 @@ class PostgresServer:
     def adopt(self, pid: int) -> None:
         """Take over a server started by an earlier process (the `make up` pid file)."""
         self.pid = pid if pid_alive(pid) else None
+
+    def remove(self) -> None:
+        """Delete the cluster's data (stop it first), wherever it lives: a relocated cluster and its link."""
+        if self.data_dir.is_symlink():
+            target = self.data_dir.resolve()
+            self.data_dir.unlink()
+            # Its own folder (data and socket), never anything above it.
+            shutil.rmtree(target.parent if target.name == "data" else target, ignore_errors=True)
+        elif self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
 
     # --- databases ---------------------------------------------------------------------------
     def create_database(self, name: str) -> str:
@@ -195,26 +242,48 @@ class PostgresServer:
             return {}
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
-    def _prepare_dirs(self, user: pwd.struct_passwd | None) -> None:
+    def _prepare_dirs(self, user: pwd.struct_passwd | None) -> Path:
+        """Create the data, socket and log locations; returns the folder the server is given as `-D`.
+
+        As root, a data folder the `postgres` user cannot reach is replaced by a link to one it can
+        (`relocated_data_dir`), and the socket goes next to it."""
         assert self.socket_dir is not None and self.log_path is not None
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch(exist_ok=True)  # written by us (root), through the descriptor we pass
+        data_dir = self.data_dir
+        if user is not None and (self.data_dir.is_symlink() or not _can_enter(self.data_dir.parent, user)):
+            data_dir = relocated_data_dir(self.data_dir, user)
+            data_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chown(data_dir.parent, user.pw_uid, user.pw_gid)
+            if not self.data_dir.is_symlink():
+                self._clear_unreachable()
+                self.data_dir.symlink_to(data_dir, target_is_directory=True)
+            self.socket_dir = data_dir.parent / "socket"
+        data_dir.mkdir(mode=0o700, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.touch(exist_ok=True)
-        if user is None:
-            return
-        for path in (self.data_dir, self.socket_dir, self.log_path):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        # The postgres account must be able to walk down to its directories (mkdtemp makes 0700).
-        for parent in {self.data_dir.parent, self.socket_dir.parent}:
-            mode = parent.stat().st_mode
-            if parent.stat().st_uid == os.geteuid() and not mode & 0o001:
-                parent.chmod(mode | 0o711)
+        if user is not None:
+            for path in (data_dir, self.socket_dir):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            if not _can_enter(self.socket_dir, user):
+                raise StartupError(f"the postgres user cannot reach the socket folder {self.socket_dir}")
+        return data_dir
 
-    def _initdb(self, user: pwd.struct_passwd | None) -> None:
+    def _clear_unreachable(self) -> None:
+        """Make way for the link: an empty or half-made folder (a failed initdb) goes, a cluster stays."""
+        if not self.data_dir.exists():
+            return
+        if self.initialized:
+            raise StartupError(
+                f"the postgres user cannot reach the cluster in {self.data_dir}: move it to a folder it can "
+                f"reach and link it there, or remove it to start a new one"
+            )
+        shutil.rmtree(self.data_dir)
+
+    def _initdb(self, user: pwd.struct_passwd | None, data_dir: Path) -> None:
         args = [
             str(self.bin_dir / "initdb"),
-            "-D", str(self.data_dir),
+            "-D", str(data_dir),
             "-U", SUPERUSER,
             "--auth=trust",
             "--encoding=UTF8",
@@ -228,7 +297,7 @@ class PostgresServer:
             args,
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            cwd=self.data_dir,
+            cwd=data_dir,
             **self._identity(user),  # type: ignore[call-overload]
         )
         if result.returncode != 0:

@@ -12,7 +12,11 @@ Servers are started detached (own session, no parent-death signal) so they outli
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
+import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +34,11 @@ def _quiet(_: str) -> None:
     return None
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped; no shell expansion."""
+    """KEY=VALUE lines; blank lines, # comments and other shell (the PATH line) skipped; no expansion."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
@@ -40,8 +47,15 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+        key = key.strip().removeprefix("export ").strip()
+        if _NAME.match(key):
+            values[key] = value.strip().strip("'\"")
     return values
+
+
+def _took(seconds: float | None) -> str:
+    """The timing column of `up`'s progress lines: seconds, or `running` for what was already up."""
+    return f"{'running':>7}" if seconds is None else f"{seconds:6.1f}s"
 
 
 def load_config(
@@ -82,7 +96,11 @@ def _spec(name: str) -> ServiceSpec:
 class Stack:
     def __init__(self, root: Path = REPO_ROOT, config: Mapping[str, str] | None = None) -> None:
         self.root = Path(root).absolute()
-        self.config = dict(config if config is not None else load_config())
+        # The checkout's own defaults (the code may come from another checkout's venv).
+        defaults = self.root / "infra" / "local" / "stack.env"
+        if config is None:
+            config = load_config(defaults_file=defaults if defaults.is_file() else DEFAULTS_FILE)
+        self.config = dict(config)
         self.state_dir = self.root / ".stack"
         self.log_dir = self.state_dir / "logs"
         self.data_dir = self.root / ".data"
@@ -203,7 +221,9 @@ class Stack:
 
     # --- commands ------------------------------------------------------------------------------
     def up(self, echo: bool = True) -> None:
-        """Start whatever is not running yet; idempotent. On a failure, stops what this call started."""
+        """Start whatever is not running yet; idempotent. On a failure, stops what this call started.
+
+        Prints one line per component with the seconds it took to become ready (`running` when it was)."""
         say: Say = print if echo else _quiet
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
@@ -216,22 +236,34 @@ class Stack:
                 if spec not in available:
                     say(f"  {spec.name:<10} skipped: {spec.app} is not importable yet")
             # Services boot side by side (each imports a lot); then each must pass its health check.
-            launched = [self._launch_service(spec, started) for spec in available]
-            for spec, service in zip(available, launched, strict=True):
+            launched = [(self._launch_service(spec, started), time.monotonic()) for spec in available]
+            for spec, (service, t0) in zip(available, launched, strict=True):
                 if service is not None:
                     service.wait_ready()
-                say(f"  {spec.name:<10} {self.service_url(spec)}")
+                took = None if service is None else time.monotonic() - t0
+                say(f"  {spec.name:<10} {_took(took)}  {self.service_url(spec)}")
         except BaseException:
             for name in reversed(started):
                 self._stop(name)
             raise
         self.write_env_file()
         say(f"\ntracking URI: {self.client_env()['MLFLOW_TRACKING_URI']}   (the one URL clients use)")
-        say(f"stack env:    source {self.state_dir / 'env'}")
+        say(
+            f"then:         source {self._shown(self.state_dir / 'env')}   (the URLs above, and .venv/bin on PATH)"
+        )
+
+    def _shown(self, path: Path) -> str:
+        """`path` relative to the current directory when it is under it (what `make up` users type)."""
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
 
     def _up_postgres(self, started: list[str], say: Say) -> None:
         port = self.port("MODELYARD_PG_PORT")
+        took = None
         if self._running_pid("postgres") is None:
+            t0 = time.monotonic()
             self._check_port_free("postgres", port)
             server = self._postgres()
             server.start()
@@ -239,7 +271,8 @@ class Stack:
             self._record("postgres", server.pid, port)
             started.append("postgres")
             self._ensure_role_and_database(server)
-        say(f"  {'postgres':<10} {self.database_uri}")
+            took = time.monotonic() - t0
+        say(f"  {'postgres':<10} {_took(took)}  {self.database_uri}")
 
     def _ensure_role_and_database(self, server: PostgresServer) -> None:
         import psycopg
@@ -262,6 +295,7 @@ class Stack:
     def _up_s3(self, started: list[str], say: Say) -> None:
         port = self.port("MODELYARD_S3_PORT")
         server = self._s3()
+        t0 = time.monotonic()
         if self._running_pid("s3") is None:
             self._check_port_free("s3", port)
             server.start()
@@ -270,11 +304,13 @@ class Stack:
             started.append("s3")
         for bucket in self._buckets():
             server.create_bucket(bucket)
+        took = None
         if "s3" in started:
             restored = server.restore(self.data_dir / "s3", self._buckets())
             if restored:
                 say(f"  {'s3':<10} restored {restored} objects from {self.data_dir / 's3'}")
-        say(f"  {'s3':<10} {self.s3_endpoint}")
+            took = time.monotonic() - t0
+        say(f"  {'s3':<10} {_took(took)}  {self.s3_endpoint}")
 
     def _buckets(self) -> tuple[str, ...]:
         return (self.config["MODELYARD_ARTIFACTS_BUCKET"], self.config["MODELYARD_DEPLOY_BUCKET"])
@@ -285,7 +321,9 @@ class Stack:
             from modelyard.store.sql.migrate import upgrade
         except ImportError:
             return
-        upgrade(self.database_uri)
+        t0 = time.monotonic()
+        status = upgrade(self.database_uri)
+        say(f"  {'migrate':<10} {_took(time.monotonic() - t0)}  schema {status.revision}")
 
     def _launch_service(self, spec: ServiceSpec, started: list[str]) -> GunicornService | None:
         """Spawn `spec` unless it already runs; None means it was running before this `up`."""
@@ -301,12 +339,14 @@ class Stack:
         return service
 
     def write_env_file(self) -> Path:
+        """`export` lines for clients, and the venv that runs the stack first on PATH (once)."""
         path = self.state_dir / "env"
         lines = [f"export {key}={value}" for key, value in self.client_env().items()]
+        bin_dir = shlex.quote(str(Path(sys.executable).parent))
+        lines.append(f'case ":$PATH:" in *:{bin_dir}:*) ;; *) export PATH={bin_dir}:"$PATH" ;; esac')
         path.write_text(
-            "# Written by `make up`; `source` it to point clients at the local stack.\n"
-            + "\n".join(lines)
-            + "\n"
+            "# Written by `make up`; `source` it to point clients at the local stack and put\n"
+            "# modelyard's venv (the `modelyard` command, its `python`) on PATH.\n" + "\n".join(lines) + "\n"
         )
         return path
 
@@ -361,6 +401,6 @@ class Stack:
         """`down`, then remove the state and the PostgreSQL data."""
         self.down(echo=False)
         shutil.rmtree(self.state_dir, ignore_errors=True)
-        for kept in ("postgres", "s3"):
-            if (self.data_dir / kept).exists():
-                shutil.rmtree(self.data_dir / kept)
+        self._postgres().remove()
+        if (self.data_dir / "s3").exists():
+            shutil.rmtree(self.data_dir / "s3")

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.endpoints.errors import SageMakerError, validation
 from modelyard.endpoints.manager import EndpointManager
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
 from modelyard.version import __version__
@@ -37,6 +38,7 @@ def _actions(m: EndpointManager) -> dict[str, Callable[[dict[str, Any]], Any]]:
         "ListEndpointConfigs": lambda b: m.list_endpoint_configs(),
         "CreateEndpoint": m.create_endpoint,
         "UpdateEndpoint": m.update_endpoint,
+        "UpdateEndpointWeightsAndCapacities": m.update_endpoint_weights_and_capacities,
         "DescribeEndpoint": lambda b: m.describe_endpoint(str(b.get("EndpointName", ""))),
         "ListEndpoints": m.list_endpoints,
         "DeleteEndpoint": lambda b: m.delete_endpoint(str(b.get("EndpointName", ""))),
@@ -122,6 +124,7 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
             headers={"x-Amzn-Invoked-Production-Variant": variant.variant_name},
         )
 
+    browser_guard.install(app, settings)
     instrument(app, "endpoints")
     return app
 

@@ -128,9 +128,38 @@ class EndpointManager:
             raise validation(f'Cannot update in-progress endpoint "{arn("endpoint", endpoint.name)}".')
         previous = endpoint.serving_config_name if endpoint.status == "InService" else None
         endpoint.config_name = config.name
+        endpoint.weights = {}  # as SageMaker: a new config brings its own initial weights
         endpoint.touch("Updating")
         self._save()
         self._spawn(endpoint.name, self._deploy(endpoint, config, rollback_to=previous))
+        return {"EndpointArn": arn("endpoint", endpoint.name)}
+
+    def update_endpoint_weights_and_capacities(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Shift traffic between the running variants without a redeploy (instance counts are fixed
+        here: each variant is one local serving process)."""
+        endpoint = self._endpoint(str(body.get("EndpointName") or ""))
+        if endpoint.status != "InService":
+            raise validation(f'Cannot update in-progress endpoint "{arn("endpoint", endpoint.name)}".')
+        desired = body.get("DesiredWeightsAndCapacities")
+        if not isinstance(desired, list) or not desired:
+            raise validation("DesiredWeightsAndCapacities must list at least one variant.")
+        running = {v.variant_name: v for v in self.routes.get(endpoint.name, [])}
+        weights: dict[str, float] = {}
+        for item in desired:
+            name = str(item.get("VariantName") or "") if isinstance(item, dict) else ""
+            if name not in running:
+                raise validation(f"The variant name {name or '(none)'} is not present in endpoint {endpoint.name}.")
+            weight = item.get("DesiredWeight", running[name].weight)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1e6:
+                raise validation(f"DesiredWeight of {name} must be a number from 0 to 1000000.")
+            weights[name] = float(weight)
+        if sum(weights.get(n, v.weight) for n, v in running.items()) <= 0:
+            raise validation("At least one variant must keep a weight above 0.")
+        for name, weight in weights.items():
+            running[name].weight = weight
+        endpoint.weights.update(weights)
+        endpoint.touch("InService")
+        self._save()
         return {"EndpointArn": arn("endpoint", endpoint.name)}
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
@@ -224,6 +253,8 @@ class EndpointManager:
                 endpoint.touch("Failed", reason)
             self._save()
             return
+        for variant in started:  # weights shifted after this config was deployed (kept across restarts)
+            variant.weight = endpoint.weights.get(variant.variant_name, variant.weight)
         old = self.routes.get(endpoint.name, [])
         self.routes[endpoint.name] = started  # the swap: one assignment, seen by the next request
         endpoint.serving_config_name = config.name

@@ -141,6 +141,8 @@ class Endpoint:
     last_modified_time: float = field(default_factory=time.time)
     #: The config whose variants are serving now (differs from config_name while Updating).
     serving_config_name: str | None = None
+    #: Weights set by UpdateEndpointWeightsAndCapacities since the config was deployed, by variant.
+    weights: dict[str, float] = field(default_factory=dict)
 
     def touch(self, status: str, failure_reason: str | None = None) -> None:
         self.status = status

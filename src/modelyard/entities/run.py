@@ -13,7 +13,11 @@ class Metric:
     value: float
     timestamp: int
     step: int = 0
-    run_id: str | None = None  # only set on get-history-bulk answers
+    run_id: str | None = None  # only set on get-history-bulk answers and a logged model's metrics
+    #: MLflow 3: the logged model the metric describes and the dataset it was computed on.
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -22,6 +26,12 @@ class Metric:
             "timestamp": self.timestamp,
             "step": self.step,
         }
+        if self.dataset_name is not None:
+            out["dataset_name"] = self.dataset_name
+        if self.dataset_digest is not None:
+            out["dataset_digest"] = self.dataset_digest
+        if self.model_id is not None:
+            out["model_id"] = self.model_id
         if self.run_id is not None:
             out["run_id"] = self.run_id
         return out
@@ -34,6 +44,9 @@ class Metric:
             timestamp=int(d.get("timestamp", 0)),
             step=int(d.get("step", 0)),
             run_id=d.get("run_id"),
+            model_id=d.get("model_id") or None,
+            dataset_name=d.get("dataset_name") or None,
+            dataset_digest=d.get("dataset_digest") or None,
         )
 
 
@@ -143,9 +156,16 @@ class RunData:
 @dataclass
 class RunInputs:
     dataset_inputs: list[dict[str, Any]] = field(default_factory=list)
+    #: MLflow 3's logged models the run used (`log-inputs` `models`): `{"model_id": ...}` each.
+    model_inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset_inputs": self.dataset_inputs} if self.dataset_inputs else {}
+        out: dict[str, Any] = {}
+        if self.dataset_inputs:
+            out["dataset_inputs"] = self.dataset_inputs
+        if self.model_inputs:
+            out["model_inputs"] = self.model_inputs
+        return out
 
 
 @dataclass(frozen=True)
@@ -187,7 +207,7 @@ class Run:
         return cls(
             info=RunInfo.from_dict(d["info"]),
             data=RunData.from_dict(d.get("data") or {}),
-            inputs=RunInputs(list(inputs.get("dataset_inputs", []))),
+            inputs=RunInputs(list(inputs.get("dataset_inputs", [])), list(inputs.get("model_inputs", []))),
             outputs=RunOutputs([ModelOutput(o["model_id"], int(o.get("step", 0))) for o in outputs]),
         )
 

@@ -21,6 +21,7 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
 NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 ABORTED = "ABORTED"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
 
 HTTP_STATUS: dict[str, int] = {
     INTERNAL_ERROR: 500,
@@ -38,6 +39,9 @@ HTTP_STATUS: dict[str, int] = {
     REQUEST_LIMIT_EXCEEDED: 429,
     NOT_IMPLEMENTED: 501,
     ABORTED: 409,
+    # MLflow answers it with 429, which its client retries for minutes; modelyard uses it for a full
+    # disk or quota, which retrying does not fix: 507 Insufficient Storage, not in the retried set.
+    RESOURCE_EXHAUSTED: 507,
 }
 
 

@@ -70,6 +70,31 @@ def _validate_int64(value: Any, what: str, key: str, *, non_negative: bool = Fal
     return as_int
 
 
+def validate_int64(value: Any, name: str) -> int:
+    """An integer bound for a BIGINT column (start_time, end_time...): beyond 64 bits SQLite's
+    driver raises OverflowError and PostgreSQL a DataError, so refuse it first, alike on both."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _invalid(f"Invalid value {value!r} for parameter '{name}': it must be a 64-bit integer.")
+    as_int = int(value)
+    if not _INT64_MIN <= as_int <= _INT64_MAX:
+        raise _invalid(f"Invalid value {value!r} for parameter '{name}': it must be a 64-bit integer.")
+    return as_int
+
+
+def check_encodable(value: str, what: str) -> str:
+    """A string the stores can write: UTF-8 encodable, i.e. without lone surrogates ("\\ud800"),
+    which JSON escapes can carry and Python strings can hold but no database text column can."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _invalid(
+                f"Invalid value for {what}: it contains a lone surrogate at character {exc.start + 1}; "
+                "strings must be valid Unicode."
+            ) from None
+    return value
+
+
 def validate_metric(metric: Metric) -> Metric:
     """Key rules, a real number value (NaN and +-inf allowed, bool refused), int64 timestamp/step."""
     validate_key(metric.key, "metric")
@@ -149,7 +174,7 @@ def validate_string_value(value: Any, what: str, max_length: int) -> str:
             f"Value for {what} is {len(value)} characters long, which exceeds the maximum length of "
             f"{max_length}."
         )
-    return value
+    return check_encodable(value, what)
 
 
 def validate_batch_limits(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
@@ -203,7 +228,7 @@ def validate_experiment_name(name: Any) -> str:
             f"Experiment name is {len(name)} characters long, which exceeds the maximum length of "
             f"{limits.MAX_EXPERIMENT_NAME_LENGTH}."
         )
-    return name
+    return check_encodable(name, "experiment name")
 
 
 def validate_run_name(name: Any) -> str:
@@ -214,7 +239,7 @@ def validate_run_name(name: Any) -> str:
             f"Run name is {len(name)} characters long, which exceeds the maximum length of "
             f"{limits.MAX_RUN_NAME_LENGTH}."
         )
-    return name
+    return check_encodable(name, "run name")
 
 
 def validate_run_id(run_id: Any) -> str:

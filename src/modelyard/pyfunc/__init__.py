@@ -18,7 +18,13 @@ from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
 from modelyard.models.signature import ModelSignature
 from modelyard.pyfunc.loader import FLAVOR_NAME, PyFuncModel, load_local_model, load_model
-from modelyard.pyfunc.model import PythonModel, PythonModelContext, PythonModelWrapper, save_python_model
+from modelyard.pyfunc.model import (
+    PythonModel,
+    PythonModelContext,
+    PythonModelWrapper,
+    needs_modelyard,
+    save_python_model,
+)
 
 __all__ = [
     "FLAVOR_NAME",
@@ -35,9 +41,11 @@ __all__ = [
 _DATA_DIR = "data"
 
 
-def get_default_pip_requirements() -> list[str]:
-    # The pickle names modelyard's PythonModel, so the serving environment needs modelyard itself.
-    return default_requirements(["modelyard", "cloudpickle", "numpy", "pandas"])
+def get_default_pip_requirements(python_model: Any = None) -> list[str]:
+    """cloudpickle and the data libraries; modelyard too when the model's class needs it to unpickle
+    (a subclass of modelyard's `PythonModel`), or when no model is given."""
+    needs = python_model is None or needs_modelyard(python_model)
+    return default_requirements([*(["modelyard"] if needs else []), "cloudpickle", "numpy", "pandas"])
 
 
 def save_model(
@@ -74,7 +82,10 @@ def save_model(
                 conf["data"] = _copy_data(directory, data_path)
             predict = None
         signature = _model_dir.resolve_signature(signature, input_example, predict)
-        requirements = pip_requirements or [*get_default_pip_requirements(), *(extra_pip_requirements or [])]
+        requirements = pip_requirements or [
+            *get_default_pip_requirements(python_model),
+            *(extra_pip_requirements or []),
+        ]
         return _model_dir.finish(directory, model, signature, input_example, requirements, conf)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,12 +1,14 @@
 """Custom Python models: the `PythonModel` base class, how one is saved, and its pyfunc loader.
 
-A saved custom model is a cloudpickled instance plus an `artifacts/` folder and a `code/` folder. The
-`loader_module` we write is this module; its `_load_pyfunc(path)` is the pyfunc loader contract that
-`mlflow.pyfunc.load_model` also calls, so MLflow loads our custom models when modelyard is installed
-(the pickle names modelyard's classes, so it needs modelyard either way).
+A saved custom model is a cloudpickled instance plus an `artifacts/` folder and a `code/` folder,
+described by the MLmodel MLflow writes for one (`loader_module: mlflow.pyfunc.model`, `python_model`,
+`artifacts`, `code`), so the real mlflow loads it with its own loader; modelyard maps that loader
+module to this one (`pyfunc/loader.py`), whose `_load_pyfunc(path)` is the pyfunc loader contract.
+A model whose class derives from modelyard's `PythonModel` still needs modelyard where it is
+unpickled: `model_requirements` names it in the model's requirements then (and only then).
 
-Custom models saved by MLflow (`loader_module: mlflow.pyfunc.model`) are loaded here too: the pickle
-references `mlflow.pyfunc.PythonModel`, so it unpickles only where `mlflow` is importable; models-from-code
+Custom models saved by MLflow (the same MLmodel) load here too: the pickle references
+`mlflow.pyfunc.PythonModel`, so it unpickles only where `mlflow` is importable; models-from-code
 (a `.py` file as `python_model`) are not supported.
 """
 
@@ -23,7 +25,8 @@ from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import Model
 
 FLAVOR_NAME = "python_function"
-LOADER_MODULE = "modelyard.pyfunc.model"
+#: What MLflow writes for custom models (so mlflow loads ours); modelyard maps it to this module.
+LOADER_MODULE = "mlflow.pyfunc.model"
 PICKLE_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
 CODE_DIR = "code"
@@ -37,8 +40,21 @@ class PythonModelContext:
     model_config: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PredictTypeHints:
+    """What mlflow's custom-model loader asks a model for before each predict (`predict_type_hints`):
+    a modelyard model declares none, so mlflow hands it the input as given, as modelyard does."""
+
+    input: Any = None
+    output: Any = None
+
+
 class PythonModel:
     """Subclass and implement `predict`; `load_context` runs once at load time (open files, build state)."""
+
+    @property
+    def predict_type_hints(self) -> PredictTypeHints:
+        return PredictTypeHints()
 
     def load_context(self, context: PythonModelContext) -> None:
         """Default: nothing to prepare."""
@@ -49,6 +65,11 @@ class PythonModel:
         raise ModelyardException.invalid_parameter(
             f"{type(self).__name__} must implement predict(context, model_input, params=None)"
         )
+
+
+def needs_modelyard(python_model: Any) -> bool:
+    """Whether unpickling `python_model` imports modelyard (its class or a base comes from modelyard)."""
+    return any(klass.__module__.split(".", 1)[0] == "modelyard" for klass in type(python_model).__mro__)
 
 
 def save_python_model(

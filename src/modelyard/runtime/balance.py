@@ -190,9 +190,15 @@ class BalancedAcceptMixin:
 
     async def create_server(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> Any:
         sock = kwargs.get("sock")
-        if args or sock is None or kwargs.get("ssl") is not None or sock.family not in (
-            socket.AF_INET,
-            socket.AF_INET6,
+        if (
+            args
+            or sock is None
+            or kwargs.get("ssl") is not None
+            or sock.family
+            not in (
+                socket.AF_INET,
+                socket.AF_INET6,
+            )
         ):
             return await super().create_server(protocol_factory, *args, **kwargs)  # type: ignore[misc]
         if self._balanced_connections is None:

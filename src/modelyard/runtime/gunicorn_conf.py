@@ -31,6 +31,7 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
     BOARD.leave(worker.age)
 
+
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
 worker_class = "modelyard.runtime.worker.UvicornWorker"

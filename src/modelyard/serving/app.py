@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.serving.protocol import (
     ScoringRequest,
@@ -55,6 +56,7 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
     column_names = _input_column_names(model)
     app = FastAPI(title="modelyard serving", version=__version__, docs_url=None, redoc_url=None)
     app.state.model = model
+    browser_guard.install(app, settings)
     instrument(app, "serving")
 
     @app.get("/ping")

@@ -3,8 +3,8 @@
 We write `loader_module: mlflow.sklearn`, so a model saved here loads with `mlflow.pyfunc.load_model`
 in an environment that has only MLflow; modelyard maps that loader name back to `_load_pyfunc` below.
 Formats: cloudpickle (default; handles estimators defined in `__main__`), pickle, and reading MLflow's
-`skops` format when `skops` is installed. Loading a pickle runs code from the model file: load only
-models you trust.
+`skops` format (mlflow 3.17's default; the `sklearn` extra installs skops). Loading a pickle runs code
+from the model file: load only models you trust.
 """
 
 from __future__ import annotations

@@ -18,19 +18,37 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from modelyard.artifact_proxy.locations import LocationReader
+from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
+from modelyard.runtime.openapi import serve_openapi
 from modelyard.settings import Settings
 from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
 from modelyard.store.registry.sql_store import SqlRegistryStore
+from modelyard.store.search.limits import SearchLimits
+from modelyard.store.search.limits import configure as configure_search_limits
 from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.sql.engine import create_engine_for, is_sqlite
 from modelyard.store.sql.migrate import require_usable, upgrade
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
+from modelyard.store.webhooks import outbox
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
-from modelyard.tracking.routers import experiments, logged_models, meta, metrics, registry, runs
+from modelyard.tracking.routers import (
+    artifacts,
+    experiments,
+    logged_models,
+    meta,
+    metrics,
+    registry,
+    registry_history,
+    runs,
+    ui_support,
+    webhooks,
+)
 from modelyard.version import __version__
+from modelyard.webhooks.worker import DeliveryWorker, WorkerOptions
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +65,21 @@ def api_routers() -> list[APIRouter]:
     before its own (FastAPI tries them one by one): the runs router, with log-metric and log-batch,
     the requests training clients send most, comes first.
     """
-    return [runs.router, metrics.router, experiments.router, registry.router, logged_models.router]
+    return [
+        runs.router,
+        metrics.router,
+        experiments.router,
+        registry.router,
+        registry_history.router,
+        logged_models.router,
+        artifacts.router,
+        ui_support.router,
+        webhooks.router,
+    ]
 
 
 def create_app(settings: Settings) -> FastAPI:
+    configure_search_limits(SearchLimits.from_settings(settings))
     engine = build_engine(settings)
     store = SqlTrackingStore(
         engine,
@@ -59,11 +88,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     run_writes = AsyncRunWrites(store, async_pool(engine, settings))
+    outbox.CACHE_SECONDS = settings.webhook_cache_seconds
+    webhook_worker = delivery_worker(engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up = asyncio.create_task(run_writes.warm_up())  # in the background: start-up never waits on it
+        if webhook_worker is not None:
+            webhook_worker.start()
         yield
+        if webhook_worker is not None:
+            webhook_worker.stop()
         warm_up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await warm_up
@@ -92,10 +127,22 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
+    app.state.artifact_reader = LocationReader(
+        settings.artifacts_destination,
+        settings.multipart_chunk_size,
+        getattr(app.state, "artifact_repository", None),
+    )
+    app.include_router(artifacts.root_router)
+    app.include_router(artifacts.ajax_router)
+    app.include_router(ui_support.ajax_router)
+    if (graphql_router := _graphql_router()) is not None:
+        app.include_router(graphql_router)
     if settings.ui:
         from modelyard.ui import mount as mount_ui
 
         mount_ui(app, settings)
+    serve_openapi(app)
+    browser_guard.install(app, settings)
     instrument(app, "tracking")
     return app
 
@@ -114,6 +161,7 @@ def build_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
     if settings.auto_migrate or is_sqlite(engine):
         upgrade(engine)
@@ -134,6 +182,20 @@ def async_pool(engine: Engine, settings: Settings) -> AsyncPgPool | None:
     return AsyncPgPool.from_engine(engine, settings.db_async_pool_size)
 
 
+def delivery_worker(engine: Engine, settings: Settings) -> DeliveryWorker | None:
+    """The worker process's webhook sender (started with the app), unless turned off."""
+    if not settings.webhook_delivery:
+        return None
+    options = WorkerOptions(
+        poll_interval=settings.webhook_poll_interval,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_seconds=settings.webhook_backoff,
+        concurrency=settings.webhook_concurrency,
+    )
+    return DeliveryWorker(engine, options)
+
+
 def default_artifact_root(settings: Settings) -> str:
     """Where experiments created without an artifact_location put their artifacts."""
     if settings.default_artifact_root:
@@ -151,6 +213,16 @@ def registry_artifact_roots(settings: Settings) -> tuple[str, ...]:
     if "://" in settings.artifacts_destination:
         roots.append(settings.artifacts_destination)
     return tuple(roots)
+
+
+def _graphql_router() -> APIRouter | None:
+    """`/graphql` needs graphql-core (the `server` extra); without it the endpoint is not served."""
+    try:
+        from modelyard.tracking.graphql.router import router
+    except ImportError:
+        log.warning("graphql-core is not installed: /graphql is not served")
+        return None
+    return router
 
 
 def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:

@@ -9,6 +9,7 @@ the loop: see `modelyard.store.tracking.async_writes`).
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,20 @@ from modelyard.settings import Settings
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.tracking.parsing import Args, read_args
+
+
+def request_user(request: Request) -> str | None:
+    """The user a request says it acts for (not authenticated here): the basic-auth user name the
+    mlflow client sends from MLFLOW_TRACKING_USERNAME, else an `X-Modelyard-User` header."""
+    authorization = request.headers.get("authorization", "")
+    if authorization[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8").partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user[:256]
+    return request.headers.get("x-modelyard-user", "")[:256] or None
 
 
 async def get_store(request: Request) -> TrackingStore:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.sql.budget import query_refusal
 from modelyard.tracking.responses import json_response
 
 logger = logging.getLogger("modelyard.tracking")
@@ -43,7 +44,10 @@ async def _modelyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelyardException)
     status = exc.http_status
     if status >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message, exc_info=exc)
+        logger.error(
+            "%s %s failed (%s, HTTP %d): %s", request.method, request.url.path, exc.error_code, status,
+            exc.message, exc_info=exc,
+        )
     return json_response(exc.to_dict(), status_code=status)
 
 
@@ -70,6 +74,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # A statement over its time budget or too large to run (from a path that bypasses the engine's
+    # own translation, the async metric writes): the request's fault, a 400 (store/sql/budget.py).
+    refusal = query_refusal(exc)
+    if refusal is not None:
+        return json_response(refusal.to_dict(), status_code=refusal.http_status)
     # Database down, unreachable or locked, or the pool exhausted: transient, so a 503 the mlflow
     # client retries rather than an INTERNAL_ERROR.
     logger.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
@@ -81,7 +90,18 @@ async def _value_rejected(request: Request, exc: Exception) -> Response:
     # request's fault, so a 400 naming the reason, not a 500 the client would retry for minutes.
     assert isinstance(exc, DataError)
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return error_response(errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}")
+    return error_response(
+        errors.INVALID_PARAMETER_VALUE, f"The database rejected a value in the request: {reason}"
+    )
+
+
+async def _unencodable_text(request: Request, exc: Exception) -> Response:
+    # A string the validators missed that no database can store (a lone surrogate from a JSON
+    # escape): the request's fault. The validators name the field; this is the safety net.
+    assert isinstance(exc, UnicodeEncodeError)
+    return error_response(
+        errors.INVALID_PARAMETER_VALUE, f"The request carries text that is not valid Unicode: {exc.reason}."
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -94,6 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _value_rejected)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable_text)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -9,7 +9,6 @@ Proto3 JSON sends int64 as strings and non-finite doubles as "NaN"/"Infinity"; b
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -20,10 +19,17 @@ from starlette.requests import Request
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.settings import Settings
 
 Args = Mapping[str, Any]
 
 _INT_STRING = re.compile(r"-?\d+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Nesting depth orjson's parser accepts (its own fixed limit; deeper bodies are a 400).
+MAX_JSON_DEPTH = 1024
+_BARE_NON_FINITE = re.compile(rb"NaN|Infinity")
+#: A JSON string (left as it is) or a bare non-finite token outside strings (group 1).
+_BARE_NON_FINITE_OR_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|(-?Infinity|NaN)')
 _DOCS_HINT = " See the API docs for more information about request parameters."
 
 
@@ -47,13 +53,20 @@ def read_query(request: Request) -> QueryArgs:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The JSON object in the body; an empty body is `{}` (MLflow treats it as no parameters)."""
+    """The JSON object in the body; an empty body is `{}` (MLflow treats it as no parameters).
+
+    Limits, checked at the edge before anything reaches a store: the body's size
+    (`Settings.max_request_body_bytes`; the announced Content-Length is refused before a byte is
+    read), and nesting depth (orjson's parser stops at `MAX_JSON_DEPTH` levels without recursing on
+    the C stack). orjson also refuses invalid UTF-8 and lone surrogates (`"\\ud800"`), which the
+    stores cannot encode. There is deliberately no second, recursive parser behind it.
+    """
     content_type = request.headers.get("content-type")
     if content_type and content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
         raise ModelyardException.invalid_parameter(
             "Bad Request. Content-Type must be one of ['application/json']."
         )
-    raw = await request.body()
+    raw = await read_body(request, _max_body_bytes(request))
     if not raw.strip():
         return {}
     body = _loads(raw)
@@ -67,16 +80,54 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 400 once it is over `limit` bytes (by its Content-Length when
+    announced, else as it streams in), so an oversized body is never buffered whole."""
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise _body_too_large(int(announced), limit)
+    if announced is not None:
+        return await request.body()  # the server stops reading at the announced length
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(size, limit, at_least=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _max_body_bytes(request: Request) -> int:
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    return int(getattr(settings, "max_request_body_bytes", None) or Settings.max_request_body_bytes)
+
+
+def _body_too_large(size: int, limit: int, at_least: bool = False) -> ModelyardException:
+    shown = f"at least {size}" if at_least else str(size)
+    return ModelyardException.invalid_parameter(
+        f"The request body is {shown} bytes, over the limit of {limit} bytes (MODELYARD_MAX_REQUEST_BODY_BYTES)."
+    )
+
+
 def _loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        # The stdlib reader also takes bare NaN/Infinity tokens, which Python clients emit.
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelyardException(f"Malformed JSON in request body: {exc}", errors.MALFORMED_REQUEST) from exc
+    except orjson.JSONDecodeError as exc:
+        error: orjson.JSONDecodeError = exc
+    # Python clients write non-finite doubles as bare NaN / Infinity tokens, which JSON lacks: read
+    # them as the strings proto JSON uses for them ("NaN", "-Infinity"), which `to_float` accepts.
+    if _BARE_NON_FINITE.search(raw) is not None:
+        try:
+            return orjson.loads(_BARE_NON_FINITE_OR_STRING.sub(_quote_non_finite, raw))
+        except orjson.JSONDecodeError as exc:
+            error = exc
+    raise ModelyardException(f"Malformed JSON in request body: {error}", errors.MALFORMED_REQUEST)
+
+
+def _quote_non_finite(match: re.Match[bytes]) -> bytes:
+    token = match.group(1)
+    return match.group() if token is None else b'"' + token + b'"'
 
 
 # --- field getters ---------------------------------------------------------------------------------
@@ -92,11 +143,21 @@ def _missing(name: str) -> ModelyardException:
 
 
 def _invalid(name: str, value: Any, expected: str) -> ModelyardException:
-    shown = json.dumps(value, default=str)
+    shown = _shown(value)
     return ModelyardException.invalid_parameter(
         f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}, "
         f"got {type(value).__name__}.{_DOCS_HINT}"
     )
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """`value` as JSON for an error message, cut to `limit` characters (a request's value can be
+    megabytes long, or nested a thousand levels deep, beyond what json.dumps can recurse into)."""
+    try:
+        shown = orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def get_str(args: Args, name: str, default: str | None = None, *, prefix: str = "") -> str | None:
@@ -144,12 +205,17 @@ def to_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise _invalid(name, value, "an integer")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INT_STRING.fullmatch(value.strip()):
-        return int(value)
-    raise _invalid(name, value, "an integer")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) < 64 and _INT_STRING.fullmatch(value.strip()):
+        number = int(value)
+    else:
+        raise _invalid(name, value, "an integer")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        # Every integer of MLflow's API is an int64 (or narrower): beyond that no column holds it.
+        raise _invalid(name, value, "a 64-bit integer")
+    return number
 
 
 def require_float(args: Args, name: str, *, prefix: str = "") -> float:

@@ -21,8 +21,13 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 async def read_form(request: Request) -> dict[str, str]:
     """The form's fields (the last value wins for a repeated name); {} for a body of another type."""
+    return dict(await read_form_pairs(request))
+
+
+async def read_form_pairs(request: Request) -> list[tuple[str, str]]:
+    """The form's fields in order, repeated names included (checkboxes); [] for a body of another type."""
     if not request.headers.get("content-type", "").startswith(FORM_TYPE):
-        return {}
+        return []
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise ModelyardException("The form is too large.", errors.BAD_REQUEST)
@@ -31,7 +36,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise ModelyardException("The form is too large.", errors.BAD_REQUEST)
     try:
         text = body.decode("utf-8")
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict"))
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelyardException(f"The form is not valid UTF-8 form data: {exc}", errors.BAD_REQUEST) from exc
 

@@ -57,6 +57,7 @@ class LoggedModelStore(abc.ABC):
         max_results: int = SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[Mapping[str, Any]] | None = None,
         page_token: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
     ) -> PagedList[LoggedModel]: ...
 
     @abc.abstractmethod

@@ -15,9 +15,14 @@ from sqlalchemy import ColumnElement, and_, exists, not_, or_
 from modelyard.entities import LoggedModelStatus
 from modelyard.exceptions import ModelyardException
 from modelyard.store.search.filter_parser import And, Comparison, Node
-from modelyard.store.search.kinds import NUMBER_OPS, STRING_OPS, Field, SearchKind
+from modelyard.store.search.kinds import NUMBER_OPS, STRING_OPS, Field, SearchKind, check_order_by_count
 from modelyard.store.search.sql_ops import compare
-from modelyard.store.sql.logged_model_schema import SqlLoggedModel, SqlLoggedModelParam, SqlLoggedModelTag
+from modelyard.store.sql.logged_model_schema import (
+    SqlLoggedModel,
+    SqlLoggedModelMetric,
+    SqlLoggedModelParam,
+    SqlLoggedModelTag,
+)
 
 LOGGED_MODELS = SearchKind(
     name="logged models",
@@ -103,6 +108,7 @@ def _keyed(comp: Comparison, dialect: str) -> ColumnElement[bool]:
 
 def order_clauses(order_by: Sequence[Mapping[str, Any]] | None) -> list[Any]:
     """MLflow's default is newest first; model_id breaks ties so pages are stable."""
+    check_order_by_count(order_by)
     clauses: list[Any] = []
     for item in order_by or ():
         field_name = item.get("field_name") if isinstance(item, Mapping) else None
@@ -124,3 +130,27 @@ def order_clauses(order_by: Sequence[Mapping[str, Any]] | None) -> list[Any]:
         clauses.append(SqlLoggedModel.creation_timestamp_ms.desc())
     clauses.append(SqlLoggedModel.model_id.asc())
     return clauses
+
+
+def datasets_condition(datasets: Sequence[Mapping[str, Any]] | None) -> ColumnElement[bool] | None:
+    """MLflow's `datasets` clause: a model matches when it has a metric logged on one of the datasets
+    (name, and digest as given: a clause without a digest matches metrics logged without one)."""
+    if not datasets:
+        return None
+    alternatives = []
+    for item in datasets:
+        name = item.get("dataset_name") if isinstance(item, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise ModelyardException.invalid_parameter(
+                "`dataset_name` in the `datasets` clause must be specified."
+            )
+        digest = item.get("dataset_digest") or None
+        metric = SqlLoggedModelMetric
+        alternatives.append(
+            exists().where(
+                metric.model_id == SqlLoggedModel.model_id,
+                metric.dataset_name == name,
+                metric.dataset_digest.is_(None) if digest is None else metric.dataset_digest == str(digest),
+            )
+        )
+    return or_(*alternatives)

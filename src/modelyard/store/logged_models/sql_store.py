@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from modelyard.entities import LifecycleStage, LoggedModel, LoggedModelStatus, ModelOutput, PagedList
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.validation import validate_key, validate_string_value
-from modelyard.store.logged_models import search
+from modelyard.store.logged_models import links, search
 from modelyard.store.logged_models.base import (
     SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
     SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD,
@@ -94,12 +94,7 @@ class SqlLoggedModelStore(LoggedModelStore):
             experiment = session.get(SqlExperiment, exp_id)
             if experiment is None or experiment.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise ModelyardException.not_found(f"No active experiment with id={experiment_id} exists.")
-            if source_run_id:
-                run = session.get(SqlRun, source_run_id)
-                if run is None or run.experiment_id != exp_id:
-                    raise ModelyardException.invalid_parameter(
-                        f"Run '{source_run_id}' does not exist in experiment {experiment_id}."
-                    )
+            # Like MLflow, the source run is recorded as given: it may live on another server or workspace.
             model_id = f"m-{uuid.uuid4().hex}"
             root = experiment.artifact_location or artifact_locations.location_for(
                 self.default_artifact_root, exp_id
@@ -228,6 +223,7 @@ class SqlLoggedModelStore(LoggedModelStore):
         max_results: int = SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[Mapping[str, Any]] | None = None,
         page_token: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
     ) -> PagedList[LoggedModel]:
         if (
             isinstance(max_results, bool)
@@ -239,9 +235,16 @@ class SqlLoggedModelStore(LoggedModelStore):
         exp_ids = [_experiment_id(e) for e in experiment_ids]
         node = search.LOGGED_MODELS.parse_filter(filter_string)
         clauses = search.order_clauses(order_by)
-        fingerprint = query_fingerprint(
-            "logged_models", sorted(exp_ids), filter_string or "", [dict(o) for o in order_by or []]
-        )
+        dataset_cond = search.datasets_condition(datasets)
+        parts: list[Any] = [
+            "logged_models",
+            sorted(exp_ids),
+            filter_string or "",
+            [dict(o) for o in order_by or []],
+        ]
+        if datasets:
+            parts.append([dict(d) for d in datasets])
+        fingerprint = query_fingerprint(*parts)
         offset = decode_page_token(page_token, fingerprint)
         stmt = select(SqlLoggedModel.model_id).where(SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE)
         if exp_ids:
@@ -249,6 +252,8 @@ class SqlLoggedModelStore(LoggedModelStore):
         cond = search.condition(node, self.engine.dialect.name)
         if cond is not None:
             stmt = stmt.where(cond)
+        if dataset_cond is not None:
+            stmt = stmt.where(dataset_cond)
         stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
         with self._read() as session:
             ids, token = next_page(list(session.scalars(stmt)), max_results, offset, fingerprint)
@@ -288,6 +293,7 @@ class SqlLoggedModelStore(LoggedModelStore):
             .order_by(SqlLoggedModelParam.key)
         ):
             params[param.model_id][param.key] = param.value
+        metrics = links.load_model_metrics(session, model_ids)
         out = []
         for model_id in model_ids:
             row = rows.get(model_id)
@@ -307,6 +313,7 @@ class SqlLoggedModelStore(LoggedModelStore):
                     status_message=row.status_message,
                     tags=tags.get(model_id, {}),
                     params=params.get(model_id, {}),
+                    metrics=metrics.get(model_id, []),
                 )
             )
         return out

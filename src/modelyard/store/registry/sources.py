@@ -1,19 +1,28 @@
-"""Where a model version's `source` may point: inside the artifact store, and inside the run it names.
+"""Where a model version's `source` may point, checked as strictly as MLflow's server on the wire.
 
 A registered version's source is later downloaded by whoever loads the model (serving, deploy, the
-`models:/` URIs), so an unchecked source is a file-read primitive: MLflow shipped exactly that hole
-(local paths, `file:` URIs, other runs' folders) and then a series of bypasses through URL syntax
-(`#`, `?`, `;` and percent-encoded `..`). The rules here are deliberately strict and simple:
+`models:/` URIs, `model-versions/get-artifact`), so an unchecked source is a read primitive with the
+server's own credentials: MLflow shipped exactly that hole (local paths, `file:` URIs, other runs'
+folders) and then a series of bypasses through URL syntax (`#`, `?`, `;`, percent-encoded `..`).
+
+MLflow's rule is that the request must name the resource that holds the source; modelyard follows it
+and keeps two protections of its own (both only refuse what MLflow would read from the server):
 
 1. the text itself: no control characters, backslashes, `#`, `?`, `;` or `%` (no encoded anything),
    and no `.` / `..` path segment;
-2. `runs:/<run_id>/<path>` must name an existing run, the same run as `run_id` when both are given;
-3. `models:/<model_id>` must name an existing logged model (produced by `run_id`, when both are given),
-   `models:/<name>/<version>` an existing registered version;
-4. any other URI must lie inside the artifact location of the run given as `run_id` (or of a logged
-   model that run produced); without a run, inside one of the configured artifact roots;
-5. local paths and `file:` URIs are accepted only under rule 4's run case, when that run's own
-   artifact location is itself local (an embedded or unproxied store); never without a run.
+2. with `model_id`: that logged model must exist and the source must be `models:/<model_id>` or lie in
+   its artifact location; the version's `run_id` defaults to the model's `source_run_id` (MLflow 3's
+   `log_model(registered_model_name=...)` sends no run id);
+3. `models:/m-...` without `model_id`, and `runs:/<id>/...` whose run is not `run_id`, are refused; the
+   run of a `runs:/` source need not exist here (it may live on another server, as MLflow allows);
+4. `models:/<name>/<version>` must name an existing version, whose run the new version inherits;
+5. local paths, `file:` and `mlflow-artifacts:` URIs must lie inside the artifact location of the run
+   given as `run_id` (or of a logged model that run produced); local ones only when that location is
+   itself local;
+6. host-addressed schemes (`http`, `https`, `ftp`, ...) are refused, as MLflow does by default; any
+   other URI (`s3://...`) must lie inside the run's location, a logged model of it, or one of the
+   configured artifact roots. (MLflow accepts any bucket here; modelyard does not let a version make
+   the server read a bucket outside its artifact store with the server's credentials.)
 
 The checks that need the database are asked through `SourceLookup`, so this module stays pure.
 """
@@ -32,6 +41,8 @@ _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f\\#?;%]")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{8,64}$")
 _RUNS_URI = re.compile(r"^runs:/+(?P<run_id>[^/]+)(?:/(?P<path>.*))?$")
 _MODELS_URI = re.compile(r"^models:/+(?P<rest>.+)$")
+#: Schemes that address an arbitrary host: the server would connect wherever the source says.
+_HOST_ADDRESSED = frozenset({"http", "https", "ftp", "sftp"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,12 @@ class LoggedModelRef:
     name: str
 
 
+@dataclass(frozen=True)
+class VersionRef:
+    location: str
+    run_id: str | None
+
+
 class SourceLookup(Protocol):
     """What the rules need to know from the database (None: no such entity)."""
 
@@ -57,100 +74,134 @@ class SourceLookup(Protocol):
 
     def logged_models_of_run(self, run_id: str) -> Sequence[LoggedModelRef]: ...
 
-    def model_version_location(self, name: str, version: str) -> str | None: ...
+    def model_version(self, name: str, version: str) -> VersionRef | None: ...
 
 
 @dataclass(frozen=True)
 class ResolvedSource:
-    """The accepted source, where its files are (get-download-uri), and the logged model it names."""
+    """The accepted source, where its files are (get-download-uri; None: resolved when read), the
+    logged model it names and the run the version records."""
 
     source: str
-    storage_location: str
+    storage_location: str | None
     model_id: str | None = None
+    run_id: str | None = None
 
 
 def _invalid(source: str, why: str) -> ModelyardException:
-    return ModelyardException.invalid_parameter(f"Invalid model version source '{source}': {why}.")
+    return ModelyardException.invalid_parameter(f"Invalid model version source: '{source}'. {why}")
+
+
+def _must_identify(source: str, parameter: str) -> ModelyardException:
+    return _invalid(
+        source, f"The {parameter} request parameter must identify the resource that contains the source."
+    )
 
 
 def resolve_source(
-    source: str, run_id: str | None, roots: Sequence[str], lookup: SourceLookup
+    source: str,
+    run_id: str | None,
+    roots: Sequence[str],
+    lookup: SourceLookup,
+    model_id: str | None = None,
 ) -> ResolvedSource:
     """Check `source` against the rules above; INVALID_PARAMETER_VALUE names the broken one."""
     if not source:
         raise ModelyardException.invalid_parameter("Model version source must be a non-empty string.")
     if _FORBIDDEN_CHARS.search(source):
-        raise _invalid(source, "it must not contain control characters, backslashes, '#', '?', ';' or '%'")
-    run = _named_run(source, run_id, lookup)
+        raise _invalid(source, "It must not contain control characters, backslashes, '#', '?', ';' or '%'.")
+    _check_segments(source, _path_of(source))
+    if model_id:
+        return _logged_model_source(source, run_id, model_id, lookup)
     if source.startswith("runs:"):
         return _runs_source(source, run_id, lookup)
     if source.startswith("models:"):
         return _models_source(source, run_id, lookup)
-    _check_segments(source, source.split(":", 1)[-1] if _has_scheme(source) else source)
-    target = _normalised(source)
-    if run is not None:
-        allowed = [run.artifact_uri, *(m.artifact_location for m in lookup.logged_models_of_run(run.run_id))]
-        if any(_within(target, location) for location in allowed):
-            return ResolvedSource(source, source)
-        raise _invalid(source, f"it is not inside the artifact location of run '{run.run_id}'")
-    if target.scheme == "file":
-        raise _invalid(source, "local paths and file: URIs are only accepted inside the run's artifacts")
-    if any(_within(target, root) for root in roots if root and not _is_local(root)):
-        return ResolvedSource(source, source)
-    raise _invalid(source, "it is not inside the artifact store")
+    return _location_source(source, run_id, roots, lookup)
 
 
-def _named_run(source: str, run_id: str | None, lookup: SourceLookup) -> RunRef | None:
-    if not run_id:
-        return None
-    run = lookup.run(run_id)
-    if run is None:
-        raise ModelyardException.invalid_parameter(f"Invalid model version run_id '{run_id}': no such run.")
-    return run
+def _logged_model_source(
+    source: str, run_id: str | None, model_id: str, lookup: SourceLookup
+) -> ResolvedSource:
+    model = lookup.logged_model(model_id)
+    if model is None:
+        raise _must_identify(source, "model_id")
+    recorded_run = run_id or model.source_run_id
+    if source.rstrip("/") == f"models:/{model_id}":
+        return ResolvedSource(source, model.artifact_location, model_id, recorded_run)
+    if source.startswith(("runs:", "models:")) or not _within(_normalised(source), model.artifact_location):
+        raise _must_identify(source, "model_id")
+    return ResolvedSource(source, source, model_id, recorded_run)
 
 
 def _runs_source(source: str, run_id: str | None, lookup: SourceLookup) -> ResolvedSource:
     match = _RUNS_URI.match(source)
     if match is None:
-        raise _invalid(source, "expected runs:/<run_id>/<path>")
+        raise _invalid(source, "Expected runs:/<run_id>/<path>.")
     uri_run_id, path = match["run_id"], (match["path"] or "").strip("/")
-    _check_segments(source, path)
-    if run_id and uri_run_id != run_id:
-        raise _invalid(source, f"it names run '{uri_run_id}' but the version's run_id is '{run_id}'")
+    if uri_run_id != run_id:
+        raise _must_identify(source, "run_id")
     run = lookup.run(uri_run_id)
-    if run is None:
-        raise _invalid(source, f"run '{uri_run_id}' does not exist")
+    if run is None:  # a run of another server or workspace: resolved when the model is read
+        return ResolvedSource(source, None, None, run_id)
     # MLflow 3 keeps a model logged under a run in the logged model's own folder, named by path.
     for model in lookup.logged_models_of_run(uri_run_id):
         if path and model.name == path:
-            return ResolvedSource(source, model.artifact_location, model.model_id)
+            return ResolvedSource(source, model.artifact_location, model.model_id, run_id)
     location = run.artifact_uri.rstrip("/")
-    return ResolvedSource(source, f"{location}/{path}" if path else location)
+    return ResolvedSource(source, f"{location}/{path}" if path else location, None, run_id)
 
 
 def _models_source(source: str, run_id: str | None, lookup: SourceLookup) -> ResolvedSource:
     match = _MODELS_URI.match(source)
     rest = match["rest"].strip("/") if match else ""
-    _check_segments(source, rest)
     if _LOGGED_MODEL_ID.match(rest):
-        model = lookup.logged_model(rest)
-        if model is None:
-            raise _invalid(source, f"logged model '{rest}' does not exist")
-        if run_id and model.source_run_id and model.source_run_id != run_id:
-            raise _invalid(source, f"logged model '{rest}' was not produced by run '{run_id}'")
-        return ResolvedSource(source, model.artifact_location, model.model_id)
+        raise _must_identify(source, "model_id")
     parts = rest.split("/")
     if len(parts) == 2 and parts[1].isdigit():
-        location = lookup.model_version_location(parts[0], parts[1])
-        if location is None:
-            raise _invalid(source, f"model version {parts[0]} {parts[1]} does not exist")
-        return ResolvedSource(source, location)
-    raise _invalid(source, "expected models:/<model_id> or models:/<name>/<version>")
+        version = lookup.model_version(parts[0], parts[1])
+        if version is None:
+            raise ModelyardException.not_found(
+                f"Model Version (name={parts[0]}, version={parts[1]}) not found"
+            )
+        return ResolvedSource(source, version.location, None, run_id or version.run_id)
+    raise _invalid(source, "Expected models:/<model_id> or models:/<name>/<version>.")
+
+
+def _location_source(
+    source: str, run_id: str | None, roots: Sequence[str], lookup: SourceLookup
+) -> ResolvedSource:
+    target = _normalised(source)
+    if target.scheme in _HOST_ADDRESSED:
+        raise _invalid(source, f"The '{target.scheme}' scheme addresses a host outside the artifact store.")
+    run = lookup.run(run_id) if run_id else None
+    if run is not None:
+        allowed = [run.artifact_uri, *(m.artifact_location for m in lookup.logged_models_of_run(run.run_id))]
+        if any(_within(target, location) for location in allowed):
+            return ResolvedSource(source, source, None, run_id)
+    if target.scheme == "file":
+        raise _invalid(
+            source,
+            "To use a local path as a model version source, the run_id request parameter has to be specified "
+            "and the local path has to be contained within the artifact directory of the run.",
+        )
+    if target.scheme == "mlflow-artifacts":
+        raise _must_identify(source, "run_id")
+    if any(_within(target, root) for root in roots if root and not _is_local(root)):
+        return ResolvedSource(source, source, None, run_id)
+    raise _invalid(source, "It is not inside the artifact store of this server.")
+
+
+def _path_of(source: str) -> str:
+    for prefix in ("runs:", "models:"):
+        if source.startswith(prefix):
+            return source[len(prefix) :]
+    return source.split(":", 1)[-1] if _has_scheme(source) else source
 
 
 def _check_segments(source: str, path: str) -> None:
     if any(segment in (".", "..") for segment in path.split("/")):
-        raise _invalid(source, "'.' and '..' path segments are not allowed")
+        raise _invalid(source, "An absolute path without relative path references ('.', '..') is required.")
 
 
 def _has_scheme(location: str) -> bool:

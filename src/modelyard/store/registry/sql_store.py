@@ -10,24 +10,21 @@ which serialises them outright. Either way the numbers are 1..N without gaps or 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, delete, func, select, tuple_, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.entities import (
-    LifecycleStage,
     ModelVersion,
     ModelVersionStage,
     PagedList,
     RegisteredModel,
-    RegisteredModelAlias,
 )
 from modelyard.exceptions import ModelyardException
-from modelyard.store.registry import search
+from modelyard.store.registry import events, search
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
@@ -35,7 +32,9 @@ from modelyard.store.registry.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD,
     RegistryStore,
 )
-from modelyard.store.registry.sources import LoggedModelRef, RunRef, resolve_source
+from modelyard.store.registry.lineage import SessionLookup, record_version_on_model
+from modelyard.store.registry.loading import load_models, load_versions
+from modelyard.store.registry.sources import resolve_source
 from modelyard.store.registry.validation import (
     parse_version,
     validate_alias,
@@ -45,7 +44,6 @@ from modelyard.store.registry.validation import (
 )
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
-from modelyard.store.sql.logged_model_schema import SqlLoggedModel
 from modelyard.store.sql.registry_schema import (
     SqlModelVersion,
     SqlModelVersionTag,
@@ -53,7 +51,6 @@ from modelyard.store.sql.registry_schema import (
     SqlRegisteredModelAlias,
     SqlRegisteredModelTag,
 )
-from modelyard.store.sql.schema import SqlRun
 
 
 def _now_ms() -> int:
@@ -73,42 +70,6 @@ def _check_page_size(max_results: int, threshold: int) -> None:
         raise ModelyardException.invalid_parameter(
             f"Invalid value for max_results: it must be between 1 and {threshold}, got {max_results!r}."
         )
-
-
-class _SessionLookup:
-    """`sources.SourceLookup` over an open session (the same transaction that registers)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def run(self, run_id: str) -> RunRef | None:
-        row = self.session.get(SqlRun, run_id)
-        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE or not row.artifact_uri:
-            return None
-        return RunRef(row.run_uuid, row.artifact_uri)
-
-    def logged_model(self, model_id: str) -> LoggedModelRef | None:
-        row = self.session.get(SqlLoggedModel, model_id)
-        if row is None or row.lifecycle_stage != LifecycleStage.ACTIVE:
-            return None
-        return _logged_model_ref(row)
-
-    def logged_models_of_run(self, run_id: str) -> list[LoggedModelRef]:
-        rows = self.session.scalars(
-            select(SqlLoggedModel).where(
-                SqlLoggedModel.source_run_id == run_id,
-                SqlLoggedModel.lifecycle_stage == LifecycleStage.ACTIVE,
-            )
-        )
-        return [_logged_model_ref(row) for row in rows]
-
-    def model_version_location(self, name: str, version: str) -> str | None:
-        row = self.session.get(SqlModelVersion, (name, int(version)))
-        return None if row is None else (row.storage_location or row.source)
-
-
-def _logged_model_ref(row: SqlLoggedModel) -> LoggedModelRef:
-    return LoggedModelRef(row.model_id, row.artifact_location, row.source_run_id, row.name)
 
 
 class SqlRegistryStore(RegistryStore):
@@ -165,15 +126,18 @@ class SqlRegistryStore(RegistryStore):
                 )
                 session.flush()
                 session.add_all(SqlRegisteredModelTag(name=name, key=k, value=v) for k, v in tag_items)
+                events.record(
+                    session, events.MODEL_CREATED, name, now, description=description, tags=dict(tag_items) or None
+                )
                 session.flush()
-                return self._load_models(session, [name])[0]
+                return load_models(session, [name])[0]
         except IntegrityError as exc:  # a concurrent create of the same name won the race
             raise _already_exists(name) from exc
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         validate_model_name(name)
         with self._read() as session:
-            models = self._load_models(session, [name])
+            models = load_models(session, [name])
             if not models:
                 raise _model_not_found(name)
             return models[0]
@@ -188,13 +152,15 @@ class SqlRegistryStore(RegistryStore):
                     if session.get(SqlRegisteredModel, new_name) is not None:
                         raise _already_exists(new_name)
                     self._rename_rows(session, name, new_name)
+                    events.rename(session, name, new_name)
+                    events.record(session, events.MODEL_RENAMED, new_name, _now_ms(), from_name=name)
                 session.execute(
                     update(SqlRegisteredModel)
                     .where(SqlRegisteredModel.name == new_name)
                     .values(last_updated_time=_now_ms())
                 )
                 session.expire_all()
-                return self._load_models(session, [new_name])[0]
+                return load_models(session, [new_name])[0]
         except IntegrityError as exc:
             raise _already_exists(new_name) from exc
 
@@ -210,15 +176,22 @@ class SqlRegistryStore(RegistryStore):
         validate_description(description)
         with self._write() as session:
             row = self._model_row(session, name)
+            if row.description != description:
+                events.record(session, events.MODEL_DESCRIPTION, name, _now_ms(), description=description)
             row.description = description
             row.last_updated_time = _now_ms()
             session.flush()
-            return self._load_models(session, [name])[0]
+            return load_models(session, [name])[0]
 
-    def delete_registered_model(self, name: str) -> None:
+    def delete_registered_model(self, name: str, purge_history: bool = False) -> None:
+        """Its history stays (a `model_deleted` event ends it) unless `purge_history`."""
         validate_model_name(name)
         with self._write() as session:
             self._model_row(session, name)
+            if purge_history:
+                events.purge(session, name)
+            else:
+                events.record(session, events.MODEL_DELETED, name, _now_ms())
             # Explicit child deletes: correct even on a connection without enforced foreign keys.
             session.execute(delete(SqlRegisteredModelAlias).where(SqlRegisteredModelAlias.name == name))
             session.execute(delete(SqlModelVersionTag).where(SqlModelVersionTag.name == name))
@@ -248,7 +221,7 @@ class SqlRegistryStore(RegistryStore):
         stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
         with self._read() as session:
             names, token = next_page(list(session.scalars(stmt)), max_results, offset, fingerprint)
-            by_name = {m.name: m for m in self._load_models(session, names)}
+            by_name = {m.name: m for m in load_models(session, names)}
             return PagedList([by_name[n] for n in names if n in by_name], token)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
@@ -263,7 +236,7 @@ class SqlRegistryStore(RegistryStore):
             ).all()
             latest = {stage: version for stage, version in rows}
             keys = [(name, latest[s]) for s in dict.fromkeys(wanted) if s in latest]
-            loaded = self._load_versions(session, keys)
+            loaded = load_versions(session, keys)
             return [loaded[k] for k in keys]
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
@@ -272,6 +245,8 @@ class SqlRegistryStore(RegistryStore):
         with self._write() as session:
             self._model_row(session, name)
             tag = session.get(SqlRegisteredModelTag, (name, key))
+            if tag is None or tag.value != value:
+                events.record(session, events.MODEL_TAG_SET, name, _now_ms(), key=key, value=value)
             if tag is None:
                 session.add(SqlRegisteredModelTag(name=name, key=key, value=value))
             else:
@@ -282,11 +257,13 @@ class SqlRegistryStore(RegistryStore):
         validate_tag(key, "")
         with self._write() as session:
             self._model_row(session, name)
-            session.execute(
+            removed = session.execute(
                 delete(SqlRegisteredModelTag).where(
                     SqlRegisteredModelTag.name == name, SqlRegisteredModelTag.key == key
                 )
             )
+            if removed.rowcount:
+                events.record(session, events.MODEL_TAG_DELETED, name, _now_ms(), key=key)
 
     # ---- model versions ----------------------------------------------------------------------
     def create_model_version(
@@ -305,17 +282,11 @@ class SqlRegistryStore(RegistryStore):
         if not isinstance(source, str):
             raise ModelyardException.invalid_parameter("Model version source must be a string.")
         with self._write() as session:
-            lookup = _SessionLookup(session)
             if session.get(SqlRegisteredModel, name) is None:
                 raise _model_not_found(name)
-            resolved = resolve_source(source, run_id or None, self.artifact_roots, lookup)
-            if model_id:
-                if lookup.logged_model(model_id) is None:
-                    raise ModelyardException.invalid_parameter(f"Logged model '{model_id}' does not exist.")
-                if resolved.model_id and resolved.model_id != model_id:
-                    raise ModelyardException.invalid_parameter(
-                        f"model_id '{model_id}' does not match the source '{source}' ({resolved.model_id})."
-                    )
+            resolved = resolve_source(
+                source, run_id or None, self.artifact_roots, SessionLookup(session), model_id or None
+            )
             now = _now_ms()
             version = session.execute(
                 update(SqlRegisteredModel)
@@ -334,24 +305,29 @@ class SqlRegistryStore(RegistryStore):
                     current_stage=ModelVersionStage.NONE,
                     source=source,
                     storage_location=resolved.storage_location,
-                    run_id=run_id or None,
+                    run_id=resolved.run_id,
                     run_link=run_link or None,
                     status="READY",
-                    model_id=model_id or resolved.model_id,
+                    model_id=resolved.model_id,
                 )
             )
             session.flush()
+            if model_id:
+                record_version_on_model(session, model_id, name, version)
             session.add_all(
                 SqlModelVersionTag(name=name, version=version, key=k, value=v) for k, v in tag_items
             )
+            events.record(
+                session, events.VERSION_CREATED, name, now, version=version, source=source, run_id=resolved.run_id
+            )
             session.flush()
-            return self._load_versions(session, [(name, version)])[(name, version)]
+            return load_versions(session, [(name, version)])[(name, version)]
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         validate_model_name(name)
         number = parse_version(version)
         with self._read() as session:
-            found = self._load_versions(session, [(name, number)])
+            found = load_versions(session, [(name, number)])
             if not found:
                 raise _version_not_found(name, number)
             return found[(name, number)]
@@ -362,13 +338,22 @@ class SqlRegistryStore(RegistryStore):
         number = parse_version(version)
         with self._write() as session:
             row = self._version_row(session, name, number)
+            if row.description != description:
+                events.record(
+                    session, events.VERSION_DESCRIPTION, name, _now_ms(), version=number, description=description
+                )
             row.description = description
             row.last_updated_time = _now_ms()
             session.flush()
-            return self._load_versions(session, [(name, number)])[(name, number)]
+            return load_versions(session, [(name, number)])[(name, number)]
 
     def transition_model_version_stage(
-        self, name: str, version: str | int, stage: str, archive_existing_versions: bool = False
+        self,
+        name: str,
+        version: str | int,
+        stage: str,
+        archive_existing_versions: bool = False,
+        rollback_of: int | None = None,
     ) -> ModelVersion:
         validate_model_name(name)
         number = parse_version(version)
@@ -383,7 +368,28 @@ class SqlRegistryStore(RegistryStore):
             self._model_row(session, name, for_update=True)
             row = self._version_row(session, name, number)
             now = _now_ms()
+            archived: list[int] = []
             if archive_existing_versions:
+                archived = list(
+                    session.scalars(
+                        select(SqlModelVersion.version).where(
+                            SqlModelVersion.name == name,
+                            SqlModelVersion.version != number,
+                            SqlModelVersion.current_stage == target,
+                        )
+                    )
+                )
+                for other in archived:
+                    events.record(
+                        session,
+                        events.STAGE_TRANSITIONED,
+                        name,
+                        now,
+                        version=other,
+                        subject=ModelVersionStage.ARCHIVED,
+                        from_stage=target,
+                        archived_by=number,
+                    )
                 session.execute(
                     update(SqlModelVersion)
                     .where(
@@ -394,6 +400,19 @@ class SqlRegistryStore(RegistryStore):
                     .values(current_stage=ModelVersionStage.ARCHIVED, last_updated_time=now)
                     .execution_options(synchronize_session=False)
                 )
+            if row.current_stage != target or archived:
+                events.record(
+                    session,
+                    events.STAGE_TRANSITIONED,
+                    name,
+                    now,
+                    version=number,
+                    subject=target,
+                    from_stage=row.current_stage,
+                    archive_existing_versions=archive_existing_versions or None,
+                    archived=archived or None,
+                    rollback_of=rollback_of,
+                )
             row.current_stage = target
             row.last_updated_time = now
             session.execute(
@@ -402,7 +421,7 @@ class SqlRegistryStore(RegistryStore):
                 .values(last_updated_time=now)
             )
             session.flush()
-            return self._load_versions(session, [(name, number)])[(name, number)]
+            return load_versions(session, [(name, number)])[(name, number)]
 
     def delete_model_version(self, name: str, version: str | int) -> None:
         validate_model_name(name)
@@ -410,6 +429,16 @@ class SqlRegistryStore(RegistryStore):
         with self._write() as session:
             self._version_row(session, name, number)
             key = (SqlModelVersion.name == name, SqlModelVersion.version == number)
+            now = _now_ms()
+            for alias in session.scalars(
+                select(SqlRegisteredModelAlias.alias).where(
+                    SqlRegisteredModelAlias.name == name, SqlRegisteredModelAlias.version == number
+                )
+            ):
+                events.record(
+                    session, events.ALIAS_DELETED, name, now, version=number, subject=alias, reason="version_deleted"
+                )
+            events.record(session, events.VERSION_DELETED, name, now, version=number)
             session.execute(
                 delete(SqlRegisteredModelAlias).where(
                     SqlRegisteredModelAlias.name == name, SqlRegisteredModelAlias.version == number
@@ -460,7 +489,7 @@ class SqlRegistryStore(RegistryStore):
         with self._read() as session:
             rows = [(n, v) for n, v in session.execute(stmt).all()]
             keys, token = next_page(rows, max_results, offset, fingerprint)
-            loaded = self._load_versions(session, keys)
+            loaded = load_versions(session, keys)
             return PagedList([loaded[k] for k in keys if k in loaded], token)
 
     def set_model_version_tag(self, name: str, version: str | int, key: str, value: str) -> None:
@@ -470,6 +499,8 @@ class SqlRegistryStore(RegistryStore):
         with self._write() as session:
             self._version_row(session, name, number)
             tag = session.get(SqlModelVersionTag, (name, number, key))
+            if tag is None or tag.value != value:
+                events.record(session, events.VERSION_TAG_SET, name, _now_ms(), version=number, key=key, value=value)
             if tag is None:
                 session.add(SqlModelVersionTag(name=name, version=number, key=key, value=value))
             else:
@@ -481,23 +512,40 @@ class SqlRegistryStore(RegistryStore):
         validate_tag(key, "")
         with self._write() as session:
             self._version_row(session, name, number)
-            session.execute(
+            removed = session.execute(
                 delete(SqlModelVersionTag).where(
                     SqlModelVersionTag.name == name,
                     SqlModelVersionTag.version == number,
                     SqlModelVersionTag.key == key,
                 )
             )
+            if removed.rowcount:
+                events.record(session, events.VERSION_TAG_DELETED, name, _now_ms(), version=number, key=key)
 
     # ---- aliases -----------------------------------------------------------------------------
-    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: str | int, rollback_of: int | None = None
+    ) -> None:
         validate_model_name(name)
         validate_alias(alias)
         number = parse_version(version)
         with self._write() as session:
-            self._model_row(session, name)
+            # Locking the model row orders concurrent moves of its aliases, so each event's
+            # from_version is the version the previous move left.
+            self._model_row(session, name, for_update=True)
             self._version_row(session, name, number)
             row = session.get(SqlRegisteredModelAlias, (name, alias))
+            if row is None or row.version != number:
+                events.record(
+                    session,
+                    events.ALIAS_SET,
+                    name,
+                    _now_ms(),
+                    version=number,
+                    subject=alias,
+                    from_version=None if row is None else row.version,
+                    rollback_of=rollback_of,
+                )
             if row is None:
                 session.add(SqlRegisteredModelAlias(name=name, alias=alias, version=number))
             else:
@@ -507,12 +555,11 @@ class SqlRegistryStore(RegistryStore):
         validate_model_name(name)
         validate_alias(alias)
         with self._write() as session:
-            self._model_row(session, name)
-            session.execute(
-                delete(SqlRegisteredModelAlias).where(
-                    SqlRegisteredModelAlias.name == name, SqlRegisteredModelAlias.alias == alias
-                )
-            )
+            self._model_row(session, name, for_update=True)
+            row = session.get(SqlRegisteredModelAlias, (name, alias))
+            if row is not None:
+                events.record(session, events.ALIAS_DELETED, name, _now_ms(), version=row.version, subject=alias)
+                session.delete(row)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         validate_model_name(name)
@@ -523,7 +570,7 @@ class SqlRegistryStore(RegistryStore):
             if row is None:
                 # MLflow answers a missing alias with 400, not 404; clients rely on the code.
                 raise ModelyardException.invalid_parameter(f"Registered model alias {alias} not found.")
-            return self._load_versions(session, [(name, row.version)])[(name, row.version)]
+            return load_versions(session, [(name, row.version)])[(name, row.version)]
 
     # ---- loading -----------------------------------------------------------------------------
     @staticmethod
@@ -542,96 +589,6 @@ class SqlRegistryStore(RegistryStore):
         if row is None:
             raise _version_not_found(name, version)
         return row
-
-    def _load_versions(
-        self, session: Session, keys: Sequence[tuple[str, int]]
-    ) -> dict[tuple[str, int], ModelVersion]:
-        if not keys:
-            return {}
-        wanted = list(dict.fromkeys(keys))
-        key_cols = tuple_(SqlModelVersion.name, SqlModelVersion.version)
-        rows = session.scalars(select(SqlModelVersion).where(key_cols.in_(wanted))).all()
-        tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-        for tag in session.scalars(
-            select(SqlModelVersionTag)
-            .where(tuple_(SqlModelVersionTag.name, SqlModelVersionTag.version).in_(wanted))
-            .order_by(SqlModelVersionTag.key)
-        ):
-            tags[(tag.name, tag.version)][tag.key] = tag.value or ""
-        aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
-        for alias in session.scalars(
-            select(SqlRegisteredModelAlias)
-            .where(tuple_(SqlRegisteredModelAlias.name, SqlRegisteredModelAlias.version).in_(wanted))
-            .order_by(SqlRegisteredModelAlias.alias)
-        ):
-            aliases[(alias.name, alias.version)].append(alias.alias)
-        out = {}
-        for row in rows:
-            key = (row.name, row.version)
-            out[key] = ModelVersion(
-                name=row.name,
-                version=str(row.version),
-                creation_timestamp=row.creation_time,
-                last_updated_timestamp=row.last_updated_time,
-                description=row.description,
-                user_id=row.user_id,
-                current_stage=row.current_stage,
-                source=row.source,
-                run_id=row.run_id,
-                status=row.status,
-                status_message=row.status_message,
-                tags=tags.get(key, {}),
-                run_link=row.run_link,
-                aliases=aliases.get(key, []),
-                model_id=row.model_id,
-            )
-        return out
-
-    def _load_models(self, session: Session, names: Sequence[str]) -> list[RegisteredModel]:
-        if not names:
-            return []
-        wanted = list(dict.fromkeys(names))
-        rows = session.scalars(select(SqlRegisteredModel).where(SqlRegisteredModel.name.in_(wanted))).all()
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for tag in session.scalars(
-            select(SqlRegisteredModelTag)
-            .where(SqlRegisteredModelTag.name.in_(wanted))
-            .order_by(SqlRegisteredModelTag.key)
-        ):
-            tags[tag.name][tag.key] = tag.value or ""
-        aliases: dict[str, list[RegisteredModelAlias]] = defaultdict(list)
-        for alias in session.scalars(
-            select(SqlRegisteredModelAlias)
-            .where(SqlRegisteredModelAlias.name.in_(wanted))
-            .order_by(SqlRegisteredModelAlias.alias)
-        ):
-            aliases[alias.name].append(RegisteredModelAlias(alias.alias, str(alias.version)))
-        latest_keys = [
-            (name, version)
-            for name, _stage, version in session.execute(
-                select(SqlModelVersion.name, SqlModelVersion.current_stage, func.max(SqlModelVersion.version))
-                .where(SqlModelVersion.name.in_(wanted))
-                .group_by(SqlModelVersion.name, SqlModelVersion.current_stage)
-            ).all()
-        ]
-        versions = self._load_versions(session, latest_keys)
-        latest: dict[str, list[ModelVersion]] = defaultdict(list)
-        stage_rank = {stage: i for i, stage in enumerate(ModelVersionStage.ALL)}
-        for (name, _), mv in sorted(versions.items(), key=lambda kv: stage_rank.get(kv[1].current_stage, 9)):
-            latest[name].append(mv)
-        by_name = {
-            row.name: RegisteredModel(
-                name=row.name,
-                creation_timestamp=row.creation_time,
-                last_updated_timestamp=row.last_updated_time,
-                description=row.description,
-                latest_versions=latest.get(row.name, []),
-                tags=tags.get(row.name, {}),
-                aliases=aliases.get(row.name, []),
-            )
-            for row in rows
-        }
-        return [by_name[n] for n in wanted if n in by_name]
 
 
 def _already_exists(name: str) -> ModelyardException:

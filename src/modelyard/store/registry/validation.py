@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol.validation import validate_key, validate_string_value
+from modelyard.protocol.validation import check_encodable, validate_key, validate_string_value
 
 MAX_MODEL_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
@@ -28,7 +28,7 @@ def validate_model_name(name: Any) -> str:
         raise ModelyardException.invalid_parameter(
             f"Invalid registered model name {name!r}: control characters are not allowed."
         )
-    return name
+    return check_encodable(name, "registered model name")
 
 
 def parse_version(version: Any) -> int:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.search.limits import SearchLimits, over_limit, search_limits
 
 Scalar = str | int | float
 Value = Scalar | tuple[Scalar, ...] | None
@@ -183,9 +184,17 @@ class Parser:
         entities: Mapping[str, str],
         default_entity: str | None,
         what: str = "filter",
+        limits: SearchLimits | None = None,
     ) -> None:
         self.text = text
         self.what = what
+        self.limits = limits or search_limits()
+        #: Parentheses open at the current token, comparisons and IN-list values read so far: each
+        #: is checked against `limits` as it grows, so an oversized filter stops early, and the
+        #: recursion (three frames per parenthesis) never nears Python's limit.
+        self.depth = 0
+        self.terms = 0
+        self.in_values = 0
         self.entities = {alias.lower(): canonical for alias, canonical in entities.items()}
         self.default_entity = default_entity
         self._lexer = iter_tokens(text, what)
@@ -237,6 +246,10 @@ class Parser:
 
     # grammar
     def parse_filter(self) -> Node | None:
+        if len(self.text) > self.limits.max_filter_length:
+            raise over_limit(
+                "the filter's length", len(self.text), self.limits.max_filter_length, "SEARCH_MAX_FILTER_LENGTH"
+            )
         if self.tok.kind == "EOF":
             return None
         node = self.parse_or()
@@ -265,7 +278,13 @@ class Parser:
             opening = self.advance()
             if self.is_punct(")"):
                 raise self.fail("empty parentheses")
+            self.depth += 1
+            if self.depth > self.limits.max_depth:
+                raise over_limit(
+                    "the filter's parenthesis depth", self.depth, self.limits.max_depth, "SEARCH_MAX_DEPTH"
+                )
             node = self.parse_or()
+            self.depth -= 1
             if not self.is_punct(")"):
                 raise self.fail(
                     f"expected ')' to close the '(' at character {opening.position + 1}, "
@@ -276,6 +295,9 @@ class Parser:
         return self.parse_comparison()
 
     def parse_comparison(self) -> Comparison:
+        self.terms += 1
+        if self.terms > self.limits.max_terms:
+            raise over_limit("the number of comparisons", self.terms, self.limits.max_terms, "SEARCH_MAX_TERMS")
         ident = self.parse_identifier()
         op_tok = self.tok
         if op_tok.kind == "OP":
@@ -391,6 +413,12 @@ class Parser:
             self.advance()
             values.append(self.parse_scalar())
         self.expect_punct(")", f"to close the list after {op}")
+        self.in_values += len(values)
+        if self.in_values > self.limits.max_in_values:
+            raise over_limit(
+                "the number of IN / NOT IN values", self.in_values, self.limits.max_in_values,
+                "SEARCH_MAX_IN_VALUES",
+            )
         return tuple(values)
 
 
@@ -414,15 +442,17 @@ def parse_filter(
     text: str | None,
     entities: Mapping[str, str],
     default_entity: str | None = None,
+    limits: SearchLimits | None = None,
 ) -> Node | None:
     """Parse a filter string; None for an empty or blank filter (match everything).
 
     `entities` maps each accepted prefix (case-insensitive) to its canonical entity name;
-    `default_entity` is the entity of an identifier written without a prefix (None: not allowed).
+    `default_entity` is the entity of an identifier written without a prefix (None: not allowed);
+    `limits` default to the process's (`limits.search_limits()`).
     """
     if text is None or not text.strip():
         return None
-    return Parser(text, entities, default_entity, "filter").parse_filter()
+    return Parser(text, entities, default_entity, "filter", limits).parse_filter()
 
 
 def iter_comparisons(node: Node | None) -> list[Comparison]:

@@ -25,6 +25,7 @@ from modelyard.store.search.filter_parser import (
     Scalar,
     parse_filter,
 )
+from modelyard.store.search.limits import over_limit, search_limits
 from modelyard.store.search.order_by import OrderBy, parse_order_by
 
 ValueType = Literal["string", "number", "integer_id"]
@@ -111,6 +112,7 @@ class SearchKind:
     # ---- order_by -------------------------------------------------------------------------------
     def parse_order_by(self, clauses: Sequence[str] | None) -> list[OrderBy]:
         """Parse and check order_by clauses; a key may appear once."""
+        check_order_by_count(clauses)
         out: list[OrderBy] = []
         seen: set[tuple[str, str]] = set()
         for clause in clauses or ():
@@ -143,6 +145,13 @@ class SearchKind:
             seen.add((parsed.entity, key))
             out.append(OrderBy(parsed.entity, key, parsed.ascending))
         return out
+
+
+def check_order_by_count(clauses: Sequence[object] | None) -> None:
+    """Refuse more order_by keys than the limit (each is a join and a sort key)."""
+    limit = search_limits().max_order_by
+    if clauses is not None and len(clauses) > limit:
+        raise over_limit("the number of order_by keys", len(clauses), limit, "SEARCH_MAX_ORDER_BY")
 
 
 def _coerce(value: Scalar, type_: ValueType, label: str, fail: Callable[[str], FilterSyntaxError]) -> Scalar:

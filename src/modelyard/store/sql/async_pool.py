@@ -8,7 +8,8 @@ What it keeps from the sync engine's pool (`store/sql/engine.py`), so both paths
 - the same connection arguments (taken from the SQLAlchemy engine's dialect, see `from_engine`);
 - a bound on connections, and a wait for a free one that ends, after `timeout` seconds, in SQLAlchemy's
   own pool `TimeoutError`, which the tracking service answers with a retryable 503 like the sync pool's;
-- no pre-ping: a connection that died with the server fails one request (a 503) and is dropped;
+- no pre-ping, but an idle connection whose socket the server closed (a restart) is dropped when it is
+  taken, without a round trip (`closed_by_server`); one that dies mid-request fails it (a 503);
 - connections older than `recycle` seconds are closed when they come back instead of being reused.
 
 Waiting is always `await`ed, never blocking: a slow or stuck database delays only the requests that
@@ -25,13 +26,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
-from modelyard.store.sql.engine import POOL_RECYCLE_SECONDS
+from modelyard.store.sql.engine import POOL_RECYCLE_SECONDS, closed_by_server
 
 Connect = Callable[[], Awaitable[AsyncConnection[Any]]]
 _IDLE = int(TransactionStatus.IDLE)
@@ -69,7 +71,7 @@ class AsyncPgPool:
         """A connection for the block; it goes back to the pool if it is still clean afterwards."""
         await self._acquire_slot()
         try:
-            conn, opened = self._idle.pop() if self._idle else (await self._connect(), time.monotonic())
+            conn, opened = await self._take_idle() or (await self._connect(), time.monotonic())
         except BaseException:
             self._slots.release()
             raise
@@ -80,6 +82,20 @@ class AsyncPgPool:
                 await self._put_back(conn, opened)
             finally:
                 self._slots.release()
+
+    async def _take_idle(self) -> tuple[AsyncConnection[Any], float] | None:
+        """The most recently returned idle connection the server has not closed (a restart closes
+        them all: each is dropped here, without a round trip, and the request opens a fresh one)."""
+        while self._idle:
+            conn, opened = self._idle.pop()
+            try:
+                alive = not closed_by_server(conn.pgconn.socket)
+            except psycopg.OperationalError:  # libpq already knows the connection is gone
+                alive = False
+            if alive:
+                return conn, opened
+            await conn.close()
+        return None
 
     async def open_one(self) -> None:
         """Open a connection ahead of the first request when none is idle: connecting (TCP, startup,

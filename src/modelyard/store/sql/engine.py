@@ -9,12 +9,21 @@ busy timeout does not apply to that case), which would make concurrent log-batch
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
+
+from modelyard.store.sql.budget import (
+    install_cancellation,
+    install_refusals,
+    install_sqlite_budget,
+    with_pg_session_options,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 #: Execution option for read-only work on SQLite: a plain (deferred) BEGIN, so readers never queue
@@ -39,22 +48,56 @@ def is_sqlite(uri_or_engine: str | Engine) -> bool:
     return make_url(normalize_uri(uri_or_engine)).get_backend_name() == "sqlite"
 
 
-def create_engine_for(uri: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30) -> Engine:
+def create_engine_for(
+    uri: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: float = 30,
+    statement_timeout: float = 0,
+) -> Engine:
+    """`statement_timeout` (seconds, 0: none) bounds each statement on PostgreSQL and each
+    checkout's statements on SQLite; over it, or too large to run, a query raises a 400
+    (`store/sql/budget.py`)."""
     url = make_url(normalize_uri(uri))
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    # No pool_pre_ping: it costs a round trip on every checkout (~1/3 of a log-metric). A connection
-    # that died with the server fails one request, which maps to a retryable 503
-    # (TEMPORARILY_UNAVAILABLE); SQLAlchemy then invalidates the pool and the client's retry succeeds.
+        engine = _sqlite_engine(url)
+        install_sqlite_budget(engine, statement_timeout)
+        install_refusals(engine, statement_timeout)
+        return engine
+    # No pool_pre_ping: it costs a round trip on every checkout (~1/3 of a log-metric). Instead a
+    # checkout looks, without waiting, whether the idle connection's socket has something to read:
+    # an idle PostgreSQL connection never does unless the server ended it (a restart sends a FATAL
+    # message and closes the socket), so the first request after a restart gets a fresh connection.
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if url.get_backend_name() == "postgresql":
+        url = with_pg_session_options(url, statement_timeout)
         kwargs.update(
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             pool_recycle=POOL_RECYCLE_SECONDS,
         )
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "postgresql":
+        event.listen(engine, "checkout", _refuse_closed_by_server)
+        install_cancellation(engine)
+    install_refusals(engine, statement_timeout)
+    return engine
+
+
+def closed_by_server(fileno: int) -> bool:
+    """Whether an idle connection's socket is readable: the server closed it (or said why it will).
+    A zero-timeout poll, no round trip; a false alarm only costs a reconnect."""
+    if fileno < 0:
+        return True
+    readable, _, _ = select.select([fileno], [], [], 0)
+    return bool(readable)
+
+
+def _refuse_closed_by_server(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    # DisconnectionError makes the pool drop this connection and check out (or open) another.
+    if closed_by_server(dbapi_conn.fileno()):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _use_wal(cursor: sqlite3.Cursor) -> None:

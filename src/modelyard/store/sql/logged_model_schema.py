@@ -7,10 +7,10 @@ delete (`lifecycle_stage`), because registered versions and run outputs keep poi
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from modelyard.store.sql.schema import Base
+from modelyard.store.sql.schema import DOUBLE, Base
 
 
 class SqlLoggedModel(Base):
@@ -68,3 +68,41 @@ class SqlRunModelOutput(Base):
         String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), nullable=False
     )
     step: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class SqlLoggedModelMetric(Base):
+    """A metric point logged against a logged model (log-metric / log-batch with `model_id`), with the
+    dataset it was computed on. The run's own history keeps the point too (`metrics`)."""
+
+    __tablename__ = "logged_model_metrics"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "model_id", "run_uuid", "key", "step", "timestamp", "value", name="logged_model_metric_pk"
+        ),
+    )
+
+    model_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("logged_models.model_id", ondelete="CASCADE"), nullable=False
+    )
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    step: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    value: Mapped[float] = mapped_column(DOUBLE, nullable=False)
+    is_nan: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    dataset_name: Mapped[str | None] = mapped_column(String(500))
+    dataset_digest: Mapped[str | None] = mapped_column(String(36))
+
+
+class SqlRunModelInput(Base):
+    """A run -> logged model input (log-inputs `models`); like MLflow, the model need not exist here."""
+
+    __tablename__ = "run_model_inputs"
+    __table_args__ = (PrimaryKeyConstraint("run_uuid", "model_id", name="run_model_input_pk"),)
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    model_id: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.sql.budget import unbounded
 from modelyard.store.sql.engine import create_engine_for
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> SchemaStatu
     """
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
-    with _engine(uri_or_engine) as engine, engine.connect() as conn:
+    with _engine(uri_or_engine) as engine, engine.connect() as conn, unbounded(conn):
         postgres = engine.dialect.name == "postgresql"
         if postgres:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

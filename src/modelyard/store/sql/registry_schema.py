@@ -111,3 +111,29 @@ class SqlRegisteredModelAlias(Base):
     name: Mapped[str] = mapped_column(String(256), nullable=False)
     alias: Mapped[str] = mapped_column(String(256), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class SqlRegistryEvent(Base):
+    """One change to the registry, appended in the transaction that made the change (see
+    `modelyard.store.registry.events`). No foreign keys: history outlives the versions it names and
+    goes only when its model is deleted with `purge_history`. A rename rewrites `model_name`."""
+
+    __tablename__ = "registry_events"
+    __table_args__ = (
+        Index("idx_registry_events_model", "model_name", "event_id"),
+        Index("idx_registry_events_endpoint", "endpoint", "event_id"),
+    )
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    model_name: Mapped[str] = mapped_column(String(256), nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: The alias or stage a move concerns (what "who held X at time T" looks up).
+    subject: Mapped[str | None] = mapped_column(String(256))
+    endpoint: Mapped[str | None] = mapped_column(String(256))
+    actor: Mapped[str | None] = mapped_column(String(256))
+    #: JSON object: from/to versions and stages, tag key and value, new name, variant, weight...
+    details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from modelyard.entities import Metric, Param, RunTag
 from modelyard.protocol import validation
+from modelyard.store.logged_models.links import has_model_links
 from modelyard.store.sql.async_pool import AsyncPgPool
 from modelyard.store.tracking import pg_metrics
 from modelyard.store.tracking.base import TrackingStore
@@ -50,7 +51,7 @@ class AsyncRunWrites:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
     ) -> None:
-        if self.pool is not None and metrics and not (params or tags):
+        if self.pool is not None and metrics and not (params or tags) and not has_model_links(metrics):
             await _log_metrics(self.pool, run_id, metrics)
         else:
             await run_sync(lambda: self.store.log_batch(run_id, metrics=metrics, params=params, tags=tags))

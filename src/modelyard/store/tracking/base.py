@@ -171,6 +171,7 @@ class TrackingStore(abc.ABC):
         )
         return PagedList([orjson.Fragment(orjson.dumps(run.to_dict())) for run in page], page.token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
-        """Dataset inputs (MLflow's log-inputs); stores that do not keep them accept and drop."""
+    def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
+        """Dataset and logged-model inputs (MLflow's log-inputs); stores that do not keep them accept
+        and drop."""
         return None

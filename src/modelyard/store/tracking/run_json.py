@@ -57,7 +57,9 @@ _METRIC_VALUE = """CASE WHEN m.is_nan THEN '"NaN"'
 _METRICS_JSON = f"""'"metrics":[' || string_agg('{{"key":' || to_json(m.key)::text || ',"value":'
     || {_METRIC_VALUE} || ',"timestamp":' || m.timestamp::text || ',"step":' || m.step::text || '}}',
     ',' ORDER BY m.key) || ']'"""
-_METRICS_EXPONENTS = "bool_or(NOT m.is_nan AND m.value <> 0 AND NOT (abs(m.value) >= 1e-4 AND abs(m.value) < 1e15))"
+_METRICS_EXPONENTS = (
+    "bool_or(NOT m.is_nan AND m.value <> 0 AND NOT (abs(m.value) >= 1e-4 AND abs(m.value) < 1e15))"
+)
 _INPUTS = "(SELECT array_agg(i.body ORDER BY i.digest) FROM run_inputs i WHERE i.run_uuid = r.run_uuid)"
 _OUTPUTS = """(SELECT '[' || string_agg('{"model_id":' || to_json(o.model_id)::text || ',"step":'
     || o.step::text || '}', ',' ORDER BY o.step, o.model_id) || ']'
@@ -98,7 +100,9 @@ def _with_json(ids: Select[Any], search: RunSearch) -> Select[Any]:
     r = page.alias("r")
     # A LATERAL subquery rather than a scalar one, for its two columns from one pass over the rows.
     lm = (
-        select(literal_column(_METRICS_JSON).label("json"), literal_column(_METRICS_EXPONENTS).label("exponents"))
+        select(
+            literal_column(_METRICS_JSON).label("json"), literal_column(_METRICS_EXPONENTS).label("exponents")
+        )
         .select_from(text("latest_metrics m"))
         .where(text("m.run_uuid = r.run_uuid"))
         .lateral("lm")
@@ -117,12 +121,16 @@ def _with_json(ids: Select[Any], search: RunSearch) -> Select[Any]:
     )
 
 
-def _fragment(run: str, inputs: list[str] | None, outputs: str | None, exponents: bool | None) -> orjson.Fragment:
+def _fragment(
+    run: str, inputs: list[str] | None, outputs: str | None, exponents: bool | None
+) -> orjson.Fragment:
     """The run's JSON with `inputs` (always, `{}` when none) and `outputs` (when any) after `data`,
     as `Run.to_dict()` orders them; re-serialised by orjson when a metric value has an exponent."""
-    tail = ',"inputs":{}' if not inputs else ',"inputs":' + orjson.dumps(
-        {"dataset_inputs": [json.loads(body) for body in inputs]}
-    ).decode()
+    tail = (
+        ',"inputs":{}'
+        if not inputs
+        else ',"inputs":' + orjson.dumps({"dataset_inputs": [json.loads(body) for body in inputs]}).decode()
+    )
     if outputs:
         tail += ',"outputs":{"model_outputs":' + outputs + "}"
     if exponents:

@@ -6,11 +6,8 @@ one statement that also builds the page's JSON (`run_json`). Keeping the id quer
 planner drive it from indexes and the loader fetch params/metrics/tags for exactly the page.
 
 How each part compiles (identically on SQLite and PostgreSQL):
-- metric / param / tag comparisons: `runs.run_uuid IN (SELECT run_uuid FROM <table> WHERE key = :k
-  AND <value test>)`: an uncorrelated semi-join that composes under AND and OR and is driven by the
-  (key, value) indexes; IS NULL is a correlated NOT EXISTS on the (run_uuid, key) primary key.
-  A run without the key never matches a value test, `!=` and NOT IN included (MLflow's rule).
-- NaN metrics (stored as value 0 with is_nan) match only `!=` and NOT IN.
+- the filter: `sql_predicates` (metric / param / tag comparisons as semi-joins on the key/value tables,
+  the terms of one key merged, and beyond the first few keys as probes that keep planning linear).
 - order_by on a metric/param/tag: LEFT OUTER JOIN of that key; runs missing it sort last in either
   direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
@@ -34,14 +31,10 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
-    Table,
     and_,
     bindparam,
     case,
-    exists,
     false,
-    func,
-    literal,
     null,
     or_,
     select,
@@ -54,7 +47,7 @@ from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
-from modelyard.store.search.filter_parser import And, Comparison, Node
+from modelyard.store.search.filter_parser import Node
 from modelyard.store.search.kinds import EXPERIMENTS, RUNS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
@@ -65,41 +58,15 @@ from modelyard.store.search.paging import (
     next_page,
     query_fingerprint,
 )
-from modelyard.store.search.sql_ops import all_of, any_of, compare
-from modelyard.store.sql.schema import (
-    SqlExperiment,
-    SqlExperimentTag,
-    SqlLatestMetric,
-    SqlParam,
-    SqlRun,
-    SqlTag,
+from modelyard.store.tracking.sql_predicates import (
+    EXPERIMENT_ATTRIBUTE_COLUMNS,
+    RUN_ATTRIBUTE_COLUMNS,
+    RUN_KEYED_TABLES,
+    experiment_filter,
+    experiments_t,
+    run_filter,
+    runs_t,
 )
-
-runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
-params_t: Table = SqlParam.__table__  # type: ignore[assignment]
-tags_t: Table = SqlTag.__table__  # type: ignore[assignment]
-latest_t: Table = SqlLatestMetric.__table__  # type: ignore[assignment]
-experiments_t: Table = SqlExperiment.__table__  # type: ignore[assignment]
-experiment_tags_t: Table = SqlExperimentTag.__table__  # type: ignore[assignment]
-
-_RUN_ATTRIBUTE_COLUMNS = {
-    "run_id": runs_t.c.run_uuid,
-    "run_name": runs_t.c.name,
-    "status": runs_t.c.status,
-    "user_id": runs_t.c.user_id,
-    "artifact_uri": runs_t.c.artifact_uri,
-    "lifecycle_stage": runs_t.c.lifecycle_stage,
-    "start_time": runs_t.c.start_time,
-    "end_time": runs_t.c.end_time,
-}
-_RUN_KEYED_TABLES = {"metric": latest_t, "param": params_t, "tag": tags_t}
-
-_EXPERIMENT_ATTRIBUTE_COLUMNS = {
-    "name": experiments_t.c.name,
-    "experiment_id": experiments_t.c.experiment_id,
-    "creation_time": experiments_t.c.creation_time,
-    "last_update_time": experiments_t.c.last_update_time,
-}
 
 Executor = Session | Connection
 
@@ -177,7 +144,9 @@ class RunSearch:
         if len(numbers) > self.max_results:
             return numbers
         # Two statements see two snapshots: a run whose metric turned NaN in between would come twice.
-        run_id = (key_columns.start or 0) + next(i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid)
+        run_id = (key_columns.start or 0) + next(
+            i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid
+        )
         seen = {row[run_id] for row in numbers}
         rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
         return [*numbers, *rest][: self.max_results + 1]
@@ -205,7 +174,9 @@ def search_run_ids(
         return [], None
     plan_each_search(session)
     keys = slice(1, None)
-    rows, token = search.paginate(search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys)
+    rows, token = search.paginate(
+        search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys
+    )
     return [str(row[0]) for row in rows], token
 
 
@@ -389,6 +360,18 @@ def _run_search_plan(
     return _RunSearchPlan.build(exp_ids, filter_string, view, max_results, order_by, dialect)
 
 
+def run_search_conditions(
+    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, dialect: str
+) -> tuple[ColumnElement[bool], ...] | None:
+    """The WHERE of a run search (experiments, lifecycle view, filter), compiled and cached as its pages
+    are, for callers that count the whole set (`run_table.count_runs`); None when it names no experiment."""
+    view = ViewType.parse(view_type)
+    exp_ids = tuple(_experiment_ids(experiment_ids))
+    if not exp_ids:
+        return None
+    return _run_search_plan(exp_ids, filter_string or "", view, 1, (), dialect).conditions
+
+
 def build_run_ids_query(
     experiment_ids: Sequence[int],
     node: Node | None,
@@ -413,7 +396,7 @@ def _run_conditions(
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
-        conditions.append(_run_predicate(node, dialect))
+        conditions.append(run_filter(node, dialect))
     return conditions
 
 
@@ -429,9 +412,9 @@ def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[
     for i, order in enumerate(orders):
         ordered.add((order.entity, order.key))
         if order.entity == "attribute":
-            keys.append(_column_key(_RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
+            keys.append(_column_key(RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
             continue
-        table = _RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
+        table = RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
         source = source.outerjoin(
             table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
         )
@@ -474,20 +457,6 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool
     return or_(*alternatives) if alternatives else false()
 
 
-def _run_predicate(node: Node, dialect: str) -> ColumnElement[bool]:
-    if isinstance(node, Comparison):
-        return _run_comparison(node, dialect)
-    parts = [_run_predicate(child, dialect) for child in node.children]
-    return all_of(parts) if isinstance(node, And) else any_of(parts)
-
-
-def _run_comparison(comp: Comparison, dialect: str) -> ColumnElement[bool]:
-    if comp.entity == "attribute":
-        return _attribute_test(_RUN_ATTRIBUTE_COLUMNS[comp.key], comp, dialect)
-    table = _RUN_KEYED_TABLES[comp.entity]
-    return _keyed_test(runs_t.c.run_uuid, table, table.c.run_uuid, comp, dialect)
-
-
 # ---- experiments --------------------------------------------------------------------------------
 def search_experiment_ids(
     session: Executor,
@@ -516,84 +485,19 @@ def build_experiment_ids_query(
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(experiments_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
-        conditions.append(_experiment_predicate(node, dialect))
+        conditions.append(experiment_filter(node, dialect))
     id_col = experiments_t.c.experiment_id
     if not orders:
         # MLflow's default: newest first, oldest id first among equals.
         order_clauses = [experiments_t.c.creation_time.desc().nulls_last(), id_col.asc()]
     else:
-        order_clauses = [_ordered(_EXPERIMENT_ATTRIBUTE_COLUMNS[o.key], o.ascending, dialect) for o in orders]
+        order_clauses = [_ordered(EXPERIMENT_ATTRIBUTE_COLUMNS[o.key], o.ascending, dialect) for o in orders]
         if not any(o.key == "experiment_id" for o in orders):
             order_clauses.append(id_col.desc())
     return select(id_col).where(*conditions).order_by(*order_clauses)
 
 
-def _experiment_predicate(node: Node, dialect: str) -> ColumnElement[bool]:
-    if isinstance(node, Comparison):
-        if node.entity == "attribute":
-            return _attribute_test(_EXPERIMENT_ATTRIBUTE_COLUMNS[node.key], node, dialect)
-        return _keyed_test(
-            experiments_t.c.experiment_id,
-            experiment_tags_t,
-            experiment_tags_t.c.experiment_id,
-            node,
-            dialect,
-        )
-    parts = [_experiment_predicate(child, dialect) for child in node.children]
-    return all_of(parts) if isinstance(node, And) else any_of(parts)
-
-
 # ---- shared pieces ------------------------------------------------------------------------------
-def _attribute_test(column: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:
-    if comp.op == "IS NULL":
-        return column.is_(None)
-    if comp.op == "IS NOT NULL":
-        return column.is_not(None)
-    return compare(column, comp.op, comp.value, dialect)
-
-
-def _keyed_test(
-    owner_id: Any, table: Table, table_owner_id: Any, comp: Comparison, dialect: str
-) -> ColumnElement[bool]:
-    """A test on the value of one key in a key/value child table (params, tags, latest_metrics,
-    experiment_tags) of the row whose id is `owner_id`."""
-    has_key = table.c.key == comp.key
-    if comp.op == "IS NULL":
-        return ~exists().where(table_owner_id == owner_id, has_key)
-    if comp.op == "IS NOT NULL":
-        return owner_id.in_(select(table_owner_id).where(has_key))
-    if "is_nan" in table.c:
-        value_test = _metric_value_test(table, comp, dialect)
-    else:
-        value_test = compare(table.c.value, comp.op, comp.value, dialect)
-        if table is params_t and dialect == "postgresql" and comp.op in ("=", "IN"):
-            # Through idx_params_key_value_md5 (values are too long for a btree on value itself);
-            # the value test above stays as the recheck.
-            value_test = and_(
-                compare(func.md5(table.c.value), comp.op, _md5_of(comp.value), dialect), value_test
-            )
-    return owner_id.in_(select(table_owner_id).where(has_key, value_test))
-
-
-def _md5_of(value: Any) -> Any:
-    """md5() of a filter value, computed by PostgreSQL (so in the database's encoding, as the index)."""
-    if isinstance(value, tuple):
-        return tuple(func.md5(literal(v)) for v in value)
-    return func.md5(literal(value))
-
-
-def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:
-    value = comp.value
-    if isinstance(value, tuple):
-        value = tuple(float(v) for v in value)
-    elif value is not None:
-        value = float(value)
-    test = compare(table.c.value, comp.op, value, dialect)
-    if comp.op in ("!=", "NOT IN"):
-        return or_(table.c.is_nan == true(), test)
-    return and_(table.c.is_nan == false(), test)
-
-
 def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
     return _column_key(column, ascending, dialect, nullable).order()
 

@@ -44,6 +44,7 @@ from modelyard.entities.run import float_to_json
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
+from modelyard.store.logged_models import links
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
 from modelyard.store.sql.dialect import execute_upsert, upsert_insert
@@ -63,6 +64,7 @@ from modelyard.store.tracking import artifact_locations, pg_metrics
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.run_checks import require_active_run, run_not_found
 from modelyard.store.tracking.run_names import generate_run_name
+from modelyard.store.webhooks import outbox
 
 RUN_NAME_TAG = "mlflow.runName"
 DEFAULT_EXPERIMENT_ID = 0
@@ -336,6 +338,8 @@ class SqlTrackingStore(TrackingStore):
                 f"values (run_name='{run_name}', {RUN_NAME_TAG}='{tag_name}')."
             )
         name = validation.validate_run_name(run_name or tag_name or generate_run_name())
+        if start_time is not None:
+            start_time = validation.validate_int64(start_time, "start_time")
         with self._write() as session:
             experiment = self._experiment_row(session, experiment_id)
             if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -382,8 +386,11 @@ class SqlTrackingStore(TrackingStore):
             RunStatus.validate(run_status)
         if run_name:
             validation.validate_run_name(run_name)
+        if end_time is not None:
+            end_time = validation.validate_int64(end_time, "end_time")
         with self._write() as session:
             row = self._active_run(session, run_id, lock=bool(run_name))
+            finished = run_status in RunStatus.TERMINATED and row.status != run_status
             if run_status is not None:
                 row.status = run_status
             if end_time is not None:
@@ -392,7 +399,10 @@ class SqlTrackingStore(TrackingStore):
                 row.name = run_name
                 self._upsert_tags(session, run_id, [RunTag(RUN_NAME_TAG, run_name)])
             session.flush()
-            return _run_info(row)
+            info = _run_info(row)
+            if finished:  # in this transaction: the webhook delivery commits with the status
+                outbox.enqueue(session, outbox.RUN_FINISHED, _finished_run_data(info))
+            return info
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as session:
@@ -423,7 +433,8 @@ class SqlTrackingStore(TrackingStore):
             with self._read() as session:
                 self._active_run(session, run_id)
             return
-        if self._postgres and not (params or tags):
+        linked = links.has_model_links(metrics)
+        if self._postgres and not (params or tags or linked):
             # The common case (log-metric, metric-only batches): one statement, one round trip.
             self._log_metrics_autocommit(run_id, metrics)
             return
@@ -437,6 +448,8 @@ class SqlTrackingStore(TrackingStore):
                     run.name = new_name
             if metrics:
                 self._insert_metrics(session, run_id, metrics)
+            if linked:
+                links.insert_model_metrics(session, run_id, metrics)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as session:
@@ -541,7 +554,10 @@ class SqlTrackingStore(TrackingStore):
                 list(order_by or []),
                 page_token,
             )
-            return PagedList(self._load_runs(session, list(ids)), token)
+            runs = self._load_runs(session, list(ids))
+        for run in runs:  # as MLflow's search answers (and the PostgreSQL JSON path): get-run has them
+            run.inputs.model_inputs = []
+        return PagedList(runs, token)
 
     def search_runs_json(
         self,
@@ -576,7 +592,7 @@ class SqlTrackingStore(TrackingStore):
             runs, token = search_page_json(conn, search)
         return PagedList(runs, token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[dict]) -> None:
+    def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
         rows = {}
         for item in datasets:
             dataset = item.get("dataset") if isinstance(item, dict) else None
@@ -589,6 +605,7 @@ class SqlTrackingStore(TrackingStore):
             rows[digest] = json.dumps(item, sort_keys=True)
         with self._write() as session:
             self._active_run(session, run_id)
+            links.insert_model_inputs(session, run_id, models)
             if not rows:
                 return
             execute_upsert(
@@ -709,7 +726,9 @@ class SqlTrackingStore(TrackingStore):
             return []
         # Plain rows, not ORM objects: hydrating ~1,000 objects per page was a third of a search.
         run_table = SqlRun.__table__
-        infos = {r.run_uuid: r for r in session.execute(select(run_table).where(run_table.c.run_uuid.in_(run_ids)))}
+        infos = {
+            r.run_uuid: r for r in session.execute(select(run_table).where(run_table.c.run_uuid.in_(run_ids)))
+        }
         if not infos:
             return []
         ids = list(infos)
@@ -730,7 +749,14 @@ class SqlTrackingStore(TrackingStore):
         metrics: dict[str, list[Metric]] = {}
         latest = SqlLatestMetric.__table__
         for m in session.execute(
-            select(latest.c.run_uuid, latest.c.key, latest.c.value, latest.c.timestamp, latest.c.step, latest.c.is_nan)
+            select(
+                latest.c.run_uuid,
+                latest.c.key,
+                latest.c.value,
+                latest.c.timestamp,
+                latest.c.step,
+                latest.c.is_nan,
+            )
             .where(latest.c.run_uuid.in_(ids))
             .order_by(latest.c.key)
         ):
@@ -745,11 +771,12 @@ class SqlTrackingStore(TrackingStore):
         ):
             inputs.setdefault(run_uuid, []).append(json.loads(body))
         outputs = load_model_outputs(session, ids)
+        model_inputs = links.load_model_inputs(session, ids)
         return [
             Run(
                 info=_run_info(infos[i]),
                 data=RunData.build(metrics.get(i, []), params.get(i, []), tags.get(i, [])),
-                inputs=RunInputs(inputs.get(i, [])),
+                inputs=RunInputs(inputs.get(i, []), model_inputs.get(i, [])),
                 outputs=RunOutputs(outputs.get(i, [])),
             )
             for i in run_ids
@@ -781,6 +808,21 @@ def _run_info(row: Any) -> RunInfo:
         artifact_uri=row.artifact_uri or "",
         lifecycle_stage=row.lifecycle_stage,
     )
+
+
+def _finished_run_data(info: RunInfo) -> dict[str, Any]:
+    """A `run.finished` webhook payload's `data`."""
+    data = {
+        "run_id": info.run_id,
+        "experiment_id": info.experiment_id,
+        "run_name": info.run_name,
+        "user_id": info.user_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "artifact_uri": info.artifact_uri,
+    }
+    return {k: v for k, v in data.items() if v not in (None, "")}
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

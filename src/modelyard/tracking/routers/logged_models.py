@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from modelyard.artifacts import get_repository, safe_relative_path
+from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.entities import ModelOutput
 from modelyard.exceptions import ModelyardException
-from modelyard.settings import Settings
 from modelyard.store.logged_models.base import (
     SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
     SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD,
     LoggedModelStore,
 )
-from modelyard.tracking.deps import ArgsDep, SettingsDep
+from modelyard.tracking.deps import ArgsDep
 from modelyard.tracking.parsing import (
     get_key_values,
     get_object_list,
@@ -55,8 +53,6 @@ def create_logged_model(args: ArgsDep, store: LoggedModelsDep) -> Response:
 
 @router.post("/logged-models/search")
 def search_logged_models(args: ArgsDep, store: LoggedModelsDep) -> Response:
-    if get_object_list(args, "datasets"):
-        raise ModelyardException.invalid_parameter("Searching logged models by dataset is not supported.")
     page = store.search_logged_models(
         experiment_ids=get_str_list(args, "experiment_ids"),
         filter_string=get_str(args, "filter") or None,
@@ -68,6 +64,7 @@ def search_logged_models(args: ArgsDep, store: LoggedModelsDep) -> Response:
         ),
         order_by=get_object_list(args, "order_by") or None,
         page_token=get_str(args, "page_token") or None,
+        datasets=get_object_list(args, "datasets") or None,
     )
     return json_response(compact({"models": [m.to_dict() for m in page], "next_page_token": page.token}))
 
@@ -111,13 +108,11 @@ def log_logged_model_params(model_id: str, args: ArgsDep, store: LoggedModelsDep
 
 @router.get("/logged-models/{model_id}/artifacts/directories")
 def list_logged_model_artifacts(
-    model_id: str, args: ArgsDep, store: LoggedModelsDep, settings: SettingsDep
+    model_id: str, args: ArgsDep, store: LoggedModelsDep, request: Request
 ) -> Response:
     model = store.get_logged_model(model_id)
-    path = get_str(args, "artifact_directory_path") or ""
-    relative = safe_relative_path(path) if path else ""
-    repo = get_repository(_concrete_location(model.artifact_location, settings))
-    files = repo.list_artifacts(relative or None)
+    reader: LocationReader = request.app.state.artifact_reader
+    files = reader.list(model.artifact_location, get_str(args, "artifact_directory_path") or "")
     return json_response(
         compact({"root_uri": model.artifact_location, "files": [f.to_dict() for f in files]})
     )
@@ -135,11 +130,3 @@ def log_outputs(args: ArgsDep, store: LoggedModelsDep) -> Response:
         outputs.append(ModelOutput(model_id, to_int(f"models[{index}].step", item.get("step", 0))))
     store.log_outputs(require_run_id(args), outputs)
     return empty_response()
-
-
-def _concrete_location(location: str, settings: Settings) -> str:
-    """`mlflow-artifacts:[//host]/x` is served from the artifacts destination; other URIs as given."""
-    if location.startswith("mlflow-artifacts:"):
-        path = safe_relative_path(urllib.parse.urlsplit(location).path.lstrip("/"))
-        return f"{settings.artifacts_destination.rstrip('/')}/{path}"
-    return location

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelyard.store.registry import events
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
@@ -14,7 +15,7 @@ from modelyard.store.registry.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD,
     RegistryStore,
 )
-from modelyard.tracking.deps import ArgsDep
+from modelyard.tracking.deps import ArgsDep, request_user
 from modelyard.tracking.parsing import (
     Args,
     get_bool,
@@ -33,7 +34,14 @@ async def get_registry_store(request: Request) -> RegistryStore:
 
 RegistryDep = Annotated[RegistryStore, Depends(get_registry_store)]
 
-router = APIRouter(prefix="/mlflow", tags=["model-registry"])
+async def registry_actor(request: Request) -> None:
+    """Who the registry's history records for this request's changes: the HTTP basic-auth user the
+    client sent (MLFLOW_TRACKING_USERNAME), else the client's `X-Modelyard-User` header, else nobody.
+    Set in the request's context, which the endpoint's thread inherits."""
+    events.current_actor.set(request_user(request))
+
+
+router = APIRouter(prefix="/mlflow", tags=["model-registry"], dependencies=[Depends(registry_actor)])
 
 
 def _version(args: Args) -> str:
@@ -83,7 +91,11 @@ def update_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
 
 @router.delete("/registered-models/delete")
 def delete_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
-    store.delete_registered_model(require_str(args, "name"))
+    name = require_str(args, "name")
+    if get_bool(args, "purge_history"):  # modelyard's extension: also forget the model's history
+        store.delete_registered_model(name, purge_history=True)  # type: ignore[call-arg]
+    else:
+        store.delete_registered_model(name)
     return empty_response()
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_plain_double
 from modelyard.tracking.deps import ArgsDep, RunWritesDep, StoreDep
+from modelyard.tracking.disconnect import until_disconnect
 from modelyard.tracking.parsing import (
     Args,
     get_int,
@@ -97,7 +98,6 @@ def log_param(args: ArgsDep, store: StoreDep) -> Response:
 @router.post("/log-metric")
 async def log_metric(args: ArgsDep, writes: RunWritesDep) -> Response:
     run_id = require_run_id(args)
-    # model_id / dataset_name / dataset_digest (MLflow 3 model metrics) are not kept by the store.
     await writes.log_batch(run_id, metrics=[parse_metric(args)])
     return empty_response()
 
@@ -117,22 +117,24 @@ async def log_batch(args: ArgsDep, writes: RunWritesDep) -> Response:
 @router.post("/log-inputs")
 def log_inputs(args: ArgsDep, store: StoreDep) -> Response:
     run_id = require_run_id(args)
-    # `models` inputs (MLflow 3 logged models) are recorded through the logged-models API.
-    store.log_inputs(run_id, get_object_list(args, "datasets"))
+    store.log_inputs(run_id, get_object_list(args, "datasets"), get_object_list(args, "models"))
     return empty_response()
 
 
 @router.post("/search")
-def search_runs(args: ArgsDep, store: StoreDep) -> Response:
-    page = store.search_runs_json(
-        experiment_ids=get_str_list(args, "experiment_ids"),
-        filter_string=get_str(args, "filter") or "",
-        run_view_type=get_view_type(args, "run_view_type"),
-        max_results=get_page_size(
-            args, "max_results", SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+async def search_runs(request: Request, args: ArgsDep, store: StoreDep) -> Response:
+    """Cancelled in the database when the client goes away (`tracking/disconnect.py`)."""
+    experiment_ids = get_str_list(args, "experiment_ids")
+    filter_string = get_str(args, "filter") or ""
+    run_view_type = get_view_type(args, "run_view_type")
+    max_results = get_page_size(args, "max_results", SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD)
+    order_by = get_str_list(args, "order_by") or None
+    page_token = get_str(args, "page_token") or None
+    page = await until_disconnect(
+        request,
+        lambda: store.search_runs_json(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         ),
-        order_by=get_str_list(args, "order_by") or None,
-        page_token=get_str(args, "page_token") or None,
     )
     return json_response(compact({"runs": list(page), "next_page_token": page.token}))
 
@@ -147,6 +149,8 @@ def parse_metric(args: Args, prefix: str = "") -> Metric:
     """
     key, value = args.get("key"), args.get("value")
     timestamp, step = args.get("timestamp"), args.get("step", 0)
+    if "model_id" in args or "dataset_name" in args or "dataset_digest" in args:
+        return _linked_metric(args, prefix)
     if (
         type(key) is str
         and key
@@ -160,4 +164,17 @@ def parse_metric(args: Args, prefix: str = "") -> Metric:
         value=require_float(args, "value", prefix=prefix),
         timestamp=require_int(args, "timestamp", prefix=prefix),
         step=get_int(args, "step", 0, prefix=prefix) or 0,
+    )
+
+
+def _linked_metric(args: Args, prefix: str) -> Metric:
+    """A metric of MLflow 3 that names the logged model it describes and the dataset it was computed on."""
+    return Metric(
+        key=require_str(args, "key", prefix=prefix),
+        value=require_float(args, "value", prefix=prefix),
+        timestamp=require_int(args, "timestamp", prefix=prefix),
+        step=get_int(args, "step", 0, prefix=prefix) or 0,
+        model_id=get_str(args, "model_id", prefix=prefix) or None,
+        dataset_name=get_str(args, "dataset_name", prefix=prefix) or None,
+        dataset_digest=get_str(args, "dataset_digest", prefix=prefix) or None,
     )

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelyard.ui.routes import experiments, runs, static
+from modelyard.ui.routes import (
+    compare,
+    deployments,
+    experiments,
+    models,
+    run,
+    run_artifacts,
+    run_charts,
+    runs,
+    static,
+)
 
 
 def routers() -> list[APIRouter]:
-    return [static.router, experiments.router, runs.router]
+    return [
+        static.router,
+        experiments.router,
+        runs.router,
+        run.router,
+        run_charts.router,
+        run_artifacts.router,
+        compare.router,
+        models.router,
+        deployments.router,
+    ]

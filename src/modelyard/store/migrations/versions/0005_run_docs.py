@@ -52,7 +52,9 @@ END $$"""
                 f"CREATE TRIGGER {table}_json_{event.lower()} AFTER {event} ON {table} "
                 f"REFERENCING {rows} TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
             )
-    op.execute(f"UPDATE runs SET params_json = {_DOCUMENTS['params_json']}, tags_json = {_DOCUMENTS['tags_json']}")
+    op.execute(
+        f"UPDATE runs SET params_json = {_DOCUMENTS['params_json']}, tags_json = {_DOCUMENTS['tags_json']}"
+    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,87 @@
+"""The artifacts of a run, logged model or model version, read (and written) by the tracking service by location.
+
+MLflow's tracking server serves a run's files itself (`/get-artifact`, `artifacts/list`, a model
+version's and a logged model's files) wherever they live. A location is the entity's artifact URI:
+`mlflow-artifacts:/<path>` is read from the artifacts destination (one repository, shared by every
+request, so S3's client is built once per worker); any other location (`s3://...`, a local folder of
+an unproxied store) is read where it says. Locations are never taken from a request: they come from
+the database, where they were confined when written (experiment roots, version sources).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+
+from modelyard.artifact_proxy.streaming import open_for_response
+from modelyard.artifacts import get_repository
+from modelyard.artifacts.base import ArtifactRepository, ArtifactStream, FileInfo
+from modelyard.artifacts.paths import relative_to, safe_relative_path
+from modelyard.exceptions import ModelyardException
+
+
+class LocationReader:
+    """Lists, opens and (for the UI's uploads) writes files under artifact locations (blocking: call it
+    from the thread pool)."""
+
+    def __init__(
+        self, destination: str, chunk_size: int | None = None, repository: ArtifactRepository | None = None
+    ):
+        self.destination = destination
+        self.chunk_size = chunk_size
+        self._destination_repo = repository
+        self._lock = threading.Lock()
+
+    def _destination(self) -> ArtifactRepository:
+        with self._lock:
+            if self._destination_repo is None:
+                self._destination_repo = get_repository(self.destination, chunk_size=self.chunk_size)
+            return self._destination_repo
+
+    def locate(self, location: str) -> tuple[ArtifactRepository, str]:
+        """The repository holding `location` and the location's key prefix inside it."""
+        if location.startswith("mlflow-artifacts:"):
+            parts = urllib.parse.urlsplit(location)
+            return self._destination(), safe_relative_path(parts.path.lstrip("/"))
+        return get_repository(location, chunk_size=self.chunk_size), ""
+
+    def list(self, location: str, path: str) -> list[FileInfo]:
+        """Direct children of `path` under `location`, with paths relative to `location` (MLflow's shape)."""
+        repo, prefix = self.locate(location)
+        rel = safe_relative_path(path)
+        full = "/".join(p for p in (prefix, rel) if p)
+        return [
+            FileInfo(relative_to(info.path, prefix), info.is_dir, info.file_size)
+            for info in repo.list_artifacts(full or None)
+        ]
+
+    def open(self, location: str, path: str) -> ArtifactStream | bytes:
+        """The file `path` under `location`: its bytes when small, else an open stream. A folder is
+        INVALID_PARAMETER_VALUE and a missing file RESOURCE_DOES_NOT_EXIST, as MLflow answers."""
+        repo, prefix = self.locate(location)
+        rel = safe_relative_path(path)
+        full = "/".join(p for p in (prefix, rel) if p)
+        try:
+            return open_for_response(repo, full)
+        except ModelyardException as exc:
+            if exc.http_status == 404 and repo.is_dir(full):
+                raise ModelyardException.invalid_parameter(
+                    f"Artifact path refers to a directory, not a file: '{path}'"
+                ) from exc
+            if exc.http_status == 404:
+                raise ModelyardException.not_found(f"No such artifact: '{path}'") from exc
+            raise
+
+    def write(self, location: str, path: str, data: bytes) -> None:
+        """Store `data` as `path` under `location` (the UI's small uploads: one body, all or nothing)."""
+        repo, prefix = self.locate(location)
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.invalid_parameter("An artifact path is required")
+        writer = repo.open_write("/".join(p for p in (prefix, rel) if p), len(data))
+        try:
+            writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise

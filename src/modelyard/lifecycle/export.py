@@ -1,0 +1,210 @@
+"""Export experiments and registered models from any MLflow-API server (modelyard's or MLflow's) to a
+self-contained bundle that `modelyard import` loads into another stack.
+
+A bundle is a folder (or a `.tar` of one):
+
+    manifest.json                           format, version, source URI, what it holds
+    experiments/<id>/experiment.json        name, tags
+    experiments/<id>/runs/<run>/run.json    info, params, tags, dataset inputs
+    experiments/<id>/runs/<run>/metrics.jsonl   every metric point, one JSON object per line
+    experiments/<id>/runs/<run>/artifacts/  the run's files
+    models/<n>/model.json                   name, description, tags, aliases, versions
+    models/<n>/versions/<v>/files/          each version's files (from its download URI)
+
+Everything goes through the public REST API with modelyard's client, so a team can migrate off an
+MLflow server as well as promote between two modelyard stacks. Runs are read a page at a time and
+metric histories a key at a time, so memory follows the largest history, not the experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelyard.entities.lifecycle import ViewType
+
+FORMAT = "modelyard-bundle"
+FORMAT_VERSION = 1
+RUNS_PAGE = 500
+
+Progress = Callable[[str], None]
+
+
+def export_bundle(
+    tracking_uri: str,
+    output: str,
+    experiments: Sequence[str] = (),
+    models: Sequence[str] = (),
+    progress: Progress = lambda line: None,
+    versions: dict[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Write the named experiments (by name) and registered models to `output` (a folder, or a
+    path ending in `.tar`); `versions` limits a model to some of its versions. Returns the manifest."""
+    from modelyard.client import Client
+
+    client = Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if output.endswith(".tar"):
+        with tempfile.TemporaryDirectory(prefix="modelyard-export-") as tmp:
+            manifest = _export_folder(client, Path(tmp), experiments, models, versions or {}, progress)
+            with tarfile.open(output, "w") as tar:
+                tar.add(tmp, arcname=".")
+            return manifest
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    return _export_folder(client, folder, experiments, models, versions or {}, progress)
+
+
+def _export_folder(
+    client: Any,
+    root: Path,
+    experiment_names: Sequence[str],
+    model_names: Sequence[str],
+    versions: dict[str, Sequence[str]],
+    progress: Progress,
+) -> dict[str, Any]:
+    exported_runs = 0
+    experiment_ids = []
+    for name in experiment_names:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            from modelyard.exceptions import ModelyardException
+
+            raise ModelyardException.not_found(f"No experiment named {name!r} on {client.tracking_uri}.")
+        experiment_ids.append(experiment.experiment_id)
+        folder = root / "experiments" / experiment.experiment_id
+        _write_json(folder / "experiment.json", {"name": experiment.name, "tags": experiment.tags})
+        exported_runs += _export_runs(client, experiment.experiment_id, folder / "runs", progress)
+    for index, name in enumerate(model_names):
+        _export_model(client, name, root / "models" / str(index), versions.get(name), progress)
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "source": client.tracking_uri,
+        "created": int(time.time() * 1000),
+        "experiments": experiment_ids,
+        "models": list(model_names),
+        "runs": exported_runs,
+    }
+    _write_json(root / "manifest.json", manifest)
+    return manifest
+
+
+def export_version(tracking_uri: str, name: str, version: str, output: str) -> dict[str, Any]:
+    """One registered version with its source run (in its experiment, alone): what `promote` moves."""
+    from modelyard.client import Client
+
+    client = Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    root = Path(output)
+    found = client.get_model_version(name, version)
+    experiment_ids = []
+    if found.run_id:
+        run = client.get_run(found.run_id)
+        experiment = client.get_experiment(run.info.experiment_id)
+        folder = root / "experiments" / experiment.experiment_id
+        _write_json(folder / "experiment.json", {"name": experiment.name, "tags": experiment.tags})
+        export_run(client, run, folder / "runs" / run.info.run_id)
+        experiment_ids.append(experiment.experiment_id)
+    _export_model(client, name, root / "models" / "0", [str(version)], lambda line: None)
+    manifest = {
+        "format": FORMAT, "version": FORMAT_VERSION, "source": client.tracking_uri,
+        "created": int(time.time() * 1000), "experiments": experiment_ids, "models": [name], "runs": len(experiment_ids),
+    }  # fmt: skip
+    _write_json(root / "manifest.json", manifest)
+    return manifest
+
+
+def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progress) -> int:
+    count, token = 0, None
+    while True:
+        page = client.search_runs([experiment_id], run_view_type=ViewType.ALL, max_results=RUNS_PAGE, page_token=token)
+        for run in page:
+            export_run(client, run, folder / run.info.run_id)
+            count += 1
+        progress(f"experiment {experiment_id}: {count} runs exported")
+        token = page.token
+        if not token:
+            return count
+
+
+def export_run(client: Any, run: Any, folder: Path) -> None:
+    info = run.info
+    _write_json(
+        folder / "run.json",
+        {
+            "info": info.to_dict(),
+            "params": dict(run.data.params),
+            "tags": dict(run.data.tags),
+            "dataset_inputs": list(run.inputs.dataset_inputs),
+        },
+    )
+    with open(folder / "metrics.jsonl", "w", encoding="utf-8") as out:
+        for key in sorted(run.data.metrics):
+            for point in client.get_metric_history(info.run_id, key):
+                out.write(json.dumps(point.to_dict(), separators=(",", ":")) + "\n")
+    if client.list_artifacts(info.run_id):
+        client.download_artifacts(info.run_id, "", str(folder / "artifacts"))
+
+
+def _export_model(client: Any, name: str, folder: Path, only: Sequence[str] | None, progress: Progress) -> None:
+    model = client.get_registered_model(name)
+    escaped = name.replace("'", "\\'")
+    found, token = [], None
+    while True:
+        page = client.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
+        found.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            break
+    chosen = [v for v in found if only is None or str(v.version) in {str(o) for o in only}]
+    chosen.sort(key=lambda v: int(v.version))
+    from modelyard.client.artifacts import download_artifacts
+
+    for version in chosen:
+        uri = client.get_model_version_download_uri(name, version.version)
+        target = folder / "versions" / str(version.version) / "files"
+        target.mkdir(parents=True, exist_ok=True)
+        download_artifacts(artifact_uri=uri, dst_path=str(target), tracking_uri=client.tracking_uri)
+        progress(f"model {name} version {version.version} exported")
+    _write_json(
+        folder / "model.json",
+        {
+            "name": model.name,
+            "description": model.description,
+            "tags": model.tags,
+            "aliases": {a.alias: str(a.version) for a in model.aliases},
+            "versions": [
+                {
+                    "version": str(v.version),
+                    "stage": v.current_stage,
+                    "description": v.description,
+                    "tags": v.tags,
+                    "run_id": v.run_id,
+                    "source": v.source,
+                    "creation_timestamp": v.creation_timestamp,
+                    # the download placed the files either in files/ or in files/<last segment>/
+                    "files": _files_root(folder / "versions" / str(v.version) / "files"),
+                }
+                for v in chosen
+            ],
+        },
+    )
+
+
+def _files_root(folder: Path) -> str:
+    """The folder holding the MLmodel file, relative to the version's `files/`."""
+    for dirpath, _dirs, names in os.walk(folder):
+        if "MLmodel" in names:
+            return os.path.relpath(dirpath, folder).replace(os.sep, "/")
+    return "."
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=1, sort_keys=True)

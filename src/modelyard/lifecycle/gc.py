@@ -1,0 +1,341 @@
+"""Garbage collection: deleted runs and experiments removed for good, files first, then rows.
+
+What goes: runs in the `deleted` lifecycle stage (all runs of a deleted experiment are deleted with
+it), deleted longer ago than `older_than` (or than the experiment's `modelyard.retention.days` tag,
+when that is set), with everything they own: their artifact folder, their metric/param/tag/input
+rows and the logged models they produced (rows and files). Then deleted experiments left with no
+runs go too, their folders included.
+
+What stays: a run that a registered model version still points at (by `run_id`, or through one of
+its logged models) is refused with the version named, unless `force`; a logged model a version
+points at keeps its files even under `force`.
+
+Order and safety: for each batch of runs, files are deleted first and rows after, in one transaction
+per batch. Interrupted at any point, a re-run finds the same rows and finishes the job (deleting a
+prefix that is already gone is a no-op), so gc is idempotent. Runs are read in batches ordered by
+id (keyset), and a prefix is listed and deleted page by page, so memory stays flat however many runs
+and objects there are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy.orm import Session
+
+from modelyard.entities.lifecycle import LifecycleStage
+from modelyard.exceptions import ModelyardException
+from modelyard.lifecycle.locations import Locator, Place, walk
+from modelyard.store.sql.logged_model_schema import (
+    SqlLoggedModel,
+    SqlLoggedModelParam,
+    SqlLoggedModelTag,
+    SqlRunModelOutput,
+)
+from modelyard.store.sql.registry_schema import SqlModelVersion
+from modelyard.store.sql.schema import (
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlInput,
+    SqlLatestMetric,
+    SqlMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+
+RETENTION_TAG = "modelyard.retention.days"
+BATCH_SIZE = 200
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which deleted runs are eligible: all by default, narrowed by ids and age."""
+
+    older_than_ms: int = 0
+    experiment_ids: Sequence[str] = ()
+    run_ids: Sequence[str] = ()
+    force: bool = False
+
+
+@dataclass
+class RunGarbage:
+    run_id: str
+    experiment_id: str
+    locations: list[str]
+    logged_model_ids: list[str]
+    objects: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Report:
+    runs: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    objects: int = 0
+    bytes: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Repository paths already measured, so an experiment's folder does not count its runs twice.
+    measured: set[str] = field(default_factory=set)
+
+
+Progress = Callable[[str], None]
+
+
+def collect(
+    engine: Engine,
+    destination: str,
+    selection: Selection,
+    *,
+    dry_run: bool,
+    progress: Progress = lambda line: None,
+    now_ms: int | None = None,
+) -> Report:
+    """Remove (or, with `dry_run`, only measure and name) what `selection` makes eligible."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    _check_ids(engine, selection)
+    locator = Locator(destination)
+    report = Report()
+    for batch in _batches(engine, selection, now):
+        garbage, refused = _inspect(engine, batch, selection.force)
+        report.refused += refused
+        for run_id, reason in refused:
+            progress(f"refused run {run_id}: {reason}")
+        for item in garbage:
+            _measure(locator, item, report.measured)
+            report.runs.append(item.run_id)
+            report.objects += item.objects
+            report.bytes += item.bytes
+            verb = "would remove" if dry_run else "removing"
+            progress(f"{verb} run {item.run_id} (experiment {item.experiment_id}): {item.objects} objects, {item.bytes} bytes")
+        if not dry_run and garbage:
+            for item in garbage:
+                for location in item.locations:
+                    place = locator.place(location)
+                    place.repository.delete_artifacts(place.path or None)
+            _delete_rows(engine, garbage)
+    for experiment_id, location in _empty_deleted_experiments(engine, selection, now, locator, dry_run, report):
+        place = locator.place(location) if location else None
+        if place is not None:  # what is left in its folder (in a dry run: what its runs did not hold)
+            for info in walk(place):
+                if not any(info.path.startswith(p + "/") for p in report.measured):
+                    report.objects += 1
+                    report.bytes += int(info.file_size or 0)
+        report.experiments.append(experiment_id)
+        progress(f"{'would remove' if dry_run else 'removing'} experiment {experiment_id}")
+        if not dry_run:
+            if place is not None:
+                place.repository.delete_artifacts(place.path or None)
+            _delete_experiment(engine, experiment_id)
+    return report
+
+
+# --- selection -----------------------------------------------------------------------------------
+def _check_ids(engine: Engine, selection: Selection) -> None:
+    """Named runs must exist and be deleted: gc never removes an active run, however asked."""
+    if not selection.run_ids:
+        return
+    with Session(engine) as session:
+        rows = dict(
+            session.execute(
+                select(SqlRun.run_uuid, SqlRun.lifecycle_stage).where(SqlRun.run_uuid.in_(list(selection.run_ids)))
+            ).all()
+        )
+    for run_id in selection.run_ids:
+        if run_id not in rows:
+            continue  # already collected: a re-run after an interruption
+        if rows[run_id] != LifecycleStage.DELETED:
+            raise ModelyardException.invalid_parameter(f"Run {run_id} is not deleted; delete it before gc removes it.")
+
+
+def _batches(engine: Engine, selection: Selection, now: int) -> Iterator[list[tuple[str, str]]]:
+    """(run_id, experiment_id) of eligible runs, BATCH_SIZE at a time, in run id order."""
+    retention = _retention_days(engine)
+    after = ""
+    while True:
+        stmt = (
+            select(SqlRun.run_uuid, SqlRun.experiment_id, SqlRun.deleted_time, SqlExperiment.last_update_time)
+            .join(SqlExperiment, SqlExperiment.experiment_id == SqlRun.experiment_id)
+            .where(SqlRun.lifecycle_stage == LifecycleStage.DELETED, SqlRun.run_uuid > after)
+            .order_by(SqlRun.run_uuid)
+            .limit(BATCH_SIZE)
+        )
+        if selection.experiment_ids:
+            stmt = stmt.where(SqlRun.experiment_id.in_([int(i) for i in selection.experiment_ids]))
+        if selection.run_ids:
+            stmt = stmt.where(SqlRun.run_uuid.in_(list(selection.run_ids)))
+        rows = session_rows(engine, stmt)
+        if not rows:
+            return
+        after = rows[-1][0]
+        eligible = []
+        for run_id, experiment_id, deleted_time, experiment_updated in rows:
+            when = deleted_time if deleted_time is not None else experiment_updated or 0
+            days = retention.get(str(experiment_id))
+            age_limit = days * DAY_MS if days is not None else selection.older_than_ms
+            if now - when >= age_limit:
+                eligible.append((run_id, str(experiment_id)))
+        if eligible:
+            yield eligible
+
+
+def session_rows(engine: Engine, stmt: object) -> list[tuple]:  # type: ignore[type-arg]
+    with Session(engine) as session:
+        return [tuple(row) for row in session.execute(stmt)]  # type: ignore[call-overload]
+
+
+def _retention_days(engine: Engine) -> dict[str, float]:
+    """Experiments' retention tags (days); a value that is not a number is ignored."""
+    out: dict[str, float] = {}
+    for experiment_id, value in session_rows(
+        engine, select(SqlExperimentTag.experiment_id, SqlExperimentTag.value).where(SqlExperimentTag.key == RETENTION_TAG)
+    ):
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            continue
+        if days >= 0:
+            out[str(experiment_id)] = days
+    return out
+
+
+def _inspect(engine: Engine, batch: list[tuple[str, str]], force: bool) -> tuple[list[RunGarbage], list[tuple[str, str]]]:
+    run_ids = [run_id for run_id, _ in batch]
+    with Session(engine) as session:
+        uris = dict(session.execute(select(SqlRun.run_uuid, SqlRun.artifact_uri).where(SqlRun.run_uuid.in_(run_ids))).all())
+        models = session.execute(
+            select(SqlLoggedModel.source_run_id, SqlLoggedModel.model_id, SqlLoggedModel.artifact_location).where(
+                SqlLoggedModel.source_run_id.in_(run_ids)
+            )
+        ).all()
+        model_ids = [m for _, m, _ in models]
+        versions = session.execute(
+            select(SqlModelVersion.name, SqlModelVersion.version, SqlModelVersion.run_id, SqlModelVersion.model_id).where(
+                or_(SqlModelVersion.run_id.in_(run_ids), SqlModelVersion.model_id.in_(model_ids or [""]))
+            )
+        ).all()
+    by_run_versions: dict[str, list[str]] = {}
+    kept_models: set[str] = set()
+    model_run = {m: r for r, m, _ in models}
+    for name, version, run_id, model_id in versions:
+        owner = run_id if run_id in uris else model_run.get(model_id or "")
+        if owner:
+            by_run_versions.setdefault(owner, []).append(f"{name} v{version}")
+        if model_id:
+            kept_models.add(model_id)
+    garbage, refused = [], []
+    for run_id, experiment_id in batch:
+        if run_id in by_run_versions and not force:
+            refused.append((run_id, f"registered as {', '.join(by_run_versions[run_id])} (use --force to remove it anyway)"))
+            continue
+        own_models = [(m, loc) for r, m, loc in models if r == run_id and m not in kept_models]
+        locations = [uri for uri in [uris.get(run_id)] if uri] + [loc for _, loc in own_models if loc]
+        garbage.append(RunGarbage(run_id, experiment_id, locations, [m for m, _ in own_models]))
+    return garbage, refused
+
+
+def _files(place: Place) -> Iterator[int]:
+    for info in walk(place):
+        yield int(info.file_size or 0)
+
+
+def _measure(locator: Locator, item: RunGarbage, measured: set[str]) -> None:
+    for location in item.locations:
+        place = locator.place(location)
+        measured.add(place.path)
+        for size in _files(place):
+            item.objects += 1
+            item.bytes += size
+
+
+def _delete_rows(engine: Engine, garbage: list[RunGarbage]) -> None:
+    """Children first: correct also on a SQLite connection that does not enforce foreign keys."""
+    run_ids = [g.run_id for g in garbage]
+    model_ids = [m for g in garbage for m in g.logged_model_ids]
+    with Session(engine) as session, session.begin():
+        for table in (SqlMetric, SqlLatestMetric, SqlParam, SqlTag, SqlInput, SqlRunModelOutput):
+            session.execute(delete(table).where(table.run_uuid.in_(run_ids)))
+        if model_ids:
+            for table in (SqlLoggedModelTag, SqlLoggedModelParam):
+                session.execute(delete(table).where(table.model_id.in_(model_ids)))
+            session.execute(delete(SqlRunModelOutput).where(SqlRunModelOutput.model_id.in_(model_ids)))
+            session.execute(delete(SqlLoggedModel).where(SqlLoggedModel.model_id.in_(model_ids)))
+        session.execute(delete(SqlRun).where(SqlRun.run_uuid.in_(run_ids)))
+
+
+def _empty_deleted_experiments(
+    engine: Engine, selection: Selection, now: int, locator: Locator, dry_run: bool, report: Report
+) -> list[tuple[str, str | None]]:
+    """Deleted experiments (old enough) that nothing is left in once this collection is done: no
+    run it did not collect, no logged model a version points at or a remaining run produced. Their
+    logged models that no run produced go first (in a dry run: are counted)."""
+    if selection.run_ids:
+        return []
+    _drop_runless_models(engine, selection, locator, dry_run, report)
+    collected = set(report.runs)
+    stmt = select(SqlExperiment.experiment_id, SqlExperiment.artifact_location, SqlExperiment.last_update_time).where(
+        SqlExperiment.lifecycle_stage == LifecycleStage.DELETED
+    )
+    if selection.experiment_ids:
+        stmt = stmt.where(SqlExperiment.experiment_id.in_([int(i) for i in selection.experiment_ids]))
+    empty = []
+    for experiment_id, location, updated in session_rows(engine, stmt):
+        if now - (updated or 0) < selection.older_than_ms:
+            continue
+        runs = {r for (r,) in session_rows(engine, select(SqlRun.run_uuid).where(SqlRun.experiment_id == experiment_id))}
+        if runs - collected:
+            continue
+        models = session_rows(
+            engine,
+            select(SqlLoggedModel.model_id, SqlLoggedModel.source_run_id).where(
+                SqlLoggedModel.experiment_id == experiment_id
+            ),
+        )
+        registered = {
+            m for (m,) in session_rows(
+                engine, select(SqlModelVersion.model_id).where(SqlModelVersion.model_id.in_([m for m, _ in models] or [""]))
+            )
+        }  # fmt: skip
+        if any(m in registered or (run is not None and run not in collected) for m, run in models):
+            continue
+        empty.append((str(experiment_id), location))
+    return empty
+
+
+def _delete_experiment(engine: Engine, experiment_id: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(delete(SqlExperimentTag).where(SqlExperimentTag.experiment_id == int(experiment_id)))
+        session.execute(delete(SqlExperiment).where(SqlExperiment.experiment_id == int(experiment_id)))
+
+
+def _drop_runless_models(engine: Engine, selection: Selection, locator: Locator, dry_run: bool, report: Report) -> None:
+    """Logged models of deleted experiments that no run produced and no version points at."""
+    stmt = (
+        select(SqlLoggedModel.model_id, SqlLoggedModel.artifact_location)
+        .join(SqlExperiment, SqlExperiment.experiment_id == SqlLoggedModel.experiment_id)
+        .where(
+            SqlExperiment.lifecycle_stage == LifecycleStage.DELETED,
+            SqlLoggedModel.source_run_id.is_(None),
+            ~select(SqlModelVersion.model_id).where(SqlModelVersion.model_id == SqlLoggedModel.model_id).exists(),
+        )
+    )
+    if selection.experiment_ids:
+        stmt = stmt.where(SqlLoggedModel.experiment_id.in_([int(i) for i in selection.experiment_ids]))
+    rows = session_rows(engine, stmt)
+    for _, location in rows:
+        place = locator.place(location)
+        for size in _files(place):
+            report.objects += 1
+            report.bytes += size
+        if not dry_run:
+            place.repository.delete_artifacts(place.path or None)
+    if rows and not dry_run:
+        model_ids = [m for m, _ in rows]
+        with Session(engine) as session, session.begin():
+            for table in (SqlLoggedModelTag, SqlLoggedModelParam, SqlRunModelOutput):
+                session.execute(delete(table).where(table.model_id.in_(model_ids)))
+            session.execute(delete(SqlLoggedModel).where(SqlLoggedModel.model_id.in_(model_ids)))

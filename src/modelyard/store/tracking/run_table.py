@@ -1,0 +1,138 @@
+"""What the web UI's runs table needs besides a page of runs: the true number of runs a search
+matches, the keys (metrics, params, tags) an experiment's runs use, the model versions registered
+from a page of runs, and a few facts about runs named by id (parents, a selection to delete).
+
+MLflow's API has no call for these. `count_runs` reuses the run search's compiled WHERE
+(`sql_search.run_search_conditions`), so the total always agrees with the pages. `experiment_keys`
+reads the keys of the experiment's newest runs only (`RECENT_RUNS`) through indexes: its cost is
+bounded whatever the experiment's or the database's size, where a DISTINCT over every run's params,
+metrics and tags grows with both (~50-70 ms at 10,000 runs on PostgreSQL, read on every page view).
+A key that only older runs use is not suggested; the filter and the column picker's URL still take it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, func, literal, select, text, union_all
+from sqlalchemy.orm import Session
+
+from modelyard.entities.lifecycle import ViewType
+from modelyard.store.sql.registry_schema import SqlModelVersion
+from modelyard.store.sql.schema import SqlLatestMetric, SqlParam, SqlRun, SqlTag
+from modelyard.store.tracking.sql_search import plan_each_search, run_search_conditions
+
+#: How many of an experiment's newest runs `experiment_keys` reads.
+RECENT_RUNS = 200
+
+
+def count_runs(
+    engine: Engine, experiment_ids: Sequence[str], filter_string: str | None, view_type: int | str | None
+) -> int:
+    """How many runs the search matches, all pages together (INVALID_PARAMETER_VALUE for a bad filter,
+    as the search itself)."""
+    conditions = run_search_conditions(experiment_ids, filter_string, view_type, engine.dialect.name)
+    if conditions is None:
+        return 0
+    statement = select(func.count()).select_from(SqlRun.__table__).where(*conditions)
+    with Session(engine) as session, session.begin():
+        plan_each_search(session)
+        return int(session.execute(statement).scalar_one())
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """An experiment's keys by kind, the most recently used first (ties by name)."""
+
+    metrics: list[str]
+    params: list[str]
+    tags: list[str]
+
+
+def experiment_keys(
+    engine: Engine, experiment_id: str, view_type: int = ViewType.ACTIVE_ONLY, recent_runs: int = RECENT_RUNS
+) -> RunKeys:
+    """The metric, param and tag keys of the experiment's `recent_runs` newest runs in the view; a
+    key's recency is the start of the newest run that has it.
+
+    Two statements: the start time of the `recent_runs`-th newest run, then the keys of the runs
+    started since, read through the (experiment, stage, start_time) index and nested loops over the
+    child tables' primary keys (index-only). Bounding the runs by a start time rather than by a
+    subquery with a LIMIT lets the planner estimate their number, and it then picks those loops: with
+    a subquery it hashed whole tables (~70 ms at 10,000 runs, growing with the database)."""
+    if not str(experiment_id).isdigit():
+        return RunKeys([], [], [])
+    runs = SqlRun.__table__
+    in_view = and_(
+        runs.c.experiment_id == int(experiment_id), runs.c.lifecycle_stage.in_(ViewType.stages(view_type))
+    )
+    cutoff = (
+        select(runs.c.start_time).where(in_view).order_by(runs.c.start_time.desc()).offset(recent_runs - 1)
+    )
+    found: dict[str, list[tuple[int, str]]] = {"metric": [], "param": [], "tag": []}
+    with Session(engine) as session, session.begin():
+        oldest = session.execute(cutoff.limit(1)).scalar()
+        recent = and_(in_view, runs.c.start_time >= oldest) if oldest is not None else in_view
+        if engine.dialect.name == "postgresql":
+            # Three small index reads, which PostgreSQL may plan as a parallel append: starting
+            # the workers costs more than the reads.
+            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        parts = [
+            select(literal(kind).label("kind"), table.c.key, func.max(runs.c.start_time).label("used"))
+            .select_from(runs.join(table, table.c.run_uuid == runs.c.run_uuid))
+            .where(recent)
+            .group_by(table.c.key)
+            for kind, table in (
+                ("metric", SqlLatestMetric.__table__),
+                ("param", SqlParam.__table__),
+                ("tag", SqlTag.__table__),
+            )
+        ]
+        for kind, key, used in session.execute(union_all(*parts)):
+            found[kind].append((-(used or 0), key))
+    ordered = {kind: [key for _, key in sorted(rows)] for kind, rows in found.items()}
+    return RunKeys(ordered["metric"], ordered["param"], ordered["tag"])
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    experiment_id: str
+    lifecycle_stage: str
+
+
+def run_summaries(engine: Engine, run_ids: Sequence[str]) -> dict[str, RunSummary]:
+    """Name, experiment and lifecycle stage of each run id that exists (unknown ids are absent)."""
+    ids = sorted({str(i) for i in run_ids if i})
+    if not ids:
+        return {}
+    runs = SqlRun.__table__
+    statement = select(runs.c.run_uuid, runs.c.name, runs.c.experiment_id, runs.c.lifecycle_stage).where(
+        runs.c.run_uuid.in_(ids)
+    )
+    with Session(engine) as session, session.begin():
+        return {
+            run_id: RunSummary(name or "", str(experiment_id), stage)
+            for run_id, name, experiment_id, stage in session.execute(statement)
+        }
+
+
+def registered_versions(engine: Engine, run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """(model name, version) of the versions registered from each run, by name then version; one
+    query on the model versions' run_id index (the registry's search parses a filter and loads each
+    version whole, ~3x the time for a page of runs)."""
+    ids = sorted({str(i) for i in run_ids if i})
+    if not ids:
+        return {}
+    versions = SqlModelVersion.__table__
+    statement = (
+        select(versions.c.run_id, versions.c.name, versions.c.version)
+        .where(versions.c.run_id.in_(ids))
+        .order_by(versions.c.name, versions.c.version)
+    )
+    found: dict[str, list[tuple[str, int]]] = {}
+    with Session(engine) as session, session.begin():
+        for run_id, name, version in session.execute(statement):
+            found.setdefault(run_id, []).append((name, int(version)))
+    return found

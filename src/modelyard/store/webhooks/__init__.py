@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, the outbox written with each change, and the delivery queue/log."""

@@ -1,0 +1,135 @@
+"""A run's artifacts as the UI reads them: through the same repository code the artifacts API uses,
+never over HTTP, and bounded.
+
+A run's `artifact_uri` is either proxied (`mlflow-artifacts:[//host]/<experiment>/<run>/artifacts`,
+what a tracking service that serves artifacts hands out) or a concrete location (`s3://...`, a local
+folder). Proxied paths are read from the artifacts destination (the repository the artifacts API
+mounted in this process, or one built from `Settings.artifacts_destination`) and downloaded through
+the artifacts API's own URL, so in the team stack the bytes stream through the artifacts service.
+Concrete locations are read with `get_repository(uri)` and downloaded through the UI's file route.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from modelyard.artifacts import ArtifactRepository, FileInfo, get_repository, safe_relative_path
+from modelyard.artifacts.base import ArtifactStream
+from modelyard.exceptions import ModelyardException
+
+PROXY_SCHEME = "mlflow-artifacts:"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
+#: The most a preview reads of one file.
+PREVIEW_MAX_BYTES = 1024 * 1024
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first bytes of a file: `data` holds at most the limit; `size` is the whole file's, when known."""
+
+    data: bytes
+    size: int | None
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class RunArtifacts:
+    run_id: str
+    repository: ArtifactRepository
+    #: The run's folder inside `repository` ("" when the repository is rooted at the run).
+    prefix: str
+    proxied: bool
+    #: Set when these are the artifacts of one of the run's logged models (MLflow 3 keeps a model's
+    #: files in the model's own location, not in the run's artifacts).
+    model_id: str = ""
+
+    def query(self, rel: str) -> str:
+        """The query string naming `rel` in this tree (`path=...`, plus `model=...` for a model's)."""
+        params = {"path": rel, **({"model": self.model_id} if self.model_id else {})}
+        return urllib.parse.urlencode(params)
+
+    def full_path(self, rel: str) -> str:
+        rel = safe_relative_path(rel)
+        return f"{self.prefix}/{rel}".strip("/") if self.prefix else rel
+
+    def list(self, rel: str) -> list[FileInfo]:
+        """The folder's children with paths relative to the run's artifact root, folders first."""
+        infos = self.repository.list_artifacts(self.full_path(rel) or None)
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        out = [FileInfo(info.path[cut:], info.is_dir, info.file_size) for info in infos]
+        return sorted(out, key=lambda f: (not f.is_dir, f.path.lower()))
+
+    def read_head(self, rel: str, limit: int | None = None) -> Head:
+        """At most `limit` (default `PREVIEW_MAX_BYTES`) bytes from the start of the file
+        (RESOURCE_DOES_NOT_EXIST when missing)."""
+        limit = PREVIEW_MAX_BYTES if limit is None else limit
+        stream = self.repository.open_read(self.full_path(rel))
+        try:
+            data = _read_at_most(stream, limit + 1)
+        finally:
+            stream.close()
+        return Head(data[:limit], stream.size, len(data) > limit)
+
+    def open(self, rel: str) -> ArtifactStream:
+        return self.repository.open_read(self.full_path(rel))
+
+    def download_url(self, rel: str) -> str:
+        """Proxied: the artifacts API's URL (the artifacts service streams it); else the UI's file route."""
+        rel = safe_relative_path(rel)
+        if self.proxied:
+            return ARTIFACTS_API + urllib.parse.quote(self.full_path(rel))
+        return f"/runs/{self.run_id}/artifacts/file?{self.query(rel)}&download=1"
+
+
+def run_artifacts(request: Request, run_id: str, artifact_uri: str, model_id: str = "") -> RunArtifacts:
+    """Where the run's artifacts (or its logged model `model_id`'s, at `artifact_uri`) are, for this app."""
+    if artifact_uri.startswith(PROXY_SCHEME):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(artifact_uri).path.lstrip("/"))
+        return RunArtifacts(run_id, _destination(request), safe_relative_path(path), True, model_id)
+    if not artifact_uri:
+        raise ModelyardException.not_found(f"Run {run_id} has no artifact location")
+    return RunArtifacts(run_id, get_repository(artifact_uri), "", False, model_id)
+
+
+def _destination(request: Request) -> ArtifactRepository:
+    """The artifacts API's repository when it is mounted here (single-process mode), else one per
+    worker over the configured destination (built once: an S3 client is expensive)."""
+    state = request.app.state
+    repo = getattr(state, "artifact_repository", None) or getattr(state, "ui_artifact_repository", None)
+    if repo is None:
+        with _lock:
+            repo = getattr(state, "ui_artifact_repository", None)
+            if repo is None:
+                settings = state.settings
+                repo = get_repository(
+                    settings.artifacts_destination, chunk_size=settings.multipart_chunk_size
+                )
+                state.ui_artifact_repository = repo
+    return repo  # type: ignore[no-any-return]
+
+
+def _read_at_most(stream: ArtifactStream, limit: int) -> bytes:
+    if stream.readinto is not None:
+        buffer = bytearray(limit)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < limit:
+            n = stream.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
+        return bytes(buffer[:filled])
+    parts: list[bytes] = []
+    total = 0
+    for chunk in stream.chunks:
+        parts.append(chunk)
+        total += len(chunk)
+        if total >= limit:
+            break
+    return b"".join(parts)[:limit]

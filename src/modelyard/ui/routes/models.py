@@ -1,0 +1,229 @@
+"""The registry in the browser: the models list (`/models`), a model (`/model?name=`) with its
+versions, aliases, stages, tags and the timeline of its history with one-click rollback.
+
+Model names may hold any character, `/` included, so a model is addressed by query string, never by
+path segment. Every form posts back and redirects (303) to the model page; each write goes through
+the registry store, which records the history event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from modelyard.entities import ModelVersionStage
+from modelyard.exceptions import ModelyardException
+from modelyard.store.registry import events, history
+from modelyard.store.registry.base import RegistryStore
+from modelyard.store.registry.summaries import versions_of
+from modelyard.tracking.deps import request_user
+from modelyard.ui import csrf
+from modelyard.ui.forms import FormFields, field
+from modelyard.ui.render import UiRoute, bad_request, page
+
+router = APIRouter(route_class=UiRoute, include_in_schema=False)
+CsrfChecked = Depends(csrf.require_token)
+PAGE_SIZE = 100
+TIMELINE_SIZE = 200
+STAGES = ModelVersionStage.ALL
+DEPLOY_TAG_PREFIX = "modelyard.deploy."
+
+
+async def ui_actor(request: Request) -> None:
+    """History records the browser's user like an API client's (see `registry_actor`)."""
+    events.current_actor.set(request_user(request))
+
+
+Acting = Depends(ui_actor)
+
+
+def registry_store(request: Request) -> RegistryStore:
+    return request.app.state.registry_store  # type: ignore[no-any-return]
+
+
+def model_url(name: str, **extra: str) -> str:
+    return "/model?" + urlencode({"name": name, **extra})
+
+
+def name_filter(text: str) -> str | None:
+    """`q` as the registry grammar's case-insensitive substring match on the model name."""
+    text = text.strip()
+    if not text:
+        return None
+    if "'" not in text:
+        return f"name ILIKE '%{text}%'"
+    if '"' not in text:
+        return f'name ILIKE "%{text}%"'
+    raise bad_request("Search for a name with either single or double quotes, not both.")
+
+
+@router.get("/models")
+def models_page(request: Request, q: str = "", filter: str = "", page_token: str | None = None) -> Response:
+    """`q` is a name search; `filter` the registry's filter grammar, as in the API (`tags.team = 'ml'`)."""
+    store = registry_store(request)
+    filter_string = filter.strip() or name_filter(q)
+    found = store.search_registered_models(
+        filter_string=filter_string,
+        max_results=PAGE_SIZE,
+        order_by=["last_updated_timestamp DESC"],
+        page_token=page_token or None,
+    )
+    next_url = (
+        "/models?" + urlencode({"q": q, "filter": filter, "page_token": found.token}) if found.token else None
+    )
+    return page(request, "models.html", section="models", models=list(found), q=q, filter=filter, next_url=next_url)
+
+
+@router.get("/model")
+def model_page(request: Request, name: str = "", page_token: str | None = None) -> Response:
+    if not name:
+        raise bad_request("Which model? The page needs ?name=.")
+    store = registry_store(request)
+    model = store.get_registered_model(name)
+    versions = versions_of(store.engine, name)  # type: ignore[attr-defined]
+    timeline = history.list_events(store.engine, name, max_results=TIMELINE_SIZE, page_token=page_token or None)  # type: ignore[attr-defined]
+    deployed = {
+        v.version: {k[len(DEPLOY_TAG_PREFIX) :]: val for k, val in v.tags.items() if k.startswith(DEPLOY_TAG_PREFIX)}
+        for v in versions
+    }
+    return page(
+        request,
+        "model.html",
+        section="models",
+        model=model,
+        versions=versions,
+        deployed=deployed,
+        timeline=list(timeline),
+        older_url=model_url(name, page_token=timeline.token) if timeline.token else None,
+        stages=STAGES,
+        model_url=model_url,
+        rollbackable=_rollbackable(list(timeline)),
+    )
+
+
+def _rollbackable(timeline: list[events.RegistryEvent]) -> set[int]:
+    """The events a rollback would undo: the newest move of each alias and into each stage."""
+    seen: set[tuple[str, str]] = set()
+    out: set[int] = set()
+    for event in timeline:  # newest first
+        if event.kind in (events.ALIAS_SET, events.ALIAS_DELETED) and event.subject:
+            key = ("alias", event.subject)
+        elif event.kind == events.STAGE_TRANSITIONED and event.subject and "archived_by" not in event.details:
+            key = ("stage", event.subject)
+        else:
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.add(event.event_id)
+    return out
+
+
+# --- actions -------------------------------------------------------------------------------------
+Actions = [CsrfChecked, Acting]
+
+
+@router.post("/models", dependencies=Actions)
+def create_model(request: Request, form: FormFields) -> Response:
+    name = field(form, "name")
+    registry_store(request).create_registered_model(name, description=form.get("description") or None)
+    return RedirectResponse(model_url(name), status_code=303)
+
+
+@router.post("/model/rename", dependencies=Actions)
+def rename_model(request: Request, form: FormFields) -> Response:
+    renamed = registry_store(request).rename_registered_model(field(form, "name"), field(form, "new_name"))
+    return RedirectResponse(model_url(renamed.name), status_code=303)
+
+
+@router.post("/model/delete", dependencies=Actions)
+def delete_model(request: Request, form: FormFields) -> Response:
+    registry_store(request).delete_registered_model(field(form, "name"))
+    return RedirectResponse("/models", status_code=303)
+
+
+@router.post("/model/description", dependencies=Actions)
+def set_description(request: Request, form: FormFields) -> Response:
+    name = field(form, "name")
+    text = form.get("description", "")
+    store = registry_store(request)
+    if form.get("version"):
+        store.update_model_version(name, form["version"], text or None)
+        return RedirectResponse("/model-version?" + urlencode({"name": name, "version": form["version"]}), 303)
+    store.update_registered_model(name, text or None)
+    return _back_to_model(name)
+
+
+@router.post("/model/tag", dependencies=Actions)
+def set_tag(request: Request, form: FormFields) -> Response:
+    name, key = field(form, "name"), field(form, "key")
+    store = registry_store(request)
+    if form.get("delete"):
+        store.delete_registered_model_tag(name, key)
+    else:
+        store.set_registered_model_tag(name, key, form.get("value", ""))
+    return _back_to_model(name)
+
+
+@router.post("/model/alias", dependencies=Actions)
+def set_alias(request: Request, form: FormFields) -> Response:
+    name, alias = field(form, "name"), field(form, "alias")
+    store = registry_store(request)
+    if form.get("delete"):
+        store.delete_registered_model_alias(name, alias)
+    else:
+        store.set_registered_model_alias(name, alias, field(form, "version"))
+    return _back_to_model(name)
+
+
+@router.post("/model/stage", dependencies=Actions)
+def transition_stage(request: Request, form: FormFields) -> Response:
+    name = field(form, "name")
+    registry_store(request).transition_model_version_stage(
+        name, field(form, "version"), field(form, "stage"), archive_existing_versions=bool(form.get("archive_existing"))
+    )
+    return _back_to_model(name)
+
+
+@router.post("/model/rollback", dependencies=Actions)
+def rollback(request: Request, form: FormFields) -> Response:
+    name = field(form, "name")
+    alias, stage = form.get("alias") or None, form.get("stage") or None
+    if (alias is None) == (stage is None):
+        raise ModelyardException.invalid_parameter("Roll back either an alias or a stage.")
+    history.rollback(registry_store(request).engine, name, alias=alias, stage=stage)  # type: ignore[attr-defined]
+    return _back_to_model(name)
+
+
+def _back_to_model(name: str) -> Response:
+    return RedirectResponse(model_url(name), status_code=303)
+
+
+@router.get("/model-version")
+def version_page(request: Request, name: str = "", version: str = "") -> Response:
+    """A version: its run (and the run's datasets), tags, description, stage and aliases, the
+    endpoints its deployments went to, and its own history."""
+    if not name or not version:
+        raise bad_request("Which version? The page needs ?name=&version=.")
+    store = registry_store(request)
+    found = store.get_model_version(name, version)
+    run = None
+    if found.run_id:
+        try:
+            run = request.app.state.tracking_store.get_run(found.run_id)
+        except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
+            run = None
+    own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
+    endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
+    return page(
+        request,
+        "model_version.html",
+        section="models",
+        version=found,
+        run=run,
+        datasets=[d.get("dataset", {}) for d in (run.inputs.dataset_inputs if run else [])],
+        endpoints=endpoints,
+        timeline=own_history,
+        stages=STAGES,
+    )

@@ -1,0 +1,1 @@
+"""Webhook delivery: payload signing (`signing`, what receivers verify) and the delivery worker."""

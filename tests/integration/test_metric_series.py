@@ -1,0 +1,184 @@
+"""metric_series on real SQLite and PostgreSQL: buckets and summaries checked against the full history."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.entities import Metric
+from modelyard.exceptions import ModelyardException
+from modelyard.store.sql import migrate
+from modelyard.store.sql.engine import create_engine_for
+from modelyard.store.tracking.metric_series import metric_series, metric_summaries
+from modelyard.store.tracking.sql_store import SqlTrackingStore
+
+STEPS = 100_000
+T0 = 1_700_000_000_000
+BATCH = 1000
+
+
+@pytest.fixture
+def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    migrate.upgrade(db_uri)
+    engine = create_engine_for(db_uri)
+    yield SqlTrackingStore(engine, str(tmp_path / "artifacts"))
+    engine.dispose()
+
+
+def _log(store: SqlTrackingStore, run_id: str, key: str, points: list[tuple[int, int, float]]) -> None:
+    metrics = [Metric(key, value, ts, step) for step, ts, value in points]
+    for start in range(0, len(metrics), BATCH):
+        store.log_batch(run_id, metrics=metrics[start : start + BATCH])
+
+
+def _history(seed: int) -> list[tuple[int, int, float]]:
+    """(step, timestamp, value): a noisy decaying loss with spikes and a few NaNs; 10 ms per step."""
+    rng = random.Random(seed)
+    points = []
+    for step in range(STEPS):
+        value = 2.0 * math.exp(-step / 30_000) + rng.gauss(0, 0.05)
+        if step % 9973 == 17:
+            value = 50.0 + step / 1e4  # a one-point spike a chart must not lose
+        if step % 25_013 == 5:
+            value = math.nan
+        points.append((step, T0 + step * 10, value))
+    return points
+
+
+def _expected_buckets(
+    points: list[tuple[int, float]], lo: int, width: int
+) -> list[tuple[int, float | None, float | None, float | None, int]]:
+    """(first x, mean, min, max, count) per non-empty bucket, from the full history in Python."""
+    buckets: dict[int, list[tuple[int, float]]] = {}
+    for x, value in points:
+        buckets.setdefault((x - lo) // width, []).append((x, value))
+    out = []
+    for index in sorted(buckets):
+        members = buckets[index]
+        real = [v for _, v in members if not math.isnan(v)]
+        out.append(
+            (
+                min(x for x, _ in members),
+                sum(real) / len(real) if real else None,
+                min(real) if real else None,
+                max(real) if real else None,
+                len(members),
+            )
+        )
+    return out
+
+
+def test_a_100k_step_metric_is_bucketed_exactly_and_summarised_whole(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("series")
+    run_id = store.create_run(experiment_id, "alice", T0).info.run_id
+    other = store.create_run(experiment_id, "bob", T0).info.run_id
+    history = _history(1)
+    _log(store, run_id, "loss", history)
+    _log(store, other, "loss", [(s, T0 + s, float(s)) for s in range(10)])
+
+    found = metric_series(store.engine, [run_id, "no-such-run", other], "loss", "step", max_points=1500)
+    assert list(found) == [run_id, other]
+    series = found[run_id]
+    assert series.sampled and series.points_in_range == STEPS
+    width = math.ceil(STEPS / 1500)
+    assert series.bucket_width == width and len(series.x) <= 1500
+
+    expected = _expected_buckets([(s, v) for s, _, v in history], 0, width)
+    assert len(series.x) == len(expected)
+    for got_x, got_mean, got_min, got_max, (x, mean, low, high, _) in zip(
+        series.x, series.y, series.y_min, series.y_max, expected, strict=True
+    ):
+        assert (got_x, got_min, got_max) == (x, low, high)  # min/max are stored values: exact
+        assert got_mean == pytest.approx(mean, rel=1e-9)
+    assert max(v for v in series.y_max if v is not None) == 50.0 + 99_747 / 1e4  # the last spike
+
+    real = [v for _, _, v in history if not math.isnan(v)]
+    summary = series.summary
+    assert summary.count == STEPS  # NaN points counted
+    assert (summary.min, summary.max) == (min(real), max(real))
+    assert summary.last == history[-1][2] and summary.last_step == STEPS - 1
+    assert (summary.min_step, summary.max_step) == (0, STEPS - 1)
+    assert metric_summaries(store.engine, [run_id], "loss")[run_id] == summary
+
+    # The short run's real points come back unchanged.
+    assert not found[other].sampled and found[other].x == list(range(10))
+    assert found[other].y == [float(s) for s in range(10)]
+
+    # A zoomed range with fewer points than the budget: the real points, NaN as a gap.
+    zoom = metric_series(store.engine, [run_id], "loss", "step", 24_900.4, 25_999.0, 1500)[run_id]
+    assert not zoom.sampled and zoom.points_in_range == 1099
+    assert zoom.x == list(range(24_901, 26_000))
+    want = [None if math.isnan(v) else v for s, _, v in history if 24_901 <= s <= 25_999]
+    assert zoom.y == want and None in zoom.y
+    assert zoom.summary == summary  # the summary never depends on the range
+    lean = metric_series(store.engine, [run_id], "loss", "step", 24_901, 25_999, 1500, with_summary=False)
+    assert lean[run_id].summary is None and lean[run_id].x == zoom.x
+    assert metric_series(store.engine, [run_id], "loss", with_summary=False)[run_id].summary == summary
+
+    # A zoomed range with more points than the budget is bucketed within the range only.
+    mid = metric_series(store.engine, [run_id], "loss", "step", 10_000, 39_999, 1000)[run_id]
+    assert mid.sampled and mid.points_in_range == 30_000 and mid.bucket_width == 30
+    sub = [(s, v) for s, _, v in history if 10_000 <= s <= 39_999]
+    assert [(x, lo, hi) for x, _, lo, hi, _ in _expected_buckets(sub, 10_000, 30)] == list(
+        zip(mid.x, mid.y_min, mid.y_max, strict=True)
+    )
+
+
+def test_time_axes(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("axes")
+    run_id = store.create_run(experiment_id, "alice", T0).info.run_id
+    points = [(s, T0 + 5000 + s * 100, float(s % 7)) for s in range(3000)]
+    _log(store, run_id, "acc", points)
+
+    wall = metric_series(store.engine, [run_id], "acc", "timestamp", T0 + 5000, T0 + 5000 + 9_900, 500)[
+        run_id
+    ]
+    assert not wall.sampled and wall.x == [T0 + 5000 + s * 100 for s in range(100)]
+
+    relative = metric_series(store.engine, [run_id], "acc", "relative", max_points=500)[run_id]
+    assert relative.sampled and relative.x[0] == 0 and relative.points_in_range == 3000
+    expected = _expected_buckets([(s * 100, float(s % 7)) for s in range(3000)], 0, relative.bucket_width)
+    assert [(x, lo, hi) for x, _, lo, hi, _ in expected] == list(
+        zip(relative.x, relative.y_min, relative.y_max, strict=True)
+    )
+    zoom = metric_series(store.engine, [run_id], "acc", "relative", 1000, 1999, 500)[run_id]
+    assert zoom.x == [1000 + 100 * i for i in range(10)] and zoom.y == [
+        float((10 + i) % 7) for i in range(10)
+    ]
+
+
+def test_non_finite_values_and_empty_ranges(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("odd")
+    run_id = store.create_run(experiment_id, "alice", T0).info.run_id
+    _log(
+        store,
+        run_id,
+        "m",
+        [(0, T0, math.nan), (1, T0 + 1, math.inf), (2, T0 + 2, -1.5), (3, T0 + 3, math.nan)],
+    )
+    series = metric_series(store.engine, [run_id], "m")[run_id]
+    assert series.y == [None, math.inf, -1.5, None]
+    assert series.to_dict()["y"] == [None, None, -1.5, None]
+    summary = series.summary
+    assert (summary.count, summary.min, summary.max) == (4, -1.5, math.inf)
+    assert math.isnan(summary.last) and summary.to_dict()["last"] == "NaN"
+    assert summary.to_dict()["max"] == "Infinity"
+    assert metric_series(store.engine, [run_id], "m", "step", 10, 20)[run_id].x == []
+    assert metric_series(store.engine, [run_id], "other") == {}
+
+
+def test_bad_arguments_are_invalid_parameters(store: SqlTrackingStore) -> None:
+    for kwargs in (
+        {"x_axis": "epoch"},
+        {"max_points": 5},
+        {"max_points": 10**6},
+        {"max_points": True},
+        {"x_min": math.nan},
+    ):
+        with pytest.raises(ModelyardException) as info:
+            metric_series(store.engine, ["x"], "m", **kwargs)  # type: ignore[arg-type]
+        assert info.value.error_code == "INVALID_PARAMETER_VALUE", kwargs

@@ -1,0 +1,110 @@
+"""The runs table's store functions on SQLite and PostgreSQL: the true total of a search (it must
+agree with paging through the search), an experiment's keys (newest first) and run summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.entities import Metric, Param, RunTag, ViewType
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
+from modelyard.store.sql import migrate
+from modelyard.store.sql.engine import create_engine_for
+from modelyard.store.tracking.run_table import count_runs, experiment_keys, run_summaries
+from modelyard.store.tracking.sql_store import SqlTrackingStore
+
+
+@pytest.fixture
+def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    migrate.upgrade(db_uri)
+    engine = create_engine_for(db_uri)
+    yield SqlTrackingStore(engine, str(tmp_path / "artifacts"))
+    engine.dispose()
+
+
+def _all_pages(store: SqlTrackingStore, experiment_id: str, filter_string: str, view: int) -> list[str]:
+    ids: list[str] = []
+    token = None
+    while True:
+        page = store.search_runs([experiment_id], filter_string, view, 7, None, token)
+        ids += [run.info.run_id for run in page]
+        token = page.token
+        if not token:
+            return ids
+
+
+def test_count_agrees_with_paging_for_and_or_and_parentheses(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("counted")
+    other = store.create_experiment("other")
+    store.create_run(other, "bob", 1)  # another experiment's run is never counted
+    for i in range(40):
+        run = store.create_run(experiment_id, "alice", 1000 + i)
+        store.log_batch(
+            run.info.run_id,
+            metrics=[Metric("loss", i / 40, 1)],
+            params=[Param("optimizer", ("adam", "sgd")[i % 2])],
+            tags=[RunTag("team", f"t{i % 3}")] if i % 5 else [],
+        )
+        if i % 10 == 9:
+            store.delete_run(run.info.run_id)
+    filters = [
+        "",
+        "metrics.loss < 0.25",
+        "metrics.loss < 0.25 OR params.optimizer = 'sgd'",
+        "(metrics.loss < 0.25 OR tags.team = 't1') AND params.optimizer = 'adam'",
+        "tags.team IS NULL",
+        "attributes.status = 'RUNNING' AND metrics.loss >= 0.5",
+    ]
+    for view in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
+        for text in filters:
+            expected = len(_all_pages(store, experiment_id, text, view))
+            assert count_runs(store.engine, [experiment_id], text, view) == expected, (text, view)
+    assert count_runs(store.engine, [experiment_id], "", ViewType.ACTIVE_ONLY) == 36
+    assert count_runs(store.engine, [experiment_id], "", ViewType.DELETED_ONLY) == 4
+    assert count_runs(store.engine, [], "", ViewType.ALL) == 0
+
+
+def test_count_refuses_a_bad_filter_like_the_search(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("bad")
+    with pytest.raises(ModelyardException) as info:
+        count_runs(store.engine, [experiment_id], "metrics.loss <", ViewType.ACTIVE_ONLY)
+    assert info.value.error_code == errors.INVALID_PARAMETER_VALUE
+    assert "Invalid filter" in info.value.message
+
+
+def test_experiment_keys_newest_first_from_the_newest_runs(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("keys")
+    old = store.create_run(experiment_id, "alice", 1000).info.run_id
+    store.log_batch(old, [Metric("old_metric", 1, 1)], [Param("old_param", "1")], [RunTag("old_tag", "x")])
+    new = store.create_run(experiment_id, "alice", 2000).info.run_id
+    store.log_batch(new, [Metric("b_new", 1, 1), Metric("a_new", 1, 1)], [Param("new_param", "2")])
+    deleted = store.create_run(experiment_id, "alice", 3000).info.run_id
+    store.log_batch(deleted, [Metric("gone", 1, 1)])
+    store.delete_run(deleted)
+
+    keys = experiment_keys(store.engine, experiment_id)
+    # Newest run's keys first (ties by name), then the older run's.
+    assert keys.metrics == ["a_new", "b_new", "old_metric"]
+    assert keys.params == ["new_param", "old_param"]
+    assert "old_tag" in keys.tags
+    # Only the newest run when asked for one.
+    assert experiment_keys(store.engine, experiment_id, recent_runs=1).metrics == ["a_new", "b_new"]
+    assert experiment_keys(store.engine, experiment_id, ViewType.DELETED_ONLY).metrics == ["gone"]
+    assert experiment_keys(store.engine, "not-an-id").metrics == []
+
+
+def test_run_summaries_name_experiment_and_stage(store: SqlTrackingStore) -> None:
+    experiment_id = store.create_experiment("summaries")
+    run = store.create_run(experiment_id, "alice", 1000, run_name="first")
+    store.delete_run(run.info.run_id)
+    found = run_summaries(store.engine, [run.info.run_id, "0" * 32, ""])
+    assert list(found) == [run.info.run_id]
+    summary = found[run.info.run_id]
+    assert (summary.name, summary.experiment_id, summary.lifecycle_stage) == (
+        "first",
+        experiment_id,
+        "deleted",
+    )

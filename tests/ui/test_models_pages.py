@@ -1,0 +1,120 @@
+"""Models and model pages in a real browser: aliases, stages, the history timeline and rollback."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from tests.support.browser import screenshot
+
+API = "/api/2.0/mlflow"
+
+
+def _registered(base: str, name: str, versions: int, **model: Any) -> None:
+    experiment = requests.post(f"{base}{API}/experiments/create", json={"name": f"e-{uuid.uuid4().hex[:8]}"}, timeout=10)
+    run = requests.post(f"{base}{API}/runs/create", json={"experiment_id": experiment.json()["experiment_id"]}, timeout=10)
+    info = run.json()["run"]["info"]
+    requests.post(f"{base}{API}/registered-models/create", json={"name": name, **model}, timeout=10).raise_for_status()
+    for _ in range(versions):
+        requests.post(
+            f"{base}{API}/model-versions/create",
+            json={"name": name, "source": f"{info['artifact_uri']}/model", "run_id": info["run_id"]},
+            timeout=10,
+        ).raise_for_status()
+
+
+def _alias(base: str, name: str, alias: str) -> str:
+    got = requests.get(f"{base}{API}/registered-models/alias", params={"name": name, "alias": alias}, timeout=10)
+    return str(got.json()["model_version"]["version"])
+
+
+def test_alias_move_and_rollback_from_the_timeline(ui_server: str, ui_page: Any) -> None:
+    name = f"churn-{uuid.uuid4().hex[:6]}"
+    _registered(ui_server, name, 2, description="predicts churn")
+    ui_page.goto(f"{ui_server}/models?q={name}")
+    ui_page.locator("#models a", has_text=name).click()
+    ui_page.wait_for_url("**/model?name=*")
+
+    for version in ("1", "2"):
+        row = ui_page.locator(f"#v{version}")
+        row.locator("summary", has_text="Alias").click()
+        row.locator("input[name=alias]").fill("champion")
+        with ui_page.expect_navigation():
+            row.get_by_role("button", name="Set alias").click()
+    assert _alias(ui_server, name, "champion") == "2"
+    timeline = ui_page.locator("#timeline")
+    assert "alias @champion → v2 (was v1)" in " ".join(timeline.locator("li").first.inner_text().split())
+    screenshot(ui_page, "model-before-rollback")
+
+    with ui_page.expect_navigation():
+        timeline.locator("li").first.get_by_role("button", name="Roll back").click()
+    assert _alias(ui_server, name, "champion") == "1"
+    newest = " ".join(ui_page.locator("#timeline li").first.inner_text().split())
+    assert "alias @champion → v1 (was v2)" in newest and "rollback" in newest
+    assert ui_page.locator("#timeline li", has_text="alias @champion").count() == 3  # set, moved, rolled back
+    screenshot(ui_page, "model-after-rollback")
+
+
+def test_stage_transition_with_archive_existing(ui_server: str, ui_page: Any) -> None:
+    name = f"stages-{uuid.uuid4().hex[:6]}"
+    _registered(ui_server, name, 2)
+    ui_page.goto(f"{ui_server}/model?name={quote(name)}")
+    for version in ("1", "2"):
+        row = ui_page.locator(f"#v{version}")
+        row.locator("summary", has_text="Stage").click()
+        row.locator("select[name=stage]").select_option("Production")
+        row.locator("input[name=archive_existing]").check()
+        with ui_page.expect_navigation():
+            row.get_by_role("button", name="Transition").click()
+    assert ui_page.locator("#v1 .stage").inner_text() == "Archived"
+    assert ui_page.locator("#v2 .stage").inner_text() == "Production"
+    assert ui_page.locator("#timeline li", has_text="archived by v2").count() == 1
+    screenshot(ui_page, "model-stages")
+
+
+def test_hostile_names_descriptions_and_tags_are_text(ui_server: str, ui_page: Any) -> None:
+    hostile = f"<img src=x onerror=alert(1)>-{uuid.uuid4().hex[:6]}"
+    _registered(
+        ui_server, hostile, 1, description="<script>alert(2)</script>", tags=[{"key": "note", "value": "<i>v</i>"}]
+    )
+    dialogs: list[str] = []
+    ui_page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    ui_page.goto(f"{ui_server}/models")
+    assert ui_page.locator("#models a", has_text=hostile).count() == 1
+    ui_page.goto(f"{ui_server}/model?name={quote(hostile)}")
+    assert ui_page.locator("h1").inner_text() == hostile
+    assert ui_page.locator("#description").inner_text() == "<script>alert(2)</script>"
+    assert ui_page.locator("#model-tags", has_text="<i>v</i>").count() == 1
+    assert ui_page.locator("main img, main b, main i, main script").count() == 0
+    assert dialogs == []
+    screenshot(ui_page, "model-hostile")
+
+
+def test_an_unknown_model_is_a_404_page(ui_server: str, ui_page: Any, console_errors: list[str]) -> None:
+    response = ui_page.goto(f"{ui_server}/model?name=no-such-model-{uuid.uuid4().hex[:6]}")
+    assert response.status == 404
+    assert "not found" in ui_page.locator(".error").inner_text()
+    console_errors.clear()
+
+
+def test_version_page_links_its_run_and_edits_its_description(ui_server: str, ui_page: Any) -> None:
+    name = f"ver-{uuid.uuid4().hex[:6]}"
+    _registered(ui_server, name, 1)
+    ui_page.goto(f"{ui_server}/model?name={quote(name)}")
+    ui_page.locator("#v1 a", has_text="v1").click()
+    ui_page.wait_for_url("**/model-version?*")
+    run_link = ui_page.locator("#version-facts a[href^='/runs/']")
+    assert run_link.count() == 1
+    assert "not deployed" in ui_page.locator("#lineage").inner_text()
+    ui_page.locator("summary", has_text="Edit description").click()
+    ui_page.fill("textarea[name=description]", "<b>validated</b> on March data")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Save").click()
+    assert ui_page.locator("#description").inner_text() == "<b>validated</b> on March data"
+    assert "version description set" in ui_page.locator("#timeline").inner_text()
+    screenshot(ui_page, "model-version")
+    href = run_link.get_attribute("href")
+    ui_page.goto(f"{ui_server}{href}")  # version -> run
+    assert ui_page.url.endswith(href)

@@ -1,6 +1,7 @@
 """`python -m bench [--quick] [--scale N] [--only NAME ...]`: run every workload against MLflow's
 server and modelyard's services side by side, print the table, write results/latest.json and the
-README table. Each workload that fails is reported in the table's footer instead of ending the run.
+README tables (the UI workload has its own, rewritten whenever it ran, also alone with `--only ui`).
+Each workload that fails is reported in the table's footer instead of ending the run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bench.measure import tree, tree_rss_bytes
 from bench.rows import Row
 from bench.seed import Corpus
 from bench.stack import BenchStack, Side
-from bench.workloads import artifacts, registry, search, serving, tracking
+from bench.workloads import artifacts, registry, search, serving, tracking, ui
 from bench.workloads.common import API
 
 WORKLOADS = (
@@ -37,6 +38,7 @@ WORKLOADS = (
     "small-files",
     "serving",
     "registry",
+    "ui",
 )
 
 
@@ -58,14 +60,16 @@ class Plan:
     models: int
     versions_per_model: int
     registry_requests: int
+    #: Cold browser loads per page and side (bench/workloads/ui.py); MLflow's pages take seconds each.
+    ui_repeats: int
 
     @classmethod
     def make(cls, quick: bool, scale: int) -> Plan:
         if quick:
             return cls("quick", scale, 2, 4, 200, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
-                       10 * scale, 10, 10)  # fmt: skip
+                       10 * scale, 10, 10, 1)  # fmt: skip
         return cls("full", scale, 3, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
-                   100 * scale, 10, 100)  # fmt: skip
+                   100 * scale, 10, 100, 3)  # fmt: skip
 
 
 def idle_memory(label: str, sides: list[Side], pids: Callable[[Side], list[int]]) -> Row:
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = Plan.make(args.quick, args.scale)
     if args.repeats:
-        plan = Plan(**{**plan.__dict__, "repeats": args.repeats})
+        plan = Plan(**{**plan.__dict__, "repeats": args.repeats, "ui_repeats": args.repeats})
     selected = set(args.only or WORKLOADS)
     # A plain SIGTERM (make interrupted, CI timeout) still stops every server through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     work.chmod(0o711)  # PostgreSQL runs as `postgres` when we are root and must reach its data dir
     stack = BenchStack(work, logs, workers=args.workers, say=say)
     rows: list[Row] = []
+    ui_rows: list[Row] = []
     errors: dict[str, str] = {}
     trees: dict[str, list[str]] = {}
 
@@ -139,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             errors[name] = f"{type(exc).__name__}: {exc}"
             return
         rows.extend(new)
+        if name == "ui":
+            ui_rows.extend(new)
         print(report.text_table(new), flush=True)
 
     try:
@@ -169,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         step("small-files", lambda: artifacts.small_files(stack, sides, plan.small_files, plan.repeats))
         step("registry", lambda: registry.registry(sides, plan.models, plan.versions_per_model,
                                                    plan.registry_requests, plan.repeats))  # fmt: skip
+        step("ui", lambda: ui.ui(stack, sides, plan.runs, plan.history_steps, plan.ui_repeats, say))
 
         def serve() -> list[Row]:
             stack.start_serving(serving.save_model(work / "model"))
@@ -199,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED {name}: {msg}")
     print(f"\nwrote {report.RESULTS} ({config['elapsed_s']} s)")
     if not args.no_readme and not args.only:
-        report.update_readme(rows, doc)
+        report.update_readme([r for r in rows if all(r is not u for u in ui_rows)],
+                             {**doc, "errors": {k: v for k, v in errors.items() if k != "ui"}})  # fmt: skip
+    if not args.no_readme and "ui" in selected:
+        ui_errors = {k: v for k, v in errors.items() if k == "ui"}
+        ui_doc = {**doc, "errors": ui_errors, "config": {**config, "repeats": plan.ui_repeats}}
+        report.update_readme(ui_rows, ui_doc, report.UI_BEGIN, report.UI_END)
     return 1 if errors else 0
 
 

@@ -16,6 +16,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results" / "latest.json"
 README = BENCH_DIR / "README.md"
 BEGIN, END = "<!-- bench-results:begin -->", "<!-- bench-results:end -->"
+#: The UI workload's own table (bench/workloads/ui.py), rewritten whenever that workload ran.
+UI_BEGIN, UI_END = "<!-- bench-ui-results:begin -->", "<!-- bench-ui-results:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -92,19 +94,19 @@ def write(rows: list[Row], config: dict[str, Any], errors: dict[str, str]) -> di
     return doc
 
 
-def update_readme(rows: list[Row], doc: dict[str, Any]) -> None:
+def update_readme(rows: list[Row], doc: dict[str, Any], begin: str = BEGIN, end: str = END) -> None:
     """Replace the table between the markers in bench/README.md (the rest of the file is prose)."""
     m = doc["machine"]
     errors = "".join(f"\n- **{name} failed**: `{msg[:300]}`" for name, msg in doc["errors"].items())
     block = (
-        f"{BEGIN}\nLast run: {doc['date']}, `{doc['config']['mode']}` mode (scale {doc['config']['scale']}, "
+        f"{begin}\nLast run: {doc['date']}, `{doc['config']['mode']}` mode (scale {doc['config']['scale']}, "
         f"{doc['config']['repeats']} repeats, medians), on {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, "
         f"load average at start {', '.join(f'{x:.1f}' for x in m['load_avg_at_start'])}.\n\n"
-        f"{markdown_table(rows)}\n{errors}\n{END}"
+        f"{markdown_table(rows)}\n{errors}\n{end}"
     )
-    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text += "\n" + block + "\n"
     README.write_text(text)

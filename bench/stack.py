@@ -148,6 +148,11 @@ class BenchStack:
                 str(ml_port),
                 "--workers",
                 str(self.workers),
+                # uvicorn's supervisor kills a worker that misses its 5 s health ping; at load 15-20
+                # on 2 cores (other engineers' suites) it killed busy workers mid-benchmark
+                # ("Child process died", connections closed without a response).
+                "--uvicorn-opts",
+                "--timeout-worker-healthcheck 60",
             ],  # fmt: skip
             {**aws, "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint},
             self.logs / "mlflow-server.log",

@@ -18,13 +18,15 @@ ORDER_BY = ["metrics.m1 DESC"]
 PAGE = 100
 
 
-def seed_corpus(stack: BenchStack, sides: list[Side], corpus: Corpus) -> dict[str, str]:
-    """The same runs in both databases; returns each side's experiment id."""
+def seed_corpus(
+    stack: BenchStack, sides: list[Side], corpus: Corpus, prefix: str = "search"
+) -> dict[str, str]:
+    """The same runs in both databases, in a new experiment `<prefix>-<hex>` on each side; returns its ids."""
     experiments = {}
     ts = now_ms()
     for side in sides:
         with Conn(side.tracking_url) as conn:
-            experiment_id = create_experiment(conn, "search")
+            experiment_id = create_experiment(conn, prefix)
             root = get_experiment(conn, experiment_id)["artifact_location"]
         with stack.psql(side.database) as pg:
             seed_runs(pg, corpus, int(experiment_id), root, ts)
@@ -138,15 +140,24 @@ def search(stack: BenchStack, sides: list[Side], corpus: Corpus, requests: int, 
     ]
 
 
+def seed_history_run(
+    stack: BenchStack, side: Side, conn: Conn, prefix: str, key: str, steps: int
+) -> tuple[str, str]:
+    """A run with a `steps`-point metric `key` in a new experiment `<prefix>-<hex>`: (experiment id, run id)."""
+    experiment_id = create_experiment(conn, prefix)
+    run_id = create_run(conn, experiment_id)
+    with stack.psql(side.database) as pg:
+        seed_history(pg, run_id, key, steps, now_ms())
+        analyze(pg)
+    return experiment_id, run_id
+
+
 def history(stack: BenchStack, sides: list[Side], steps: int, repeats: int) -> list[Row]:
     conns = {side.name: Conn(side.tracking_url) for side in sides}
-    run_ids = {}
-    for side in sides:
-        run_id = create_run(conns[side.name], create_experiment(conns[side.name], "history"))
-        with stack.psql(side.database) as pg:
-            seed_history(pg, run_id, "loss", steps, now_ms())
-            analyze(pg)
-        run_ids[side.name] = run_id
+    run_ids = {
+        side.name: seed_history_run(stack, side, conns[side.name], "history", "loss", steps)[1]
+        for side in sides
+    }
     peaks: dict[str, list[float]] = {side.name: [] for side in sides}
 
     def fetch(side: Side) -> int:

@@ -113,6 +113,7 @@ def test_api_writes_need_json(method: str, path: str, headers: dict[str, str]) -
       {"content_type": "text/plain", "transfer_encoding": "chunked"}),
      ("DELETE", "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a.txt", {}),
      ("DELETE", "/api/2.0/mlflow/logged-models/m-1", {"content_length": "0"}),
+     ("POST", "/ajax-api/2.0/mlflow/upload-artifact", {"content_type": "application/octet-stream"}),  # MLflow's UI
      ("POST", "/experiments/new", {"content_type": "application/x-www-form-urlencoded"}),  # a UI form
      ("POST", "/invocations", {"content_type": "text/csv"})],
 )  # fmt: skip

@@ -15,7 +15,8 @@ programs send no `Origin`, so none of this touches them. The rules, in the order
    on cross-origin writes.
 3. **JSON content type**, only under the API prefixes (`/api/`, `/ajax-api/`): a POST must be
    `application/json` (or `+json`) even with an empty body, and so must a PUT/PATCH/DELETE that has a
-   body, except an artifact upload (`PUT .../mlflow-artifacts/artifacts/...`), whose body is the raw
+   body, except an artifact upload (`PUT .../mlflow-artifacts/artifacts/...`, and MLflow's UI upload
+   `POST /ajax-api/2.0/mlflow/upload-artifact`), whose body is the raw
    file in whatever type the client names (the mlflow client guesses one from the file name; modelyard's
    sends none). Refused with 400, MLflow's INVALID_PARAMETER_VALUE, as a wrong type is today.
 4. **Response headers**, every response that passes through: `X-Content-Type-Options: nosniff`,
@@ -54,6 +55,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIXES = ("/api/", "/ajax-api/")
 #: Artifact uploads: PUT with the raw file as the body, in any content type.
 ARTIFACT_UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
+#: MLflow's UI upload (`POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=`): the body is the file.
+RAW_UPLOAD_PATHS = ("/ajax-api/2.0/mlflow/upload-artifact",)
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -200,6 +203,8 @@ class BrowserGuard:
         path = scope["path"]
         if path.startswith(API_PREFIXES) and (method == "POST" or has_body):
             if method == "PUT" and path.startswith(ARTIFACT_UPLOAD_PREFIXES):
+                return None
+            if method == "POST" and path in RAW_UPLOAD_PATHS:
                 return None
             if content_type != b"application/json" and not _is_json(content_type):
                 shown = content_type.decode("latin-1") if content_type is not None else None

@@ -68,7 +68,7 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 stack-venv: $(if $(SKIP_INSTALL),,$(STACK_STAMP))
 
 test: venv
-	$(PY) -m pytest -p no:cacheprovider tests/ $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider --durations=30 tests/ $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check src tests

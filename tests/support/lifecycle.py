@@ -1,0 +1,91 @@
+"""Shared by the export/import tests (tests/integration and tests/compat): log a small project with the
+real mlflow client, snapshot what must survive a move, run the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMPORT_TAGS = ("modelyard.import.source_run", "modelyard.import.complete")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "modelyard"), *args]
+    done = subprocess.run(command, env=os.environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def log_runs(url: str, tmp_path: Path, experiment: str = "moving", model_name: str = "promo") -> dict[str, Any]:
+    import mlflow
+    from sklearn.linear_model import LinearRegression
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment(experiment)
+    x = np.arange(20.0).reshape(-1, 2)
+    with mlflow.start_run(run_name="parent") as parent:
+        mlflow.log_params({"lr": "0.1", "layers": "3"})
+        from mlflow.entities import Metric
+
+        points = [Metric("loss", 1.0 / (step + 1), 1_700_000_000_000 + step, step) for step in range(300)]
+        mlflow.MlflowClient(url).log_batch(parent.info.run_id, metrics=points)
+        (tmp_path / "report").mkdir()
+        (tmp_path / "report" / "summary.txt").write_text("fine\n" * 100)
+        (tmp_path / "report" / "weights.bin").write_bytes(os.urandom(5000))
+        mlflow.log_artifacts(str(tmp_path / "report"), "report")
+        for i in range(2):
+            with mlflow.start_run(run_name=f"child-{i}", nested=True):
+                mlflow.log_metric("acc", 0.5 + i / 10)
+        models = []
+        for offset in (0.0, 3.0):
+            model = LinearRegression().fit(x, x[:, 0] * 2 + offset)
+            mlflow.sklearn.log_model(
+                model, name=f"model-{int(offset)}", serialization_format="cloudpickle", registered_model_name=model_name
+            )
+            models.append(model)
+    client = mlflow.MlflowClient(url)
+    client.update_registered_model(model_name, description="moves between stacks")
+    client.set_registered_model_tag(model_name, "team", "ml")
+    client.transition_model_version_stage(model_name, "1", "Production")
+    client.set_registered_model_alias(model_name, "champion", "2")
+    mlflow.set_tracking_uri(None)
+    return {"parent": parent.info.run_id, "models": models, "x": x}
+
+
+def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo") -> dict[str, Any]:
+    """Everything that must survive the move, keyed by run name (ids change)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = client.search_runs([experiment.experiment_id])
+    by_id = {r.info.run_id: r.info.run_name for r in runs}
+    out: dict[str, Any] = {}
+    for run in runs:
+        history = {k: [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run.info.run_id, k)] for k in run.data.metrics}
+        files = {}
+        local = client.download_artifacts(run.info.run_id, "", dst_path=str(Path(os.environ["EXPORT_TMP"]) / run.info.run_id))
+        for dirpath, _dirs, names in os.walk(local):
+            for n in names:
+                p = Path(dirpath) / n
+                files[str(p.relative_to(local))] = hashlib.sha256(p.read_bytes()).hexdigest()
+        tags = {k: v for k, v in run.data.tags.items() if k not in IMPORT_TAGS and k != "mlflow.parentRunId"}
+        out[run.info.run_name] = {
+            "params": run.data.params, "tags": tags, "history": history, "status": run.info.status,
+            "start": run.info.start_time, "end": run.info.end_time,
+            "parent": by_id.get(run.data.tags.get("mlflow.parentRunId", "")),
+            "files": {k: v for k, v in files.items() if k.startswith("report")},
+        }  # fmt: skip
+    model = client.get_registered_model(model_name)
+    versions = sorted(client.search_model_versions(f"name = '{model_name}'"), key=lambda v: int(v.version))
+    out["__model__"] = {
+        "description": model.description, "tags": model.tags, "aliases": model.aliases,
+        "versions": [(v.version, v.current_stage, by_id.get(v.run_id)) for v in versions],
+    }  # fmt: skip
+    return out

@@ -239,16 +239,7 @@ class ArtifactRepository(abc.ABC):
                     yield info
 
     def _walk_files(self, rel: str) -> list[str]:
-        files: list[str] = []
-        pending = [rel]
-        while pending:
-            current = pending.pop()
-            for info in self.list_artifacts(current or None):
-                if info.is_dir:
-                    pending.append(info.path)
-                else:
-                    files.append(info.path)
-        return files
+        return [info.path for info in self.walk(rel)]
 
     @staticmethod
     def _run_parallel(func: Any, items: Sequence[Any]) -> None:

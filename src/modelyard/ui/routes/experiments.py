@@ -15,6 +15,7 @@ from modelyard.store.tracking.summaries import experiment_activity
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.render import UiRoute, bad_request, page
+from modelyard.ui.search_box import name_filter
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 CsrfChecked = Depends(csrf.require_token)
@@ -25,17 +26,6 @@ _VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY}
 def tracking_store(request: Request) -> TrackingStore:
     return request.app.state.tracking_store  # type: ignore[no-any-return]
 
-
-def name_filter(text: str) -> str | None:
-    """`q` as the filter grammar's case-insensitive substring match on the name."""
-    text = text.strip()
-    if not text:
-        return None
-    if "'" not in text:
-        return f"name ILIKE '%{text}%'"
-    if '"' not in text:
-        return f'name ILIKE "%{text}%"'
-    raise bad_request("Search for a name with either single or double quotes, not both.")
 
 
 @router.get("/")

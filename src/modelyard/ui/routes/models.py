@@ -23,6 +23,7 @@ from modelyard.tracking.deps import request_user
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.render import UiRoute, bad_request, page
+from modelyard.ui.search_box import name_filter
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 CsrfChecked = Depends(csrf.require_token)
@@ -47,17 +48,6 @@ def registry_store(request: Request) -> RegistryStore:
 def model_url(name: str, **extra: str) -> str:
     return "/model?" + urlencode({"name": name, **extra})
 
-
-def name_filter(text: str) -> str | None:
-    """`q` as the registry grammar's case-insensitive substring match on the model name."""
-    text = text.strip()
-    if not text:
-        return None
-    if "'" not in text:
-        return f"name ILIKE '%{text}%'"
-    if '"' not in text:
-        return f'name ILIKE "%{text}%"'
-    raise bad_request("Search for a name with either single or double quotes, not both.")
 
 
 @router.get("/models")

@@ -54,8 +54,10 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not per session: playwright's sync API keeps an asyncio loop running
+    in the main thread while it is open, and every later test that calls `asyncio.run()` would fail."""
     subprocess.run(["bash", str(ROOT / "infra/tools/install-chromium.sh")], check=True)
     from playwright.sync_api import sync_playwright
 

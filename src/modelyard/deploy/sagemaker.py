@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +32,13 @@ logger = logging.getLogger(__name__)
 
 
 class DeploymentError(Exception):
-    """A deployment that did not reach InService; the endpoint keeps what it served before."""
+    """A deployment that did not reach InService; the endpoint keeps what it served before.
+
+    `recorded`: the failure is already in the registry's history (and on the version's tag)."""
+
+    def __init__(self, message: str, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 @dataclass
@@ -55,6 +62,8 @@ class DeployOptions:
     variant_weight: float = 1.0
     timeout_seconds: float = 600.0
     poll_seconds: float = 1.0
+    #: Why this deployment happens ("promote", "rollback"), recorded with it in the registry's history.
+    reason: str = ""
 
 
 def _slug(text: str, limit: int) -> str:
@@ -72,8 +81,22 @@ def delete_endpoint(sagemaker: Any, endpoint: str) -> None:
         SageMakerDeployer._ignore_missing(sagemaker.delete_model, ModelName=variant["ModelName"])
 
 
+#: Puts the model directory of a model URI at a local path and returns it (default: `download_model`).
+ModelFetcher = Callable[[str, Path], str]
+
+
 class SageMakerDeployer:
-    def __init__(self, options: DeployOptions | None = None, tracking_client: Any | None = None) -> None:
+    def __init__(
+        self,
+        options: DeployOptions | None = None,
+        tracking_client: Any | None = None,
+        fetch_model: ModelFetcher | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        """`tracking_client` answers the registry calls (a `Client` from the environment by default);
+        `fetch_model` reads the model's files (the tracking service passes one that reads its own
+        artifact store, since it cannot resolve `mlflow-artifacts:` through itself over HTTP);
+        `on_event` hears each history kind (`deploy_started`, ...) once it is recorded."""
         import boto3
 
         self.options = options or DeployOptions()
@@ -88,6 +111,8 @@ class SageMakerDeployer:
             "s3", region_name=o.region, endpoint_url=os.environ.get("MODELYARD_S3_ENDPOINT_URL") or None
         )
         self._client = tracking_client
+        self._fetch_model = fetch_model
+        self._on_event = on_event
 
     # ---- public API --------------------------------------------------------------------------
     def create(self, endpoint: str, model_uri: str) -> dict[str, Any]:
@@ -133,16 +158,18 @@ class SageMakerDeployer:
         # Names are at most 63 characters: 41 + "-" + 17-digit stamp + "-cfg".
         model_name = _slug(f"{endpoint}-{label}", 41) + f"-{stamp}"
         config_name = model_name + "-cfg"
-        started = {"config": config_name, "mode": o.mode, "model_uri": model_uri}
+        started = {"config": config_name, "mode": o.mode, "model_uri": model_uri, **self._reason()}
         self._history(version, endpoint, "deploy_started", started)
-        model_data_url = self._upload(model_uri, endpoint, model_name)
-        self.sagemaker.create_model(
-            ModelName=model_name,
-            PrimaryContainer={"Image": o.image_uri, "ModelDataUrl": model_data_url, "Environment": {}},
-            ExecutionRoleArn=o.execution_role_arn,
-        )
-        config_created = endpoint_created = False
+        model_created = config_created = endpoint_created = False
         try:
+            # Everything after "started" either reaches InService or is undone and recorded as failed.
+            model_data_url = self._upload(model_uri, endpoint, model_name)
+            self.sagemaker.create_model(
+                ModelName=model_name,
+                PrimaryContainer={"Image": o.image_uri, "ModelDataUrl": model_data_url, "Environment": {}},
+                ExecutionRoleArn=o.execution_role_arn,
+            )
+            model_created = True
             variants = self._variants(existing, model_name)
             self.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=variants)
             config_created = True
@@ -153,17 +180,20 @@ class SageMakerDeployer:
                 self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
             description = self._wait(endpoint, config_name)
         except Exception as exc:
-            self._roll_back(
-                endpoint,
-                config_name if config_created else None,
-                model_name,
-                delete_endpoint=endpoint_created,
-            )
+            try:
+                self._roll_back(
+                    endpoint,
+                    config_name if config_created else None,
+                    model_name if model_created else None,
+                    delete_endpoint=endpoint_created,
+                )
+            except Exception as cleanup:  # the outcome is still recorded; what is left is logged
+                logger.warning("Could not undo the failed deployment %s of %s: %s", config_name, endpoint, cleanup)
             self._record(version, endpoint, "Failed", config_name, str(exc))
             # An update that failed leaves the endpoint on its old config: say so in the history.
             kind = "deploy_rolled_back" if existing is not None else "deploy_failed"
             self._history(version, endpoint, kind, {"config": config_name, "error": str(exc)[:1000]})
-            raise DeploymentError(str(exc)) from exc
+            raise DeploymentError(str(exc), recorded=version is not None) from exc
         if existing is not None:
             self._retire(existing, keep={v["ModelName"] for v in variants})
         self._record(version, endpoint, "InService", config_name, None)
@@ -179,9 +209,13 @@ class SageMakerDeployer:
                 "weight": variants[-1]["InitialVariantWeight"],
                 "instance_type": o.instance_type,
                 "instance_count": o.instance_count,
+                **self._reason(),
             },
         )
         return description
+
+    def _reason(self) -> dict[str, str]:
+        return {"reason": self.options.reason} if self.options.reason else {}
 
     def _variants(self, existing: dict[str, Any] | None, model_name: str) -> list[dict[str, Any]]:
         o = self.options
@@ -219,7 +253,7 @@ class SageMakerDeployer:
             time.sleep(self.options.poll_seconds)
 
     def _roll_back(
-        self, endpoint: str, config_name: str | None, model_name: str, delete_endpoint: bool
+        self, endpoint: str, config_name: str | None, model_name: str | None, delete_endpoint: bool
     ) -> None:
         """Delete what this deployment created; an updated endpoint keeps serving its old config."""
         if delete_endpoint:
@@ -227,7 +261,8 @@ class SageMakerDeployer:
             self._wait_gone(endpoint)
         if config_name is not None:
             self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
-        self._ignore_missing(self.sagemaker.delete_model, ModelName=model_name)
+        if model_name is not None:
+            self._ignore_missing(self.sagemaker.delete_model, ModelName=model_name)
 
     def _retire(self, previous: dict[str, Any], keep: set[str]) -> None:
         """Delete the config and models the endpoint no longer uses."""
@@ -272,7 +307,10 @@ class SageMakerDeployer:
         key = f"{self.options.prefix}/{endpoint}/{model_name}/model.tar.gz"
         self._ensure_bucket()
         with tempfile.TemporaryDirectory(prefix="modelyard-deploy-") as tmp:
-            model_dir = Path(download_model(model_uri, Path(tmp) / "model"))
+            if self._fetch_model is not None:
+                model_dir = Path(self._fetch_model(model_uri, Path(tmp) / "model"))
+            else:
+                model_dir = Path(download_model(model_uri, Path(tmp) / "model", client=self._client))
             archive = package_model(model_dir, Path(tmp) / "model.tar.gz")
             self.s3.upload_file(str(archive), self.options.bucket, key)
         return f"s3://{self.options.bucket}/{key}"
@@ -295,7 +333,7 @@ class SageMakerDeployer:
             return None
         from modelyard.models.uri import resolve_model_version
 
-        resolved = resolve_model_version(model_uri)
+        resolved = resolve_model_version(model_uri, self._client)
         return None if resolved is None else (str(resolved[0]), str(resolved[1]))
 
     def _record(
@@ -341,3 +379,5 @@ class SageMakerDeployer:
             registry_history.record_deploy(store, version[0], version[1], kind, endpoint, details)
         except Exception as exc:
             logger.warning("Could not record %s of %s version %s: %s", kind, version[0], version[1], exc)
+        if self._on_event is not None:
+            self._on_event(kind)

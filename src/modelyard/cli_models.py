@@ -221,25 +221,13 @@ def rollback(name: str, alias: str | None, stage: str | None, yes: bool) -> None
     for version in changed:
         click.echo(f"{name} version {version.version}: stage {version.current_stage}, aliases {list(version.aliases)}")
     uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{stage}"
-    for endpoint in deployed_endpoints(store, name, alias, stage):
+    for endpoint in registry_history.deployed_endpoints(store, name, alias, stage):
         if yes or click.confirm(f"Redeploy endpoint {endpoint} with {uri}?", default=False):
             from modelyard.deploy.sagemaker import DeployOptions, SageMakerDeployer
 
             click.echo(f"updating endpoint {endpoint} to {uri} ...")
             SageMakerDeployer(DeployOptions()).update(endpoint, uri)
             click.echo(f"endpoint {endpoint} is InService")
-
-
-def deployed_endpoints(store: Any, name: str, alias: str | None, stage: str | None) -> list[str]:
-    """Endpoints whose latest successful deployment of this model used the alias (or stage) URI."""
-    from modelyard.client import registry_history
-
-    wanted = {f"models:/{name}@{alias}"} if alias else {f"models:/{name}/{s}" for s in (stage or "", (stage or "").title())}
-    latest: dict[str, str] = {}
-    for event in registry_history.list_events(store, name, max_results=1000):
-        if event.kind == "deploy_succeeded" and event.endpoint and event.endpoint not in latest:
-            latest[event.endpoint] = str(event.details.get("model_uri", ""))
-    return [endpoint for endpoint, uri in latest.items() if uri in wanted]
 
 
 def describe_event(event: Any) -> str:

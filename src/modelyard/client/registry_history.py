@@ -83,3 +83,14 @@ def record_deploy(
     from modelyard.store.registry import history
 
     history.record_deploy(store.engine, name, version, kind, endpoint, details)  # type: ignore[attr-defined]
+
+
+def deployed_endpoints(store: RegistryStore, name: str, alias: str | None, stage: str | None) -> list[str]:
+    """Endpoints whose latest successful deployment of model `name` used the alias (or stage) URI:
+    the ones a rollback of that alias or stage offers to redeploy (CLI and web UI)."""
+    wanted = {f"models:/{name}@{alias}"} if alias else {f"models:/{name}/{s}" for s in (stage or "", (stage or "").title())}
+    latest: dict[str, str] = {}
+    for event in list_events(store, name, max_results=1000):
+        if event.kind == "deploy_succeeded" and event.endpoint and event.endpoint not in latest:
+            latest[event.endpoint] = str(event.details.get("model_uri", ""))
+    return [endpoint for endpoint, uri in latest.items() if uri in wanted]

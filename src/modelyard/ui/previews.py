@@ -181,6 +181,7 @@ def _mlmodel(preview: Preview, artifacts: RunArtifacts, text: str) -> None:
         "created": model.utc_time_created,
         "size": model.model_size_bytes,
         "example": _input_example(artifacts, posixpath.dirname(preview.path), model),
+        "serving_example": serving_example(artifacts, posixpath.dirname(preview.path), model),
     }
 
 
@@ -228,6 +229,34 @@ def _input_example(artifacts: RunArtifacts, folder: str, model: Model) -> dict[s
         rows = [[_cell(r.get(k)) for k in header] for r in data[:TABLE_ROWS]]
         return {"path": path, "header": header, "rows": rows}
     return {"path": path, "text": json.dumps(data, indent=2)[:INPUT_EXAMPLE_MAX_BYTES]}
+
+
+def serving_example(artifacts: RunArtifacts, folder: str, model: Model) -> str:
+    """The input example as a scoring request body (what `/invocations` takes): MLflow's own
+    `serving_input_example.json` when the model has one, else built from the saved example
+    (`dataframe_split` / `dataframe_records` / `inputs`); "" without an example."""
+    info = model.saved_input_example_info
+    if not isinstance(info, dict):
+        return ""
+    for name, wrap in ((info.get("serving_input_path"), False), (info.get("artifact_path") or INPUT_EXAMPLE_FILE, True)):
+        if not name:
+            continue
+        try:
+            head = artifacts.read_head(posixpath.join(folder, str(name)) if folder else str(name), INPUT_EXAMPLE_MAX_BYTES)
+            if head.truncated:
+                return ""
+            data = json.loads(head.data.decode("utf-8"))
+        except (ModelyardException, ValueError):
+            continue
+        if wrap:
+            if isinstance(data, dict) and isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):
+                data = {"dataframe_split": data}
+            elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+                data = {"dataframe_records": data}
+            elif not (isinstance(data, dict) and "inputs" in data):
+                data = {"inputs": data}
+        return json.dumps(data, indent=2)
+    return ""
 
 
 def _cell(value: Any) -> str:

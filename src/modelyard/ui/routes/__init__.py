@@ -6,8 +6,10 @@ from fastapi import APIRouter
 
 from modelyard.ui.routes import (
     compare,
+    deploy_actions,
     deployments,
     experiments,
+    model_score,
     models,
     run,
     run_artifacts,
@@ -27,5 +29,7 @@ def routers() -> list[APIRouter]:
         run_artifacts.router,
         compare.router,
         models.router,
+        model_score.router,
         deployments.router,
+        deploy_actions.router,
     ]

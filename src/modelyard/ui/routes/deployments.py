@@ -1,41 +1,40 @@
 """Deployments: the endpoints of the configured SageMaker API (`/deployments`) and one endpoint with
-its variants, weights and deploy history (`/deployments/{name}`).
+its variants, weights, deploy history and actions (`/deployments/{name}`; the actions' routes are
+in `deploy_actions`).
 
 The SageMaker API is the local endpoint service in the stack (AWS_ENDPOINT_URL_SAGEMAKER) or AWS;
 when it cannot be reached the page says so instead of failing. Variants are named back to model
-versions through the registry's history (`deploy_succeeded` events carry the variant's name).
+versions through the registry's history (`deploy_succeeded` events carry the variant's name). A
+deploy under way (a `deploy_started` without outcome) makes the page poll a small fragment, which
+reloads the page once the deploy has an outcome.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from starlette.responses import RedirectResponse, Response
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from modelyard.deploy import inventory
+from modelyard.deploy import inventory, service_deploys
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
-from modelyard.ui import csrf
-from modelyard.ui.forms import FormFields
 from modelyard.ui.render import UiRoute, page
-from modelyard.ui.routes.models import Acting
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 HISTORY_SIZE = 200
-
-_client: Any = None
+#: SageMaker states in which an endpoint is changing by itself (the page polls until they end).
+CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 def sagemaker() -> Any:
-    """One client per worker (boto3 clients are thread-safe and cost ~40 ms to build)."""
-    global _client
-    if _client is None:
-        _client = inventory.sagemaker_client()
-    return _client
+    return inventory.shared_client()
 
 
-def _variant_versions(request: Request, endpoint: str) -> tuple[dict[str, tuple[str, str]], list[events.RegistryEvent]]:
+def variant_versions(request: Request, endpoint: str) -> tuple[dict[str, tuple[str, str]], list[events.RegistryEvent]]:
+    """Which (model, version) each variant name serves, and the endpoint's history (newest first)."""
     engine = request.app.state.registry_store.engine
     found = list(history.list_events(engine, endpoint=endpoint, max_results=HISTORY_SIZE))
     versions: dict[str, tuple[str, str]] = {}
@@ -46,11 +45,48 @@ def _variant_versions(request: Request, endpoint: str) -> tuple[dict[str, tuple[
     return versions, found
 
 
+@dataclass(frozen=True)
+class EndpointView:
+    """Everything the endpoint page and its progress fragment show."""
+
+    name: str
+    endpoint: inventory.EndpointStatus | None
+    problem: str | None
+    timeline: list[events.RegistryEvent]
+    state: inventory.DeployState
+    rollback_to: tuple[str, str] | None
+
+    @property
+    def busy(self) -> bool:
+        return self.state.pending is not None or (self.endpoint is not None and self.endpoint.status in CHANGING)
+
+    @property
+    def main_variant(self) -> inventory.VariantStatus | None:
+        """The first variant whose version is known (the deploy form's defaults), else the first."""
+        variants = self.endpoint.variants if self.endpoint is not None else []
+        return next((v for v in variants if v.model_version is not None), variants[0] if variants else None)
+
+
+def endpoint_view(request: Request, name: str) -> EndpointView:
+    versions, timeline = variant_versions(request, name)
+    endpoint, problem = None, None
+    try:
+        endpoint = inventory.describe(sagemaker(), name, versions)
+    except inventory.SageMakerUnavailable as exc:
+        problem = exc.message
+    except ModelyardException as exc:
+        if exc.http_status != 404 or not timeline:
+            raise  # an endpoint nobody ever deployed here: a 404 page
+        problem = None  # deleted, or being created: the history says which
+    state = inventory.deploy_state(timeline, int(time.time() * 1000), service_deploys.TIMEOUT_SECONDS)
+    return EndpointView(name, endpoint, problem, timeline, state, inventory.rollback_target(timeline))
+
+
 @router.get("/deployments")
 def deployments_page(request: Request) -> Response:
     try:
         client = sagemaker()
-        endpoints = [inventory.describe(client, name, _variant_versions(request, name)[0]) for name in inventory.endpoint_names(client)]
+        endpoints = [inventory.describe(client, name, variant_versions(request, name)[0]) for name in inventory.endpoint_names(client)]
         problem = None
     except inventory.SageMakerUnavailable as exc:
         endpoints, problem = [], exc.message
@@ -59,57 +95,14 @@ def deployments_page(request: Request) -> Response:
 
 @router.get("/deployments/{name}")
 def deployment_page(request: Request, name: str) -> Response:
-    versions, timeline = _variant_versions(request, name)
-    try:
-        endpoint = inventory.describe(sagemaker(), name, versions)
-        problem = None
-    except inventory.SageMakerUnavailable as exc:
-        endpoint, problem = None, exc.message
-    return page(
-        request, "deployment.html", section="deployments", name=name, endpoint=endpoint, problem=problem, timeline=timeline
-    )
+    view = endpoint_view(request, name)
+    return page(request, "deployment.html", section="deployments", view=view, name=name, version_uri=service_deploys.version_uri)
 
 
-# --- actions -------------------------------------------------------------------------------------
-Actions = [Depends(csrf.require_token), Acting]
-
-
-@router.post("/deployments/{name}/weights", dependencies=Actions)
-def shift_weights(request: Request, name: str, form: FormFields) -> Response:
-    """Traffic between the running variants, without a redeploy (UpdateEndpointWeightsAndCapacities)."""
-    versions, _ = _variant_versions(request, name)
-    desired: list[dict[str, Any]] = []
-    for key, raw in form.items():
-        if not key.startswith("weight:"):
-            continue
-        try:
-            weight = float(raw)
-        except ValueError as exc:
-            raise ModelyardException.invalid_parameter(f"The weight of {key[7:]} must be a number, not {raw!r}.") from exc
-        desired.append({"VariantName": key[7:], "DesiredWeight": weight})
-    if not desired:
-        raise ModelyardException.invalid_parameter("Give at least one variant's weight.")
-    inventory.shift_weights(sagemaker(), name, desired)
-    engine = request.app.state.registry_store.engine
-    for item in desired:
-        if (served := versions.get(item["VariantName"])) is not None:
-            history.record_deploy(
-                engine, served[0], served[1], events.TRAFFIC_SHIFTED, name,
-                {"variant": item["VariantName"], "weight": item["DesiredWeight"]},
-            )  # fmt: skip
-    return RedirectResponse(f"/deployments/{name}", status_code=303)
-
-
-@router.post("/deployments/{name}/delete", dependencies=Actions)
-def delete_endpoint(request: Request, name: str) -> Response:
-    versions, _ = _variant_versions(request, name)
-    client = sagemaker()
-    endpoint = inventory.describe(client, name, versions)
-    inventory.delete(client, name)
-    engine = request.app.state.registry_store.engine
-    for variant in endpoint.variants:
-        if variant.model_version is not None:
-            history.record_deploy(
-                engine, *variant.model_version, events.ENDPOINT_DELETED, name, {"variant": variant.name}
-            )
-    return RedirectResponse("/deployments", status_code=303)
+@router.get("/deployments/{name}/progress")
+def deployment_progress(request: Request, name: str) -> Response:
+    """While a deploy is under way: the progress notice again (htmx polls it); after: a reload."""
+    view = endpoint_view(request, name)
+    if view.busy:
+        return page(request, "_deploy_progress.html", view=view)
+    return Response(b"", headers={"HX-Refresh": "true"})

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard.client import registry_history
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
@@ -183,8 +184,17 @@ def rollback(request: Request, form: FormFields) -> Response:
     alias, stage = form.get("alias") or None, form.get("stage") or None
     if (alias is None) == (stage is None):
         raise ModelyardException.invalid_parameter("Roll back either an alias or a stage.")
-    history.rollback(registry_store(request).engine, name, alias=alias, stage=stage)  # type: ignore[attr-defined]
-    return _back_to_model(name)
+    store = registry_store(request)
+    changed = history.rollback(store.engine, name, alias=alias, stage=stage)  # type: ignore[attr-defined]
+    endpoints = registry_history.deployed_endpoints(store, name, alias, stage)
+    if not endpoints:
+        return _back_to_model(name)
+    # As `modelyard models rollback`: offer to redeploy the endpoints that were deployed from it.
+    uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{stage}"
+    return page(
+        request, "rollback_redeploy.html", section="models", name=name, what=f"@{alias}" if alias else stage,
+        uri=uri, endpoints=endpoints, changed=changed, model_url=model_url,
+    )  # fmt: skip
 
 
 def _back_to_model(name: str) -> Response:
@@ -206,7 +216,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
             run = None
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
-    files = _model_files(request, found.run_id or "", store.get_model_version_download_uri(name, found.version))
+    files = version_files(request, found)
     endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
     return page(
         request,
@@ -219,15 +229,18 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         timeline=own_history,
         stages=STAGES,
         files=files,
+        model_uri=f"models:/{found.name}/{found.version}",
     )
 
 
-def _model_files(request: Request, run_id: str, location: str) -> dict[str, Any]:
+def version_files(request: Request, version: Any) -> dict[str, Any]:
     """The version's MLmodel (flavors, signature, input example) and requirements, read as the run
     page's previews are (bounded, inert); a store that cannot be read is a note, not an error page."""
     from modelyard.ui.artifact_access import run_artifacts
     from modelyard.ui.previews import build_preview
 
+    run_id = version.run_id or ""
+    location = registry_store(request).get_model_version_download_uri(version.name, version.version)
     if not location:
         return {"note": "This version has no files location."}
     try:

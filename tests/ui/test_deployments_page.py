@@ -1,5 +1,8 @@
 """The Deployments pages after real `modelyard deploy create` and a canary `update --mode add` to the
-local endpoint service: both variants with their model versions and weights, and the deploy history."""
+local endpoint service: both variants with their model versions and weights, and the deploy history.
+Then the page's own actions against the same endpoint service: score the canary's version from its
+version page, shift traffic, promote the canary, roll back, review a deploy from a version page, and
+delete the endpoint by its typed name."""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from modelyard.devstack.services import GunicornService
 pytestmark = [pytest.mark.s3, pytest.mark.compat, pytest.mark.slow]
 MODEL = "ui-deploy"
 ENDPOINT = "ui-canary"
+SECOND = "ui-second"
+#: A deploy on a busy 2-core machine starts a serving gunicorn: give the page time to reload.
+DEPLOYED_MS = 120_000
 
 
 def _register(version_offset: float) -> str:
@@ -45,7 +51,8 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     import mlflow
 
     aws = {"AWS_ENDPOINT_URL_SAGEMAKER": endpoints.url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints.url}
-    url = tracking_server(env={**aws, "AWS_DEFAULT_REGION": "us-east-1"})
+    deploy_env = {"AWS_ENDPOINT_URL_S3": s3_endpoint, "MODELYARD_DEPLOY_BUCKET": s3_bucket}
+    url = tracking_server(env={**aws, **deploy_env, "AWS_DEFAULT_REGION": "us-east-1"})
     monkeypatch.setattr(mlflow, "get_tracking_uri", mlflow.get_tracking_uri)
     mlflow.set_tracking_uri(url)
     try:
@@ -85,18 +92,91 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     assert history[-1].startswith(f"started: {MODEL} v{first}")
     screenshot(ui_page, "deployment")
 
-    # Shift all traffic to the canary, then delete the endpoint, from the page.
+    # Score the canary's version from its version page: the request goes to its variant alone.
+    ui_page.goto(f"{url}/model-version?name={MODEL}&version={second}")
+    form = ui_page.locator("#score-form")
+    assert "dataframe_split" in form.locator("textarea").input_value()  # the version's input example
+    assert form.locator("select[name=target] option").all_inner_texts() == [f"{ENDPOINT} / {_variant(ui_page, url, second)}"]
+    form.get_by_role("button", name="Score").click()
+    output = ui_page.locator("#score-output")
+    output.wait_for()
+    assert '"predictions"' in output.inner_text() and "answered 200" in ui_page.locator("#score-meta").inner_text()
+    screenshot(ui_page, "version-score")
+
+    # Shift all traffic to the canary, after the review of the shares.
+    ui_page.goto(f"{url}/deployments/{ENDPOINT}")
     ui_page.locator("#weights input[name^='weight:'] >> nth=0").fill("0")
     ui_page.locator("#weights input[name^='weight:'] >> nth=1").fill("1")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Review weights").click()
+    assert [r.locator("td").all_inner_texts()[4] for r in ui_page.locator("#shares tbody tr").all()] == ["0.0%", "100.0%"]
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Apply weights").click()
     weights = [r.locator("td").all_inner_texts()[2] for r in ui_page.locator("#variants tbody tr").all()]
     assert weights == ["0", "1"]
     assert ui_page.locator("#timeline .what").first.inner_text().startswith("traffic shifted:")
-    ui_page.locator("header summary", has_text="Delete").click()
+
+    # Promote the canary: a review, then the endpoint serves it alone; the page follows the deploy.
+    canary_row = ui_page.locator("#variants tbody tr", has_text=f"v{second}")
+    with ui_page.expect_navigation():
+        canary_row.get_by_role("button", name="Promote").click()
+    assert ui_page.locator("h1").inner_text() == f"Deploy {MODEL} v{second} to {ENDPOINT}?"
+    assert ui_page.locator("#traffic-after li").all_inner_texts() == [f"{MODEL} v{second} (new variant): 100.0%"]
+    screenshot(ui_page, "deploy-review")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Replace").click()
+    _served(ui_page, [f"{MODEL} v{second}"], "deploy-progress")
+
+    # Roll back to the version served before: the history knows it.
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name=f"Roll back to {MODEL} v{first}").click()
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Replace").click()
+    _served(ui_page, [f"{MODEL} v{first}"])
+    newest = " ".join(ui_page.locator("#timeline .what").first.inner_text().split())
+    assert newest == f"succeeded: {MODEL} v{first} (replace, weight 1) rollback"
+    screenshot(ui_page, "deployment-rolled-back")
+
+    # The version page's deploy form reaches the same review (a create through the UI runs in
+    # test_deploy_actions_app.py; one more serving start here would only cost time).
+    ui_page.goto(f"{url}/model-version?name={MODEL}&version={second}")
+    ui_page.locator("summary", has_text=f"Deploy v{second} to an endpoint").click()
+    ui_page.locator("#deploy-form input[name=endpoint]").fill(SECOND)
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Review deploy").click()
+    assert ui_page.locator("h1").inner_text() == f"Deploy {MODEL} v{second} to {SECOND}?"
+    assert f"{SECOND} (new)" in ui_page.locator("#plan").inner_text()
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("link", name="Cancel").click()
+    assert "/model-version?" in ui_page.url
+
+    # Delete by typed name: a wrong name is refused, the right one deletes.
+    ui_page.goto(f"{url}/deployments/{ENDPOINT}")
+    ui_page.locator("#delete-action summary").click()
+    ui_page.locator("#delete-action input[name=confirm_name]").fill(ENDPOINT)
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Delete endpoint").click()
-    assert ui_page.locator("#endpoints", has_text=ENDPOINT).count() == 0
+    assert ui_page.locator("#endpoints").count() == 0
+
+
+def _variant(page: Any, url: str, version: str) -> str:
+    """The name of the endpoint's variant serving `version` (from its deploy history)."""
+    import requests
+
+    events = requests.get(f"{url}/api/2.0/modelyard/registry/events", params={"endpoint": ENDPOINT}, timeout=10).json()
+    return next(e["details"]["variant"] for e in events["events"] if e["kind"] == "deploy_succeeded" and e["version"] == version)
+
+
+def _served(page: Any, versions: list[str], progress_screenshot: str = "") -> None:
+    """Wait until the endpoint page (reloaded by its progress poll) shows these versions InService."""
+    from playwright.sync_api import expect
+
+    if progress_screenshot and page.locator("#deploy-progress").count():
+        screenshot(page, progress_screenshot)
+    expect(page.locator("#deploy-progress")).to_have_count(0, timeout=DEPLOYED_MS)
+    expect(page.locator("header .status")).to_have_text("InService")
+    assert page.locator("#deploy-failure").count() == 0, page.locator("#deploy-failure").inner_text()
+    assert [r.locator("td").all_inner_texts()[1] for r in page.locator("#variants tbody tr").all()] == versions
 
 
 def test_an_unreachable_sagemaker_api_is_a_message_not_an_error(

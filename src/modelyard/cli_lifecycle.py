@@ -71,6 +71,10 @@ def store_options(f):  # type: ignore[no-untyped-def]
 @click.option("--dry-run", is_flag=True, help="Name each run that would go, with its objects and bytes; change nothing.")
 @click.option("--force", is_flag=True, help="Also remove runs that registered model versions point at.")
 @click.option("--orphans", is_flag=True, help="Also sweep artifact folders that no experiment, run or logged model owns.")
+@click.option("--webhook-log-days", type=float, default=None,
+              help="Finished webhook deliveries older than this leave the delivery log [$MODELYARD_WEBHOOK_LOG_DAYS, 30; 0 keeps].")
+@click.option("--webhook-log-rows", type=int, default=None,
+              help="Finished deliveries kept per webhook [$MODELYARD_WEBHOOK_LOG_ROWS, 10000; 0: no cap].")
 @click.option("--yes", is_flag=True, help="Do not ask before removing.")
 def gc(
     backend_store_uri: str | None,
@@ -81,11 +85,16 @@ def gc(
     dry_run: bool,
     force: bool,
     orphans: bool,
+    webhook_log_days: float | None,
+    webhook_log_rows: int | None,
     yes: bool,
 ) -> None:
-    """Permanently remove deleted runs and experiments: their rows and all their artifacts."""
+    """Permanently remove deleted runs and experiments: their rows and all their artifacts; and prune
+    the webhook delivery log to its bounds (the delivery workers do that too, hourly)."""
     from modelyard.lifecycle import gc as collector
     from modelyard.lifecycle import storage
+    from modelyard.settings import Settings
+    from modelyard.store.webhooks import deliveries
 
     uri, destination = _settings(backend_store_uri, artifacts_destination)
     selection = collector.Selection(
@@ -113,12 +122,19 @@ def gc(
                     locator.repository(destination).delete_artifacts(path)
         if not dry_run and (report.runs or report.experiments):
             storage.measure(engine, destination)
+        pruned = None
+        if not dry_run:
+            settings = Settings.from_env()
+            days = settings.webhook_log_days if webhook_log_days is None else webhook_log_days
+            rows = settings.webhook_log_rows if webhook_log_rows is None else webhook_log_rows
+            pruned = deliveries.prune(engine, days, rows)
     except ModelyardException as exc:
         raise click.ClickException(exc.message) from exc
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb}: {len(report.runs)} runs, {len(report.experiments)} experiments, {report.objects} objects, "
         f"{report.bytes} bytes ({_size(report.bytes)}); {len(report.refused)} refused; {len(swept)} orphan folders"
+        + ("" if pruned is None else f"; {pruned} webhook deliveries pruned from the log")
     )
 
 

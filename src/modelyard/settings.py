@@ -77,6 +77,12 @@ class Settings:
     webhook_concurrency: int = 4
     #: Seconds a process trusts its list of the event kinds active webhooks want.
     webhook_cache_seconds: float = 2.0
+    #: Webhooks may target loopback and private addresses (link-local / metadata never).
+    webhook_allow_private: bool = False
+    #: Finished deliveries older than this many days leave the delivery log (0: kept).
+    webhook_log_days: float = 30.0
+    #: Finished deliveries kept per webhook, newest first (0: no cap).
+    webhook_log_rows: int = 10_000
 
     # --- artifacts service ----------------------------------------------------------------------
     #: Where proxied artifacts live: a local folder or s3://bucket/prefix.

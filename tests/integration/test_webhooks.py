@@ -33,6 +33,7 @@ FAST = {
     "MODELYARD_WEBHOOK_POLL_INTERVAL": "0.2",
     "MODELYARD_WEBHOOK_TIMEOUT": "2",
     "MODELYARD_WEBHOOK_MAX_ATTEMPTS": "3",
+    "MODELYARD_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
 }
 WAIT_SECONDS = 30.0
 
@@ -260,7 +261,7 @@ def test_a_hanging_receiver_does_not_hold_up_the_api(client: MlflowClient, serve
 
 
 def test_crud_and_bad_input(db_uri: str, tracking_server: TrackingServerFactory, receiver: Receiver) -> None:
-    server = tracking_server(db_uri, workers=1)
+    server = tracking_server(db_uri, workers=1, env={"MODELYARD_WEBHOOK_ALLOW_PRIVATE": "true"})
     created = _api(server, "POST", "create", name="a", url=f"{receiver.url}/ok", events=["run.finished"], secret="s" * 20)
     hook_id = created["webhook"]["id"]
     assert created["webhook"]["secret"] == "s" * 20
@@ -279,6 +280,7 @@ def test_crud_and_bad_input(db_uri: str, tracking_server: TrackingServerFactory,
         ("POST", "create", {"name": "x", "url": f"{receiver.url}/ok", "secret": "short"}),
         ("POST", "create", {"url": f"{receiver.url}/ok"}),
         ("PATCH", "update", {"id": hook_id, "url": "javascript:alert(1)"}),
+        ("PATCH", "update", {"id": hook_id, "url": "http://169.254.169.254/latest/meta-data/"}),  # even when private is allowed
         ("GET", "deliveries", {"id": hook_id, "status": "lost"}),
     ]
     for method, endpoint, body in bad:

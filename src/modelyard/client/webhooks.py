@@ -40,7 +40,15 @@ def create(
         return Webhook.from_dict(_call(rest, "POST", "create", body)["webhook"])
     from modelyard.store.webhooks import subscriptions
 
-    return subscriptions.create(store.engine, name, url, events, description, secret, active)  # type: ignore[attr-defined]
+    allow = _allow_private()
+    return subscriptions.create(store.engine, name, url, events, description, secret, active, allow)  # type: ignore[attr-defined]
+
+
+def _allow_private() -> bool:
+    """Embedded use (a SQL store in this process) follows the servers' setting."""
+    from modelyard.settings import Settings
+
+    return Settings.from_env().webhook_allow_private
 
 
 def list_webhooks(store: RegistryStore) -> list[Webhook]:
@@ -58,7 +66,7 @@ def update(store: RegistryStore, webhook_id: str, **changes: Any) -> Webhook:
     from modelyard.store.webhooks import subscriptions
 
     clean = {k: v for k, v in changes.items() if v is not None}
-    return subscriptions.update(store.engine, webhook_id, **clean)  # type: ignore[attr-defined]
+    return subscriptions.update(store.engine, webhook_id, allow_private=_allow_private(), **clean)  # type: ignore[attr-defined]
 
 
 def delete(store: RegistryStore, webhook_id: str) -> None:

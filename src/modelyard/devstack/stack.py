@@ -164,6 +164,8 @@ class Stack:
         if spec.name == "tracking":
             # Behind the gateway, artifact bytes go to the artifacts service, never through tracking.
             env["MODELYARD_SERVE_ARTIFACTS"] = "false"
+            # A local stack's webhook receivers are on this machine (see docs/operations.md, "Webhooks").
+            env.setdefault("MODELYARD_WEBHOOK_ALLOW_PRIVATE", os.environ.get("MODELYARD_WEBHOOK_ALLOW_PRIVATE", "true"))
         if spec.name == "gateway":
             env["MODELYARD_GATEWAY_TRACKING_URL"] = self.service_url(_spec("tracking"))
             env["MODELYARD_GATEWAY_ARTIFACTS_URL"] = self.service_url(_spec("artifacts"))

@@ -192,6 +192,9 @@ def delivery_worker(engine: Engine, settings: Settings) -> DeliveryWorker | None
         max_attempts=settings.webhook_max_attempts,
         backoff_seconds=settings.webhook_backoff,
         concurrency=settings.webhook_concurrency,
+        allow_private=settings.webhook_allow_private,
+        log_days=settings.webhook_log_days,
+        log_rows=settings.webhook_log_rows,
     )
     return DeliveryWorker(engine, options)
 

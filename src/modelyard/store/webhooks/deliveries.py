@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelyard.entities import PagedList
@@ -238,3 +238,54 @@ def list_deliveries(
         rows = [Delivery.from_row(r) for r in session.scalars(stmt)]
     page, token = next_keyset_page(rows, max_results, fingerprint, lambda d: [d.delivery_id])
     return PagedList(page, token)
+
+
+# --- keeping the log bounded -------------------------------------------------------------------
+#: Rows deleted per statement (short transactions: the queue's writers never wait long).
+PRUNE_BATCH = 5000
+#: Only finished deliveries are pruned; pending and sending rows are the queue itself.
+FINISHED = (DELIVERED, FAILED)
+
+
+def prune(engine: Engine, keep_days: float, keep_rows: int, now_ms: int | None = None) -> int:
+    """Delete finished deliveries older than `keep_days` and, per webhook, all but the newest
+    `keep_rows` finished ones (0 turns either rule off); returns how many rows went. Run by every
+    delivery worker now and then and by `modelyard gc`; idempotent, so several at once are harmless."""
+    now = _now_ms() if now_ms is None else now_ms
+    finished = SqlWebhookDelivery.status.in_(FINISHED)
+    removed = 0
+    if keep_days > 0:
+        cutoff = now - int(keep_days * 86_400_000)
+        removed += _delete_batches(engine, select(SqlWebhookDelivery.delivery_id).where(finished, SqlWebhookDelivery.creation_time < cutoff))
+    if keep_rows > 0:
+        with Session(engine.execution_options(**READ_ONLY)) as session, session.begin():
+            webhook_ids = list(session.scalars(select(SqlWebhook.webhook_id)))
+        for webhook_id in webhook_ids:
+            mine = and_(finished, SqlWebhookDelivery.webhook_id == webhook_id)
+            with Session(engine.execution_options(**READ_ONLY)) as session, session.begin():
+                # The newest row past the cap (the (webhook_id, delivery_id) index walks to it).
+                boundary = session.scalars(
+                    select(SqlWebhookDelivery.delivery_id).where(mine)
+                    .order_by(SqlWebhookDelivery.delivery_id.desc()).offset(keep_rows).limit(1)
+                ).first()  # fmt: skip
+            if boundary is not None:
+                removed += _delete_batches(
+                    engine, select(SqlWebhookDelivery.delivery_id).where(mine, SqlWebhookDelivery.delivery_id <= boundary)
+                )
+    return removed
+
+
+def _delete_batches(engine: Engine, ids: Any) -> int:
+    removed = 0
+    while True:
+        with Session(engine) as session, session.begin():
+            batch = list(session.scalars(ids.limit(PRUNE_BATCH)))
+            if batch:
+                session.execute(
+                    delete(SqlWebhookDelivery)
+                    .where(SqlWebhookDelivery.delivery_id.in_(batch))
+                    .execution_options(synchronize_session=False)
+                )
+        removed += len(batch)
+        if len(batch) < PRUNE_BATCH:
+            return removed

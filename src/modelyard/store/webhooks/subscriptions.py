@@ -95,7 +95,7 @@ class Webhook:
 
 
 # --- validation --------------------------------------------------------------------------------
-def validate_url(url: Any) -> str:
+def validate_url(url: Any, allow_private: bool = False) -> str:
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise ModelyardException.invalid_parameter(f"url must be a string of 1 to {MAX_URL_CHARS} characters.")
     try:
@@ -107,6 +107,12 @@ def validate_url(url: Any) -> str:
         raise ModelyardException.invalid_parameter(f"url must be an http:// or https:// URL with a host, got '{url}'.")
     if any(c.isspace() or ord(c) < 32 for c in url) or parts.fragment:
         raise ModelyardException.invalid_parameter("url must not contain whitespace, control characters or a #fragment.")
+    from modelyard.webhooks.targets import TargetRefused, check_url
+
+    try:
+        check_url(url, allow_private)
+    except TargetRefused as exc:
+        raise ModelyardException.invalid_parameter(f"url '{url}' is not an allowed webhook target: {exc}.") from exc
     return url
 
 
@@ -156,11 +162,13 @@ def create(
     description: str | None = None,
     secret: str | None = None,
     active: bool = True,
+    allow_private: bool = False,
 ) -> Webhook:
     """A new webhook; the answer carries its secret (generated unless given), the only time it does.
-    `events` None means every kind."""
+    `events` None means every kind; `allow_private`: the URL may name a private address
+    (`webhooks.targets`)."""
     _validate_name(name)
-    validate_url(url)
+    validate_url(url, allow_private)
     kinds = outbox.KINDS if events is None else validate_events(events)
     _validate_description(description)
     key = _validate_secret(secret)
@@ -208,13 +216,14 @@ def update(
     description: str | None = None,
     active: bool | None = None,
     rotate_secret: bool = False,
+    allow_private: bool = False,
 ) -> Webhook:
     """Change the given fields (None leaves one as it is); `rotate_secret` makes a new secret and
     returns it, once. Deliveries already queued are signed with the secret current when they go."""
     if name is not None:
         _validate_name(name)
     if url is not None:
-        validate_url(url)
+        validate_url(url, allow_private)
     kinds = None if events is None else validate_events(events)
     _validate_description(description)
     new_secret = _validate_secret(None) if rotate_secret else None

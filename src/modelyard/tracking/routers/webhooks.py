@@ -21,6 +21,10 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
+def _allow_private(request: Request) -> bool:
+    return bool(request.app.state.settings.webhook_allow_private)
+
+
 def _events(args: Args) -> list[str] | None:
     return None if args.get("events") is None else get_str_list(args, "events")
 
@@ -39,6 +43,7 @@ def create(request: Request, args: ArgsDep) -> Response:
         description=get_str(args, "description"),
         secret=get_str(args, "secret") or None,
         active=get_bool(args, "active", True),
+        allow_private=_allow_private(request),
     )
     return json_response({"webhook": webhook.to_dict()})
 
@@ -64,6 +69,7 @@ def update(request: Request, args: ArgsDep) -> Response:
         description=get_str(args, "description"),
         active=_optional_bool(args, "active"),
         rotate_secret=get_bool(args, "rotate_secret"),
+        allow_private=_allow_private(request),
     )
     return json_response({"webhook": webhook.to_dict()})
 

@@ -11,9 +11,13 @@ A bundle is a folder (or a `.tar` of one):
     models/<n>/model.json                   name, description, tags, aliases, versions
     models/<n>/versions/<v>/files/          each version's files (from its download URI)
 
-Everything goes through the public REST API with modelyard's client, so a team can migrate off an
-MLflow server as well as promote between two modelyard stacks. Runs are read a page at a time and
-metric histories a key at a time, so memory follows the largest history, not the experiment.
+Everything goes through the REST API with modelyard's client, so a team can migrate off an MLflow
+server as well as promote between two modelyard stacks. Runs are read a page at a time, so memory
+follows a page, not the experiment. Per page, metric histories come 100 runs at a time per key
+(`get-history-bulk`, which MLflow's UI uses too; a run whose history may have been cut at its
+25,000-point cap is read alone, page by page), and which runs have files at all comes from one listing
+of the experiment's artifact folder, so a run costs a fraction of a request instead of one per metric
+key plus a listing.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from modelyard.entities.lifecycle import ViewType
 FORMAT = "modelyard-bundle"
 FORMAT_VERSION = 1
 RUNS_PAGE = 500
+#: get-history-bulk's limits (MLflow's and modelyard's): run ids per request, points per answer.
+BULK_RUNS = 100
+BULK_POINTS = 25_000
 
 Progress = Callable[[str], None]
 
@@ -120,11 +127,15 @@ def export_version(tracking_uri: str, name: str, version: str, output: str) -> d
 
 
 def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progress) -> int:
+    with_files = _runs_with_files(client, experiment_id)
     count, token = 0, None
     while True:
         page = client.search_runs([experiment_id], run_view_type=ViewType.ALL, max_results=RUNS_PAGE, page_token=token)
+        histories = _histories(client, list(page))
         for run in page:
-            export_run(client, run, folder / run.info.run_id)
+            run_id = run.info.run_id
+            files = None if with_files is None or not _under_experiment(run) else run_id in with_files
+            export_run(client, run, folder / run_id, histories.get(run_id), files)
             count += 1
         progress(f"experiment {experiment_id}: {count} runs exported")
         token = page.token
@@ -132,7 +143,11 @@ def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progre
             return count
 
 
-def export_run(client: Any, run: Any, folder: Path) -> None:
+def export_run(
+    client: Any, run: Any, folder: Path, histories: dict[str, list[Any]] | None = None, has_files: bool | None = None
+) -> None:
+    """One run's folder. `histories` (key -> points) and `has_files` come from the page's bulk reads
+    when the server answered them; what is missing is asked for this run alone."""
     info = run.info
     _write_json(
         folder / "run.json",
@@ -145,10 +160,81 @@ def export_run(client: Any, run: Any, folder: Path) -> None:
     )
     with open(folder / "metrics.jsonl", "w", encoding="utf-8") as out:
         for key in sorted(run.data.metrics):
-            for point in client.get_metric_history(info.run_id, key):
+            points = (histories or {}).get(key)
+            if points is None:
+                points = client.get_metric_history(info.run_id, key)
+            for point in points:
                 out.write(json.dumps(point.to_dict(), separators=(",", ":")) + "\n")
+    if has_files is False:
+        return
     if client.list_artifacts(info.run_id):
         client.download_artifacts(info.run_id, "", str(folder / "artifacts"))
+
+
+def _under_experiment(run: Any) -> bool:
+    """The run's files are `<experiment folder>/<run id>/artifacts` (what servers give new runs)."""
+    return str(run.info.artifact_uri or "").rstrip("/").endswith(f"/{run.info.run_id}/artifacts")
+
+
+def _runs_with_files(client: Any, experiment_id: str) -> set[str] | None:
+    """Ids of the runs with a folder in the experiment's artifact folder, from one listing; None when
+    it cannot be listed (every run is then listed alone)."""
+    from modelyard.client.artifacts import get_artifact_repository
+    from modelyard.exceptions import ModelyardException
+
+    location = client.get_experiment(experiment_id).artifact_location
+    try:
+        listing = get_artifact_repository(location, client.tracking_uri).list_artifacts(None)
+    except (ModelyardException, OSError, ValueError):
+        return None
+    return {entry.path.rstrip("/").rsplit("/", 1)[-1] for entry in listing if entry.is_dir}
+
+
+def _histories(client: Any, runs: list[Any]) -> dict[str, dict[str, list[Any]]]:
+    """run id -> key -> every point, for a page of runs, through get-history-bulk; {} when the
+    tracking URI is not a server that has it (then each history is read alone)."""
+    from modelyard.client.rest_store import RestTrackingStore
+    from modelyard.entities import Metric
+
+    store = client.store
+    if not isinstance(store, RestTrackingStore):
+        return {}
+    by_key: dict[str, list[str]] = {}
+    for run in runs:
+        for key in run.data.metrics:
+            by_key.setdefault(key, []).append(run.info.run_id)
+    out: dict[str, dict[str, list[Any]]] = {}
+    for key, run_ids in by_key.items():
+        for start in range(0, len(run_ids), BULK_RUNS):
+            chunk = run_ids[start : start + BULK_RUNS]
+            answer = _history_bulk(store, key, chunk)
+            if answer is None:
+                return {}
+            points: dict[str, list[Any]] = {}
+            for item in answer:
+                points.setdefault(item.pop("run_id"), []).append(Metric.from_dict(item))
+            if len(answer) >= BULK_POINTS:
+                continue  # maybe cut short: each of these runs is read alone
+            for run_id in chunk:
+                got = points.get(run_id, [])
+                if got and len(got) < BULK_POINTS:
+                    out.setdefault(run_id, {})[key] = got
+    return out
+
+
+def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, Any]] | None:
+    from modelyard.client import http
+    from modelyard.exceptions import ModelyardException
+
+    params = {"run_id": run_ids, "metric_key": key, "max_results": BULK_POINTS}
+    try:
+        answer = http.call(store.base_url, "GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
+                           config=store._config)  # fmt: skip
+    except ModelyardException as exc:
+        if getattr(exc, "status_code", None) in (404, 405) or exc.error_code == "ENDPOINT_NOT_FOUND":
+            return None
+        raise
+    return list(answer.get("metrics", []))
 
 
 def _export_model(client: Any, name: str, folder: Path, only: Sequence[str] | None, progress: Progress) -> None:

@@ -9,6 +9,11 @@ Idempotent: every imported run carries `modelyard.import.source_run` (its id in 
 all its data is in, `modelyard.import.complete`; every imported version carries
 `modelyard.import.source_version`. A re-import skips what is complete and redoes a run an interrupted
 import left half-written (the half-written run is deleted).
+
+Fast: runs go to a modelyard server in batches (`POST /api/2.0/modelyard/runs/import`, up to
+`BATCH_RUNS` runs or `BATCH_POINTS` metric points per request, each batch all or nothing), complete
+unless they still need their artifacts or dataset inputs, which follow run by run. A target without
+that endpoint (an MLflow server) gets the runs one by one through MLflow's API.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ SOURCE_VERSION_TAG = "modelyard.import.source_version"
 PARENT_TAG = "mlflow.parentRunId"
 HOLDER_EXPERIMENT = "modelyard-imported-models"
 METRICS_PER_BATCH = 1000
+#: One bulk import request: at most this many runs and metric points (the server takes 1,000 / 200,000).
+BATCH_RUNS = 500
+BATCH_POINTS = 100_000
 
 Progress = Callable[[str], None]
 
@@ -58,9 +66,10 @@ def import_bundle(bundle: str, tracking_uri: str, progress: Progress = lambda li
         if manifest.get("format") != FORMAT:
             raise ModelyardException.invalid_parameter(f"{bundle} is not a modelyard bundle.")
         mapping: dict[str, Any] = {"source": manifest.get("source"), "experiments": {}, "runs": {}, "models": {}}
+        relink: dict[str, str] = {}
         for folder in sorted((root / "experiments").glob("*")) if (root / "experiments").is_dir() else []:
-            _import_experiment(client, folder, mapping, progress)
-        _relink_parents(client, mapping)
+            relink.update(_import_experiment(client, folder, mapping, progress))
+        _relink_parents(client, mapping, relink)
         for folder in sorted((root / "models").glob("*"), key=lambda p: int(p.name)) if (root / "models").is_dir() else []:
             _import_model(client, folder, mapping, manifest.get("source", ""), progress)
     target = hashlib.sha256(tracking_uri.encode()).hexdigest()[:10]
@@ -70,7 +79,9 @@ def import_bundle(bundle: str, tracking_uri: str, progress: Progress = lambda li
     return mapping
 
 
-def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progress: Progress) -> None:
+def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progress: Progress) -> dict[str, str]:
+    """Import the experiment's runs; returns the child runs whose parent was not imported before them
+    (new id -> the parent's source id), for `_relink_parents`."""
     meta = json.loads((folder / "experiment.json").read_text())
     existing = client.get_experiment_by_name(meta["name"])
     if existing is not None:
@@ -82,10 +93,114 @@ def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progr
     mapping["experiments"][folder.name] = experiment_id
     done = _imported_runs(client, experiment_id)
     runs = sorted((folder / "runs").glob("*")) if (folder / "runs").is_dir() else []
+    batch = _Batch(client, experiment_id, mapping)
     for count, run_folder in enumerate(runs, 1):
-        mapping["runs"][run_folder.name] = import_run(client, experiment_id, run_folder, done)
-        if count % 100 == 0 or count == len(runs):
+        source_id = run_folder.name
+        if source_id in done:
+            run_id, complete = done[source_id]
+            if complete:
+                mapping["runs"][source_id] = run_id
+                continue
+            client.delete_run(run_id)  # half-written by an interrupted import: start it again
+        batch.add(run_folder)
+        if count % 1000 == 0 or count == len(runs):
+            batch.flush()
             progress(f"experiment {meta['name']}: {count}/{len(runs)} runs imported")
+    batch.flush()
+    return batch.relink
+
+
+class _Batch:
+    """Runs waiting for one bulk import request; runs the target cannot take in bulk go one by one."""
+
+    def __init__(self, client: Any, experiment_id: str, mapping: dict[str, Any]) -> None:
+        self.client, self.experiment_id, self.mapping = client, experiment_id, mapping
+        self.items: list[tuple[Path, dict[str, Any], dict[str, Any]]] = []
+        self.points = 0
+        self.bulk = True  # until the target says it has no bulk import
+        self.relink: dict[str, str] = {}
+
+    def _one_by_one(self, folder: Path, data: dict[str, Any]) -> None:
+        run_id = import_run(self.client, self.experiment_id, folder, {})
+        self.mapping["runs"][folder.name] = run_id
+        if data["tags"].get(PARENT_TAG):
+            self.relink[run_id] = data["tags"][PARENT_TAG]
+
+    def add(self, folder: Path) -> None:
+        data = json.loads((folder / "run.json").read_text())
+        metrics = [json.loads(line) for line in _lines(folder / "metrics.jsonl")]
+        if not self.bulk or len(metrics) > BATCH_POINTS:
+            self._one_by_one(folder, data)
+            return
+        if self.items and (len(self.items) >= BATCH_RUNS or self.points + len(metrics) > BATCH_POINTS):
+            self.flush()
+        self.items.append((folder, data, _bulk_item(folder, data, metrics, self.mapping["runs"])))
+        self.points += len(metrics)
+
+    def flush(self) -> None:
+        if not self.items:
+            return
+        from modelyard.client.run_import import import_runs
+
+        items, self.items, self.points = self.items, [], 0
+        ids = import_runs(self.client.store, self.experiment_id, [item for _, _, item in items])
+        if ids is None:  # no bulk import on this target: run by run from now on
+            self.bulk = False
+            for folder, data, _ in items:
+                self._one_by_one(folder, data)
+            return
+        for (folder, data, item), run_id in zip(items, ids, strict=True):
+            self.mapping["runs"][folder.name] = run_id
+            tags = {t["key"]: t["value"] for t in item["tags"]}
+            if tags.get(PARENT_TAG) and tags[PARENT_TAG] == data["tags"].get(PARENT_TAG):
+                self.relink[run_id] = tags[PARENT_TAG]  # still the source's id: its parent comes later
+            if COMPLETE_TAG not in tags:
+                _finish(self.client, run_id, folder, data)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    if path.is_file():
+        with open(path, encoding="utf-8") as lines:
+            yield from (line for line in lines if line.strip())
+
+
+def _bulk_item(folder: Path, data: dict[str, Any], metrics: list[dict[str, Any]], imported: dict[str, str]) -> dict[str, Any]:
+    """The bulk endpoint's run: complete at once unless artifacts or dataset inputs must follow."""
+    info = data["info"]
+    tags = {k: v for k, v in data["tags"].items() if k != COMPLETE_TAG}
+    tags[SOURCE_RUN_TAG] = folder.name
+    if info.get("user_id"):
+        tags.setdefault("mlflow.user", info["user_id"])
+    if tags.get(PARENT_TAG) in imported:  # the parent came first: point at its new id now
+        tags[PARENT_TAG] = imported[tags[PARENT_TAG]]
+    if not data.get("dataset_inputs") and not (folder / "artifacts").is_dir():
+        tags[COMPLETE_TAG] = "true"
+    return {
+        "run_name": info.get("run_name") or tags.get("mlflow.runName") or folder.name,
+        "user_id": info.get("user_id") or "",
+        "start_time": info.get("start_time"),
+        "end_time": info.get("end_time"),
+        "status": info.get("status") or "FINISHED",
+        "lifecycle_stage": info.get("lifecycle_stage") or "active",
+        "params": [{"key": k, "value": v} for k, v in data["params"].items()],
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        "metrics": [{"key": m["key"], "value": m["value"], "timestamp": m["timestamp"], "step": m.get("step", 0)}
+                    for m in metrics],
+    }  # fmt: skip
+
+
+def _finish(client: Any, run_id: str, folder: Path, data: dict[str, Any]) -> None:
+    """A bulk-imported run's dataset inputs and files, then its completion tag."""
+    deleted = data["info"].get("lifecycle_stage") == "deleted"
+    if deleted:
+        client.restore_run(run_id)
+    if data.get("dataset_inputs"):
+        client.log_inputs(run_id, data["dataset_inputs"])
+    if (folder / "artifacts").is_dir():
+        client.log_artifacts(run_id, str(folder / "artifacts"))
+    client.set_tag(run_id, COMPLETE_TAG, "true", synchronous=True)
+    if deleted:
+        client.delete_run(run_id)
 
 
 def _imported_runs(client: Any, experiment_id: str) -> dict[str, tuple[str, bool]]:
@@ -94,7 +209,7 @@ def _imported_runs(client: Any, experiment_id: str) -> dict[str, tuple[str, bool
     token = None
     while True:
         page = client.search_runs(
-            [experiment_id], f"tags.`{SOURCE_RUN_TAG}` != ''", run_view_type=ViewType.ACTIVE_ONLY,
+            [experiment_id], f"tags.`{SOURCE_RUN_TAG}` != ''", run_view_type=ViewType.ALL,
             max_results=1000, page_token=token,
         )  # fmt: skip
         for run in page:
@@ -129,34 +244,30 @@ def import_run(client: Any, experiment_id: str, folder: Path, done: dict[str, tu
         client.log_artifacts(run_id, str(folder / "artifacts"))
     if info.get("status") not in (None, "RUNNING", "SCHEDULED"):
         client.set_terminated(run_id, info["status"], info.get("end_time"))
+    client.set_tag(run_id, COMPLETE_TAG, "true", synchronous=True)
     if info.get("lifecycle_stage") == "deleted":
         client.delete_run(run_id)
-        return run_id
-    client.set_tag(run_id, COMPLETE_TAG, "true", synchronous=True)
     return run_id
 
 
 def _metric_batches(path: Path) -> Iterator[list[Metric]]:
     batch: list[Metric] = []
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            batch.append(Metric.from_dict(json.loads(line)))
-            if len(batch) == METRICS_PER_BATCH:
-                yield batch
-                batch = []
+    for line in _lines(path):
+        batch.append(Metric.from_dict(json.loads(line)))
+        if len(batch) == METRICS_PER_BATCH:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
 
-def _relink_parents(client: Any, mapping: dict[str, Any]) -> None:
-    """Child runs point at their parent's new id (the bundle's tags hold the old one)."""
+def _relink_parents(client: Any, mapping: dict[str, Any], relink: dict[str, str]) -> None:
+    """Child runs point at their parent's new id (the bundle's tags hold the old one; a child
+    imported after its parent got the new id at once, so only the others are set here)."""
     runs: dict[str, str] = mapping["runs"]
-    for new_id in runs.values():
-        parent = client.get_run(new_id).data.tags.get(PARENT_TAG)
+    for child, parent in relink.items():
         if parent in runs and runs[parent] != parent:
-            client.set_tag(new_id, PARENT_TAG, runs[parent], synchronous=True)
+            client.set_tag(child, PARENT_TAG, runs[parent], synchronous=True)
 
 
 def _import_model(client: Any, folder: Path, mapping: dict[str, Any], source: str, progress: Progress) -> None:

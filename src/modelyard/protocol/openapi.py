@@ -289,6 +289,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         {"name": STRING, "version": STRING, "kind": STRING, "endpoint": STRING, "details": {"type": "object"}},
         ("name", "version", "kind", "endpoint"),
     ),
+    # --- bulk import (modelyard's own API; `modelyard import`) -----------------------------------
+    ("POST", f"{MY}/runs/import"): Op(
+        "Import up to 1,000 whole runs (200,000 metric points) into an experiment, all or nothing",
+        {"experiment_id": STRING,
+         "runs": array({**obj(run_name=STRING, user_id=STRING, start_time=INT64, end_time=INT64, status=RUN_STATUS,
+                              lifecycle_stage=enum("active", "deleted"), params=array(KEY_VALUE),
+                              tags=array(KEY_VALUE), metrics=array(METRIC)), "required": ["run_name"]})},
+        ("experiment_id", "runs"),
+    ),  # fmt: skip
     # --- webhooks (modelyard's own API) -----------------------------------------------------------
     ("POST", f"{MY}/webhooks/create"): Op(
         "Register a webhook (the answer shows its secret, once)",

@@ -43,6 +43,7 @@ from modelyard.tracking.routers import (
     metrics,
     registry,
     registry_history,
+    run_import,
     runs,
     ui_support,
     webhooks,
@@ -75,6 +76,7 @@ def api_routers() -> list[APIRouter]:
         artifacts.router,
         ui_support.router,
         webhooks.router,
+        run_import.router,
     ]
 
 

@@ -1,0 +1,48 @@
+"""`/modelyard/runs/import`: many whole runs in one request, for `modelyard import` (modelyard's own
+API; MLflow has none). The body is `{"experiment_id", "runs": [{"run_name", "user_id", "start_time",
+"end_time", "status", "lifecycle_stage", "params", "tags", "metrics"}]}` with params and tags as
+`[{key, value}]` and metrics as log-batch's (every point of each history); the answer is
+`{"run_ids": [...]}` in the same order. All or nothing (`store/tracking/run_import.py`).
+
+Permissions (for the auth design): this creates runs in `experiment_id` and writes their data, the
+same as create-run + log-batch + update-run on that experiment, so it needs what those need there
+(write on the experiment), and nothing else; it changes no existing run and reads nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelyard.entities import Param, RunTag
+from modelyard.entities.lifecycle import LifecycleStage
+from modelyard.store.tracking.run_import import ImportedRun, import_runs
+from modelyard.tracking.deps import ArgsDep
+from modelyard.tracking.parsing import Args, get_int, get_key_values, get_object_list, get_str, require_str
+from modelyard.tracking.responses import json_response
+from modelyard.tracking.routers.runs import parse_metric
+
+router = APIRouter(prefix="/modelyard/runs", tags=["import"])
+
+
+def _run(item: Args, i: int) -> ImportedRun:
+    prefix = f"runs[{i}]."
+    return ImportedRun(
+        run_name=require_str(item, "run_name", prefix=prefix),
+        user_id=get_str(item, "user_id", prefix=prefix) or "",
+        start_time=get_int(item, "start_time", prefix=prefix),
+        end_time=get_int(item, "end_time", prefix=prefix),
+        status=get_str(item, "status", prefix=prefix) or "FINISHED",
+        lifecycle_stage=get_str(item, "lifecycle_stage", prefix=prefix) or LifecycleStage.ACTIVE,
+        params=[Param(k, v) for k, v in get_key_values(item, "params")],
+        tags=[RunTag(k, v) for k, v in get_key_values(item, "tags")],
+        metrics=[parse_metric(m, f"{prefix}metrics[{j}].") for j, m in enumerate(get_object_list(item, "metrics"))],
+    )
+
+
+@router.post("/import")
+def import_batch(request: Request, args: ArgsDep) -> Response:
+    experiment_id = require_str(args, "experiment_id")
+    runs = [_run(item, i) for i, item in enumerate(get_object_list(args, "runs"))]
+    ids = import_runs(request.app.state.engine, experiment_id, runs)
+    return json_response({"run_ids": ids})

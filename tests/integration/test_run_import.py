@@ -1,0 +1,87 @@
+"""`POST /api/2.0/modelyard/runs/import` (what `modelyard import` sends): whole runs written in one
+transaction, read back through MLflow's API as if logged call by call (search included, which reads
+PostgreSQL's per-run params/tags JSON), all or nothing. SQLite and PostgreSQL, in-process app."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelyard.settings import Settings
+from modelyard.store.sql.migrate import upgrade
+from modelyard.tracking.app import create_app
+
+API = "/api/2.0/mlflow"
+IMPORT = "/api/2.0/modelyard/runs/import"
+
+
+@pytest.fixture
+def client(db_uri: str, tmp_path: Path) -> Iterator[TestClient]:
+    upgrade(db_uri)
+    settings = Settings(backend_store_uri=db_uri, artifacts_destination=str(tmp_path), webhook_delivery=False)
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
+        yield test_client
+
+
+def _run(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "run_name": name, "user_id": "ana", "start_time": 1_700_000_000_000, "end_time": 1_700_000_060_000,
+        "status": "FINISHED", "params": [{"key": "lr", "value": "0.1"}], "tags": [{"key": "team", "value": "ml"}],
+        "metrics": [{"key": "loss", "value": v, "timestamp": 1_700_000_000_000 + s, "step": s}
+                    for s, v in enumerate([1.0, 0.5, "NaN", 0.25])],  # NaN as MLflow's JSON spells it
+        **extra,
+    }  # fmt: skip
+
+
+def test_imported_runs_read_back_as_logged_ones(client: TestClient) -> None:
+    experiment_id = client.post(f"{API}/experiments/create", json={"name": "imports"}).json()["experiment_id"]
+    runs = [_run("a"), _run("b", status="FAILED", lifecycle_stage="deleted", params=[]), _run("c", metrics=[])]
+    answer = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": runs})
+    assert answer.status_code == 200, answer.text
+    ids = answer.json()["run_ids"]
+    assert len(set(ids)) == 3
+
+    got = client.get(f"{API}/runs/get", params={"run_id": ids[0]}).json()["run"]
+    info, data = got["info"], got["data"]
+    assert (info["run_name"], info["user_id"], info["status"], info["lifecycle_stage"]) == ("a", "ana", "FINISHED", "active")
+    assert (info["start_time"], info["end_time"]) == (1_700_000_000_000, 1_700_000_060_000)
+    assert info["artifact_uri"].endswith(f"/{ids[0]}/artifacts")
+    assert data["params"] == [{"key": "lr", "value": "0.1"}]
+    assert {t["key"]: t["value"] for t in data["tags"]} == {"team": "ml", "mlflow.runName": "a"}
+    assert data["metrics"] == [{"key": "loss", "value": 0.25, "timestamp": 1_700_000_000_003, "step": 3}]
+    history = client.get(f"{API}/metrics/get-history", params={"run_id": ids[0], "metric_key": "loss"}).json()["metrics"]
+    values = [m["value"] for m in sorted(history, key=lambda m: m["step"])]
+    assert values[:2] == [1.0, 0.5] and values[3] == 0.25 and (values[2] == "NaN" or math.isnan(values[2]))
+
+    found = client.post(f"{API}/runs/search", json={"experiment_ids": [experiment_id], "filter": "params.lr = '0.1'"}).json()
+    assert sorted(r["info"]["run_name"] for r in found["runs"]) == ["a", "c"]  # b is deleted
+    deleted = client.get(f"{API}/runs/get", params={"run_id": ids[1]}).json()["run"]["info"]
+    assert (deleted["lifecycle_stage"], deleted["status"]) == ("deleted", "FAILED")
+
+
+def test_a_bad_run_refuses_the_whole_batch(client: TestClient) -> None:
+    experiment_id = client.post(f"{API}/experiments/create", json={"name": "bad"}).json()["experiment_id"]
+    cases = [
+        ({"experiment_id": experiment_id, "runs": [_run("ok"), _run("x", status="EXPLODED")]}, 400, "Invalid run status"),
+        ({"experiment_id": experiment_id, "runs": [_run("ok"), {**_run("y"), "params": [{"key": "lr", "value": "1"},
+                                                                                       {"key": "lr", "value": "2"}]}]},
+         400, "given twice"),  # fmt: skip
+        ({"experiment_id": experiment_id, "runs": [_run("ok", metrics=[{"key": "m", "value": "high", "timestamp": 1}])]}, 400, "value"),
+        ({"experiment_id": experiment_id, "runs": []}, 400, "at least one run"),
+        ({"experiment_id": experiment_id, "runs": [_run(str(i)) for i in range(1001)]}, 400, "at most 1000 runs"),
+        ({"experiment_id": "424242", "runs": [_run("ok")]}, 404, "No Experiment"),
+    ]
+    for body, status, message in cases:
+        answer = client.post(IMPORT, json=body)
+        assert answer.status_code == status, (message, answer.text)
+        assert message in answer.json()["message"]
+    left = client.post(f"{API}/runs/search", json={"experiment_ids": [experiment_id], "run_view_type": "ALL"}).json()
+    assert left.get("runs", []) == []
+    client.post(f"{API}/experiments/delete", json={"experiment_id": experiment_id})
+    closed = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": [_run("ok")]})
+    assert closed.status_code == 400 and "active" in closed.json()["message"]

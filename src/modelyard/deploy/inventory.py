@@ -69,6 +69,11 @@ def sagemaker_client(service: str = "sagemaker") -> Any:
     return boto3.client(service, region_name=region(), config=config)
 
 
+def has_shared_client(service: str = "sagemaker") -> bool:
+    with _clients_lock:
+        return any(key.startswith(service + "|") for key in _clients)
+
+
 def shared_client(service: str = "sagemaker") -> Any:
     """One client per worker, service and environment (boto3 clients are thread-safe and cost ~40 ms
     to build; a changed AWS_ENDPOINT_URL_* or region gets a new one)."""

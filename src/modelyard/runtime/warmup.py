@@ -38,6 +38,10 @@ class SharedFlag:
 
 #: Raised by the first worker of this gunicorn master that did its deferred set-up; see the module docstring.
 SIBLINGS_WARM = SharedFlag()
+#: The same for the web UI's lazy clients in the tracking service: the artifact store it reads model
+#: files and previews from, and the SageMaker API of the Deployments pages (`modelyard.ui.warm_ups`).
+UI_FILES_WARM = SharedFlag()
+UI_SAGEMAKER_WARM = SharedFlag()
 
 
 async def warm_up_with_siblings(

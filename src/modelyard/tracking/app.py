@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
@@ -96,14 +97,16 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up = asyncio.create_task(run_writes.warm_up())  # in the background: start-up never waits on it
+        ui_warm_ups = [asyncio.create_task(c) for c in _ui_warm_ups(app, settings)]
         if webhook_worker is not None:
             webhook_worker.start()
         yield
         if webhook_worker is not None:
             webhook_worker.stop()
-        warm_up.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await warm_up
+        for task in (warm_up, *ui_warm_ups):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await run_writes.close()
         engine.dispose()
 
@@ -182,6 +185,14 @@ def async_pool(engine: Engine, settings: Settings) -> AsyncPgPool | None:
     if engine.dialect.name != "postgresql" or settings.db_async_pool_size < 1:
         return None
     return AsyncPgPool.from_engine(engine, settings.db_async_pool_size)
+
+
+def _ui_warm_ups(app: FastAPI, settings: Settings) -> list[Any]:
+    if not settings.ui:
+        return []
+    from modelyard.ui import warm_ups
+
+    return warm_ups(app)
 
 
 def delivery_worker(engine: Engine, settings: Settings) -> DeliveryWorker | None:

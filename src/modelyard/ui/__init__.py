@@ -9,6 +9,9 @@ htmx and uPlot), `render.py` (templates, security headers, error pages), `assets
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from fastapi import FastAPI
 
 from modelyard.settings import Settings
@@ -18,3 +21,18 @@ from modelyard.ui.routes import routers
 def mount(app: FastAPI, settings: Settings) -> None:
     for router in routers():
         app.include_router(router)
+
+
+def warm_ups(app: FastAPI) -> list[Coroutine[Any, Any, None]]:
+    """Lifespan tasks: the UI builds its artifact-store and SageMaker clients on first use (a worker
+    that never shows a model version or a deployment never pays ~40 MB for boto3); once one worker
+    built one, the others build theirs in the background (`modelyard.runtime.warmup`), so no page
+    waits ~0.3 s for it on a worker that has not built it yet."""
+    from modelyard.deploy import inventory
+    from modelyard.runtime.warmup import UI_FILES_WARM, UI_SAGEMAKER_WARM, warm_up_with_siblings
+    from modelyard.ui import artifact_access
+
+    return [
+        warm_up_with_siblings(lambda: not artifact_access.has_destination(app), lambda: artifact_access.destination(app) and None, UI_FILES_WARM),
+        warm_up_with_siblings(lambda: not inventory.has_shared_client(), lambda: inventory.shared_client() and None, UI_SAGEMAKER_WARM),
+    ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
@@ -98,9 +99,18 @@ def run_artifacts(request: Request, run_id: str, artifact_uri: str, model_id: st
 
 
 def _destination(request: Request) -> ArtifactRepository:
+    return destination(request.app)
+
+
+def has_destination(app: Any) -> bool:
+    state = app.state
+    return getattr(state, "artifact_repository", None) is not None or getattr(state, "ui_artifact_repository", None) is not None
+
+
+def destination(app: Any) -> ArtifactRepository:
     """The artifacts API's repository when it is mounted here (single-process mode), else one per
     worker over the configured destination (built once: an S3 client is expensive)."""
-    state = request.app.state
+    state = app.state
     repo = getattr(state, "artifact_repository", None) or getattr(state, "ui_artifact_repository", None)
     if repo is None:
         with _lock:

@@ -1,0 +1,39 @@
+"""The UI's lazy clients: a worker builds them once a sibling worker did (`modelyard.ui.warm_ups`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from modelyard.deploy import inventory
+from modelyard.runtime import warmup
+from modelyard.ui import artifact_access, warm_ups
+
+
+def test_a_worker_builds_the_ui_clients_once_a_sibling_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inventory, "_clients", {})
+    monkeypatch.setattr(warmup, "POLL_SECONDS", 0.01)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    app = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(artifacts_destination=str(tmp_path), multipart_chunk_size=None)))
+    flags = (warmup.UI_FILES_WARM, warmup.UI_SAGEMAKER_WARM)
+    for flag in flags:
+        flag._page[0] = 0
+
+    async def run(seconds: float) -> None:
+        tasks = [asyncio.create_task(c) for c in warm_ups(app)]  # type: ignore[arg-type]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run(0.1))  # nobody needed them yet: nothing is built
+    assert not artifact_access.has_destination(app) and not inventory.has_shared_client()
+    for flag in flags:
+        flag.set()  # a sibling built its own
+    asyncio.run(run(0.5))
+    assert artifact_access.has_destination(app) and inventory.has_shared_client()
+    for flag in flags:
+        flag._page[0] = 0

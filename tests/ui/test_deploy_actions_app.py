@@ -1,7 +1,8 @@
 """The web UI's deploy actions through the ASGI app against moto's SageMaker and S3 (in-process): the
 review page changes nothing, the confirmation deploys in the background from the service's own
 artifact store, refusals are shown on the page with nothing written, a failed update is rolled back
-and shown, delete needs the typed name, and an alias rollback offers to redeploy its endpoints.
+and shown, delete needs the typed name (as a model's delete does), and an alias rollback offers to
+redeploy its endpoints.
 
 moto reports an endpoint InService at once and has no UpdateEndpoint, which makes every update fail
 here: that is the failure path. The real endpoint service runs in tests/ui/test_deployments_page.py.
@@ -209,3 +210,14 @@ def test_an_alias_rollback_offers_to_redeploy_the_endpoints_deployed_from_it(app
     assert 'value="models:/churn@champion"' in offer.text and 'value="rollback"' in offer.text
     alias = client.get(f"{API}/registered-models/alias", params={"name": "churn", "alias": "champion"}).json()
     assert alias["model_version"]["version"] == "1"
+
+
+def test_deleting_a_model_needs_its_typed_name(app: tuple[TestClient, Path]) -> None:
+    client, artifacts = app
+    _register(client, artifacts, "churn", versions=1)
+    wrong = client.post("/model/delete", data=_form(client, name="churn", confirm_name="chur"), follow_redirects=False)
+    assert wrong.status_code == 400 and "type its name (churn)" in wrong.text
+    assert client.get(f"{API}/registered-models/get", params={"name": "churn"}).status_code == 200
+    gone = client.post("/model/delete", data=_form(client, name="churn", confirm_name="churn"), follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/models"
+    assert client.get(f"{API}/registered-models/get", params={"name": "churn"}).status_code == 404

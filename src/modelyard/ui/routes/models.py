@@ -131,7 +131,11 @@ def rename_model(request: Request, form: FormFields) -> Response:
 
 @router.post("/model/delete", dependencies=Actions)
 def delete_model(request: Request, form: FormFields) -> Response:
-    registry_store(request).delete_registered_model(field(form, "name"))
+    """Once the model's name has been typed out (the page's confirmation)."""
+    name = field(form, "name")
+    if form.get("confirm_name", "").strip() != name:
+        raise ModelyardException.invalid_parameter(f"To delete the model, type its name ({name}) exactly.")
+    registry_store(request).delete_registered_model(name)
     return RedirectResponse("/models", status_code=303)
 
 

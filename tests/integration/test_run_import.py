@@ -85,3 +85,20 @@ def test_a_bad_run_refuses_the_whole_batch(client: TestClient) -> None:
     client.post(f"{API}/experiments/delete", json={"experiment_id": experiment_id})
     closed = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": [_run("ok")]})
     assert closed.status_code == 400 and "active" in closed.json()["message"]
+
+
+def test_history_bulk_reads_many_runs_in_mlflows_order(client: TestClient) -> None:
+    """get-history-bulk (export reads pages through it): sorted runs, each run's points by (timestamp,
+    step, value), at most max_results per run; an unknown run is a 404, more than 100 runs a 400."""
+    experiment_id = client.post(f"{API}/experiments/create", json={"name": "bulk"}).json()["experiment_id"]
+    points = [{"key": "loss", "value": v, "timestamp": ts, "step": s} for s, ts, v in ((2, 10, 0.5), (1, 30, 0.7), (0, 20, "NaN"))]
+    ids = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": [_run("a", metrics=points), _run("b")]}).json()["run_ids"]
+    url = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+    got = client.get(url, params={"run_id": [ids[1], ids[0], ids[1]], "metric_key": "loss"}).json()["metrics"]
+    assert [m["run_id"] for m in got] == sorted([ids[0]] * 3 + [ids[1]] * 4)
+    mine = [(m["timestamp"], m["step"], m["value"]) for m in got if m["run_id"] == ids[0]]
+    assert mine == [(10, 2, 0.5), (20, 0, "NaN"), (30, 1, 0.7)]
+    capped = client.get(url, params={"run_id": ids, "metric_key": "loss", "max_results": 2}).json()["metrics"]
+    assert sorted(m["run_id"] for m in capped) == sorted(ids * 2)
+    assert client.get(url, params={"run_id": [ids[0], "f" * 32], "metric_key": "loss"}).status_code == 404
+    assert client.get(url, params={"run_id": [f"{i:032x}" for i in range(101)], "metric_key": "loss"}).status_code == 400

@@ -39,6 +39,8 @@ RUNS_PAGE = 500
 #: get-history-bulk's limits (MLflow's and modelyard's): run ids per request, points per answer.
 BULK_RUNS = 100
 BULK_POINTS = 25_000
+#: get-history-bulk requests in flight at once (the server answers each with one statement).
+READERS = 4
 
 Progress = Callable[[str], None]
 
@@ -191,8 +193,10 @@ def _runs_with_files(client: Any, experiment_id: str) -> set[str] | None:
 
 
 def _histories(client: Any, runs: list[Any]) -> dict[str, dict[str, list[Any]]]:
-    """run id -> key -> every point, for a page of runs, through get-history-bulk; {} when the
-    tracking URI is not a server that has it (then each history is read alone)."""
+    """run id -> key -> every point, for a page of runs, through get-history-bulk (`READERS` requests
+    at a time); {} when the tracking URI is not a server that has it (each history is then read alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from modelyard.client.rest_store import RestTrackingStore
     from modelyard.entities import Metric
 
@@ -203,22 +207,23 @@ def _histories(client: Any, runs: list[Any]) -> dict[str, dict[str, list[Any]]]:
     for run in runs:
         for key in run.data.metrics:
             by_key.setdefault(key, []).append(run.info.run_id)
+    jobs = [(key, ids[i : i + BULK_RUNS]) for key, ids in by_key.items() for i in range(0, len(ids), BULK_RUNS)]
+    with ThreadPoolExecutor(READERS) as pool:
+        answers = list(pool.map(lambda job: _history_bulk(store, *job), jobs))
+    if any(answer is None for answer in answers):
+        return {}
     out: dict[str, dict[str, list[Any]]] = {}
-    for key, run_ids in by_key.items():
-        for start in range(0, len(run_ids), BULK_RUNS):
-            chunk = run_ids[start : start + BULK_RUNS]
-            answer = _history_bulk(store, key, chunk)
-            if answer is None:
-                return {}
-            points: dict[str, list[Any]] = {}
-            for item in answer:
-                points.setdefault(item.pop("run_id"), []).append(Metric.from_dict(item))
-            if len(answer) >= BULK_POINTS:
-                continue  # maybe cut short: each of these runs is read alone
-            for run_id in chunk:
-                got = points.get(run_id, [])
-                if got and len(got) < BULK_POINTS:
-                    out.setdefault(run_id, {})[key] = got
+    for (key, chunk), answer in zip(jobs, answers, strict=True):
+        assert answer is not None
+        if len(answer) == BULK_POINTS:
+            continue  # an older modelyard cut the whole answer there: each of these runs is read alone
+        points: dict[str, list[Any]] = {}
+        for item in answer:
+            points.setdefault(item.pop("run_id"), []).append(Metric.from_dict(item))
+        for run_id in chunk:
+            got = points.get(run_id, [])
+            if got and len(got) < BULK_POINTS:  # a run at the cap may have more: read alone
+                out.setdefault(run_id, {})[key] = got
     return out
 
 

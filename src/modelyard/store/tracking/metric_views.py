@@ -11,6 +11,11 @@ little differently, e.g. steps 10..20 in 5 points: MLflow 10, 13, 15, 17, 20, he
 the first and last points and their number agree.) The sampling is a handful of indexed statements per run
 (the distinct-step count, then only the chosen steps), so a 1M-point history is never loaded whole.
 
+`history_bulk` is `metrics/get-history-bulk` (MLflow's UI reads several runs' histories of one metric
+with it; `modelyard export` reads a page of runs 100 at a time): as MLflow answers it, the runs in
+sorted order, each with at most `max_results` points ordered by (timestamp, step, value), in one
+statement for all the runs (a window function caps each run).
+
 `dataset_summaries` lists the datasets the runs of some experiments logged (`experiments/search-datasets`).
 """
 
@@ -25,10 +30,13 @@ from sqlalchemy import Engine, distinct, func, select
 from sqlalchemy.orm import Session
 
 from modelyard.entities import Metric
+from modelyard.entities.run import float_to_json
 from modelyard.exceptions import ModelyardException
 from modelyard.store.sql.engine import READ_ONLY
 from modelyard.store.sql.schema import SqlInput, SqlMetric, SqlRun
 
+#: MLflow's bound for get-history-bulk: run ids per request.
+BULK_MAX_RUNS = 100
 #: MLflow's bounds for get-history-bulk-interval.
 INTERVAL_MAX_RESULTS = 2500
 INTERVAL_DEFAULT_RESULTS = 320
@@ -144,3 +152,38 @@ def dataset_summaries(engine: Engine, experiment_ids: Sequence[str]) -> list[dic
         {"experiment_id": e, "name": n, "digest": d, **({"context": c} if c is not None else {})}
         for e, n, d, c in sorted(seen, key=lambda k: (k[0], k[1], k[2], k[3] or ""))
     ]
+
+
+def history_bulk(engine: Engine, run_ids: Sequence[str], key: str, max_results: int) -> list[dict[str, Any]]:
+    """Every run's points of metric `key` (at most `max_results` each), with its `run_id`; an unknown
+    run id is RESOURCE_DOES_NOT_EXIST, as for get-history."""
+    from modelyard.store.tracking.run_checks import run_not_found
+
+    wanted = sorted(set(run_ids))
+    if len(wanted) > BULK_MAX_RUNS:
+        raise ModelyardException.invalid_parameter(
+            f"GetMetricHistoryBulk request cannot specify more than {BULK_MAX_RUNS} run_ids. Received {len(wanted)} run_ids."
+        )
+    m = SqlMetric.__table__
+    order = (m.c.timestamp, m.c.step, m.c.value)
+    ranked = (
+        select(m.c.run_uuid, m.c.value, m.c.timestamp, m.c.step, m.c.is_nan,
+               func.row_number().over(partition_by=m.c.run_uuid, order_by=order).label("n"))
+        .where(m.c.run_uuid.in_(wanted), m.c.key == key)
+        .subquery()
+    )  # fmt: skip
+    stmt = (
+        select(ranked.c.run_uuid, ranked.c.value, ranked.c.timestamp, ranked.c.step, ranked.c.is_nan)
+        .where(ranked.c.n <= max_results)
+        .order_by(ranked.c.run_uuid, ranked.c.timestamp, ranked.c.step, ranked.c.value)
+    )
+    with Session(engine.execution_options(**READ_ONLY)) as session, session.begin():
+        found = set(session.scalars(select(SqlRun.run_uuid).where(SqlRun.run_uuid.in_(wanted))))
+        missing = [r for r in wanted if r not in found]
+        if missing:
+            raise run_not_found(missing[0])
+        rows = session.execute(stmt).all()
+    return [
+        {"key": key, "value": "NaN" if is_nan else float_to_json(value), "timestamp": ts, "step": step, "run_id": run_id}
+        for run_id, value, ts, step, is_nan in rows
+    ]  # fmt: skip

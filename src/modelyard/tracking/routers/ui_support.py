@@ -47,11 +47,8 @@ def get_metric_history_bulk(args: ArgsDep, store: StoreDep) -> Response:
     max_results = min(
         _int(args, "max_results", GET_METRIC_HISTORY_MAX_RESULTS), GET_METRIC_HISTORY_MAX_RESULTS
     )
-    points = []
-    for run_id in dict.fromkeys(run_ids):
-        page = store.get_metric_history_dicts(run_id, key, max_results=max_results)
-        points.extend({**point, "run_id": run_id} for point in page)
-    return json_response({"metrics": points[:max_results]})
+    points = metric_views.history_bulk(store.engine, run_ids, key, max_results)  # type: ignore[attr-defined]
+    return json_response({"metrics": points})
 
 
 @ajax_router.post("/experiments/search-datasets")

@@ -25,7 +25,7 @@ from bench.measure import tree, tree_rss_bytes
 from bench.rows import Row
 from bench.seed import Corpus
 from bench.stack import BenchStack, Side
-from bench.workloads import artifacts, registry, search, serving, tracking, ui
+from bench.workloads import artifacts, lifecycle, registry, search, serving, tracking, ui
 from bench.workloads.common import API
 
 WORKLOADS = (
@@ -39,6 +39,7 @@ WORKLOADS = (
     "serving",
     "registry",
     "ui",
+    "lifecycle",
 )
 
 
@@ -62,14 +63,16 @@ class Plan:
     registry_requests: int
     #: Cold browser loads per page and side (bench/workloads/ui.py); MLflow's pages take seconds each.
     ui_repeats: int
+    #: Deleted runs (with 10 files each) for the gc row (bench/workloads/lifecycle.py).
+    gc_runs: int
 
     @classmethod
     def make(cls, quick: bool, scale: int) -> Plan:
         if quick:
             return cls("quick", scale, 2, 4, 200, 10_000 * scale, 10, 100_000 * scale, 100, 200 * scale, 200,
-                       10 * scale, 10, 10, 1)  # fmt: skip
+                       10 * scale, 10, 10, 1, 1_000 * scale)  # fmt: skip
         return cls("full", scale, 3, 80, 400, 10_000 * scale, 100, 100_000 * scale, 200, 1000 * scale, 2000,
-                   100 * scale, 10, 100, 3)  # fmt: skip
+                   100 * scale, 10, 100, 3, 10_000 * scale)  # fmt: skip
 
 
 def idle_memory(label: str, sides: list[Side], pids: Callable[[Side], list[int]]) -> Row:
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         step("registry", lambda: registry.registry(sides, plan.models, plan.versions_per_model,
                                                    plan.registry_requests, plan.repeats))  # fmt: skip
         step("ui", lambda: ui.ui(stack, sides, plan.runs, plan.history_steps, plan.ui_repeats, say))
+        step("lifecycle", lambda: lifecycle.lifecycle(stack, sides, plan.runs, plan.gc_runs, 10, work))
 
         def serve() -> list[Row]:
             stack.start_serving(serving.save_model(work / "model"))

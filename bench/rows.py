@@ -24,6 +24,8 @@ class Row:
     check: Check | None = field(default=None, repr=False)
     note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The check judges modelyard's number alone (MLflow has no counterpart, or the target is absolute).
+    alone: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -33,9 +35,9 @@ class Row:
 
     @property
     def met(self) -> bool | None:
-        if self.check is None or self.mlflow is None or self.modelyard is None:
+        if self.check is None or self.modelyard is None or (self.mlflow is None and not self.alone):
             return None
-        return bool(self.check(self.mlflow, self.modelyard))
+        return bool(self.check(self.mlflow or 0.0, self.modelyard))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

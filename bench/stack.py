@@ -24,7 +24,7 @@ from modelyard.devstack import (
     free_port,
 )
 from modelyard.devstack.process import LOOPBACK, death_signal_hook, http_ok, stop_group, wait_until
-from modelyard.devstack.services import ARTIFACTS, TRACKING
+from modelyard.devstack.services import ARTIFACTS, ENDPOINTS, TRACKING
 
 SERVING = ServiceSpec("serving", "modelyard.serving.asgi:app", health_path="/ping")
 BUCKET = "bench"
@@ -115,6 +115,9 @@ class BenchStack:
         self._stoppers: list = []  # type: ignore[type-arg]
         self.mlflow: Side | None = None
         self.modelyard: Side | None = None
+        #: modelyard's SageMaker-style endpoint service (the Deployments pages read it; not in any
+        #: side's process trees: MLflow has no counterpart).
+        self.endpoints_url = ""
 
     # --- life cycle -----------------------------------------------------------------------------
     def start(self) -> tuple[Side, Side]:
@@ -163,6 +166,14 @@ class BenchStack:
             "MODELYARD_S3_ENDPOINT_URL": self.s3.endpoint,
             "MODELYARD_S3_ADDRESSING_STYLE": "path",
         }
+        endpoints = GunicornService(
+            ENDPOINTS,
+            free_port(),
+            self.logs / "modelyard-endpoints.log",
+            env={**common, "MODELYARD_ENDPOINTS_STATE_DIR": str(self.work / "endpoints")},
+            workers=1,
+            tied_to_parent=True,
+        )
         tracking = GunicornService(
             TRACKING,
             free_port(),
@@ -171,8 +182,12 @@ class BenchStack:
                 **common,
                 "MODELYARD_BACKEND_STORE_URI": my_db,
                 "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/",
-                # The team-stack shape: artifacts go to the separate artifacts service below.
+                # The team-stack shape: artifacts go to the separate artifacts service below; the
+                # UI reads model files from the same destination, as in `make up`.
                 "MODELYARD_SERVE_ARTIFACTS": "false",
+                "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/modelyard",
+                "AWS_ENDPOINT_URL_SAGEMAKER": endpoints.url,
+                "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints.url,
             },
             workers=self.workers,
             tied_to_parent=True,
@@ -186,12 +201,14 @@ class BenchStack:
             tied_to_parent=True,
         )
         self.say(f"starting mlflow server and modelyard tracking + artifacts ({self.workers} workers each)")
-        for proc in (mlflow, tracking, artifacts):
+        for proc in (mlflow, tracking, artifacts, endpoints):
             proc.launch()
             self._stoppers.append(proc.stop)
         mlflow.wait_ready()
         tracking.wait_ready(timeout=120)
         artifacts.wait_ready(timeout=120)
+        endpoints.wait_ready(timeout=120)
+        self.endpoints_url = endpoints.url
         self.mlflow = Side("mlflow", f"http://{LOOPBACK}:{ml_port}", f"http://{LOOPBACK}:{ml_port}",
                            [mlflow.pid], "bench_mlflow", "mlflow", [mlflow.pid])  # fmt: skip
         self.modelyard = Side("modelyard", tracking.url, artifacts.url, [tracking.pid or 0, artifacts.pid or 0],

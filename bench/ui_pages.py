@@ -44,6 +44,11 @@ class Fixture:
     #: The 50 newest runs, newest first (compare 5 takes the first 5); with their names.
     compare_ids: tuple[str, ...] = field(default_factory=tuple)
     compare_names: tuple[str, ...] = field(default_factory=tuple)
+    #: The registry (bench/registry_seed.py): the models page's first row in the side's own default
+    #: order, the measured model (50 versions; modelyard: 1,000 history events) and its newest version.
+    first_model_name: str = ""
+    model_name: str = ""
+    model_version: str = ""
 
     def values(self) -> dict[str, str]:
         """What selector/text templates and URL builders can use."""
@@ -95,9 +100,10 @@ class View:
 class Page:
     name: str
     modelyard: View
-    mlflow: View
+    #: None: MLflow has no such page (reported as missing there).
+    mlflow: View | None
 
-    def view(self, side: str) -> View:
+    def view(self, side: str) -> View | None:
         return self.modelyard if side == "modelyard" else self.mlflow
 
 
@@ -187,4 +193,29 @@ PAGES: tuple[Page, ...] = (
             "/#/compare-runs?runs={runs_50_json}&experiments=%5B%22{experiment_id}%22%5D", _mlflow_compare(50)
         ),
     ),
+    # The registry (issue #16): 100 models x 50 versions, the measured model with 1,000 history events.
+    Page(
+        "models, 100",
+        modelyard=View(
+            "/models", (Ready("#models tbody tr:first-child", text="{first_model_name}"), Ready("#models tbody tr", min=100))
+        ),
+        mlflow=View("/#/models", (Ready('a[href="#/models/{first_model_name}"]'),)),
+    ),
+    Page(
+        "model, 50 versions + 1,000 events",
+        modelyard=View(
+            "/model?name={model_name}",
+            (Ready("#versions tbody tr", min=50), Ready("#timeline li.event", min=100)),
+        ),
+        mlflow=View("/#/models/{model_name}", (Ready('a[href="#/models/{model_name}/versions/{model_version}"]'),)),
+    ),
+    Page(
+        "model version",
+        modelyard=View(
+            "/model-version?name={model_name}&version={model_version}",
+            (Ready("#version-facts"), Ready('table.signature[data-part="inputs"] tbody tr', min=10)),
+        ),
+        mlflow=View("/#/models/{model_name}/versions/{model_version}", (Ready("main, #root", text="Inputs (10)"),)),
+    ),
+    Page("deployments", modelyard=View("/deployments", (Ready("#endpoints tbody tr", min=2),)), mlflow=None),
 )

@@ -22,7 +22,9 @@ import hashlib
 import json
 import tarfile
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ METRICS_PER_BATCH = 1000
 #: One bulk import request: at most this many runs and metric points (the server takes 1,000 / 200,000).
 BATCH_RUNS = 500
 BATCH_POINTS = 100_000
+#: Bulk requests on their way at once (the tracking service has several workers).
+IN_FLIGHT = 2
 
 Progress = Callable[[str], None]
 
@@ -105,20 +109,30 @@ def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progr
         batch.add(run_folder)
         if count % 1000 == 0 or count == len(runs):
             batch.flush()
-            progress(f"experiment {meta['name']}: {count}/{len(runs)} runs imported")
-    batch.flush()
+            progress(f"experiment {meta['name']}: {count}/{len(runs)} runs sent")
+    batch.drain()
     return batch.relink
 
 
 class _Batch:
-    """Runs waiting for one bulk import request; runs the target cannot take in bulk go one by one."""
+    """Runs waiting for one bulk import request; runs the target cannot take in bulk go one by one.
+
+    The first request goes alone (it tells whether the target has bulk import at all); after it, up to
+    `IN_FLIGHT` requests are on their way while the next batch is read from disk, so the server's
+    workers, its database and this process work at the same time. Each batch is its own transaction
+    of new runs, so their order does not matter; a run's results (id mapping, files, completion) are
+    handled here, in the caller's thread."""
 
     def __init__(self, client: Any, experiment_id: str, mapping: dict[str, Any]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.client, self.experiment_id, self.mapping = client, experiment_id, mapping
         self.items: list[tuple[Path, dict[str, Any], dict[str, Any]]] = []
         self.points = 0
-        self.bulk = True  # until the target says it has no bulk import
+        self.bulk: bool | None = None  # unknown until the first request answers
         self.relink: dict[str, str] = {}
+        self.pool = ThreadPoolExecutor(IN_FLIGHT)
+        self.pending: deque[tuple[Future[list[str] | None], list[tuple[Path, dict[str, Any], dict[str, Any]]]]] = deque()
 
     def _one_by_one(self, folder: Path, data: dict[str, Any]) -> None:
         run_id = import_run(self.client, self.experiment_id, folder, {})
@@ -129,7 +143,7 @@ class _Batch:
     def add(self, folder: Path) -> None:
         data = json.loads((folder / "run.json").read_text())
         metrics = [json.loads(line) for line in _lines(folder / "metrics.jsonl")]
-        if not self.bulk or len(metrics) > BATCH_POINTS:
+        if self.bulk is False or len(metrics) > BATCH_POINTS:
             self._one_by_one(folder, data)
             return
         if self.items and (len(self.items) >= BATCH_RUNS or self.points + len(metrics) > BATCH_POINTS):
@@ -138,22 +152,42 @@ class _Batch:
         self.points += len(metrics)
 
     def flush(self) -> None:
+        """Send the waiting runs (the first time, and wait for the answer)."""
         if not self.items:
             return
         from modelyard.client.run_import import import_runs
 
         items, self.items, self.points = self.items, [], 0
-        ids = import_runs(self.client.store, self.experiment_id, [item for _, _, item in items])
+        payload = [item for _, _, item in items]
+        if self.bulk is None:
+            self._done(items, import_runs(self.client.store, self.experiment_id, payload))
+            return
+        self.pending.append((self.pool.submit(import_runs, self.client.store, self.experiment_id, payload), items))
+        while len(self.pending) >= IN_FLIGHT:
+            future, sent = self.pending.popleft()
+            self._done(sent, future.result())
+
+    def drain(self) -> None:
+        self.flush()
+        try:
+            while self.pending:
+                future, sent = self.pending.popleft()
+                self._done(sent, future.result())
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def _done(self, items: list[tuple[Path, dict[str, Any], dict[str, Any]]], ids: list[str] | None) -> None:
         if ids is None:  # no bulk import on this target: run by run from now on
             self.bulk = False
             for folder, data, _ in items:
                 self._one_by_one(folder, data)
             return
+        self.bulk = True
         for (folder, data, item), run_id in zip(items, ids, strict=True):
             self.mapping["runs"][folder.name] = run_id
             tags = {t["key"]: t["value"] for t in item["tags"]}
             if tags.get(PARENT_TAG) and tags[PARENT_TAG] == data["tags"].get(PARENT_TAG):
-                self.relink[run_id] = tags[PARENT_TAG]  # still the source's id: its parent comes later
+                self.relink[run_id] = tags[PARENT_TAG]  # still the source's id: its parent came later
             if COMPLETE_TAG not in tags:
                 _finish(self.client, run_id, folder, data)
 

@@ -19,14 +19,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.entities.lifecycle import LifecycleStage
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import validation
+from modelyard.store.sql.dialect import execute_upsert
 from modelyard.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -108,11 +110,16 @@ def import_runs(engine: Engine, experiment_id: str, runs: Sequence[ImportedRun])
             history = _points(run_id, run.metrics)
             points += history
             latest += _latest(history)
-        session.execute(insert(SqlRun), run_rows)
-        for table, rows in ((SqlParam, params), (SqlTag, tags), (SqlMetric, points), (SqlLatestMetric, latest)):
-            if rows:
-                session.execute(insert(table), rows)
+        # One statement per table on PostgreSQL (arrays through unnest): executemany would send a
+        # statement per row, and fire the params/tags JSON triggers once per row (~10 ms a run).
+        for table, rows in ((SqlRun, run_rows), (SqlParam, params), (SqlTag, tags), (SqlMetric, points), (SqlLatestMetric, latest)):
+            execute_upsert(session, table, rows, _plain)
     return ids
+
+
+def _plain(stmt: Any) -> Any:
+    """No ON CONFLICT clause: every row is new (fresh run ids)."""
+    return stmt
 
 
 def _experiment_key(experiment_id: str) -> int:

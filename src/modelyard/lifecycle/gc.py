@@ -49,6 +49,8 @@ from modelyard.store.sql.schema import (
 
 RETENTION_TAG = "modelyard.retention.days"
 BATCH_SIZE = 200
+#: Runs of a batch measured and deleted at once (each is a few listing and delete round trips to S3).
+THREADS = 8
 DAY_MS = 86_400_000
 
 
@@ -105,19 +107,16 @@ def collect(
         report.refused += refused
         for run_id, reason in refused:
             progress(f"refused run {run_id}: {reason}")
+        _in_threads(lambda item: _measure(locator, item, report.measured), garbage)
         for item in garbage:
-            _measure(locator, item, report.measured)
             report.runs.append(item.run_id)
             report.objects += item.objects
             report.bytes += item.bytes
             verb = "would remove" if dry_run else "removing"
             progress(f"{verb} run {item.run_id} (experiment {item.experiment_id}): {item.objects} objects, {item.bytes} bytes")
         if not dry_run and garbage:
-            for item in garbage:
-                for location in item.locations:
-                    place = locator.place(location)
-                    place.repository.delete_artifacts(place.path or None)
-            _delete_rows(engine, garbage)
+            _in_threads(lambda item: _delete_files(locator, item), garbage)  # every file of the batch first,
+            _delete_rows(engine, garbage)  # then its rows
     for experiment_id, location in _empty_deleted_experiments(engine, selection, now, locator, dry_run, report):
         place = locator.place(location) if location else None
         if place is not None:  # what is left in its folder (in a dry run: what its runs did not hold)
@@ -236,6 +235,24 @@ def _inspect(engine: Engine, batch: list[tuple[str, str]], force: bool) -> tuple
         locations = [uri for uri in [uris.get(run_id)] if uri] + [loc for _, loc in own_models if loc]
         garbage.append(RunGarbage(run_id, experiment_id, locations, [m for m, _ in own_models]))
     return garbage, refused
+
+
+def _in_threads(work: Callable[[RunGarbage], None], items: list[RunGarbage]) -> None:
+    """`work` on every item, `THREADS` at a time; the first failure is raised once all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(min(THREADS, len(items))) as pool:
+        list(pool.map(work, items))
+
+
+def _delete_files(locator: Locator, item: RunGarbage) -> None:
+    for location in item.locations:
+        place = locator.place(location)
+        place.repository.delete_artifacts(place.path or None)
 
 
 def _files(place: Place) -> Iterator[int]:

@@ -9,6 +9,7 @@ repository, rooted at the location. Repositories are built once per URI (an S3 c
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,11 +34,14 @@ class Locator:
 
     destination: str
     _repositories: dict[str, ArtifactRepository] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def repository(self, uri: str) -> ArtifactRepository:
-        if uri not in self._repositories:
-            self._repositories[uri] = get_repository(uri)
-        return self._repositories[uri]
+        """Thread-safe: gc measures and deletes a batch's runs from several threads."""
+        with self._lock:
+            if uri not in self._repositories:
+                self._repositories[uri] = get_repository(uri)
+            return self._repositories[uri]
 
     def place(self, location: str) -> Place:
         if location.startswith(PROXY_SCHEME):

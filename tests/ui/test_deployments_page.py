@@ -142,6 +142,7 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     ui_page.goto(f"{url}/model-version?name={MODEL}&version={second}")
     ui_page.locator("summary", has_text=f"Deploy v{second} to an endpoint").click()
     ui_page.locator("#deploy-form input[name=endpoint]").fill(SECOND)
+    screenshot(ui_page, "version-deploy-form")
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Review deploy").click()
     assert ui_page.locator("h1").inner_text() == f"Deploy {MODEL} v{second} to {SECOND}?"

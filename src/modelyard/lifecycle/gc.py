@@ -49,7 +49,9 @@ from modelyard.store.sql.schema import (
 
 RETENTION_TAG = "modelyard.retention.days"
 BATCH_SIZE = 200
-#: Runs of a batch measured and deleted at once (each is a few listing and delete round trips to S3).
+#: Runs of a batch measured at once (each is a few listing round trips to S3). Deleting stays one run
+#: at a time: a delete lists before it deletes, and S3 stand-ins (moto) fail a listing that races a
+#: delete in the same bucket.
 THREADS = 8
 DAY_MS = 86_400_000
 
@@ -115,7 +117,8 @@ def collect(
             verb = "would remove" if dry_run else "removing"
             progress(f"{verb} run {item.run_id} (experiment {item.experiment_id}): {item.objects} objects, {item.bytes} bytes")
         if not dry_run and garbage:
-            _in_threads(lambda item: _delete_files(locator, item), garbage)  # every file of the batch first,
+            for item in garbage:  # every file of the batch first,
+                _delete_files(locator, item)
             _delete_rows(engine, garbage)  # then its rows
     for experiment_id, location in _empty_deleted_experiments(engine, selection, now, locator, dry_run, report):
         place = locator.place(location) if location else None
@@ -238,7 +241,7 @@ def _inspect(engine: Engine, batch: list[tuple[str, str]], force: bool) -> tuple
 
 
 def _in_threads(work: Callable[[RunGarbage], None], items: list[RunGarbage]) -> None:
-    """`work` on every item, `THREADS` at a time; the first failure is raised once all have ended."""
+    """`work` (read-only) on every item, `THREADS` at a time; the first failure is raised once all have ended."""
     from concurrent.futures import ThreadPoolExecutor
 
     if len(items) <= 1:

@@ -262,16 +262,28 @@ def screenshot_path(page: Page, side: Side) -> Path:
     return SCREENSHOTS / f"bench-{re.sub(r'[^a-z0-9]+', '-', page.name.lower()).strip('-')}-{side.name}.png"
 
 
+#: Connections the warm-up holds open at once: the services spread new connections over their workers,
+#: so each worker gets some (one connection stays on one worker and warmed only that one).
+WARM_CONNECTIONS = 4
+
+
 def warm_up(runner: PageRunner, sides: list[Side]) -> None:
     """Untimed: one browser load of the first page per side (the servers' first answers, files into
-    the page cache), and one plain GET of every page's document, so no measured load pays for a
-    route's first request (modelyard compiles a template once per worker; MLflow serves index.html)."""
+    the page cache), and a plain GET of every page's document on each of `WARM_CONNECTIONS` open
+    connections, so no measured load pays for a route's first request in whichever worker it lands on
+    (modelyard compiles a template once per worker and builds its S3 / SageMaker clients on first use;
+    MLflow serves index.html)."""
     for side in sides:
         runner.load(PAGES[0], side)
-        with Conn(side.tracking_url) as conn:
+        conns = [Conn(side.tracking_url) for _ in range(WARM_CONNECTIONS)]
+        try:
             for page in PAGES:
                 if (view := page.view(side.name)) is not None:
-                    conn.request("GET", view.url(runner.fixtures[side.name]).split("#")[0] or "/")
+                    for conn in conns:
+                        conn.request("GET", view.url(runner.fixtures[side.name]).split("#")[0] or "/")
+        finally:
+            for conn in conns:
+                conn.close()
     runner.failures.clear()
 
 

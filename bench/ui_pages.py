@@ -205,7 +205,7 @@ PAGES: tuple[Page, ...] = (
         "model, 50 versions + 1,000 events",
         modelyard=View(
             "/model?name={model_name}",
-            (Ready("#versions tbody tr", min=50), Ready("#timeline li.event", min=100)),
+            (Ready("#versions tbody tr", min=50), Ready("#timeline li.event", min=50)),
         ),
         mlflow=View("/#/models/{model_name}", (Ready('a[href="#/models/{model_name}/versions/{model_version}"]'),)),
     ),

@@ -40,17 +40,13 @@ def _targets(request: Request, name: str, version: str) -> list[tuple[str, str]]
 def score_box(request: Request, name: str = "", version: str = "") -> Response:
     if not name or not version:
         raise bad_request("Which version? The box needs ?name=&version=.")
-    from modelyard.ui.routes.models import version_files
-
     found = request.app.state.registry_store.get_model_version(name, version)
     try:
         targets, problem = _targets(request, name, found.version), None
     except inventory.SageMakerUnavailable as exc:
         targets, problem = [], exc.message
-    files = version_files(request, found)
-    mlmodel = files.get("mlmodel")
-    example = mlmodel.model.get("serving_example", "") if mlmodel is not None and mlmodel.model else ""
-    return page(request, "_score_box.html", version=found, targets=targets, example=example, problem=problem)
+    # The request body starts as the input example the page carries (static/model_version.js).
+    return page(request, "_score_box.html", version=found, targets=targets, problem=problem)
 
 
 @router.post("/model-version/score", dependencies=[Depends(csrf.require_token)])

@@ -29,7 +29,10 @@ from modelyard.ui.search_box import name_filter
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 CsrfChecked = Depends(csrf.require_token)
 PAGE_SIZE = 100
-TIMELINE_SIZE = 200
+#: Events a timeline shows per page ("Older events" pages on): a long one costs the browser more than the server.
+TIMELINE_SIZE = 50
+#: A version's own history on its page (few events: one page).
+VERSION_HISTORY_SIZE = 200
 STAGES = ModelVersionStage.ALL
 DEPLOY_TAG_PREFIX = "modelyard.deploy."
 
@@ -219,7 +222,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
             run = request.app.state.tracking_store.get_run(found.run_id)
         except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
             run = None
-    own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
+    own_history = list(history.list_events(store.engine, name, version=found.version, max_results=VERSION_HISTORY_SIZE))  # type: ignore[attr-defined]
     files = version_files(request, found)
     endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
     return page(

@@ -14,7 +14,7 @@ The compiled SQL is kept with the search's statements (`RunSearch.memo`) and run
 autocommitted connection, unprepared: one round trip, planned for this page's values (a generic
 plan of a prepared search was 7x slower), without BEGIN, `SET LOCAL plan_cache_mode` and COMMIT.
 
-SQLite keeps the entity path (`SqlTrackingStore._load_runs`): it is in-process, and its JSON
+SQLite keeps the entity path (`run_loading.load_runs`): it is in-process, and its JSON
 functions print doubles with 15 digits, which would lose precision.
 """
 

@@ -67,8 +67,12 @@ def experiment_keys(
     in_view = and_(
         runs.c.experiment_id == int(experiment_id), runs.c.lifecycle_stage.in_(ViewType.stages(view_type))
     )
+    # NULLS LAST: the order of the runs index on PostgreSQL (sql_search's default order).
     cutoff = (
-        select(runs.c.start_time).where(in_view).order_by(runs.c.start_time.desc()).offset(recent_runs - 1)
+        select(runs.c.start_time)
+        .where(in_view)
+        .order_by(runs.c.start_time.desc().nulls_last())
+        .offset(recent_runs - 1)
     )
     found: dict[str, list[tuple[int, str]]] = {"metric": [], "param": [], "tag": []}
     with Session(engine) as session, session.begin():

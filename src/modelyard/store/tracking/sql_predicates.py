@@ -3,8 +3,11 @@
 Each comparison on a metric, param or tag tests the row of that key in its key/value table
 (`latest_metrics`, `params`, `tags`; `experiment_tags` for experiments):
 - `runs.run_uuid IN (SELECT run_uuid FROM <table> WHERE key = :k AND <value test>)`: an uncorrelated
-  semi-join that composes under AND and OR and that the planner can drive from the (key, value)
-  indexes; IS NULL is a correlated NOT EXISTS on the (run_uuid, key) primary key. A run without the
+  semi-join that composes under AND and OR and that the planner can drive from the key/value
+  indexes (on PostgreSQL the subquery also names the experiments searched, which lead those indexes,
+  and a param/tag `=`, IN or LIKE prefix is tested on the value's indexed prefix: its cost follows the
+  experiments searched, not the database); IS NULL is a correlated NOT EXISTS on the (run_uuid, key)
+  primary key. A run without the
   key never matches a value test, `!=` and NOT IN included (MLflow's rule). NaN metrics (stored as
   value 0 with is_nan) match only `!=` and NOT IN.
 
@@ -26,6 +29,7 @@ SQLite plans each IN subquery on its own (a materialised list), which is already
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +40,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -44,7 +47,8 @@ from sqlalchemy import (
 )
 
 from modelyard.store.search.filter_parser import NULL_OPS, And, Comparison, Node
-from modelyard.store.search.sql_ops import all_of, any_of, compare
+from modelyard.store.search.sql_ops import LIKE_ESCAPE, all_of, any_of, compare
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.sql.schema import (
     SqlExperiment,
     SqlExperimentTag,
@@ -89,20 +93,38 @@ _ONE = literal_column("1")
 
 
 class _Owner:
-    """Whose key/value rows a filter tests: runs (metrics, params, tags) or experiments (tags)."""
+    """Whose key/value rows a filter tests: runs (metrics, params, tags) or experiments (tags).
+    `experiment_ids`: the experiments a run search reads, when its key/value rows carry their run's
+    experiment_id (PostgreSQL, `store/sql/experiment_ids`)."""
 
-    def __init__(self, owner_id: Any, attributes: dict[str, Any], tables: dict[str, Table]) -> None:
+    def __init__(
+        self,
+        owner_id: Any,
+        attributes: dict[str, Any],
+        tables: dict[str, Table],
+        experiment_ids: Sequence[int] = (),
+    ) -> None:
         self.owner_id = owner_id
         self.attributes = attributes
         self.tables = tables
+        self.experiment_ids = tuple(experiment_ids)
 
 
-_RUNS = _Owner(runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES)
 _EXPERIMENTS = _Owner(experiments_t.c.experiment_id, EXPERIMENT_ATTRIBUTE_COLUMNS, {"tag": experiment_tags_t})
 
 
-def run_filter(node: Node, dialect: str) -> ColumnElement[bool]:
-    return _filter(_RUNS, node, dialect)
+def run_filter(node: Node, dialect: str, experiment_ids: Sequence[int] = ()) -> ColumnElement[bool]:
+    """The filter of a run search over `experiment_ids` (on PostgreSQL its semi-joins read only those
+    experiments' rows, through the (experiment_id, key, value) indexes)."""
+    scoped = experiment_ids if dialect == "postgresql" else ()
+    return _filter(_Owner(runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES, scoped), node, dialect)
+
+
+def in_experiments(table: Table, experiment_ids: Sequence[int]) -> ColumnElement[bool]:
+    """`table.experiment_id` among `experiment_ids`: true of every row of a run of theirs, and what
+    leads the key/value tables' indexes on PostgreSQL."""
+    ids = list(experiment_ids)
+    return table.c.experiment_id == ids[0] if len(ids) == 1 else table.c.experiment_id.in_(ids)
 
 
 def experiment_filter(node: Node, dialect: str) -> ColumnElement[bool]:
@@ -165,7 +187,8 @@ def _keyed(owner: _Owner, comps: list[Comparison], dialect: str) -> ColumnElemen
     NULL: the row exists)."""
     table = owner.tables[comps[0].entity]
     row_owner = table.c[owner.owner_id.name]
-    return owner.owner_id.in_(select(row_owner).where(*_row_tests(table, comps, dialect)))
+    scope = [in_experiments(table, owner.experiment_ids)] if owner.experiment_ids else []
+    return owner.owner_id.in_(select(row_owner).where(*scope, *_row_tests(table, comps, dialect)))
 
 
 def _probe(owner: _Owner, groups: list[list[Comparison]], dialect: str) -> ColumnElement[bool]:
@@ -201,22 +224,64 @@ def _fenced(query: Select[Any]) -> Select[Any]:
     return query.offset(literal_column("0"))
 
 
-def _value_test(table: Table, comp: Comparison, dialect: str, index_hints: bool = True) -> ColumnElement[bool]:
+def _value_test(
+    table: Table, comp: Comparison, dialect: str, index_hints: bool = True
+) -> ColumnElement[bool]:
     if "is_nan" in table.c:
         return _metric_value_test(table, comp, dialect)
     test = compare(table.c.value, comp.op, comp.value, dialect)
-    if index_hints and table is params_t and dialect == "postgresql" and comp.op in ("=", "IN"):
-        # Through idx_params_key_value_md5 (values are too long for a btree on value itself);
-        # the value test above stays as the recheck.
-        return and_(compare(func.md5(table.c.value), comp.op, _md5_of(comp.value), dialect), test)
+    if index_hints and dialect == "postgresql" and table in (params_t, tags_t):
+        return _prefix_test(table.c.value, comp, test)
     return test
 
 
-def _md5_of(value: Any) -> Any:
-    """md5() of a filter value, computed by PostgreSQL (so in the database's encoding, as the index)."""
-    if isinstance(value, tuple):
-        return tuple(func.md5(literal(v)) for v in value)
-    return func.md5(literal(value))
+def _prefix_test(value: Any, comp: Comparison, test: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`=`, IN and `LIKE 'prefix...'` on a param or tag value as a test of its first VALUE_PREFIX
+    characters, which the (experiment_id, key, value prefix) index holds (text_pattern_ops: a LIKE
+    prefix is a range of it). When that test alone decides (values and prefixes shorter than the
+    prefix), it is the whole test, so the planner estimates one condition, from the statistics on
+    (key, value prefix), instead of multiplying two that say the same."""
+    head = func.left(value, literal_column(str(VALUE_PREFIX)))
+    if comp.op in ("=", "IN"):
+        values = [comp.value] if comp.op == "=" else list(comp.value)
+        if all(len(v) < VALUE_PREFIX for v in values):
+            return compare(head, comp.op, comp.value, "postgresql")
+        heads = [v[:VALUE_PREFIX] for v in values]
+        return and_(head == heads[0] if comp.op == "=" else head.in_(heads), test)
+    if comp.op == "LIKE":
+        prefix, rest = _like_prefix(comp.value)
+        if not prefix:
+            return test
+        pattern = _like_literal(prefix[:VALUE_PREFIX]) + "%"
+        exact = rest == "%" and len(prefix) <= VALUE_PREFIX
+        return (
+            head.like(pattern, escape=LIKE_ESCAPE)
+            if exact
+            else and_(head.like(pattern, escape=LIKE_ESCAPE), test)
+        )
+    return test
+
+
+def _like_prefix(pattern: str) -> tuple[str, str]:
+    """A LIKE pattern's literal prefix (escapes resolved) and the pattern from its first wildcard on."""
+    prefix: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == LIKE_ESCAPE and i + 1 < len(pattern):
+            prefix.append(pattern[i + 1])
+            i += 2
+        elif ch in "%_":
+            break
+        else:
+            prefix.append(ch)
+            i += 1
+    return "".join(prefix), pattern[i:]
+
+
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches it exactly."""
+    return "".join(LIKE_ESCAPE + ch if ch in (LIKE_ESCAPE, "%", "_") else ch for ch in text)
 
 
 def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:

@@ -64,6 +64,7 @@ from modelyard.store.tracking.sql_predicates import (
     RUN_KEYED_TABLES,
     experiment_filter,
     experiments_t,
+    in_experiments,
     run_filter,
     runs_t,
 )
@@ -98,6 +99,15 @@ class SortKey:
         test = term > value if self.ascending else term < value
         return or_(test, self.expr.is_(None)) if self.nullable else test
 
+    def reached(self, value: Any) -> ColumnElement[bool]:
+        """Rows whose key is `value` or sorts after it and is not NULL: where an index scan in this
+        order starts."""
+        term = self._collated(self.expr)
+        return term >= value if self.ascending else term <= value
+
+    def differs(self, value: Any) -> ColumnElement[bool]:
+        return self._collated(self.expr) != value
+
     def same(self, value: Any) -> ColumnElement[bool]:
         return self.expr.is_(None) if value is None else self._collated(self.expr) == value
 
@@ -121,13 +131,17 @@ class RunSearch:
     params: dict[str, Any]
     #: When the first order key is a metric and the page starts among the runs that have a number
     #: for it: the same page restricted to those runs and ordered by the metric's value, which
-    #: PostgreSQL can read in order from idx_latest_metrics_key_value and stop after one page (the
-    #: full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000 runs).
+    #: PostgreSQL can read in order from idx_latest_metrics_experiment_key_value and stop after one
+    #: page (the full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000
+    #: runs). Likewise when the first key is a nullable attribute (start_time in the default order)
+    #: and the page token is among its values: the runs with a value from the token on, a range of
+    #: the experiment's runs index in the search's order.
     numbers_first: Select[Any] | None = None
-    #: With `numbers_first`: the runs whose first-ordered metric is NaN or missing, in order (they sort
-    #: after every number). When the numbers run out before the page is full, the page is the numbers
-    #: left plus the head of these; the full SELECT would sort every match after the page token again
-    #: (the last page of the benchmark search: 12 ms for the full SELECT, 8 ms for this one).
+    #: With `numbers_first`: the runs whose first-ordered metric is NaN or missing (or whose first key
+    #: is NULL), in order (they sort after every number). When the numbers run out before the page is
+    #: full, the page is the numbers left plus the head of these; the full SELECT would sort every match
+    #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
+    #: 8 ms for this one).
     non_numbers: Select[Any] | None = None
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
@@ -257,7 +271,7 @@ class _RunSearchPlan:
         node = RUNS.parse_filter(filter_string)
         orders = RUNS.parse_order_by(list(order_by))
         fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string, view, list(order_by))
-        source, keys, first_metric = _run_sort_keys(orders, dialect)
+        source, keys, first_metric = _run_sort_keys(orders, dialect, exp_ids)
         conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
@@ -292,7 +306,10 @@ class _RunSearchPlan:
             return ("offset",)
         if position.after is None:
             return ("first", self.first_metric is not None)
-        numbers = self.first_metric is not None and position.after[0] == 0
+        if self.first_metric is not None:
+            numbers = position.after[0] == 0
+        else:  # a nullable first key (start_time in the default order): is the page among its values?
+            numbers = self.keys[0].nullable and position.after[0] is not None
         return ("after", tuple(v is None for v in position.after), numbers)
 
     def _statements(self, shape: tuple[Any, ...]) -> _PageStatements:
@@ -306,7 +323,22 @@ class _RunSearchPlan:
         if shape[0] == "offset":
             stmt = stmt.offset(_position("pos_offset", Integer))
         numbers_first = non_numbers = None
-        if shape[-1] is True:
+        if shape[-1] is True and self.first_metric is None:
+            # A nullable first key (start_time in MLflow's default order, newest first, NULLs last) and
+            # a page token among its values: the runs with a value from the last one on, then those
+            # without one. As one test (`start_time < last OR start_time IS NULL OR start_time = last AND
+            # ...`) it bounds no index range: every page read the experiment's index from its start.
+            # Split, each part is a range of the experiment's index in the search's order.
+            first = keys[0]
+            numbers_first = self.base.where(
+                *self.conditions,
+                first.reached(values[0]),
+                or_(first.differs(values[0]), _after(keys[1:], values[1:])),
+            ).order_by(*(k.order() for k in keys))
+            non_numbers = self.base.where(*self.conditions, first.expr.is_(None)).order_by(
+                *(k.order() for k in keys)
+            )
+        elif shape[-1] is True:
             # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
             # keyset test, and the strict tests on the joined metric turn the outer join into a join.
             # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
@@ -380,7 +412,7 @@ def build_run_ids_query(
     dialect: str,
 ) -> Select[tuple[str]]:
     """The SELECT of run ids, in order, without paging (exposed for EXPLAIN and tests)."""
-    source, keys, _ = _run_sort_keys(orders, dialect)
+    source, keys, _ = _run_sort_keys(orders, dialect, experiment_ids)
     return (
         select(runs_t.c.run_uuid)
         .select_from(source)
@@ -396,15 +428,19 @@ def _run_conditions(
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
-        conditions.append(run_filter(node, dialect))
+        conditions.append(run_filter(node, dialect, experiment_ids))
     return conditions
 
 
-def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[SortKey, ...], Any]:
+def _run_sort_keys(
+    orders: Sequence[OrderBy], dialect: str, experiment_ids: Sequence[int] = ()
+) -> tuple[Any, tuple[SortKey, ...], Any]:
     """The FROM clause (runs, outer-joined to each ordered metric/param/tag) and the sort keys:
     the requested ones, then start_time DESC and run_uuid ASC unless requested, so that the order
     is total (keyset paging needs that) and ties break as in MLflow. Third: the joined
-    latest_metrics alias when the first order key is a metric (else None)."""
+    latest_metrics alias when the first order key is a metric (else None). On PostgreSQL a joined
+    row is also asked to be of `experiment_ids` (always true of a run's row there), so that a page
+    ordered by a metric can be read from (experiment_id, key, value) in order."""
     source: Any = runs_t
     keys: list[SortKey] = []
     ordered: set[tuple[str, str]] = set()
@@ -415,8 +451,9 @@ def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[
             keys.append(_column_key(RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
             continue
         table = RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
+        scope = [in_experiments(table, experiment_ids)] if dialect == "postgresql" and experiment_ids else []
         source = source.outerjoin(
-            table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
+            table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key, *scope)
         )
         if order.entity == "metric":
             if i == 0:

@@ -14,13 +14,14 @@ What it does:
    time printed: that is what a team's upgrade of a database of this size costs.
 2. Starts modelyard's tracking service (gunicorn, 1 worker) on it and asks each case's first page of
    100 runs over REST (POST runs/search), in rounds that go through every size and case in turn.
-   CPU per request = CPU time of the service's processes + the database's client backends
-   (/proc/<pid>/schedstat, nanoseconds), which a busy shared machine does not inflate as it does wall
-   time; p50 is wall time.
+   CPU per request = CPU time of the service's processes (every thread) + PostgreSQL's (every
+   process, and the parallel workers that ended: the postmaster's reaped time) from /proc, which a busy
+   shared machine does not inflate as it does wall time; p50 is wall time.
 3. Runs each case once more in this process through the same store call the service makes
    (`search_runs_json`), with PostgreSQL's auto_explain reporting every statement's plan
    (EXPLAIN ANALYZE, BUFFERS) back to the client, and writes the plans to bench/scale-plans.md.
-4. Measures the runs page's total (`run_table.count_runs`) the same way, in process.
+4. Measures the runs page's total (`run_table.count_runs`) in this process: its CPU plus the server
+   side's (as above).
 5. Prints the tables and replaces the "Search at scale" section of bench/README.md (`--no-readme`
    leaves it alone).
 """
@@ -100,12 +101,34 @@ class Cell:
 
 
 # ---- CPU of the server side ------------------------------------------------------------------------
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_ns(pid: int) -> int:
+    """CPU time of every thread of a process (a worker's thread pool runs the sync routes)."""
+    total = 0
     try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[0])
-    except (FileNotFoundError, ProcessLookupError, ValueError):
+        threads = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
         return 0
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def _reaped_ns(pid: int) -> int:
+    """CPU time of the children `pid` has waited for (cutime + cstime, clock ticks): PostgreSQL's
+    parallel workers live for one query, and this is where their time ends up."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return (int(fields[13]) + int(fields[14])) * _TICK_NS
 
 
 def _tree(pid: int) -> list[int]:
@@ -117,28 +140,26 @@ def _tree(pid: int) -> list[int]:
 
 
 class ServerCpu:
-    """CPU nanoseconds of the tracking service's processes plus the database's client backends."""
+    """CPU time of the tracking service's processes and of PostgreSQL's (every backend, the parallel
+    workers a query started and ended, the background processes, which are idle but for noise)."""
 
-    def __init__(self, service_pid: int, monitor: psycopg.Connection, database: str) -> None:
+    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
         self.service_pid = service_pid
-        self.monitor = monitor
-        self.database = database
+        self.postmaster_pid = postmaster_pid
 
-    def pids(self) -> set[int]:
-        rows = self.monitor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
-            "AND pid <> pg_backend_pid()",
-            (self.database,),
-        ).fetchall()
-        return {*_tree(self.service_pid), *(r[0] for r in rows)}
+    def _now(self, pids: set[int]) -> dict[int, int]:
+        return {pid: _cpu_ns(pid) for pid in pids}
 
     @contextmanager
     def measure(self, out: list[int]) -> Iterator[None]:
-        before_pids = self.pids()
-        before = {pid: _cpu_ns(pid) for pid in before_pids}
+        before_pids = {*_tree(self.service_pid), *_tree(self.postmaster_pid)}
+        before, reaped = self._now(before_pids), _reaped_ns(self.postmaster_pid)
         yield
-        after = {pid: _cpu_ns(pid) for pid in before_pids | self.pids()}
-        out.append(sum(ns - before.get(pid, 0) for pid, ns in after.items()))
+        after = self._now(before_pids | {*_tree(self.service_pid), *_tree(self.postmaster_pid)})
+        live = sum(ns - before.get(pid, 0) for pid, ns in after.items() if ns)
+        # A process that ended inside the window counts through its parent's reaped time.
+        gone = sum(before[pid] for pid in before_pids if after.get(pid, 0) == 0)
+        out.append(live + _reaped_ns(self.postmaster_pid) - reaped - gone)
 
 
 # ---- the database ----------------------------------------------------------------------------------
@@ -242,7 +263,12 @@ def _plan_text(message: str) -> str:
 
 
 def explain_and_totals(
-    uri: str, root: Path, experiments: dict[str, str], cells: dict[tuple[str, str], Cell], rounds: int
+    uri: str,
+    root: Path,
+    experiments: dict[str, str],
+    cells: dict[tuple[str, str], Cell],
+    cpu: ServerCpu,
+    rounds: int,
 ) -> dict[tuple[str, str], list[str]]:
     """Each case's plans through the store's own call (auto_explain, ANALYZE + BUFFERS), and the cost of
     the runs page's total."""
@@ -277,28 +303,22 @@ def explain_and_totals(
             cells[(label, case.name)].buffers = sum(_top_buffers(t) for t in texts) if texts else None
     engine.dispose()
 
-    plain = create_engine_for(uri)
-    pid = _backend_pid(plain)
+    plain = create_engine_for(uri, pool_size=1, max_overflow=0)
     for label, experiment_id in experiments.items():
         for case in CASES:
             spent: list[float] = []
             answer: Any = None
             for _ in range(rounds):
-                before = time.thread_time_ns() + _cpu_ns(pid)
-                answer = run_table.count_runs(plain, [experiment_id], case.filter, None)
-                spent.append((time.thread_time_ns() + _cpu_ns(pid) - before) / 1e6)
+                server: list[int] = []
+                own = time.process_time_ns()
+                with cpu.measure(server):
+                    answer = run_table.count_runs(plain, [experiment_id], case.filter, None)
+                spent.append((time.process_time_ns() - own + server[0]) / 1e6)
             cell = cells[(label, case.name)]
             cell.total = _total_text(answer)
             cell.total_cpu = statistics.median(spent)
     plain.dispose()
     return plans
-
-
-def _backend_pid(engine: Any) -> int:
-    """The backend of the engine's one pooled connection (pool of 1: every call gets it)."""
-    engine.pool._pool.maxsize = 1  # noqa: SLF001 - a benchmark pins the pool to one connection
-    with engine.connect() as conn:
-        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
 def _total_text(answer: Any) -> str:
@@ -408,21 +428,21 @@ def main(argv: list[str] | None = None) -> int:
         assert service.pid is not None
         cells: dict[tuple[str, str], Cell] = {}
         plans: dict[tuple[str, str], list[str]] = {}
-        with psycopg.connect(uri, autocommit=True) as monitor:
-            cpu = ServerCpu(service.pid, monitor, "scale")
-            labels: dict[str, str] = {}
-            if fresh and len(sizes) > 1:
-                # The smallest experiment alone in the database first, then beside the large ones.
-                ids = build(uri, sizes[:1], root)
-                alone = {f"{sizes[0]:,} alone": ids[sizes[0]]}
-                cells.update(measure_rest(service.url, cpu, alone, args.rounds, args.requests))
-                plans.update(explain_and_totals(uri, root, alone, cells, 3))
-                labels.update(alone)
-            ids = build(uri, sizes, root)
-            sized = {f"{size:,}": ids[size] for size in sizes}
-            cells.update(measure_rest(service.url, cpu, sized, args.rounds, args.requests))
-            plans.update(explain_and_totals(uri, root, sized, cells, 3))
-            labels.update(sized)
+        assert server.pid is not None
+        cpu = ServerCpu(service.pid, server.pid)
+        labels: dict[str, str] = {}
+        if fresh and len(sizes) > 1:
+            # The smallest experiment alone in the database first, then beside the large ones.
+            ids = build(uri, sizes[:1], root)
+            alone = {f"{sizes[0]:,} alone": ids[sizes[0]]}
+            cells.update(measure_rest(service.url, cpu, alone, args.rounds, args.requests))
+            plans.update(explain_and_totals(uri, root, alone, cells, cpu, 3))
+            labels.update(alone)
+        ids = build(uri, sizes, root)
+        sized = {f"{size:,}": ids[size] for size in sizes}
+        cells.update(measure_rest(service.url, cpu, sized, args.rounds, args.requests))
+        plans.update(explain_and_totals(uri, root, sized, cells, cpu, 3))
+        labels.update(sized)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         header = (
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}, git {_git_head()}"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -27,7 +28,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost") as test_client:
+    with TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url="http://localhost"
+    ) as test_client:
         yield test_client
 
 
@@ -311,4 +314,33 @@ def test_registered_versions_link_from_their_run(client: TestClient) -> None:
     body = {"name": "my model/v", "source": f"{run['run']['info']['artifact_uri']}/model", "run_id": ids[0]}
     call(client, "model-versions/create", body)
     page = client.get(f"/experiments/{experiment_id}").text
-    assert '<a class="chip" href="/model-version?name=my+model%2Fv&amp;version=1"' in page and "my model/v v1" in page
+    assert (
+        '<a class="chip" href="/model-version?name=my+model%2Fv&amp;version=1"' in page
+        and "my model/v v1" in page
+    )
+
+
+@pytest.mark.postgres
+def test_a_total_over_the_limit_is_shown_as_an_estimate(
+    postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above run_table.EXACT_TOTAL_LIMIT matches the page shows PostgreSQL's estimate, and says so; at
+    or below it, the count."""
+    from modelyard.store.sql import migrate
+    from modelyard.store.tracking import run_table
+
+    migrate.upgrade(postgres_uri)
+    settings = Settings(backend_store_uri=postgres_uri, artifacts_destination=str(tmp_path / "artifacts"))
+    with TestClient(create_app(settings), base_url="http://localhost") as pg_client:
+        experiment_id, _ids = make_runs(pg_client, 12)
+        counted = pg_client.get(f"/experiments/{experiment_id}")
+        assert re.search(r"<strong>12</strong> runs", counted.text), counted.text
+        with psycopg.connect(postgres_uri, autocommit=True) as conn:
+            conn.execute("ANALYZE")  # statistics, as autovacuum would gather them
+        monkeypatch.setattr(run_table, "EXACT_TOTAL_LIMIT", 3)
+        estimated = pg_client.get(f"/experiments/{experiment_id}")
+        total = re.search(r'<p class="total" id="total">(.*?)</p>', estimated.text, re.S)
+        assert total is not None and re.search(
+            r'<strong class="estimate" title="An estimate[^"]*more than 3 runs', total.group(1)
+        )
+        assert re.search(r">about \d+</strong> runs", total.group(1)), total.group(1)

@@ -1,9 +1,10 @@
 """The runs page of an experiment (`/experiments/{id}`): the page a user lives in.
 
 A server-rendered table (no JavaScript needed to see it) of one page of a runs search: the REST
-API's filter grammar, sorting on any attribute, metric, param or tag, keyset paging with the true
-total, chosen and pinned columns, nested runs under their parents, registered model versions. All of
-its state is in the query string (`ui.runs_query`). Around it:
+API's filter grammar, sorting on any attribute, metric, param or tag, keyset paging with the total
+(counted, or over `run_table.EXACT_TOTAL_LIMIT` an estimate shown as one), chosen and pinned
+columns, nested runs under their parents, registered model versions. All of its state is in the
+query string (`ui.runs_query`). Around it:
 
 - `/experiments/{id}/live`: the page's RUNNING rows again, which htmx polls while there are any;
 - `/experiments/{id}/runs.csv`: the whole filtered set as CSV, streamed (`ui.runs_csv`);
@@ -26,8 +27,10 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from modelyard.entities import ViewType
 from modelyard.entities.run import Run
 from modelyard.exceptions import ModelyardException
+from modelyard.store.tracking import run_table
 from modelyard.store.tracking.run_table import (
     RunKeys,
+    RunTotal,
     count_runs,
     experiment_keys,
     registered_versions,
@@ -67,7 +70,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
     keys = experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
     rows: list[Row] = []
     models: dict[str, list[ModelLink]] = {}
-    total: int | None = None
+    total: RunTotal | None = None
     next_url = None
     if not problems:
         try:
@@ -94,6 +97,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
         problems=problems,
         rows=rows,
         total=total,
+        exact_limit=run_table.EXACT_TOTAL_LIMIT,
         next_url=next_url,
         columns=columns,
         groups=header_groups(columns, query.pins),

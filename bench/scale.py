@@ -251,8 +251,10 @@ _PLAN_START = re.compile(r"^\S.*\(actual ")
 
 
 def _top_buffers(plan: str) -> int:
-    """Shared buffers hit + read by a plan's top node (which counts its children's)."""
-    found = re.search(r"\A.*\n\s+Buffers: shared(?: hit=(\d+))?(?: read=(\d+))?", plan)
+    """Shared buffers hit + read by a plan's top node (which counts its children's): its lines come
+    before the first child's `->`."""
+    top = plan.split("->", 1)[0]
+    found = re.search(r"Buffers: shared(?: hit=(\d+))?(?: read=(\d+))?", top)
     return sum(int(n) for n in found.groups() if n) if found else 0
 
 

@@ -661,6 +661,63 @@ def test_keyset_pages_cover_ties_nan_and_missing_keys_once(
     assert got == expected and len(expected) == 23
 
 
+@pytest.fixture
+def walked(db: Db) -> Db:
+    """Runs for walks (PostgreSQL reads a filtered page in the order of an index and tests each run):
+    ties on the metric and on start_time, NULL start times, NaN and missing metrics, deleted runs."""
+    db.runs(
+        *[
+            R(
+                f"w{i:02d}",
+                start=None if i % 9 == 0 else 100 - i % 6,
+                stage="deleted" if i % 11 == 5 else "active",
+                params={"p": str(i % 3)},
+                tags={"t": ("yes", "no", "yet")[i % 3]},
+                metrics={"m": math.nan if i % 13 == 0 else float(i % 4)} if i % 10 else {},
+            )
+            for i in range(70)
+        ]
+    )
+    return db
+
+
+WALKED_FILTERS = [
+    "params.p = '1'",
+    "params.p != '2' AND tags.t LIKE 'ye%'",
+    "metrics.m >= 1",
+    "metrics.m < 2 OR params.p = '0'",
+    "tags.t = 'no' OR attributes.status = 'RUNNING'",
+    "params.p IN ('0', '2') AND metrics.m IS NULL",
+]
+
+
+@pytest.mark.parametrize("order_by", [None, ["metrics.m DESC"], ["metrics.m"]])
+def test_walked_pages_are_the_searchs_pages(
+    walked: Db, order_by: list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the walk's budget (a few runs: it gives up at once, or reaches a tie it must leave
+    out; or many), paging through a filtered search gives its one-page answer, in order, once."""
+    from modelyard.store.tracking import sql_search
+
+    for candidates, per_row in ((3, 1), (12, 2), (2_000, 20)):
+        monkeypatch.setattr(sql_search, "WALK_CANDIDATES", candidates)
+        monkeypatch.setattr(sql_search, "WALK_CANDIDATES_PER_ROW", per_row)
+        sql_search._run_search_plan.cache_clear()
+        for filter_string in WALKED_FILTERS:
+            expected = walked.ids(filter_string, order_by)
+            assert expected, filter_string
+            for size in (1, 4):
+                got: list[str] = []
+                token: str | None = None
+                while True:
+                    page, token = walked.page(filter_string, order_by, max_results=size, page_token=token)
+                    got.extend(page)
+                    if token is None:
+                        break
+                assert got == expected, (filter_string, order_by, candidates, size)
+    sql_search._run_search_plan.cache_clear()
+
+
 def test_keyset_page_does_not_repeat_rows_when_runs_arrive(db: Db) -> None:
     db.runs(*[R(f"r{i}", start=i, metrics={"m": float(i)}) for i in range(6)])
     first, token = db.page("", ["metrics.m DESC"], max_results=3)

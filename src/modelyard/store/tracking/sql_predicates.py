@@ -120,6 +120,15 @@ def run_filter(node: Node, dialect: str, experiment_ids: Sequence[int] = ()) -> 
     return _filter(_Owner(runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES, scoped), node, dialect)
 
 
+def probing_run_filter(node: Node, experiment_ids: Sequence[int], runs: Any) -> ColumnElement[bool]:
+    """The filter on the rows of `runs` (a subquery of the runs table, PostgreSQL) as correlated probes
+    only, each run tested through the key/value tables' (run_uuid, key) primary keys: for reading runs
+    in an index's order until a page is full (sql_search's walk), whatever the planner would estimate."""
+    attributes = {name: runs.c[column.name] for name, column in RUN_ATTRIBUTE_COLUMNS.items()}
+    owner = _Owner(runs.c.run_uuid, attributes, RUN_KEYED_TABLES, experiment_ids)
+    return _filter(owner, node, "postgresql", probe=True)
+
+
 def in_experiments(table: Table, experiment_ids: Sequence[int]) -> ColumnElement[bool]:
     """`table.experiment_id` among `experiment_ids`: true of every row of a run of theirs, and what
     leads the key/value tables' indexes on PostgreSQL."""
@@ -131,8 +140,9 @@ def experiment_filter(node: Node, dialect: str) -> ColumnElement[bool]:
     return _filter(_EXPERIMENTS, node, dialect)
 
 
-def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
-    """The filter's top level: an AND has its keyed terms merged per key (see the module doc)."""
+def _filter(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> ColumnElement[bool]:
+    """The filter's top level: an AND has its keyed terms merged per key (see the module doc);
+    `probe`: every keyed term a correlated probe (PostgreSQL)."""
     children = node.children if isinstance(node, And) else (node,)
     groups: dict[tuple[str, str], list[Comparison]] = {}
     absent: list[Comparison] = []
@@ -144,11 +154,12 @@ def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
             else:
                 groups.setdefault((child.entity, child.key), []).append(child)
         else:
-            others.append(_predicate(owner, child, dialect))
+            others.append(child)
     ordered = sorted(groups.values(), key=lambda comps: not any(c.op in _SELECTIVE_OPS for c in comps))
-    if dialect != "postgresql" or len(ordered) + len(absent) <= JOINED_KEYS:
+    if dialect != "postgresql" or (not probe and len(ordered) + len(absent) <= JOINED_KEYS):
         keyed = [_keyed(owner, comps, dialect) for comps in ordered]
-        return all_of([*keyed, *others, *(_absent(owner, comp, dialect) for comp in absent)])
+        rest = [_predicate(owner, child, dialect) for child in others]
+        return all_of([*keyed, *rest, *(_absent(owner, comp, dialect) for comp in absent)])
     by_entity: dict[str, list[list[Comparison]]] = {}
     for comps in ordered:
         by_entity.setdefault(comps[0].entity, []).append(comps)
@@ -159,19 +170,44 @@ def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
     # rather than walking the order's index until the page is full, and nested its joins over that
     # handful (22 s for 40 terms). COALESCE hides the AND from the estimate, not from the execution:
     # the probes run in order (equality tests first) and stop at the first that fails.
-    return all_of([*others, func.coalesce(and_(*probes), false())])
+    rest = [_predicate(owner, child, dialect, probe=True) for child in others]
+    return all_of([*rest, func.coalesce(and_(*probes), false())] if probes else rest)
 
 
-def _predicate(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
-    """A term below the top level (under an OR, where PostgreSQL never pulls semi-joins up)."""
+def _predicate(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> ColumnElement[bool]:
+    """A term below the top level, or not merged into it (an OR, an attribute test).
+
+    Under an OR, PostgreSQL never pulls semi-joins up: each IN-subquery is a subplan, which it hashes
+    whole, every match of the term in the experiments searched (and when that does not fit in
+    work_mem, scans the whole list again for each run: a 1,000,000-run experiment's
+    `metrics.m0 < 0.1 OR tags.team = 'team-3'` ran over a minute). So in a run search on PostgreSQL
+    an OR tests each run the page reads, in the page's order, with correlated probes through the
+    terms' (run_uuid, key) primary keys, fenced so that none is hashed: its cost follows the page and
+    the OR's selectivity (a rare OR reads the whole experiment), never the database. (A semi-join on
+    the UNION ALL of the terms' rows was tried: PostgreSQL cannot estimate how many runs a union
+    holds, takes 200, and joins every match before sorting: 6.6 s.) `probe` asks for the same form
+    for any keyed test (the top level's, past JOINED_KEYS keys)."""
     if isinstance(node, Comparison):
         if node.entity == "attribute":
             return _attribute_test(owner.attributes[node.key], node, dialect)
         if node.op == "IS NULL":
-            return _absent(owner, node, dialect)
-        return _keyed(owner, [node], dialect)
-    parts = [_predicate(owner, child, dialect) for child in node.children]
-    return all_of(parts) if isinstance(node, And) else any_of(parts)
+            return _absent(owner, node, dialect, probe=probe)
+        return _keyed_probe(owner, node) if probe and owner.experiment_ids else _keyed(owner, [node], dialect)
+    if isinstance(node, And):
+        return all_of([_predicate(owner, child, dialect, probe) for child in node.children])
+    probe = probe or bool(owner.experiment_ids)
+    return any_of([_predicate(owner, child, dialect, probe) for child in node.children])
+
+
+def _keyed_probe(owner: _Owner, comp: Comparison) -> ColumnElement[bool]:
+    """The owner has a row passing the comparison, looked up for each owner row through the (owner,
+    key) primary key (fenced: never hashed whole)."""
+    table = owner.tables[comp.entity]
+    rows = select(_ONE).where(
+        table.c[owner.owner_id.name] == owner.owner_id,
+        *_row_tests(table, [comp], "postgresql", index_hints=False),
+    )
+    return exists(_fenced(rows))
 
 
 def _attribute_test(column: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:

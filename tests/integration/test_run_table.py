@@ -69,27 +69,38 @@ def test_count_agrees_with_paging_for_and_or_and_parentheses(store: SqlTrackingS
 
 
 @pytest.mark.postgres
-def test_totals_over_the_limit_are_postgresqls_estimates_and_say_so(
-    postgres_uri: str, tmp_path: Path
+def test_totals_of_large_experiments_are_estimates_and_say_so(
+    postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Over EXACT_VIEW_LIMIT runs, a filtered total is the share of the newest SAMPLE_RUNS runs that
+    match (when SAMPLE_MATCHES do), the unfiltered one the planner's estimate; a rare filter is counted."""
+    from modelyard.store.tracking import run_table
+
     migrate.upgrade(postgres_uri)
     engine = create_engine_for(postgres_uri)
     try:
         store = SqlTrackingStore(engine, str(tmp_path / "artifacts"))
         experiment_id = store.create_experiment("estimated")
-        for i in range(30):
+        for i in range(60):
             store.log_batch(
                 store.create_run(experiment_id, "u", i).info.run_id, params=[Param("p", str(i % 3))]
             )
         with engine.begin() as conn:
             conn.execute(sa_text("ANALYZE"))
-        assert count_runs(engine, [experiment_id], "", ViewType.ACTIVE_ONLY, exact_limit=30) == RunTotal(30)
-        estimated = count_runs(engine, [experiment_id], "", ViewType.ACTIVE_ONLY, exact_limit=5)
-        assert not estimated.exact and 5 < estimated.value <= 60, estimated
-        # The estimate says more than the limit, the count says otherwise: the count is the answer.
-        assert count_runs(
-            engine, [experiment_id], "params.p = 'none'", ViewType.ACTIVE_ONLY, exact_limit=0
-        ) == RunTotal(0)
+        assert count_runs(engine, [experiment_id], "params.p = '1'", ViewType.ACTIVE_ONLY) == RunTotal(20)
+        monkeypatch.setattr(run_table, "EXACT_VIEW_LIMIT", 10)
+        monkeypatch.setattr(run_table, "SAMPLE_RUNS", 30)
+        monkeypatch.setattr(run_table, "SAMPLE_MATCHES", 5)
+        # The newest 30 runs (start times 59..30): 10 have p = '1', scaled to the 60 runs of the view.
+        sampled = count_runs(engine, [experiment_id], "params.p = '1'", ViewType.ACTIVE_ONLY)
+        assert sampled == RunTotal(20, exact=False, sampled=10, sample=30), sampled
+        everything = count_runs(engine, [experiment_id], "", ViewType.ACTIVE_ONLY)
+        assert not everything.exact and 30 <= everything.value <= 120, everything
+        assert count_runs(engine, [experiment_id], "params.p = 'none'", ViewType.ACTIVE_ONLY) == RunTotal(0)
+        rare = count_runs(
+            engine, [experiment_id], "params.p = '2' AND attributes.start_time < 9", ViewType.ACTIVE_ONLY
+        )
+        assert rare == RunTotal(3), rare  # 2 in the sample, under SAMPLE_MATCHES: counted
         assert RunTotal(987_654, exact=False).shown == 990_000 and RunTotal(987_654).shown == 987_654
     finally:
         engine.dispose()

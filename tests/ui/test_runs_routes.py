@@ -324,8 +324,8 @@ def test_registered_versions_link_from_their_run(client: TestClient) -> None:
 def test_a_total_over_the_limit_is_shown_as_an_estimate(
     postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above run_table.EXACT_TOTAL_LIMIT matches the page shows PostgreSQL's estimate, and says so; at
-    or below it, the count."""
+    """In an experiment over run_table.EXACT_VIEW_LIMIT runs the page shows an estimate, and says what it
+    is made of; below, the count."""
     from modelyard.store.sql import migrate
     from modelyard.store.tracking import run_table
 
@@ -337,10 +337,20 @@ def test_a_total_over_the_limit_is_shown_as_an_estimate(
         assert re.search(r"<strong>12</strong> runs", counted.text), counted.text
         with psycopg.connect(postgres_uri, autocommit=True) as conn:
             conn.execute("ANALYZE")  # statistics, as autovacuum would gather them
-        monkeypatch.setattr(run_table, "EXACT_TOTAL_LIMIT", 3)
-        estimated = pg_client.get(f"/experiments/{experiment_id}")
-        total = re.search(r'<p class="total" id="total">(.*?)</p>', estimated.text, re.S)
-        assert total is not None and re.search(
-            r'<strong class="estimate" title="An estimate[^"]*more than 3 runs', total.group(1)
+        monkeypatch.setattr(run_table, "EXACT_VIEW_LIMIT", 3)
+        monkeypatch.setattr(run_table, "SAMPLE_RUNS", 6)
+        monkeypatch.setattr(run_table, "SAMPLE_MATCHES", 2)
+        filtered = pg_client.get(
+            f"/experiments/{experiment_id}", params={"filter": "params.optimizer = 'adam'"}
         )
-        assert re.search(r">about \d+</strong> runs", total.group(1)), total.group(1)
+        total = re.search(r'<p class="total" id="total">(.*?)</p>', filtered.text, re.S)
+        assert total is not None, filtered.text
+        # The newest 6 runs (run-011..run-006): 3 use adam, scaled to the 12 runs.
+        assert '<strong class="estimate" title="An estimate: 3 of the newest 6 runs match' in total.group(1)
+        assert re.search(r">about 6</strong> matching runs", total.group(1)), total.group(1)
+        unfiltered = re.search(
+            r'<p class="total" id="total">(.*?)</p>',
+            pg_client.get(f"/experiments/{experiment_id}").text,
+            re.S,
+        )
+        assert unfiltered is not None and "An estimate from the database" in unfiltered.group(1)

@@ -560,6 +560,44 @@ def run_search_conditions(
     return _run_search_plan(exp_ids, filter_string or "", view, 1, (), dialect).conditions
 
 
+@dataclass(frozen=True)
+class RunSample:
+    """For estimating how many runs a search matches without reading them all (PostgreSQL, one
+    experiment, one lifecycle stage): `in_view` selects the runs in the experiment and view (the
+    planner estimates that well), `matches` (None without a filter) counts those of the newest `size`
+    of them that match, read from the runs index in order and tested by the filter's probes as a
+    page's walk is (a cost the planner cannot misjudge: `size` runs at most)."""
+
+    in_view: Select[Any]
+    matches: Select[Any] | None
+    size: int
+
+
+def run_sample(
+    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
+) -> RunSample | None:
+    """A `RunSample` of the search on PostgreSQL, or None where a walk does not apply (several
+    experiments or lifecycle stages; see `_RunSearchPlan._walk`)."""
+    view = ViewType.parse(view_type)
+    exp_ids = tuple(_experiment_ids(experiment_ids))
+    if len(exp_ids) != 1 or len(ViewType.stages(view)) != 1:
+        return None
+    plan = _run_search_plan(exp_ids, filter_string or "", view, 1, (), "postgresql")
+    scope = _run_conditions(exp_ids, None, view, "postgresql")
+    in_view = select(literal(1)).select_from(runs_t).where(*scope)
+    walking = plan.walking
+    if walking is None:
+        return RunSample(in_view, None, size)
+    newest = select(runs_t).where(*scope).order_by(*(k.order() for k in plan.keys)).limit(size)
+    sample = newest.subquery("sample")
+    matches = (
+        select(func.count())
+        .select_from(sample)
+        .where(probing_run_filter(walking.node, walking.experiment_ids, sample))
+    )
+    return RunSample(in_view, matches, size)
+
+
 def build_run_ids_query(
     experiment_ids: Sequence[int],
     node: Node | None,

@@ -2,9 +2,9 @@
 
 A server-rendered table (no JavaScript needed to see it) of one page of a runs search: the REST
 API's filter grammar, sorting on any attribute, metric, param or tag, keyset paging with the total
-(counted, or over `run_table.EXACT_TOTAL_LIMIT` an estimate shown as one), chosen and pinned
-columns, nested runs under their parents, registered model versions. All of its state is in the
-query string (`ui.runs_query`). Around it:
+(counted, or in a large experiment estimated and shown as an estimate: `run_table.count_runs`),
+chosen and pinned columns, nested runs under their parents, registered model versions. All of its
+state is in the query string (`ui.runs_query`). Around it:
 
 - `/experiments/{id}/live`: the page's RUNNING rows again, which htmx polls while there are any;
 - `/experiments/{id}/runs.csv`: the whole filtered set as CSV, streamed (`ui.runs_csv`);
@@ -27,7 +27,6 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from modelyard.entities import ViewType
 from modelyard.entities.run import Run
 from modelyard.exceptions import ModelyardException
-from modelyard.store.tracking import run_table
 from modelyard.store.tracking.run_table import (
     RunKeys,
     RunTotal,
@@ -97,7 +96,6 @@ def runs_page(request: Request, experiment_id: str) -> Response:
         problems=problems,
         rows=rows,
         total=total,
-        exact_limit=run_table.EXACT_TOTAL_LIMIT,
         next_url=next_url,
         columns=columns,
         groups=header_groups(columns, query.pins),

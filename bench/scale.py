@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,33 +335,25 @@ def _median(values: list[float]) -> float:
 
 
 def tables(cells: dict[tuple[str, str], Cell], labels: list[str]) -> str:
-    head = "| case | " + " | ".join(labels) + " |"
-    rule = "|---|" + "---:|" * len(labels)
-    out = ["Server + database CPU per first page of 100 runs, ms (median over rounds); p50 wall ms in brackets:",
-           "", head, rule]  # fmt: skip
-    for case in CASES:
-        cols = [
-            f"{_median(c.cpu):.2f} ({_median(c.wall):.1f})"
-            for c in (cells[(label, case.name)] for label in labels)
-        ]
-        out.append(f"| {case.name} | " + " | ".join(cols) + " |")
-    out += ["", "PostgreSQL shared buffers read per page (the page statement, EXPLAIN ANALYZE); rows on the page:",
-            "", head, rule]  # fmt: skip
-    for case in CASES:
-        cols = [
-            f"{c.buffers if c.buffers is not None else '?'} ({c.rows})"
-            for c in (cells[(label, case.name)] for label in labels)
-        ]
-        out.append(f"| {case.name} | " + " | ".join(cols) + " |")
-    out += ["", "The runs page's total (`run_table.count_runs`, in process): the number shown, and CPU ms "
-            "(this process + its backend):", "", head, rule]  # fmt: skip
-    for case in CASES:
-        cols = [
-            f"{c.total} ({c.total_cpu:.1f})" if c.total_cpu is not None else ""
-            for c in (cells[(label, case.name)] for label in labels)
-        ]
-        out.append(f"| {case.name} | " + " | ".join(cols) + " |")
-    return "\n".join(out)
+    """Three tables, a row per case and a column per experiment: CPU (and p50), buffers, totals."""
+    parts: list[tuple[str, Callable[[Cell], str]]] = [
+        ("Server + database CPU per first page of 100 runs, ms (median over rounds); p50 wall ms in brackets:",
+         lambda c: f"{_median(c.cpu):.2f} ({_median(c.wall):.1f})"),
+        ("PostgreSQL shared buffers read per page (its statements, EXPLAIN ANALYZE); rows on the page:",
+         lambda c: f"{c.buffers if c.buffers is not None else '?'} ({c.rows})"),
+        ("The runs page's total (`run_table.count_runs`, in process; `~`: an estimate) and its CPU ms "
+         "(this process + the server side):",
+         lambda c: f"{c.total} ({c.total_cpu:.1f})" if c.total_cpu is not None else ""),
+    ]  # fmt: skip
+    out: list[str] = []
+    for title, cell in parts:
+        out += [title, "", "| case | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+        for case in CASES:
+            out.append(
+                f"| {case.name} | " + " | ".join(cell(cells[(label, case.name)]) for label in labels) + " |"
+            )
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def write_plans(plans: dict[tuple[str, str], list[str]], header: str) -> None:

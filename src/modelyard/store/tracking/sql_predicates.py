@@ -103,21 +103,31 @@ class _Owner:
         attributes: dict[str, Any],
         tables: dict[str, Table],
         experiment_ids: Sequence[int] = (),
+        probe_ors: bool = True,
     ) -> None:
         self.owner_id = owner_id
         self.attributes = attributes
         self.tables = tables
         self.experiment_ids = tuple(experiment_ids)
+        #: With experiment_ids: an OR tests each run by probes (a page); else its terms' rows are
+        #: hashed, the experiments' matches of each (a count, which reads every match anyway).
+        self.probe_ors = probe_ors and bool(experiment_ids)
 
 
 _EXPERIMENTS = _Owner(experiments_t.c.experiment_id, EXPERIMENT_ATTRIBUTE_COLUMNS, {"tag": experiment_tags_t})
 
 
-def run_filter(node: Node, dialect: str, experiment_ids: Sequence[int] = ()) -> ColumnElement[bool]:
+def run_filter(
+    node: Node, dialect: str, experiment_ids: Sequence[int] = (), for_count: bool = False
+) -> ColumnElement[bool]:
     """The filter of a run search over `experiment_ids` (on PostgreSQL its semi-joins read only those
-    experiments' rows, through the (experiment_id, key, value) indexes)."""
+    experiments' rows, through the (experiment_id, key, value) indexes). `for_count`: for counting
+    every match rather than reading a page (ORs hashed, see `_predicate`)."""
     scoped = experiment_ids if dialect == "postgresql" else ()
-    return _filter(_Owner(runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES, scoped), node, dialect)
+    owner = _Owner(
+        runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES, scoped, probe_ors=not for_count
+    )
+    return _filter(owner, node, dialect)
 
 
 def probing_run_filter(node: Node, experiment_ids: Sequence[int], runs: Any) -> ColumnElement[bool]:
@@ -183,7 +193,8 @@ def _predicate(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> 
     `metrics.m0 < 0.1 OR tags.team = 'team-3'` ran over a minute). So in a run search on PostgreSQL
     an OR tests each run the page reads, in the page's order, with correlated probes through the
     terms' (run_uuid, key) primary keys, fenced so that none is hashed: its cost follows the page and
-    the OR's selectivity (a rare OR reads the whole experiment), never the database. (A semi-join on
+    the OR's selectivity (a rare OR reads the whole experiment), never the database; a count, which reads
+    every match anyway, keeps the hashed IN-subqueries (`for_count`). (A semi-join on
     the UNION ALL of the terms' rows was tried: PostgreSQL cannot estimate how many runs a union
     holds, takes 200, and joins every match before sorting: 6.6 s.) `probe` asks for the same form
     for any keyed test (the top level's, past JOINED_KEYS keys)."""
@@ -195,7 +206,7 @@ def _predicate(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> 
         return _keyed_probe(owner, node) if probe and owner.experiment_ids else _keyed(owner, [node], dialect)
     if isinstance(node, And):
         return all_of([_predicate(owner, child, dialect, probe) for child in node.children])
-    probe = probe or bool(owner.experiment_ids)
+    probe = probe or owner.probe_ors
     return any_of([_predicate(owner, child, dialect, probe) for child in node.children])
 
 

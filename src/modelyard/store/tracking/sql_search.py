@@ -551,13 +551,22 @@ def _run_search_plan(
 def run_search_conditions(
     experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, dialect: str
 ) -> tuple[ColumnElement[bool], ...] | None:
-    """The WHERE of a run search (experiments, lifecycle view, filter), compiled and cached as its pages
-    are, for callers that count the whole set (`run_table.count_runs`); None when it names no experiment."""
+    """The WHERE of a run search (experiments, lifecycle view, filter) for callers that count the whole
+    set (`run_table.count_runs`): the pages' conditions, but ORs hashed (see sql_predicates); cached per
+    worker. None when it names no experiment."""
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
     if not exp_ids:
         return None
-    return _run_search_plan(exp_ids, filter_string or "", view, 1, (), dialect).conditions
+    return _count_conditions(exp_ids, filter_string or "", view, dialect)
+
+
+@functools.lru_cache(maxsize=256)
+def _count_conditions(
+    exp_ids: tuple[int, ...], filter_string: str, view: int, dialect: str
+) -> tuple[ColumnElement[bool], ...]:
+    node = RUNS.parse_filter(filter_string)
+    return tuple(_run_conditions(exp_ids, node, view, dialect, for_count=True))
 
 
 @dataclass(frozen=True)
@@ -616,13 +625,13 @@ def build_run_ids_query(
 
 
 def _run_conditions(
-    experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str
+    experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str, for_count: bool = False
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_in_or_eq(runs_t.c.experiment_id, experiment_ids)]
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
-        conditions.append(run_filter(node, dialect, experiment_ids))
+        conditions.append(run_filter(node, dialect, experiment_ids, for_count))
     return conditions
 
 

@@ -697,11 +697,11 @@ def test_walked_pages_are_the_searchs_pages(
 ) -> None:
     """Whatever the walk's budget (a few runs: it gives up at once, or reaches a tie it must leave
     out; or many), paging through a filtered search gives its one-page answer, in order, once."""
-    from modelyard.store.tracking import sql_search
+    from modelyard.store.tracking import sql_search, sql_walks
 
     for candidates, per_row in ((3, 1), (12, 2), (2_000, 20)):
-        monkeypatch.setattr(sql_search, "WALK_CANDIDATES", candidates)
-        monkeypatch.setattr(sql_search, "WALK_CANDIDATES_PER_ROW", per_row)
+        monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", candidates)
+        monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
         sql_search._run_search_plan.cache_clear()
         for filter_string in WALKED_FILTERS:
             expected = walked.ids(filter_string, order_by)

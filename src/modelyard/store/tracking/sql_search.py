@@ -11,8 +11,11 @@ How each part compiles (identically on SQLite and PostgreSQL):
 - order_by on a metric/param/tag: LEFT OUTER JOIN of that key; runs missing it sort last in either
   direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
+  Runs: `sql_sort_keys`.
 - tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
   experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
+- on PostgreSQL, a filtered page of one experiment in the default order or one metric's is first
+  walked in its index's order (`sql_walks`).
 - paging: LIMIT max_results + 1; the extra row says whether there is more. Runs page by keyset (the
   token holds the last row's sort key, which the tie-breaks make unique; the next page is "sort key
   after it", NULLs last as in the ORDER BY); experiments by OFFSET.
@@ -26,18 +29,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Integer,
     Select,
-    and_,
-    bindparam,
-    case,
     false,
     func,
     literal,
-    null,
     or_,
     select,
     text,
@@ -62,63 +60,19 @@ from modelyard.store.search.paging import (
 )
 from modelyard.store.tracking.sql_predicates import (
     EXPERIMENT_ATTRIBUTE_COLUMNS,
-    RUN_ATTRIBUTE_COLUMNS,
-    RUN_KEYED_TABLES,
     experiment_filter,
     experiments_t,
-    in_experiments,
-    latest_t,
     probing_run_filter,
     run_filter,
     runs_t,
 )
+from modelyard.store.tracking.sql_sort_keys import SortKey, after, column_key, page_parameter, run_sort_keys
+from modelyard.store.tracking.sql_walks import Walking, metric_after, walk, walk_metric
 
 Executor = Session | Connection
 
 
 # ---- runs ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SortKey:
-    """One ORDER BY term of a run search. `nullable` keys put NULLs last in either direction;
-    `key_type` is how the value travels in a keyset page token (see paging.KeyType); `collation`
-    applies to ordering and keyset comparisons alike (COLLATE "C" for strings on PostgreSQL)."""
-
-    expr: ColumnElement[Any]
-    ascending: bool
-    nullable: bool
-    key_type: str
-    collation: str | None = None
-
-    def order(self, expr: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
-        """The ORDER BY term, on `expr` (the same key selected through a subquery) or its own."""
-        term = self._collated(self.expr if expr is None else expr)
-        term = term.asc() if self.ascending else term.desc()
-        return term.nulls_last() if self.nullable else term
-
-    def later(self, value: Any) -> ColumnElement[bool] | None:
-        """Rows whose key sorts strictly after `value` (None: no row does, NULL is last)."""
-        if value is None:
-            return None
-        term = self._collated(self.expr)
-        test = term > value if self.ascending else term < value
-        return or_(test, self.expr.is_(None)) if self.nullable else test
-
-    def reached(self, value: Any) -> ColumnElement[bool]:
-        """Rows whose key is `value` or sorts after it and is not NULL: where an index scan in this
-        order starts."""
-        term = self._collated(self.expr)
-        return term >= value if self.ascending else term <= value
-
-    def differs(self, value: Any) -> ColumnElement[bool]:
-        return self._collated(self.expr) != value
-
-    def same(self, value: Any) -> ColumnElement[bool]:
-        return self.expr.is_(None) if value is None else self._collated(self.expr) == value
-
-    def _collated(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
-        return expr.collate(self.collation) if self.collation else expr
-
-
 @dataclass(frozen=True)
 class RunSearch:
     """One page of a run search, compiled: `stmt` selects `run_uuid` and the sort keys (`k0`, `k1`,
@@ -147,9 +101,9 @@ class RunSearch:
     #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
     #: 8 ms for this one).
     non_numbers: Select[Any] | None = None
-    #: In the default order on PostgreSQL (one experiment, one lifecycle stage, a filter): the page
-    #: among the first `walk_candidates` runs in order after the token, the filter tested on each by
-    #: probes (see `_walk`). Tried first; when it cannot fill the page, the filter is selective and the
+    #: In the default order or one metric's on PostgreSQL (one experiment, one lifecycle stage, a
+    #: filter): the page among the next runs in that order, the filter tested on each by probes
+    #: (`sql_walks`). Tried first; when it cannot fill the page, the filter is selective and the
     #: statements above answer, which the planner may drive from the filter's indexes.
     walk: Select[Any] | None = None
     #: The rows `walk` reads (a subquery of `runs` with every column): where a run's columns come from.
@@ -267,22 +221,6 @@ class _PageStatements:
 
 
 @dataclass(frozen=True)
-class _Walking:
-    """What a plan's walks need (`_RunSearchPlan._walk`): the filter, the experiment, the conditions
-    on runs without the filter, and the metric the page is ordered by (None: the default order)."""
-
-    node: Node
-    experiment_ids: tuple[int, ...]
-    scope: tuple[ColumnElement[bool], ...]
-    metric_key: str | None
-
-
-#: How many runs, at least, a walk reads before it gives up (`_walk`); and per row of a page.
-WALK_CANDIDATES = 2_000
-WALK_CANDIDATES_PER_ROW = 20
-
-
-@dataclass(frozen=True)
 class _RunSearchPlan:
     """A validated run search minus its page token: what `plan_run_search` caches."""
 
@@ -293,8 +231,8 @@ class _RunSearchPlan:
     conditions: tuple[ColumnElement[bool], ...]
     first_metric: Any
     #: What a walk needs (PostgreSQL, the default order or one metric's, one experiment and lifecycle
-    #: stage, a filter; see `_walk`).
-    walking: _Walking | None = None
+    #: stage, a filter; see `sql_walks`).
+    walking: Walking | None = None
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -312,7 +250,7 @@ class _RunSearchPlan:
         node = RUNS.parse_filter(filter_string)
         orders = RUNS.parse_order_by(list(order_by))
         fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string, view, list(order_by))
-        source, keys, first_metric = _run_sort_keys(orders, dialect, exp_ids)
+        source, keys, first_metric = run_sort_keys(orders, dialect, exp_ids)
         conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
@@ -323,7 +261,7 @@ class _RunSearchPlan:
         if dialect == "postgresql" and node is not None and (not orders or by_metric) and len(exp_ids) == 1:
             if len(ViewType.stages(view)) == 1:
                 scope = tuple(_run_conditions(exp_ids, None, view, dialect))
-                walking = _Walking(node, tuple(exp_ids), scope, orders[0].key if by_metric else None)
+                walking = Walking(node, tuple(exp_ids), scope, orders[0].key if by_metric else None)
         return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking)
 
     def page(self, position: Position) -> RunSearch:
@@ -365,14 +303,14 @@ class _RunSearchPlan:
 
     def _statements(self, shape: tuple[Any, ...]) -> _PageStatements:
         keys = self.keys
-        after: list[ColumnElement[bool]] = []
+        bounds: list[ColumnElement[bool]] = []
         values: list[Any] = []
         if shape[0] == "after":
-            values = [None if null else _position(f"pos_{i}") for i, null in enumerate(shape[1])]
-            after = [_after(keys, values)]
-        stmt = self.base.where(*self.conditions, *after).order_by(*(k.order() for k in keys))
+            values = [None if null else page_parameter(f"pos_{i}") for i, null in enumerate(shape[1])]
+            bounds = [after(keys, values)]
+        stmt = self.base.where(*self.conditions, *bounds).order_by(*(k.order() for k in keys))
         if shape[0] == "offset":
-            stmt = stmt.offset(_position("pos_offset", Integer))
+            stmt = stmt.offset(page_parameter("pos_offset", Integer))
         numbers_first = non_numbers = None
         if shape[-1] is True and self.first_metric is None:
             # A nullable first key (start_time in MLflow's default order, newest first, NULLs last) and
@@ -384,7 +322,7 @@ class _RunSearchPlan:
             numbers_first = self.base.where(
                 *self.conditions,
                 first.reached(values[0]),
-                or_(first.differs(values[0]), _after(keys[1:], values[1:])),
+                or_(first.differs(values[0]), after(keys[1:], values[1:])),
             ).order_by(*(k.order() for k in keys))
             non_numbers = self.base.where(*self.conditions, first.expr.is_(None)).order_by(
                 *(k.order() for k in keys)
@@ -395,12 +333,8 @@ class _RunSearchPlan:
             # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
             # read it in index order (ASC forward, DESC backward).
             rest = (replace(keys[1], nullable=False), *keys[2:])
-            # After a page token: the keyset test as `value >= last (ASC) / <= last (DESC)`, where
-            # the index scan starts, AND `(value <> last OR the rest of the key is after)`. Spelled as
-            # `_after(rest)` (`value < last OR value = last AND ...`) next to the bound, PostgreSQL
-            # counts the range twice: deep pages were estimated at fewer rows than the page, and
-            # planned as a hash join over every run (50 ms instead of 5 on page 11 of 14).
-            numbers_after = self._metric_after(values) if shape[0] == "after" else []
+            # After a page token: where the index scan starts, and the rest (`sql_walks.metric_after`).
+            numbers_after = metric_after(self.first_metric, keys, values) if shape[0] == "after" else []
             numbers_first = self.base.where(
                 *self.conditions,
                 self.first_metric.c.run_uuid.is_not(None),
@@ -412,125 +346,14 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        walk = walk_source = None
-        # A metric-first page walks among the numbers only (the NaN/missing runs have no index order).
-        if self.walking is not None and shape[0] != "offset" and (self.first_metric is None or shape[-1]):
-            walk, walk_source = self._walk(shape, values)
-        return _PageStatements(stmt, numbers_first, non_numbers, {}, walk, walk_source)
-
-    def _metric_after(self, values: list[Any]) -> list[ColumnElement[bool]]:
-        """A metric-first page's keyset test among the numbers (see `_statements`)."""
-        rest = self.keys[1:]
-        last = _position("pos_1") if values[1] is not None else null()
-        value = self.first_metric.c.value
-        return [
-            value >= last if rest[0].ascending else value <= last,
-            or_(value != last, _after(rest[1:], values[2:])),
-        ]
-
-    def _walk(self, shape: tuple[Any, ...], values: list[Any]) -> tuple[Select[Any], Any]:
-        """The page among the next WALK_CANDIDATES (or WALK_CANDIDATES_PER_ROW per row) runs in the
-        default order, read from the runs index in order, each tested by the filter's probes.
-
-        The planner chooses between reading runs in order and probing each (a page costs the page
-        divided by the filter's selectivity) and driving the search from the filter's indexes (it
-        costs the matches). It chooses from its estimate of the matches, which it cannot make for one
-        experiment of several: it divides by the whole database's run ids, and a 100,000-run
-        experiment in a 1,100,000-run database looked 10x more selective than it is, and its
-        first page, driven and sorted, took 0.4 s instead of 5 ms. The walk decides at run time:
-        filled within its candidates, the page is done; otherwise the filter matches fewer than 1 run
-        in WALK_CANDIDATES_PER_ROW and the search's own statements follow."""
-        assert self.walking is not None
-        node, exp_ids, scope = self.walking.node, self.walking.experiment_ids, self.walking.scope
-        budget = max(WALK_CANDIDATES, WALK_CANDIDATES_PER_ROW * (self.max_results + 1))
-        if self.first_metric is not None:
-            return self._walk_metric(shape, values, budget)
-        keys = self.keys
-        if shape[0] == "after" and shape[-1] is True:  # among the runs with a start_time
-            first = keys[0]
-            after = [first.reached(values[0]), or_(first.differs(values[0]), _after(keys[1:], values[1:]))]
-        elif shape[0] == "after":
-            after = [_after(keys, values)]
-        else:
-            after = []
-        candidates = (
-            select(runs_t).where(*scope, *after).order_by(*(k.order() for k in keys)).limit(budget)
-        ).subquery("candidates")
-        walked = tuple(replace(k, expr=candidates.c[k.expr.name]) for k in keys)
-        columns = (candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
-        walk = (
-            select(*columns)
-            .where(probing_run_filter(node, exp_ids, candidates))
-            .order_by(*(k.order() for k in walked))
-            .limit(self.max_results + 1)
-        )
-        return walk, candidates
-
-    def _walk_metric(self, shape: tuple[Any, ...], values: list[Any], budget: int) -> tuple[Select[Any], Any]:
-        """`_walk` for a page ordered by one metric, among the runs with a number for it: the
-        candidates are the next `budget` + 1 of the experiment's rows of the metric in value order
-        (an index range of (experiment_id, key, value), one table: nothing for the planner to
-        misjudge), each run read by its primary key (LATERAL: in that order, until the page is
-        full). Runs tied on the value are ordered by start time and id, which the index does not
-        hold: the candidates whose value the first one left out shares are left out too (a tie
-        group is whole or absent), and a page they would have filled comes from the search's own
-        statements."""
-        assert self.walking is not None
-        node, exp_ids, scope = self.walking.node, self.walking.experiment_ids, self.walking.scope
-        keys = (replace(self.keys[1], nullable=False), *self.keys[2:])
-
-        def in_order(rows: Any, *columns: Any) -> Select[Any]:
-            """The experiment's numbers for the metric from the page token on, in the page's order."""
-            bounds = []
-            if shape[0] == "after":  # where the index scan starts: `value <= last` (DESC) / `>= last` (ASC)
-                last = _position("pos_1") if values[1] is not None else null()
-                bounds = [rows.c.value >= last if keys[0].ascending else rows.c.value <= last]
-            return (
-                select(*(columns or (rows.c.run_uuid, rows.c.value)))
-                .where(
-                    rows.c.experiment_id == exp_ids[0],
-                    rows.c.key == self.walking.metric_key,  # type: ignore[union-attr]
-                    rows.c.is_nan == false(),
-                    *bounds,
-                )
-                .order_by(rows.c.value.asc() if keys[0].ascending else rows.c.value.desc())
-            )
-
-        # A subquery, not a CTE: the outer query knows it is in value order and reads it lazily.
-        candidates = in_order(latest_t.alias("walked_metric")).limit(budget).subquery("metric_candidates")
-        # The value of the first candidate left out (NULL: none was); its ties are left out too.
-        left_out_rows = latest_t.alias("left_out")
-        left_out = in_order(left_out_rows, left_out_rows.c.value).offset(budget).limit(1).scalar_subquery()
-        run = select(runs_t).where(runs_t.c.run_uuid == candidates.c.run_uuid, *scope).lateral("walked_run")
-        walked = (replace(keys[0], expr=candidates.c.value),)
-        walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in keys[1:])
-        after = []
-        if shape[0] == "after":
-            last = _position("pos_1") if values[1] is not None else null()
-            after = [or_(candidates.c.value != last, _after(walked[1:], values[2:]))]
-        columns = (
-            candidates.c.run_uuid,
-            literal(0, Integer).label("k0"),
-            *(k.expr.label(f"k{i + 1}") for i, k in enumerate(walked)),
-        )
-        walk = (
-            select(*columns)
-            .select_from(candidates.join(run, true()))
-            .where(
-                func.coalesce(candidates.c.value != left_out, true()),
-                *after,
-                probing_run_filter(node, exp_ids, run),
-            )
-            .order_by(*(k.order() for k in walked))
-            .limit(self.max_results + 1)
-        )
-        return walk, run
-
-
-def _position(name: str, type_: Any = None) -> BindParameter[Any]:
-    """A bind parameter for where a page starts (`RunSearch.params` holds its value). Not `required`:
-    compiling with `render_postcompile` (to expand IN lists) needs every parameter to have a value."""
-    return bindparam(name, None, type_=type_, required=False)
+        walked = walk_source = None
+        token = values if shape[0] == "after" else None
+        if self.walking is not None and shape[0] != "offset":
+            if self.first_metric is None:
+                walked, walk_source = walk(self.walking, keys, self.max_results, token, shape[-1] is True)
+            elif shape[-1]:  # among the numbers (the NaN/missing runs have no index order)
+                walked, walk_source = walk_metric(self.walking, keys, self.max_results, token)
+        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source)
 
 
 @functools.lru_cache(maxsize=256)
@@ -586,7 +409,7 @@ def run_sample(
     experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
 ) -> RunSample | None:
     """A `RunSample` of the search on PostgreSQL, or None where a walk does not apply (several
-    experiments or lifecycle stages; see `_RunSearchPlan._walk`)."""
+    experiments or lifecycle stages; see `sql_walks`)."""
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
     if len(exp_ids) != 1 or len(ViewType.stages(view)) != 1:
@@ -615,7 +438,7 @@ def build_run_ids_query(
     dialect: str,
 ) -> Select[tuple[str]]:
     """The SELECT of run ids, in order, without paging (exposed for EXPLAIN and tests)."""
-    source, keys, _ = _run_sort_keys(orders, dialect, experiment_ids)
+    source, keys, _ = run_sort_keys(orders, dialect, experiment_ids)
     return (
         select(runs_t.c.run_uuid)
         .select_from(source)
@@ -633,68 +456,6 @@ def _run_conditions(
     if node is not None:
         conditions.append(run_filter(node, dialect, experiment_ids, for_count))
     return conditions
-
-
-def _run_sort_keys(
-    orders: Sequence[OrderBy], dialect: str, experiment_ids: Sequence[int] = ()
-) -> tuple[Any, tuple[SortKey, ...], Any]:
-    """The FROM clause (runs, outer-joined to each ordered metric/param/tag) and the sort keys:
-    the requested ones, then start_time DESC and run_uuid ASC unless requested, so that the order
-    is total (keyset paging needs that) and ties break as in MLflow. Third: the joined
-    latest_metrics alias when the first order key is a metric (else None). On PostgreSQL a joined
-    row is also asked to be of `experiment_ids` (always true of a run's row there), so that a page
-    ordered by a metric can be read from (experiment_id, key, value) in order."""
-    source: Any = runs_t
-    keys: list[SortKey] = []
-    ordered: set[tuple[str, str]] = set()
-    first_metric = None
-    for i, order in enumerate(orders):
-        ordered.add((order.entity, order.key))
-        if order.entity == "attribute":
-            keys.append(_column_key(RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
-            continue
-        table = RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
-        scope = [in_experiments(table, experiment_ids)] if dialect == "postgresql" and experiment_ids else []
-        source = source.outerjoin(
-            table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key, *scope)
-        )
-        if order.entity == "metric":
-            if i == 0:
-                first_metric = table
-            # Numbers first, then NaN (stored as 0), then runs without the metric, in either direction.
-            rank = case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0)
-            keys.append(SortKey(rank, True, False, "int"))
-            keys.append(SortKey(table.c.value, order.ascending, True, "float?"))
-        else:
-            keys.append(_column_key(table.c.value, order.ascending, dialect, nullable=True))
-    if ("attribute", "start_time") not in ordered:
-        keys.append(_column_key(runs_t.c.start_time, False, dialect))
-    if ("attribute", "run_id") not in ordered:
-        keys.append(_column_key(runs_t.c.run_uuid, True, dialect))
-    return source, tuple(keys), first_metric
-
-
-def _column_key(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> SortKey:
-    """`nullable` overrides the column's own flag (an outer-joined column can be NULL). Strings
-    order bytewise: COLLATE "C" on PostgreSQL, whose default collation may be locale-aware."""
-    if nullable is None:
-        nullable = bool(getattr(column, "nullable", True))
-    is_string = _is_string(column)
-    kind = "str" if is_string else "int"
-    collation = "C" if is_string and dialect == "postgresql" else None
-    return SortKey(column, ascending, nullable, kind + "?" if nullable else kind, collation)
-
-
-def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows after the one whose sort key is `values`: (k0 later) OR (k0 same AND k1 later) OR ..."""
-    alternatives: list[ColumnElement[bool]] = []
-    same: list[ColumnElement[bool]] = []
-    for key, value in zip(keys, values, strict=True):
-        later = key.later(value)
-        if later is not None:
-            alternatives.append(and_(*same, later))
-        same.append(key.same(value))
-    return or_(*alternatives) if alternatives else false()
 
 
 # ---- experiments --------------------------------------------------------------------------------
@@ -739,14 +500,7 @@ def build_experiment_ids_query(
 
 # ---- shared pieces ------------------------------------------------------------------------------
 def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
-    return _column_key(column, ascending, dialect, nullable).order()
-
-
-def _is_string(column: Any) -> bool:
-    try:
-        return column.type.python_type is str
-    except NotImplementedError:
-        return False
+    return column_key(column, ascending, dialect, nullable).order()
 
 
 def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:

@@ -258,10 +258,14 @@ def _top_buffers(plan: str) -> int:
     return sum(int(n) for n in found.groups() if n) if found else 0
 
 
+_COSTS = re.compile(r"  \(cost=[0-9.]+\.\.[0-9.]+ rows=\d+ width=\d+\)")
+
+
 def _plan_text(message: str) -> str:
+    """The plan of an auto_explain message, without the query text nor the planner's cost estimates."""
     lines = message.splitlines()
     start = next((i for i, line in enumerate(lines) if _PLAN_START.match(line)), 0)
-    return "\n".join(lines[start:])
+    return _COSTS.sub("", "\n".join(lines[start:]))
 
 
 def explain_and_totals(

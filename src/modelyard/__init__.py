@@ -49,7 +49,7 @@ from modelyard.version import __version__
 
 #: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
 _LAZY_SUBMODULES = frozenset(
-    {"artifacts", "client", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking"}
+    {"artifacts", "client", "data", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking", "xgboost"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".
@@ -62,9 +62,21 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "log_figure": "modelyard.client.artifacts:fluent_log_figure",
     "log_image": "modelyard.client.artifacts:fluent_log_image",
     "get_artifact_uri": "modelyard.client.artifacts:get_artifact_uri",
+    "log_input": "modelyard.data.inputs:log_input",
+    "log_inputs": "modelyard.data.inputs:log_inputs",
+    "log_table": "modelyard.client.tables:log_table",
+    "load_table": "modelyard.client.tables:load_table",
+    "autolog": "modelyard.autologging.universal:autolog",
+    "evaluate": "modelyard.evaluation:evaluate",
 }
 
 __all__ = [
+    "autolog",
+    "evaluate",
+    "load_table",
+    "log_input",
+    "log_inputs",
+    "log_table",
     "get_artifact_uri",
     "log_image",
     "log_figure",

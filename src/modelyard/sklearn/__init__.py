@@ -23,6 +23,7 @@ from modelyard.models.signature import ModelSignature
 
 __all__ = [
     "FLAVOR_NAME",
+    "autolog",
     "SERIALIZATION_FORMAT_CLOUDPICKLE",
     "SERIALIZATION_FORMAT_PICKLE",
     "SERIALIZATION_FORMAT_SKOPS",
@@ -251,3 +252,10 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> Sklea
             "pickled_model": pyfunc_conf.get("model_path", _PICKLE_FILE),
         }
     return SklearnPyfuncWrapper(_load_estimator(model_dir, conf))
+
+
+def autolog(**options: Any) -> None:
+    """scikit-learn autologging (`modelyard.autologging.sklearn.autolog` has the options)."""
+    from modelyard.autologging.sklearn import autolog as enable
+
+    enable(**options)

@@ -68,10 +68,26 @@ def autolog(
         _patch_everything()
 
 
+#: Fitting these alone never starts a run (as in MLflow): they are steps of a model, and metric
+#: functions fit label encoders of their own.
+_UNLOGGED_MODULES = (
+    "sklearn.preprocessing",
+    "sklearn.impute",
+    "sklearn.feature_extraction",
+    "sklearn.feature_selection",
+)
+_UNLOGGED_CLASSES = ("sklearn.compose._column_transformer.ColumnTransformer",)
+
+
 def _estimator_classes() -> list[type]:
     from sklearn.utils import all_estimators
 
-    return [cls for _, cls in all_estimators()]
+    return [
+        cls
+        for _, cls in all_estimators()
+        if not cls.__module__.startswith(_UNLOGGED_MODULES)
+        and f"{cls.__module__}.{cls.__qualname__}" not in _UNLOGGED_CLASSES
+    ]
 
 
 def _patch_everything() -> None:
@@ -111,10 +127,13 @@ def _fit_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _predict_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     def predict(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
         config = active_config(INTEGRATION)
-        if config is not None and config.log_post_training_metrics and not SESSION.active and args:
-            safely(INTEGRATION, config.silent, post_training.remember_prediction, self, args[0], result)
+        if config is None or not config.log_post_training_metrics or SESSION.active:
+            return original(self, *args, **kwargs)
+        with SESSION:  # what predict calls inside (a Pipeline's steps) is not the user's prediction
+            result = original(self, *args, **kwargs)
+        X = args[0] if args else kwargs.get("X")
+        safely(INTEGRATION, config.silent, post_training.remember_prediction, self, X, result)
         return result
 
     return predict
@@ -145,20 +164,22 @@ def _metric_wrapper(name: str) -> Callable[[Callable[..., Any]], Callable[..., A
             signature = None
 
         def metric(*args: Any, **kwargs: Any) -> Any:
-            value = original(*args, **kwargs)
             config = active_config(INTEGRATION)
-            if config is not None and config.log_post_training_metrics and not SESSION.active:
-                safely(
-                    INTEGRATION,
-                    config.silent,
-                    post_training.log_metric_call,
-                    name,
-                    signature,
-                    args,
-                    kwargs,
-                    value,
-                    config.log_datasets,
-                )
+            if config is None or not config.log_post_training_metrics or SESSION.active:
+                return original(*args, **kwargs)
+            with SESSION:  # metrics fit helpers (LabelEncoder) that must not start runs
+                value = original(*args, **kwargs)
+            safely(
+                INTEGRATION,
+                config.silent,
+                post_training.log_metric_call,
+                name,
+                signature,
+                args,
+                kwargs,
+                value,
+                config.log_datasets,
+            )
             return value
 
         return metric

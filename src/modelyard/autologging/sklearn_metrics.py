@@ -80,9 +80,11 @@ def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) 
     from sklearn.base import is_classifier, is_regressor
 
     out: dict[str, float] = {}
-    if y is not None and is_classifier(estimator):
+    if y is None or not (is_classifier(estimator) or is_regressor(estimator)):
+        return out  # clusterers, transformers: MLflow logs no training metrics for them
+    if is_classifier(estimator):
         out.update(classifier_metrics(estimator, X, y, sample_weight))
-    elif y is not None and is_regressor(estimator):
+    else:
         out.update(regressor_metrics(estimator, X, y, sample_weight))
     if callable(getattr(estimator, "score", None)):
         score = _call(estimator.score, X, y, **_weights(sample_weight))

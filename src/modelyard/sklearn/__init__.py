@@ -68,7 +68,11 @@ def save_model(
         raise ModelyardException.invalid_parameter(
             f"Unrecognized serialization format: {serialization_format}. Use one of {list(_WRITABLE_FORMATS)}."
         )
-    if pyfunc_predict_fn not in _PREDICT_FNS or not callable(getattr(sk_model, pyfunc_predict_fn, None)):
+    if pyfunc_predict_fn not in _PREDICT_FNS or (
+        # A transformer (PCA, ...) saves without a pyfunc flavor, as MLflow saves it; only an explicit
+        # choice of a method the model lacks is an error.
+        pyfunc_predict_fn != "predict" and not callable(getattr(sk_model, pyfunc_predict_fn, None))
+    ):
         raise ModelyardException.invalid_parameter(
             f"pyfunc_predict_fn must be one of {list(_PREDICT_FNS)} and exist on the model, got {pyfunc_predict_fn!r}"
         )
@@ -125,17 +129,20 @@ def _write(
         serialization_format=serialization_format,
         code=code,
     )
-    signature = _model_dir.resolve_signature(signature, input_example, getattr(sk_model, pyfunc_predict_fn))
+    predict = getattr(sk_model, pyfunc_predict_fn, None)
+    signature = _model_dir.resolve_signature(signature, input_example, predict)
     requirements = pip_requirements or [
         *get_default_pip_requirements(serialization_format),
         *(extra_pip_requirements or []),
     ]
-    pyfunc_conf = {
-        "loader_module": PYFUNC_LOADER_MODULE,
-        "model_path": _PICKLE_FILE,
-        "predict_fn": pyfunc_predict_fn,
-        "code": code,
-    }
+    pyfunc_conf = None
+    if callable(predict):
+        pyfunc_conf = {
+            "loader_module": PYFUNC_LOADER_MODULE,
+            "model_path": _PICKLE_FILE,
+            "predict_fn": pyfunc_predict_fn,
+            "code": code,
+        }
     return _model_dir.finish(directory, model, signature, input_example, requirements, pyfunc_conf)
 
 

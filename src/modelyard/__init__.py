@@ -68,11 +68,13 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "load_table": "modelyard.client.tables:load_table",
     "autolog": "modelyard.autologging.universal:autolog",
     "evaluate": "modelyard.evaluation:evaluate",
+    "validate_evaluation_results": "modelyard.evaluation:validate_evaluation_results",
 }
 
 __all__ = [
     "autolog",
     "evaluate",
+    "validate_evaluation_results",
     "load_table",
     "log_input",
     "log_inputs",

@@ -46,3 +46,21 @@ def safely(integration: str, silent: bool, step: Callable[..., Any], *args: Any,
     except Exception as error:  # autologging must never break the user's training
         warn(integration, error, silent)
         return None
+
+
+def patch_method(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> bool:
+    """Wrap a class's method: a plain function is replaced on `cls`; scikit-learn's `available_if`
+    descriptor (Pipeline.predict, .score, .fit_predict, ...) keeps its availability check and has
+    its function wrapped in place, once for every class that shares it."""
+    import inspect
+
+    raw = inspect.getattr_static(cls, name, None)
+    if inspect.isfunction(raw):
+        return patch(cls, name, make)
+    if (
+        raw is not None
+        and callable(getattr(raw, "check", None))
+        and inspect.isfunction(getattr(raw, "fn", None))
+    ):
+        return patch(raw, "fn", make)
+    return False

@@ -15,14 +15,15 @@ import inspect
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelyard.autologging import post_training, sklearn_metrics, sklearn_tuning
 from modelyard.autologging.config import SESSION, AutologConfig, active_config, set_config
 from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
-from modelyard.autologging.patching import patch, safely
-from modelyard.autologging.runs import autolog_run
+from modelyard.autologging.patching import patch, patch_method, safely
+from modelyard.autologging.runs import artifact_repository, autolog_run
 
 INTEGRATION = "sklearn"
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -93,15 +94,10 @@ def _estimator_classes() -> list[type]:
 def _patch_everything() -> None:
     for cls in _estimator_classes():
         for name in FIT_METHODS:
-            # Only plain functions: `available_if` descriptors (Pipeline.fit_predict, ...) decide
-            # whether the method exists at all, and replacing them would change that answer.
-            if inspect.isfunction(inspect.getattr_static(cls, name, None)):
-                patch(cls, name, _fit_wrapper)
+            patch_method(cls, name, _fit_wrapper)
         for name in post_training.PREDICT_METHODS:
-            if inspect.isfunction(inspect.getattr_static(cls, name, None)):
-                patch(cls, name, _predict_wrapper)
-        if inspect.isfunction(inspect.getattr_static(cls, "score", None)):
-            patch(cls, "score", _score_wrapper)
+            patch_method(cls, name, _predict_wrapper)
+        patch_method(cls, "score", _score_wrapper)
     import sklearn.metrics
 
     for name in post_training.METRIC_FUNCTIONS:
@@ -214,32 +210,49 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
     )
     dataset_entry = None
     if config.log_datasets and X is not None:
-        from modelyard.autologging.datasets import log_dataset
         from modelyard.data.inputs import dataset_input
 
         log.dataset = safely(INTEGRATION, silent, dataset_of, X, y)
         if log.dataset is not None:
             dataset_entry = dataset_input(log.dataset, "train")
-            safely(INTEGRATION, silent, log_dataset, run_id, log.dataset, "train")
-    if X is not None:
-        log.metrics.update(
-            safely(INTEGRATION, silent, sklearn_metrics.training_metrics, estimator, X, y, weight) or {}
-        )
-    if search:
-        log.metrics.update(sklearn_tuning.search_metrics(estimator))
-    if config.log_models:
-        info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params)
-        log.model_id = getattr(info, "model_id", None)
-        if search and hasattr(estimator, "best_estimator_"):
-            safely(
-                INTEGRATION, silent, _log_model, estimator.best_estimator_, X, config, "best_estimator", None
+    # The dataset input and the artifacts do not depend on the model: they go out on other threads
+    # while this one logs the model, so a fit waits for the slowest of them, not for their sum.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        if dataset_entry is not None:
+            pool.submit(safely, INTEGRATION, silent, _log_inputs, run_id, dataset_entry)
+        repository = artifact_repository(run_id)  # here: the active run is this thread's
+        pool.submit(safely, INTEGRATION, silent, _log_artifacts, estimator, X, y, weight, repository, search)
+        if X is not None:
+            log.metrics.update(
+                safely(INTEGRATION, silent, sklearn_metrics.training_metrics, estimator, X, y, weight) or {}
             )
-    safely(INTEGRATION, silent, log.flush, run_id)
-    safely(INTEGRATION, silent, _log_artifacts, estimator, X, y, weight, run_id, search)
+        if search:
+            log.metrics.update(sklearn_tuning.search_metrics(estimator))
+        if config.log_models:
+            info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params)
+            log.model_id = getattr(info, "model_id", None)
+            if search and hasattr(estimator, "best_estimator_"):
+                safely(
+                    INTEGRATION,
+                    silent,
+                    _log_model,
+                    estimator.best_estimator_,
+                    X,
+                    config,
+                    "best_estimator",
+                    None,
+                )
+        safely(INTEGRATION, silent, log.flush, run_id)
     if search and config.max_tuning_runs != 0 and hasattr(estimator, "cv_results_"):
         safely(INTEGRATION, silent, sklearn_tuning.log_children, estimator, run_id, config, dataset_entry)
     if config.log_post_training_metrics:
         post_training.remember_model(estimator, run_id, log.model_id)
+
+
+def _log_inputs(run_id: str, entry: dict[str, Any]) -> None:
+    from modelyard.client import Client
+
+    Client().log_inputs(run_id, [entry])
 
 
 def _head(X: Any) -> Any:
@@ -275,9 +288,7 @@ def _log_model(
     )
 
 
-def _log_artifacts(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, search: bool) -> None:
-    from modelyard.client.artifacts import log_artifacts
-
+def _log_artifacts(estimator: Any, X: Any, y: Any, weight: Any, repository: Any, search: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="modelyard-autolog-") as folder:
         try:
             from sklearn.utils import estimator_html_repr
@@ -292,4 +303,4 @@ def _log_artifacts(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, sea
         if search:
             with open(os.path.join(folder, "cv_results.csv"), "w") as out:
                 out.write(sklearn_tuning.cv_results_csv(estimator))
-        log_artifacts(run_id, folder)
+        repository.log_artifacts(folder)

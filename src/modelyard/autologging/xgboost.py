@@ -23,7 +23,7 @@ from typing import Any
 from modelyard.autologging.config import SESSION, AutologConfig, active_config, set_config
 from modelyard.autologging.fit_log import FitLog
 from modelyard.autologging.patching import patch, safely
-from modelyard.autologging.runs import autolog_run
+from modelyard.autologging.runs import artifact_repository, autolog_run
 
 INTEGRATION = "xgboost"
 _EXAMPLE_ROWS = 5
@@ -279,15 +279,13 @@ def _log_model(model: Any, example: Any, config: AutologConfig) -> Any:
 
 
 def _log_importance(booster: Any, run_id: str, importance_types: list[str]) -> None:
-    from modelyard.client.artifacts import log_artifacts
-
     with tempfile.TemporaryDirectory(prefix="modelyard-xgb-") as folder:
         for kind in importance_types:
             scores = booster.get_score(importance_type=kind)
             with open(os.path.join(folder, f"feature_importance_{kind}.json"), "w") as out:
                 out.write(json.dumps(scores))
             _plot_importance(scores, kind, os.path.join(folder, f"feature_importance_{kind}.png"))
-        log_artifacts(run_id, folder)
+        artifact_repository(run_id).log_artifacts(folder)
 
 
 def _plot_importance(scores: dict[str, float], kind: str, path: str) -> None:

@@ -171,9 +171,10 @@ class NumpyDataset(Dataset):
     def schema_json(self) -> str:
         from modelyard.models.signature import infer_schema
 
-        tensors = {"features": infer_schema(self._features).to_json()}
-        if self._targets is not None:
-            tensors["targets"] = infer_schema(self._targets).to_json()
+        tensors: dict[str, str | None] = {
+            "features": infer_schema(self._features).to_json(),
+            "targets": None if self._targets is None else infer_schema(self._targets).to_json(),
+        }
         return json.dumps({"mlflow_tensorspec": tensors})
 
 

@@ -29,9 +29,11 @@ def frame_digest(frame: Any) -> str:
     import pandas as pd
 
     sample = frame.head(SAMPLE_SIZE)
-    numeric = set(sample.select_dtypes(include=[np.number]).columns)
-    strings = {c for c in sample.columns if sample[c].map(lambda v: type(v) is str).all()}
-    hashable = sample[[c for c in sample.columns if c in numeric or c in strings]]
+    numeric = sample.select_dtypes(include=[np.number]).columns
+    strings = sample.columns[[bool(sample[c].map(lambda v: type(v) is str).all()) for c in sample.columns]]
+    # pandas' own Index.union decides the column order (sorted when both kinds are present), so the
+    # row hashes come out as MLflow's client computes them.
+    hashable = sample[strings.union(numeric)]
     parts: list[Any] = [pd.util.hash_pandas_object(hashable).values, np.int64(len(frame))]
     parts.extend(str(c).encode() for c in frame.columns)
     return _md5_of(parts)

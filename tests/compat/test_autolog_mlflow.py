@@ -306,3 +306,37 @@ def test_validation_thresholds_name_the_failing_metric(yard: MlflowClient) -> No
                 "log_loss": MetricThreshold(min_relative_change=0.05, greater_is_better=False)
             },
         )
+
+
+def test_dataset_inputs_and_tables_match_mlflows(
+    yard: MlflowClient, tracking_uri: str, experiment_name: str
+) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": [0.5, 1.5, 2.0]})
+    runs = {}
+    for name, client in (("mlflow", mlflow), ("modelyard", modelyard)):
+        client.set_experiment(experiment_name)
+        with client.start_run() as run:
+            dataset = client.data.from_pandas(df, source="s3://bucket/train.csv", name="train", targets="a")
+            client.log_input(dataset, context="training", tags={"split": "a"})
+            client.log_table(df, "tables/t.json")
+            client.log_table({"a": [4], "b": ["w"], "c": [3.0]}, "tables/t.json")
+        runs[name] = yard.get_run(run.info.run_id)
+
+    def inputs(run: Any) -> list[Any]:
+        return [
+            (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema,
+             d.dataset.profile, sorted((t.key, t.value) for t in d.tags))
+            for d in run.inputs.dataset_inputs
+        ]  # fmt: skip
+
+    assert inputs(runs["modelyard"]) == inputs(runs["mlflow"])
+    tag = "mlflow.loggedArtifacts"
+    assert runs["modelyard"].data.tags[tag] == runs["mlflow"].data.tags[tag]
+    ours, theirs = runs["modelyard"].info.run_id, runs["mlflow"].info.run_id
+    expected = pd.concat([df, pd.DataFrame({"a": [4], "b": ["w"], "c": [3.0]})], ignore_index=True)
+    pd.testing.assert_frame_equal(mlflow.load_table("tables/t.json", run_ids=[ours]), expected)
+    both = modelyard.load_table("tables/t.json", extra_columns=["run_id"])  # found by the tag, both runs
+    assert sorted(set(both["run_id"])) == sorted([ours, theirs]) and len(both) == 8
+    pd.testing.assert_frame_equal(modelyard.load_table("tables/t.json", run_ids=[theirs]), expected)

@@ -143,6 +143,16 @@ def _score(
     folder: str | None,
 ) -> tuple[dict[str, float], list[tuple[str, str]], Any]:
     """Metrics, plot files (when `folder` is given) and the predictions."""
+    from modelyard.autologging.config import SESSION
+
+    # Scoring here is not the user's own predict/metric calls: autologging must not record it.
+    with SESSION:
+        return _score_quietly(model, prepared, model_type, config, folder)
+
+
+def _score_quietly(
+    model: EvalModel, prepared: eval_data.EvalData, model_type: str, config: dict[str, Any], folder: str | None
+) -> tuple[dict[str, float], list[tuple[str, str]], Any]:
     from modelyard.evaluation import plots
 
     y = prepared.targets

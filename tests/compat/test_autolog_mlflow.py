@@ -61,6 +61,10 @@ def seeded(compat_server: CompatServer) -> Iterator[dict[str, str]]:
     tag = uuid.uuid4().hex[:8]
     ids = {}
     cwd = os.getcwd()
+    # mlflow's autolog infers each model's requirements in a Python subprocess (~5 s of CPU each);
+    # past this timeout it writes its defaults instead, which this test does not compare.
+    saved_timeout = os.environ.get("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT")
+    os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = "1"
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         os.chdir(tmp)  # nothing the clients write locally lands in the checkout
@@ -74,6 +78,10 @@ def seeded(compat_server: CompatServer) -> Iterator[dict[str, str]]:
         finally:
             modelyard.set_tracking_uri(None)
             os.chdir(cwd)
+            if saved_timeout is None:
+                os.environ.pop("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", None)
+            else:
+                os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = saved_timeout
     yield ids
 
 

@@ -86,3 +86,14 @@ def test_a_pipeline_logs_once_not_per_step(monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         modelyard.sklearn.autolog(disable=True)
     assert logged == ["Pipeline"]
+
+
+def test_universal_autolog_configures_every_installed_integration() -> None:
+    modelyard.autolog(log_models=False, exclusive=True)
+    try:
+        for integration in ("sklearn", "xgboost"):
+            options = config.active_config(integration)
+            assert options is not None and options.log_models is False and options.exclusive is True
+    finally:
+        modelyard.autolog(disable=True)
+    assert config.active_config("sklearn") is None and config.active_config("xgboost") is None

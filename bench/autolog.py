@@ -4,7 +4,8 @@
 
 Starts modelyard's tracking service (gunicorn, 2 workers, SQLite, local artifacts) and measures, as
 medians over `--repeats`, what autologging adds to a small `fit`: the fit with autologging on minus the
-same fit with it off, for a regressor (params, metrics, dataset, model, estimator.html), a classifier
+same fit with it off (wall time, and this process's CPU time, which a loaded machine distorts less;
+plus the requests sent), for a regressor (params, metrics, dataset, model, estimator.html), a classifier
 (plus the confusion matrix and curves; matplotlib's drawing is most of it) and `log_models=False`; and
 how long a GridSearchCV of `--candidates` candidates takes to log (parent, model and every child run,
 `max_tuning_runs=None`). Targets (issue #18): < 50 ms per small fit, < 2 s for 100 candidates.
@@ -26,14 +27,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from modelyard.devstack.process import free_port  # noqa: E402
 from modelyard.devstack.services import TRACKING, GunicornService  # noqa: E402
 
+_REQUESTS = [0]
 
-def _median_ms(repeats: int, action: Callable[[], object]) -> float:
-    samples = []
+
+def _count_requests() -> None:
+    """Count HTTP requests the client sends (every modelyard request goes through requests.Session)."""
+    import requests
+
+    original = requests.Session.request
+
+    def request(self: requests.Session, *args: object, **kwargs: object) -> object:
+        _REQUESTS[0] += 1
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    requests.Session.request = request  # type: ignore[method-assign]
+
+
+def _median(repeats: int, action: Callable[[], object]) -> tuple[float, float, float]:
+    """Medians of wall ms, this process's CPU ms (steadier on a loaded machine) and requests sent."""
+    wall, cpu, sent = [], [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        before = _REQUESTS[0]
+        started, started_cpu = time.perf_counter(), time.process_time()
         action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+        sent.append(_REQUESTS[0] - before)
+    return statistics.median(wall), statistics.median(cpu), statistics.median(sent)
 
 
 def main() -> None:
@@ -73,14 +93,15 @@ def main() -> None:
                 "regressor (LinearRegression, diabetes)": lambda: LinearRegression().fit(Xr, yr),
                 "classifier (LogisticRegression, iris)": lambda: LogisticRegression(max_iter=300).fit(Xc, yc),
             }
+            _count_requests()
             rows = []
             for label, fit in fits.items():
                 fit()
-                plain = _median_ms(args.repeats, fit)
+                plain = _median(args.repeats, fit)
                 for options in ({}, {"log_models": False}):
                     modelyard.sklearn.autolog(**options)
                     fit()  # first fit: imports and patching
-                    logged = _median_ms(args.repeats, fit)
+                    logged = _median(args.repeats, fit)
                     modelyard.sklearn.autolog(disable=True)
                     rows.append((f"{label} {options or 'defaults'}", plain, logged))
             side = int(np.ceil(np.sqrt(args.candidates)))
@@ -91,18 +112,23 @@ def main() -> None:
             def search() -> object:
                 return GridSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=2).fit(Xc, yc)
 
-            plain = _median_ms(3, search)
+            plain = _median(3, search)
             modelyard.sklearn.autolog(max_tuning_runs=None)
             search()
-            logged = _median_ms(3, search)
+            logged = _median(3, search)
             modelyard.sklearn.autolog(disable=True)
             rows.append((f"GridSearchCV, {count} candidates, every child run", plain, logged))
         finally:
             modelyard.set_tracking_uri(None)
             service.stop()
-    print(f"{'fit':<70} {'plain ms':>9} {'autolog ms':>11} {'overhead ms':>12}")
+    print(
+        f"{'fit':<66} {'plain ms':>9} {'autolog ms':>10} {'overhead ms':>11} {'client CPU ms':>13} {'requests':>8}"
+    )
     for label, plain, logged in rows:
-        print(f"{label:<70} {plain:>9.1f} {logged:>11.1f} {logged - plain:>12.1f}")
+        print(
+            f"{label:<66} {plain[0]:>9.1f} {logged[0]:>10.1f} {logged[0] - plain[0]:>11.1f} "
+            f"{logged[1] - plain[1]:>13.1f} {logged[2]:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def seeded(compat_server: CompatServer) -> Iterator[dict[str, str]]:
             run_scenario(modelyard, f"autolog-modelyard-{tag}")
             ids["modelyard"] = modelyard.get_experiment_by_name(f"autolog-modelyard-{tag}").experiment_id
         finally:
+            # A scenario that failed half-way must not leave autologging on for the tests after it.
+            mlflow.sklearn.autolog(disable=True)
+            mlflow.xgboost.autolog(disable=True)
+            modelyard.autolog(disable=True)
             modelyard.set_tracking_uri(None)
             os.chdir(cwd)
             if saved_timeout is None:
@@ -278,40 +282,40 @@ def test_evaluate_with_mismatched_targets_fails_before_any_run(
 
 
 def test_validation_thresholds_name_the_failing_metric(yard: MlflowClient) -> None:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.dummy import DummyClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.datasets import load_diabetes
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import LinearRegression
 
     from modelyard.models import MetricThreshold
 
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
     data = X.assign(label=y)
-    good = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
-    dummy = DummyClassifier().fit(X, y)
-    result = modelyard.models.evaluate(good, data, targets="label", model_type="classifier")
-    baseline = modelyard.evaluate(dummy, data, targets="label", model_type="classifier")
+    good = LinearRegression().fit(X, y)
+    dummy = DummyRegressor().fit(X, y)
+    result = modelyard.models.evaluate(good, data, targets="label", model_type="regressor")
+    baseline = modelyard.evaluate(dummy, data, targets="label", model_type="regressor")
     modelyard.validate_evaluation_results(
-        {"accuracy_score": MetricThreshold(threshold=0.9, min_absolute_change=0.1, greater_is_better=True)},
+        {"r2_score": MetricThreshold(threshold=0.5, min_absolute_change=0.4, greater_is_better=True)},
         result,
         baseline,
     )
     with pytest.raises(
-        modelyard.evaluation.ModelValidationFailedException, match="'accuracy_score'.*threshold 0.99"
+        modelyard.evaluation.ModelValidationFailedException, match="'r2_score'.*threshold 0.9"
     ):
         modelyard.validate_evaluation_results(
-            {"accuracy_score": MetricThreshold(threshold=0.99, greater_is_better=True)}, result
+            {"r2_score": MetricThreshold(threshold=0.9, greater_is_better=True)}, result
         )
     with pytest.raises(
-        modelyard.evaluation.ModelValidationFailedException, match="'log_loss'.*min_relative_change"
+        modelyard.evaluation.ModelValidationFailedException, match="'mean_squared_error'.*min_relative_change"
     ):
         modelyard.evaluate(
             dummy,
             data,
             targets="label",
-            model_type="classifier",
+            model_type="regressor",
             baseline_model=good,
             validation_thresholds={
-                "log_loss": MetricThreshold(min_relative_change=0.05, greater_is_better=False)
+                "mean_squared_error": MetricThreshold(min_relative_change=0.05, greater_is_better=False)
             },
         )
 

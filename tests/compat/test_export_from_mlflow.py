@@ -17,17 +17,7 @@ def test_export_from_a_real_mlflow_server_imports_into_modelyard(
     monkeypatch.setenv("EXPORT_TMP", str(tmp_path / "snap"))
     log_runs(mlflow_server, tmp_path, experiment, model)
     bundle = str(tmp_path / "from-mlflow")
-    cli(
-        "export",
-        "--tracking-uri",
-        mlflow_server,
-        "--experiments",
-        experiment,
-        "--models",
-        model,
-        "--output",
-        bundle,
-    )
+    cli("export", "--tracking-uri", mlflow_server, "--experiments", experiment, "--models", model, "--output", bundle)
     expected = snapshot(mlflow_server, experiment, model)
     target = tracking_server()
     cli("import", bundle, "--tracking-uri", target)

@@ -443,9 +443,7 @@ def test_sklearn_models_logged_by_mlflow_serve_in_every_format(
         mlflow.sklearn.log_model(classifier, name="model", registered_model_name=name, **extra)
     flavor = mlflow.models.get_model_info(f"models:/{name}/1").flavors["sklearn"]
     assert flavor["serialization_format"] == (serialization_format or "skops")
-    with TestClient(
-        create_app(Settings(model_uri=f"models:/{name}/1")), base_url="http://localhost"
-    ) as served:
+    with TestClient(create_app(Settings(model_uri=f"models:/{name}/1")), base_url="http://localhost") as served:
         answer = served.post("/invocations", json={"dataframe_split": frame.to_dict(orient="split")})
     assert answer.status_code == 200, answer.text
     assert answer.json()["predictions"] == classifier.predict(frame).tolist()

@@ -67,7 +67,7 @@ class _WorkerFindings:
 
     @staticmethod
     def pytest_testnodedown(node: Any, error: Any) -> None:
-        found = node.workeroutput.get("server_errors", ())
+        found = getattr(node, "workeroutput", {}).get("server_errors", ())  # none when a worker crashed
         server_errors.FINDINGS.extend(server_errors.Finding(**finding) for finding in found)
 
 

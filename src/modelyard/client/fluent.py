@@ -205,7 +205,12 @@ def start_run(
     description: str | None = None,
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
-    """Start (or with `run_id=`, resume) a run and make it the active run of this thread."""
+    """Start (or with `run_id=`, resume) a run and make it the active run of this thread.
+
+    Without `run_id`, a top-level start_run continues the run named by MLFLOW_RUN_ID (set by
+    `modelyard run` / `mlflow run` for the project's command), once: as in MLflow the variable is
+    removed when used, so a later start_run makes a new run.
+    """
     stack = _state.run_stack
     if stack and not nested:
         raise ModelyardException.invalid_parameter(
@@ -216,6 +221,8 @@ def start_run(
     user_tags = {k: str(v) for k, v in (tags or {}).items()}
     if description is not None:
         user_tags[run_context.NOTE] = description
+    if run_id is None and not nested:
+        run_id = os.environ.pop("MLFLOW_RUN_ID", None) or None
     if run_id is not None:
         run = _resume(client, run_id, experiment_id, user_tags)
     else:

@@ -209,7 +209,8 @@ def start_run(
 
     Without `run_id`, a top-level start_run continues the run named by MLFLOW_RUN_ID (set by
     `modelyard run` / `mlflow run` for the project's command), once: as in MLflow the variable is
-    removed when used, so a later start_run makes a new run.
+    removed when used, so a later start_run makes a new run. `log_system_metrics` (default:
+    MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING) logs `system/*` metrics until the run ends.
     """
     stack = _state.run_stack
     if stack and not nested:
@@ -242,6 +243,10 @@ def start_run(
         )
     active = ActiveRun(run)
     stack.append(active)
+    from modelyard import system_metrics
+
+    if system_metrics.wanted(log_system_metrics):
+        system_metrics.start_monitor(run.info.run_id, client)
     return active
 
 
@@ -272,9 +277,12 @@ def end_run(status: str = RunStatus.FINISHED, run_id: str | None = None) -> None
     if run_id is not None and all(r.info.run_id != run_id for r in stack):
         return  # already ended explicitly inside its `with` block
     client = _client()
+    from modelyard import system_metrics
+
     while stack:
         run = stack.pop()
         _state.last_run_id = run.info.run_id
+        system_metrics.stop_monitor(run.info.run_id)
         client.set_terminated(run.info.run_id, status)
         if run_id is None or run.info.run_id == run_id:
             return

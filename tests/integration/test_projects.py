@@ -138,7 +138,7 @@ def test_git_repository_at_a_commit_through_the_cli_in_a_virtualenv(
         "mlflow.source.name": f"file://{repo}",
         "mlflow.source.type": "PROJECT",
         "mlflow.source.git.commit": first,
-        "mlflow.source.git.repoURL": f"file://{repo}",
+        "mlflow.source.git.repoURL": str(repo),
         "mlflow.project.entryPoint": "main",
         "mlflow.project.env": "virtualenv",
         "mlflow.project.backend": "local",

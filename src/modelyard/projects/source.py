@@ -8,7 +8,7 @@ user's own working tree, which leaves it detached. `#sub/dir` after the URI pick
 The source tags are MLflow's, as `mlflow run` 3.17 writes them: `mlflow.source.name` is the URI for a
 git URI, `file://<path>` for a local repository's root and the absolute path (plus `#subdir`) for any
 other local folder; `mlflow.source.git.commit` is the commit that runs; `mlflow.source.git.repoURL` the
-repository's `origin` (or the URI it was cloned from).
+repository's `origin` (or the URI or path it was cloned from).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def fetch(uri: str, version: str | None = None) -> ProjectSource:
         root = _work_tree_root(local)
         inner = local.relative_to(root).as_posix()
         sub = "/".join(part for part in (inner if inner != "." else "", subdirectory) if part)
-        repo_url = _origin_url(git_dir) or f"file://{root}"
+        repo_url = _origin_url(git_dir) or str(root)  # what mlflow 3.17 records for a local clone
         return _clone(str(root), version, sub, source_name=source_name, repo_url=repo_url)
     directory = _subdirectory(local, subdirectory, uri)
     commit = git_commit(directory) if git_dir is not None else None

@@ -1,0 +1,124 @@
+"""The same project run by the real `mlflow run` (3.17) and by `modelyard.projects.run`, compared.
+
+Both log to the compat session's real `mlflow server`, so modelyard's side is also checked against
+MLflow's own tracking API. The project is a local git repository run at its first commit; the run's
+tags, params, metrics and status must be equal (run ids and times aside).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.projects_support import git_repo_with_two_commits, read_seen, tiny_wheel
+from tests.support.mlflow_client import mlflow_pointed_at
+
+from modelyard import projects
+from modelyard.client import tracking_uri as tracking_uri_module
+from modelyard.projects import ExecutionException
+
+pytestmark = [pytest.mark.compat, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def env_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {
+        "mlflow": tmp_path_factory.mktemp("mlflow-envs"),
+        "modelyard": tmp_path_factory.mktemp("yard-envs"),
+    }
+
+
+@pytest.fixture
+def pointed(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, env_roots: dict[str, Path]) -> Iterator[str]:
+    monkeypatch.delenv("MODELYARD_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MODELYARD_ENV_ROOT", str(env_roots["modelyard"]))
+    with mlflow_pointed_at(mlflow_server) as uri:
+        yield uri
+    tracking_uri_module.clear_store_cache()
+
+
+def _as_compared(run) -> dict:  # type: ignore[no-untyped-def]
+    """What must be equal: everything but ids, times and the name each side was given."""
+    tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.runName"}
+    return {"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics, "tags": tags}
+
+
+CASES = {"main": "virtualenv", "exit": "local"}
+
+
+def test_modelyard_run_gives_the_runs_mlflow_run_gives(
+    pointed: str, tmp_path: Path, env_roots: dict[str, Path]
+) -> None:
+    """main at the first commit in a virtualenv (FINISHED) and a failing entry point locally (FAILED);
+    mlflow's two runs go in the background while modelyard's run, to keep the wall time down."""
+    import mlflow
+
+    repo = tmp_path / "repo"
+    first, _ = git_repo_with_two_commits(repo, tiny_wheel(tmp_path / "wheels"), client="mlflow")
+    params = {"main": {"out": str(tmp_path / "seen.json"), "epochs": "2"}, "exit": {"code": "3"}}
+    experiments = {entry: f"projects-{entry}-{tmp_path.name}-{os.getpid()}" for entry in CASES}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": pointed,
+        "MLFLOW_ENV_ROOT": str(env_roots["mlflow"]),
+    }
+    theirs = {
+        entry: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "run",
+                str(repo),
+                "-e",
+                entry,
+                "--version",
+                first,
+                "--env-manager",
+                manager,
+                "--experiment-name",
+                experiments[entry],
+                "--run-name",
+                "theirs",
+                *[f"-P{k}={v}" for k, v in params[entry].items()],
+            ],
+            env={**env, "MLFLOW_ENV_ROOT": str(env_roots["mlflow"] / entry)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for entry, manager in CASES.items()
+    }
+    try:
+        ours = projects.run(
+            str(repo), "main", version=first, parameters=params["main"],
+            env_manager="virtualenv", experiment_name=experiments["main"], run_name="ours",
+            storage_dir=str(tmp_path / "inputs"),
+        )  # fmt: skip
+        with pytest.raises(ExecutionException, match="failed"):
+            projects.run(str(repo), "exit", version=first, parameters=params["exit"], env_manager="local",
+                         experiment_name=experiments["exit"], run_name="ours")  # fmt: skip
+        outputs = {entry: process.communicate(timeout=600)[0] for entry, process in theirs.items()}
+    finally:
+        for process in theirs.values():
+            if process.poll() is None:
+                process.kill()
+    assert theirs["main"].returncode == 0, outputs["main"][-3000:]
+    assert theirs["exit"].returncode != 0, outputs["exit"][-3000:]
+    seen = read_seen(tmp_path / "seen.json")  # both wrote it, from the first commit, with tinydep installed
+    assert (seen["version"], seen["tinydep"]) == (1, 42)
+    client = mlflow.MlflowClient(pointed)
+    for entry, experiment in experiments.items():
+        runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+        by_name = {run.info.run_name: run for run in runs}
+        assert sorted(by_name) == ["ours", "theirs"], entry
+        ours_run, their_run = by_name["ours"], by_name["theirs"]
+        if entry == "main":
+            assert ours_run.info.run_id == ours.run_id
+        assert _as_compared(ours_run) == _as_compared(their_run), entry
+        assert ours_run.data.tags["mlflow.source.git.commit"] == first

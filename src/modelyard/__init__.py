@@ -50,7 +50,7 @@ from modelyard.version import __version__
 #: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
 _LAZY_SUBMODULES = frozenset(
     {"artifacts", "client", "entities", "exceptions", "models", "projects", "pyfunc", "sklearn", "tracking"}
-    | {"system_metrics"}
+    | {"pytorch", "system_metrics"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".

@@ -24,6 +24,7 @@ FLAVOR_NAME = "python_function"
 _LOADER_ALIASES = {
     "mlflow.sklearn": "modelyard.sklearn",
     "mlflow.pyfunc.model": "modelyard.pyfunc.model",
+    "mlflow.pytorch": "modelyard.pytorch",
 }
 
 

@@ -275,7 +275,8 @@ def test_environments_modelyard_cannot_build_are_named(
     assert _runs("envs") == []
 
 
-def test_ctrl_c_stops_the_command_and_marks_the_run_killed(tracking: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_command_and_marks_the_run_killed(tracking: str, tmp_path: Path, signum: int) -> None:
     project = tmp_path / "sleeper"
     project.mkdir()
     (project / "MLproject").write_text(
@@ -295,7 +296,7 @@ def test_ctrl_c_stops_the_command_and_marks_the_run_killed(tracking: str, tmp_pa
             assert time.monotonic() < deadline, "the project's command never started"
             time.sleep(0.1)
         sleeper = int(pidfile.read_text())
-        cli.send_signal(signal.SIGINT)
+        cli.send_signal(signum)
         _, stderr = cli.communicate(timeout=60)
     finally:
         if cli.poll() is None:

@@ -101,7 +101,8 @@ def prepare(manager: str, spec: EnvironmentSpec, env_root: str | None = None) ->
         env_root or os.environ.get(ENV_ROOT_VARIABLE) or Path.home() / ".cache" / "modelyard" / "envs"
     )
     if manager == UV:
-        uv = shutil.which("uv")
+        # uv installed by pip beside this Python counts, even when its venv is not activated.
+        uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
         if uv is None:
             raise ExecutionException(
                 "--env-manager uv needs the uv executable, which is not on PATH (pip install uv), "

@@ -222,6 +222,23 @@ def test_the_uv_env_manager_builds_the_env_with_uv(
     assert run.info.status == "FINISHED" and run.data.tags["mlflow.project.env"] == "uv"
 
 
+def test_a_remote_path_parameter_is_downloaded_before_the_command_runs(tracking: str, tmp_path: Path) -> None:
+    with modelyard.start_run() as source:
+        modelyard.log_text("hello", "data/x.txt")
+    project = tmp_path / "reader"
+    project.mkdir()
+    (project / "MLproject").write_text(
+        "entry_points:\n  main:\n    parameters: {data: path}\n    command: 'cat {data} > out.txt'\n"
+    )
+    uri = f"runs:/{source.info.run_id}/data/x.txt"
+    submitted = projects.run(
+        str(project), parameters={"data": uri}, env_manager="local", storage_dir=str(tmp_path / "inputs")
+    )
+    assert (project / "out.txt").read_text() == "hello"
+    assert modelyard.get_run(submitted.run_id).data.params == {"data": uri}  # logged as given
+    assert [p.name for p in (tmp_path / "inputs").iterdir()] != []
+
+
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[dict, str]]:
     return {
         "unknown entry point": ({"entry_point": "nope"}, "Could not find entry point 'nope'"),

@@ -148,8 +148,7 @@ def _start(
 ) -> SubmittedRun:
     project = spec.load_project(project_source.directory)
     entry = project.entry_point(entry_point)
-    downloads = Path(storage_dir or tempfile.mkdtemp(prefix="modelyard-project-inputs-"))
-    params, command = entry.resolve(parameters, lambda uri: _download(uri, downloads))
+    params, command = entry.resolve(parameters, lambda uri: _download(uri, storage_dir))
     manager = envs.choose_manager(env_manager, project.environment)
     environment = envs.prepare(manager, project.environment)
 
@@ -238,12 +237,14 @@ def _absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
-def _download(uri: str, storage_dir: Path) -> str:
+def _download(uri: str, storage_dir: str | None) -> str:
+    """A remote `path` value downloaded into its own folder (of `storage_dir`, else a new temp folder)."""
     from modelyard.models.uri import download_artifact_uri
 
-    target = storage_dir / f"input-{len(list(storage_dir.iterdir())) if storage_dir.exists() else 0}"
-    target.mkdir(parents=True, exist_ok=True)
+    if storage_dir is not None:
+        Path(storage_dir).mkdir(parents=True, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="modelyard-project-input-", dir=storage_dir)
     try:
-        return download_artifact_uri(uri, str(target))
+        return download_artifact_uri(uri, target)
     except Exception as exc:
         raise ExecutionException(f"Could not download {uri!r} for a path parameter: {exc}") from None

@@ -67,12 +67,6 @@ def _runs(experiment_name: str) -> list:
     return modelyard.search_runs([experiment.experiment_id], output_format="list")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelyard.cli", "run", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_local_folder_through_the_api_in_the_local_env(tracking: str, tmp_path: Path) -> None:
     project = write_project(tmp_path / "proj", None)
     submitted = projects.run(
@@ -115,11 +109,12 @@ def test_git_repository_at_a_commit_through_the_cli_in_a_virtualenv(
 ) -> None:
     repo = tmp_path / "repo"
     first, second = git_repo_with_two_commits(repo, wheel)
-    done = _cli(
-        str(repo), "--version", first, "-P", f"out={tmp_path / 'seen.json'}", "-P", "epochs=2",
-        "--env-manager", "virtualenv", "--experiment-name", "git-cli",
+    done = CliRunner().invoke(
+        main,
+        ["run", str(repo), "--version", first, "-P", f"out={tmp_path / 'seen.json'}", "-P", "epochs=2",
+         "--env-manager", "virtualenv", "--experiment-name", "git-cli"],
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     seen = read_seen(tmp_path / "seen.json")
     assert seen["version"] == 1  # the first commit's code ran
     assert seen["tinydep"] == 42  # installed from python_env.yaml's requirements

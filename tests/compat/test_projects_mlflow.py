@@ -57,7 +57,7 @@ def test_modelyard_run_gives_the_runs_mlflow_run_gives(
     pointed: str, tmp_path: Path, env_roots: dict[str, Path]
 ) -> None:
     """main at the first commit (FINISHED; the command logs into the run with the real mlflow client)
-    and a failing entry point (FAILED); mlflow's two runs go in the background while modelyard's run."""
+    and a failing entry point (FAILED)."""
     import mlflow
 
     repo = tmp_path / "repo"
@@ -70,8 +70,18 @@ def test_modelyard_run_gives_the_runs_mlflow_run_gives(
         "MLFLOW_TRACKING_URI": pointed,
         "MLFLOW_ENV_ROOT": str(env_roots["mlflow"]),
     }
+    # modelyard's runs first, mlflow's after, one at a time: `mlflow run` of a local repository at a
+    # version fetches into that repository itself (it is left detached), which races any other git
+    # process reading it.
+    ours = projects.run(
+        str(repo), "main", version=first, parameters=params["main"],
+        env_manager="local", experiment_name=experiments["main"], run_name="ours",
+    )  # fmt: skip
+    with pytest.raises(ExecutionException, match="failed"):
+        projects.run(str(repo), "exit", version=first, parameters=params["exit"], env_manager="local",
+                     experiment_name=experiments["exit"], run_name="ours")  # fmt: skip
     theirs = {
-        entry: subprocess.Popen(
+        entry: subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -90,29 +100,15 @@ def test_modelyard_run_gives_the_runs_mlflow_run_gives(
                 "theirs",
                 *[f"-P{k}={v}" for k, v in params[entry].items()],
             ],
-            env={**env, "MLFLOW_ENV_ROOT": str(env_roots["mlflow"] / entry)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            env=env,
+            capture_output=True,
             text=True,
+            timeout=600,
         )  # fmt: skip
         for entry, manager in CASES.items()
     }
-    try:
-        ours = projects.run(
-            str(repo), "main", version=first, parameters=params["main"],
-            env_manager="local", experiment_name=experiments["main"], run_name="ours",
-            storage_dir=str(tmp_path / "inputs"),
-        )  # fmt: skip
-        with pytest.raises(ExecutionException, match="failed"):
-            projects.run(str(repo), "exit", version=first, parameters=params["exit"], env_manager="local",
-                         experiment_name=experiments["exit"], run_name="ours")  # fmt: skip
-        outputs = {entry: process.communicate(timeout=600)[0] for entry, process in theirs.items()}
-    finally:
-        for process in theirs.values():
-            if process.poll() is None:
-                process.kill()
-    assert theirs["main"].returncode == 0, outputs["main"][-3000:]
-    assert theirs["exit"].returncode != 0, outputs["exit"][-3000:]
+    assert theirs["main"].returncode == 0, theirs["main"].stderr[-3000:]
+    assert theirs["exit"].returncode != 0, theirs["exit"].stderr[-3000:]
     seen = read_seen(tmp_path / "seen.json")  # both wrote it, from the first commit
     assert seen["version"] == 1
     client = mlflow.MlflowClient(pointed)

@@ -49,7 +49,8 @@ from modelyard.version import __version__
 
 #: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
 _LAZY_SUBMODULES = frozenset(
-    {"artifacts", "client", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking"}
+    {"artifacts", "client", "entities", "exceptions", "models", "projects", "pyfunc", "sklearn", "tracking"}
+    | {"pytorch", "system_metrics"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".
@@ -62,9 +63,24 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "log_figure": "modelyard.client.artifacts:fluent_log_figure",
     "log_image": "modelyard.client.artifacts:fluent_log_image",
     "get_artifact_uri": "modelyard.client.artifacts:get_artifact_uri",
+    **{
+        name: f"modelyard.system_metrics:{name}"
+        for name in (
+            "enable_system_metrics_logging",
+            "disable_system_metrics_logging",
+            "set_system_metrics_sampling_interval",
+            "set_system_metrics_samples_before_logging",
+            "set_system_metrics_node_id",
+        )
+    },
 }
 
 __all__ = [
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
     "get_artifact_uri",
     "log_image",
     "log_figure",

@@ -30,6 +30,7 @@ _LAZY_GROUPS = {
     "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
     "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
     "webhooks": ("modelyard.cli_webhooks:webhooks", "Register webhooks on registry and run events; delivery log."),
+    "run": ("modelyard.cli_projects:run", "Run an MLflow project (MLproject folder or git URI) as a tracked run."),
 }
 
 

@@ -18,10 +18,11 @@ from sqlalchemy import Engine
 from modelyard.auth import permissions
 from modelyard.auth.cache import CHANGES, SharedCounter, TtlCache
 from modelyard.auth.identity import Identity
-from modelyard.auth.permissions import GrantProfile, Permission, Visibility
+from modelyard.auth.permissions import GrantProfile, Permission
 from modelyard.exceptions import ModelyardException
 from modelyard.settings import Settings
 from modelyard.store.auth import AuthStore
+from modelyard.store.search.visibility import EVERYTHING, Visibility
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -104,5 +105,5 @@ class AuthContext:
     def visibility(self, identity: Identity | None, resource_type: str) -> Visibility:
         """Which resources of a type the caller may read; stores filter searches with it."""
         if identity is None or identity.is_admin:
-            return permissions.EVERYTHING
+            return EVERYTHING
         return self.profile(identity).readable(resource_type, self.config.default_permission)

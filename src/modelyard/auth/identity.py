@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard.store.search.visibility import Visibility
+
 #: The ASGI scope key holding the request's `Identity`.
 SCOPE_KEY = "modelyard.identity"
 
@@ -49,3 +51,63 @@ def current_identity(request: Any) -> Identity | None:
 def client_address(scope: dict[str, Any]) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
+
+
+def readable(request: Any, resource_type: str) -> Visibility | None:
+    """The experiments ("experiment") or registered models ("registered_model") the request's caller
+    may read, for a store's `visible=` filter; None when auth is off (no filter, no cost). Call it from a
+    plain `def` route (it may load the caller's grants from the database)."""
+    auth, identity = _auth(request), current_identity(request)
+    if auth is None or identity is None:
+        return None
+    return auth.visibility(identity, resource_type)  # type: ignore[no-any-return]
+
+
+def require(request: Any, resource_type: str, resource_id: str, action: str) -> None:
+    """Raise PERMISSION_DENIED unless the caller may do `action` ("read", "update", "delete",
+    "manage") on the resource; nothing when auth is off. For routes that find out what they touch
+    while they run (`/graphql` resolvers)."""
+    auth, identity = _auth(request), current_identity(request)
+    if auth is None or identity is None:
+        return
+    if not auth.permission_for(identity, resource_type, resource_id).allows(action):
+        from modelyard.exceptions import ModelyardException
+        from modelyard.protocol import errors
+
+        raise ModelyardException(
+            f"Permission denied: user '{identity.username}' may not {action} {resource_type} '{resource_id}'.",
+            errors.PERMISSION_DENIED,
+        )
+
+
+# --- what routes report after a change, so grants follow resources (no-ops with auth off) ------------
+def record_creator(request: Any, resource_type: str, resource_id: str) -> None:
+    """The creator of an experiment or registered model gets MANAGE on it (as in MLflow)."""
+    auth, identity = _auth(request), current_identity(request)
+    if auth is not None and identity is not None:
+        auth.store.grant_user(identity.username, resource_type, resource_id, "MANAGE", _actor(request, identity), replace=True)
+
+
+def record_rename(request: Any, resource_type: str, old_id: str, new_id: str) -> None:
+    """A registered model's grants follow its new name."""
+    auth, identity = _auth(request), current_identity(request)
+    if auth is not None and identity is not None and old_id != new_id:
+        auth.store.rename_resource(resource_type, old_id, new_id, _actor(request, identity))
+
+
+def record_delete(request: Any, resource_type: str, resource_id: str) -> None:
+    """A deleted registered model's grants go with it (a new model of that name starts clean)."""
+    auth, identity = _auth(request), current_identity(request)
+    if auth is not None and identity is not None:
+        auth.store.delete_resource(resource_type, resource_id, _actor(request, identity))
+
+
+def _auth(request: Any) -> Any:
+    scope = getattr(request, "scope", request)
+    return getattr(getattr(scope.get("app"), "state", None), "auth", None)
+
+
+def _actor(request: Any, identity: Identity) -> Any:
+    from modelyard.entities.auth import Actor
+
+    return Actor(identity.username, client_address(getattr(request, "scope", request)))

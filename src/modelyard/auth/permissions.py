@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelyard.exceptions import ModelyardException
+from modelyard.store.search.visibility import Visibility
 
 EXPERIMENT = "experiment"
 REGISTERED_MODEL = "registered_model"
@@ -109,30 +110,3 @@ class GrantProfile:
         if fallback.can_read:
             return Visibility(everything=False, excluded=frozenset(listed - readable))
         return Visibility(everything=False, only=frozenset(readable))
-
-
-@dataclass(frozen=True)
-class Visibility:
-    """The resources a caller may read: everything, everything but `excluded`, or `only` these.
-
-    Stores take it as a filter (`WHERE id NOT IN excluded` / `WHERE id IN only`), so results, totals
-    and page tokens are computed over the visible rows only.
-    """
-
-    everything: bool
-    only: frozenset[str] | None = None
-    excluded: frozenset[str] = frozenset()
-
-    def allows(self, resource_id: str) -> bool:
-        if self.everything:
-            return True
-        if self.only is not None:
-            return resource_id in self.only
-        return resource_id not in self.excluded
-
-    @property
-    def unrestricted(self) -> bool:
-        return self.everything or (self.only is None and not self.excluded)
-
-
-EVERYTHING = Visibility(everything=True)

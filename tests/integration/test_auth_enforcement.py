@@ -53,6 +53,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         admin_username=ADMIN[0],
         admin_password=ADMIN[1],
         auth_default_permission="NO_PERMISSIONS",
+        auth_password_hash_time_cost=1,
+        auth_password_hash_memory_kib=8192,
     )
     with TestClient(create_app(settings), base_url=BASE) as client:
         for user, password in (ALICE, BOB):

@@ -256,3 +256,21 @@ def test_the_standalone_artifacts_service_enforces_the_same_rules(tmp_path: Path
         assert client.get(f"/api/2.0/mlflow-artifacts/artifacts/{world.exp_a}/x", auth=ALICE).status_code == 404
         assert client.get(f"/api/2.0/mlflow-artifacts/artifacts/{world.exp_a}/x").status_code == 401
 
+
+
+def test_cors_is_off_by_default_and_an_allow_list_turns_it_on(tmp_path: Path, world: World) -> None:
+    from modelyard.artifact_proxy.app import create_app
+
+    origin = {"Origin": "https://notebooks.example.com"}
+    r = world.client.get("/health", headers=origin)
+    assert "access-control-allow-origin" not in r.headers
+    settings = Settings(artifacts_destination=str(tmp_path), cors_allowed_origins=("https://notebooks.example.com",))
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        preflight = client.options(
+            "/api/2.0/mlflow-artifacts/artifacts",
+            headers={**origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://notebooks.example.com"
+        other = client.get("/health", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from modelyard.auth import accounts, permissions, sessions, tokens
+from modelyard.auth import accounts, passwords, permissions, sessions, tokens
 from modelyard.auth.cache import SharedCounter
 from modelyard.auth.context import AuthConfig, AuthContext
 from modelyard.entities.auth import CLI, Actor
@@ -30,8 +30,11 @@ def engine(db_uri: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def ctx(engine: Engine) -> AuthContext:
-    return AuthContext.open(engine, AuthConfig(default_permission=permissions.NO_PERMISSIONS), SharedCounter())
+def ctx(engine: Engine) -> Iterator[AuthContext]:
+    # Cheap argon2id parameters: the defaults cost ~0.5 s per hash on a loaded 2-core machine.
+    passwords.configure(time_cost=1, memory_kib=8192)
+    yield AuthContext.open(engine, AuthConfig(default_permission=permissions.NO_PERMISSIONS), SharedCounter())
+    passwords.configure(time_cost=3, memory_kib=65536)
 
 
 def test_users_passwords_and_the_audit_log(ctx: AuthContext) -> None:

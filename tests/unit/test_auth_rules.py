@@ -14,7 +14,13 @@ from modelyard.auth import rules
 from modelyard.auth.routing import RouteTable, app_routes
 from modelyard.settings import Settings
 
-ADMIN = {"auth": True, "admin_username": "admin", "admin_password": "admin-password-1"}
+ADMIN = {
+    "auth": True,
+    "admin_username": "admin",
+    "admin_password": "admin-password-1",
+    "auth_password_hash_time_cost": 1,
+    "auth_password_hash_memory_kib": 8192,
+}
 #: Rules with no route (yet): the UI's sign-in pages are reserved for the UI's own change.
 RESERVED = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
 

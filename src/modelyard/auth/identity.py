@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard.entities.auth import Actor
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import errors
 from modelyard.store.search.visibility import Visibility
 
 #: The ASGI scope key holding the request's `Identity`.
@@ -71,9 +74,6 @@ def require(request: Any, resource_type: str, resource_id: str, action: str) -> 
     if auth is None or identity is None:
         return
     if not auth.permission_for(identity, resource_type, resource_id).allows(action):
-        from modelyard.exceptions import ModelyardException
-        from modelyard.protocol import errors
-
         raise ModelyardException(
             f"Permission denied: user '{identity.username}' may not {action} {resource_type} '{resource_id}'.",
             errors.PERMISSION_DENIED,
@@ -107,7 +107,5 @@ def _auth(request: Any) -> Any:
     return getattr(getattr(scope.get("app"), "state", None), "auth", None)
 
 
-def _actor(request: Any, identity: Identity) -> Any:
-    from modelyard.entities.auth import Actor
-
+def _actor(request: Any, identity: Identity) -> Actor:
     return Actor(identity.username, client_address(getattr(request, "scope", request)))

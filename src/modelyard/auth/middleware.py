@@ -33,7 +33,7 @@ from modelyard.auth.resolve import Lookups, Need, RequestArgs, needs_of, ui_para
 from modelyard.auth.routing import RouteTable
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
-from modelyard.tracking.parsing import json_args, read_query
+from modelyard.tracking.parsing import PARSED_BODY, json_args, read_query
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,9 @@ class AuthMiddleware:
         if scope["method"] in ("GET", "HEAD") and scope["query_string"]:  # as `tracking.parsing.read_args`
             return RequestArgs(read_query(Request(scope)), {}, path_params), receive
         body, receive = await _read_body(receive, self.max_body_bytes)
-        return RequestArgs(json_args(body, content_type or None), {}, path_params), receive
+        args = json_args(body, content_type or None)
+        scope[PARSED_BODY] = args  # the route's `read_args` takes it as it is (the body is replayed too)
+        return RequestArgs(args, {}, path_params), receive
 
     async def _unauthenticated(self, scope: Scope, send: Send, rule: rules.Rule, exc: ModelyardException) -> None:
         if rule.page and scope["method"] in ("GET", "HEAD"):

@@ -38,10 +38,18 @@ class QueryArgs(dict[str, list[str]]):
 
 
 # --- reading a request -----------------------------------------------------------------------------
+#: Where the auth middleware leaves a JSON body it already parsed (with `json_args`, as below), so the
+#: route does not parse it again.
+PARSED_BODY = "modelyard.json_args"
+
+
 async def read_args(request: Request) -> Args:
     """The request's parameters: the query string for a GET that has one, else the JSON body."""
     if request.method in ("GET", "HEAD") and request.url.query:
         return read_query(request)
+    parsed = request.scope.get(PARSED_BODY)
+    if parsed is not None:
+        return parsed  # type: ignore[no-any-return]
     return await read_json(request)
 
 

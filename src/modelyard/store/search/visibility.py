@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import false, true
-from sqlalchemy.sql.elements import ColumnElement
+if TYPE_CHECKING:  # the client imports `Visibility` (store ABCs) and must not pay for SQLAlchemy
+    from sqlalchemy.sql.elements import ColumnElement
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def condition(
     type, e.g. `int` for experiment ids; ids that do not convert match nothing); None: no limit."""
     if visible is None or visible.unrestricted:
         return None
+    from sqlalchemy import false, true
+
     if visible.only is not None:
         ids = _converted(visible.only, convert)
         return column.in_(sorted(ids)) if ids else false()

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
+from modelyard.auth.permissions import REGISTERED_MODEL
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
@@ -60,6 +62,7 @@ def models_page(request: Request, q: str = "", filter: str = "", page_token: str
         max_results=PAGE_SIZE,
         order_by=["last_updated_timestamp DESC"],
         page_token=page_token or None,
+        visible=readable(request, REGISTERED_MODEL),
     )
     next_url = (
         "/models?" + urlencode({"q": q, "filter": filter, "page_token": found.token}) if found.token else None
@@ -119,18 +122,21 @@ Actions = [CsrfChecked, Acting]
 def create_model(request: Request, form: FormFields) -> Response:
     name = field(form, "name")
     registry_store(request).create_registered_model(name, description=form.get("description") or None)
+    record_creator(request, REGISTERED_MODEL, name)
     return RedirectResponse(model_url(name), status_code=303)
 
 
 @router.post("/model/rename", dependencies=Actions)
 def rename_model(request: Request, form: FormFields) -> Response:
     renamed = registry_store(request).rename_registered_model(field(form, "name"), field(form, "new_name"))
+    record_rename(request, REGISTERED_MODEL, field(form, "name"), renamed.name)
     return RedirectResponse(model_url(renamed.name), status_code=303)
 
 
 @router.post("/model/delete", dependencies=Actions)
 def delete_model(request: Request, form: FormFields) -> Response:
     registry_store(request).delete_registered_model(field(form, "name"))
+    record_delete(request, REGISTERED_MODEL, field(form, "name"))
     return RedirectResponse("/models", status_code=303)
 
 

@@ -327,6 +327,11 @@ UI: dict[tuple[str, str], Rule] = {
     ("GET", "/deployments/{name}"): PAGE,
     ("POST", "/deployments/{name}/weights"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
     ("POST", "/deployments/{name}/delete"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
+    # The signed-in user's own page (`ui.routes.account`): their password and tokens only.
+    ("GET", "/account"): PAGE,
+    ("POST", "/account/password"): Rule(AUTHENTICATED, form=True, note="one's own; needs the current password"),
+    ("POST", "/account/tokens"): Rule(AUTHENTICATED, form=True, note="for oneself"),
+    ("POST", "/account/tokens/revoke"): Rule(AUTHENTICATED, form=True, note="one's own (the route checks the owner)"),
 }
 
 #: The tracking service's own artifact downloads and /graphql.

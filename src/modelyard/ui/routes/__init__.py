@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from modelyard.ui.routes import (
+    account,
     compare,
     deployments,
     experiments,
+    login,
     models,
     run,
     run_artifacts,
@@ -28,4 +30,6 @@ def routers() -> list[APIRouter]:
         compare.router,
         models.router,
         deployments.router,
+        login.router,
+        account.router,
     ]

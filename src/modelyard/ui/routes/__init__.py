@@ -6,11 +6,13 @@ from fastapi import APIRouter
 
 from modelyard.ui.routes import (
     account,
+    admin,
     compare,
     deployments,
     experiments,
     login,
     models,
+    permissions,
     run,
     run_artifacts,
     run_charts,
@@ -32,4 +34,6 @@ def routers() -> list[APIRouter]:
         deployments.router,
         login.router,
         account.router,
+        permissions.router,
+        admin.router,
     ]

@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
-from modelyard.auth.permissions import REGISTERED_MODEL
+from modelyard.auth.identity import current_identity, readable, record_creator, record_delete, record_rename
+from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
@@ -23,7 +23,10 @@ from modelyard.store.registry.base import RegistryStore
 from modelyard.store.registry.summaries import versions_of
 from modelyard.tracking.deps import request_user
 from modelyard.ui import csrf
+from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field
+from modelyard.ui.grants_section import permissions_section
+from modelyard.ui.next_url import here
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.search_box import name_filter
 
@@ -36,8 +39,10 @@ DEPLOY_TAG_PREFIX = "modelyard.deploy."
 
 
 async def ui_actor(request: Request) -> None:
-    """History records the browser's user like an API client's (see `registry_actor`)."""
-    events.current_actor.set(request_user(request))
+    """History records the browser's user like an API client's (see `registry_actor`): the signed-in
+    user when auth is on."""
+    identity = current_identity(request)
+    events.current_actor.set(identity.username if identity is not None else request_user(request))
 
 
 Acting = Depends(ui_actor)
@@ -94,6 +99,7 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
         stages=STAGES,
         model_url=model_url,
         rollbackable=_rollbackable(list(timeline)),
+        permissions=permissions_section(request, REGISTERED_MODEL, model.name, here(request, "permissions")),
     )
 
 
@@ -206,11 +212,14 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
     store = registry_store(request)
     found = store.get_model_version(name, version)
     run = None
+    run_hidden = False
     if found.run_id:
         try:
             run = request.app.state.tracking_store.get_run(found.run_id)
         except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
             run = None
+        if run is not None and not can(request, EXPERIMENT, run.info.experiment_id, "read"):
+            run, run_hidden = None, True  # READ on the model is not READ on the experiment its run is in
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=TIMELINE_SIZE))  # type: ignore[attr-defined]
     files = _model_files(request, found.run_id or "", store.get_model_version_download_uri(name, found.version))
     endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
@@ -220,6 +229,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         section="models",
         version=found,
         run=run,
+        run_hidden=run_hidden,
         datasets=[d.get("dataset", {}) for d in (run.inputs.dataset_inputs if run else [])],
         endpoints=endpoints,
         timeline=own_history,

@@ -20,12 +20,14 @@ from modelyard.cli import _fails_cleanly, _table, _time
 
 
 def _ctx(url: str | None) -> Any:
+    from modelyard.auth import passwords
     from modelyard.auth.context import AuthConfig, AuthContext
     from modelyard.settings import Settings
     from modelyard.store.sql.engine import create_engine_for
     from modelyard.store.sql.migrate import require_usable
 
     settings = Settings.from_env()
+    passwords.configure(settings.auth_password_hash_time_cost, settings.auth_password_hash_memory_kib)
     engine = create_engine_for(url or settings.backend_store_uri)
     require_usable(engine)
     return AuthContext.open(engine, AuthConfig.from_settings(settings))

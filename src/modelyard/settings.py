@@ -143,11 +143,16 @@ class Settings:
     #: Seconds a worker trusts a verified credential or a loaded permission set before re-checking it
     #: with one query (changes made through this instance apply to all its workers at once).
     auth_cache_seconds: float = 3.0
-    #: Failed sign-ins per user name, and per client address, within `auth_lockout_seconds`, after
-    #: which further attempts are answered 429 until the window ends.
+    #: Failed sign-ins per user name, and per client address, within `auth_failed_login_window_seconds`
+    #: that lock it out: every attempt is then answered 429 for `auth_lockout_seconds`.
     auth_max_failed_logins: int = 10
     auth_max_failed_logins_per_address: int = 50
+    auth_failed_login_window_seconds: int = 900
     auth_lockout_seconds: int = 300
+    #: Cost of new argon2id password hashes: passes and memory (KiB) per verification; each verification
+    #: holds that memory for its duration, so a small pod with many workers may want less.
+    auth_password_hash_time_cost: int = 3
+    auth_password_hash_memory_kib: int = 65536
     #: Lifetime of a UI sign-in session.
     auth_session_hours: float = 12.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

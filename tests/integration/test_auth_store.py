@@ -129,13 +129,23 @@ def test_admin_bootstrap_refuses_to_start_without_an_admin(ctx: AuthContext, tmp
     assert ctx.store.count_admins() == 1
 
 
-def test_failed_login_counters_are_per_key_and_windowed(ctx: AuthContext) -> None:
+def test_failed_sign_ins_lock_a_user_out_for_a_while(ctx: AuthContext) -> None:
+    from dataclasses import replace
+
+    from modelyard.auth import rate_limit
+
+    ctx.config = replace(ctx.config, max_failed_logins=3, max_failed_logins_per_address=100, lockout_seconds=1)
     for _ in range(3):
-        ctx.store.add_failure(["user:alice", "addr:1.2.3.4"], now=1000, window_start=0)
-    assert ctx.store.failures(["user:alice", "addr:1.2.3.4", "user:bob"], window_start=0) == {
-        "user:alice": 3,
-        "addr:1.2.3.4": 3,
-    }
-    assert ctx.store.failures(["user:alice"], window_start=1000) == {}  # that window has ended
-    ctx.store.add_failure(["user:alice"], now=5000, window_start=1000)
-    assert ctx.store.failures(["user:alice"], window_start=1000) == {"user:alice": 1}
+        rate_limit.check(ctx, "alice", "10.0.0.9")
+        rate_limit.failed(ctx, "alice", "10.0.0.9")
+    with pytest.raises(rate_limit.TooManyAttempts) as caught:
+        rate_limit.check(ctx, "alice", "10.0.0.9")
+    assert caught.value.http_status == 429 and caught.value.retry_after == 1
+    rate_limit.check(ctx, "bob", "10.0.0.8")  # another user, another address: not locked
+    assert ctx.store.failures(["addr:10.0.0.9"]) == {"addr:10.0.0.9": (pytest.approx(0, abs=10**13), 3)}
+    import time
+
+    time.sleep(1.1)
+    rate_limit.check(ctx, "alice", "10.0.0.9")  # the lockout ended
+    rate_limit.failed(ctx, "alice", "10.0.0.9")
+    assert ctx.store.failures(["user:alice"])["user:alice"][1] == 1  # counting starts again

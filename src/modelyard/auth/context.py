@@ -36,6 +36,7 @@ class AuthConfig:
     cache_seconds: float = 3.0
     max_failed_logins: int = 10
     max_failed_logins_per_address: int = 50
+    failed_login_window_seconds: int = 900
     lockout_seconds: int = 300
     session_seconds: float = 12 * 3600.0
 
@@ -57,6 +58,7 @@ class AuthConfig:
             cache_seconds=settings.auth_cache_seconds,
             max_failed_logins=settings.auth_max_failed_logins,
             max_failed_logins_per_address=settings.auth_max_failed_logins_per_address,
+            failed_login_window_seconds=settings.auth_failed_login_window_seconds,
             lockout_seconds=settings.auth_lockout_seconds,
             session_seconds=settings.auth_session_hours * 3600.0,
         )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
 
-from modelyard.auth import accounts, rules
+from modelyard.auth import accounts, passwords, rules
 from modelyard.auth.context import AuthConfig, AuthContext
 from modelyard.auth.middleware import AuthMiddleware
 from modelyard.auth.permissions import REGISTERED_MODEL
@@ -43,6 +43,7 @@ def install(app: Any, settings: Settings, service: str, engine: Engine | None = 
         from modelyard.store.sql.engine import create_engine_for
 
         engine = create_engine_for(settings.backend_store_uri, pool_size=2, max_overflow=4)
+    passwords.configure(settings.auth_password_hash_time_cost, settings.auth_password_hash_memory_kib)
     ctx = AuthContext.open(engine, AuthConfig.from_settings(settings))
     accounts.ensure_admin(ctx, settings)
     table = RouteTable.build(app, rules.table(service))

@@ -16,9 +16,26 @@ from modelyard.exceptions import ModelyardException
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
 
-_HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+#: argon2id with the library's parameters (RFC 9106's low-memory profile: 64 MiB, 3 passes) unless
+#: `configure` chose others. A hash records its parameters, so changing them affects new hashes only.
+_HASHER = PasswordHasher()
 #: Verified against when the user does not exist, so a wrong name costs what a wrong password does.
-_DUMMY_HASH = _HASHER.hash("modelyard-no-such-user-password")
+_dummy_hash: str | None = None
+
+
+def configure(time_cost: int, memory_kib: int) -> None:
+    """The cost of new hashes (`MODELYARD_AUTH_PASSWORD_HASH_TIME_COST` / `_MEMORY_KIB`)."""
+    global _HASHER, _dummy_hash
+    if (time_cost, memory_kib) != (_HASHER.time_cost, _HASHER.memory_cost):
+        _HASHER = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _HASHER.hash("modelyard-no-such-user-password")
+    return _dummy_hash
 
 
 def validate_password(password: object) -> str:
@@ -44,6 +61,6 @@ def hash_password(password: str) -> str:
 def verify(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; a missing hash is checked against a dummy one (same cost)."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -3,9 +3,12 @@
 Counted in the database (`auth_login_failures`), so the limit holds across workers and replicas. A
 request is checked before its password is verified, and only when its credential is not already in
 the worker's cache of verified credentials: a client that signed in keeps working while someone
-else guesses its password. After `max_failed_logins` failures for a user name (or
-`max_failed_logins_per_address` from one address) within `lockout_seconds`, every attempt is
-answered 429 until that window ends; then the right password works again.
+else guesses its password.
+
+Per key ("user:<name>", "addr:<ip>"): failures are counted in a window of `failed_login_window_seconds`
+from the first one; the `max_failed_logins`-th failure (`..._per_address` for an address) locks the
+key for `lockout_seconds` from that moment. While locked, every attempt (the right password too) is
+answered 429 with Retry-After, without checking the password; then the count starts again.
 """
 
 from __future__ import annotations
@@ -25,25 +28,40 @@ class TooManyAttempts(ModelyardException):
         self.retry_after = retry_after
 
 
-def _keys(username: str, address: str | None) -> list[str]:
-    keys = [f"user:{username[:256]}"]
+def _limits(ctx: AuthContext, username: str, address: str | None) -> dict[str, int]:
+    limits = {f"user:{username[:256]}": ctx.config.max_failed_logins}
     if address:
-        keys.append(f"addr:{address}")
-    return keys
+        limits[f"addr:{address}"] = ctx.config.max_failed_logins_per_address
+    return limits
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def check(ctx: AuthContext, username: str, address: str | None) -> None:
     """Raise `TooManyAttempts` while this user name or address is locked out."""
-    config = ctx.config
-    now = int(time.time() * 1000)
-    window_start = now - config.lockout_seconds * 1000
-    counts = ctx.store.failures(_keys(username, address), window_start)
-    over_user = counts.get(f"user:{username[:256]}", 0) >= config.max_failed_logins
-    over_address = address is not None and counts.get(f"addr:{address}", 0) >= config.max_failed_logins_per_address
-    if over_user or over_address:
-        raise TooManyAttempts(config.lockout_seconds)
+    limits = _limits(ctx, username, address)
+    now, lockout_ms = _now_ms(), ctx.config.lockout_seconds * 1000
+    for key, (start, count) in ctx.store.failures(list(limits)).items():
+        if count >= limits[key] and now < start + lockout_ms:
+            raise TooManyAttempts(max(1, (start + lockout_ms - now + 999) // 1000))
 
 
 def failed(ctx: AuthContext, username: str, address: str | None) -> None:
-    now = int(time.time() * 1000)
-    ctx.store.add_failure(_keys(username, address), now, now - ctx.config.lockout_seconds * 1000)
+    limits = _limits(ctx, username, address)
+    now = _now_ms()
+    window_ms, lockout_ms = ctx.config.failed_login_window_seconds * 1000, ctx.config.lockout_seconds * 1000
+    for key, limit in limits.items():
+
+        def step(row: tuple[int, int] | None, limit: int = limit) -> tuple[int, int]:
+            if row is None:
+                return (now, 1)
+            start, count = row
+            expired = now >= start + (lockout_ms if count >= limit else window_ms)
+            if expired:
+                return (now, 1)
+            count += 1
+            return (now, count) if count >= limit else (start, count)  # a lockout runs from now
+
+        ctx.store.add_failure([key], step)

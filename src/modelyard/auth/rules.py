@@ -271,6 +271,8 @@ SERVICE_META: dict[tuple[str, str], Rule] = {
     ("HEAD", "/metrics"): PUBLIC_RULE,
     ("GET", "/openapi.json"): PUBLIC_RULE,
     ("HEAD", "/openapi.json"): PUBLIC_RULE,
+}
+SERVER_INFO: dict[tuple[str, str], Rule] = {
     ("GET", "/api/3.0/mlflow/server-info"): AUTH_RULE,
     ("GET", "/ajax-api/3.0/mlflow/server-info"): AUTH_RULE,
 }
@@ -389,6 +391,7 @@ def table(service: str) -> dict[tuple[str, str], Rule]:
     if service == "tracking":
         return {
             **SERVICE_META,
+            **SERVER_INFO,
             **_both(API2, MLFLOW_API),
             **AJAX_ONLY,
             **AUTH_API,
@@ -397,11 +400,11 @@ def table(service: str) -> dict[tuple[str, str], Rule]:
             **UI,
         }
     if service == "artifacts":
-        return {**SERVICE_META, **ARTIFACTS_API}
+        return {**SERVICE_META, ("GET", "/api/3.0/mlflow/server-info"): AUTH_RULE, **ARTIFACTS_API}
     if service == "serving":
         return {**SERVICE_META, **SERVING}
     if service == "endpoints":
-        return {**SERVICE_META, **ENDPOINTS}
+        return {**{k: v for k, v in SERVICE_META.items() if k[1] != "/version"}, **ENDPOINTS}
     if service == "gateway":
         return dict(GATEWAY)
     raise ValueError(f"unknown service {service!r}")

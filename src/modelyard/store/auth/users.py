@@ -270,40 +270,36 @@ class UserStore:
             with Session(self.engine) as session, session.begin():
                 session.execute(delete(SqlSession).where(SqlSession.session_sha256 == session_sha256))
                 session.execute(delete(SqlSession).where(SqlSession.expiry_time < now_ms()))
-
-        # --- failed sign-ins -------------------------------------------------------------------------
         finally:
             self.on_change()
 
-    def failures(self, keys: list[str], window_start: int) -> dict[str, int]:
-        """Each key's failure count in its current window (windows that started after `window_start`)."""
+    # --- failed sign-ins -------------------------------------------------------------------------
+    def failures(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """Each key's (window start in ms, failures) as last written."""
         with Session(self._read) as session:
             rows = session.execute(
-                select(SqlLoginFailures.key, SqlLoginFailures.failures).where(
-                    SqlLoginFailures.key.in_(keys), SqlLoginFailures.window_start > window_start
+                select(SqlLoginFailures.key, SqlLoginFailures.window_start, SqlLoginFailures.failures).where(
+                    SqlLoginFailures.key.in_(keys)
                 )
             )
-            return {key: int(count) for key, count in rows}
+            return {key: (int(start), int(count)) for key, start, count in rows}
 
-    def add_failure(self, keys: list[str], now: int, window_start: int) -> None:
-        """Count one failure for each key; a key whose window ended starts a new one at `now`. Two
-        first failures of one key at once may collide on the insert: that one count is retried once."""
+    def add_failure(self, keys: list[str], step: Callable[[tuple[int, int] | None], tuple[int, int]]) -> None:
+        """Count a failure for each key: `step` maps its (window start, failures), or None for a first
+        one, to the new pair, under the row's lock. Two first failures of one key at once may collide
+        on the insert: that one is retried once."""
         for attempt in (1, 2):
             try:
-                self._add_failure(keys, now, window_start)
+                with Session(self.engine) as session, session.begin():
+                    for key in keys:
+                        row = session.get(SqlLoginFailures, key, with_for_update=True)
+                        start, count = step(None if row is None else (row.window_start, row.failures))
+                        if row is None:
+                            session.add(SqlLoginFailures(key=key, window_start=start, failures=count))
+                            session.flush()
+                        else:
+                            row.window_start, row.failures = start, count
                 return
             except IntegrityError:
                 if attempt == 2:
                     raise
-
-    def _add_failure(self, keys: list[str], now: int, window_start: int) -> None:
-        with Session(self.engine) as session, session.begin():
-            for key in keys:
-                row = session.get(SqlLoginFailures, key, with_for_update=True)
-                if row is None:
-                    session.add(SqlLoginFailures(key=key, window_start=now, failures=1))
-                    session.flush()
-                elif row.window_start <= window_start:
-                    row.window_start, row.failures = now, 1
-                else:
-                    row.failures += 1

@@ -308,9 +308,10 @@ def test_grants_from_a_resource_page_and_the_admin_page(world: World) -> None:
     exp = ok(world.api.post("/api/2.0/mlflow/experiments/create", json={"name": "granted"}))["experiment_id"]
     assert bob.get(f"/experiments/{exp}").status_code == 403
     assert 'id="permissions"' in admin.get(f"/experiments/{exp}").text
-    back = f"/experiments/{exp}?view=active#permissions"
+    back = f"/experiments/{exp}?view=active&perms=1"
     granted = post(admin, f"/experiments/{exp}/permissions", op="grant", who="alice", permission="MANAGE", back=back)
     assert granted.status_code == 303 and granted.headers["location"] == back
+    assert '<details class="action permissions" open>' in admin.get(back).text  # back with the section open
     # alice manages it now: she sees the section and grants bob READ, but may not grant to a group.
     page = alice.get(f"/experiments/{exp}").text
     assert 'id="permissions"' in page and 'name="principal" value="user"' in page

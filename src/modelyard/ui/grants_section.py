@@ -6,13 +6,14 @@ post to `ui.routes.permissions`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import Request
 
 from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.auth.summaries import ResourceGrant, grants_on
 from modelyard.ui.access import auth_context, can, signed_in
+from modelyard.ui.next_url import here
 
 #: The levels offered in the forms, weakest first (MLflow's names).
 LEVELS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
@@ -35,6 +36,8 @@ class Section:
     groups_allowed: bool
     #: Where the forms come back to.
     back: str
+    #: Shown open (the page is back from one of its forms).
+    open: bool = False
     levels: tuple[str, ...] = LEVELS
 
     @property
@@ -42,15 +45,17 @@ class Section:
         return KIND_NAMES[self.resource_type]
 
 
-def permissions_section(request: Request, resource_type: str, resource_id: str, back: str) -> Section | None:
-    """The section for a resource's page; None with auth off or when the caller may not manage it."""
+def permissions_section(request: Request, resource_type: str, resource_id: str) -> Section | None:
+    """The section for a resource's page; None with auth off or when the caller may not manage it.
+    Its forms come back to the page as it is, with `perms=1`: the section open."""
     if auth_context(request) is None or not can(request, resource_type, resource_id, "manage"):
         return None
     if resource_type == EXPERIMENT:
         action, hidden = f"/experiments/{resource_id}/permissions", ()
     else:
         action, hidden = "/model/permissions", (("name", resource_id),)
-    return section(request, resource_type, resource_id, action, hidden, back)
+    shown = section(request, resource_type, resource_id, action, hidden, here(request, perms="1"))
+    return replace(shown, open=request.query_params.get("perms") == "1")
 
 
 def section(

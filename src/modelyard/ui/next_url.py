@@ -13,7 +13,7 @@ and the sign-in and sign-out pages themselves.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 DEFAULT = "/experiments"
 MAX_CHARS = 2048
@@ -35,7 +35,9 @@ def safe_next(value: object, default: str = DEFAULT) -> str:
     return value
 
 
-def here(request: Any, anchor: str = "") -> str:
-    """The request's own path and query (what a form on the page names as its way back)."""
-    query = request.url.query
-    return request.url.path + ("?" + query if query else "") + (f"#{anchor}" if anchor else "")
+
+def here(request: Any, **params: str) -> str:
+    """The request's own path and query with `params` set: what a form on the page names as its way
+    back (the page as it was, e.g. with its permissions section open)."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in params] + list(params.items())
+    return request.url.path + ("?" + urlencode(pairs) if pairs else "")

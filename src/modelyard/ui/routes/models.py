@@ -26,7 +26,6 @@ from modelyard.ui import csrf
 from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.grants_section import permissions_section
-from modelyard.ui.next_url import here
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.search_box import name_filter
 
@@ -99,7 +98,7 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
         stages=STAGES,
         model_url=model_url,
         rollbackable=_rollbackable(list(timeline)),
-        permissions=permissions_section(request, REGISTERED_MODEL, model.name, here(request, "permissions")),
+        permissions=permissions_section(request, REGISTERED_MODEL, model.name),
     )
 
 

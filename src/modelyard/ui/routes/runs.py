@@ -38,7 +38,6 @@ from modelyard.store.tracking.run_table import (
 from modelyard.ui import csrf, runs_csv
 from modelyard.ui.forms import read_form_pairs
 from modelyard.ui.grants_section import permissions_section
-from modelyard.ui.next_url import here
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.routes.experiments import tracking_store
 from modelyard.ui.runs_query import PAGE_SIZES, Column, RunsQuery
@@ -107,7 +106,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
         live_url=_live_url(query, columns, rows),
         csv_url=query.url("/runs.csv", page_token="", skip=0, sel=(), fold=()),
         now=now_ms(),
-        permissions=permissions_section(request, EXPERIMENT, experiment.experiment_id, here(request, "permissions")),
+        permissions=permissions_section(request, EXPERIMENT, experiment.experiment_id),
     )
 
 

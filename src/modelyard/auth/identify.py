@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 from dataclasses import dataclass, replace
 from http.cookies import SimpleCookie
@@ -122,12 +123,27 @@ def _from_trusted_proxy(ctx: AuthContext, scope: dict[str, Any]) -> bool:
     return any(ip in network for network in ctx.config.trusted_proxies)
 
 
+def _raw_key(ctx: AuthContext, headers: dict[bytes, bytes]) -> bytes | None:
+    """The cache key of a request's credential from its raw header, before any parsing: the common
+    case (a cached Authorization header, no SSO proxy configured) costs one digest and one look-up."""
+    if ctx.config.trusted_proxies:
+        return None  # the proxy's headers take precedence: key on the parsed credential
+    raw = headers.get(b"authorization") or headers.get(b"cookie")
+    return hashlib.sha256(raw).digest() if raw is not None else None
+
+
 async def identify(ctx: AuthContext, scope: dict[str, Any], headers: dict[bytes, bytes]) -> Identity | None:
     """The caller's identity; None when the request carries no credential."""
+    key = _raw_key(ctx, headers)
+    if key is not None:
+        proof, fresh = ctx.credentials.get(key)
+        if proof is not None and fresh:
+            return proof.identity  # type: ignore[attr-defined, no-any-return]
     credential = credential_of(ctx, scope, headers)
     if credential is None:
         return None
-    key = credential.key()
+    if key is None:
+        key = credential.key()
     proof, fresh = ctx.credentials.get(key)
     if proof is not None and fresh:
         return proof.identity  # type: ignore[attr-defined, no-any-return]

@@ -98,14 +98,20 @@ class AuthMiddleware:
             return
         scope[SCOPE_KEY] = identity
         try:
-            receive = await self._check(rule, identity, scope, receive, path_params)
+            receive = await self._check(rule, identity, scope, headers, receive, path_params)
         except ModelyardException as exc:
             await self._refuse(scope, receive, send, rule, exc)
             return
         await self.app(scope, receive, send)
 
     async def _check(
-        self, rule: rules.Rule, identity: Identity, scope: Scope, receive: Receive, path_params: dict[str, str]
+        self,
+        rule: rules.Rule,
+        identity: Identity,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        path_params: dict[str, str],
     ) -> Receive:
         """Raises PERMISSION_DENIED (or the 400/404 the route would give for a bad id); returns the
         `receive` to pass on (replaying the body when it was read here)."""
@@ -113,7 +119,7 @@ class AuthMiddleware:
             return receive
         if rule.kind == rules.ADMIN:
             raise _denied("only an admin may do this")
-        request, receive = await self._request_args(rule, scope, receive, path_params)
+        request, receive = await self._request_args(rule, scope, headers, receive, path_params)
         if rule.kind == rules.SELF:
             if request.one(rules.Target(rules.SELF, rules.ARG, ("username",))) != identity.username:
                 raise _denied("only the user themselves or an admin may do this")
@@ -135,21 +141,26 @@ class AuthMiddleware:
             )
 
     async def _request_args(
-        self, rule: rules.Rule, scope: Scope, receive: Receive, path_params: dict[str, str]
+        self,
+        rule: rules.Rule,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        path_params: dict[str, str],
     ) -> tuple[RequestArgs, Receive]:
         if not rule.needs_args:
             return RequestArgs({}, {}, path_params), receive
-        request = Request(scope)
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
         if rule.page or rule.query:  # the route reads Starlette's query parameters (last value wins)
-            return RequestArgs({}, ui_params(request.query_params.multi_items(), False), path_params, ui=True), receive
+            query = Request(scope).query_params.multi_items()
+            return RequestArgs({}, ui_params(query, False), path_params, ui=True), receive
         if rule.form:
             body, receive = await _read_body(receive, MAX_FORM_BYTES)
-            pairs = _form_pairs(body, request.headers.get("content-type", ""))
-            return RequestArgs({}, ui_params(pairs, True), path_params, ui=True), receive
+            return RequestArgs({}, ui_params(_form_pairs(body, content_type), True), path_params, ui=True), receive
         if scope["method"] in ("GET", "HEAD") and scope["query_string"]:  # as `tracking.parsing.read_args`
-            return RequestArgs(read_query(request), {}, path_params), receive
+            return RequestArgs(read_query(Request(scope)), {}, path_params), receive
         body, receive = await _read_body(receive, self.max_body_bytes)
-        return RequestArgs(json_args(body, request.headers.get("content-type")), {}, path_params), receive
+        return RequestArgs(json_args(body, content_type or None), {}, path_params), receive
 
     async def _refuse(
         self,

@@ -21,6 +21,7 @@ and fails closed: a route of the app without a rule here is admins-only (and log
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 PUBLIC = "public"
@@ -72,7 +73,7 @@ class Rule:
     query: bool = False
     note: str = ""
 
-    @property
+    @functools.cached_property
     def needs_args(self) -> bool:
         return any(t.where == ARG for t in self.targets) or self.kind == SELF
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelyard.auth.identity import current_identity, readable, record_creator, record_delete, record_rename
+from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
 from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
@@ -38,10 +38,8 @@ DEPLOY_TAG_PREFIX = "modelyard.deploy."
 
 
 async def ui_actor(request: Request) -> None:
-    """History records the browser's user like an API client's (see `registry_actor`): the signed-in
-    user when auth is on."""
-    identity = current_identity(request)
-    events.current_actor.set(identity.username if identity is not None else request_user(request))
+    """History records the browser's user like an API client's (see `registry_actor`)."""
+    events.current_actor.set(request_user(request))
 
 
 Acting = Depends(ui_actor)

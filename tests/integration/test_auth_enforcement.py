@@ -274,3 +274,31 @@ def test_cors_is_off_by_default_and_an_allow_list_turns_it_on(tmp_path: Path, wo
         assert preflight.headers["access-control-allow-origin"] == "https://notebooks.example.com"
         other = client.get("/health", headers={"Origin": "https://evil.example.com"})
         assert "access-control-allow-origin" not in other.headers
+
+
+class _Model:
+    metadata = None
+
+    def predict(self, data: Any) -> Any:
+        return [0 for _ in range(len(data))]
+
+
+def test_serving_needs_read_on_the_served_model_and_the_endpoints_control_plane_an_admin(
+    tmp_path: Path, world: World
+) -> None:
+    from modelyard.endpoints.app import create_app as endpoints_app
+    from modelyard.serving.app import create_app as serving_app
+
+    db = world.client.app.state.settings.backend_store_uri  # type: ignore[attr-defined]
+    common = {"backend_store_uri": db, "auth": True, "auth_default_permission": "NO_PERMISSIONS"}
+    scoring = {"inputs": [[1.0, 2.0]]}
+    with TestClient(serving_app(Settings(model_uri="models:/ma@champion", **common), model=_Model()), base_url=BASE) as serving:
+        assert serving.get("/ping").status_code == 200
+        assert serving.post("/invocations", json=scoring).status_code == 401
+        assert serving.post("/invocations", json=scoring, auth=BOB).status_code == 403  # no READ on "ma"
+        assert serving.post("/invocations", json=scoring, auth=ALICE).status_code == 200
+    settings = Settings(endpoints_state_dir=str(tmp_path), **common)
+    with TestClient(endpoints_app(settings), base_url=BASE) as endpoints:
+        target = {"X-Amz-Target": "SageMaker.ListEndpoints", "Content-Type": "application/x-amz-json-1.1"}
+        assert endpoints.post("/", content=b"{}", headers=target, auth=ALICE).status_code == 403
+        assert endpoints.post("/", content=b"{}", headers=target, auth=ADMIN).status_code == 200

@@ -149,3 +149,35 @@ def test_failed_sign_ins_lock_a_user_out_for_a_while(ctx: AuthContext) -> None:
     rate_limit.check(ctx, "alice", "10.0.0.9")  # the lockout ended
     rate_limit.failed(ctx, "alice", "10.0.0.9")
     assert ctx.store.failures(["user:alice"])["user:alice"][1] == 1  # counting starts again
+
+
+def test_sso_headers_count_only_from_trusted_proxies(ctx: AuthContext) -> None:
+    import asyncio
+    import ipaddress
+    from dataclasses import replace
+
+    from modelyard.auth.identify import identify
+
+    ctx.config = replace(ctx.config, trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))
+    team = ctx.store.create_group("ml", None, CLI)
+    ctx.store.add_group_grant(team.group_id, permissions.EXPERIMENT, "4", "EDIT", CLI)
+    headers = {b"x-forwarded-user": b"sam@example.com", b"x-forwarded-groups": b"ml, other"}
+    proxy = {"type": "http", "client": ("10.1.2.3", 4000)}
+    stranger = {"type": "http", "client": ("192.168.1.9", 4000)}
+    assert asyncio.run(identify(ctx, stranger, headers)) is None  # the header alone proves nothing
+    sam = asyncio.run(identify(ctx, proxy, headers))
+    assert sam is not None and sam.username == "sam@example.com" and sam.method == "sso"
+    assert sam.groups == ("ml", "other")
+    assert ctx.store.require_user("sam@example.com").kind == "sso"  # created on first sight
+    assert ctx.permission_for(sam, permissions.EXPERIMENT, "4") is permissions.EDIT  # the group's grant
+    assert ctx.permission_for(sam, permissions.EXPERIMENT, "5") is permissions.NO_PERMISSIONS  # the default
+
+
+def test_a_service_with_auth_on_refuses_to_start_without_an_admin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.tracking.app import create_app
+
+    settings = Settings(
+        backend_store_uri=f"sqlite:///{tmp_path / 'db.sqlite'}", artifacts_destination=str(tmp_path), auth=True
+    )
+    with pytest.raises(accounts.NoAdminError, match="no admin user"):
+        create_app(settings)

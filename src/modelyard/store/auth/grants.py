@@ -8,9 +8,8 @@ in two queries. Every change takes the `Actor` making it and audits in its own t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,8 +18,8 @@ from modelyard.entities.auth import Actor, Group, GroupGrant, Membership, UserGr
 from modelyard.exceptions import ModelyardException
 from modelyard.store.auth import audit
 from modelyard.store.auth.audit import now_ms
+from modelyard.store.auth.rows import AuthRows
 from modelyard.store.sql.auth_schema import SqlGroup, SqlGroupGrant, SqlGroupMember, SqlUser, SqlUserGrant
-from modelyard.store.sql.engine import READ_ONLY
 
 DEFAULT_WORKSPACE = "default"
 MAX_GROUP_NAME_CHARS = 256
@@ -43,17 +42,8 @@ def _resource_id(resource_id: object) -> str:
     return resource_id
 
 
-def _nothing() -> None:
-    pass
 
-
-class GrantStore:
-    def __init__(self, engine: Engine, on_change: Callable[[], None] = _nothing) -> None:
-        self.engine = engine
-        self._read = engine.execution_options(**READ_ONLY)
-        #: Called after every change that may alter who may do what (the auth caches' invalidation).
-        self.on_change = on_change
-
+class GrantStore(AuthRows):
     # --- the permission profile --------------------------------------------------------------------
     def load_profile(self, user_id: int, is_admin: bool, group_names: tuple[str, ...] = ()) -> GrantProfile:
         """The user's grants and those of their groups: the groups they are a member of, and the
@@ -128,7 +118,7 @@ class GrantStore:
             f"Permission for user={username} on resource_type={resource_type}, resource_id={resource_id} already exists."
         )
         try:
-            with Session(self.engine) as session, session.begin():
+            with self._changing() as session:
                 user_id = self._user_id(session, username)
                 row = session.scalar(
                     select(SqlUserGrant).where(
@@ -163,109 +153,94 @@ class GrantStore:
                 )
         except IntegrityError as exc:
             raise exists from exc
-        finally:
-            self.on_change()
 
     def update_user_grant(
         self, username: str, resource_type: str, resource_id: str, permission: str, by: Actor
     ) -> None:
         get_permission(permission)
-        try:
-            with Session(self.engine) as session, session.begin():
-                user_id = self._user_id(session, username)
-                done = session.execute(
-                    update(SqlUserGrant)
-                    .where(
-                        SqlUserGrant.user_id == user_id,
-                        SqlUserGrant.resource_type == resource_type,
-                        SqlUserGrant.resource_id == resource_id,
-                    )
-                    .values(permission=permission)
+        with self._changing() as session:
+            user_id = self._user_id(session, username)
+            done = session.execute(
+                update(SqlUserGrant)
+                .where(
+                    SqlUserGrant.user_id == user_id,
+                    SqlUserGrant.resource_type == resource_type,
+                    SqlUserGrant.resource_id == resource_id,
                 )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise self._grant_not_found(username, resource_type, resource_id)
-                audit.record(
-                    session,
-                    by,
-                    "grant.user",
-                    username,
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    permission=permission,
-                )
-        finally:
-            self.on_change()
+                .values(permission=permission)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise self._grant_not_found(username, resource_type, resource_id)
+            audit.record(
+                session,
+                by,
+                "grant.user",
+                username,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                permission=permission,
+            )
 
     def revoke_user(self, username: str, resource_type: str, resource_id: str, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                user_id = self._user_id(session, username)
-                done = session.execute(
-                    delete(SqlUserGrant).where(
-                        SqlUserGrant.user_id == user_id,
-                        SqlUserGrant.resource_type == resource_type,
-                        SqlUserGrant.resource_id == resource_id,
-                    )
+        with self._changing() as session:
+            user_id = self._user_id(session, username)
+            done = session.execute(
+                delete(SqlUserGrant).where(
+                    SqlUserGrant.user_id == user_id,
+                    SqlUserGrant.resource_type == resource_type,
+                    SqlUserGrant.resource_id == resource_id,
                 )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise self._grant_not_found(username, resource_type, resource_id)
-                audit.record(
-                    session, by, "revoke.user", username, resource_type=resource_type, resource_id=resource_id
-                )
-        finally:
-            self.on_change()
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise self._grant_not_found(username, resource_type, resource_id)
+            audit.record(
+                session, by, "revoke.user", username, resource_type=resource_type, resource_id=resource_id
+            )
 
     def rename_resource(self, resource_type: str, old_id: str, new_id: str, by: Actor) -> None:
         """A registered model's grants follow its rename (they are keyed by name, as in MLflow)."""
-        try:
-            with Session(self.engine) as session, session.begin():
-                session.execute(
-                    delete(SqlUserGrant).where(
-                        SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == new_id
-                    )
+        with self._changing() as session:
+            session.execute(
+                delete(SqlUserGrant).where(
+                    SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == new_id
                 )
-                session.execute(
-                    update(SqlUserGrant)
-                    .where(SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == old_id)
-                    .values(resource_id=new_id)
+            )
+            session.execute(
+                update(SqlUserGrant)
+                .where(SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == old_id)
+                .values(resource_id=new_id)
+            )
+            session.execute(
+                delete(SqlGroupGrant).where(
+                    SqlGroupGrant.resource_type == resource_type, SqlGroupGrant.resource_pattern == new_id
                 )
-                session.execute(
-                    delete(SqlGroupGrant).where(
-                        SqlGroupGrant.resource_type == resource_type, SqlGroupGrant.resource_pattern == new_id
-                    )
+            )
+            session.execute(
+                update(SqlGroupGrant)
+                .where(
+                    SqlGroupGrant.resource_type == resource_type, SqlGroupGrant.resource_pattern == old_id
                 )
-                session.execute(
-                    update(SqlGroupGrant)
-                    .where(
-                        SqlGroupGrant.resource_type == resource_type, SqlGroupGrant.resource_pattern == old_id
-                    )
-                    .values(resource_pattern=new_id)
-                )
-                audit.record(session, by, "grant.rename_resource", f"{resource_type}:{old_id}", new_id=new_id)
-        finally:
-            self.on_change()
+                .values(resource_pattern=new_id)
+            )
+            audit.record(session, by, "grant.rename_resource", f"{resource_type}:{old_id}", new_id=new_id)
 
     def delete_resource(self, resource_type: str, resource_id: str, by: Actor) -> None:
         """A deleted registered model takes its grants with it (a new model of that name starts clean)."""
-        try:
-            with Session(self.engine) as session, session.begin():
-                session.execute(
-                    delete(SqlUserGrant).where(
-                        SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == resource_id
-                    )
+        with self._changing() as session:
+            session.execute(
+                delete(SqlUserGrant).where(
+                    SqlUserGrant.resource_type == resource_type, SqlUserGrant.resource_id == resource_id
                 )
-                session.execute(
-                    delete(SqlGroupGrant).where(
-                        SqlGroupGrant.resource_type == resource_type,
-                        SqlGroupGrant.resource_pattern == resource_id,
-                    )
+            )
+            session.execute(
+                delete(SqlGroupGrant).where(
+                    SqlGroupGrant.resource_type == resource_type,
+                    SqlGroupGrant.resource_pattern == resource_id,
                 )
-                audit.record(session, by, "grant.delete_resource", f"{resource_type}:{resource_id}")
+            )
+            audit.record(session, by, "grant.delete_resource", f"{resource_type}:{resource_id}")
 
-        # --- groups ------------------------------------------------------------------------------------
-        finally:
-            self.on_change()
-
+    # --- groups ------------------------------------------------------------------------------------
     def create_group(
         self, name: str, description: str | None, by: Actor, workspace: str = DEFAULT_WORKSPACE
     ) -> Group:
@@ -331,37 +306,31 @@ class GrantStore:
             ]
 
     def update_group(self, group_id: int, name: str | None, description: str | None, by: Actor) -> Group:
-        try:
-            with Session(self.engine) as session, session.begin():
-                row = session.get(SqlGroup, group_id)
-                if row is None:
-                    raise group_not_found(group_id)
-                if name is not None:
-                    row.name = name
-                if description is not None:
-                    row.description = description
-                audit.record(
-                    session, by, "group.update", row.name, group_id=group_id, description=description
-                )
-                session.flush()
-                return self._group(session, row)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            row = session.get(SqlGroup, group_id)
+            if row is None:
+                raise group_not_found(group_id)
+            if name is not None:
+                row.name = name
+            if description is not None:
+                row.description = description
+            audit.record(
+                session, by, "group.update", row.name, group_id=group_id, description=description
+            )
+            session.flush()
+            return self._group(session, row)
 
     def delete_group(self, group_id: int, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                row = session.get(SqlGroup, group_id)
-                if row is None:
-                    raise group_not_found(group_id)
-                audit.record(session, by, "group.delete", row.name, group_id=group_id)
-                session.delete(row)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            row = session.get(SqlGroup, group_id)
+            if row is None:
+                raise group_not_found(group_id)
+            audit.record(session, by, "group.delete", row.name, group_id=group_id)
+            session.delete(row)
 
     def add_member(self, group_id: int, username: str, by: Actor) -> Membership:
         try:
-            with Session(self.engine) as session, session.begin():
+            with self._changing() as session:
                 user_id = self._user_id(session, username)
                 group = session.get(SqlGroup, group_id)
                 if group is None:
@@ -381,25 +350,20 @@ class GrantStore:
                 return Membership(row.membership_id, user_id, group_id)
         except IntegrityError as exc:
             raise ModelyardException.already_exists(f"User {username} is already in role {group_id}") from exc
-        finally:
-            self.on_change()
 
     def remove_member(self, group_id: int, username: str, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                user_id = self._user_id(session, username)
-                done = session.execute(
-                    delete(SqlGroupMember).where(
-                        SqlGroupMember.user_id == user_id, SqlGroupMember.group_id == group_id
-                    )
+        with self._changing() as session:
+            user_id = self._user_id(session, username)
+            done = session.execute(
+                delete(SqlGroupMember).where(
+                    SqlGroupMember.user_id == user_id, SqlGroupMember.group_id == group_id
                 )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise ModelyardException.not_found(
-                        f"User role assignment (user_id={user_id}, role_id={group_id}) not found"
-                    )
-                audit.record(session, by, "group.remove_member", str(group_id), username=username)
-        finally:
-            self.on_change()
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise ModelyardException.not_found(
+                    f"User role assignment (user_id={user_id}, role_id={group_id}) not found"
+                )
+            audit.record(session, by, "group.remove_member", str(group_id), username=username)
 
     def list_members(self, group_id: int) -> list[Membership]:
         with Session(self._read) as session:
@@ -421,7 +385,7 @@ class GrantStore:
             f"Permission for role={group_id} on resource_type={resource_type}, resource_pattern={pattern} already exists."
         )
         try:
-            with Session(self.engine) as session, session.begin():
+            with self._changing() as session:
                 group = session.get(SqlGroup, group_id)
                 if group is None:
                     raise group_not_found(group_id)
@@ -453,47 +417,39 @@ class GrantStore:
                 return _grant(row)
         except IntegrityError as exc:
             raise exists from exc
-        finally:
-            self.on_change()
 
     def update_group_grant(self, grant_id: int, permission: str, by: Actor) -> GroupGrant:
         get_permission(permission)
-        try:
-            with Session(self.engine) as session, session.begin():
-                row = session.get(SqlGroupGrant, grant_id)
-                if row is None:
-                    raise ModelyardException.not_found(f"Role permission with id={grant_id} not found")
-                before, row.permission = row.permission, permission
-                audit.record(
-                    session,
-                    by,
-                    "grant.group_update",
-                    str(row.group_id),
-                    grant_id=grant_id,
-                    permission=permission,
-                    before=before,
-                )
-                return _grant(row)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            row = session.get(SqlGroupGrant, grant_id)
+            if row is None:
+                raise ModelyardException.not_found(f"Role permission with id={grant_id} not found")
+            before, row.permission = row.permission, permission
+            audit.record(
+                session,
+                by,
+                "grant.group_update",
+                str(row.group_id),
+                grant_id=grant_id,
+                permission=permission,
+                before=before,
+            )
+            return _grant(row)
 
     def remove_group_grant(self, grant_id: int, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                row = session.get(SqlGroupGrant, grant_id)
-                if row is None:
-                    raise ModelyardException.not_found(f"Role permission with id={grant_id} not found")
-                audit.record(
-                    session,
-                    by,
-                    "revoke.group",
-                    str(row.group_id),
-                    resource_type=row.resource_type,
-                    resource_pattern=row.resource_pattern,
-                )
-                session.delete(row)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            row = session.get(SqlGroupGrant, grant_id)
+            if row is None:
+                raise ModelyardException.not_found(f"Role permission with id={grant_id} not found")
+            audit.record(
+                session,
+                by,
+                "revoke.group",
+                str(row.group_id),
+                resource_type=row.resource_type,
+                resource_pattern=row.resource_pattern,
+            )
+            session.delete(row)
 
     def list_group_grants(self, group_id: int) -> list[GroupGrant]:
         return list(self.get_group(group_id).grants)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,8 +17,8 @@ from modelyard.entities.auth import Actor, Token, User
 from modelyard.exceptions import ModelyardException
 from modelyard.store.auth import audit
 from modelyard.store.auth.audit import now_ms
+from modelyard.store.auth.rows import AuthRows
 from modelyard.store.sql.auth_schema import SqlLoginFailures, SqlSession, SqlToken, SqlUser
-from modelyard.store.sql.engine import READ_ONLY
 
 MAX_USERNAME_CHARS = 256
 
@@ -64,17 +64,8 @@ def validate_username(username: object) -> str:
     return username
 
 
-def _nothing() -> None:
-    pass
 
-
-class UserStore:
-    def __init__(self, engine: Engine, on_change: Callable[[], None] = _nothing) -> None:
-        self.engine = engine
-        self._read = engine.execution_options(**READ_ONLY)
-        #: Called after every change that may alter who may do what (the auth caches' invalidation).
-        self.on_change = on_change
-
+class UserStore(AuthRows):
     # --- users ---------------------------------------------------------------------------------
     def create_user(
         self, username: str, password_hash: str | None, is_admin: bool, kind: str, by: Actor
@@ -123,44 +114,35 @@ class UserStore:
             return int(session.scalar(select(func.count()).where(SqlUser.is_admin.is_(True))) or 0)
 
     def set_password_hash(self, username: str, password_hash: str, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                done = session.execute(
-                    update(SqlUser).where(SqlUser.username == username).values(password_hash=password_hash)
-                )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise user_not_found(username)
-                # A new password ends the user's browser sessions.
-                user_id = session.scalar(select(SqlUser.user_id).where(SqlUser.username == username))
-                session.execute(delete(SqlSession).where(SqlSession.user_id == user_id))
-                audit.record(session, by, "user.update_password", username)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            done = session.execute(
+                update(SqlUser).where(SqlUser.username == username).values(password_hash=password_hash)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise user_not_found(username)
+            # A new password ends the user's browser sessions.
+            user_id = session.scalar(select(SqlUser.user_id).where(SqlUser.username == username))
+            session.execute(delete(SqlSession).where(SqlSession.user_id == user_id))
+            audit.record(session, by, "user.update_password", username)
 
     def set_admin(self, username: str, is_admin: bool, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                done = session.execute(
-                    update(SqlUser).where(SqlUser.username == username).values(is_admin=is_admin)
-                )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise user_not_found(username)
-                audit.record(session, by, "user.update_admin", username, is_admin=is_admin)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            done = session.execute(
+                update(SqlUser).where(SqlUser.username == username).values(is_admin=is_admin)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise user_not_found(username)
+            audit.record(session, by, "user.update_admin", username, is_admin=is_admin)
 
     def delete_user(self, username: str, by: Actor) -> None:
         """Deletes the user's grants, memberships, tokens and sessions with it (foreign keys cascade)."""
-        try:
-            with Session(self.engine) as session, session.begin():
-                done = session.execute(delete(SqlUser).where(SqlUser.username == username))
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    raise user_not_found(username)
-                audit.record(session, by, "user.delete", username)
+        with self._changing() as session:
+            done = session.execute(delete(SqlUser).where(SqlUser.username == username))
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise user_not_found(username)
+            audit.record(session, by, "user.delete", username)
 
-        # --- personal access tokens ------------------------------------------------------------------
-        finally:
-            self.on_change()
+    # --- personal access tokens ------------------------------------------------------------------
 
     def insert_token(
         self,
@@ -228,16 +210,13 @@ class UserStore:
             return [_token(row, username) for row, username in session.execute(query)]
 
     def revoke_token(self, token_id: str, by: Actor) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                row = session.get(SqlToken, token_id)
-                if row is None:
-                    raise ModelyardException.not_found(f"Token {token_id} not found")
-                if row.revoked_time is None:
-                    row.revoked_time = now_ms()
-                audit.record(session, by, "token.revoke", str(row.user_id), token_id=token_id)
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            row = session.get(SqlToken, token_id)
+            if row is None:
+                raise ModelyardException.not_found(f"Token {token_id} not found")
+            if row.revoked_time is None:
+                row.revoked_time = now_ms()
+            audit.record(session, by, "token.revoke", str(row.user_id), token_id=token_id)
 
     def touch_token(self, token_id: str, when: int) -> None:
         with Session(self.engine) as session, session.begin():
@@ -266,12 +245,9 @@ class UserStore:
             return (found[0], _user(found[1])) if found is not None else None
 
     def delete_session(self, session_sha256: str) -> None:
-        try:
-            with Session(self.engine) as session, session.begin():
-                session.execute(delete(SqlSession).where(SqlSession.session_sha256 == session_sha256))
-                session.execute(delete(SqlSession).where(SqlSession.expiry_time < now_ms()))
-        finally:
-            self.on_change()
+        with self._changing() as session:
+            session.execute(delete(SqlSession).where(SqlSession.session_sha256 == session_sha256))
+            session.execute(delete(SqlSession).where(SqlSession.expiry_time < now_ms()))
 
     # --- failed sign-ins -------------------------------------------------------------------------
     def failures(self, keys: list[str]) -> dict[str, tuple[int, int]]:

@@ -55,6 +55,7 @@ def install(app: Any, settings: Settings, service: str, engine: Engine | None = 
         lookups=Lookups(engine, roots),
         max_body_bytes=settings.max_request_body_bytes,
         served=lambda: served_model(settings.model_uri),
+        page_error=getattr(app.state, "page_error", None),  # the UI's error pages, when it is mounted
     )
     app.user_middleware.append(middleware)  # innermost: the browser guard and metrics stay outside
     app.state.auth = ctx

@@ -7,7 +7,10 @@ caller (`identify`), and check the rule; then hand the request on with the calle
 Answers, in MLflow's error shape: no or bad credentials 401 `UNAUTHENTICATED` with
 `WWW-Authenticate: Basic realm="mlflow"` (an HTML page's GET is redirected to `/login?next=...`
 instead); signed in but not allowed 403 `PERMISSION_DENIED`; locked out after failed sign-ins 429
-`REQUEST_LIMIT_EXCEEDED` with Retry-After. A route that reads a resource id from the body has its body
+`REQUEST_LIMIT_EXCEEDED` with Retry-After. A refused UI page or form (its rule has `page` or `form`)
+gets the same status as the UI's HTML error page instead, when the app serves the UI
+(`app.state.page_error`, set by `modelyard.ui.mount`): no JSON, and no Basic challenge that would
+make the browser pop up its own password dialog. A route that reads a resource id from the body has its body
 read here (bounded like the route bounds it) and replayed to the route unchanged.
 
 The common case stays in memory: a cached credential, a cached run-to-experiment fact and the caller's
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import orjson
@@ -42,6 +46,8 @@ UNKNOWN_ROUTE = rules.Rule(rules.AUTHENTICATED, note="no such route: the app ans
 #: Form bodies the UI posts are small (`ui.forms.MAX_FORM_BYTES`).
 MAX_FORM_BYTES = 256 * 1024
 _NEEDS_TEXT = {rules.READ: "READ", rules.UPDATE: "EDIT", rules.DELETE: "MANAGE", rules.MANAGE: "MANAGE"}
+#: Renders a refusal of a UI page or form: (scope, exception) -> an ASGI response.
+PageError = Callable[[Scope, ModelyardException], Any]
 
 
 class AuthMiddleware:
@@ -53,6 +59,7 @@ class AuthMiddleware:
         lookups: Lookups,
         max_body_bytes: int,
         served: Callable[[], tuple[str, str] | None] = lambda: None,
+        page_error: PageError | None = None,
     ) -> None:
         self.app = app
         self.ctx = ctx
@@ -60,6 +67,7 @@ class AuthMiddleware:
         self.lookups = lookups
         self.max_body_bytes = max_body_bytes
         self.served = served
+        self.page_error = page_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,13 +80,13 @@ class AuthMiddleware:
         try:
             identity = await identify(self.ctx, scope, headers)
         except TooManyAttempts as exc:
-            await _error(send, exc, [(b"retry-after", str(exc.retry_after).encode())])
+            await self._refuse(scope, receive, send, rule, exc, [(b"retry-after", str(exc.retry_after).encode())])
             return
         except Unauthenticated as exc:
             if rule.kind == rules.PUBLIC:
                 identity = None
             else:
-                await self._unauthenticated(scope, send, rule, exc)
+                await self._unauthenticated(scope, receive, send, rule, exc)
                 return
         if rule.kind == rules.PUBLIC:
             if identity is not None:
@@ -86,13 +94,13 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if identity is None:
-            await self._unauthenticated(scope, send, rule, Unauthenticated())
+            await self._unauthenticated(scope, receive, send, rule, Unauthenticated())
             return
         scope[SCOPE_KEY] = identity
         try:
             receive = await self._check(rule, identity, scope, headers, receive, path_params)
         except ModelyardException as exc:
-            await _error(send, exc)
+            await self._refuse(scope, receive, send, rule, exc)
             return
         await self.app(scope, receive, send)
 
@@ -156,14 +164,34 @@ class AuthMiddleware:
         scope[PARSED_BODY] = args  # the route's `read_args` takes it as it is (the body is replayed too)
         return RequestArgs(args, {}, path_params), receive
 
-    async def _unauthenticated(self, scope: Scope, send: Send, rule: rules.Rule, exc: ModelyardException) -> None:
-        if rule.page and scope["method"] in ("GET", "HEAD"):
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rule: rules.Rule,
+        exc: ModelyardException,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """MLflow's JSON error (with `extra` headers); the UI's error page for a UI page or form when
+        the app serves the UI."""
+        if self.page_error is not None and (rule.page or rule.form):
+            await self.page_error(scope, exc)(scope, receive, send)
+            return
+        await _error(send, exc, extra)
+
+    async def _unauthenticated(
+        self, scope: Scope, receive: Receive, send: Send, rule: rules.Rule, exc: ModelyardException
+    ) -> None:
+        # htmx fetching a fragment would swap the whole sign-in page into it: it gets the error page.
+        htmx = any(name == b"hx-request" for name, _ in scope["headers"])
+        if rule.page and scope["method"] in ("GET", "HEAD") and not (htmx and self.page_error is not None):
             target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
             location = f"{LOGIN_PATH}?next={quote(target, safe='')}"
             await send({"type": "http.response.start", "status": 302, "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        await _error(send, exc, [(b"www-authenticate", b'Basic realm="mlflow"')])
+        await self._refuse(scope, receive, send, rule, exc, [(b"www-authenticate", b'Basic realm="mlflow"')])
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, Receive]:

@@ -330,6 +330,31 @@ UI: dict[tuple[str, str], Rule] = {
     ("GET", "/deployments/{name}"): PAGE,
     ("POST", "/deployments/{name}/weights"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
     ("POST", "/deployments/{name}/delete"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
+    # The signed-in user's own page (`ui.routes.account`): their password and tokens only.
+    ("GET", "/account"): PAGE,
+    ("POST", "/account/password"): Rule(AUTHENTICATED, form=True, note="one's own; needs the current password"),
+    ("POST", "/account/tokens"): Rule(AUTHENTICATED, form=True, note="for oneself"),
+    ("POST", "/account/tokens/revoke"): Rule(AUTHENTICATED, form=True, note="one's own (the route checks the owner)"),
+    # A resource's permissions section (`ui.routes.permissions`); grants to groups are for admins (the route).
+    ("POST", "/experiments/{experiment_id}/permissions"): resource(
+        MANAGE, _path(EXPERIMENT, "experiment_id"), form=True
+    ),
+    ("POST", "/model/permissions"): resource(MANAGE, MODEL_NAME, form=True),
+    # The admin pages (`ui.routes.admin`, `ui.routes.permissions`).
+    **{("GET", path): Rule(ADMIN, page=True) for path in ("/admin", "/admin/users", "/admin/groups", "/admin/permissions", "/admin/audit")},
+    **{
+        ("POST", path): Rule(ADMIN, form=True)
+        for path in (
+            "/admin/users",
+            "/admin/users/admin",
+            "/admin/users/password",
+            "/admin/users/delete",
+            "/admin/groups",
+            "/admin/groups/members",
+            "/admin/groups/delete",
+            "/admin/permissions",
+        )
+    },
 }
 
 #: The tracking service's own artifact downloads and /graphql.

@@ -49,7 +49,9 @@ from modelyard.version import __version__
 
 #: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
 _LAZY_SUBMODULES = frozenset(
-    {"artifacts", "client", "data", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking", "xgboost"}
+    {"artifacts", "client", "entities", "exceptions", "models", "projects", "pyfunc", "sklearn", "tracking"}
+    | {"pytorch", "system_metrics"}
+    | {"data", "xgboost"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".
@@ -69,6 +71,16 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "autolog": "modelyard.autologging.universal:autolog",
     "evaluate": "modelyard.evaluation:evaluate",
     "validate_evaluation_results": "modelyard.evaluation:validate_evaluation_results",
+    **{
+        name: f"modelyard.system_metrics:{name}"
+        for name in (
+            "enable_system_metrics_logging",
+            "disable_system_metrics_logging",
+            "set_system_metrics_sampling_interval",
+            "set_system_metrics_samples_before_logging",
+            "set_system_metrics_node_id",
+        )
+    },
 }
 
 __all__ = [
@@ -79,6 +91,11 @@ __all__ = [
     "log_input",
     "log_inputs",
     "log_table",
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
     "get_artifact_uri",
     "log_image",
     "log_figure",

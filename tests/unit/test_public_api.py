@@ -61,6 +61,11 @@ PINNED = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
 ]
 
 

@@ -47,6 +47,7 @@ from modelyard.settings import DEFAULT_LOCAL_ARTIFACT_ROOT
 from modelyard.store.logged_models import links
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_position, next_keyset_page, query_fingerprint
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.rows import fetch_tuples
@@ -187,12 +188,13 @@ class SqlTrackingStore(TrackingStore):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[Experiment]:
         from modelyard.store.tracking.sql_search import search_experiment_ids
 
         with self._read() as session:
             ids, token = search_experiment_ids(
-                session, view_type, max_results, filter_string, list(order_by or []), page_token
+                session, view_type, max_results, filter_string, list(order_by or []), page_token, visible
             )
             return PagedList(self._load_experiments(session, [int(i) for i in ids]), token)
 

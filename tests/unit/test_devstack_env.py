@@ -52,5 +52,5 @@ def test_with_auth_on_the_stack_env_carries_the_local_admins_credentials(tmp_pat
     assert tracking["MODELYARD_AUTH"] == "true" and tracking["MODELYARD_ADMIN_PASSWORD_FILE"] == str(stack.admin_password_file)
     assert "MODELYARD_ADMIN_PASSWORD" not in tracking  # the bootstrap reads the file
     assert stack.service_env(ENDPOINTS)["MODELYARD_AUTH"] == "false"
-    off = Stack(tmp_path / "off", load_config(environ={}))
+    off = Stack(tmp_path / "off", load_config(environ={"MODELYARD_AUTH": "false"}))
     assert "MLFLOW_TRACKING_PASSWORD" not in off.client_env()

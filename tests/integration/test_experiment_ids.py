@@ -66,7 +66,7 @@ def test_every_write_path_records_the_runs_experiment(store: SqlTrackingStore) -
 def test_the_migration_fills_existing_rows_in_batches_and_resumes(postgres_uri: str) -> None:
     engine = create_engine_for(postgres_uri)
     try:
-        migrate.upgrade(engine, "0009")
+        migrate.upgrade(engine, "0010")
         runs = 6_000  # more than one batch (BATCH_RUNS)
         with engine.begin() as conn:
             conn.execute(
@@ -107,7 +107,7 @@ def test_the_migration_fills_existing_rows_in_batches_and_resumes(postgres_uri: 
                     "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_tags_experiment_key_value'::regclass"
                 )
             )
-            conn.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
         migrate.upgrade(engine)
         assert _mismatches(engine)["tags"] == (runs, 0)
         with engine.connect() as conn:

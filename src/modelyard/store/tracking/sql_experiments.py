@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from modelyard.entities import Experiment, ExperimentTag, LifecycleStage, PagedList, ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.sql.dialect import upsert_insert
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
 from modelyard.store.tracking import artifact_locations
@@ -80,12 +81,13 @@ class SqlExperiments(SqlSessions):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[Experiment]:
         from modelyard.store.tracking.sql_search import search_experiment_ids
 
         with self._read() as session:
             ids, token = search_experiment_ids(
-                session, view_type, max_results, filter_string, list(order_by or []), page_token
+                session, view_type, max_results, filter_string, list(order_by or []), page_token, visible
             )
             return PagedList(self._load_experiments(session, [int(i) for i in ids]), token)
 

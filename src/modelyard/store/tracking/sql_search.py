@@ -47,6 +47,7 @@ from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
+from modelyard.store.search import visibility
 from modelyard.store.search.filter_parser import Node
 from modelyard.store.search.kinds import EXPERIMENTS, RUNS
 from modelyard.store.search.order_by import OrderBy
@@ -58,6 +59,7 @@ from modelyard.store.search.paging import (
     next_page,
     query_fingerprint,
 )
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.tracking.sql_predicates import (
     EXPERIMENT_ATTRIBUTE_COLUMNS,
     experiment_filter,
@@ -466,8 +468,9 @@ def search_experiment_ids(
     filter_string: str | None,
     order_by: Sequence[str] | None,
     page_token: str | None,
+    visible: Visibility | None = None,
 ) -> tuple[list[int], str | None]:
-    """One page of experiment ids matching the search, and the next page's token."""
+    """One page of experiment ids matching the search (and visible to the caller), and the next page's token."""
     max_results = validate_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)
     view = ViewType.parse(view_type)
     node = EXPERIMENTS.parse_filter(filter_string)
@@ -475,6 +478,8 @@ def search_experiment_ids(
     fingerprint = query_fingerprint("experiments", filter_string or "", view, list(order_by or ()))
     offset = decode_page_token(page_token, fingerprint)
     stmt = build_experiment_ids_query(node, view, orders, _dialect(session))
+    if (only_visible := visibility.condition(experiments_t.c.experiment_id, visible, int)) is not None:
+        stmt = stmt.where(only_visible)
     rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
     return next_page([int(r) for r in rows], max_results, offset, fingerprint)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from modelyard.ui.routes import (
+    account,
+    admin,
     compare,
     deployments,
     experiments,
+    login,
     models,
+    permissions,
     run,
     run_artifacts,
     run_charts,
@@ -28,4 +32,8 @@ def routers() -> list[APIRouter]:
         compare.router,
         models.router,
         deployments.router,
+        login.router,
+        account.router,
+        permissions.router,
+        admin.router,
     ]

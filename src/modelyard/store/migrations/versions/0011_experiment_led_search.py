@@ -17,7 +17,7 @@ An upgrade stopped half-way is resumed by running it again: every step checks wh
 index a stopped CONCURRENTLY build left invalid is dropped and built again).
 
 Revision ID: 0011
-Revises: 0009 (0010 is being written on another branch: the merge puts it before this one)
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 #: The previous release keeps working on this schema: nullable columns a trigger fills, other indexes

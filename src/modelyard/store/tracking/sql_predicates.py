@@ -133,7 +133,7 @@ def run_filter(
 def probing_run_filter(node: Node, experiment_ids: Sequence[int], runs: Any) -> ColumnElement[bool]:
     """The filter on the rows of `runs` (a subquery of the runs table, PostgreSQL) as correlated probes
     only, each run tested through the key/value tables' (run_uuid, key) primary keys: for reading runs
-    in an index's order until a page is full (sql_search's walk), whatever the planner would estimate."""
+    in an index's order until a page is full (`sql_walks`), whatever the planner would estimate."""
     attributes = {name: runs.c[column.name] for name, column in RUN_ATTRIBUTE_COLUMNS.items()}
     owner = _Owner(runs.c.run_uuid, attributes, RUN_KEYED_TABLES, experiment_ids)
     return _filter(owner, node, "postgresql", probe=True)

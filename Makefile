@@ -14,6 +14,8 @@ SKIP_INSTALL ?=
 INSTALL_LOG := $(VENV)/install.log
 COMPOSE := docker compose -f infra/compose.yaml
 PYTEST_ARGS ?=
+# pytest processes for `make test` (pytest-xdist); 0 runs everything in one process.
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 # Docker when an engine answers, native processes (python -m modelyard.devstack) otherwise.
@@ -68,7 +70,7 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 stack-venv: $(if $(SKIP_INSTALL),,$(STACK_STAMP))
 
 test: venv
-	$(PY) -m pytest -p no:cacheprovider --durations=30 tests/ $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadgroup tests/ $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check src tests

@@ -23,9 +23,13 @@ class HttpError(RuntimeError):
 
 
 class Conn:
-    def __init__(self, base_url: str, timeout: float = 300.0, blocksize: int = 8192) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 300.0, blocksize: int = 8192, headers: dict[str, str] | None = None
+    ) -> None:
         parts = urlsplit(base_url)
         self.blocksize = blocksize
+        #: Sent with every request (credentials, for a server with auth on).
+        self.headers = dict(headers or {})
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.timeout = timeout
@@ -58,7 +62,7 @@ class Conn:
         for attempt in (0, 1):
             conn = self._connection()
             try:
-                conn.request(method, path, body=body, headers=headers or {})
+                conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
                 response = conn.getresponse()
                 data = response.read()
                 if response.will_close:

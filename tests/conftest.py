@@ -46,11 +46,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     server_errors.install()
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_WorkerFindings(), "modelyard-worker-findings")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `-n N --dist loadgroup` (make test), each test module runs whole on one process, so its
+    module-scoped servers (a browser, an MLflow server) start once; a test marked
+    `xdist_group("name")` joins that group instead (tests that share something fixed, like a port)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+class _WorkerFindings:
+    """On the controller of a `-n` run: collect the server errors each worker found (see below)."""
+
+    @staticmethod
+    def pytest_testnodedown(node: Any, error: Any) -> None:
+        found = getattr(node, "workeroutput", {}).get("server_errors", ())  # none when a worker crashed
+        server_errors.FINDINGS.extend(server_errors.Finding(**finding) for finding in found)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session if any service a test started answered a request with 500 (see
-    tests/support/server_errors.py): a 500 is a bug even when the test around it passed."""
+    tests/support/server_errors.py): a 500 is a bug even when the test around it passed. A `-n` worker
+    hands its findings to the controller, which reports them and fails the run."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["server_errors"] = [
+            {"service": f.service, "test": f.test, "log_path": str(f.log_path), "excerpt": f.excerpt}
+            for f in server_errors.FINDINGS
+        ]
     if server_errors.FINDINGS:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

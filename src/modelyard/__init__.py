@@ -49,7 +49,9 @@ from modelyard.version import __version__
 
 #: Submodules loaded on first access (`modelyard.sklearn.log_model(...)` without importing it first).
 _LAZY_SUBMODULES = frozenset(
-    {"artifacts", "client", "entities", "exceptions", "models", "pyfunc", "sklearn", "tracking"}
+    {"artifacts", "client", "entities", "exceptions", "models", "projects", "pyfunc", "sklearn", "tracking"}
+    | {"pytorch", "system_metrics"}
+    | {"data", "xgboost"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".
@@ -62,9 +64,38 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "log_figure": "modelyard.client.artifacts:fluent_log_figure",
     "log_image": "modelyard.client.artifacts:fluent_log_image",
     "get_artifact_uri": "modelyard.client.artifacts:get_artifact_uri",
+    "log_input": "modelyard.data.inputs:log_input",
+    "log_inputs": "modelyard.data.inputs:log_inputs",
+    "log_table": "modelyard.client.tables:log_table",
+    "load_table": "modelyard.client.tables:load_table",
+    "autolog": "modelyard.autologging.universal:autolog",
+    "evaluate": "modelyard.evaluation:evaluate",
+    "validate_evaluation_results": "modelyard.evaluation:validate_evaluation_results",
+    **{
+        name: f"modelyard.system_metrics:{name}"
+        for name in (
+            "enable_system_metrics_logging",
+            "disable_system_metrics_logging",
+            "set_system_metrics_sampling_interval",
+            "set_system_metrics_samples_before_logging",
+            "set_system_metrics_node_id",
+        )
+    },
 }
 
 __all__ = [
+    "autolog",
+    "evaluate",
+    "validate_evaluation_results",
+    "load_table",
+    "log_input",
+    "log_inputs",
+    "log_table",
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
     "get_artifact_uri",
     "log_image",
     "log_figure",

@@ -30,6 +30,12 @@ _LAZY_GROUPS = {
     "export": ("modelyard.cli_lifecycle:export_command", "Write experiments and models to a bundle (any MLflow API)."),
     "import": ("modelyard.cli_lifecycle:import_command", "Load a bundle into a stack (idempotent)."),
     "webhooks": ("modelyard.cli_webhooks:webhooks", "Register webhooks on registry and run events; delivery log."),
+    "run": ("modelyard.cli_projects:run", "Run an MLflow project (MLproject folder or git URI) as a tracked run."),
+    "users": ("modelyard.cli_auth:users", "Users and admins (in the database; MODELYARD_AUTH)."),
+    "tokens": ("modelyard.cli_auth:tokens_group", "Personal access tokens: create (shown once), list, revoke."),
+    "groups": ("modelyard.cli_auth:groups", "Groups of users and their grants."),
+    "permissions": ("modelyard.cli_auth:permissions", "A user's grants on experiments and registered models."),
+    "audit": ("modelyard.cli_auth:audit", "The audit log of user, token, group and permission changes."),
 }
 
 
@@ -198,6 +204,12 @@ def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any
 
     settings = Settings.from_env()
     announce(settings)
+    if settings.auth:
+        click.echo(f"Authentication is on: default permission {settings.auth_default_permission}.", err=True)
+    else:
+        from modelyard.auth.install import OFF_MESSAGE
+
+        click.echo(OFF_MESSAGE, err=True)
     if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
         from modelyard.store.sql.migrate import upgrade
 

@@ -125,6 +125,42 @@ class Settings:
     #: Origins (`scheme://host[:port]`) besides a request's own that browsers may send writes from, e.g.
     #: when a proxy rewrites the Host header; `*` turns the origin check off.
     allowed_origins: tuple[str, ...] = ()
+    #: Origins (`scheme://host[:port]`) whose browser pages may call the API cross-origin (CORS); empty,
+    #: the default, sends no CORS headers at all.
+    cors_allowed_origins: tuple[str, ...] = ()
+
+    # --- authentication and permissions (`modelyard.auth`) ----------------------------------------
+    #: Require a user (password, token, session or trusted SSO proxy) and check permissions on every
+    #: route of every service. Off (the default for a laptop) anyone who reaches the port may do anything.
+    auth: bool = False
+    #: The first admin, created at start-up when no such user exists (never a default password): the
+    #: password from `admin_password`, or from the file `admin_password_file` (a mounted secret).
+    admin_username: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    admin_password_file: str | None = None
+    #: Permission on experiments and registered models nobody granted: READ, EDIT, MANAGE or NO_PERMISSIONS.
+    auth_default_permission: str = "READ"
+    #: Proxy addresses (CIDRs) whose user/groups headers are trusted (single sign-on behind oauth2-proxy
+    #: or an ingress' auth); empty turns the header sign-in off.
+    auth_trusted_proxies: tuple[str, ...] = ()
+    auth_user_header: str = "X-Forwarded-User"
+    #: Comma-separated group names of the signed-in user, from the same proxy.
+    auth_groups_header: str = "X-Forwarded-Groups"
+    #: Seconds a worker trusts a verified credential or a loaded permission set before re-checking it
+    #: with one query (changes made through this instance apply to all its workers at once).
+    auth_cache_seconds: float = 3.0
+    #: Failed sign-ins per user name, and per client address, within `auth_failed_login_window_seconds`
+    #: that lock it out: every attempt is then answered 429 for `auth_lockout_seconds`.
+    auth_max_failed_logins: int = 10
+    auth_max_failed_logins_per_address: int = 50
+    auth_failed_login_window_seconds: int = 900
+    auth_lockout_seconds: int = 300
+    #: Cost of new argon2id password hashes: passes and memory (KiB) per verification; each verification
+    #: holds that memory for its duration, so a small pod with many workers may want less.
+    auth_password_hash_time_cost: int = 3
+    auth_password_hash_memory_kib: int = 65536
+    #: Lifetime of a UI sign-in session.
+    auth_session_hours: float = 12.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

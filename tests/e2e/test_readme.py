@@ -41,7 +41,9 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.prefix) / "bin"
 #: The tour's blocks, in order: what each is and the language it must be written in.
-TOUR = (("up", "bash"), ("log", "python"), ("serve", "bash"), ("deploy", "bash"), ("update", "bash"))
+TOUR = (
+    ("up", "bash"), ("log", "python"), ("autolog", "python"), ("serve", "bash"), ("deploy", "bash"), ("update", "bash"),
+)  # fmt: skip
 SERVE_PORT = 8080  # the README's `models serve --port`
 
 
@@ -176,7 +178,7 @@ def test_make_up_from_a_private_folder_puts_the_stack_and_the_venv_in_the_shell(
     assert Path(shutil.which("python", path=env["PATH"]) or "").parent == VENV_BIN
 
 
-def test_readme_tour_runs_as_written_with_both_clients(tour: Tour) -> None:
+def test_readme_tour_runs_as_written_with_both_clients(tour: Tour, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = tour_blocks()
     shell = tour.shell
     log = blocks["log"]
@@ -184,6 +186,9 @@ def test_readme_tour_runs_as_written_with_both_clients(tour: Tour) -> None:
 
     first = shell.python(log)
     assert "diabetes version 1 is in Production and @champion" in first
+
+    autologged = shell.python(blocks["autolog"])
+    assert "confusion_matrix" in autologged and "roc_curve_plot" in autologged, autologged
 
     if port_in_use(SERVE_PORT):
         pytest.fail(f"the README serves on port {SERVE_PORT}, which another process holds")
@@ -203,6 +208,9 @@ def test_readme_tour_runs_as_written_with_both_clients(tour: Tour) -> None:
 
     from modelyard import MlflowClient
 
+    # `make up` turns auth on: .stack/env carries the local admin's credentials for the clients.
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, shell.env[name])
     client = MlflowClient(shell.env["MLFLOW_TRACKING_URI"])
     versions = {v.version: v for v in client.search_model_versions("name = 'diabetes'")}
     assert {v: versions[v].current_stage for v in ("1", "2")} == {"1": "Archived", "2": "Production"}

@@ -271,3 +271,60 @@ def test_schema_rejects_an_origin_that_is_not_one(helm: Path) -> None:
         text=True,
     )
     assert result.returncode != 0 and "schema" in result.stderr.lower(), result.stderr
+
+
+AUTH_ON = (
+    "auth.enabled=true",
+    "auth.admin.existingSecret=modelyard-admin",
+    "auth.defaultPermission=NO_PERMISSIONS",
+    "auth.trustedProxies={10.0.0.0/8}",
+    "auth.serviceAccount.existingSecret=modelyard-serving",
+    "services.serving.enabled=true",
+    "services.serving.modelUri=models:/churn@champion",
+)
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_auth_renders_with_the_admin_secret_referenced_never_inlined(render: Render) -> None:
+    docs = render(sets=AUTH_ON)
+    for doc in docs:
+        if doc["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(docs, "Deployment")}
+    for name, deployment in deployments.items():
+        env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert env["MODELYARD_AUTH"]["value"] == "true", name
+        assert env["MODELYARD_AUTH_DEFAULT_PERMISSION"]["value"] == "NO_PERMISSIONS"
+        assert env["MODELYARD_AUTH_TRUSTED_PROXIES"]["value"] == "10.0.0.0/8"
+        assert env["MODELYARD_AUTH_USER_HEADER"]["value"] == "X-Forwarded-User"
+        assert "MODELYARD_ADMIN_PASSWORD" not in env  # only ever a file from the Secret
+    tracking = deployments["rel-modelyard-tracking"]["spec"]["template"]["spec"]
+    env = _env(tracking["containers"][0])
+    assert env["MODELYARD_ADMIN_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "modelyard-admin", "key": "username"}
+    assert env["MODELYARD_ADMIN_PASSWORD_FILE"]["value"] == "/etc/modelyard/admin/password"
+    volume = next(v for v in tracking["volumes"] if v["name"] == "admin-password")
+    assert volume["secret"]["secretName"] == "modelyard-admin"
+    assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
+    serving = _env(deployments["rel-modelyard-serving"]["spec"]["template"]["spec"]["containers"][0])
+    assert serving["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "modelyard-serving"
+    assert "secretKeyRef" in serving["MODELYARD_BACKEND_STORE_URI"]["valueFrom"]
+    # No value anywhere in the rendered chart carries a secret in the clear.
+    for container in _containers(docs):
+        for item in container.get("env", []):
+            assert "PASSWORD" not in item["name"] or "value" not in item or item["name"].endswith("_FILE"), item
+
+
+def test_auth_refuses_an_inlined_admin_password_and_needs_the_secret(helm: Path) -> None:
+    base = [str(helm), "template", "rel", str(CHART)]
+    inlined = subprocess.run(base + ["--set", "auth.enabled=true", "--set", "auth.admin.existingSecret=s", "--set", "auth.admin.password=hunter2hunter2"], capture_output=True, text=True)
+    assert inlined.returncode != 0 and "password" in inlined.stderr
+    missing = subprocess.run(base + ["--set", "auth.enabled=true"], capture_output=True, text=True)
+    assert missing.returncode != 0 and "auth.admin.existingSecret is required" in missing.stderr
+
+
+def test_auth_off_renders_no_auth_settings(render: Render) -> None:
+    for container in _containers(render()):
+        assert not any(e["name"].startswith("MODELYARD_AUTH") or e["name"].startswith("MODELYARD_ADMIN") for e in container.get("env", []))

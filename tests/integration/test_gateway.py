@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.integration.gateway_upstream import misbehaving_upstream
+from tests.support import hostile
 from tests.support.services import start_service, start_tracking_server
 
 from modelyard.devstack.process import free_port
@@ -40,7 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # A bare artifacts service (no run check), as a gateway bug would find it: only paths protect it.
     art_env = {"MODELYARD_ARTIFACTS_DESTINATION": str(root)}
     with (
-        start_tracking_server(base / "tracking", workers=1) as tracking,
+        start_tracking_server(base / "tracking", workers=1, env=hostile.LIMITED_BODIES) as tracking,
         start_service(ARTIFACTS, base / "artifacts", env=art_env, workers=1) as artifacts,
         misbehaving_upstream() as odd,
     ):
@@ -83,7 +84,12 @@ def test_encoded_dot_segments_never_leave_the_run(stack: Stack, target: str) -> 
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/2.0/mlflow/experiments/get%00", "/api/2.0/mlflow/runs/create%00x", f"{ART}/1/r/artifacts/a%00.txt", "/%00"],
+    [
+        "/api/2.0/mlflow/experiments/get%00",
+        "/api/2.0/mlflow/runs/create%00x",
+        f"{ART}/1/r/artifacts/a%00.txt",
+        "/%00",
+    ],
 )
 def test_nul_in_a_path_is_a_400_through_the_gateway_and_a_4xx_directly(stack: Stack, path: str) -> None:
     _assert_mlflow_error(httpx.post(f"{stack.gateway}{path}", json={}), 400)
@@ -136,3 +142,23 @@ def test_response_headers_pass_through_once(stack: Stack) -> None:
 def test_the_host_header_reaches_the_upstream(stack: Stack) -> None:
     echoed = httpx.get(f"{stack.odd_gateway}/api/2.0/x", headers={"host": "localhost:5000"}).json()
     assert echoed["host"] == "localhost:5000"
+
+
+def test_input_limits_hold_the_same_way_through_the_gateway(stack: Stack) -> None:
+    """Issue #15's hostile payloads through the gateway: each refused exactly as the tracking service
+    refuses it directly (same status, same MLflow error body), streamed bodies over the size limit
+    included; the gateway does not turn a refusal into a 5xx or let a payload through."""
+    created = httpx.post(f"{stack.gateway}/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})
+    assert created.status_code == 200, created.text
+    for payload in hostile.payloads(created.json()["run"]["info"]["run_id"]):
+        through_gateway, direct = payload.send(stack.gateway), payload.send(stack.tracking)
+        hostile.assert_refused(through_gateway, payload)
+        assert (through_gateway.status_code, through_gateway.json()) == (direct.status_code, direct.json()), (
+            payload.what
+        )
+    assert (
+        httpx.get(
+            f"{stack.gateway}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}
+        ).status_code
+        == 200
+    )

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text as sa_text
 
 from modelyard.entities import Metric, Param, RunTag, ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.store.sql import migrate
 from modelyard.store.sql.engine import create_engine_for
-from modelyard.store.tracking.run_table import count_runs, experiment_keys, run_summaries
+from modelyard.store.tracking.run_table import RunTotal, count_runs, experiment_keys, run_summaries
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 
@@ -61,10 +62,48 @@ def test_count_agrees_with_paging_for_and_or_and_parentheses(store: SqlTrackingS
     for view in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
         for text in filters:
             expected = len(_all_pages(store, experiment_id, text, view))
-            assert count_runs(store.engine, [experiment_id], text, view) == expected, (text, view)
-    assert count_runs(store.engine, [experiment_id], "", ViewType.ACTIVE_ONLY) == 36
-    assert count_runs(store.engine, [experiment_id], "", ViewType.DELETED_ONLY) == 4
-    assert count_runs(store.engine, [], "", ViewType.ALL) == 0
+            assert count_runs(store.engine, [experiment_id], text, view) == RunTotal(expected), (text, view)
+    assert count_runs(store.engine, [experiment_id], "", ViewType.ACTIVE_ONLY) == RunTotal(36)
+    assert count_runs(store.engine, [experiment_id], "", ViewType.DELETED_ONLY) == RunTotal(4)
+    assert count_runs(store.engine, [], "", ViewType.ALL) == RunTotal(0)
+
+
+@pytest.mark.postgres
+def test_totals_of_large_experiments_are_estimates_and_say_so(
+    postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over EXACT_VIEW_LIMIT runs, a filtered total is the share of the newest SAMPLE_RUNS runs that
+    match (when SAMPLE_MATCHES do), the unfiltered one the planner's estimate; a rare filter is counted."""
+    from modelyard.store.tracking import run_table
+
+    migrate.upgrade(postgres_uri)
+    engine = create_engine_for(postgres_uri)
+    try:
+        store = SqlTrackingStore(engine, str(tmp_path / "artifacts"))
+        experiment_id = store.create_experiment("estimated")
+        for i in range(60):
+            store.log_batch(
+                store.create_run(experiment_id, "u", i).info.run_id, params=[Param("p", str(i % 3))]
+            )
+        with engine.begin() as conn:
+            conn.execute(sa_text("ANALYZE"))
+        assert count_runs(engine, [experiment_id], "params.p = '1'", ViewType.ACTIVE_ONLY) == RunTotal(20)
+        monkeypatch.setattr(run_table, "EXACT_VIEW_LIMIT", 10)
+        monkeypatch.setattr(run_table, "SAMPLE_RUNS", 30)
+        monkeypatch.setattr(run_table, "SAMPLE_MATCHES", 5)
+        # The newest 30 runs (start times 59..30): 10 have p = '1', scaled to the 60 runs of the view.
+        sampled = count_runs(engine, [experiment_id], "params.p = '1'", ViewType.ACTIVE_ONLY)
+        assert sampled == RunTotal(20, exact=False, sampled=10, sample=30), sampled
+        everything = count_runs(engine, [experiment_id], "", ViewType.ACTIVE_ONLY)
+        assert not everything.exact and 30 <= everything.value <= 120, everything
+        assert count_runs(engine, [experiment_id], "params.p = 'none'", ViewType.ACTIVE_ONLY) == RunTotal(0)
+        rare = count_runs(
+            engine, [experiment_id], "params.p = '2' AND attributes.start_time < 9", ViewType.ACTIVE_ONLY
+        )
+        assert rare == RunTotal(3), rare  # 2 in the sample, under SAMPLE_MATCHES: counted
+        assert RunTotal(987_654, exact=False).shown == 990_000 and RunTotal(987_654).shown == 987_654
+    finally:
+        engine.dispose()
 
 
 def test_count_refuses_a_bad_filter_like_the_search(store: SqlTrackingStore) -> None:

@@ -152,12 +152,13 @@ def test_a_run_deleted_in_the_same_millisecond_as_its_experiment_stays_deleted(
 ) -> None:
     """restore_experiment tells the runs deleted with the experiment from those deleted before by
     their deleted_time; a clock that does not move between the two deletions must not blur that."""
-    from modelyard.store.tracking import sql_store
+    from modelyard.store.tracking import sql_experiments, sql_store
 
     experiment_id = store.create_experiment("same-ms")
     kept = store.create_run(experiment_id, "u", 1).info.run_id
     deleted_before = store.create_run(experiment_id, "u", 2).info.run_id
-    monkeypatch.setattr(sql_store, "_now_ms", lambda: 1_700_000_000_000)
+    for module in (sql_store, sql_experiments):
+        monkeypatch.setattr(module, "now_ms", lambda: 1_700_000_000_000)
     store.delete_run(deleted_before)
     store.delete_experiment(experiment_id)
     store.restore_experiment(experiment_id)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -27,7 +28,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         backend_store_uri=f"sqlite:///{tmp_path / 'ui.db'}", artifacts_destination=str(tmp_path / "artifacts")
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost") as test_client:
+    with TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url="http://localhost"
+    ) as test_client:
         yield test_client
 
 
@@ -311,4 +314,43 @@ def test_registered_versions_link_from_their_run(client: TestClient) -> None:
     body = {"name": "my model/v", "source": f"{run['run']['info']['artifact_uri']}/model", "run_id": ids[0]}
     call(client, "model-versions/create", body)
     page = client.get(f"/experiments/{experiment_id}").text
-    assert '<a class="chip" href="/model-version?name=my+model%2Fv&amp;version=1"' in page and "my model/v v1" in page
+    assert (
+        '<a class="chip" href="/model-version?name=my+model%2Fv&amp;version=1"' in page
+        and "my model/v v1" in page
+    )
+
+
+@pytest.mark.postgres
+def test_a_total_over_the_limit_is_shown_as_an_estimate(
+    postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In an experiment over run_table.EXACT_VIEW_LIMIT runs the page shows an estimate, and says what it
+    is made of; below, the count."""
+    from modelyard.store.sql import migrate
+    from modelyard.store.tracking import run_table
+
+    migrate.upgrade(postgres_uri)
+    settings = Settings(backend_store_uri=postgres_uri, artifacts_destination=str(tmp_path / "artifacts"))
+    with TestClient(create_app(settings), base_url="http://localhost") as pg_client:
+        experiment_id, _ids = make_runs(pg_client, 12)
+        counted = pg_client.get(f"/experiments/{experiment_id}")
+        assert re.search(r"<strong>12</strong> runs", counted.text), counted.text
+        with psycopg.connect(postgres_uri, autocommit=True) as conn:
+            conn.execute("ANALYZE")  # statistics, as autovacuum would gather them
+        monkeypatch.setattr(run_table, "EXACT_VIEW_LIMIT", 3)
+        monkeypatch.setattr(run_table, "SAMPLE_RUNS", 6)
+        monkeypatch.setattr(run_table, "SAMPLE_MATCHES", 2)
+        filtered = pg_client.get(
+            f"/experiments/{experiment_id}", params={"filter": "params.optimizer = 'adam'"}
+        )
+        total = re.search(r'<p class="total" id="total">(.*?)</p>', filtered.text, re.S)
+        assert total is not None, filtered.text
+        # The newest 6 runs (run-011..run-006): 3 use adam, scaled to the 12 runs.
+        assert '<strong class="estimate" title="An estimate: 3 of the newest 6 runs match' in total.group(1)
+        assert re.search(r">about 6</strong> matching runs", total.group(1)), total.group(1)
+        unfiltered = re.search(
+            r'<p class="total" id="total">(.*?)</p>',
+            pg_client.get(f"/experiments/{experiment_id}").text,
+            re.S,
+        )
+        assert unfiltered is not None and "An estimate from the database" in unfiltered.group(1)

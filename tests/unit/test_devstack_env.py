@@ -37,3 +37,20 @@ def test_a_relocated_cluster_has_its_own_short_stable_folder_in_the_owners_home(
     # Named after the checkout, and short: the socket goes next to the data, and under
     # /var/lib/postgresql/modelyard-clusters/<name>/socket/.s.PGSQL.NNNNN it must stay under 108 bytes.
     assert first.parent.name.startswith("checkout-") and len(first.parent.name) <= 33
+
+
+def test_with_auth_on_the_stack_env_carries_the_local_admins_credentials(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, load_config(environ={"MODELYARD_AUTH": "true"}))
+    stack.state_dir.mkdir()
+    env = read_env_file(stack.write_env_file())
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin" and len(env["MLFLOW_TRACKING_PASSWORD"]) >= 20
+    assert stack.admin_password_file.stat().st_mode & 0o777 == 0o600
+    assert Stack(tmp_path, load_config(environ={"MODELYARD_AUTH": "true"})).admin_password() == env["MLFLOW_TRACKING_PASSWORD"]
+    from modelyard.devstack.services import ENDPOINTS, TRACKING
+
+    tracking = stack.service_env(TRACKING)
+    assert tracking["MODELYARD_AUTH"] == "true" and tracking["MODELYARD_ADMIN_PASSWORD_FILE"] == str(stack.admin_password_file)
+    assert "MODELYARD_ADMIN_PASSWORD" not in tracking  # the bootstrap reads the file
+    assert stack.service_env(ENDPOINTS)["MODELYARD_AUTH"] == "false"
+    off = Stack(tmp_path / "off", load_config(environ={"MODELYARD_AUTH": "false"}))
+    assert "MLFLOW_TRACKING_PASSWORD" not in off.client_env()

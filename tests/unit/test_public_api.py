@@ -45,6 +45,13 @@ PINNED = [
     "log_figure",
     "log_image",
     "get_artifact_uri",
+    "autolog",
+    "evaluate",
+    "validate_evaluation_results",
+    "log_input",
+    "log_inputs",
+    "log_table",
+    "load_table",
     "search_experiments",
     "search_runs",
     "set_experiment",
@@ -54,6 +61,11 @@ PINNED = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_node_id",
 ]
 
 
@@ -104,6 +116,20 @@ def test_base_import_is_light() -> None:
         "import sys, json, modelyard\n"
         "import modelyard.client, modelyard.client.fluent\n"
         "heavy = ['fastapi', 'starlette', 'pandas', 'numpy', 'sqlalchemy', 'alembic', 'boto3', 'botocore', 'mlflow']\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
+
+
+def test_evaluate_autolog_and_datasets_import_their_libraries_on_use() -> None:
+    """matplotlib, scikit-learn and xgboost (the `evaluate`, `sklearn`, `xgboost` extras) load only when
+    an evaluation, a fit or a dataset needs them."""
+    code = (
+        "import sys, json, modelyard\n"
+        "modelyard.evaluate, modelyard.autolog, modelyard.log_input, modelyard.log_table, modelyard.data\n"
+        "import modelyard.xgboost, modelyard.evaluation.plots, modelyard.autologging.sklearn_metrics\n"
+        "heavy = ['matplotlib', 'sklearn', 'xgboost', 'pandas', 'numpy']\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -135,3 +135,56 @@ app.kubernetes.io/component: {{ .service }}
   value: {{ join "," . | quote }}
 {{- end }}
 {{- end }}
+
+{{/* Auth settings every service reads (MODELYARD_AUTH and friends); nothing when auth is off. */}}
+{{- define "modelyard.authEnv" -}}
+{{- if .Values.auth.enabled }}
+- name: MODELYARD_AUTH
+  value: "true"
+- name: MODELYARD_AUTH_DEFAULT_PERMISSION
+  value: {{ .Values.auth.defaultPermission | quote }}
+- name: MODELYARD_AUTH_CACHE_SECONDS
+  value: {{ .Values.auth.cacheSeconds | quote }}
+{{- with .Values.auth.trustedProxies }}
+- name: MODELYARD_AUTH_TRUSTED_PROXIES
+  value: {{ join "," . | quote }}
+- name: MODELYARD_AUTH_USER_HEADER
+  value: {{ $.Values.auth.userHeader | quote }}
+- name: MODELYARD_AUTH_GROUPS_HEADER
+  value: {{ $.Values.auth.groupsHeader | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.auth.corsAllowedOrigins }}
+- name: MODELYARD_CORS_ALLOWED_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The first admin: name from the Secret, password as a file from the same Secret (never a value). */}}
+{{- define "modelyard.adminEnv" -}}
+{{- if .Values.auth.enabled }}
+- name: MODELYARD_ADMIN_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "auth.admin.existingSecret is required when auth.enabled" .Values.auth.admin.existingSecret }}
+      key: {{ .Values.auth.admin.usernameKey }}
+- name: MODELYARD_ADMIN_PASSWORD_FILE
+  value: /etc/modelyard/admin/password
+{{- end }}
+{{- end }}
+
+{{/* The serving service's credentials for tracking (the mlflow client's variables), by Secret reference. */}}
+{{- define "modelyard.serviceAccountEnv" -}}
+{{- with .Values.auth.serviceAccount.existingSecret }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.auth.serviceAccount.usernameKey }}
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.auth.serviceAccount.passwordKey }}
+{{- end }}
+{{- end }}

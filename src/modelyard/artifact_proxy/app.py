@@ -113,4 +113,8 @@ def create_app(settings: Settings) -> FastAPI:
     serve_openapi(app)
     browser_guard.install(app, settings)
     instrument(app, "artifacts")
+    if settings.auth:
+        from modelyard.auth.install import install
+
+        install(app, settings, "artifacts")
     return app

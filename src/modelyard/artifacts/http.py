@@ -30,6 +30,7 @@ from modelyard.artifacts.base import (
     MultipartUpload,
 )
 from modelyard.artifacts.paths import join, safe_relative_path
+from modelyard.client.http import credentials_from_env
 from modelyard.exceptions import ModelyardException, RestException
 from modelyard.protocol import errors
 
@@ -59,11 +60,8 @@ def _session() -> requests.Session:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-        user, password = (
-            os.environ.get("MLFLOW_TRACKING_USERNAME"),
-            os.environ.get("MLFLOW_TRACKING_PASSWORD"),
-        )
+        credentials = credentials_from_env()
+        token, user, password = credentials["token"], credentials["username"], credentials["password"]
         if token:
             session.headers["Authorization"] = f"Bearer {token}"
         elif user and password:

@@ -194,8 +194,11 @@ class Client(RegistryClientMixin, ArtifactsClientMixin):
             return None
         return async_logging.submit(call, *args)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[dict] | None = None) -> None:
-        self._tracking_store.log_inputs(run_id, list(datasets or []))
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[dict] | None = None, models: Sequence[dict] | None = None
+    ) -> None:
+        """Dataset inputs (log-inputs `datasets` entries) and logged-model inputs (`{"model_id"}`)."""
+        self._tracking_store.log_inputs(run_id, list(datasets or []), list(models or []))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """The whole history, every page, ordered by (step, timestamp)."""

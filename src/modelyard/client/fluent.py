@@ -205,7 +205,13 @@ def start_run(
     description: str | None = None,
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
-    """Start (or with `run_id=`, resume) a run and make it the active run of this thread."""
+    """Start (or with `run_id=`, resume) a run and make it the active run of this thread.
+
+    Without `run_id`, a top-level start_run continues the run named by MLFLOW_RUN_ID (set by
+    `modelyard run` / `mlflow run` for the project's command), once: as in MLflow the variable is
+    removed when used, so a later start_run makes a new run. `log_system_metrics` (default:
+    MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING) logs `system/*` metrics until the run ends.
+    """
     stack = _state.run_stack
     if stack and not nested:
         raise ModelyardException.invalid_parameter(
@@ -216,6 +222,8 @@ def start_run(
     user_tags = {k: str(v) for k, v in (tags or {}).items()}
     if description is not None:
         user_tags[run_context.NOTE] = description
+    if run_id is None and not nested:
+        run_id = os.environ.pop("MLFLOW_RUN_ID", None) or None
     if run_id is not None:
         run = _resume(client, run_id, experiment_id, user_tags)
     else:
@@ -235,6 +243,10 @@ def start_run(
         )
     active = ActiveRun(run)
     stack.append(active)
+    from modelyard import system_metrics
+
+    if system_metrics.wanted(log_system_metrics):
+        system_metrics.start_monitor(run.info.run_id, client)
     return active
 
 
@@ -265,9 +277,12 @@ def end_run(status: str = RunStatus.FINISHED, run_id: str | None = None) -> None
     if run_id is not None and all(r.info.run_id != run_id for r in stack):
         return  # already ended explicitly inside its `with` block
     client = _client()
+    from modelyard import system_metrics
+
     while stack:
         run = stack.pop()
         _state.last_run_id = run.info.run_id
+        system_metrics.stop_monitor(run.info.run_id)
         client.set_terminated(run.info.run_id, status)
         if run_id is None or run.info.run_id == run_id:
             return

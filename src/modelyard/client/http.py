@@ -9,7 +9,9 @@ Environment (MODELYARD_* wins over MLflow's name, so existing MLflow set-ups kee
   MODELYARD_HTTP_REQUEST_TIMEOUT / MLFLOW_HTTP_REQUEST_TIMEOUT          read timeout, seconds [120]
   MODELYARD_HTTP_REQUEST_MAX_RETRIES / MLFLOW_HTTP_REQUEST_MAX_RETRIES  retries [5]
   MODELYARD_HTTP_REQUEST_BACKOFF_FACTOR / MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR  seconds [0.5]
-  MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD (basic) or MLFLOW_TRACKING_TOKEN (bearer)
+  MODELYARD_TRACKING_USERNAME / MLFLOW_TRACKING_USERNAME + MODELYARD_TRACKING_PASSWORD /
+  MLFLOW_TRACKING_PASSWORD (basic: a password, or a personal access token as the password), or
+  MODELYARD_TRACKING_TOKEN / MLFLOW_TRACKING_TOKEN (bearer), which wins when both are set
   MLFLOW_TRACKING_INSECURE_TLS=true skips certificate checks; MLFLOW_TRACKING_SERVER_CERT_PATH sets a CA.
 """
 
@@ -77,11 +79,18 @@ class HttpConfig:
             backoff_factor=_env_float(
                 0.5, "MODELYARD_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
             ),
-            username=_env("MLFLOW_TRACKING_USERNAME"),
-            password=_env("MLFLOW_TRACKING_PASSWORD"),
-            token=_env("MLFLOW_TRACKING_TOKEN"),
+            **credentials_from_env(),
             verify=False if insecure else (cert or True),
         )
+
+
+def credentials_from_env() -> dict[str, str | None]:
+    """The client's credentials: `username`/`password` (basic) and `token` (bearer)."""
+    return {
+        "username": _env("MODELYARD_TRACKING_USERNAME", "MLFLOW_TRACKING_USERNAME"),
+        "password": _env("MODELYARD_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD"),
+        "token": _env("MODELYARD_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN"),
+    }
 
 
 _sessions: dict[tuple[str, HttpConfig], requests.Session] = {}

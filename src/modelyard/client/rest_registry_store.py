@@ -17,6 +17,7 @@ from modelyard.store.registry.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
     RegistryStore,
 )
+from modelyard.store.search.visibility import Visibility
 
 API = "/api/2.0/mlflow"
 
@@ -69,6 +70,7 @@ class RestRegistryStore(RegistryStore):
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
         answer = self._call(
             "GET",
@@ -149,6 +151,7 @@ class RestRegistryStore(RegistryStore):
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[ModelVersion]:
         answer = self._call(
             "GET",

@@ -25,6 +25,7 @@ from modelyard.entities import (
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.tracking.base import TrackingStore
 
 API = "/api/2.0/mlflow"
@@ -80,6 +81,7 @@ class RestTrackingStore(TrackingStore):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[Experiment]:
         answer = self._post(
             "experiments/search",

@@ -6,6 +6,7 @@ Layout under the stack root (the repo by default):
     .stack/<name>.pid      pid and port of every process we started (each leads its own group)
     .stack/logs/<name>.log their output
     .stack/env             `export` lines pointing clients and boto3 at the stack
+    .stack/admin-password  with MODELYARD_AUTH=true: the local admin's password (made once, mode 0600)
 Servers are started detached (own session, no parent-death signal) so they outlive `up`.
 """
 
@@ -136,10 +137,31 @@ class Stack:
             "AWS_DEFAULT_REGION": c["MODELYARD_S3_REGION"],
         }
 
+    @property
+    def auth(self) -> bool:
+        return self.config.get("MODELYARD_AUTH", "false").strip().lower() in ("1", "true", "yes", "on")
+
+    @property
+    def admin_password_file(self) -> Path:
+        return self.state_dir / "admin-password"
+
+    def admin_password(self) -> str:
+        """The local admin's password: random, made on the first `up` with auth on, then kept."""
+        path = self.admin_password_file
+        if not path.is_file():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(18) + "\n")
+        return path.read_text().strip()
+
     def client_env(self) -> dict[str, str]:
-        """What `.stack/env` exports: where clients, boto3 and the deploy target find the stack."""
+        """What `.stack/env` exports: where clients, boto3 and the deploy target find the stack (and,
+        with auth on, the local admin's credentials, which the mlflow client sends as basic auth)."""
         endpoints = self.service_url(_spec("endpoints"))
-        return {
+        env = {
             "MLFLOW_TRACKING_URI": self.service_url(_spec("gateway")),
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
             "AWS_ENDPOINT_URL_SAGEMAKER": endpoints,
@@ -147,6 +169,10 @@ class Stack:
             **self.aws_env(),
             "MODELYARD_DEPLOY_BUCKET": self.config["MODELYARD_DEPLOY_BUCKET"],
         }
+        if self.auth:
+            env["MLFLOW_TRACKING_USERNAME"] = self.config.get("MODELYARD_ADMIN_USERNAME") or "admin"
+            env["MLFLOW_TRACKING_PASSWORD"] = self.admin_password()
+        return env
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
         """Every service gets the common wiring; its spec adds (or overrides) its own variables."""
@@ -161,6 +187,14 @@ class Stack:
             "MODELYARD_AUTO_MIGRATE": "false",
         }
         env.update(dict(spec.env))
+        if self.auth:
+            env["MODELYARD_AUTH"] = "true"
+            env["MODELYARD_ADMIN_USERNAME"] = env["MLFLOW_TRACKING_USERNAME"]
+            env["MODELYARD_ADMIN_PASSWORD_FILE"] = str(self.admin_password_file)
+        if spec.name == "endpoints":
+            # The local SageMaker stand-in listens on loopback and its clients (boto3) sign requests the
+            # AWS way, not with modelyard credentials; it reaches tracking with the admin's (above).
+            env["MODELYARD_AUTH"] = "false"
         if spec.name == "tracking":
             # Behind the gateway, artifact bytes go to the artifacts service, never through tracking.
             env["MODELYARD_SERVE_ARTIFACTS"] = "false"

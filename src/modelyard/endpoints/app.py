@@ -126,6 +126,10 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
 
     browser_guard.install(app, settings)
     instrument(app, "endpoints")
+    if settings.auth:
+        from modelyard.auth.install import install
+
+        install(app, settings, "endpoints")
     return app
 
 

@@ -111,6 +111,8 @@ def start_variant(
         "MODELYARD_HOST": "127.0.0.1",
         "MODELYARD_PORT": str(port),
         "MODELYARD_WORKERS": str(max(1, workers)),
+        # A variant listens on loopback only and is reached through this service, which checks callers.
+        "MODELYARD_AUTH": "false",
     }
     with open(log_path, "ab") as log:
         process = subprocess.Popen(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelyard.models.enforcement import enforce_params, enforce_schema
 from modelyard.models.mlmodel import MLMODEL_FILE_NAME, Model, ModelInfo
 from modelyard.models.schema import (
@@ -36,4 +38,18 @@ __all__ = [
     "enforce_params",
     "enforce_schema",
     "infer_signature",
+    "evaluate",
+    "EvaluationResult",
+    "MetricThreshold",
 ]
+
+#: MLflow's `mlflow.models.evaluate` and friends, loaded on first use (see modelyard.evaluation).
+_EVALUATION = frozenset({"evaluate", "EvaluationResult", "EvaluationArtifact", "MetricThreshold"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EVALUATION:
+        import modelyard.evaluation
+
+        return getattr(modelyard.evaluation, name)
+    raise AttributeError(f"module 'modelyard.models' has no attribute {name!r}")

@@ -79,18 +79,20 @@ def finish(
     signature: ModelSignature | None,
     input_example: Any,
     requirements: Iterable[str],
-    pyfunc_conf: dict[str, Any],
+    pyfunc_conf: dict[str, Any] | None,
 ) -> Model:
+    """`pyfunc_conf` None: a model without a python_function flavor (nothing to predict with)."""
     if signature is not None and not isinstance(signature, ModelSignature):
         raise ModelyardException.invalid_parameter("signature must be a ModelSignature (see infer_signature)")
     model.signature = signature
     if input_example is not None:
         save_input_example(model, model_dir, input_example)
     env = write_environment(model_dir, requirements)
-    model.flavors = {
-        "python_function": {**pyfunc_conf, "env": env, "python_version": _python_version()},
-        **{k: v for k, v in model.flavors.items() if k != "python_function"},
-    }
+    if pyfunc_conf is not None:
+        model.flavors = {
+            "python_function": {**pyfunc_conf, "env": env, "python_version": _python_version()},
+            **{k: v for k, v in model.flavors.items() if k != "python_function"},
+        }
     model.model_size_bytes = sum(f.stat().st_size for f in model_dir.rglob("*") if f.is_file())
     model.save(model_dir)
     return model

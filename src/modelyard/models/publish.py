@@ -39,10 +39,13 @@ def log_model(
     if "/" in name or name in (".", ".."):
         raise ModelyardException.invalid_parameter(f"Invalid model name {name!r}: it may not contain '/'")
     client = Client()
+    active = modelyard.active_run()
     if run_id is None:
-        active = modelyard.active_run()
         run_id = active.info.run_id if active is not None else None
-    experiment_id = client.get_run(run_id).info.experiment_id if run_id else _current_experiment_id()
+    if active is not None and active.info.run_id == run_id:
+        experiment_id = active.info.experiment_id  # known already: no get-run round trip
+    else:
+        experiment_id = client.get_run(run_id).info.experiment_id if run_id else _current_experiment_id()
     logged = client.create_logged_model(
         experiment_id=experiment_id,
         name=name,

@@ -22,9 +22,11 @@ from modelyard.pyfunc.model import (
     PythonModel,
     PythonModelContext,
     PythonModelWrapper,
+    as_python_model,
     needs_modelyard,
     save_python_model,
 )
+from modelyard.pyfunc.type_hints import FROM_EXAMPLE_KEY, FROM_TYPE_HINT_KEY, signature_from_hints
 
 __all__ = [
     "FLAVOR_NAME",
@@ -63,6 +65,7 @@ def save_model(
     model_config: dict[str, Any] | None = None,
     mlflow_model: Model | None = None,
 ) -> Model:
+    python_model = as_python_model(python_model) if python_model is not None else None
     if (python_model is None) == (loader_module is None):
         raise ModelyardException.invalid_parameter("Pass exactly one of python_model or loader_module")
     if artifacts and python_model is None:
@@ -76,6 +79,9 @@ def save_model(
         if python_model is not None:
             conf = save_python_model(directory, python_model, artifacts, code, model_config)
             predict = _example_predictor(python_model, conf, directory, model_config)
+            if signature is None and (from_hints := signature_from_hints(python_model)) is not None:
+                signature = from_hints
+                model.extra.update({FROM_TYPE_HINT_KEY: True, FROM_EXAMPLE_KEY: False})
         else:
             conf = {"loader_module": loader_module, "code": code}
             if data_path is not None:

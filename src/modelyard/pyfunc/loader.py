@@ -24,6 +24,8 @@ FLAVOR_NAME = "python_function"
 _LOADER_ALIASES = {
     "mlflow.sklearn": "modelyard.sklearn",
     "mlflow.pyfunc.model": "modelyard.pyfunc.model",
+    "mlflow.pytorch": "modelyard.pytorch",
+    "mlflow.xgboost": "modelyard.xgboost",
 }
 
 
@@ -62,12 +64,22 @@ class PyFuncModel:
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         signature = self.metadata.signature
-        if signature is not None and signature.inputs is not None:
+        # A signature from type hints is enforced by the model's own hints (type_hints.convert_input).
+        from_hints = bool(self.metadata.extra.get("is_signature_from_type_hint"))
+        if signature is not None and signature.inputs is not None and not from_hints:
             data = enforce_schema(data, signature.inputs)
         checked = enforce_params(params, signature.params if signature else None)
         if self._takes_params:
             return self._predict(data, params=checked)
         return self._predict(data)
+
+    def predict_stream(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """The model's prediction as an iterator of chunks (custom models that implement predict_stream)."""
+        stream = getattr(self._impl, "predict_stream", None)
+        if stream is None or not self.metadata.flavor(FLAVOR_NAME).get("streamable", False):
+            raise ModelyardException.invalid_parameter("This model does not support predict_stream")
+        checked = enforce_params(params, self.metadata.signature.params if self.metadata.signature else None)
+        return stream(data, params=checked)
 
     def unwrap_python_model(self) -> Any:
         unwrap = getattr(self._impl, "unwrap_python_model", None)

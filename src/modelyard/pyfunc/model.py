@@ -43,18 +43,33 @@ class PythonModelContext:
 @dataclass(frozen=True)
 class PredictTypeHints:
     """What mlflow's custom-model loader asks a model for before each predict (`predict_type_hints`):
-    a modelyard model declares none, so mlflow hands it the input as given, as modelyard does."""
+    the hints of `predict`'s input and return value, so mlflow converts and checks the input of a
+    type-hinted modelyard model as it does its own (see `type_hints`)."""
 
     input: Any = None
     output: Any = None
 
 
 class PythonModel:
-    """Subclass and implement `predict`; `load_context` runs once at load time (open files, build state)."""
+    """Subclass and implement `predict`; `load_context` runs once at load time (open files, build state).
+
+    Type hints on `predict` (`model_input: list[str]`) declare the signature and convert the input,
+    as in MLflow 3 (see `modelyard.pyfunc.type_hints`).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        predict = cls.__dict__.get("predict")
+        if callable(predict):
+            from modelyard.pyfunc.type_hints import wrap_predict
+
+            cls.predict = wrap_predict(predict)  # type: ignore[method-assign]
 
     @property
     def predict_type_hints(self) -> PredictTypeHints:
-        return PredictTypeHints()
+        from modelyard.pyfunc.type_hints import predict_hints
+
+        return PredictTypeHints(*predict_hints(self))
 
     def load_context(self, context: PythonModelContext) -> None:
         """Default: nothing to prepare."""
@@ -65,6 +80,44 @@ class PythonModel:
         raise ModelyardException.invalid_parameter(
             f"{type(self).__name__} must implement predict(context, model_input, params=None)"
         )
+
+    def predict_stream(
+        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Optional: yield the prediction in chunks (`PyFuncModel.predict_stream`)."""
+        raise ModelyardException.invalid_parameter(f"{type(self).__name__} does not implement predict_stream")
+
+
+class FunctionPythonModel(PythonModel):
+    """`python_model=<function>` (MLflow 3): the function is the model's `predict(model_input)`."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    @property
+    def predict_type_hints(self) -> PredictTypeHints:
+        from modelyard.pyfunc.type_hints import function_hints
+
+        return PredictTypeHints(*function_hints(self.func))
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
+        from modelyard.pyfunc.type_hints import convert_input, function_hints
+
+        hint = function_hints(self.func)[0]
+        return self.func(convert_input(model_input, hint) if hint is not None else model_input)
+
+
+def as_python_model(python_model: Any) -> Any:
+    """A PythonModel instance as given; a plain function wrapped as one."""
+    if callable(python_model) and not callable(getattr(python_model, "predict", None)):
+        return FunctionPythonModel(python_model)
+    return python_model
+
+
+def is_streamable(python_model: Any) -> bool:
+    """Whether the model's class overrides `predict_stream` (the flavor's `streamable` flag)."""
+    method = getattr(type(python_model), "predict_stream", None)
+    return method is not None and getattr(method, "__qualname__", "").split(".")[0] not in ("PythonModel",)
 
 
 def needs_modelyard(python_model: Any) -> bool:
@@ -93,6 +146,7 @@ def save_python_model(
         "python_model": PICKLE_FILE,
         "cloudpickle_version": cloudpickle.__version__,
         "code": code_dir,
+        "streamable": is_streamable(python_model),
     }
     if artifacts:
         conf["artifacts"] = _copy_artifacts(model_dir, artifacts)
@@ -128,16 +182,33 @@ class PythonModelWrapper:
     def __init__(self, python_model: Any, context: Any) -> None:
         self.python_model = python_model
         self.context = context
+        from modelyard.pyfunc.type_hints import predict_hints
+
         parameters = list(inspect.signature(python_model.predict).parameters)
         self._takes_context = bool(parameters) and parameters[0] == "context"
         self._takes_params = "params" in parameters
+        self._input_hint = predict_hints(python_model)[0]
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        if self._input_hint is not None:
+            from modelyard.pyfunc.type_hints import convert_input
+
+            data = convert_input(data, self._input_hint)
         args: list[Any] = [self.context] if self._takes_context else []
         args.append(data)
         if self._takes_params:
             return self.python_model.predict(*args, params=params)
         return self.python_model.predict(*args)
+
+    def predict_stream(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        args: list[Any] = [self.context] if self._takes_context else []
+        method = self.python_model.predict_stream
+        stream_params = list(inspect.signature(method).parameters)
+        if not (stream_params and stream_params[0] == "context"):
+            args = []
+        if "params" in stream_params:
+            return method(*args, data, params=params)
+        return method(*args, data)
 
     def unwrap_python_model(self) -> Any:
         return self.python_model

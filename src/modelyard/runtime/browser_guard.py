@@ -243,8 +243,23 @@ def install(app: Starlette, settings: Settings) -> None:
     `instrument`, so the metrics middleware stays outermost and counts refused requests too.
 
     A specific bind address (`modelyard server --host 192.168.1.5`) is a name clients use: it is allowed
-    too. A wildcard one (`0.0.0.0`) says nothing about the names, which `allowed_hosts` must list."""
+    too. A wildcard one (`0.0.0.0`) says nothing about the names, which `allowed_hosts` must list.
+    CORS is off unless `cors_allowed_origins` lists origins: then those origins' pages may call the
+    API with credentials (their preflights are answered here, outside the auth middleware), and their
+    writes pass the Origin check."""
     hosts = tuple(settings.allowed_hosts)
     if settings.host and settings.host not in ("0.0.0.0", "::"):
         hosts += (settings.host,)
-    app.add_middleware(BrowserGuard, allowed_hosts=hosts, allowed_origins=settings.allowed_origins)
+    origins = tuple(settings.allowed_origins) + tuple(settings.cors_allowed_origins)
+    app.add_middleware(BrowserGuard, allowed_hosts=hosts, allowed_origins=origins)
+    if settings.cors_allowed_origins:  # off by default: no CORS headers unless origins are listed
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            max_age=600,
+        )

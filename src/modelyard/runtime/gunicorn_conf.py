@@ -15,6 +15,10 @@ from modelyard.settings import Settings
 
 _settings = Settings.from_env()
 
+if _settings.auth:
+    # The workers' shared auth change counter must exist before the master forks them.
+    import modelyard.auth.cache  # noqa: F401
+
 # Metrics of all workers are summed from files in one folder per master (see modelyard.runtime.metrics);
 # it must be set before any worker imports prometheus_client, and never inherited: a folder shared with
 # another server would add its counts to ours.

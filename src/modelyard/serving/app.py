@@ -81,6 +81,10 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
         except ModelyardException as exc:
             return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
+    if settings.auth:
+        from modelyard.auth.install import install
+
+        install(app, settings, "serving")
     return app
 
 

@@ -23,6 +23,7 @@ from modelyard.models.signature import ModelSignature
 
 __all__ = [
     "FLAVOR_NAME",
+    "autolog",
     "SERIALIZATION_FORMAT_CLOUDPICKLE",
     "SERIALIZATION_FORMAT_PICKLE",
     "SERIALIZATION_FORMAT_SKOPS",
@@ -67,7 +68,11 @@ def save_model(
         raise ModelyardException.invalid_parameter(
             f"Unrecognized serialization format: {serialization_format}. Use one of {list(_WRITABLE_FORMATS)}."
         )
-    if pyfunc_predict_fn not in _PREDICT_FNS or not callable(getattr(sk_model, pyfunc_predict_fn, None)):
+    if pyfunc_predict_fn not in _PREDICT_FNS or (
+        # A transformer (PCA, ...) saves without a pyfunc flavor, as MLflow saves it; only an explicit
+        # choice of a method the model lacks is an error.
+        pyfunc_predict_fn != "predict" and not callable(getattr(sk_model, pyfunc_predict_fn, None))
+    ):
         raise ModelyardException.invalid_parameter(
             f"pyfunc_predict_fn must be one of {list(_PREDICT_FNS)} and exist on the model, got {pyfunc_predict_fn!r}"
         )
@@ -124,17 +129,20 @@ def _write(
         serialization_format=serialization_format,
         code=code,
     )
-    signature = _model_dir.resolve_signature(signature, input_example, getattr(sk_model, pyfunc_predict_fn))
+    predict = getattr(sk_model, pyfunc_predict_fn, None)
+    signature = _model_dir.resolve_signature(signature, input_example, predict)
     requirements = pip_requirements or [
         *get_default_pip_requirements(serialization_format),
         *(extra_pip_requirements or []),
     ]
-    pyfunc_conf = {
-        "loader_module": PYFUNC_LOADER_MODULE,
-        "model_path": _PICKLE_FILE,
-        "predict_fn": pyfunc_predict_fn,
-        "code": code,
-    }
+    pyfunc_conf = None
+    if callable(predict):
+        pyfunc_conf = {
+            "loader_module": PYFUNC_LOADER_MODULE,
+            "model_path": _PICKLE_FILE,
+            "predict_fn": pyfunc_predict_fn,
+            "code": code,
+        }
     return _model_dir.finish(directory, model, signature, input_example, requirements, pyfunc_conf)
 
 
@@ -251,3 +259,10 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> Sklea
             "pickled_model": pyfunc_conf.get("model_path", _PICKLE_FILE),
         }
     return SklearnPyfuncWrapper(_load_estimator(model_dir, conf))
+
+
+def autolog(**options: Any) -> None:
+    """scikit-learn autologging (`modelyard.autologging.sklearn.autolog` has the options)."""
+    from modelyard.autologging.sklearn import autolog as enable
+
+    enable(**options)

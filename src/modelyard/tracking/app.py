@@ -146,6 +146,11 @@ def create_app(settings: Settings) -> FastAPI:
         from modelyard.ui import mount as mount_ui
 
         mount_ui(app, settings)
+    if settings.auth:
+        from modelyard.auth import install, routes
+
+        routes.include(app)
+        install.install(app, settings, "tracking", engine)
     serve_openapi(app)
     browser_guard.install(app, settings)
     instrument(app, "tracking")

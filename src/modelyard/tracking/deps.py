@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from modelyard.auth.identity import current_identity
 from modelyard.settings import Settings
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.base import TrackingStore
@@ -21,8 +22,14 @@ from modelyard.tracking.parsing import Args, read_args
 
 
 def request_user(request: Request) -> str | None:
-    """The user a request says it acts for (not authenticated here): the basic-auth user name the
-    mlflow client sends from MLFLOW_TRACKING_USERNAME, else an `X-Modelyard-User` header."""
+    """The user a request acts for: with auth on, the authenticated user (nothing the request says
+    about itself counts); with auth off, the basic-auth user name the mlflow client sends from
+    MLFLOW_TRACKING_USERNAME, else an `X-Modelyard-User` header (a label, not a proof)."""
+    identity = current_identity(request)
+    if identity is not None:
+        return identity.username
+    if getattr(request.app.state, "auth", None) is not None:
+        return None
     authorization = request.headers.get("authorization", "")
     if authorization[:6].lower() == "basic ":
         try:

@@ -38,10 +38,18 @@ class QueryArgs(dict[str, list[str]]):
 
 
 # --- reading a request -----------------------------------------------------------------------------
+#: Where the auth middleware leaves a JSON body it already parsed (with `json_args`, as below), so the
+#: route does not parse it again.
+PARSED_BODY = "modelyard.json_args"
+
+
 async def read_args(request: Request) -> Args:
     """The request's parameters: the query string for a GET that has one, else the JSON body."""
     if request.method in ("GET", "HEAD") and request.url.query:
         return read_query(request)
+    parsed = request.scope.get(PARSED_BODY)
+    if parsed is not None:
+        return parsed  # type: ignore[no-any-return]
     return await read_json(request)
 
 
@@ -61,12 +69,17 @@ async def read_json(request: Request) -> dict[str, Any]:
     the C stack). orjson also refuses invalid UTF-8 and lone surrogates (`"\\ud800"`), which the
     stores cannot encode. There is deliberately no second, recursive parser behind it.
     """
-    content_type = request.headers.get("content-type")
+    raw = await read_body(request, _max_body_bytes(request))
+    return json_args(raw, request.headers.get("content-type"))
+
+
+def json_args(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """A JSON body's parameters, as `read_json` reads them (also what the auth middleware reads
+    a resource id from, so both see the same value)."""
     if content_type and content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
         raise ModelyardException.invalid_parameter(
             "Bad Request. Content-Type must be one of ['application/json']."
         )
-    raw = await read_body(request, _max_body_bytes(request))
     if not raw.strip():
         return {}
     body = _loads(raw)

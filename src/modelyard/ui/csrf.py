@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.ui.access import over_https
 from modelyard.ui.forms import read_form
 
 COOKIE = "modelyard_csrf"
@@ -40,14 +41,17 @@ def token_for(request: Request) -> str:
 def set_cookie(request: Request, response: Response) -> None:
     """Store the token when this response introduced it."""
     if request.cookies.get(COOKIE) != token_for(request):
-        response.set_cookie(
-            COOKIE,
-            token_for(request),
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        _store(request, response, token_for(request))
+
+
+def renew(request: Request, response: Response) -> None:
+    """A fresh token with the response that signs a user in or out: a token planted in the browser
+    before (by a sibling subdomain's cookie, say) is not carried into the session."""
+    _store(request, response, secrets.token_urlsafe(32))
+
+
+def _store(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=over_https(request), path="/")
 
 
 async def require_token(request: Request) -> None:

@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from starlette.responses import Response
 
+from modelyard.auth.identity import current_identity
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.ui import csrf
@@ -143,6 +144,9 @@ def html_response(request: Request, html: str, status_code: int = 200) -> Respon
 def render(request: Request, template: str, **context: Any) -> str:
     context.setdefault("request", request)
     context.setdefault("csrf_token", csrf.token_for(request))
+    # The layout's account corner: shown only when auth is on and someone is signed in.
+    context.setdefault("auth_on", getattr(request.app.state, "auth", None) is not None)
+    context.setdefault("me", current_identity(request))
     return environment().get_template(template).render(**context)
 
 
@@ -155,6 +159,16 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     """The error as HTML: a whole page for a navigation, a small notice for an htmx request."""
     template = "error_fragment.html" if request.headers.get("hx-request") else "error.html"
     return html_response(request, render(request, template, status_code=status_code, message=message), status_code)
+
+
+def refusal_page(scope: dict[str, Any], exc: ModelyardException) -> Response:
+    """The auth middleware's refusal of a UI page or form (401, 403, 429) as the UI's error page,
+    not MLflow's JSON: what a browser should show (`app.state.page_error`, see `modelyard.ui.mount`)."""
+    response = error_page(Request(scope), exc.http_status, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class UiRoute(APIRoute):

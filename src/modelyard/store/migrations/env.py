@@ -7,7 +7,7 @@ from __future__ import annotations
 from alembic import context
 
 from modelyard.store.sql.engine import create_engine_for
-from modelyard.store.sql.migrate import target_metadata
+from modelyard.store.sql.migrate import include_object_for, target_metadata
 
 
 def _run(connection: object) -> None:
@@ -17,6 +17,7 @@ def _run(connection: object) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
         compare_type=True,
+        include_object=include_object_for(connection.dialect.name),  # type: ignore[attr-defined]
     )
     with context.begin_transaction():
         context.run_migrations()

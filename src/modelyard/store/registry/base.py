@@ -11,6 +11,7 @@ import abc
 from collections.abc import Mapping, Sequence
 
 from modelyard.entities import ModelVersion, PagedList, RegisteredModel
+from modelyard.store.search.visibility import Visibility
 
 #: MLflow's page sizes for the two registry searches (default, largest accepted).
 SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT = 100
@@ -47,7 +48,10 @@ class RegistryStore(abc.ABC):
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[RegisteredModel]: ...
+        visible: Visibility | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """`visible`: only these models, by name (the caller's readable set when auth is on; a remote
+        store leaves that to its server, which knows the caller)."""
 
     @abc.abstractmethod
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
@@ -99,7 +103,9 @@ class RegistryStore(abc.ABC):
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[ModelVersion]: ...
+        visible: Visibility | None = None,
+    ) -> PagedList[ModelVersion]:
+        """`visible`: only versions of these models, by name (see `search_registered_models`)."""
 
     @abc.abstractmethod
     def set_model_version_tag(self, name: str, version: str | int, key: str, value: str) -> None: ...

@@ -42,7 +42,9 @@ from modelyard.store.registry.validation import (
     validate_model_name,
     validate_tag,
 )
+from modelyard.store.search import visibility
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.sql.engine import READ_ONLY, create_engine_for, is_sqlite
 from modelyard.store.sql.registry_schema import (
     SqlModelVersion,
@@ -205,6 +207,7 @@ class SqlRegistryStore(RegistryStore):
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
         _check_page_size(max_results, SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD)
         node = search.REGISTERED_MODELS.parse_filter(filter_string)
@@ -215,6 +218,8 @@ class SqlRegistryStore(RegistryStore):
         condition = search.registered_model_condition(node, self._dialect)
         if condition is not None:
             stmt = stmt.where(condition)
+        if (only_visible := visibility.condition(SqlRegisteredModel.name, visible)) is not None:
+            stmt = stmt.where(only_visible)
         clauses = search.order_clauses(order, "models")
         if not any(o.key == "name" for o in order):
             clauses.append(SqlRegisteredModel.name.asc())
@@ -469,6 +474,7 @@ class SqlRegistryStore(RegistryStore):
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible: Visibility | None = None,
     ) -> PagedList[ModelVersion]:
         _check_page_size(max_results, SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD)
         node = search.MODEL_VERSIONS.parse_filter(filter_string)
@@ -479,6 +485,8 @@ class SqlRegistryStore(RegistryStore):
         condition = search.model_version_condition(node, self._dialect)
         if condition is not None:
             stmt = stmt.where(condition)
+        if (only_visible := visibility.condition(SqlModelVersion.name, visible)) is not None:
+            stmt = stmt.where(only_visible)
         clauses = search.order_clauses(order, "versions")
         keys_ordered = {o.key for o in order}
         if "name" not in keys_ordered:

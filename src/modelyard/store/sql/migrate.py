@@ -1,7 +1,8 @@
 """Bring a database to the newest schema with Alembic, configured in code (no alembic.ini).
 
 Safe to call from several processes at once: on PostgreSQL the upgrade runs under a session-level
-advisory lock, so the second caller waits and then finds nothing to do. On SQLite the whole upgrade is
+advisory lock, so the second caller waits (asking again every LOCK_POLL_SECONDS) and then finds nothing
+to do. On SQLite the whole upgrade is
 one transaction, begun here with BEGIN IMMEDIATE (see `engine`), so the second caller waits for the
 first to commit: Alembic would otherwise commit after each revision (SQLite's DDL counts as
 non-transactional to it), and a caller that read the version between two of them re-ran the next
@@ -22,7 +23,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: Any 64-bit number unique to "modelyard schema upgrade" among the advisory locks of a database.
 ADVISORY_LOCK_KEY = 0x6D6F64656C796172  # "modelyar"
+LOCK_POLL_SECONDS = 0.2
 _SCHEMA_PACKAGES = ("modelyard.store",)
 #: The `schema_info` row naming the oldest revision whose code can use the database's schema.
 OLDEST_COMPATIBLE_KEY = "oldest_compatible_revision"
@@ -64,6 +67,28 @@ def target_metadata() -> MetaData:
     from modelyard.store.sql.schema import Base
 
     return Base.metadata
+
+
+#: Indexes Alembic reflects but cannot compare with the ORM's (a column's COLLATE in an index): it
+#: reports them as removed and added again. Their migration creates them as the ORM does.
+NOT_COMPARED_INDEXES = frozenset({"idx_runs_experiment_stage_order"})
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` hook for comparing the ORM with a `dialect` database: an index the ORM
+    creates on another dialect only (`Index.ddl_if(dialect=...)`) is left out, as `create_all` leaves it
+    out (Alembic itself does not read ddl_if), and so are NOT_COMPARED_INDEXES."""
+
+    def include(obj: object, name: str | None, type_: str, reflected: bool, _compare_to: object) -> bool:
+        if type_ == "index" and name in NOT_COMPARED_INDEXES:
+            return False
+        only = getattr(obj, "_ddl_if", None)
+        if type_ != "index" or reflected or only is None or only.dialect is None:
+            return True
+        dialects = (only.dialect,) if isinstance(only.dialect, str) else tuple(only.dialect)
+        return dialect in dialects
+
+    return include
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -232,6 +257,19 @@ def require_usable(engine: Engine) -> SchemaStatus:
     return status
 
 
+def _take_upgrade_lock(conn: Connection) -> None:
+    """The session-level advisory lock of "modelyard schema upgrade" on PostgreSQL, asked for again every
+    LOCK_POLL_SECONDS rather than waited for: a session blocked in pg_advisory_lock is inside a
+    statement, which a CREATE INDEX CONCURRENTLY of the upgrade holding the lock waits for (a deadlock
+    when several workers start at once); between two tries this one holds no transaction."""
+    while True:
+        taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}).scalar()
+        conn.commit()
+        if taken:
+            return
+        time.sleep(LOCK_POLL_SECONDS)
+
+
 def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> SchemaStatus:
     """Upgrade to `revision` (default: newest); returns where the schema stands afterwards.
 
@@ -243,8 +281,7 @@ def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> SchemaStatu
     with _engine(uri_or_engine) as engine, engine.connect() as conn, unbounded(conn):
         postgres = engine.dialect.name == "postgresql"
         if postgres:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            conn.commit()
+            _take_upgrade_lock(conn)
         else:
             conn.begin()  # held across every revision; Alembic then opens none of its own
         try:
@@ -254,6 +291,11 @@ def upgrade(uri_or_engine: str | Engine, revision: str = "heads") -> SchemaStatu
                     raise SchemaMismatch(before)
                 log.warning("%s", before.describe())
                 return before
+            if postgres:
+                # Alembic's own transaction from here (not one it would treat as the caller's), so a
+                # migration's autocommit block (CREATE INDEX CONCURRENTLY, a batched backfill) can
+                # commit what came before it and begin again after.
+                conn.commit()
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
             _record_oldest_compatible(conn, script)

@@ -30,6 +30,10 @@ TAGS_JSON = """(SELECT '[' || string_agg('{"key":' || to_json(t.key)::text || ',
     || to_json(coalesce(t.value, ''))::text || '}', ',' ORDER BY t.key) || ']'
     FROM tags t WHERE t.run_uuid = runs.run_uuid)"""
 
+#: A transaction that changes params or tags rows but no key or value (migration 0011 filling their
+#: experiment_id) sets this (SET LOCAL ... = on), and the triggers leave the arrays as they are.
+UNCHANGED_DOCUMENTS = "modelyard.unchanged_run_docs"
+
 #: Every run's arrays from its tables (the migration that added the columns fills them with it).
 REFRESH_ALL = f"UPDATE runs SET params_json = {PARAMS_JSON}, tags_json = {TAGS_JSON}"
 
@@ -43,6 +47,9 @@ def trigger_ddl(table: str) -> list[str]:
     statements = [
         f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('{UNCHANGED_DOCUMENTS}', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     UPDATE runs SET {column} = {document} WHERE run_uuid IN (SELECT run_uuid FROM changed_rows);
     RETURN NULL;
 END $$"""

@@ -23,6 +23,7 @@ from modelyard.entities import (
     ViewType,
 )
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
+from modelyard.store.search.visibility import Visibility
 
 if TYPE_CHECKING:
     import orjson  # server-only: the base install (embedded SQLite) has no orjson
@@ -51,7 +52,10 @@ class TrackingStore(abc.ABC):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[Experiment]: ...
+        visible: Visibility | None = None,
+    ) -> PagedList[Experiment]:
+        """`visible`: only these experiments (the caller's readable set when auth is on; a
+        remote store leaves that to its server, which knows the caller)."""
 
     @abc.abstractmethod
     def delete_experiment(self, experiment_id: str) -> None: ...

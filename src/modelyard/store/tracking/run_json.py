@@ -14,7 +14,7 @@ The compiled SQL is kept with the search's statements (`RunSearch.memo`) and run
 autocommitted connection, unprepared: one round trip, planned for this page's values (a generic
 plan of a prepared search was 7x slower), without BEGIN, `SET LOCAL plan_cache_mode` and COMMIT.
 
-SQLite keeps the entity path (`SqlTrackingStore._load_runs`): it is in-process, and its JSON
+SQLite keeps the entity path (`run_loading.load_runs`): it is in-process, and its JSON
 functions print doubles with 15 digits, which would lose precision.
 """
 
@@ -25,13 +25,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, Table, literal_column, select, text, true
+from sqlalchemy import Connection, Select, literal_column, select, text, true
 
 from modelyard.store.sql.rows import fetch_compiled
-from modelyard.store.sql.schema import SqlRun
 from modelyard.store.tracking.sql_search import RunSearch
 
-runs_t: Table = SqlRun.__table__  # type: ignore[assignment]
 _INFO_COLUMNS = ("name", "experiment_id", "user_id", "status", "artifact_uri", "lifecycle_stage", "start_time",
                  "end_time", "params_json", "tags_json")  # fmt: skip
 
@@ -76,6 +74,8 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
             key = "pg-json-numbers"
         elif ids is search.non_numbers:
             key = "pg-json-non-numbers"
+        elif ids is search.walk:
+            key = "pg-json-walk"
         sql = search.memo.get(key)
         if sql is None:
             sql = search.memo.setdefault(key, _compile(connection, _with_json(ids, search)))
@@ -96,7 +96,8 @@ def _with_json(ids: Select[Any], search: RunSearch) -> Select[Any]:
     """(run JSON, input bodies, outputs JSON, sort keys...) for each row of the id SELECT, in its
     order. The id SELECT already reads each run's row (for its filter and sort keys), so it carries
     the columns `info` needs: joining `runs` again cost a scan of the table and a hash join."""
-    page = ids.add_columns(*(runs_t.c[name] for name in _INFO_COLUMNS)).cte("page")
+    source = search.source(ids)
+    page = ids.add_columns(*(source.c[name] for name in _INFO_COLUMNS)).cte("page")
     r = page.alias("r")
     # A LATERAL subquery rather than a scalar one, for its two columns from one pass over the rows.
     lm = (

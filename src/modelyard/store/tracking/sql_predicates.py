@@ -3,8 +3,11 @@
 Each comparison on a metric, param or tag tests the row of that key in its key/value table
 (`latest_metrics`, `params`, `tags`; `experiment_tags` for experiments):
 - `runs.run_uuid IN (SELECT run_uuid FROM <table> WHERE key = :k AND <value test>)`: an uncorrelated
-  semi-join that composes under AND and OR and that the planner can drive from the (key, value)
-  indexes; IS NULL is a correlated NOT EXISTS on the (run_uuid, key) primary key. A run without the
+  semi-join that composes under AND and OR and that the planner can drive from the key/value
+  indexes (on PostgreSQL the subquery also names the experiments searched, which lead those indexes,
+  and a param/tag `=`, IN or LIKE prefix is tested on the value's indexed prefix: its cost follows the
+  experiments searched, not the database); IS NULL is a correlated NOT EXISTS on the (run_uuid, key)
+  primary key. A run without the
   key never matches a value test, `!=` and NOT IN included (MLflow's rule). NaN metrics (stored as
   value 0 with is_nan) match only `!=` and NOT IN.
 
@@ -26,6 +29,7 @@ SQLite plans each IN subquery on its own (a materialised list), which is already
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +40,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -44,7 +47,8 @@ from sqlalchemy import (
 )
 
 from modelyard.store.search.filter_parser import NULL_OPS, And, Comparison, Node
-from modelyard.store.search.sql_ops import all_of, any_of, compare
+from modelyard.store.search.sql_ops import LIKE_ESCAPE, all_of, any_of, compare
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.sql.schema import (
     SqlExperiment,
     SqlExperimentTag,
@@ -89,28 +93,66 @@ _ONE = literal_column("1")
 
 
 class _Owner:
-    """Whose key/value rows a filter tests: runs (metrics, params, tags) or experiments (tags)."""
+    """Whose key/value rows a filter tests: runs (metrics, params, tags) or experiments (tags).
+    `experiment_ids`: the experiments a run search reads, when its key/value rows carry their run's
+    experiment_id (PostgreSQL, `store/sql/experiment_ids`)."""
 
-    def __init__(self, owner_id: Any, attributes: dict[str, Any], tables: dict[str, Table]) -> None:
+    def __init__(
+        self,
+        owner_id: Any,
+        attributes: dict[str, Any],
+        tables: dict[str, Table],
+        experiment_ids: Sequence[int] = (),
+        probe_ors: bool = True,
+    ) -> None:
         self.owner_id = owner_id
         self.attributes = attributes
         self.tables = tables
+        self.experiment_ids = tuple(experiment_ids)
+        #: With experiment_ids: an OR tests each run by probes (a page); else its terms' rows are
+        #: hashed, the experiments' matches of each (a count, which reads every match anyway).
+        self.probe_ors = probe_ors and bool(experiment_ids)
 
 
-_RUNS = _Owner(runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES)
 _EXPERIMENTS = _Owner(experiments_t.c.experiment_id, EXPERIMENT_ATTRIBUTE_COLUMNS, {"tag": experiment_tags_t})
 
 
-def run_filter(node: Node, dialect: str) -> ColumnElement[bool]:
-    return _filter(_RUNS, node, dialect)
+def run_filter(
+    node: Node, dialect: str, experiment_ids: Sequence[int] = (), for_count: bool = False
+) -> ColumnElement[bool]:
+    """The filter of a run search over `experiment_ids` (on PostgreSQL its semi-joins read only those
+    experiments' rows, through the (experiment_id, key, value) indexes). `for_count`: for counting
+    every match rather than reading a page (ORs hashed, see `_predicate`)."""
+    scoped = experiment_ids if dialect == "postgresql" else ()
+    owner = _Owner(
+        runs_t.c.run_uuid, RUN_ATTRIBUTE_COLUMNS, RUN_KEYED_TABLES, scoped, probe_ors=not for_count
+    )
+    return _filter(owner, node, dialect)
+
+
+def probing_run_filter(node: Node, experiment_ids: Sequence[int], runs: Any) -> ColumnElement[bool]:
+    """The filter on the rows of `runs` (a subquery of the runs table, PostgreSQL) as correlated probes
+    only, each run tested through the key/value tables' (run_uuid, key) primary keys: for reading runs
+    in an index's order until a page is full (`sql_walks`), whatever the planner would estimate."""
+    attributes = {name: runs.c[column.name] for name, column in RUN_ATTRIBUTE_COLUMNS.items()}
+    owner = _Owner(runs.c.run_uuid, attributes, RUN_KEYED_TABLES, experiment_ids)
+    return _filter(owner, node, "postgresql", probe=True)
+
+
+def in_experiments(table: Table, experiment_ids: Sequence[int]) -> ColumnElement[bool]:
+    """`table.experiment_id` among `experiment_ids`: true of every row of a run of theirs, and what
+    leads the key/value tables' indexes on PostgreSQL."""
+    ids = list(experiment_ids)
+    return table.c.experiment_id == ids[0] if len(ids) == 1 else table.c.experiment_id.in_(ids)
 
 
 def experiment_filter(node: Node, dialect: str) -> ColumnElement[bool]:
     return _filter(_EXPERIMENTS, node, dialect)
 
 
-def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
-    """The filter's top level: an AND has its keyed terms merged per key (see the module doc)."""
+def _filter(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> ColumnElement[bool]:
+    """The filter's top level: an AND has its keyed terms merged per key (see the module doc);
+    `probe`: every keyed term a correlated probe (PostgreSQL)."""
     children = node.children if isinstance(node, And) else (node,)
     groups: dict[tuple[str, str], list[Comparison]] = {}
     absent: list[Comparison] = []
@@ -122,11 +164,12 @@ def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
             else:
                 groups.setdefault((child.entity, child.key), []).append(child)
         else:
-            others.append(_predicate(owner, child, dialect))
+            others.append(child)
     ordered = sorted(groups.values(), key=lambda comps: not any(c.op in _SELECTIVE_OPS for c in comps))
-    if dialect != "postgresql" or len(ordered) + len(absent) <= JOINED_KEYS:
+    if dialect != "postgresql" or (not probe and len(ordered) + len(absent) <= JOINED_KEYS):
         keyed = [_keyed(owner, comps, dialect) for comps in ordered]
-        return all_of([*keyed, *others, *(_absent(owner, comp, dialect) for comp in absent)])
+        rest = [_predicate(owner, child, dialect) for child in others]
+        return all_of([*keyed, *rest, *(_absent(owner, comp, dialect) for comp in absent)])
     by_entity: dict[str, list[list[Comparison]]] = {}
     for comps in ordered:
         by_entity.setdefault(comps[0].entity, []).append(comps)
@@ -137,19 +180,45 @@ def _filter(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
     # rather than walking the order's index until the page is full, and nested its joins over that
     # handful (22 s for 40 terms). COALESCE hides the AND from the estimate, not from the execution:
     # the probes run in order (equality tests first) and stop at the first that fails.
-    return all_of([*others, func.coalesce(and_(*probes), false())])
+    rest = [_predicate(owner, child, dialect, probe=True) for child in others]
+    return all_of([*rest, func.coalesce(and_(*probes), false())] if probes else rest)
 
 
-def _predicate(owner: _Owner, node: Node, dialect: str) -> ColumnElement[bool]:
-    """A term below the top level (under an OR, where PostgreSQL never pulls semi-joins up)."""
+def _predicate(owner: _Owner, node: Node, dialect: str, probe: bool = False) -> ColumnElement[bool]:
+    """A term below the top level, or not merged into it (an OR, an attribute test).
+
+    Under an OR, PostgreSQL never pulls semi-joins up: each IN-subquery is a subplan, which it hashes
+    whole, every match of the term in the experiments searched (and when that does not fit in
+    work_mem, scans the whole list again for each run: a 1,000,000-run experiment's
+    `metrics.m0 < 0.1 OR tags.team = 'team-3'` ran over a minute). So in a run search on PostgreSQL
+    an OR tests each run the page reads, in the page's order, with correlated probes through the
+    terms' (run_uuid, key) primary keys, fenced so that none is hashed: its cost follows the page and
+    the OR's selectivity (a rare OR reads the whole experiment), never the database; a count, which reads
+    every match anyway, keeps the hashed IN-subqueries (`for_count`). (A semi-join on
+    the UNION ALL of the terms' rows was tried: PostgreSQL cannot estimate how many runs a union
+    holds, takes 200, and joins every match before sorting: 6.6 s.) `probe` asks for the same form
+    for any keyed test (the top level's, past JOINED_KEYS keys)."""
     if isinstance(node, Comparison):
         if node.entity == "attribute":
             return _attribute_test(owner.attributes[node.key], node, dialect)
         if node.op == "IS NULL":
-            return _absent(owner, node, dialect)
-        return _keyed(owner, [node], dialect)
-    parts = [_predicate(owner, child, dialect) for child in node.children]
-    return all_of(parts) if isinstance(node, And) else any_of(parts)
+            return _absent(owner, node, dialect, probe=probe)
+        return _keyed_probe(owner, node) if probe and owner.experiment_ids else _keyed(owner, [node], dialect)
+    if isinstance(node, And):
+        return all_of([_predicate(owner, child, dialect, probe) for child in node.children])
+    probe = probe or owner.probe_ors
+    return any_of([_predicate(owner, child, dialect, probe) for child in node.children])
+
+
+def _keyed_probe(owner: _Owner, comp: Comparison) -> ColumnElement[bool]:
+    """The owner has a row passing the comparison, looked up for each owner row through the (owner,
+    key) primary key (fenced: never hashed whole)."""
+    table = owner.tables[comp.entity]
+    rows = select(_ONE).where(
+        table.c[owner.owner_id.name] == owner.owner_id,
+        *_row_tests(table, [comp], "postgresql", index_hints=False),
+    )
+    return exists(_fenced(rows))
 
 
 def _attribute_test(column: Any, comp: Comparison, dialect: str) -> ColumnElement[bool]:
@@ -165,7 +234,8 @@ def _keyed(owner: _Owner, comps: list[Comparison], dialect: str) -> ColumnElemen
     NULL: the row exists)."""
     table = owner.tables[comps[0].entity]
     row_owner = table.c[owner.owner_id.name]
-    return owner.owner_id.in_(select(row_owner).where(*_row_tests(table, comps, dialect)))
+    scope = [in_experiments(table, owner.experiment_ids)] if owner.experiment_ids else []
+    return owner.owner_id.in_(select(row_owner).where(*scope, *_row_tests(table, comps, dialect)))
 
 
 def _probe(owner: _Owner, groups: list[list[Comparison]], dialect: str) -> ColumnElement[bool]:
@@ -201,22 +271,64 @@ def _fenced(query: Select[Any]) -> Select[Any]:
     return query.offset(literal_column("0"))
 
 
-def _value_test(table: Table, comp: Comparison, dialect: str, index_hints: bool = True) -> ColumnElement[bool]:
+def _value_test(
+    table: Table, comp: Comparison, dialect: str, index_hints: bool = True
+) -> ColumnElement[bool]:
     if "is_nan" in table.c:
         return _metric_value_test(table, comp, dialect)
     test = compare(table.c.value, comp.op, comp.value, dialect)
-    if index_hints and table is params_t and dialect == "postgresql" and comp.op in ("=", "IN"):
-        # Through idx_params_key_value_md5 (values are too long for a btree on value itself);
-        # the value test above stays as the recheck.
-        return and_(compare(func.md5(table.c.value), comp.op, _md5_of(comp.value), dialect), test)
+    if index_hints and dialect == "postgresql" and table in (params_t, tags_t):
+        return _prefix_test(table.c.value, comp, test)
     return test
 
 
-def _md5_of(value: Any) -> Any:
-    """md5() of a filter value, computed by PostgreSQL (so in the database's encoding, as the index)."""
-    if isinstance(value, tuple):
-        return tuple(func.md5(literal(v)) for v in value)
-    return func.md5(literal(value))
+def _prefix_test(value: Any, comp: Comparison, test: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`=`, IN and `LIKE 'prefix...'` on a param or tag value as a test of its first VALUE_PREFIX
+    characters, which the (experiment_id, key, value prefix) index holds (text_pattern_ops: a LIKE
+    prefix is a range of it). When that test alone decides (values and prefixes shorter than the
+    prefix), it is the whole test, so the planner estimates one condition, from the statistics on
+    (key, value prefix), instead of multiplying two that say the same."""
+    head = func.left(value, literal_column(str(VALUE_PREFIX)))
+    if comp.op in ("=", "IN"):
+        values = [comp.value] if comp.op == "=" else list(comp.value)
+        if all(len(v) < VALUE_PREFIX for v in values):
+            return compare(head, comp.op, comp.value, "postgresql")
+        heads = [v[:VALUE_PREFIX] for v in values]
+        return and_(head == heads[0] if comp.op == "=" else head.in_(heads), test)
+    if comp.op == "LIKE":
+        prefix, rest = _like_prefix(comp.value)
+        if not prefix:
+            return test
+        pattern = _like_literal(prefix[:VALUE_PREFIX]) + "%"
+        exact = rest == "%" and len(prefix) <= VALUE_PREFIX
+        return (
+            head.like(pattern, escape=LIKE_ESCAPE)
+            if exact
+            else and_(head.like(pattern, escape=LIKE_ESCAPE), test)
+        )
+    return test
+
+
+def _like_prefix(pattern: str) -> tuple[str, str]:
+    """A LIKE pattern's literal prefix (escapes resolved) and the pattern from its first wildcard on."""
+    prefix: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == LIKE_ESCAPE and i + 1 < len(pattern):
+            prefix.append(pattern[i + 1])
+            i += 2
+        elif ch in "%_":
+            break
+        else:
+            prefix.append(ch)
+            i += 1
+    return "".join(prefix), pattern[i:]
+
+
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches it exactly."""
+    return "".join(LIKE_ESCAPE + ch if ch in (LIKE_ESCAPE, "%", "_") else ch for ch in text)
 
 
 def _metric_value_test(table: Table, comp: Comparison, dialect: str) -> ColumnElement[bool]:

@@ -11,8 +11,11 @@ How each part compiles (identically on SQLite and PostgreSQL):
 - order_by on a metric/param/tag: LEFT OUTER JOIN of that key; runs missing it sort last in either
   direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
+  Runs: `sql_sort_keys`.
 - tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
   experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
+- on PostgreSQL, a filtered page of one experiment in the default order or one metric's is first
+  walked in its index's order (`sql_walks`).
 - paging: LIMIT max_results + 1; the extra row says whether there is more. Runs page by keyset (the
   token holds the last row's sort key, which the tie-breaks make unique; the next page is "sort key
   after it", NULLs last as in the ORDER BY); experiments by OFFSET.
@@ -26,16 +29,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Integer,
     Select,
-    and_,
-    bindparam,
-    case,
     false,
-    null,
+    func,
+    literal,
     or_,
     select,
     text,
@@ -47,6 +47,7 @@ from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
+from modelyard.store.search import visibility
 from modelyard.store.search.filter_parser import Node
 from modelyard.store.search.kinds import EXPERIMENTS, RUNS
 from modelyard.store.search.order_by import OrderBy
@@ -58,53 +59,22 @@ from modelyard.store.search.paging import (
     next_page,
     query_fingerprint,
 )
+from modelyard.store.search.visibility import Visibility
 from modelyard.store.tracking.sql_predicates import (
     EXPERIMENT_ATTRIBUTE_COLUMNS,
-    RUN_ATTRIBUTE_COLUMNS,
-    RUN_KEYED_TABLES,
     experiment_filter,
     experiments_t,
+    probing_run_filter,
     run_filter,
     runs_t,
 )
+from modelyard.store.tracking.sql_sort_keys import SortKey, after, column_key, page_parameter, run_sort_keys
+from modelyard.store.tracking.sql_walks import Walking, metric_after, walk, walk_metric
 
 Executor = Session | Connection
 
 
 # ---- runs ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SortKey:
-    """One ORDER BY term of a run search. `nullable` keys put NULLs last in either direction;
-    `key_type` is how the value travels in a keyset page token (see paging.KeyType); `collation`
-    applies to ordering and keyset comparisons alike (COLLATE "C" for strings on PostgreSQL)."""
-
-    expr: ColumnElement[Any]
-    ascending: bool
-    nullable: bool
-    key_type: str
-    collation: str | None = None
-
-    def order(self, expr: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
-        """The ORDER BY term, on `expr` (the same key selected through a subquery) or its own."""
-        term = self._collated(self.expr if expr is None else expr)
-        term = term.asc() if self.ascending else term.desc()
-        return term.nulls_last() if self.nullable else term
-
-    def later(self, value: Any) -> ColumnElement[bool] | None:
-        """Rows whose key sorts strictly after `value` (None: no row does, NULL is last)."""
-        if value is None:
-            return None
-        term = self._collated(self.expr)
-        test = term > value if self.ascending else term < value
-        return or_(test, self.expr.is_(None)) if self.nullable else test
-
-    def same(self, value: Any) -> ColumnElement[bool]:
-        return self.expr.is_(None) if value is None else self._collated(self.expr) == value
-
-    def _collated(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
-        return expr.collate(self.collation) if self.collation else expr
-
-
 @dataclass(frozen=True)
 class RunSearch:
     """One page of a run search, compiled: `stmt` selects `run_uuid` and the sort keys (`k0`, `k1`,
@@ -121,14 +91,25 @@ class RunSearch:
     params: dict[str, Any]
     #: When the first order key is a metric and the page starts among the runs that have a number
     #: for it: the same page restricted to those runs and ordered by the metric's value, which
-    #: PostgreSQL can read in order from idx_latest_metrics_key_value and stop after one page (the
-    #: full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000 runs).
+    #: PostgreSQL can read in order from idx_latest_metrics_experiment_key_value and stop after one
+    #: page (the full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000
+    #: runs). Likewise when the first key is a nullable attribute (start_time in the default order)
+    #: and the page token is among its values: the runs with a value from the token on, a range of
+    #: the experiment's runs index in the search's order.
     numbers_first: Select[Any] | None = None
-    #: With `numbers_first`: the runs whose first-ordered metric is NaN or missing, in order (they sort
-    #: after every number). When the numbers run out before the page is full, the page is the numbers
-    #: left plus the head of these; the full SELECT would sort every match after the page token again
-    #: (the last page of the benchmark search: 12 ms for the full SELECT, 8 ms for this one).
+    #: With `numbers_first`: the runs whose first-ordered metric is NaN or missing (or whose first key
+    #: is NULL), in order (they sort after every number). When the numbers run out before the page is
+    #: full, the page is the numbers left plus the head of these; the full SELECT would sort every match
+    #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
+    #: 8 ms for this one).
     non_numbers: Select[Any] | None = None
+    #: In the default order or one metric's on PostgreSQL (one experiment, one lifecycle stage, a
+    #: filter): the page among the next runs in that order, the filter tested on each by probes
+    #: (`sql_walks`). Tried first; when it cannot fill the page, the filter is selective and the
+    #: statements above answer, which the planner may drive from the filter's indexes.
+    walk: Select[Any] | None = None
+    #: The rows `walk` reads (a subquery of `runs` with every column): where a run's columns come from.
+    walk_source: Any = None
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -137,7 +118,12 @@ class RunSearch:
         """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
         `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order; the sort
         keys are each row's `key_columns`). The numbers-first SELECT is tried first; if it cannot fill
-        the page, the page crosses into NaN/missing values, which follow from the non-numbers SELECT."""
+        the page, the page crosses into NaN/missing values, which follow from the non-numbers SELECT.
+        The walk goes before both."""
+        if self.walk is not None:
+            walked = execute(self.walk)
+            if len(walked) > self.max_results:
+                return walked
         if self.numbers_first is None or self.non_numbers is None:
             return execute(self.stmt)
         numbers = execute(self.numbers_first)
@@ -150,6 +136,10 @@ class RunSearch:
         seen = {row[run_id] for row in numbers}
         rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
         return [*numbers, *rest][: self.max_results + 1]
+
+    def source(self, stmt: Select[Any]) -> Any:
+        """The table or subquery holding the `runs` columns of `stmt`'s rows."""
+        return self.walk_source if stmt is self.walk else runs_t
 
     def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
         """The page's rows and the next page's token, made from the last row's sort key (the
@@ -228,6 +218,8 @@ class _PageStatements:
     numbers_first: Select[Any] | None
     non_numbers: Select[Any] | None
     memo: dict[str, Any]
+    walk: Select[Any] | None = None
+    walk_source: Any = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +232,9 @@ class _RunSearchPlan:
     base: Select[Any]
     conditions: tuple[ColumnElement[bool], ...]
     first_metric: Any
+    #: What a walk needs (PostgreSQL, the default order or one metric's, one experiment and lifecycle
+    #: stage, a filter; see `sql_walks`).
+    walking: Walking | None = None
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -257,11 +252,19 @@ class _RunSearchPlan:
         node = RUNS.parse_filter(filter_string)
         orders = RUNS.parse_order_by(list(order_by))
         fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string, view, list(order_by))
-        source, keys, first_metric = _run_sort_keys(orders, dialect)
+        source, keys, first_metric = run_sort_keys(orders, dialect, exp_ids)
         conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
-        return cls(fingerprint, keys, max_results, base, conditions, first_metric)
+        walking = None
+        # One range of an index in the page's order: the runs index (default order) or the first
+        # metric's (experiment_id, key, value).
+        by_metric = len(orders) == 1 and orders[0].entity == "metric"
+        if dialect == "postgresql" and node is not None and (not orders or by_metric) and len(exp_ids) == 1:
+            if len(ViewType.stages(view)) == 1:
+                scope = tuple(_run_conditions(exp_ids, None, view, dialect))
+                walking = Walking(node, tuple(exp_ids), scope, orders[0].key if by_metric else None)
+        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking)
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -281,6 +284,8 @@ class _RunSearchPlan:
             params,
             statements.numbers_first,
             statements.non_numbers,
+            statements.walk,
+            statements.walk_source,
             statements.memo,
         )
 
@@ -292,39 +297,46 @@ class _RunSearchPlan:
             return ("offset",)
         if position.after is None:
             return ("first", self.first_metric is not None)
-        numbers = self.first_metric is not None and position.after[0] == 0
+        if self.first_metric is not None:
+            numbers = position.after[0] == 0
+        else:  # a nullable first key (start_time in the default order): is the page among its values?
+            numbers = self.keys[0].nullable and position.after[0] is not None
         return ("after", tuple(v is None for v in position.after), numbers)
 
     def _statements(self, shape: tuple[Any, ...]) -> _PageStatements:
         keys = self.keys
-        after: list[ColumnElement[bool]] = []
+        bounds: list[ColumnElement[bool]] = []
         values: list[Any] = []
         if shape[0] == "after":
-            values = [None if null else _position(f"pos_{i}") for i, null in enumerate(shape[1])]
-            after = [_after(keys, values)]
-        stmt = self.base.where(*self.conditions, *after).order_by(*(k.order() for k in keys))
+            values = [None if null else page_parameter(f"pos_{i}") for i, null in enumerate(shape[1])]
+            bounds = [after(keys, values)]
+        stmt = self.base.where(*self.conditions, *bounds).order_by(*(k.order() for k in keys))
         if shape[0] == "offset":
-            stmt = stmt.offset(_position("pos_offset", Integer))
+            stmt = stmt.offset(page_parameter("pos_offset", Integer))
         numbers_first = non_numbers = None
-        if shape[-1] is True:
+        if shape[-1] is True and self.first_metric is None:
+            # A nullable first key (start_time in MLflow's default order, newest first, NULLs last) and
+            # a page token among its values: the runs with a value from the last one on, then those
+            # without one. As one test (`start_time < last OR start_time IS NULL OR start_time = last AND
+            # ...`) it bounds no index range: every page read the experiment's index from its start.
+            # Split, each part is a range of the experiment's index in the search's order.
+            first = keys[0]
+            numbers_first = self.base.where(
+                *self.conditions,
+                first.reached(values[0]),
+                or_(first.differs(values[0]), after(keys[1:], values[1:])),
+            ).order_by(*(k.order() for k in keys))
+            non_numbers = self.base.where(*self.conditions, first.expr.is_(None)).order_by(
+                *(k.order() for k in keys)
+            )
+        elif shape[-1] is True:
             # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
             # keyset test, and the strict tests on the joined metric turn the outer join into a join.
             # The value is then never NULL, and ordering it without NULLS LAST is what lets PostgreSQL
             # read it in index order (ASC forward, DESC backward).
             rest = (replace(keys[1], nullable=False), *keys[2:])
-            numbers_after: list[ColumnElement[bool]] = []
-            if shape[0] == "after":
-                # The keyset test as `value >= last (ASC) / <= last (DESC)`, where the index scan
-                # starts, AND `(value <> last OR the rest of the key is after)`. Spelled as
-                # `_after(rest)` (`value < last OR value = last AND ...`) next to the bound, PostgreSQL
-                # counts the range twice: deep pages were estimated at fewer rows than the page, and
-                # planned as a hash join over every run (50 ms instead of 5 on page 11 of 14).
-                last = _position("pos_1") if values[1] is not None else null()
-                value = self.first_metric.c.value
-                numbers_after = [
-                    value >= last if rest[0].ascending else value <= last,
-                    or_(value != last, _after(rest[1:], values[2:])),
-                ]
+            # After a page token: where the index scan starts, and the rest (`sql_walks.metric_after`).
+            numbers_after = metric_after(self.first_metric, keys, values) if shape[0] == "after" else []
             numbers_first = self.base.where(
                 *self.conditions,
                 self.first_metric.c.run_uuid.is_not(None),
@@ -336,13 +348,14 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        return _PageStatements(stmt, numbers_first, non_numbers, {})
-
-
-def _position(name: str, type_: Any = None) -> BindParameter[Any]:
-    """A bind parameter for where a page starts (`RunSearch.params` holds its value). Not `required`:
-    compiling with `render_postcompile` (to expand IN lists) needs every parameter to have a value."""
-    return bindparam(name, None, type_=type_, required=False)
+        walked = walk_source = None
+        token = values if shape[0] == "after" else None
+        if self.walking is not None and shape[0] != "offset":
+            if self.first_metric is None:
+                walked, walk_source = walk(self.walking, keys, self.max_results, token, shape[-1] is True)
+            elif shape[-1]:  # among the numbers (the NaN/missing runs have no index order)
+                walked, walk_source = walk_metric(self.walking, keys, self.max_results, token)
+        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source)
 
 
 @functools.lru_cache(maxsize=256)
@@ -363,13 +376,60 @@ def _run_search_plan(
 def run_search_conditions(
     experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, dialect: str
 ) -> tuple[ColumnElement[bool], ...] | None:
-    """The WHERE of a run search (experiments, lifecycle view, filter), compiled and cached as its pages
-    are, for callers that count the whole set (`run_table.count_runs`); None when it names no experiment."""
+    """The WHERE of a run search (experiments, lifecycle view, filter) for callers that count the whole
+    set (`run_table.count_runs`): the pages' conditions, but ORs hashed (see sql_predicates); cached per
+    worker. None when it names no experiment."""
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
     if not exp_ids:
         return None
-    return _run_search_plan(exp_ids, filter_string or "", view, 1, (), dialect).conditions
+    return _count_conditions(exp_ids, filter_string or "", view, dialect)
+
+
+@functools.lru_cache(maxsize=256)
+def _count_conditions(
+    exp_ids: tuple[int, ...], filter_string: str, view: int, dialect: str
+) -> tuple[ColumnElement[bool], ...]:
+    node = RUNS.parse_filter(filter_string)
+    return tuple(_run_conditions(exp_ids, node, view, dialect, for_count=True))
+
+
+@dataclass(frozen=True)
+class RunSample:
+    """For estimating how many runs a search matches without reading them all (PostgreSQL, one
+    experiment, one lifecycle stage): `in_view` selects the runs in the experiment and view (the
+    planner estimates that well), `matches` (None without a filter) counts those of the newest `size`
+    of them that match, read from the runs index in order and tested by the filter's probes as a
+    page's walk is (a cost the planner cannot misjudge: `size` runs at most)."""
+
+    in_view: Select[Any]
+    matches: Select[Any] | None
+    size: int
+
+
+def run_sample(
+    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
+) -> RunSample | None:
+    """A `RunSample` of the search on PostgreSQL, or None where a walk does not apply (several
+    experiments or lifecycle stages; see `sql_walks`)."""
+    view = ViewType.parse(view_type)
+    exp_ids = tuple(_experiment_ids(experiment_ids))
+    if len(exp_ids) != 1 or len(ViewType.stages(view)) != 1:
+        return None
+    plan = _run_search_plan(exp_ids, filter_string or "", view, 1, (), "postgresql")
+    scope = _run_conditions(exp_ids, None, view, "postgresql")
+    in_view = select(literal(1)).select_from(runs_t).where(*scope)
+    walking = plan.walking
+    if walking is None:
+        return RunSample(in_view, None, size)
+    newest = select(runs_t).where(*scope).order_by(*(k.order() for k in plan.keys)).limit(size)
+    sample = newest.subquery("sample")
+    matches = (
+        select(func.count())
+        .select_from(sample)
+        .where(probing_run_filter(walking.node, walking.experiment_ids, sample))
+    )
+    return RunSample(in_view, matches, size)
 
 
 def build_run_ids_query(
@@ -380,7 +440,7 @@ def build_run_ids_query(
     dialect: str,
 ) -> Select[tuple[str]]:
     """The SELECT of run ids, in order, without paging (exposed for EXPLAIN and tests)."""
-    source, keys, _ = _run_sort_keys(orders, dialect)
+    source, keys, _ = run_sort_keys(orders, dialect, experiment_ids)
     return (
         select(runs_t.c.run_uuid)
         .select_from(source)
@@ -390,71 +450,14 @@ def build_run_ids_query(
 
 
 def _run_conditions(
-    experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str
+    experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str, for_count: bool = False
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_in_or_eq(runs_t.c.experiment_id, experiment_ids)]
     if view_type != ViewType.ALL:
         conditions.append(_in_or_eq(runs_t.c.lifecycle_stage, ViewType.stages(view_type)))
     if node is not None:
-        conditions.append(run_filter(node, dialect))
+        conditions.append(run_filter(node, dialect, experiment_ids, for_count))
     return conditions
-
-
-def _run_sort_keys(orders: Sequence[OrderBy], dialect: str) -> tuple[Any, tuple[SortKey, ...], Any]:
-    """The FROM clause (runs, outer-joined to each ordered metric/param/tag) and the sort keys:
-    the requested ones, then start_time DESC and run_uuid ASC unless requested, so that the order
-    is total (keyset paging needs that) and ties break as in MLflow. Third: the joined
-    latest_metrics alias when the first order key is a metric (else None)."""
-    source: Any = runs_t
-    keys: list[SortKey] = []
-    ordered: set[tuple[str, str]] = set()
-    first_metric = None
-    for i, order in enumerate(orders):
-        ordered.add((order.entity, order.key))
-        if order.entity == "attribute":
-            keys.append(_column_key(RUN_ATTRIBUTE_COLUMNS[order.key], order.ascending, dialect))
-            continue
-        table = RUN_KEYED_TABLES[order.entity].alias(f"order_{i}")
-        source = source.outerjoin(
-            table, and_(table.c.run_uuid == runs_t.c.run_uuid, table.c.key == order.key)
-        )
-        if order.entity == "metric":
-            if i == 0:
-                first_metric = table
-            # Numbers first, then NaN (stored as 0), then runs without the metric, in either direction.
-            rank = case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0)
-            keys.append(SortKey(rank, True, False, "int"))
-            keys.append(SortKey(table.c.value, order.ascending, True, "float?"))
-        else:
-            keys.append(_column_key(table.c.value, order.ascending, dialect, nullable=True))
-    if ("attribute", "start_time") not in ordered:
-        keys.append(_column_key(runs_t.c.start_time, False, dialect))
-    if ("attribute", "run_id") not in ordered:
-        keys.append(_column_key(runs_t.c.run_uuid, True, dialect))
-    return source, tuple(keys), first_metric
-
-
-def _column_key(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> SortKey:
-    """`nullable` overrides the column's own flag (an outer-joined column can be NULL). Strings
-    order bytewise: COLLATE "C" on PostgreSQL, whose default collation may be locale-aware."""
-    if nullable is None:
-        nullable = bool(getattr(column, "nullable", True))
-    is_string = _is_string(column)
-    kind = "str" if is_string else "int"
-    collation = "C" if is_string and dialect == "postgresql" else None
-    return SortKey(column, ascending, nullable, kind + "?" if nullable else kind, collation)
-
-
-def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows after the one whose sort key is `values`: (k0 later) OR (k0 same AND k1 later) OR ..."""
-    alternatives: list[ColumnElement[bool]] = []
-    same: list[ColumnElement[bool]] = []
-    for key, value in zip(keys, values, strict=True):
-        later = key.later(value)
-        if later is not None:
-            alternatives.append(and_(*same, later))
-        same.append(key.same(value))
-    return or_(*alternatives) if alternatives else false()
 
 
 # ---- experiments --------------------------------------------------------------------------------
@@ -465,8 +468,9 @@ def search_experiment_ids(
     filter_string: str | None,
     order_by: Sequence[str] | None,
     page_token: str | None,
+    visible: Visibility | None = None,
 ) -> tuple[list[int], str | None]:
-    """One page of experiment ids matching the search, and the next page's token."""
+    """One page of experiment ids matching the search (and visible to the caller), and the next page's token."""
     max_results = validate_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)
     view = ViewType.parse(view_type)
     node = EXPERIMENTS.parse_filter(filter_string)
@@ -474,6 +478,8 @@ def search_experiment_ids(
     fingerprint = query_fingerprint("experiments", filter_string or "", view, list(order_by or ()))
     offset = decode_page_token(page_token, fingerprint)
     stmt = build_experiment_ids_query(node, view, orders, _dialect(session))
+    if (only_visible := visibility.condition(experiments_t.c.experiment_id, visible, int)) is not None:
+        stmt = stmt.where(only_visible)
     rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
     return next_page([int(r) for r in rows], max_results, offset, fingerprint)
 
@@ -499,14 +505,7 @@ def build_experiment_ids_query(
 
 # ---- shared pieces ------------------------------------------------------------------------------
 def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
-    return _column_key(column, ascending, dialect, nullable).order()
-
-
-def _is_string(column: Any) -> bool:
-    try:
-        return column.type.python_type is str
-    except NotImplementedError:
-        return False
+    return column_key(column, ascending, dialect, nullable).order()
 
 
 def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:

@@ -39,6 +39,8 @@ async def graphql_endpoint(request: Request) -> Response:
         "store": request.app.state.tracking_store,
         "registry": request.app.state.registry_store,
         "reader": request.app.state.artifact_reader,
+        # The caller's permissions (no-ops with auth off): each resolver checks what it reads.
+        "request": request,
     }
     if isinstance(body, list):
         if len(body) > MAX_BATCH:

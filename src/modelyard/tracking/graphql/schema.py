@@ -24,6 +24,8 @@ from graphql import (
     is_list_type,
 )
 
+from modelyard.auth.identity import readable, require
+from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ViewType
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT
 from modelyard.store.tracking import metric_views
@@ -171,21 +173,33 @@ def _ctx(info: GraphQLResolveInfo, name: str) -> Any:
     return info.context[name]
 
 
+def _may_read_experiment(info: GraphQLResolveInfo, experiment_id: Any) -> None:
+    request = info.context.get("request")
+    if request is not None:
+        require(request, EXPERIMENT, str(experiment_id), "read")
+
+
 def get_experiment(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str, Any]:
-    experiment = _ctx(info, "store").get_experiment(_input(kwargs).get("experimentId") or "")
+    experiment_id = _input(kwargs).get("experimentId") or ""
+    _may_read_experiment(info, experiment_id)
+    experiment = _ctx(info, "store").get_experiment(experiment_id)
     return {"experiment": camel(experiment.to_dict())}
 
 
 def get_run(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str, Any]:
     args = _input(kwargs)
     run = _ctx(info, "store").get_run(args.get("runId") or args.get("runUuid") or "")
+    _may_read_experiment(info, run.info.experiment_id)
     return {"run": camel(run.to_dict())}
 
 
 def search_runs(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str, Any]:
     args = _input(kwargs)
+    experiment_ids = [str(e) for e in args.get("experimentIds") or []]
+    for experiment_id in experiment_ids:
+        _may_read_experiment(info, experiment_id)
     page = _ctx(info, "store").search_runs(
-        experiment_ids=[str(e) for e in args.get("experimentIds") or []],
+        experiment_ids=experiment_ids,
         filter_string=args.get("filter") or "",
         run_view_type=ViewType.parse(args.get("runViewType")),
         max_results=args.get("maxResults") or SEARCH_MAX_RESULTS_DEFAULT,
@@ -197,9 +211,12 @@ def search_runs(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str
 
 def metric_history_bulk_interval(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str, Any]:
     args = _input(kwargs)
+    run_ids = [str(r) for r in args.get("runIds") or []]
+    for run_id in run_ids:
+        _may_read_experiment(info, _ctx(info, "store").get_run(run_id).info.experiment_id)
     metrics = metric_views.history_bulk_interval(
         _ctx(info, "store").engine,
-        [str(r) for r in args.get("runIds") or []],
+        run_ids,
         args.get("metricKey") or "",
         max_results=args.get("maxResults") or metric_views.INTERVAL_DEFAULT_RESULTS,
         start_step=args.get("startStep"),
@@ -210,7 +227,9 @@ def metric_history_bulk_interval(_root: Any, info: GraphQLResolveInfo, **kwargs:
 
 def list_artifacts(_root: Any, info: GraphQLResolveInfo, **kwargs: Any) -> dict[str, Any]:
     args = _input(kwargs)
-    root = _ctx(info, "store").get_run(args.get("runId") or args.get("runUuid") or "").info.artifact_uri
+    run = _ctx(info, "store").get_run(args.get("runId") or args.get("runUuid") or "")
+    _may_read_experiment(info, run.info.experiment_id)
+    root = run.info.artifact_uri
     files = _ctx(info, "reader").list(root, args.get("path") or "")
     return {"rootUri": root, "files": [camel(f.to_dict()) for f in files], "nextPageToken": ""}
 
@@ -226,7 +245,9 @@ def run_experiment(run: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, A
 
 def run_model_versions(run: dict[str, Any], info: GraphQLResolveInfo) -> list[dict[str, Any]]:
     run_id = (run.get("info") or {}).get("runId")
-    versions = _ctx(info, "registry").search_model_versions(filter_string=f"run_id = '{run_id}'")
+    request = info.context.get("request")
+    visible = readable(request, REGISTERED_MODEL) if request is not None else None
+    versions = _ctx(info, "registry").search_model_versions(filter_string=f"run_id = '{run_id}'", visible=visible)
     return [camel(v.to_dict()) for v in versions]
 
 

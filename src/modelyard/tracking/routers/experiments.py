@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelyard.auth.identity import readable, record_creator
+from modelyard.auth.permissions import EXPERIMENT
 from modelyard.entities import ExperimentTag
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
@@ -23,11 +25,12 @@ router = APIRouter(prefix="/mlflow/experiments", tags=["experiments"])
 
 
 @router.post("/create")
-def create_experiment(args: ArgsDep, store: StoreDep) -> Response:
+def create_experiment(request: Request, args: ArgsDep, store: StoreDep) -> Response:
     name = require_str(args, "name")
     artifact_location = get_str(args, "artifact_location") or None
     tags = [ExperimentTag(key, value) for key, value in get_key_values(args, "tags")]
     experiment_id = store.create_experiment(name, artifact_location, tags)
+    record_creator(request, EXPERIMENT, experiment_id)
     return json_response({"experiment_id": experiment_id})
 
 
@@ -48,7 +51,7 @@ def get_experiment_by_name(args: ArgsDep, store: StoreDep) -> Response:
 
 @router.get("/search")
 @router.post("/search")
-def search_experiments(args: ArgsDep, store: StoreDep) -> Response:
+def search_experiments(request: Request, args: ArgsDep, store: StoreDep) -> Response:
     page = store.search_experiments(
         view_type=get_view_type(args, "view_type"),
         max_results=get_page_size(
@@ -57,6 +60,7 @@ def search_experiments(args: ArgsDep, store: StoreDep) -> Response:
         filter_string=get_str(args, "filter") or None,
         order_by=get_str_list(args, "order_by") or None,
         page_token=get_str(args, "page_token") or None,
+        visible=readable(request, EXPERIMENT),
     )
     experiments = [experiment.to_dict() for experiment in page]
     return json_response(compact({"experiments": experiments, "next_page_token": page.token}))

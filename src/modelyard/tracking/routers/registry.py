@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
+from modelyard.auth.permissions import REGISTERED_MODEL
 from modelyard.store.registry import events
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
@@ -63,10 +65,11 @@ def _search_args(args: Args, default: int, maximum: int) -> dict[str, Any]:
 
 # ---- registered models -----------------------------------------------------------------------
 @router.post("/registered-models/create")
-def create_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
+def create_registered_model(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
     model = store.create_registered_model(
         require_str(args, "name"), dict(get_key_values(args, "tags")), get_str(args, "description")
     )
+    record_creator(request, REGISTERED_MODEL, model.name)
     return json_response({"registered_model": model.to_dict()})
 
 
@@ -78,8 +81,10 @@ def get_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
 
 
 @router.post("/registered-models/rename")
-def rename_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
-    model = store.rename_registered_model(require_str(args, "name"), require_str(args, "new_name"))
+def rename_registered_model(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
+    name = require_str(args, "name")
+    model = store.rename_registered_model(name, require_str(args, "new_name"))
+    record_rename(request, REGISTERED_MODEL, name, model.name)
     return json_response({"registered_model": model.to_dict()})
 
 
@@ -90,22 +95,24 @@ def update_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
 
 
 @router.delete("/registered-models/delete")
-def delete_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
+def delete_registered_model(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
     name = require_str(args, "name")
     if get_bool(args, "purge_history"):  # modelyard's extension: also forget the model's history
         store.delete_registered_model(name, purge_history=True)  # type: ignore[call-arg]
     else:
         store.delete_registered_model(name)
+    record_delete(request, REGISTERED_MODEL, name)
     return empty_response()
 
 
 @router.get("/registered-models/search")
 @router.post("/registered-models/search")
-def search_registered_models(args: ArgsDep, store: RegistryDep) -> Response:
+def search_registered_models(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
     page = store.search_registered_models(
         **_search_args(
             args, SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT, SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD
-        )
+        ),
+        visible=readable(request, REGISTERED_MODEL),
     )
     models = [model.to_dict() for model in page]
     return json_response(compact({"registered_models": models, "next_page_token": page.token}))
@@ -197,11 +204,12 @@ def transition_model_version_stage(args: ArgsDep, store: RegistryDep) -> Respons
 
 @router.get("/model-versions/search")
 @router.post("/model-versions/search")
-def search_model_versions(args: ArgsDep, store: RegistryDep) -> Response:
+def search_model_versions(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
     page = store.search_model_versions(
         **_search_args(
             args, SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT, SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD
-        )
+        ),
+        visible=readable(request, REGISTERED_MODEL),
     )
     versions = [version.to_dict() for version in page]
     return json_response(compact({"model_versions": versions, "next_page_token": page.token}))

@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from modelyard.ui.routes import (
+    account,
+    admin,
     compare,
     deploy_actions,
     deployments,
     experiments,
+    login,
     model_score,
     models,
+    permissions,
     run,
     run_artifacts,
     run_charts,
@@ -32,4 +36,8 @@ def routers() -> list[APIRouter]:
         model_score.router,
         deployments.router,
         deploy_actions.router,
+        login.router,
+        account.router,
+        permissions.router,
+        admin.router,
     ]

@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelyard.auth.identity import readable
+from modelyard.auth.permissions import REGISTERED_MODEL
 from modelyard.deploy import inventory, service_deploys
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
@@ -34,9 +36,15 @@ def sagemaker() -> Any:
 
 
 def variant_versions(request: Request, endpoint: str) -> tuple[dict[str, tuple[str, str]], list[events.RegistryEvent]]:
-    """Which (model, version) each variant name serves, and the endpoint's history (newest first)."""
+    """Which (model, version) each variant name serves, and the endpoint's history (newest first): of
+    the models the caller may read (with auth on, others' names stay off the page)."""
     engine = request.app.state.registry_store.engine
-    found = list(history.list_events(engine, endpoint=endpoint, max_results=HISTORY_SIZE))
+    visible = readable(request, REGISTERED_MODEL)
+    found = [
+        e
+        for e in history.list_events(engine, endpoint=endpoint, max_results=HISTORY_SIZE)
+        if visible is None or visible.allows(e.name)
+    ]
     versions: dict[str, tuple[str, str]] = {}
     for event in reversed(found):  # oldest first: a later deployment of a variant name wins
         variant = event.details.get("variant")

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard.auth.identity import readable, record_creator
+from modelyard.auth.permissions import EXPERIMENT
 from modelyard.entities.lifecycle import ViewType
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.summaries import experiment_activity
@@ -44,6 +46,7 @@ def experiments_page(request: Request, q: str = "", view: str = "active", page_t
         filter_string=name_filter(q),
         order_by=["last_update_time DESC"],
         page_token=page_token or None,
+        visible=readable(request, EXPERIMENT),
     )
     activity = experiment_activity(store.engine, [e.experiment_id for e in found])  # type: ignore[attr-defined]
     next_url = (
@@ -63,6 +66,7 @@ def experiments_page(request: Request, q: str = "", view: str = "active", page_t
 @router.post("/experiments", dependencies=[CsrfChecked])
 def create_experiment(request: Request, form: FormFields) -> Response:
     experiment_id = tracking_store(request).create_experiment(field(form, "name"))
+    record_creator(request, EXPERIMENT, experiment_id)
     return RedirectResponse(f"/experiments/{experiment_id}", status_code=303)
 
 

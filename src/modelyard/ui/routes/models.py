@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
+from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.client import registry_history
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
@@ -22,7 +24,9 @@ from modelyard.store.registry.base import RegistryStore
 from modelyard.store.registry.summaries import versions_of
 from modelyard.tracking.deps import request_user
 from modelyard.ui import csrf
+from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field
+from modelyard.ui.grants_section import permissions_section
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.search_box import name_filter
 
@@ -64,6 +68,7 @@ def models_page(request: Request, q: str = "", filter: str = "", page_token: str
         max_results=PAGE_SIZE,
         order_by=["last_updated_timestamp DESC"],
         page_token=page_token or None,
+        visible=readable(request, REGISTERED_MODEL),
     )
     next_url = (
         "/models?" + urlencode({"q": q, "filter": filter, "page_token": found.token}) if found.token else None
@@ -95,6 +100,7 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
         stages=STAGES,
         model_url=model_url,
         rollbackable=_rollbackable(list(timeline)),
+        permissions=permissions_section(request, REGISTERED_MODEL, model.name),
     )
 
 
@@ -123,12 +129,14 @@ Actions = [CsrfChecked, Acting]
 def create_model(request: Request, form: FormFields) -> Response:
     name = field(form, "name")
     registry_store(request).create_registered_model(name, description=form.get("description") or None)
+    record_creator(request, REGISTERED_MODEL, name)
     return RedirectResponse(model_url(name), status_code=303)
 
 
 @router.post("/model/rename", dependencies=Actions)
 def rename_model(request: Request, form: FormFields) -> Response:
     renamed = registry_store(request).rename_registered_model(field(form, "name"), field(form, "new_name"))
+    record_rename(request, REGISTERED_MODEL, field(form, "name"), renamed.name)
     return RedirectResponse(model_url(renamed.name), status_code=303)
 
 
@@ -139,6 +147,7 @@ def delete_model(request: Request, form: FormFields) -> Response:
     if form.get("confirm_name", "").strip() != name:
         raise ModelyardException.invalid_parameter(f"To delete the model, type its name ({name}) exactly.")
     registry_store(request).delete_registered_model(name)
+    record_delete(request, REGISTERED_MODEL, name)
     return RedirectResponse("/models", status_code=303)
 
 
@@ -217,11 +226,14 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
     store = registry_store(request)
     found = store.get_model_version(name, version)
     run = None
+    run_hidden = False
     if found.run_id:
         try:
             run = request.app.state.tracking_store.get_run(found.run_id)
         except ModelyardException:  # the source run lives elsewhere or was removed: show the id alone
             run = None
+        if run is not None and not can(request, EXPERIMENT, run.info.experiment_id, "read"):
+            run, run_hidden = None, True  # READ on the model is not READ on the experiment its run is in
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=VERSION_HISTORY_SIZE))  # type: ignore[attr-defined]
     files = version_files(request, found)
     endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
@@ -231,6 +243,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         section="models",
         version=found,
         run=run,
+        run_hidden=run_hidden,
         datasets=[d.get("dataset", {}) for d in (run.inputs.dataset_inputs if run else [])],
         endpoints=endpoints,
         timeline=own_history,

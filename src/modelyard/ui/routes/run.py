@@ -15,9 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard.auth.identity import readable
+from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import Run, RunTag, ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.ui import csrf
+from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.markdown import render_markdown
 from modelyard.ui.render import UiRoute, bad_request, page
@@ -104,6 +107,8 @@ def _related(request: Request, run: Run, tags: dict[str, str]) -> Related:
             parent = store.get_run(parent_id)
         except ModelyardException:
             parent = None
+        if parent is not None and not can(request, EXPERIMENT, parent.info.experiment_id, "read"):
+            parent = None  # a parent in an experiment the caller may not read: its id only
     children = store.search_runs(
         [run.info.experiment_id],
         filter_string=f"tags.`{PARENT_TAG}` = '{run_id}'",
@@ -119,7 +124,7 @@ def _related(request: Request, run: Run, tags: dict[str, str]) -> Related:
         sources = ", ".join(f"'models:/{m.model_id}'" for m in logged_models)
         filter_string += f" OR source_path IN ({sources})"
     versions = request.app.state.registry_store.search_model_versions(
-        filter_string=filter_string, max_results=100
+        filter_string=filter_string, max_results=100, visible=readable(request, REGISTERED_MODEL)
     )
     return Related(
         parent=parent,

@@ -1,9 +1,10 @@
 """The runs page of an experiment (`/experiments/{id}`): the page a user lives in.
 
 A server-rendered table (no JavaScript needed to see it) of one page of a runs search: the REST
-API's filter grammar, sorting on any attribute, metric, param or tag, keyset paging with the true
-total, chosen and pinned columns, nested runs under their parents, registered model versions. All of
-its state is in the query string (`ui.runs_query`). Around it:
+API's filter grammar, sorting on any attribute, metric, param or tag, keyset paging with the total
+(counted, or in a large experiment estimated and shown as an estimate: `run_table.count_runs`),
+chosen and pinned columns, nested runs under their parents, registered model versions. All of its
+state is in the query string (`ui.runs_query`). Around it:
 
 - `/experiments/{id}/live`: the page's RUNNING rows again, which htmx polls while there are any;
 - `/experiments/{id}/runs.csv`: the whole filtered set as CSV, streamed (`ui.runs_csv`);
@@ -23,11 +24,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from modelyard.auth.identity import readable
+from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ViewType
 from modelyard.entities.run import Run
 from modelyard.exceptions import ModelyardException
 from modelyard.store.tracking.run_table import (
     RunKeys,
+    RunTotal,
     count_runs,
     experiment_keys,
     registered_versions,
@@ -35,6 +39,7 @@ from modelyard.store.tracking.run_table import (
 )
 from modelyard.ui import csrf, runs_csv
 from modelyard.ui.forms import read_form_pairs
+from modelyard.ui.grants_section import permissions_section
 from modelyard.ui.render import UiRoute, bad_request, page
 from modelyard.ui.routes.experiments import tracking_store
 from modelyard.ui.runs_query import PAGE_SIZES, Column, RunsQuery
@@ -67,7 +72,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
     keys = experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
     rows: list[Row] = []
     models: dict[str, list[ModelLink]] = {}
-    total: int | None = None
+    total: RunTotal | None = None
     next_url = None
     if not problems:
         try:
@@ -103,6 +108,7 @@ def runs_page(request: Request, experiment_id: str) -> Response:
         live_url=_live_url(query, columns, rows),
         csv_url=query.url("/runs.csv", page_token="", skip=0, sel=(), fold=()),
         now=now_ms(),
+        permissions=permissions_section(request, EXPERIMENT, experiment.experiment_id),
     )
 
 
@@ -189,10 +195,14 @@ def _fill(
 
 
 def _model_links(request: Request, run_ids: Sequence[str]) -> dict[str, list[ModelLink]]:
+    """The versions registered from each run, of the models the caller may read."""
     found = registered_versions(tracking_store(request).engine, run_ids)  # type: ignore[attr-defined]
-    return {
-        run_id: [ModelLink(name, str(version)) for name, version in pairs] for run_id, pairs in found.items()
+    visible = readable(request, REGISTERED_MODEL)
+    links = {
+        run_id: [ModelLink(name, str(version)) for name, version in pairs if visible is None or visible.allows(name)]
+        for run_id, pairs in found.items()
     }
+    return {run_id: found_links for run_id, found_links in links.items() if found_links}
 
 
 def _runs_by_id(request: Request, experiment_id: str, run_ids: Sequence[str]) -> list[Run]:

@@ -1,0 +1,135 @@
+"""Autologging cost against a local tracking server (not a test: numbers for the issue's targets).
+
+    .venv/bin/python bench/autolog.py [--repeats 7] [--candidates 100]
+
+Starts modelyard's tracking service (gunicorn, 2 workers, SQLite, local artifacts) and measures, as
+medians over `--repeats`, what autologging adds to a small `fit`: the fit with autologging on minus the
+same fit with it off (wall time, and this process's CPU time, which a loaded machine distorts less;
+plus the requests sent), for a regressor (params, metrics, dataset, model, estimator.html), a classifier
+(plus the confusion matrix and curves; matplotlib's drawing is most of it) and `log_models=False`; and
+how long a GridSearchCV of `--candidates` candidates takes to log (parent, model and every child run,
+`max_tuning_runs=None`). Targets (issue #18): < 50 ms per small fit, < 2 s for 100 candidates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from modelyard.devstack.process import free_port  # noqa: E402
+from modelyard.devstack.services import TRACKING, GunicornService  # noqa: E402
+
+_REQUESTS = [0]
+
+
+def _count_requests() -> None:
+    """Count HTTP requests the client sends (every modelyard request goes through requests.Session)."""
+    import requests
+
+    original = requests.Session.request
+
+    def request(self: requests.Session, *args: object, **kwargs: object) -> object:
+        _REQUESTS[0] += 1
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    requests.Session.request = request  # type: ignore[method-assign]
+
+
+def _median(repeats: int, action: Callable[[], object]) -> tuple[float, float, float]:
+    """Medians of wall ms, this process's CPU ms (steadier on a loaded machine) and requests sent."""
+    wall, cpu, sent = [], [], []
+    for _ in range(repeats):
+        before = _REQUESTS[0]
+        started, started_cpu = time.perf_counter(), time.process_time()
+        action()
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+        sent.append(_REQUESTS[0] - before)
+    return statistics.median(wall), statistics.median(cpu), statistics.median(sent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--candidates", type=int, default=100)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    import numpy as np
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.tree import DecisionTreeClassifier
+
+    import modelyard
+    from modelyard.store.sql.migrate import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-bench-autolog-") as tmp:
+        uri = f"sqlite:///{tmp}/bench.db"
+        upgrade(uri)
+        service = GunicornService(
+            spec=TRACKING,
+            port=free_port(),
+            log_path=Path(tmp) / "tracking.log",
+            env={"MODELYARD_BACKEND_STORE_URI": uri, "MODELYARD_ARTIFACTS_DESTINATION": f"{tmp}/artifacts"},
+            workers=2,
+            tied_to_parent=True,
+            cwd=Path(tmp),
+        )
+        service.start(timeout=120)
+        try:
+            modelyard.set_tracking_uri(service.url)
+            modelyard.set_experiment("bench-autolog")
+            Xr, yr = load_diabetes(return_X_y=True)
+            Xc, yc = load_iris(return_X_y=True, as_frame=True)
+            fits = {
+                "regressor (LinearRegression, diabetes)": lambda: LinearRegression().fit(Xr, yr),
+                "classifier (LogisticRegression, iris)": lambda: LogisticRegression(max_iter=300).fit(Xc, yc),
+            }
+            _count_requests()
+            rows = []
+            for label, fit in fits.items():
+                fit()
+                plain = _median(args.repeats, fit)
+                for options in ({}, {"log_models": False}):
+                    modelyard.sklearn.autolog(**options)
+                    fit()  # first fit: imports and patching
+                    logged = _median(args.repeats, fit)
+                    modelyard.sklearn.autolog(disable=True)
+                    rows.append((f"{label} {options or 'defaults'}", plain, logged))
+            side = int(np.ceil(np.sqrt(args.candidates)))
+            grid = {"max_depth": list(range(1, side + 1)), "min_samples_leaf": list(range(1, side + 1))}
+            grid["min_samples_leaf"] = grid["min_samples_leaf"][: max(1, args.candidates // side)]
+            count = len(grid["max_depth"]) * len(grid["min_samples_leaf"])
+
+            def search() -> object:
+                return GridSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=2).fit(Xc, yc)
+
+            plain = _median(3, search)
+            modelyard.sklearn.autolog(max_tuning_runs=None)
+            search()
+            logged = _median(3, search)
+            modelyard.sklearn.autolog(disable=True)
+            rows.append((f"GridSearchCV, {count} candidates, every child run", plain, logged))
+        finally:
+            modelyard.set_tracking_uri(None)
+            service.stop()
+    print(
+        f"{'fit':<66} {'plain ms':>9} {'autolog ms':>10} {'overhead ms':>11} {'client CPU ms':>13} {'requests':>8}"
+    )
+    for label, plain, logged in rows:
+        print(
+            f"{label:<66} {plain[0]:>9.1f} {logged[0]:>10.1f} {logged[0] - plain[0]:>11.1f} "
+            f"{logged[1] - plain[1]:>13.1f} {logged[2]:>8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

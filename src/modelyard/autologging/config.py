@@ -1,0 +1,73 @@
+"""Per-integration autologging options, set by `<flavor>.autolog(...)` and read at every patched call.
+
+A wrapper looks its options up when the user's code calls it, so calling `autolog()` again with other
+options (or `disable=True`) takes effect at once without re-patching anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The run tag naming the integration that created a run (only on runs autologging started).
+AUTOLOGGING_TAG = "mlflow.autologging"
+
+
+@dataclass(frozen=True)
+class AutologConfig:
+    log_models: bool = True
+    log_input_examples: bool = False
+    log_model_signatures: bool = True
+    log_datasets: bool = True
+    disable: bool = False
+    exclusive: bool = False
+    silent: bool = False
+    max_tuning_runs: int | None = 5
+    log_post_training_metrics: bool = True
+    registered_model_name: str | None = None
+    pos_label: Any = None
+    extra_tags: dict[str, Any] = field(default_factory=dict)
+    #: Integration-specific options (xgboost's importance_types, model_format, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_configs: dict[str, AutologConfig] = {}
+_lock = threading.Lock()
+
+
+def set_config(integration: str, config: AutologConfig) -> None:
+    with _lock:
+        _configs[integration] = config
+
+
+def active_config(integration: str) -> AutologConfig | None:
+    """The integration's options, or None when it is off (never enabled, or disabled)."""
+    config = _configs.get(integration)
+    return None if config is None or config.disable else config
+
+
+class _Session:
+    """Whether an autologged call is running: a fit inside a fit (a Pipeline's steps, a search's
+    candidates, xgboost's sklearn API calling `train`) is the outer call's business, not a new run.
+    Process-wide, not per thread, so the clones a search fits on joblib threads are skipped too."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> _Session:
+        with self.lock:
+            self.depth += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self.lock:
+            self.depth -= 1
+
+    @property
+    def active(self) -> bool:
+        return self.depth > 0
+
+
+SESSION = _Session()

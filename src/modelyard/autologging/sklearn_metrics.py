@@ -1,0 +1,144 @@
+"""What a fitted scikit-learn estimator is scored on after `fit`: MLflow's `training_*` metrics and plots.
+
+Classifiers: accuracy, weighted precision/recall/F1, log loss and ROC AUC (one-vs-rest, weighted, for
+more than two classes) when the estimator has `predict_proba`; regressors: MSE, RMSE, MAE, R². Every
+estimator with `score` gets `training_score`. A metric that cannot be computed for this data (one
+class only, a custom estimator's odd output) is skipped, never fatal. Plots need matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+PREFIX = "training_"
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float | None:
+    try:
+        value = float(fn(*args, **kwargs))
+    except Exception:  # a metric this estimator or data does not support
+        return None
+    return value if not math.isnan(value) else None
+
+
+def _weights(sample_weight: Any) -> dict[str, Any]:
+    return {} if sample_weight is None else {"sample_weight": sample_weight}
+
+
+def classifier_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+    from sklearn import metrics
+
+    w = _weights(sample_weight)
+    y_pred = estimator.predict(X)
+    out = {
+        "accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w),
+        "precision_score": _call(metrics.precision_score, y, y_pred, average="weighted", **w),
+        "recall_score": _call(metrics.recall_score, y, y_pred, average="weighted", **w),
+        "f1_score": _call(metrics.f1_score, y, y_pred, average="weighted", **w),
+    }
+    if callable(getattr(estimator, "predict_proba", None)):
+        proba = _call_raw(estimator.predict_proba, X)
+        if proba is not None:
+            out["log_loss"] = _call(
+                metrics.log_loss, y, proba, labels=getattr(estimator, "classes_", None), **w
+            )
+            if proba.ndim == 2 and proba.shape[1] == 2:
+                out["roc_auc"] = _call(metrics.roc_auc_score, y, proba[:, 1], **w)
+            else:
+                out["roc_auc"] = _call(
+                    metrics.roc_auc_score, y, proba, average="weighted", multi_class="ovr", **w
+                )
+    return {PREFIX + k: v for k, v in out.items() if v is not None}
+
+
+def regressor_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+    from sklearn import metrics
+
+    w = _weights(sample_weight)
+    y_pred = estimator.predict(X)
+    mse = _call(metrics.mean_squared_error, y, y_pred, **w)
+    out = {
+        "mean_squared_error": mse,
+        "root_mean_squared_error": None if mse is None else math.sqrt(mse),
+        "mean_absolute_error": _call(metrics.mean_absolute_error, y, y_pred, **w),
+        "r2_score": _call(metrics.r2_score, y, y_pred, **w),
+    }
+    return {PREFIX + k: v for k, v in out.items() if v is not None}
+
+
+def _call_raw(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        return None
+
+
+def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+    from sklearn.base import is_classifier, is_regressor
+
+    out: dict[str, float] = {}
+    if y is None or not (is_classifier(estimator) or is_regressor(estimator)):
+        return out  # clusterers, transformers: MLflow logs no training metrics for them
+    if is_classifier(estimator):
+        out.update(classifier_metrics(estimator, X, y, sample_weight))
+    else:
+        out.update(regressor_metrics(estimator, X, y, sample_weight))
+    if callable(getattr(estimator, "score", None)):
+        score = _call(estimator.score, X, y, **_weights(sample_weight))
+        if score is not None:
+            out[PREFIX + "score"] = score
+    return out
+
+
+def classifier_plots(estimator: Any, X: Any, y: Any, folder: str, sample_weight: Any = None) -> list[str]:
+    """PNG files written to `folder`: the confusion matrix always; ROC and precision-recall curves for
+    binary problems. Empty when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    from sklearn import metrics
+    from sklearn.base import is_classifier
+
+    if y is None or not is_classifier(estimator):
+        return []
+    plots: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "confusion_matrix",
+            lambda: metrics.ConfusionMatrixDisplay.from_estimator(
+                estimator, X, y, sample_weight=sample_weight
+            ),
+        )
+    ]
+    if len(getattr(estimator, "classes_", [])) == 2:
+        plots.append(
+            (
+                "roc_curve",
+                lambda: metrics.RocCurveDisplay.from_estimator(estimator, X, y, sample_weight=sample_weight),
+            )
+        )
+        plots.append(
+            (
+                "precision_recall_curve",
+                lambda: metrics.PrecisionRecallDisplay.from_estimator(
+                    estimator, X, y, sample_weight=sample_weight
+                ),
+            )
+        )
+    written = []
+    for name, draw in plots:
+        try:
+            display = draw()
+        except Exception:  # e.g. an estimator without decision_function or predict_proba
+            continue
+        path = os.path.join(folder, f"{PREFIX}{name}.png")
+        display.figure_.savefig(path)
+        plt.close(display.figure_)
+        written.append(path)
+    return written

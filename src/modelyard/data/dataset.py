@@ -8,6 +8,7 @@ both clients' inputs look alike on the run page.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 from modelyard.data.digest import array_digest, frame_digest
@@ -16,7 +17,7 @@ from modelyard.data.sources import DatasetSource
 DEFAULT_NAME = "dataset"
 
 
-class Dataset:
+class Dataset(ABC):
     """Base class: subclasses provide `_digest`, `schema_json` and `profile`."""
 
     def __init__(self, source: DatasetSource, name: str | None = None, digest: str | None = None) -> None:
@@ -24,8 +25,9 @@ class Dataset:
         self._name = name or DEFAULT_NAME
         self._digest = digest or self._compute_digest()
 
+    @abstractmethod
     def _compute_digest(self) -> str:
-        raise NotImplementedError
+        """The content digest MLflow records for this kind of data (frames and arrays hash differently)."""
 
     @property
     def name(self) -> str:

@@ -34,6 +34,7 @@ from modelyard.store.sql.migrate import require_usable, upgrade
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.store.webhooks import outbox
+from modelyard.tracking import dispatch
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (
@@ -152,6 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
         routes.include(app)
         install.install(app, settings, "tracking", engine)
     serve_openapi(app)
+    # Inside the browser guard and the metrics middleware, which see every request as before.
+    dispatch.install(app, [(prefix, router) for prefix in API_PREFIXES for router in api_routers()])
     browser_guard.install(app, settings)
     instrument(app, "tracking")
     return app

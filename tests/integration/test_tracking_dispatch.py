@@ -1,4 +1,4 @@
-"""The tracking app's exact-path table (`modelyard.tracking.dispatch`) answers as FastAPI's routing does.
+"""The tracking app's exact-path table (`modelyard.runtime.dispatch`) answers as FastAPI's routing does.
 
 Two apps on their own SQLite databases get the same requests: one whose table is empty (FastAPI routes
 everything, as before the table existed) and one whose table learned every route first. Statuses,
@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from modelyard.runtime import dispatch
 from modelyard.settings import Settings
-from modelyard.tracking import dispatch
 from modelyard.tracking.app import create_app
 
 API = "/api/2.0/mlflow"

@@ -1,4 +1,4 @@
-"""The exact-path dispatch table (`modelyard.tracking.dispatch`) on small apps: which routes it plans,
+"""The exact-path dispatch table (`modelyard.runtime.dispatch`) on small apps: which routes it plans,
 and that a planned route answers exactly as FastAPI's own routing does (the tracking app itself is
 checked in tests/integration/test_tracking_dispatch.py)."""
 
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from starlette.responses import JSONResponse, Response
 
 from modelyard.exceptions import ModelyardException
-from modelyard.tracking import dispatch
+from modelyard.runtime import dispatch
 from modelyard.tracking.errors import install_error_handlers
 
 ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("actor", default=None)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from modelyard.artifact_proxy.locations import LocationReader
-from modelyard.runtime import browser_guard
+from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.openapi import serve_openapi
 from modelyard.settings import Settings
@@ -34,7 +34,6 @@ from modelyard.store.sql.migrate import require_usable, upgrade
 from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.store.webhooks import outbox
-from modelyard.tracking import dispatch
 from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (

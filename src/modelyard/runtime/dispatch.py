@@ -1,10 +1,11 @@
-"""Exact-path dispatch for the tracking API's static routes, in front of FastAPI's route scan.
+"""Exact-path dispatch for a service's static routes, in front of FastAPI's route scan.
 
 FastAPI finds a request's route by trying the routes one by one (log-metric met ~22 `matches` calls)
 and then solves the endpoint's dependencies through its general machinery; for a log-metric call the
-two cost about as much CPU as everything else the request does outside I/O. The API's endpoints need
-none of that generality: their paths are fixed strings and every dependency is an `async def
-provider(request)` (`ArgsDep`, `StoreDep`, `RunWritesDep`, `RegistryDep`, the registry's actor).
+two cost about as much CPU as everything else the request does outside I/O. The tracking API's
+endpoints need none of that generality: their paths are fixed strings and every dependency is an
+`async def provider(request)` (`ArgsDep`, `StoreDep`, `RunWritesDep`, `RegistryDep`, the registry's
+actor); the scoring service's `/invocations` takes the `Request` alone.
 
 `ExactRoutes` is a pure ASGI middleware placed inside the browser guard and the metrics middleware.
 It holds a table `(method, path) -> Handler` planned from the API routers (`plan`): a route qualifies

@@ -4,8 +4,8 @@ A page of 100 registered models is ~600 rows over seven queries, and the Python 
 cost far more than the database did (~35 ms of CPU per search). So the queries are built once per
 dialect (`_Queries`; building a SELECT is ~0.5 ms of Python each time), select plain columns read by
 position (no ORM instances, no per-attribute Row lookups), and on PostgreSQL a list of names or of
-(name, version) keys is one text parameter read as an array (`= ANY(...)`, `unnest`;
-`store/sql/dialect.pg_array_literal`): the statement's text is the same for every page, so psycopg
+(name, version) keys is one text parameter read as an array and joined as `unnest(...)`
+(`store/sql/dialect.pg_array_literal`): the statement's text is the same for every page, so psycopg
 converts and prepares it once, and no parameter per value is rendered, converted and planned.
 """
 
@@ -21,7 +21,6 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    any_,
     bindparam,
     cast,
     func,
@@ -102,7 +101,10 @@ class _Queries:
 
     def _named(self, column: Any) -> ColumnElement[bool]:
         if self.postgres:
-            return column == any_(cast(bindparam("names", type_=Text), ARRAY(String)))  # type: ignore[no-any-return]
+            # A semi-join on the unnested array (hashed, or index probes), where `= ANY(array)` would
+            # compare every row with every name: a parameter array is never hashed by the planner.
+            names = func.unnest(cast(bindparam("names", type_=Text), ARRAY(String))).table_valued("name")
+            return column.in_(select(names.c.name))  # type: ignore[no-any-return]
         return column.in_(bindparam("names", expanding=True))  # type: ignore[no-any-return]
 
     def _keyed(self, name: Any, version: Any) -> ColumnElement[bool]:

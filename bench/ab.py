@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from bench.httpc import Conn
 from bench.measure import percentile, tree_cpu_seconds
@@ -80,8 +81,8 @@ def _registered_models(conn: Conn) -> Callable[[Conn, int], tuple[str, str, byte
               {"name": name, "version": "2", "stage": "Production", "archive_existing_versions": False})  # fmt: skip
         _call(conn, "POST", f"{API}/registered-models/alias", {"name": name, "alias": "champion", "version": "3"})
     # What the mlflow client sends for `search_registered_models(max_results=100)`.
-    body = json.dumps({"max_results": 100, "filter": "tags.`mlflow.prompt.is_prompt` != 'true'"}).encode()
-    return lambda _conn, _i: ("POST", f"{API}/registered-models/search", body)
+    query = urlencode({"max_results": 100, "filter": "tags.`mlflow.prompt.is_prompt` != 'true'"})
+    return lambda _conn, _i: ("GET", f"{API}/registered-models/search?{query}", None)
 
 
 def _experiments(conn: Conn) -> Callable[[Conn, int], tuple[str, str, bytes | None]]:

@@ -129,19 +129,22 @@ def _search_pages(sides: list[Side], conns: dict[str, Conn], names: list[str], r
             tags = [{"key": "team", "value": "bench"}, {"key": "mlflow.note.content", "value": f"experiment {i}"}]
             conn.call("POST", f"{API}/experiments/create", {"name": f"bench-page-{i:04d}", "tags": tags})
     rows = []
-    for label, path, body, key in (
-        (f"registered-models/search, page of {PAGE}", "registered-models/search", MODELS_PAGE, "registered_models"),
-        (f"experiments/search, page of {PAGE}", "experiments/search", {"max_results": PAGE}, "experiments"),
-    ):
+    # MLflow serves registered-models/search as GET only (the mlflow client's way), experiments/search as POST.
+    for label, method, path, body, key in (
+        (f"registered-models/search, page of {PAGE}", "GET", f"registered-models/search?{urlencode(MODELS_PAGE)}",
+         None, "registered_models"),
+        (f"experiments/search, page of {PAGE}", "POST", "experiments/search", {"max_results": PAGE}, "experiments"),
+    ):  # fmt: skip
 
-        def run(side: Side, r: int, path: str = path, body: object = body, key: str = key):  # type: ignore[no-untyped-def]
+        def run(side: Side, r: int, method: str = method, path: str = path, body: object = body,  # type: ignore[no-untyped-def]
+                key: str = key):  # fmt: skip
             conn = conns[side.name]
 
             def go() -> list[float]:
                 lat = []
                 for _ in range(requests):
                     t = time.perf_counter()
-                    answer = conn.call("POST", f"{API}/{path}", body)
+                    answer = conn.call(method, f"{API}/{path}", body)
                     lat.append(time.perf_counter() - t)
                 assert len(answer.get(key, [])) == PAGE, answer
                 return lat

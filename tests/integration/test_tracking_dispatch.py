@@ -161,3 +161,34 @@ def test_every_static_api_route_is_in_the_table() -> None:
         if (method, prefix + route.path) not in table
     ]
     assert missing == []
+
+
+def test_auth_decides_before_the_table(tmp_path: Path) -> None:
+    """Auth's middleware is outside the table: a learned route still answers 401/403 to whoever may not."""
+    admin, alice = ("admin", "admin-password-1"), ("alice", "alice-password-1")
+    settings = Settings(
+        backend_store_uri=f"sqlite:///{tmp_path / 'auth.db'}",
+        artifacts_destination=str(tmp_path / "artifacts"),
+        serve_artifacts=False,
+        webhook_delivery=False,
+        auth=True,
+        admin_username=admin[0],
+        admin_password=admin[1],
+        auth_default_permission="NO_PERMISSIONS",
+        auth_password_hash_time_cost=1,
+        auth_password_hash_memory_kib=8192,
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        assert client.post(f"{API}/users/create", json={"username": alice[0], "password": alice[1]}, auth=admin).status_code == 200
+        experiment = client.post(f"{API}/experiments/create", json={"name": "e"}, auth=admin).json()["experiment_id"]
+        run = client.post(f"{API}/runs/create", json={"experiment_id": experiment}, auth=admin).json()["run"]["info"]["run_id"]
+        body = {"run_id": run, "key": "m", "value": 1.0, "timestamp": 1}
+        for step in range(3):
+            assert client.post(f"{API}/runs/log-metric", json={**body, "step": step}, auth=admin).status_code == 200
+        assert ("POST", f"{API}/runs/log-metric") in exact_routes(client).active
+        for _ in range(2):
+            assert client.post(f"{API}/runs/log-metric", json=body).status_code == 401
+            refused = client.post(f"{API}/runs/log-metric", json=body, auth=alice)
+            assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
+        history = client.get(f"{API}/metrics/get-history", params={"run_id": run, "metric_key": "m"}, auth=admin)
+        assert len(history.json()["metrics"]) == 3

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.testclient import TestClient
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 
 from modelyard.exceptions import ModelyardException
@@ -229,3 +230,25 @@ def test_app_level_dependencies_keep_fastapi_in_charge() -> None:
         for _ in range(2):
             assert client.get("/api/t/hello?name=a").status_code == 400
         assert exact_routes(app).active == {}
+
+
+def test_a_middleware_added_inside_the_table_turns_it_off() -> None:
+    """A table hit skips what is inside the table; so nothing may be (auth's middleware is outside it)."""
+    seen: list[str] = []
+
+    class Inner:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = make_app()
+    app.user_middleware.append(Middleware(Inner))
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/api/t/hello?name=a").json() == {"hello": "a", "again": "a"}
+        assert exact_routes(app).active == {} and exact_routes(app).table == {}
+    assert seen == ["/api/t/hello"] * 3

@@ -7,8 +7,9 @@ endpoints need none of that generality: their paths are fixed strings and every 
 `async def provider(request)` (`ArgsDep`, `StoreDep`, `RunWritesDep`, `RegistryDep`, the registry's
 actor); the scoring service's `/invocations` takes the `Request` alone.
 
-`ExactRoutes` is a pure ASGI middleware placed inside the browser guard and the metrics middleware.
-It holds a table `(method, path) -> Handler` planned from the API routers (`plan`): a route qualifies
+`ExactRoutes` is a pure ASGI middleware, the innermost one (inside the browser guard, the metrics
+middleware and auth's middleware, which see every request as before; a table hit skips only what is
+inside it: Starlette's exception middleware, whose work it does itself, and the router). It holds a table `(method, path) -> Handler` planned from the API routers (`plan`): a route qualifies
 when its path has no parameters, its endpoint returns a `Response`, and each of its parameters and
 route dependencies is the `Request` itself or such a request-only provider; anything else (path
 parameters, `Security`, sub-dependencies, query/body models) is left to FastAPI. An entry is used only
@@ -22,15 +23,18 @@ the answer FastAPI's path gives it; an unforeseen exception propagates to the ou
 `ServerErrorMiddleware`, as it does there. Sync endpoints run in the thread pool as FastAPI runs them
 (`run_in_threadpool`, which carries the request's context variables into the thread).
 
-Contract for new dependencies: a request-only provider declared on a router or an endpoint is
-honoured here exactly as FastAPI would run it. App-level (`FastAPI(dependencies=...)`) dependencies
-turn the table off; dependencies added at `include_router` time are not seen by it, so declare them on
-the routers instead (or in a middleware).
+Contract for what comes later: `install` is called last in an app factory, after every other
+middleware (auth's `install` appends its own as the innermost; this one then goes inside it), and the
+table turns itself off, logging why, if it finds another middleware inside it when the app starts. A
+request-only provider declared on a router or an endpoint is honoured here exactly as FastAPI would
+run it. App-level (`FastAPI(dependencies=...)`) dependencies turn the table off; dependencies added at
+`include_router` time are not seen by it, so declare them on the routers instead (or in a middleware).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -39,9 +43,12 @@ from typing import Annotated, Any
 from fastapi import params
 from fastapi.routing import APIRoute, APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+
+_log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Provider = Callable[[Request], Awaitable[Any]]
@@ -175,6 +182,10 @@ class ExactRoutes:
             key: value for key, value in app_ref.exception_handlers.items() if key not in (500, Exception)
         }
         self.handle_errors = ExceptionMiddleware(self._handle, handlers=handlers)
+        inner = [m.cls for m in app_ref.user_middleware[-1:]]
+        if inner != [ExactRoutes]:  # a table hit would skip whatever middleware sits inside this one
+            _log.warning("exact-path dispatch is off: %s was added inside it (install it last)", inner)
+            self.table = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -213,5 +224,5 @@ class ExactRoutes:
 
 def install(app: Any, routers: Iterable[tuple[str, APIRouter]]) -> None:
     """Put the table in front of `app`'s routing for `routers` (each with the prefix it is included
-    under). Call before the browser guard and the metrics middleware are added, so both stay outside."""
-    app.add_middleware(ExactRoutes, app_ref=app, table=build_table(routers))
+    under), as the innermost middleware: call it last, after every other middleware was added."""
+    app.user_middleware.append(Middleware(ExactRoutes, app_ref=app, table=build_table(routers)))

@@ -152,10 +152,10 @@ def create_app(settings: Settings) -> FastAPI:
         routes.include(app)
         install.install(app, settings, "tracking", engine)
     serve_openapi(app)
-    # Inside the browser guard and the metrics middleware, which see every request as before.
-    dispatch.install(app, [(prefix, router) for prefix in API_PREFIXES for router in api_routers()])
     browser_guard.install(app, settings)
     instrument(app, "tracking")
+    # Last: the innermost middleware, inside auth's, the browser guard and the metrics middleware.
+    dispatch.install(app, [(prefix, router) for prefix in API_PREFIXES for router in api_routers()])
     return app
 
 

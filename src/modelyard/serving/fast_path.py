@@ -216,6 +216,8 @@ def compile_fast_path(model: Any) -> FastPath | None:
 
     if not isinstance(model, PyFuncModel):
         return None
+    if model.metadata.extra.get("is_signature_from_type_hint"):  # the model's own hints convert its input
+        return None
     schema = model.input_schema
     if schema is None or not schema.specs or schema.is_tensor_spec or not schema.has_names:
         return None

@@ -1,4 +1,5 @@
-"""Model registry: register many versions across many models, then time the two reads clients use most."""
+"""Model registry: register many versions across many models, then time the two reads clients use most,
+and a page of 100 registered models and of 100 experiments (what the UI and `search_*(max_results=100)` ask)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.parse import urlencode
 
 from bench.httpc import Conn
 from bench.measure import percentile, run_threads, timed
-from bench.rows import Row, alternate, cpu_detail
+from bench.rows import Row, alternate, both, cpu_detail, cpu_row
 from bench.stack import Side
 from bench.workloads.common import API, create_experiment, create_run
 
@@ -64,6 +65,7 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
     latest = alternate(
         sides, repeats, reads(f"{API}/registered-models/get-latest-versions", "POST", {"name": target_name})
     )
+    pages = _search_pages(sides, conns, names, repeats, requests)
     for c in conns.values():
         c.close()
     total = models * versions_per_model
@@ -97,4 +99,63 @@ def registry(sides: list[Side], models: int, versions_per_model: int, requests: 
             False,
             detail=cpu_detail(latest),
         ),  # fmt: skip
+        *pages,
     ]
+
+
+PAGE = 100
+#: What the mlflow client sends for `search_registered_models(max_results=100)`.
+MODELS_PAGE = {"max_results": PAGE, "filter": "tags.`mlflow.prompt.is_prompt` != 'true'"}
+
+
+def _search_pages(sides: list[Side], conns: dict[str, Conn], names: list[str], repeats: int,
+                  requests: int) -> list[Row]:  # fmt: skip
+    """A page of 100 registered models (each with a tag, versions in two stages and an alias) and a
+    page of 100 experiments (with two tags each): requests/s of one client, p50, server CPU."""
+    for side in sides:
+        conn = conns[side.name]
+        run_id = create_run(conn, create_experiment(conn, "registry-pages"))
+        root = conn.call("GET", f"{API}/runs/get?run_id={run_id}")["run"]["info"]["artifact_uri"]
+        for i in range(PAGE):
+            name = f"bench-page-{i:04d}"
+            tags = [{"key": "team", "value": "bench"}]
+            conn.call("POST", f"{API}/registered-models/create", {"name": name, "tags": tags})
+            for v in range(2):
+                conn.call("POST", f"{API}/model-versions/create",
+                          {"name": name, "source": f"{root}/models/{name}/{v}", "run_id": run_id})  # fmt: skip
+            conn.call("POST", f"{API}/model-versions/transition-stage",
+                      {"name": name, "version": "1", "stage": "Production"})  # fmt: skip
+            conn.call("POST", f"{API}/registered-models/alias", {"name": name, "alias": "champion", "version": "2"})
+            tags = [{"key": "team", "value": "bench"}, {"key": "mlflow.note.content", "value": f"experiment {i}"}]
+            conn.call("POST", f"{API}/experiments/create", {"name": f"bench-page-{i:04d}", "tags": tags})
+    rows = []
+    # MLflow serves registered-models/search as GET only (the mlflow client's way), experiments/search as POST.
+    for label, method, path, body, key in (
+        (f"registered-models/search, page of {PAGE}", "GET", f"registered-models/search?{urlencode(MODELS_PAGE)}",
+         None, "registered_models"),
+        (f"experiments/search, page of {PAGE}", "POST", "experiments/search", {"max_results": PAGE}, "experiments"),
+    ):  # fmt: skip
+
+        def run(side: Side, r: int, method: str = method, path: str = path, body: object = body,  # type: ignore[no-untyped-def]
+                key: str = key):  # fmt: skip
+            conn = conns[side.name]
+
+            def go() -> list[float]:
+                lat = []
+                for _ in range(requests):
+                    t = time.perf_counter()
+                    answer = conn.call(method, f"{API}/{path}", body)
+                    lat.append(time.perf_counter() - t)
+                assert len(answer.get(key, [])) == PAGE, answer
+                return lat
+
+            return timed(side.pids, requests, go)
+
+        samples = alternate(sides, repeats, run)
+        ml, my = both(samples, lambda s: s.count / s.wall)
+        p50 = {n: 1000 * percentile([x for s in ss for x in s.latencies], 50) for n, ss in samples.items()}
+        target, check = (">= 5x MLflow", (lambda a, b: b >= 5 * a)) if key == "registered_models" else ("", None)
+        rows.append(Row(f"{label}, 1 client", "req/s", ml, my, True, target, check, detail=cpu_detail(samples)))
+        rows.append(Row(f"{label} p50", "ms", p50["mlflow"], p50["modelyard"], False))
+        rows.append(cpu_row(label, samples))
+    return rows

@@ -72,6 +72,39 @@ def test_registered_model_json_shape(client: TestClient) -> None:
     assert ok(client.get("/ajax-api/2.0/mlflow/registered-models/get", params={"name": "shape"}))
 
 
+#: Names PostgreSQL's array text must quote and escape (the loaders bind a page's names as one array).
+ODD_NAMES = ["plain", 'with "quotes"', "back\\slash", "comma,brace{}", "NULL", "it's", " padded "]
+
+
+def test_a_search_page_loads_every_models_tags_aliases_and_latest_versions(client: TestClient) -> None:
+    run = new_run(client)
+    for name in ODD_NAMES:
+        ok(client.post(f"{API}/registered-models/create", json={"name": name, "tags": [{"key": "k", "value": name}]}))
+        for _ in range(3):
+            new_version(client, name, run)
+        ok(client.post(f"{API}/model-versions/transition-stage", json={"name": name, "version": "2", "stage": "Production"}))
+        ok(client.post(f"{API}/registered-models/alias", json={"name": name, "alias": "best", "version": "3"}))
+        ok(client.post(f"{API}/model-versions/set-tag", json={"name": name, "version": "3", "key": "v", "value": name}))
+    ok(client.post(f"{API}/registered-models/create", json={"name": "no versions"}))
+
+    page = ok(client.post(f"{API}/registered-models/search", json={"max_results": 100}))["registered_models"]
+    assert [m["name"] for m in page] == sorted([*ODD_NAMES, "no versions"])
+    for model in page:
+        name = model["name"]
+        if name == "no versions":
+            assert "latest_versions" not in model and "tags" not in model
+            continue
+        assert model["tags"] == [{"key": "k", "value": name}]
+        assert model["aliases"] == [{"alias": "best", "version": "3"}]
+        latest = model["latest_versions"]
+        assert [(v["name"], v["version"], v["current_stage"]) for v in latest] == [(name, "3", "None"), (name, "2", "Production")]
+        assert latest[0]["aliases"] == ["best"] and latest[0]["tags"] == [{"key": "v", "value": name}]
+        assert "aliases" not in latest[1] and "tags" not in latest[1]
+        assert model == ok(client.get(f"{API}/registered-models/get", params={"name": name}))["registered_model"]
+    versions = ok(client.post(f"{API}/model-versions/search", json={"filter": "name = 'with \"quotes\"'"}))
+    assert sorted(v["version"] for v in versions["model_versions"]) == ["1", "2", "3"]
+
+
 def test_get_latest_versions_per_stage_post_and_get(client: TestClient) -> None:
     run = new_run(client)
     ok(client.post(f"{API}/registered-models/create", json={"name": "lv"}))

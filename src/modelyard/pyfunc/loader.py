@@ -68,6 +68,12 @@ class PyFuncModel:
         from_hints = bool(self.metadata.extra.get("is_signature_from_type_hint"))
         if signature is not None and signature.inputs is not None and not from_hints:
             data = enforce_schema(data, signature.inputs)
+        return self.predict_conformed(data, params)
+
+    def predict_conformed(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """`predict` for input already in the form `enforce_schema` gives it (the scoring service's
+        fast path checks its requests against the schema itself, `serving/fast_path.py`)."""
+        signature = self.metadata.signature
         checked = enforce_params(params, signature.params if signature else None)
         if self._takes_params:
             return self._predict(data, params=checked)

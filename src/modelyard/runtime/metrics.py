@@ -46,6 +46,9 @@ class MetricsMiddleware:
     def __init__(self, app: Any, service: str) -> None:
         self.app = app
         self.service = service
+        # prometheus_client's `labels()` takes a lock and builds a key per call (~25 us for the pair);
+        # the children of each (method, route, status) are looked up once and kept.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] == "/metrics":
@@ -63,10 +66,21 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = route_label(scope)
-            method = scope["method"]
-            REQUESTS.labels(self.service, method, route, str(status)).inc()
-            LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
+            requests, latency = self._children(scope["method"], route_label(scope), status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= 4096:  # methods are the client's to choose: stay bounded
+                self._series.clear()
+            series = self._series[key] = (
+                REQUESTS.labels(self.service, method, route, str(status)),
+                LATENCY.labels(self.service, method, route),
+            )
+        return series
 
 
 _PARAM = re.compile(r"\{[^}:]+(:path)?\}")

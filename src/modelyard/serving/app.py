@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
-from modelyard.runtime import browser_guard
+from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
+from modelyard.serving.fast_path import compile_fast_path
 from modelyard.serving.protocol import (
     ScoringRequest,
     UnsupportedContentType,
+    decode_json,
+    is_plain_json,
+    parse_payload,
     parse_request,
     predictions_to_json,
 )
@@ -68,11 +73,25 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
     async def version() -> Response:
         return PlainTextResponse(__version__)
 
+    fast = compile_fast_path(model)
+
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         body = await request.body()
+        content_type = request.headers.get("content-type")
         try:
-            scoring = _parse(body, request.headers.get("content-type"), column_names)
+            if fast is not None and is_plain_json(content_type):
+                payload = decode_json(body)
+                rows = fast.parse(payload)
+                if rows is not None:
+                    if fast.inline(rows):  # small, and this model predicts quickly: no thread hop
+                        predictions = _scored(lambda: fast.predict(rows))
+                    else:
+                        predictions = await asyncio.to_thread(_scored, lambda: fast.predict(rows))
+                    return Response(content=predictions_to_json(predictions), media_type="application/json")
+                scoring = _parse(lambda: parse_payload(payload, column_names))
+            else:
+                scoring = _parse(lambda: parse_request(body, content_type, column_names))
             # Off the event loop, so /ping keeps answering while a large batch scores.
             predictions = await asyncio.to_thread(_predict, model, scoring.data, scoring.params)
             return Response(content=predictions_to_json(predictions), media_type="application/json")
@@ -85,12 +104,14 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
         from modelyard.auth.install import install
 
         install(app, settings, "serving")
+    # Last, so it is the innermost middleware (inside auth): /invocations skips FastAPI's route scan.
+    dispatch.install(app, [("", app.router)])
     return app
 
 
-def _parse(body: bytes, content_type: str | None, column_names: list[str] | None) -> ScoringRequest:
+def _parse(parse: Callable[[], ScoringRequest]) -> ScoringRequest:
     try:
-        return parse_request(body, content_type, column_names)
+        return parse()
     except (ModelyardException, UnsupportedContentType):
         raise
     except Exception as exc:
@@ -99,8 +120,12 @@ def _parse(body: bytes, content_type: str | None, column_names: list[str] | None
 
 
 def _predict(model: Any, data: Any, params: dict[str, Any] | None) -> Any:
+    return _scored(lambda: model.predict(data, params=params) if params else model.predict(data))
+
+
+def _scored(predict: Callable[[], Any]) -> Any:
     try:
-        return model.predict(data, params=params) if params else model.predict(data)
+        return predict()
     except ModelyardException as exc:
         if exc.http_status >= 500:
             exc.error_code = errors.BAD_REQUEST

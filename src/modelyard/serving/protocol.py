@@ -80,12 +80,26 @@ def _parse_csv(body: bytes) -> Any:
 
 
 def _parse_json(body: bytes, column_names: list[str] | None) -> ScoringRequest:
+    return parse_payload(decode_json(body), column_names)
+
+
+def is_plain_json(content_type: str | None) -> bool:
+    """Whether `parse_request` reads this content type as JSON with nothing to check first."""
+    return content_type is None or content_type == CONTENT_TYPE_JSON
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON document of a body, or the general path's 400 for one that is not JSON."""
     try:
-        payload = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(
             f"Invalid input. Ensure that input is a valid JSON formatted string. Error: '{exc}'"
         ) from exc
+
+
+def parse_payload(payload: Any, column_names: list[str] | None) -> ScoringRequest:
+    """A decoded JSON body -> model input, as described in the module docstring."""
     if not isinstance(payload, dict):
         raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received a JSON {type(payload).__name__}.")
     formats = [k for k in payload if k in INPUT_FORMATS]

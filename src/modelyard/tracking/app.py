@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from modelyard.artifact_proxy.locations import LocationReader
-from modelyard.runtime import browser_guard
+from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.openapi import serve_openapi
 from modelyard.settings import Settings
@@ -154,6 +154,8 @@ def create_app(settings: Settings) -> FastAPI:
     serve_openapi(app)
     browser_guard.install(app, settings)
     instrument(app, "tracking")
+    # Last: the innermost middleware, inside auth's, the browser guard and the metrics middleware.
+    dispatch.install(app, [(prefix, router) for prefix in API_PREFIXES for router in api_routers()])
     return app
 
 

@@ -77,7 +77,7 @@ def pg_array_literal(values: Sequence[Any], element_type: type) -> str:
         return "{" + ",".join(elements) + "}"
     if element_type is str:
         body = '","'.join(values)
-        if "\\" in body or '"' in body:
+        if "\\" in body or body.count('"') != 2 * (len(values) - 1):  # the separators' own quotes aside
             body = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
         return '{"' + body + '"}'
     if element_type is bool:

@@ -40,7 +40,7 @@ def main() -> None:
     os.environ["MODELYARD_MULTIPART_UPLOAD_MIN_SIZE"] = str(10**15)
     from boto3.s3.transfer import TransferConfig
 
-    from modelyard.artifacts.http import HttpArtifactRepository
+    from modelyard.artifact_repos.http import HttpArtifactRepository
 
     with tempfile.TemporaryDirectory(prefix="bench-artifacts-") as tmp_dir:
         tmp = Path(tmp_dir)

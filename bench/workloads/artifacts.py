@@ -213,7 +213,7 @@ def small_files(
         # pooled client already is: the timed part compares serving files, not connection set-up.
         conns = [Conn(side.artifacts_url) for _ in range(clients)]
         try:
-            for conn, shard in zip(conns, shards):
+            for conn, shard in zip(conns, shards, strict=True):
                 fetch(conn, shard[0])
 
             def worker(i: int) -> None:

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from tests.integration.artifact_helpers import API, artifacts_service, random_file, sha256
 
-from modelyard.artifacts.http import HttpArtifactRepository
+from modelyard.artifact_repos.http import HttpArtifactRepository
 from modelyard.devstack.s3 import S3Server
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]

@@ -12,7 +12,7 @@ import pytest
 import requests
 from tests.integration.artifact_helpers import API, artifacts_service
 
-from modelyard.artifacts import get_repository, s3
+from modelyard.artifact_repos import get_repository, s3
 from modelyard.devstack.process import wait_until
 
 pytestmark = pytest.mark.s3

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from modelyard.artifacts import get_repository, s3
-from modelyard.artifacts.s3 import S3ArtifactRepository
+from modelyard.artifact_repos import get_repository, s3
+from modelyard.artifact_repos.s3 import S3ArtifactRepository
 from modelyard.devstack.process import free_port
 from modelyard.exceptions import ModelyardException
 

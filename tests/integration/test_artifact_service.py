@@ -29,8 +29,8 @@ from tests.integration.artifact_helpers import (
     tree_hashes,
 )
 
-from modelyard.artifacts import get_repository
-from modelyard.artifacts.http import HttpArtifactRepository
+from modelyard.artifact_repos import get_repository
+from modelyard.artifact_repos.http import HttpArtifactRepository
 from modelyard.devstack.process import free_port
 from modelyard.devstack.s3 import S3Server
 from modelyard.devstack.services import GunicornService

@@ -10,8 +10,8 @@ import pytest
 
 from modelyard.artifact_proxy.headers import content_disposition
 from modelyard.artifact_proxy.streaming import INLINE_MAX, download_response, open_for_response
-from modelyard.artifacts.base import ArtifactStream
-from modelyard.artifacts.local import LocalArtifactRepository
+from modelyard.artifact_repos.base import ArtifactStream
+from modelyard.artifact_repos.local import LocalArtifactRepository
 
 
 class _Tracking(LocalArtifactRepository):

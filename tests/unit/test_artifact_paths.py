@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.artifacts.base import check_local_tree
-from modelyard.artifacts.local import LocalArtifactRepository, file_system_errors
-from modelyard.artifacts.paths import join, relative_to, safe_relative_path
+from modelyard.artifact_repos.base import check_local_tree
+from modelyard.artifact_repos.local import LocalArtifactRepository, file_system_errors
+from modelyard.artifact_repos.paths import join, relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
 
 

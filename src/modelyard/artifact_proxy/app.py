@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.artifact_proxy.ownership import RunOwnership, store_lookup
 from modelyard.artifact_proxy.routes import create_router, error_response, server_info
-from modelyard.artifacts import get_repository
+from modelyard.artifact_repos import get_repository
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.runtime import browser_guard

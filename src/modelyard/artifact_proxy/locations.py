@@ -14,9 +14,9 @@ import threading
 import urllib.parse
 
 from modelyard.artifact_proxy.streaming import open_for_response
-from modelyard.artifacts import get_repository
-from modelyard.artifacts.base import ArtifactRepository, ArtifactStream, FileInfo
-from modelyard.artifacts.paths import relative_to, safe_relative_path
+from modelyard.artifact_repos import get_repository
+from modelyard.artifact_repos.base import ArtifactRepository, ArtifactStream, FileInfo
+from modelyard.artifact_repos.paths import relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
 
 

@@ -26,9 +26,9 @@ from modelyard.artifact_proxy.streaming import (
     open_for_response,
     receive_into,
 )
-from modelyard.artifacts import get_repository
-from modelyard.artifacts.base import ArtifactRepository, multipart_unsupported
-from modelyard.artifacts.paths import safe_relative_path
+from modelyard.artifact_repos import get_repository
+from modelyard.artifact_repos.base import ArtifactRepository, multipart_unsupported
+from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.settings import Settings

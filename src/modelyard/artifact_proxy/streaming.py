@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from modelyard.artifact_proxy.headers import download_headers
-from modelyard.artifacts.base import ArtifactRepository, ArtifactStream
+from modelyard.artifact_repos.base import ArtifactRepository, ArtifactStream
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 from modelyard.runtime.thread_send import THREAD_SEND

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.artifacts.paths import safe_relative_path
+from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.auth import rules
 from modelyard.auth.cache import ForeverCache
 from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL, validate_resource_type

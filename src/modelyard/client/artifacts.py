@@ -3,7 +3,7 @@
 Resolution: `mlflow-artifacts:/path` (what a tracking server in proxied mode hands out) becomes
 `<tracking URI>/api/2.0/mlflow-artifacts/artifacts/path` (`mlflow-artifacts://host:port/path` names
 another host), `runs:/<run_id>/<path>` goes through the run's `artifact_uri`, and `s3://`, `file:`,
-`http(s)://` and local paths are used directly (`modelyard.artifacts.get_repository`). `Client` and
+`http(s)://` and local paths are used directly (`modelyard.artifact_repos.get_repository`). `Client` and
 the fluent API delegate here, so both behave the same.
 """
 
@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
-from modelyard.artifacts import get_repository
-from modelyard.artifacts.base import ArtifactRepository, FileInfo
-from modelyard.artifacts.http import ARTIFACTS_ROUTE
-from modelyard.artifacts.paths import safe_relative_path
+from modelyard.artifact_repos import get_repository
+from modelyard.artifact_repos.base import ArtifactRepository, FileInfo
+from modelyard.artifact_repos.http import ARTIFACTS_ROUTE
+from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
 
 PROXY_SCHEME = "mlflow-artifacts"
@@ -228,11 +228,13 @@ def download_artifacts(
     artifact_uri: str | None = None,
     run_id: str | None = None,
     artifact_path: str | None = None,
-    dst_path: str | None = None,
+    dst_path: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
 ) -> str:
+    """MLflow's `mlflow.artifacts.download_artifacts`: by URI (any scheme, incl. `runs:/` and
+    `mlflow-artifacts:`) or by run id + path; returns the local path."""
     repo, rel = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
-    return repo.download_artifacts(rel, dst_path)
+    return repo.download_artifacts(rel, os.fspath(dst_path) if dst_path is not None else None)
 
 
 def list_artifacts(

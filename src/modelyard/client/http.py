@@ -17,7 +17,6 @@ Environment (MODELYARD_* wins over MLflow's name, so existing MLflow set-ups kee
 
 from __future__ import annotations
 
-import os
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from modelyard.credentials import credentials_from_env, env_value
 from modelyard.exceptions import ModelyardException, RestException
 from modelyard.protocol import errors
 from modelyard.version import __version__
@@ -37,16 +37,8 @@ CONNECT_TIMEOUT = 10.0
 _MAX_BACKOFF_SECONDS = 30.0
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value not in (None, ""):
-            return value
-    return None
-
-
 def _env_float(default: float, *names: str) -> float:
-    raw = _env(*names)
+    raw = env_value(*names)
     if raw is None:
         return default
     try:
@@ -69,8 +61,8 @@ class HttpConfig:
 
     @classmethod
     def from_env(cls) -> HttpConfig:
-        insecure = (_env("MLFLOW_TRACKING_INSECURE_TLS") or "").lower() in ("1", "true", "yes")
-        cert = _env("MLFLOW_TRACKING_SERVER_CERT_PATH")
+        insecure = (env_value("MLFLOW_TRACKING_INSECURE_TLS") or "").lower() in ("1", "true", "yes")
+        cert = env_value("MLFLOW_TRACKING_SERVER_CERT_PATH")
         return cls(
             read_timeout=_env_float(120.0, "MODELYARD_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_TIMEOUT"),
             max_retries=int(
@@ -82,15 +74,6 @@ class HttpConfig:
             **credentials_from_env(),
             verify=False if insecure else (cert or True),
         )
-
-
-def credentials_from_env() -> dict[str, str | None]:
-    """The client's credentials: `username`/`password` (basic) and `token` (bearer)."""
-    return {
-        "username": _env("MODELYARD_TRACKING_USERNAME", "MLFLOW_TRACKING_USERNAME"),
-        "password": _env("MODELYARD_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD"),
-        "token": _env("MODELYARD_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN"),
-    }
 
 
 _sessions: dict[tuple[str, HttpConfig], requests.Session] = {}

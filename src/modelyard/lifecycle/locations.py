@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from modelyard.artifacts import ArtifactRepository, FileInfo, get_repository, safe_relative_path
+from modelyard.artifact_repos import ArtifactRepository, FileInfo, get_repository, safe_relative_path
 
 PROXY_SCHEME = "mlflow-artifacts:"
 

@@ -152,7 +152,7 @@ def _has_mlmodel(folder: str) -> bool:
     local = _local_path(folder)
     if local is not None:
         return (local / "MLmodel").is_file()
-    from modelyard.artifacts import list_artifacts
+    from modelyard.client.artifacts import list_artifacts
 
     try:
         return any(posixpath.basename(f.path) == "MLmodel" for f in list_artifacts(artifact_uri=folder))
@@ -199,7 +199,7 @@ def download_artifact_uri(uri: str, dst_path: str | None = None) -> str:
         else:
             shutil.copy2(local, target)
         return str(target)
-    from modelyard.artifacts import download_artifacts
+    from modelyard.client.artifacts import download_artifacts
 
     destination = dst_path or tempfile.mkdtemp(prefix="modelyard-artifact-")
     Path(destination).mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 from fastapi import Request
 
-from modelyard.artifacts import ArtifactRepository, FileInfo, get_repository, safe_relative_path
-from modelyard.artifacts.base import ArtifactStream
+from modelyard.artifact_repos import ArtifactRepository, FileInfo, get_repository, safe_relative_path
+from modelyard.artifact_repos.base import ArtifactStream
 from modelyard.exceptions import ModelyardException
 
 PROXY_SCHEME = "mlflow-artifacts:"

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.artifact_proxy.streaming import download_response, open_for_response
-from modelyard.artifacts import FileInfo, safe_relative_path
+from modelyard.artifact_repos import FileInfo, safe_relative_path
 from modelyard.entities import Run
 from modelyard.entities.logged_model import LoggedModel
 from modelyard.exceptions import ModelyardException

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.artifacts.paths import safe_relative_path
+from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 

@@ -16,14 +16,14 @@ import tempfile
 from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
-from modelyard.artifacts.base import (
+from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRepository,
     ArtifactStream,
     ArtifactWriter,
     FileInfo,
 )
-from modelyard.artifacts.paths import join, safe_relative_path
+from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 

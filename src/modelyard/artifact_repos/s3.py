@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
-from modelyard.artifacts.base import (
+from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRepository,
     ArtifactStream,
@@ -36,7 +36,7 @@ from modelyard.artifacts.base import (
     MultipartCredential,
     MultipartUpload,
 )
-from modelyard.artifacts.paths import join, relative_to, safe_relative_path
+from modelyard.artifact_repos.paths import join, relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
 
@@ -152,7 +152,14 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 #: S3 error codes that blame what the client sent (parts of a multipart upload, mostly), not the server's
 #: configuration: a 400 for the client, never a 500.
 _REQUEST_FAULTS = frozenset(
-    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument", "MalformedXML", "KeyTooLongError"}
+    {
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "InvalidArgument",
+        "MalformedXML",
+        "KeyTooLongError",
+    }
 )
 
 
@@ -517,7 +524,9 @@ class S3ArtifactRepository(ArtifactRepository):
                 if batch:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if key:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key}], "Quiet": True})
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key}], "Quiet": True}
+                )
 
     def walk(self, path: str | None = None) -> Iterator[FileInfo]:
         """One flat listing of the prefix (no per-folder round trips)."""

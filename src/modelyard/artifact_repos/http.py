@@ -22,15 +22,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from modelyard.artifacts.base import (
+from modelyard.artifact_repos.base import (
     ArtifactRepository,
     ArtifactStream,
     ArtifactWriter,
     FileInfo,
     MultipartUpload,
 )
-from modelyard.artifacts.paths import join, safe_relative_path
-from modelyard.client.http import credentials_from_env
+from modelyard.artifact_repos.paths import join, safe_relative_path
+from modelyard.credentials import credentials_from_env
 from modelyard.exceptions import ModelyardException, RestException
 from modelyard.protocol import errors
 

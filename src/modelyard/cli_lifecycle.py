@@ -112,14 +112,14 @@ def gc(
         report = collector.collect(engine, destination, selection, dry_run=dry_run, progress=click.echo)
         swept = []
         if orphans:
-            from modelyard.lifecycle.locations import Locator
+            from modelyard.artifact_repos.locations import Locator
 
             locator = Locator(destination)
             for path in storage.orphans(engine, destination):
                 swept.append(path)
                 click.echo(f"{'would remove' if dry_run else 'removing'} orphan {path}")
                 if not dry_run:
-                    locator.repository(destination).delete_artifacts(path)
+                    locator.destination_repository().delete_artifacts(path)
         if not dry_run and (report.runs or report.experiments):
             storage.measure(engine, destination)
         pruned = None

@@ -8,16 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
+from modelyard.artifact_proxy.locations import LocationReader
+from modelyard.artifact_repos.locations import Locator
 from modelyard.deploy import inventory
 from modelyard.runtime import warmup
 from modelyard.ui import artifact_access, warm_ups
 
 
-def test_a_worker_builds_the_ui_clients_once_a_sibling_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_builds_the_ui_clients_once_a_sibling_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(inventory, "_clients", {})
     monkeypatch.setattr(warmup, "POLL_SECONDS", 0.01)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    app = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(artifacts_destination=str(tmp_path), multipart_chunk_size=None)))
+    app = SimpleNamespace(state=SimpleNamespace(artifact_reader=LocationReader(Locator(str(tmp_path)))))
     flags = (warmup.UI_FILES_WARM, warmup.UI_SAGEMAKER_WARM)
     for flag in flags:
         flag._page[0] = 0
@@ -30,10 +34,10 @@ def test_a_worker_builds_the_ui_clients_once_a_sibling_did(tmp_path: Path, monke
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(run(0.1))  # nobody needed them yet: nothing is built
-    assert not artifact_access.has_destination(app) and not inventory.has_shared_client()
+    assert not artifact_access.locator(app).has_destination_repository() and not inventory.has_shared_client()
     for flag in flags:
         flag.set()  # a sibling built its own
     asyncio.run(run(0.5))
-    assert artifact_access.has_destination(app) and inventory.has_shared_client()
+    assert artifact_access.locator(app).has_destination_repository() and inventory.has_shared_client()
     for flag in flags:
         flag._page[0] = 0

@@ -2,20 +2,17 @@
 
 MLflow's tracking server serves a run's files itself (`/get-artifact`, `artifacts/list`, a model
 version's and a logged model's files) wherever they live. A location is the entity's artifact URI:
-`mlflow-artifacts:/<path>` is read from the artifacts destination (one repository, shared by every
-request, so S3's client is built once per worker); any other location (`s3://...`, a local folder of
-an unproxied store) is read where it says. Locations are never taken from a request: they come from
-the database, where they were confined when written (experiment roots, version sources).
+`mlflow-artifacts:/<path>` is read from the artifacts destination, any other location (`s3://...`, a
+local folder of an unproxied store) where it says (`modelyard.artifact_repos.locations`). Locations are
+never taken from a request: they come from the database, where they were confined when written
+(experiment roots, version sources).
 """
 
 from __future__ import annotations
 
-import threading
-import urllib.parse
-
 from modelyard.artifact_proxy.streaming import open_for_response
-from modelyard.artifact_repos import get_repository
 from modelyard.artifact_repos.base import ArtifactRepository, ArtifactStream, FileInfo
+from modelyard.artifact_repos.locations import Locator
 from modelyard.artifact_repos.paths import relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
 
@@ -24,26 +21,12 @@ class LocationReader:
     """Lists, opens and (for the UI's uploads) writes files under artifact locations (blocking: call it
     from the thread pool)."""
 
-    def __init__(
-        self, destination: str, chunk_size: int | None = None, repository: ArtifactRepository | None = None
-    ):
-        self.destination = destination
-        self.chunk_size = chunk_size
-        self._destination_repo = repository
-        self._lock = threading.Lock()
-
-    def _destination(self) -> ArtifactRepository:
-        with self._lock:
-            if self._destination_repo is None:
-                self._destination_repo = get_repository(self.destination, chunk_size=self.chunk_size)
-            return self._destination_repo
+    def __init__(self, locator: Locator) -> None:
+        self.locator = locator
 
     def locate(self, location: str) -> tuple[ArtifactRepository, str]:
         """The repository holding `location` and the location's key prefix inside it."""
-        if location.startswith("mlflow-artifacts:"):
-            parts = urllib.parse.urlsplit(location)
-            return self._destination(), safe_relative_path(parts.path.lstrip("/"))
-        return get_repository(location, chunk_size=self.chunk_size), ""
+        return self.locator.locate(location)
 
     def list(self, location: str, path: str) -> list[FileInfo]:
         """Direct children of `path` under `location`, with paths relative to `location` (MLflow's shape)."""

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
+from modelyard.artifact_repos.locations import Locator
 from modelyard.entities.lifecycle import LifecycleStage
 from modelyard.exceptions import ModelyardException
-from modelyard.lifecycle.locations import Locator, Place, walk
+from modelyard.lifecycle.locations import Place, walk
+from modelyard.lifecycle.locations import place as locate_place
 from modelyard.store.sql.logged_model_schema import (
     SqlLoggedModel,
     SqlLoggedModelParam,
@@ -121,7 +123,7 @@ def collect(
                 _delete_files(locator, item)
             _delete_rows(engine, garbage)  # then its rows
     for experiment_id, location in _empty_deleted_experiments(engine, selection, now, locator, dry_run, report):
-        place = locator.place(location) if location else None
+        place = locate_place(locator, location) if location else None
         if place is not None:  # what is left in its folder (in a dry run: what its runs did not hold)
             for info in walk(place):
                 if not any(info.path.startswith(p + "/") for p in report.measured):
@@ -254,7 +256,7 @@ def _in_threads(work: Callable[[RunGarbage], None], items: list[RunGarbage]) -> 
 
 def _delete_files(locator: Locator, item: RunGarbage) -> None:
     for location in item.locations:
-        place = locator.place(location)
+        place = locate_place(locator, location)
         place.repository.delete_artifacts(place.path or None)
 
 
@@ -265,7 +267,7 @@ def _files(place: Place) -> Iterator[int]:
 
 def _measure(locator: Locator, item: RunGarbage, measured: set[str]) -> None:
     for location in item.locations:
-        place = locator.place(location)
+        place = locate_place(locator, location)
         measured.add(place.path)
         for size in _files(place):
             item.objects += 1
@@ -347,7 +349,7 @@ def _drop_runless_models(engine: Engine, selection: Selection, locator: Locator,
         stmt = stmt.where(SqlLoggedModel.experiment_id.in_([int(i) for i in selection.experiment_ids]))
     rows = session_rows(engine, stmt)
     for _, location in rows:
-        place = locator.place(location)
+        place = locate_place(locator, location)
         for size in _files(place):
             report.objects += 1
             report.bytes += size

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from modelyard.artifact_repos.locations import Locator
 from modelyard.lifecycle.gc import session_rows
-from modelyard.lifecycle.locations import Locator
+from modelyard.lifecycle.locations import place as locate_place
 from modelyard.store.sql.logged_model_schema import SqlLoggedModel
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
 
@@ -48,7 +49,7 @@ def measure(engine: Engine, destination: str, experiment_ids: Sequence[str] = ()
     for experiment_id, name, location in session_rows(engine, stmt.order_by(SqlExperiment.experiment_id)):
         objects = size = 0
         if location:
-            place = locator.place(location)
+            place = locate_place(locator, location)
             for info in place.repository.walk(place.path or None):
                 objects += 1
                 size += int(info.file_size or 0)
@@ -88,7 +89,7 @@ def _cache(engine: Engine, experiment_id: int, objects: int, size: int, when: in
 
 def orphans(engine: Engine, destination: str) -> Iterator[str]:
     """Folders under the destination (relative paths) that nothing in the database owns."""
-    repository = Locator(destination).repository(destination)
+    repository = Locator(destination).destination_repository()
     known_experiments = {str(i) for (i,) in session_rows(engine, select(SqlExperiment.experiment_id))}
     for top in repository.list_artifacts(None):
         if not top.is_dir:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from modelyard.artifact_proxy.locations import LocationReader
+from modelyard.artifact_repos.locations import Locator
 from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.openapi import serve_openapi
@@ -133,9 +134,11 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
     app.state.artifact_reader = LocationReader(
-        settings.artifacts_destination,
-        settings.multipart_chunk_size,
-        getattr(app.state, "artifact_repository", None),
+        Locator(
+            settings.artifacts_destination,
+            settings.multipart_chunk_size,
+            getattr(app.state, "artifact_repository", None),
+        )
     )
     app.include_router(artifacts.root_router)
     app.include_router(artifacts.ajax_router)

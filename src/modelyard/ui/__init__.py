@@ -37,6 +37,14 @@ def warm_ups(app: FastAPI) -> list[Coroutine[Any, Any, None]]:
     from modelyard.ui import artifact_access
 
     return [
-        warm_up_with_siblings(lambda: not artifact_access.has_destination(app), lambda: artifact_access.destination(app) and None, UI_FILES_WARM),
-        warm_up_with_siblings(lambda: not inventory.has_shared_client(), lambda: inventory.shared_client() and None, UI_SAGEMAKER_WARM),
+        warm_up_with_siblings(
+            lambda: not artifact_access.locator(app).has_destination_repository(),
+            lambda: artifact_access.locator(app).destination_repository() and None,
+            UI_FILES_WARM,
+        ),
+        warm_up_with_siblings(
+            lambda: not inventory.has_shared_client(),
+            lambda: inventory.shared_client() and None,
+            UI_SAGEMAKER_WARM,
+        ),
     ]

@@ -3,31 +3,27 @@ never over HTTP, and bounded.
 
 A run's `artifact_uri` is either proxied (`mlflow-artifacts:[//host]/<experiment>/<run>/artifacts`,
 what a tracking service that serves artifacts hands out) or a concrete location (`s3://...`, a local
-folder). Proxied paths are read from the artifacts destination (the repository the artifacts API
-mounted in this process, or one built from `Settings.artifacts_destination`) and downloaded through
-the artifacts API's own URL, so in the team stack the bytes stream through the artifacts service.
-Concrete locations are read with `get_repository(uri)` and downloaded through the UI's file route.
+folder), resolved by the tracking service's one `Locator` (`modelyard.artifact_repos.locations`).
+Proxied files are downloaded through the artifacts API's own URL, so in the team stack the bytes stream
+through the artifacts service; concrete locations' files through the UI's file route.
 """
 
 from __future__ import annotations
 
-import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
-from modelyard.artifact_repos import ArtifactRepository, FileInfo, get_repository, safe_relative_path
+from modelyard.artifact_repos import ArtifactRepository, FileInfo, safe_relative_path
 from modelyard.artifact_repos.base import ArtifactStream
+from modelyard.artifact_repos.locations import Locator, is_proxied
 from modelyard.exceptions import ModelyardException
 
-PROXY_SCHEME = "mlflow-artifacts:"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
 #: The most a preview reads of one file.
 PREVIEW_MAX_BYTES = 1024 * 1024
-
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -90,38 +86,16 @@ class RunArtifacts:
 
 def run_artifacts(request: Request, run_id: str, artifact_uri: str, model_id: str = "") -> RunArtifacts:
     """Where the run's artifacts (or its logged model `model_id`'s, at `artifact_uri`) are, for this app."""
-    if artifact_uri.startswith(PROXY_SCHEME):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(artifact_uri).path.lstrip("/"))
-        return RunArtifacts(run_id, _destination(request), safe_relative_path(path), True, model_id)
     if not artifact_uri:
         raise ModelyardException.not_found(f"Run {run_id} has no artifact location")
-    return RunArtifacts(run_id, get_repository(artifact_uri), "", False, model_id)
+    repository, prefix = locator(request.app).locate(artifact_uri)
+    return RunArtifacts(run_id, repository, prefix, is_proxied(artifact_uri), model_id)
 
 
-def _destination(request: Request) -> ArtifactRepository:
-    return destination(request.app)
-
-
-def has_destination(app: Any) -> bool:
-    state = app.state
-    return getattr(state, "artifact_repository", None) is not None or getattr(state, "ui_artifact_repository", None) is not None
-
-
-def destination(app: Any) -> ArtifactRepository:
-    """The artifacts API's repository when it is mounted here (single-process mode), else one per
-    worker over the configured destination (built once: an S3 client is expensive)."""
-    state = app.state
-    repo = getattr(state, "artifact_repository", None) or getattr(state, "ui_artifact_repository", None)
-    if repo is None:
-        with _lock:
-            repo = getattr(state, "ui_artifact_repository", None)
-            if repo is None:
-                settings = state.settings
-                repo = get_repository(
-                    settings.artifacts_destination, chunk_size=settings.multipart_chunk_size
-                )
-                state.ui_artifact_repository = repo
-    return repo  # type: ignore[no-any-return]
+def locator(app: Any) -> Locator:
+    """The tracking service's locator (`app.state.artifact_reader`): the artifacts API's repository when
+    it is mounted here (single-process mode), else one per worker over the configured destination."""
+    return app.state.artifact_reader.locator  # type: ignore[no-any-return]
 
 
 def _read_at_most(stream: ArtifactStream, limit: int) -> bytes:

@@ -9,6 +9,7 @@ import math
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,7 +31,8 @@ from modelyard.store.sql.schema import (
     SqlRun,
     SqlTag,
 )
-from modelyard.store.tracking.sql_search import search_experiment_ids, search_run_ids
+from modelyard.store.tracking.experiment_search import search_experiment_ids
+from modelyard.store.tracking.sql_search import search_run_ids
 
 
 @dataclass
@@ -568,6 +570,38 @@ def test_experiment_paging(exps: Db) -> None:
     _, token = exps.experiment_page(max_results=2)
     invalid(exps.experiment_page, "name LIKE '%'", max_results=2, page_token=token)
     invalid(exps.experiment_page, max_results=50001)
+
+
+def test_store_pages_of_experiments_are_the_searchs_with_their_tags_in_key_order(exps: Db, tmp_path: Path) -> None:
+    """The store's page (on PostgreSQL one statement, each experiment's tags as two arrays) holds the
+    search's experiments in its order, page after page, each as `get_experiment` reads it."""
+    from modelyard.store.search.visibility import Visibility
+    from modelyard.store.tracking.sql_store import SqlTrackingStore
+
+    store = SqlTrackingStore(exps.engine, str(tmp_path))
+    exps.experiment_tags(3, z='q"\\,{x} NULL', a="", **{"ünï": "ü"})
+    some = Visibility(everything=False, only=frozenset({"1", "3", "4"}))
+    for view, order, visible in (
+        (ViewType.ACTIVE_ONLY, None, None),
+        (ViewType.ALL, ["name"], None),
+        (ViewType.ALL, ["creation_time", "experiment_id DESC"], None),
+        (ViewType.ALL, None, some),
+    ):
+        got, token = [], None
+        while True:
+            page = store.search_experiments(view, 2, None, order, token, visible)
+            got += list(page)
+            token = page.token
+            if token is None:
+                break
+        expected = [str(i) for i in exp_ids(exps, order_by=order, view_type=view)]
+        if visible is not None:
+            expected = [i for i in expected if visible.allows(i)]
+        assert [e.experiment_id for e in got] == expected
+        assert got == [store.get_experiment(e.experiment_id) for e in got]
+    tags = store.get_experiment("3").tags
+    assert list(tags.items()) == [("a", ""), ("z", 'q"\\,{x} NULL'), ("ünï", "ü")]  # bytewise key order
+    assert list(store.search_experiments(filter_string="name = 'beta'")[0].tags.items()) == list(tags.items())
 
 
 @pytest.mark.parametrize(

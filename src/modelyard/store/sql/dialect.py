@@ -87,3 +87,20 @@ def pg_array_literal(values: Sequence[Any], element_type: type) -> str:
     if element_type is float:
         return "{" + ",".join(map(repr, map(float, values))) + "}"
     raise TypeError(f"No PostgreSQL array text form for {element_type.__name__} elements")
+
+
+def in_bound_list(column: Any, name: str, element_type: Any, postgres: bool) -> Any:
+    """`column IN <the list bound as parameter name>` in a statement whose text is the same for any
+    list (so it is compiled, and on PostgreSQL converted and planned, the same way every time): on
+    PostgreSQL a semi-join on `unnest(CAST(:name AS type[]))`, the list sent as one text parameter
+    (`bound_list`; `= ANY(array)` would compare every row with every element: a parameter array is
+    never hashed); elsewhere an expanding IN."""
+    if postgres:
+        values = func.unnest(cast(bindparam(name, type_=Text), postgresql.ARRAY(element_type)))
+        return column.in_(select(values.table_valued("value").render_derived().c.value))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def bound_list(values: Sequence[Any], python_type: type, postgres: bool) -> Any:
+    """The value of an `in_bound_list` parameter."""
+    return pg_array_literal(values, python_type) if postgres else list(values)

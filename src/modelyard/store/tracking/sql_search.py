@@ -1,7 +1,6 @@
-"""Compile run and experiment searches to one SELECT of ids per page.
+"""Compile run searches to one SELECT of ids per page (experiments: `experiment_search`).
 
-The store compiles a run search with `plan_run_search` (or calls `search_run_ids` /
-`search_experiment_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
+The store compiles a run search with `plan_run_search` (or calls `search_run_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
 one statement that also builds the page's JSON (`run_json`). Keeping the id query narrow lets the
 planner drive it from indexes and the loader fetch params/metrics/tags for exactly the page.
 
@@ -12,13 +11,12 @@ How each part compiles (identically on SQLite and PostgreSQL):
   direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
   Runs: `sql_sort_keys`.
-- tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
-  experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
+- tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule).
 - on PostgreSQL, a filtered page of one experiment in the default order or one metric's is first
   walked in its index's order (`sql_walks`).
 - paging: LIMIT max_results + 1; the extra row says whether there is more. Runs page by keyset (the
   token holds the last row's sort key, which the tie-breaks make unique; the next page is "sort key
-  after it", NULLs last as in the ORDER BY); experiments by OFFSET.
+  after it", NULLs last as in the ORDER BY).
 """
 
 from __future__ import annotations
@@ -45,30 +43,23 @@ from sqlalchemy.orm import Session
 
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
+from modelyard.protocol.limits import SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
-from modelyard.store.search import visibility
 from modelyard.store.search.filter_parser import Node
-from modelyard.store.search.kinds import EXPERIMENTS, RUNS
+from modelyard.store.search.kinds import RUNS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
     Position,
-    decode_page_token,
     decode_position,
     next_keyset_page,
-    next_page,
     query_fingerprint,
 )
-from modelyard.store.search.visibility import Visibility
 from modelyard.store.tracking.sql_predicates import (
-    EXPERIMENT_ATTRIBUTE_COLUMNS,
-    experiment_filter,
-    experiments_t,
     probing_run_filter,
     run_filter,
     runs_t,
 )
-from modelyard.store.tracking.sql_sort_keys import SortKey, after, column_key, page_parameter, run_sort_keys
+from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter, run_sort_keys
 from modelyard.store.tracking.sql_walks import Walking, metric_after, walk, walk_metric
 
 Executor = Session | Connection
@@ -460,54 +451,7 @@ def _run_conditions(
     return conditions
 
 
-# ---- experiments --------------------------------------------------------------------------------
-def search_experiment_ids(
-    session: Executor,
-    view_type: int | str | None,
-    max_results: int,
-    filter_string: str | None,
-    order_by: Sequence[str] | None,
-    page_token: str | None,
-    visible: Visibility | None = None,
-) -> tuple[list[int], str | None]:
-    """One page of experiment ids matching the search (and visible to the caller), and the next page's token."""
-    max_results = validate_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)
-    view = ViewType.parse(view_type)
-    node = EXPERIMENTS.parse_filter(filter_string)
-    orders = EXPERIMENTS.parse_order_by(order_by)
-    fingerprint = query_fingerprint("experiments", filter_string or "", view, list(order_by or ()))
-    offset = decode_page_token(page_token, fingerprint)
-    stmt = build_experiment_ids_query(node, view, orders, _dialect(session))
-    if (only_visible := visibility.condition(experiments_t.c.experiment_id, visible, int)) is not None:
-        stmt = stmt.where(only_visible)
-    rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
-    return next_page([int(r) for r in rows], max_results, offset, fingerprint)
-
-
-def build_experiment_ids_query(
-    node: Node | None, view_type: int, orders: Sequence[OrderBy], dialect: str
-) -> Select[tuple[int]]:
-    conditions: list[ColumnElement[bool]] = []
-    if view_type != ViewType.ALL:
-        conditions.append(_in_or_eq(experiments_t.c.lifecycle_stage, ViewType.stages(view_type)))
-    if node is not None:
-        conditions.append(experiment_filter(node, dialect))
-    id_col = experiments_t.c.experiment_id
-    if not orders:
-        # MLflow's default: newest first, oldest id first among equals.
-        order_clauses = [experiments_t.c.creation_time.desc().nulls_last(), id_col.asc()]
-    else:
-        order_clauses = [_ordered(EXPERIMENT_ATTRIBUTE_COLUMNS[o.key], o.ascending, dialect) for o in orders]
-        if not any(o.key == "experiment_id" for o in orders):
-            order_clauses.append(id_col.desc())
-    return select(id_col).where(*conditions).order_by(*order_clauses)
-
-
 # ---- shared pieces ------------------------------------------------------------------------------
-def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
-    return column_key(column, ascending, dialect, nullable).order()
-
-
 def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     values = list(values)
     return column == values[0] if len(values) == 1 else column.in_(values)

@@ -6,8 +6,9 @@ and the page took four round trips (BEGIN, ids, experiments by id, tags by id, C
 - the page's SELECT is built once per search (filter, view, order; cached per worker, the page's
   LIMIT and OFFSET bound as parameters) and selects the experiments' own columns, not just ids;
 - on PostgreSQL it is the CTE of one statement that adds each experiment's tag keys and values as two
-  arrays (in key order), compiled once, run unprepared on an autocommitted connection (one round
-  trip, one snapshot), its rows read by position in binary format (`store/sql/rows`);
+  arrays (in key order, one pass over its tags), compiled once, run on an autocommitted connection
+  (one round trip, one snapshot; psycopg prepares it once it is repeated), its rows read by
+  position in binary format (`store/sql/rows`);
 - elsewhere (SQLite, in process) the page's rows come from the same SELECT and the tags from one
   query over the page's ids.
 Either way the entities are built from plain tuples (`experiment_rows`).
@@ -27,9 +28,10 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
-    literal_column,
+    func,
     select,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from modelyard.entities import Experiment, ViewType
@@ -59,12 +61,6 @@ COLUMNS = (
     experiments_t.c.creation_time,
     experiments_t.c.last_update_time,
 )
-
-# Each experiment's tags as two arrays in key order (PostgreSQL): keys, values.
-_TAG_ARRAYS = """(SELECT array_agg(t.key ORDER BY t.key) FROM experiment_tags t
-    WHERE t.experiment_id = page.experiment_id) AS tag_keys,
-  (SELECT array_agg(coalesce(t.value, '') ORDER BY t.key) FROM experiment_tags t
-    WHERE t.experiment_id = page.experiment_id) AS tag_values"""
 
 #: An experiment row (COLUMNS) and its tags.
 Row = Sequence[Any]
@@ -186,20 +182,36 @@ def page_with_tags(
     connection: Connection, search: ExperimentSearch, stmt: Select[Any], params: dict[str, Any]
 ) -> Sequence[Row]:
     """PostgreSQL: the page's rows with each experiment's tag keys and values (two arrays, or NULL),
-    in one unprepared statement (compiled once per search while the caller's visibility is
+    in one statement (compiled once per search while the caller's visibility is
     unrestricted)."""
     cached = stmt is search.rows
     sql = search.memo.get("page") if cached else None
     if sql is None:
         page = stmt.cte("page")
-        full = select(page, literal_column(_TAG_ARRAYS)).select_from(page)
-        # The CTE keeps the page's order only inside it: order the outer SELECT the same way.
-        full = full.order_by(*search.order(page.c))
+        # Each experiment's tags as two arrays in key order, grouped from the page's tag rows (a
+        # correlated subquery per experiment scanned the whole of a small tags table each time).
+        t = experiment_tags_t.alias("t")
+        tags = (
+            select(
+                t.c.experiment_id,
+                func.array_agg(aggregate_order_by(t.c.key, t.c.key)).label("tag_keys"),
+                func.array_agg(aggregate_order_by(func.coalesce(t.c.value, ""), t.c.key)).label("tag_values"),
+            )
+            .where(t.c.experiment_id.in_(select(page.c.experiment_id)))
+            .group_by(t.c.experiment_id)
+            .subquery("tags")
+        )
+        full = (
+            select(page, tags.c.tag_keys, tags.c.tag_values)
+            .select_from(page.outerjoin(tags, tags.c.experiment_id == page.c.experiment_id))
+            # The CTE keeps the page's order only inside it: order the outer SELECT the same way.
+            .order_by(*search.order(page.c))
+        )
         compiled = full.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
         sql = (compiled.string, {k: v for k, v in compiled.params.items() if not k.startswith("page_")})
         if cached:
             search.memo["page"] = sql
-    return fetch_compiled(connection, sql[0], {**sql[1], **params}, prepare=False)
+    return fetch_compiled(connection, sql[0], {**sql[1], **params})
 
 
 def tags_of(session: Session, ids: Sequence[int]) -> dict[int, dict[str, str]]:

@@ -60,7 +60,17 @@ from modelyard.store.tracking.sql_predicates import (
     runs_t,
 )
 from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter, run_sort_keys
-from modelyard.store.tracking.sql_walks import Walking, metric_after, walk, walk_metric
+from modelyard.store.tracking.sql_walks import (
+    MAX_RANGES,
+    Anchors,
+    Walking,
+    anchored,
+    budget_parameters,
+    find_anchors,
+    metric_after,
+    walk,
+    walk_metric,
+)
 
 Executor = Session | Connection
 
@@ -94,27 +104,50 @@ class RunSearch:
     #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
     #: 8 ms for this one).
     non_numbers: Select[Any] | None = None
-    #: In the default order or one metric's on PostgreSQL (one experiment, one lifecycle stage, a
-    #: filter): the page among the next runs in that order, the filter tested on each by probes
+    #: In the default order or one metric's on PostgreSQL (a filter, or several experiments or
+    #: lifecycle stages): the page among the next runs in that order, read from each experiment's (and
+    #: stage's) range of the order's index and merged, the filter tested on each by probes
     #: (`sql_walks`). Tried first; when it cannot fill the page, the filter is selective and the
     #: statements above answer, which the planner may drive from the filter's indexes.
     walk: Select[Any] | None = None
     #: The rows `walk` reads (a subquery of `runs` with every column): where a run's columns come from.
     walk_source: Any = None
+    #: How many runs the walk reads at most; whether what it returns is the page even when short (no
+    #: filter in the default order: it read every run left).
+    walk_budget: int = 0
+    walk_complete: bool = False
+    #: On PostgreSQL with a filter that has anchors (`sql_walks`): the statement counting them, and per
+    #: anchor the page driven from it.
+    anchors: Anchors | None = None
+    anchored: tuple[Select[Any], ...] = ()
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def fetch(self, execute: Callable[[Select[Any]], Sequence[Any]], key_columns: slice) -> Sequence[Any]:
+    def fetch(
+        self,
+        execute: Callable[[Select[Any]], Sequence[Any]],
+        key_columns: slice,
+        count: Callable[[Select[Any]], Sequence[Any]] | None = None,
+    ) -> Sequence[Any]:
         """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
         `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order; the sort
-        keys are each row's `key_columns`). The numbers-first SELECT is tried first; if it cannot fill
-        the page, the page crosses into NaN/missing values, which follow from the non-numbers SELECT.
-        The walk goes before both."""
-        if self.walk is not None:
+        keys are each row's `key_columns`); `count(statement)` runs the anchors' count as it is and
+        returns its row (None: anchors are not used). A rare anchor drives the page; else the walk
+        goes first; then the numbers-first SELECT: if it cannot fill the page, the page crosses into
+        NaN/missing values, which follow from the non-numbers SELECT; else the full SELECT."""
+        driven: Select[Any] | None = None
+        may_walk = True
+        if self.anchors is not None and count is not None:
+            chosen, may_walk = self.anchors.choice(count(self.anchors.counts), self.max_results)
+            driven = None if chosen is None else self.anchored[chosen]
+        if self.walk is not None and may_walk:
+            self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
-            if len(walked) > self.max_results:
+            if len(walked) > self.max_results or self.walk_complete:
                 return walked
+        if driven is not None:
+            return execute(driven)
         if self.numbers_first is None or self.non_numbers is None:
             return execute(self.stmt)
         numbers = execute(self.numbers_first)
@@ -156,7 +189,12 @@ def search_run_ids(
     plan_each_search(session)
     keys = slice(1, None)
     rows, token = search.paginate(
-        search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys
+        search.fetch(
+            lambda stmt: session.execute(stmt, search.params).all(),
+            keys,
+            lambda stmt: session.execute(stmt).one(),
+        ),
+        keys,
     )
     return [str(row[0]) for row in rows], token
 
@@ -211,6 +249,8 @@ class _PageStatements:
     memo: dict[str, Any]
     walk: Select[Any] | None = None
     walk_source: Any = None
+    anchored: tuple[Select[Any], ...] = ()
+    walk_complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,9 +263,12 @@ class _RunSearchPlan:
     base: Select[Any]
     conditions: tuple[ColumnElement[bool], ...]
     first_metric: Any
-    #: What a walk needs (PostgreSQL, the default order or one metric's, one experiment and lifecycle
-    #: stage, a filter; see `sql_walks`).
+    #: The search's scope and filter for walks and anchors (PostgreSQL; see `sql_walks`), whether
+    #: walks apply (the default order or one metric's, with a filter or several index ranges) and the
+    #: filter's anchors.
     walking: Walking | None = None
+    walks: bool = False
+    anchors: Anchors | None = None
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -247,15 +290,19 @@ class _RunSearchPlan:
         conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
-        walking = None
-        # One range of an index in the page's order: the runs index (default order) or the first
-        # metric's (experiment_id, key, value).
-        by_metric = len(orders) == 1 and orders[0].entity == "metric"
-        if dialect == "postgresql" and node is not None and (not orders or by_metric) and len(exp_ids) == 1:
-            if len(ViewType.stages(view)) == 1:
-                scope = tuple(_run_conditions(exp_ids, None, view, dialect))
-                walking = Walking(node, tuple(exp_ids), scope, orders[0].key if by_metric else None)
-        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking)
+        walking = anchors = None
+        walks = False
+        if dialect == "postgresql" and exp_ids:
+            stages = ViewType.stages(view)
+            by_metric = len(orders) == 1 and orders[0].entity == "metric"
+            metric = orders[0].key if by_metric else None
+            walking = Walking(node, tuple(exp_ids), stages, metric, every_stage=view == ViewType.ALL)
+            # One range of an index in the page's order is read in order by the statements themselves;
+            # past MAX_RANGES ranges, merging them would cost more to plan than sorting.
+            ranges = len(exp_ids) * (2 if view == ViewType.ALL else len(stages))
+            walks = (not orders or by_metric) and (node is not None or ranges > 1) and ranges <= MAX_RANGES
+            anchors = find_anchors(walking)
+        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors)
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -277,8 +324,19 @@ class _RunSearchPlan:
             statements.non_numbers,
             statements.walk,
             statements.walk_source,
+            self._walk_budget(),
+            statements.walk_complete,
+            self.anchors,
+            statements.anchored,
             statements.memo,
         )
+
+    def _walk_budget(self) -> int:
+        if self.walking is None:
+            return 0
+        if self.walking.node is None and self.walking.metric_key is None:
+            return self.max_results + 1  # no filter: the page is the runs read
+        return self.walking.budget(self.max_results)
 
     def _shape(self, position: Position) -> tuple[Any, ...]:
         """What the statements depend on besides the search: offset or keyset, which sort key
@@ -341,12 +399,21 @@ class _RunSearchPlan:
             ).order_by(*(k.order() for k in keys))
         walked = walk_source = None
         token = values if shape[0] == "after" else None
-        if self.walking is not None and shape[0] != "offset":
+        if self.walking is not None and self.walks and shape[0] != "offset":
             if self.first_metric is None:
                 walked, walk_source = walk(self.walking, keys, self.max_results, token, shape[-1] is True)
             elif shape[-1]:  # among the numbers (the NaN/missing runs have no index order)
                 walked, walk_source = walk_metric(self.walking, keys, self.max_results, token)
-        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source)
+        driven: tuple[Select[Any], ...] = ()
+        if self.walking is not None and self.anchors is not None and shape[0] != "offset":
+            driven = tuple(
+                anchored(self.walking, term, self.base, bounds, keys) for term in self.anchors.terms
+            )
+        # Without a filter, a default-order walk short of a page read every run left, unless the
+        # token is among the start times (the walk's range then stops before the runs without one).
+        complete = walked is not None and self.walking is not None and self.walking.node is None
+        complete = complete and self.first_metric is None and shape[-1] is not True
+        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete)
 
 
 @functools.lru_cache(maxsize=256)
@@ -411,7 +478,7 @@ def run_sample(
     scope = _run_conditions(exp_ids, None, view, "postgresql")
     in_view = select(literal(1)).select_from(runs_t).where(*scope)
     walking = plan.walking
-    if walking is None:
+    if walking is None or walking.node is None:
         return RunSample(in_view, None, size)
     newest = select(runs_t).where(*scope).order_by(*(k.order() for k in plan.keys)).limit(size)
     sample = newest.subquery("sample")

@@ -1,17 +1,30 @@
-"""Walks: a filtered page read in an index's order, each run tested by probes (PostgreSQL).
+"""Walks and anchors: a page whose cost follows the page, whatever the planner estimates (PostgreSQL).
 
 PostgreSQL chooses between reading runs in the page's order and testing each (a page costs the page
 divided by the filter's selectivity) and driving the search from the filter's indexes (it costs the
 matches). It chooses from its estimate of the matches, which it cannot make for one experiment of
 several: it divides by the whole database's run ids, so a 100,000-run experiment in a 1,100,000-run
 database looked 10x more selective than it is, and its first page, driven and sorted, took 0.4 s
-instead of 5 ms. A walk decides at run time instead: it reads the next WALK_CANDIDATES (or
-WALK_CANDIDATES_PER_ROW per row of the page) runs in order, from the runs index (the default order) or
-the ordered metric's (experiment_id, key, value) index, and tests each through the key/value tables'
-primary keys (`sql_predicates.probing_run_filter`). Filled within its candidates, the page is done;
-otherwise the filter matches fewer than 1 run in WALK_CANDIDATES_PER_ROW, and the search's own
-statements follow (`sql_search.RunSearch.fetch`). It applies to one experiment and one lifecycle
-stage (one range of an index in the page's order) with a filter.
+instead of 5 ms. So the search decides at run time, from facts it reads:
+
+- **Anchors.** A filter term every match must pass whose candidates are one range of an (experiment_id,
+  key, value) index (a param or tag `=`, IN, LIKE 'prefix%', a metric comparison:
+  `sql_predicates.anchors`) bounds the matches. One statement counts each anchor's index entries in
+  the experiments searched, up to ANCHOR_CAP + 1 (index-only: a few leaf pages). An anchor with fewer
+  entries than a page cannot fill one: the page is driven from it (`anchored`: those runs by primary
+  key, the whole filter tested on each, sorted), at a cost that follows its matches.
+- **Walks.** Otherwise the page reads the next runs in its order, from the runs index (the default
+  order) or the ordered metric's (experiment_id, key, value) index, and tests each through the
+  key/value tables' primary keys (`sql_predicates.probing_run_filter`); filled within WALK_CANDIDATES
+  (or WALK_CANDIDATES_PER_ROW per row) of them, the page is done. With an anchor of at most
+  ANCHOR_CAP entries, a walk reads no more runs than the anchor has entries (a walk and a drive cost
+  about the same per run), and when it cannot fill the page the drive does: the page costs at most
+  about twice the cheaper of the two, without knowing the experiment's size. Without such an anchor,
+  a walk that cannot fill the page hands over to the search's own statements (`sql_search`).
+- **Ranges.** The order's index holds one range per experiment and lifecycle stage (runs) or per
+  experiment (a metric's values): a search of several experiments, or of every stage, reads each range
+  in order and merges them (UNION ALL of ordered LIMITed scans: PostgreSQL's Merge Append), as one
+  range is read, instead of sorting every run of those experiments.
 """
 
 from __future__ import annotations
@@ -20,32 +33,158 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, false, func, literal, null, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    any_,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from modelyard.store.search.filter_parser import Node
-from modelyard.store.tracking.sql_predicates import latest_t, probing_run_filter, runs_t
+from modelyard.entities import LifecycleStage
+from modelyard.store.search.filter_parser import Comparison, Node
+from modelyard.store.tracking.sql_predicates import (
+    anchor_rows,
+    anchors,
+    key_rows,
+    latest_t,
+    probing_run_filter,
+    runs_t,
+    without,
+)
 from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter
 
 #: How many runs, at least, a walk reads before it gives up; and per row of a page.
 WALK_CANDIDATES = 2_000
 WALK_CANDIDATES_PER_ROW = 20
+#: Anchors are counted up to this many index entries (the count is exact below it).
+ANCHOR_CAP = 1_000
+#: At most this many index ranges (experiments x lifecycle stages) are merged by a walk.
+MAX_RANGES = 16
+#: The bind parameter of a walk's budget: the runs it reads.
+BUDGET = "walk_budget"
 
 
 @dataclass(frozen=True)
 class Walking:
-    """What a search's walks need: the filter, the experiment, the conditions on runs without the
-    filter (experiment, lifecycle stage), and the metric the page is ordered by (None: the default
-    order)."""
+    """What a search's walks and anchors need: the filter (None: none), the experiments and lifecycle
+    stages searched (the ranges of the order's index), and the metric the page is ordered by (None:
+    the default order)."""
 
-    node: Node
+    node: Node | None
     experiment_ids: tuple[int, ...]
-    scope: tuple[ColumnElement[bool], ...]
+    stages: tuple[str, ...]
     metric_key: str | None
+    #: Every lifecycle stage is searched (ViewType.ALL): no condition on the stage.
+    every_stage: bool = False
 
     def budget(self, max_results: int) -> int:
         return max(WALK_CANDIDATES, WALK_CANDIDATES_PER_ROW * (max_results + 1))
 
+    @property
+    def ranges(self) -> list[tuple[int, str]]:
+        """The (experiment, stage) ranges of the runs index in the default order."""
+        stages = (LifecycleStage.ACTIVE, LifecycleStage.DELETED) if self.every_stage else self.stages
+        return [(e, s) for e in self.experiment_ids for s in stages]
 
+    def scope(self, runs: Any) -> list[ColumnElement[bool]]:
+        """The conditions on a row of `runs` (the table or a subquery of it) besides the filter."""
+        ids = self.experiment_ids
+        out = [runs.c.experiment_id == ids[0] if len(ids) == 1 else runs.c.experiment_id.in_(ids)]
+        if not self.every_stage:
+            stage = runs.c.lifecycle_stage
+            out.append(stage == self.stages[0] if len(self.stages) == 1 else stage.in_(self.stages))
+        return out
+
+
+def budget_parameters(budget: int) -> dict[str, int]:
+    return {BUDGET: budget}
+
+
+# ---- anchors ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Anchors:
+    """`counts` selects one row: for each anchor, its index entries in the experiments searched (up to
+    ANCHOR_CAP + 1), then, when those are at most ANCHOR_CAP, the entries of its key (up to
+    WALK_CANDIDATES_PER_ROW times as many, + 1; else NULL). `terms[i]` is anchor i's comparison."""
+
+    counts: Select[Any]
+    terms: tuple[Comparison, ...]
+
+    def choice(self, row: Sequence[Any], max_results: int) -> tuple[int | None, bool]:
+        """From the counts: the anchor to drive a page from (None: none has at most ANCHOR_CAP
+        entries) and whether a walk may fill the page first. An anchor with fewer entries than a page
+        leaves nothing to walk for; one that matches fewer than 1 in WALK_CANDIDATES_PER_ROW runs
+        having its key (the key's entries are capped there) leaves a walk little hope of filling a
+        page within its budget."""
+        matches = row[0::2]
+        best = min(range(len(matches)), key=matches.__getitem__)
+        found, keyed = matches[best], row[2 * best + 1]
+        if found > ANCHOR_CAP:
+            return None, True
+        hopeless = found <= max_results or keyed > WALK_CANDIDATES_PER_ROW * found
+        return best, not hopeless
+
+
+def find_anchors(walking: Walking) -> Anchors | None:
+    if walking.node is None:
+        return None
+    terms = tuple(anchors(walking.node))
+    if not terms:
+        return None
+    counts = []
+    for i, term in enumerate(terms):
+        entries = (
+            anchor_rows(term, walking.experiment_ids, literal(1)).limit(ANCHOR_CAP + 1).subquery(f"a{i}")
+        )
+        counts.append(select(func.count()).select_from(entries).scalar_subquery().label(f"m{i}"))
+    # OFFSET 0: counted once (a subquery pulled up would repeat each count where it is used).
+    found = select(*counts).offset(literal_column("0")).subquery("found")
+    columns: list[Any] = []
+    for i, term in enumerate(terms):
+        matches = found.c[f"m{i}"]
+        # Read only when the anchor is rare, and no further than the walk could go.
+        keyed = (
+            key_rows(term, walking.experiment_ids)
+            .limit(matches * WALK_CANDIDATES_PER_ROW + 1)
+            .subquery(f"k{i}")
+        )
+        count = select(func.count()).select_from(keyed).scalar_subquery()
+        columns += [matches, case((matches <= ANCHOR_CAP, count), else_=null())]
+    return Anchors(select(*columns).select_from(found), terms)
+
+
+def anchored(
+    walking: Walking,
+    term: Comparison,
+    base: Select[Any],
+    bounds: Sequence[ColumnElement[bool]],
+    keys: Sequence[SortKey],
+) -> Select[Any]:
+    """The page driven from an anchor: the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an
+    index scan of the runs' primary key whatever the planner estimates), in scope and after the page
+    token (`bounds`), the rest of the filter tested on each by probes, sorted. `base` selects the
+    page's columns from `runs` and the order's joins."""
+    assert walking.node is not None
+    rows = anchor_rows(term, walking.experiment_ids, exact=True)
+    named = runs_t.c.run_uuid == any_(func.array(rows.scalar_subquery(), type_=ARRAY(String)))
+    rest = without(walking.node, term)
+    tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, runs_t)]
+    return base.where(*walking.scope(runs_t), named, *bounds, *tests).order_by(*(k.order() for k in keys))
+
+
+# ---- walks --------------------------------------------------------------------------------------
 def metric_after(metric: Any, keys: Sequence[SortKey], values: Sequence[Any]) -> list[ColumnElement[bool]]:
     """A metric-first page's keyset test among the numbers, after the token `values` (keys[0] is the
     metric's rank, keys[1] its value): `value >= last (ASC) / <= last (DESC)`, where the index scan
@@ -62,6 +201,16 @@ def metric_after(metric: Any, keys: Sequence[SortKey], values: Sequence[Any]) ->
     ]
 
 
+def _merged(parts: Sequence[Select[Any]], order: Any, limit: Any, name: str, with_ties: bool = False) -> Any:
+    """The rows of `parts` (each ordered and limited: one range of an index read in order) merged in
+    `order` (a function of the merged subquery's columns) and limited: a subquery. One part is itself."""
+    if len(parts) == 1:
+        return parts[0].subquery(name)
+    merged = union_all(*parts).subquery(f"{name}_ranges")
+    ordered = select(merged).order_by(*order(merged))
+    return (ordered.fetch(limit, with_ties=True) if with_ties else ordered.limit(limit)).subquery(name)
+
+
 def walk(
     walking: Walking,
     keys: Sequence[SortKey],
@@ -71,7 +220,8 @@ def walk(
 ) -> tuple[Select[Any], Any]:
     """The walk of a page in the default order (keys: start_time, run_uuid) after `token` (the page
     token's bind parameters, None on the first page; `among_values`: the token has a start_time), and
-    the subquery of `runs` its rows come from."""
+    the subquery of `runs` its rows come from. Without a filter its first max_results + 1 runs are the
+    page (the budget: `budget_parameters(max_results + 1)`)."""
     if token is not None and among_values:  # among the runs with a start_time: an index range
         first = keys[0]
         bounds = [first.reached(token[0]), or_(first.differs(token[0]), after(keys[1:], token[1:]))]
@@ -79,20 +229,23 @@ def walk(
         bounds = [after(keys, token)]
     else:
         bounds = []
-    candidates = (
+    budget = page_parameter(BUDGET, Integer)
+    parts = [
         select(runs_t)
-        .where(*walking.scope, *bounds)
+        .where(runs_t.c.experiment_id == experiment_id, runs_t.c.lifecycle_stage == stage, *bounds)
         .order_by(*(k.order() for k in keys))
-        .limit(walking.budget(max_results))
-    ).subquery("candidates")
+        .limit(budget)
+        for experiment_id, stage in walking.ranges
+    ]
+    candidates = _merged(
+        parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "candidates"
+    )
     walked = tuple(replace(k, expr=candidates.c[k.expr.name]) for k in keys)
     columns = (candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
-    statement = (
-        select(*columns)
-        .where(probing_run_filter(walking.node, walking.experiment_ids, candidates))
-        .order_by(*(k.order() for k in walked))
-        .limit(max_results + 1)
+    tests = (
+        [] if walking.node is None else [probing_run_filter(walking.node, walking.experiment_ids, candidates)]
     )
+    statement = select(*columns).where(*tests).order_by(*(k.order() for k in walked)).limit(max_results + 1)
     return statement, candidates
 
 
@@ -102,41 +255,45 @@ def walk_metric(
     """The walk of a page ordered by one metric, among the runs with a number for it (keys: the
     metric's rank, its value, start_time, run_uuid), and the subquery of `runs` its rows come from.
 
-    The candidates are the next budget + 1 of the experiment's rows of the metric in value order (an
-    index range of (experiment_id, key, value), one table: nothing for the planner to misjudge), each
-    run read by its primary key (LATERAL: in that order, until the page is full). Runs tied on the
-    value are ordered by start time and id, which the index does not hold: the candidates whose value
-    the first one left out shares are left out too (a tie group is whole or absent), and a page they
-    would have filled comes from the search's own statements."""
-    budget = walking.budget(max_results)
-    experiment_id = walking.experiment_ids[0]
+    The candidates are the next budget of the experiments' rows of the metric in value order (an index
+    range of (experiment_id, key, value) per experiment, merged; one table: nothing for the planner to
+    misjudge), and every row tied with the last of them: runs tied on the value are ordered by start
+    time and id, which the index does not hold, so a tie group must be whole (FETCH ... WITH TIES).
+    The filter's probes are tested on each candidate's run id, and the run's row is read by its
+    primary key for the candidates that pass (LATERAL: in that order, until the page is full)."""
     rest = (replace(keys[1], nullable=False), *keys[2:])
     ascending = rest[0].ascending
 
-    def in_order(rows: Any, *columns: Any) -> Select[Any]:
-        """The experiment's numbers for the metric from the page token on, in the page's order."""
+    def order(rows: Any) -> list[Any]:
+        return [rows.c.value.asc() if ascending else rows.c.value.desc()]
+
+    # The experiments' numbers for the metric from the page token on, in the page's order: the first
+    # budget of them and every one tied with the last (WITH TIES), so a tie group is whole.
+    budget = page_parameter(BUDGET, Integer)
+    parts = []
+    for experiment_id in walking.experiment_ids:
+        rows = latest_t.alias(f"metric_candidates_{experiment_id}")
         bounds = []
         if token is not None:  # where the index scan starts: `value <= last` (DESC) / `>= last` (ASC)
             last = page_parameter("pos_1") if token[1] is not None else null()
             bounds = [rows.c.value >= last if ascending else rows.c.value <= last]
-        return (
-            select(*(columns or (rows.c.run_uuid, rows.c.value)))
+        parts.append(
+            select(rows.c.run_uuid.label("run_uuid"), rows.c.value.label("value"))
             .where(
                 rows.c.experiment_id == experiment_id,
                 rows.c.key == walking.metric_key,
                 rows.c.is_nan == false(),
                 *bounds,
             )
-            .order_by(rows.c.value.asc() if ascending else rows.c.value.desc())
+            .order_by(*order(rows))
+            .fetch(budget, with_ties=True)
         )
-
     # A subquery, not a CTE: the outer query knows it is in value order and reads it lazily.
-    candidates = in_order(latest_t.alias("walked_metric")).limit(budget).subquery("metric_candidates")
-    # The value of the first candidate left out (NULL: none was); its ties are left out too.
-    left_out_rows = latest_t.alias("left_out")
-    left_out = in_order(left_out_rows, left_out_rows.c.value).offset(budget).limit(1).scalar_subquery()
+    candidates = _merged(parts, order, budget, "metric_candidates", with_ties=True)
     run = (
-        select(runs_t).where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope).lateral("walked_run")
+        select(runs_t)
+        .where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
+        .lateral("walked_run")
     )
     walked = (replace(rest[0], expr=candidates.c.value),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in rest[1:])
@@ -149,14 +306,14 @@ def walk_metric(
         literal(0, Integer).label("k0"),
         *(k.expr.label(f"k{i + 1}") for i, k in enumerate(walked)),
     )
+    tests = []
+    if walking.node is not None:
+        # Probes on the candidate's run id: PostgreSQL tests them before reading the run's row.
+        tests = [probing_run_filter(walking.node, walking.experiment_ids, run, candidates.c.run_uuid)]
     statement = (
         select(*columns)
         .select_from(candidates.join(run, true()))
-        .where(
-            func.coalesce(candidates.c.value != left_out, true()),
-            *bounds,
-            probing_run_filter(walking.node, walking.experiment_ids, run),
-        )
+        .where(*bounds, *tests)
         .order_by(*(k.order() for k in walked))
         .limit(max_results + 1)
     )

@@ -33,8 +33,9 @@ def db(db_uri: str) -> Iterator[Db]:
 
 @pytest.fixture
 def spread(db: Db) -> Db:
-    """Runs over three experiments, active and deleted, with ties on start_time and on the metric,
-    NULL start times, NaN and missing metrics, a rare param value and a common one."""
+    """Runs over three experiments, active and deleted, with ties on start_time, on the metric and on
+    values, NULL start times, NaN and missing metrics, missing params, values that differ only past
+    the indexed prefix, a rare param value and a common one."""
     db.runs(
         *[
             R(
@@ -42,8 +43,9 @@ def spread(db: Db) -> Db:
                 exp=1 + i % 3,
                 start=None if i % 17 == 0 else 100 - i % 9,
                 stage="deleted" if i % 7 == 3 else "active",
-                params={"p": str(i % 3), "rare": "x" if i % 29 == 1 else "y"},
-                tags={"t": ("yes", "no", "yet")[i % 3]},
+                params={"p": str(i % 3), "rare": "x" if i % 29 == 1 else "y"}
+                | ({"v": LONG[i % 4]} if i % 5 else {}),
+                tags={"t": ("yes", "no", "yet", "Yes", "ü")[i % 5]},
                 metrics={"m": math.nan if i % 13 == 0 else float(i % 5)} if i % 11 else {},
             )
             for i in range(120)
@@ -62,7 +64,9 @@ FILTERS = [
     "tags.t = 'no' AND metrics.m IS NULL",
 ]
 SCOPES = [(["1"], ViewType.ALL), (["1", "2"], ViewType.ACTIVE_ONLY), (["1", "2", "3"], ViewType.DELETED_ONLY)]
-ORDERS: list[list[str] | None] = [None, ["metrics.m DESC"], ["metrics.m"]]
+ORDERS: list[list[str] | None] = [None, ["metrics.m DESC"], ["metrics.m"], ["params.v"], ["tags.t DESC"]]
+#: Values that share their first 200 characters (the index's prefix) and differ after it, or are short.
+LONG = ["a" * 200 + "b", "a" * 200 + "a", "a" * 199, "b"]
 #: (walk budget, per row, anchor cap): walks that give up at once or meet ties and anchors that are
 #: never rare; walks a little longer and anchors that drive whenever they can.
 BUDGETS = [(3, 1, 1), (12, 2, 1_000)]
@@ -205,13 +209,15 @@ def test_an_anchor_below_the_cap_lets_a_walk_try_first_unless_it_is_hopeless(
 @pytest.mark.postgres
 def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> None:
     """A first page of several experiments (or of every lifecycle stage), in the default order or a
-    metric's, merges ordered scans of each range (Merge Append), never sorts every run they hold."""
+    metric's or a param's, merges ordered scans of each range (Merge Append), never sorts every run
+    they hold."""
     from sqlalchemy.dialects import postgresql
 
     for experiments, view, order_by, index in (
         (["1", "2"], ViewType.ACTIVE_ONLY, None, "idx_runs_experiment_stage_order"),
         (["1"], ViewType.ALL, None, "idx_runs_experiment_stage_order"),
         (["1", "2"], ViewType.ALL, ["metrics.m DESC"], "idx_latest_metrics_experiment_key_value"),
+        (["1", "2"], ViewType.ACTIVE_ONLY, ["params.p DESC"], "idx_params_experiment_key_value"),
     ):
         search = plan_run_search(experiments, "", view, 100, order_by, None, "postgresql")
         assert search is not None and search.walk is not None

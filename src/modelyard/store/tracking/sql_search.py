@@ -70,6 +70,7 @@ from modelyard.store.tracking.sql_walks import (
     metric_after,
     walk,
     walk_metric,
+    walk_value,
 )
 
 Executor = Session | Connection
@@ -294,13 +295,15 @@ class _RunSearchPlan:
         walks = False
         if dialect == "postgresql" and exp_ids:
             stages = ViewType.stages(view)
-            by_metric = len(orders) == 1 and orders[0].entity == "metric"
-            metric = orders[0].key if by_metric else None
-            walking = Walking(node, tuple(exp_ids), stages, metric, every_stage=view == ViewType.ALL)
+            by_key = len(orders) == 1 and orders[0].entity in ("metric", "param", "tag")
+            key, entity = (orders[0].key, orders[0].entity) if by_key else (None, None)
+            walking = Walking(node, tuple(exp_ids), stages, key, entity, every_stage=view == ViewType.ALL)
             # One range of an index in the page's order is read in order by the statements themselves;
             # past MAX_RANGES ranges, merging them would cost more to plan than sorting.
             ranges = len(exp_ids) * (2 if view == ViewType.ALL else len(stages))
-            walks = (not orders or by_metric) and (node is not None or ranges > 1) and ranges <= MAX_RANGES
+            # A param or tag order has no other index in its order: its walks apply to one range too.
+            walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
+            walks = walks and ranges <= MAX_RANGES
             anchors = find_anchors(walking)
         return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors)
 
@@ -334,7 +337,7 @@ class _RunSearchPlan:
     def _walk_budget(self) -> int:
         if self.walking is None:
             return 0
-        if self.walking.node is None and self.walking.metric_key is None:
+        if self.walking.node is None and self.walking.order_key is None:
             return self.max_results + 1  # no filter: the page is the runs read
         return self.walking.budget(self.max_results)
 
@@ -399,11 +402,14 @@ class _RunSearchPlan:
             ).order_by(*(k.order() for k in keys))
         walked = walk_source = None
         token = values if shape[0] == "after" else None
-        if self.walking is not None and self.walks and shape[0] != "offset":
-            if self.first_metric is None:
-                walked, walk_source = walk(self.walking, keys, self.max_results, token, shape[-1] is True)
-            elif shape[-1]:  # among the numbers (the NaN/missing runs have no index order)
-                walked, walk_source = walk_metric(self.walking, keys, self.max_results, token)
+        walking = self.walking
+        if walking is not None and self.walks and shape[0] != "offset":
+            if walking.order_key is None:
+                walked, walk_source = walk(walking, keys, self.max_results, token, shape[-1] is True)
+            elif self.first_metric is not None and shape[-1]:  # among the numbers (NaN/missing: no order)
+                walked, walk_source = walk_metric(walking, keys, self.max_results, token)
+            elif self.first_metric is None and (shape[0] == "first" or shape[-1] is True):  # among values
+                walked, walk_source = walk_value(walking, keys, self.max_results, token)
         driven: tuple[Select[Any], ...] = ()
         if self.walking is not None and self.anchors is not None and shape[0] != "offset":
             driven = tuple(
@@ -411,8 +417,8 @@ class _RunSearchPlan:
             )
         # Without a filter, a default-order walk short of a page read every run left, unless the
         # token is among the start times (the walk's range then stops before the runs without one).
-        complete = walked is not None and self.walking is not None and self.walking.node is None
-        complete = complete and self.first_metric is None and shape[-1] is not True
+        complete = walked is not None and walking is not None and walking.node is None
+        complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
         return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete)
 
 

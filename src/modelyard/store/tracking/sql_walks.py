@@ -51,10 +51,14 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from modelyard.entities import LifecycleStage
 from modelyard.store.search.filter_parser import Comparison, Node
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.tracking.sql_predicates import (
+    RUN_KEYED_TABLES,
     anchor_rows,
     anchors,
     key_rows,
@@ -79,13 +83,14 @@ BUDGET = "walk_budget"
 @dataclass(frozen=True)
 class Walking:
     """What a search's walks and anchors need: the filter (None: none), the experiments and lifecycle
-    stages searched (the ranges of the order's index), and the metric the page is ordered by (None:
-    the default order)."""
+    stages searched (the ranges of the order's index), and the metric, param or tag the page is
+    ordered by (`order_key`, of `order_entity`; None: the default order)."""
 
     node: Node | None
     experiment_ids: tuple[int, ...]
     stages: tuple[str, ...]
-    metric_key: str | None
+    order_key: str | None
+    order_entity: str | None = None
     #: Every lifecycle stage is searched (ViewType.ALL): no condition on the stage.
     every_stage: bool = False
 
@@ -281,7 +286,7 @@ def walk_metric(
             select(rows.c.run_uuid.label("run_uuid"), rows.c.value.label("value"))
             .where(
                 rows.c.experiment_id == experiment_id,
-                rows.c.key == walking.metric_key,
+                rows.c.key == walking.order_key,
                 rows.c.is_nan == false(),
                 *bounds,
             )
@@ -318,3 +323,71 @@ def walk_metric(
         .limit(max_results + 1)
     )
     return statement, run
+
+
+def walk_value(
+    walking: Walking, keys: Sequence[SortKey], max_results: int, token: Sequence[Any] | None
+) -> tuple[Select[Any], Any]:
+    """The walk of a page ordered by one param or tag, among the runs that have it (keys: its value,
+    start_time, run_uuid), and the subquery of `runs` its rows come from: as `walk_metric`, from the
+    (experiment_id, key, value prefix) index read in the prefix's order (text_pattern_ops, bytewise,
+    as the search's COLLATE "C"), the first budget candidates and every one sharing the last one's
+    prefix (values that share a prefix are ordered by the whole value, their runs by start time and
+    id: the group must be whole). A value shared by many runs is one group: the page then reads
+    all of its runs (a param with few distinct values costs its first value's runs)."""
+    table = RUN_KEYED_TABLES[walking.order_entity or "param"]
+    ascending = keys[0].ascending
+    operator = "~<~" if ascending else "~>~"
+    budget = page_parameter(BUDGET, Integer)
+
+    def head(value: Any) -> Any:
+        return func.left(value, literal_column(str(VALUE_PREFIX)))
+
+    def order(rows: Any) -> list[Any]:
+        return [_using(rows.c.head, operator)]
+
+    parts = []
+    for experiment_id in walking.experiment_ids:
+        rows = table.alias(f"value_candidates_{experiment_id}")
+        bounds = []
+        if token is not None:  # where the index scan starts: the token's prefix, in the page's order
+            last = head(page_parameter("pos_0"))
+            bounds = [head(rows.c.value).op("~>=~" if ascending else "~<=~", is_comparison=True)(last)]
+        parts.append(
+            select(
+                rows.c.run_uuid.label("run_uuid"),
+                rows.c.value.label("value"),
+                head(rows.c.value).label("head"),
+            )
+            .where(rows.c.experiment_id == experiment_id, rows.c.key == walking.order_key, *bounds)
+            .order_by(_using(head(rows.c.value), operator))
+            .fetch(budget, with_ties=True)
+        )
+    candidates = _merged(parts, order, budget, "value_candidates", with_ties=True)
+    run = (
+        select(runs_t)
+        .where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
+        .lateral("walked_run")
+    )
+    walked = (replace(keys[0], expr=candidates.c.value, nullable=False),)
+    walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in keys[1:])
+    bounds = [] if token is None else [after(walked, token)]
+    columns = (candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
+    tests = []
+    if walking.node is not None:
+        tests = [probing_run_filter(walking.node, walking.experiment_ids, run, candidates.c.run_uuid)]
+    # The prefix first (the order the candidates come in, so the sort is incremental and stops with
+    # the page), then the whole key: the same order, as a value's prefix sorts as the value does.
+    statement = (
+        select(*columns)
+        .select_from(candidates.join(run, true()))
+        .where(*bounds, *tests)
+        .order_by(*order(candidates), *(k.order() for k in walked))
+        .limit(max_results + 1)
+    )
+    return statement, run
+
+
+def _using(expression: Any, operator: str) -> Any:
+    """`expression USING operator` for ORDER BY (the text_pattern_ops order of a value prefix)."""
+    return UnaryExpression(expression, modifier=custom_op(f"USING {operator}"))

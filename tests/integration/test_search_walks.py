@@ -1,4 +1,4 @@
-"""Walks and anchors (`store/tracking/sql_walks`, PostgreSQL): a page read from the order's index
+"""Walks and anchors (`store/tracking/sql_walks`, `sql_anchors`; PostgreSQL): a page read from the order's index
 ranges (one per experiment and lifecycle stage, merged), or driven from a rare filter term's index
 range, is the page the search's own full SELECT gives, on every page, whatever the budgets; on SQLite
 (no walks) the same searches give the same answers."""
@@ -17,7 +17,7 @@ from tests.integration.search_helpers import Db, R
 from modelyard.entities import ViewType
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import Base
-from modelyard.store.tracking import sql_search, sql_walks
+from modelyard.store.tracking import sql_anchors, sql_search, sql_walks
 from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
 
 
@@ -67,9 +67,10 @@ SCOPES = [(["1"], ViewType.ALL), (["1", "2"], ViewType.ACTIVE_ONLY), (["1", "2",
 ORDERS: list[list[str] | None] = [None, ["metrics.m DESC"], ["metrics.m"], ["params.v"], ["tags.t DESC"]]
 #: Values that share their first 200 characters (the index's prefix) and differ after it, or are short.
 LONG = ["a" * 200 + "b", "a" * 200 + "a", "a" * 199, "b"]
-#: (walk budget, per row, anchor cap): walks that give up at once or meet ties and anchors that are
-#: never rare; walks a little longer and anchors that drive whenever they can.
-BUDGETS = [(3, 1, 1), (12, 2, 1_000)]
+#: (walk budget, per row, anchor cap, group cap, filters): walks that give up at once or meet ties,
+#: anchors that are never rare, every value of a param or tag order a large group; then walks a
+#: little longer, anchors that drive whenever they can (the filters with anchors), no large group.
+BUDGETS = [(3, 1, 1, 2, FILTERS), (12, 2, 1_000, 1_000, FILTERS[1:3] + FILTERS[4:5])]
 
 
 def full_select(
@@ -98,18 +99,19 @@ def paged(
 def test_pages_of_several_experiments_and_stages_are_the_searchs_pages(
     spread: Db, order_by: list[str] | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Paging 3 runs at a time gives the full SELECT's answer: on PostgreSQL whatever the budgets
+    """Paging 6 runs at a time gives the full SELECT's answer: on PostgreSQL whatever the budgets
     (SQLite has no walks: once)."""
     budgets = BUDGETS if spread.engine.dialect.name == "postgresql" else BUDGETS[:1]
-    for candidates, per_row, cap in budgets:
+    for candidates, per_row, cap, group_cap, filters in budgets:
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", candidates)
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
-        monkeypatch.setattr(sql_walks, "ANCHOR_CAP", cap)
+        monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", cap)
+        monkeypatch.setattr(sql_search, "GROUP_CAP", group_cap)
         sql_search._run_search_plan.cache_clear()
         for experiments, view in SCOPES:
-            for filter_string in FILTERS:
+            for filter_string in filters:
                 expected = full_select(spread, filter_string, order_by, experiments, view)
-                got = paged(spread, filter_string, order_by, experiments, view, 3)
+                got = paged(spread, filter_string, order_by, experiments, view, 6)
                 assert got == expected, (filter_string, order_by, experiments, view, candidates, cap)
     sql_search._run_search_plan.cache_clear()
 
@@ -122,12 +124,15 @@ def test_every_scope_has_runs_to_page_through(spread: Db) -> None:
 
 
 # ---- which statements answer (PostgreSQL) --------------------------------------------------------
-def statements_run(db: Db, search: RunSearch) -> tuple[list[str], list[Any]]:
-    """The page's ids, and which of the search's statements ran, in order."""
+def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[Any], list[Any]]:
+    """The page's ids (`rows`: rows), and which of the search's statements ran, in order."""
     names = {id(search.stmt): "full", id(search.walk): "walk", id(search.numbers_first): "numbers"}
     names |= {id(s): "anchored" for s in search.anchored}
+    names |= {id(s): "group" for s in search.group_walks if s is not None}
     if search.anchors is not None:
         names[id(search.anchors.counts)] = "count"
+    if search.groups is not None:
+        names[id(search.groups.probe)] = "groups"
     ran: list[Any] = []
     with Session(db.engine) as session:
 
@@ -137,10 +142,10 @@ def statements_run(db: Db, search: RunSearch) -> tuple[list[str], list[Any]]:
 
         def count(stmt: Any) -> Sequence[Any]:
             ran.append(names.get(id(stmt), "other"))
-            return session.execute(stmt).one()
+            return session.execute(stmt, search.params).one()
 
-        rows = search.fetch(execute, slice(1, None), count)
-    return [row[0] for row in rows], ran
+        fetched = search.fetch(execute, slice(1, None), count)
+    return (list(fetched) if rows else [row[0] for row in fetched]), ran
 
 
 @pytest.fixture
@@ -193,7 +198,7 @@ def test_an_anchor_below_the_cap_lets_a_walk_try_first_unless_it_is_hopeless(
     the walk is not tried."""
     text_filter = "params.p = 'v1' AND metrics.m < 0.5"
     expected = full_select(many, text_filter, None, ["1"], 1)[:101]
-    monkeypatch.setattr(sql_walks, "ANCHOR_CAP", 2_000)
+    monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", 2_000)
     monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", 20)
     try:
         for per_row, statements in ((5, ["count", "walk", "anchored"]), (2, ["count", "anchored"])):
@@ -222,7 +227,8 @@ def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> Non
         search = plan_run_search(experiments, "", view, 100, order_by, None, "postgresql")
         assert search is not None and search.walk is not None
         ids, ran = statements_run(many, search)
-        assert ran == ["walk"] and ids == full_select(many, "", order_by, experiments, view)[:101]
+        assert ran == (["groups", "walk"] if search.groups else ["walk"])
+        assert ids == full_select(many, "", order_by, experiments, view)[:101]
         sql = search.walk.params(search.params).compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
@@ -230,3 +236,34 @@ def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> Non
             plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
         assert "Merge Append" in plan and index in plan, plan
         assert "Seq Scan" not in plan and "Bitmap" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_value_many_runs_share_is_read_in_the_default_order(
+    many: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ordered by a param whose values 375 runs each share (over a group cap of 100), a page reads the
+    runs of its value in the default order (the runs index, testing the value), not the whole group;
+    the next page continues within the value, and past its end the search's own statements answer."""
+    monkeypatch.setattr(sql_search, "GROUP_CAP", 100)
+    sql_search._run_search_plan.cache_clear()
+    try:
+        expected = full_select(many, "", ["params.p DESC"], ["1"], ViewType.ACTIVE_ONLY)
+        got: list[str] = []
+        token: str | None = None
+        walks: list[list[Any]] = []
+        while len(got) < 800:
+            search = plan_run_search(
+                ["1"], "", ViewType.ACTIVE_ONLY, 100, ["params.p DESC"], token, "postgresql"
+            )
+            assert search is not None
+            fetched, ran = statements_run(many, search, rows=True)
+            walks.append(ran)
+            page, token = search.paginate(fetched, slice(1, None))
+            got += [row[0] for row in page]
+            assert token is not None
+        assert got == expected[: len(got)]
+        assert walks[0] == ["groups", "group"] and walks[1] == ["groups", "group"]  # v3, 375 runs
+        assert any(ran[-1] != "group" for ran in walks)  # the page that crosses into v2
+    finally:
+        sql_search._run_search_plan.cache_clear()

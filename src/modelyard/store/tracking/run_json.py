@@ -76,6 +76,8 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
             key = "pg-json-non-numbers"
         elif ids is search.walk:
             key = "pg-json-walk"
+        elif any(ids is walk for walk in search.group_walks):
+            key = f"pg-json-group-{[w is ids for w in search.group_walks].index(True)}"
         elif any(ids is driven for driven in search.anchored):
             key = f"pg-json-anchored-{[d is ids for d in search.anchored].index(True)}"
         sql = search.memo.get(key)
@@ -84,10 +86,13 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
         return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)
 
     def count(statement: Select[Any]) -> Sequence[Any]:
-        sql = search.memo.get("pg-anchors")
+        key = (
+            "pg-anchors" if search.anchors is not None and statement is search.anchors.counts else "pg-groups"
+        )
+        sql = search.memo.get(key)
         if sql is None:
-            sql = search.memo.setdefault("pg-anchors", _compile(connection, statement))
-        return fetch_compiled(connection, sql[0], sql[1], prepare=False)[0]
+            sql = search.memo.setdefault(key, _compile(connection, statement))
+        return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)[0]
 
     keys = slice(4, None)
     rows, token = search.paginate(search.fetch(execute, keys, count), keys)

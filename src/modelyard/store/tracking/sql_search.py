@@ -54,6 +54,8 @@ from modelyard.store.search.paging import (
     next_keyset_page,
     query_fingerprint,
 )
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
+from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors
 from modelyard.store.tracking.sql_predicates import (
     probing_run_filter,
     run_filter,
@@ -61,13 +63,14 @@ from modelyard.store.tracking.sql_predicates import (
 )
 from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter, run_sort_keys
 from modelyard.store.tracking.sql_walks import (
+    GROUP_CAP,
+    GROUP_VALUE,
     MAX_RANGES,
-    Anchors,
+    ValueGroups,
     Walking,
-    anchored,
     budget_parameters,
-    find_anchors,
     metric_after,
+    value_groups,
     walk,
     walk_metric,
     walk_value,
@@ -121,6 +124,12 @@ class RunSearch:
     #: anchor the page driven from it.
     anchors: Anchors | None = None
     anchored: tuple[Select[Any], ...] = ()
+    #: A page ordered by one param or tag (`sql_walks.ValueGroups`): the probe of the first value's
+    #: group, and the walks of a large group's runs in the default order, from its start and after the
+    #: page token (None on a first page), with the subqueries their rows come from.
+    groups: ValueGroups | None = None
+    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+    group_sources: tuple[Any, Any] = (None, None)
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -142,6 +151,19 @@ class RunSearch:
         if self.anchors is not None and count is not None:
             chosen, may_walk = self.anchors.choice(count(self.anchors.counts), self.max_results)
             driven = None if chosen is None else self.anchored[chosen]
+        if self.groups is not None and count is not None and may_walk and driven is None:
+            # A value shared by many runs would be read whole by the walk: its runs in the default
+            # order instead (a group walk); when they cannot fill the page, the statements below.
+            value, shared = count(self.groups.probe)
+            if value is not None and shared > GROUP_CAP and len(value) < VALUE_PREFIX:
+                may_walk = False
+                within = self.params.get("pos_0") == value and self.group_walks[1] is not None
+                group_walk = self.group_walks[1] if within else self.group_walks[0]
+                self.params.update(budget_parameters(self.walk_budget), **{GROUP_VALUE: value})
+                assert group_walk is not None
+                walked = execute(group_walk)
+                if len(walked) > self.max_results:
+                    return walked
         if self.walk is not None and may_walk:
             self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
@@ -164,7 +186,12 @@ class RunSearch:
 
     def source(self, stmt: Select[Any]) -> Any:
         """The table or subquery holding the `runs` columns of `stmt`'s rows."""
-        return self.walk_source if stmt is self.walk else runs_t
+        if stmt is self.walk:
+            return self.walk_source
+        for group_walk, source in zip(self.group_walks, self.group_sources, strict=True):
+            if stmt is group_walk:
+                return source
+        return runs_t
 
     def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
         """The page's rows and the next page's token, made from the last row's sort key (the
@@ -193,7 +220,7 @@ def search_run_ids(
         search.fetch(
             lambda stmt: session.execute(stmt, search.params).all(),
             keys,
-            lambda stmt: session.execute(stmt).one(),
+            lambda stmt: session.execute(stmt, search.params).one(),
         ),
         keys,
     )
@@ -252,6 +279,9 @@ class _PageStatements:
     walk_source: Any = None
     anchored: tuple[Select[Any], ...] = ()
     walk_complete: bool = False
+    groups: ValueGroups | None = None
+    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+    group_sources: tuple[Any, Any] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -331,6 +361,9 @@ class _RunSearchPlan:
             statements.walk_complete,
             self.anchors,
             statements.anchored,
+            statements.groups,
+            statements.group_walks,
+            statements.group_sources,
             statements.memo,
         )
 
@@ -400,7 +433,9 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        walked = walk_source = None
+        walked = walk_source = groups = None
+        group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+        group_sources: tuple[Any, Any] = (None, None)
         token = values if shape[0] == "after" else None
         walking = self.walking
         if walking is not None and self.walks and shape[0] != "offset":
@@ -410,6 +445,15 @@ class _RunSearchPlan:
                 walked, walk_source = walk_metric(walking, keys, self.max_results, token)
             elif self.first_metric is None and (shape[0] == "first" or shape[-1] is True):  # among values
                 walked, walk_source = walk_value(walking, keys, self.max_results, token)
+                groups = value_groups(walking, keys[0].ascending, token)
+                first, first_source = walk(walking, keys[1:], self.max_results, None, False, groups)
+                group_walks, group_sources = (first, None), (first_source, None)
+                if token is not None:  # within the token's value: after its start time and id
+                    among = token[1] is not None
+                    after_token, after_source = walk(
+                        walking, keys[1:], self.max_results, token[1:], among, groups
+                    )
+                    group_walks, group_sources = (first, after_token), (first_source, after_source)
         driven: tuple[Select[Any], ...] = ()
         if self.walking is not None and self.anchors is not None and shape[0] != "offset":
             driven = tuple(
@@ -419,7 +463,10 @@ class _RunSearchPlan:
         # token is among the start times (the walk's range then stops before the runs without one).
         complete = walked is not None and walking is not None and walking.node is None
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
-        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete)
+        return _PageStatements(
+            stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
+            group_sources,
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,30 +1,27 @@
-"""Walks and anchors: a page whose cost follows the page, whatever the planner estimates (PostgreSQL).
+"""Walks: a page read in its order's index, each run tested, whatever the planner estimates (PostgreSQL).
 
 PostgreSQL chooses between reading runs in the page's order and testing each (a page costs the page
 divided by the filter's selectivity) and driving the search from the filter's indexes (it costs the
 matches). It chooses from its estimate of the matches, which it cannot make for one experiment of
 several: it divides by the whole database's run ids, so a 100,000-run experiment in a 1,100,000-run
 database looked 10x more selective than it is, and its first page, driven and sorted, took 0.4 s
-instead of 5 ms. So the search decides at run time, from facts it reads:
+instead of 5 ms. So the search decides at run time, from facts it reads: a rare filter term drives the
+page (`sql_anchors`); otherwise it is walked:
 
-- **Anchors.** A filter term every match must pass whose candidates are one range of an (experiment_id,
-  key, value) index (a param or tag `=`, IN, LIKE 'prefix%', a metric comparison:
-  `sql_predicates.anchors`) bounds the matches. One statement counts each anchor's index entries in
-  the experiments searched, up to ANCHOR_CAP + 1 (index-only: a few leaf pages). An anchor with fewer
-  entries than a page cannot fill one: the page is driven from it (`anchored`: those runs by primary
-  key, the whole filter tested on each, sorted), at a cost that follows its matches.
-- **Walks.** Otherwise the page reads the next runs in its order, from the runs index (the default
-  order) or the ordered metric's (experiment_id, key, value) index, and tests each through the
-  key/value tables' primary keys (`sql_predicates.probing_run_filter`); filled within WALK_CANDIDATES
-  (or WALK_CANDIDATES_PER_ROW per row) of them, the page is done. With an anchor of at most
-  ANCHOR_CAP entries, a walk reads no more runs than the anchor has entries (a walk and a drive cost
-  about the same per run), and when it cannot fill the page the drive does: the page costs at most
-  about twice the cheaper of the two, without knowing the experiment's size. Without such an anchor,
-  a walk that cannot fill the page hands over to the search's own statements (`sql_search`).
+- **Walks.** The page reads the next runs in its order, from the runs index (the default order), the
+  ordered metric's (experiment_id, key, value) index or the ordered param's or tag's (experiment_id,
+  key, value prefix) index, and tests each through the key/value tables' primary keys
+  (`sql_predicates.probing_run_filter`); filled within WALK_CANDIDATES (or WALK_CANDIDATES_PER_ROW
+  per row) of them, the page is done; otherwise the filter is rare, and a counted anchor or the
+  search's own statements (`sql_search`) answer.
+- **Ties.** A metric's or value's index does not hold the start time and id that order runs of equal
+  value: the candidates end with a whole tie group (FETCH ... WITH TIES). A value many runs share (over
+  GROUP_CAP) would be read whole: its runs are walked in the default order instead, testing the value
+  (`value_groups`).
 - **Ranges.** The order's index holds one range per experiment and lifecycle stage (runs) or per
-  experiment (a metric's values): a search of several experiments, or of every stage, reads each range
-  in order and merges them (UNION ALL of ordered LIMITed scans: PostgreSQL's Merge Append), as one
-  range is read, instead of sorting every run of those experiments.
+  experiment (a key's values): a search of several experiments, or of every stage, reads each range in
+  order and merges them (UNION ALL of ordered LIMITed scans: PostgreSQL's Merge Append), as one range
+  is read, instead of sorting every run of those experiments.
 """
 
 from __future__ import annotations
@@ -38,8 +35,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    any_,
-    case,
+    exists,
     false,
     func,
     literal,
@@ -50,30 +46,24 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from modelyard.entities import LifecycleStage
-from modelyard.store.search.filter_parser import Comparison, Node
+from modelyard.store.search.filter_parser import Node
 from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.tracking.sql_predicates import (
     RUN_KEYED_TABLES,
-    anchor_rows,
-    anchors,
-    key_rows,
+    in_experiments,
     latest_t,
     probing_run_filter,
     runs_t,
-    without,
 )
 from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter
 
 #: How many runs, at least, a walk reads before it gives up; and per row of a page.
 WALK_CANDIDATES = 2_000
 WALK_CANDIDATES_PER_ROW = 20
-#: Anchors are counted up to this many index entries (the count is exact below it).
-ANCHOR_CAP = 1_000
 #: At most this many index ranges (experiments x lifecycle stages) are merged by a walk.
 MAX_RANGES = 16
 #: The bind parameter of a walk's budget: the runs it reads.
@@ -117,78 +107,6 @@ def budget_parameters(budget: int) -> dict[str, int]:
     return {BUDGET: budget}
 
 
-# ---- anchors ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Anchors:
-    """`counts` selects one row: for each anchor, its index entries in the experiments searched (up to
-    ANCHOR_CAP + 1), then, when those are at most ANCHOR_CAP, the entries of its key (up to
-    WALK_CANDIDATES_PER_ROW times as many, + 1; else NULL). `terms[i]` is anchor i's comparison."""
-
-    counts: Select[Any]
-    terms: tuple[Comparison, ...]
-
-    def choice(self, row: Sequence[Any], max_results: int) -> tuple[int | None, bool]:
-        """From the counts: the anchor to drive a page from (None: none has at most ANCHOR_CAP
-        entries) and whether a walk may fill the page first. An anchor with fewer entries than a page
-        leaves nothing to walk for; one that matches fewer than 1 in WALK_CANDIDATES_PER_ROW runs
-        having its key (the key's entries are capped there) leaves a walk little hope of filling a
-        page within its budget."""
-        matches = row[0::2]
-        best = min(range(len(matches)), key=matches.__getitem__)
-        found, keyed = matches[best], row[2 * best + 1]
-        if found > ANCHOR_CAP:
-            return None, True
-        hopeless = found <= max_results or keyed > WALK_CANDIDATES_PER_ROW * found
-        return best, not hopeless
-
-
-def find_anchors(walking: Walking) -> Anchors | None:
-    if walking.node is None:
-        return None
-    terms = tuple(anchors(walking.node))
-    if not terms:
-        return None
-    counts = []
-    for i, term in enumerate(terms):
-        entries = (
-            anchor_rows(term, walking.experiment_ids, literal(1)).limit(ANCHOR_CAP + 1).subquery(f"a{i}")
-        )
-        counts.append(select(func.count()).select_from(entries).scalar_subquery().label(f"m{i}"))
-    # OFFSET 0: counted once (a subquery pulled up would repeat each count where it is used).
-    found = select(*counts).offset(literal_column("0")).subquery("found")
-    columns: list[Any] = []
-    for i, term in enumerate(terms):
-        matches = found.c[f"m{i}"]
-        # Read only when the anchor is rare, and no further than the walk could go.
-        keyed = (
-            key_rows(term, walking.experiment_ids)
-            .limit(matches * WALK_CANDIDATES_PER_ROW + 1)
-            .subquery(f"k{i}")
-        )
-        count = select(func.count()).select_from(keyed).scalar_subquery()
-        columns += [matches, case((matches <= ANCHOR_CAP, count), else_=null())]
-    return Anchors(select(*columns).select_from(found), terms)
-
-
-def anchored(
-    walking: Walking,
-    term: Comparison,
-    base: Select[Any],
-    bounds: Sequence[ColumnElement[bool]],
-    keys: Sequence[SortKey],
-) -> Select[Any]:
-    """The page driven from an anchor: the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an
-    index scan of the runs' primary key whatever the planner estimates), in scope and after the page
-    token (`bounds`), the rest of the filter tested on each by probes, sorted. `base` selects the
-    page's columns from `runs` and the order's joins."""
-    assert walking.node is not None
-    rows = anchor_rows(term, walking.experiment_ids, exact=True)
-    named = runs_t.c.run_uuid == any_(func.array(rows.scalar_subquery(), type_=ARRAY(String)))
-    rest = without(walking.node, term)
-    tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, runs_t)]
-    return base.where(*walking.scope(runs_t), named, *bounds, *tests).order_by(*(k.order() for k in keys))
-
-
 # ---- walks --------------------------------------------------------------------------------------
 def metric_after(metric: Any, keys: Sequence[SortKey], values: Sequence[Any]) -> list[ColumnElement[bool]]:
     """A metric-first page's keyset test among the numbers, after the token `values` (keys[0] is the
@@ -222,11 +140,13 @@ def walk(
     max_results: int,
     token: Sequence[Any] | None,
     among_values: bool,
+    group: Any = None,
 ) -> tuple[Select[Any], Any]:
     """The walk of a page in the default order (keys: start_time, run_uuid) after `token` (the page
     token's bind parameters, None on the first page; `among_values`: the token has a start_time), and
     the subquery of `runs` its rows come from. Without a filter its first max_results + 1 runs are the
-    page (the budget: `budget_parameters(max_results + 1)`)."""
+    page (the budget: `budget_parameters(max_results + 1)`). `group`: the walk of one value of the
+    param or tag the page is ordered by (`value_group`): its runs only, that value first in each row."""
     if token is not None and among_values:  # among the runs with a start_time: an index range
         first = keys[0]
         bounds = [first.reached(token[0]), or_(first.differs(token[0]), after(keys[1:], token[1:]))]
@@ -246,12 +166,86 @@ def walk(
         parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "candidates"
     )
     walked = tuple(replace(k, expr=candidates.c[k.expr.name]) for k in keys)
-    columns = (candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
-    tests = (
-        [] if walking.node is None else [probing_run_filter(walking.node, walking.experiment_ids, candidates)]
+    lead = () if group is None else (page_parameter(GROUP_VALUE, String),)
+    columns = (
+        candidates.c.run_uuid,
+        *(k.label(f"k{i}") for i, k in enumerate((*lead, *(k.expr for k in walked)))),
     )
+    tests = [] if group is None else [group.has_value(candidates.c.run_uuid)]
+    if walking.node is not None:
+        tests.append(probing_run_filter(walking.node, walking.experiment_ids, candidates))
     statement = select(*columns).where(*tests).order_by(*(k.order() for k in walked)).limit(max_results + 1)
     return statement, candidates
+
+
+# ---- one value of a param or tag order (`walk_value`'s large groups) ------------------------------
+#: A value shared by more runs than this (with a prefix shorter than the index's) is a large group.
+GROUP_CAP = 2_000
+#: The bind parameters of the group walked: its value, and (group probe) where the value after the
+#: page token starts.
+GROUP_VALUE = "group_value"
+
+
+@dataclass(frozen=True)
+class ValueGroups:
+    """For a page ordered by one param or tag (`walk_value`): `probe` selects the first value at or
+    after the page token's in the page's order (its prefix) and how many runs of the experiments have
+    it (up to GROUP_CAP + 1); a large group's runs are read in the default order (`walk`, `group=`),
+    not whole."""
+
+    entity: str
+    key: str
+    experiment_ids: tuple[int, ...]
+    probe: Select[Any]
+
+    def has_value(self, run_uuid: Any) -> ColumnElement[bool]:
+        """The run has the ordered key with the group's value (a probe through the primary key)."""
+        table = RUN_KEYED_TABLES[self.entity]
+        rows = select(literal(1)).where(
+            table.c.run_uuid == run_uuid,
+            table.c.key == self.key,
+            table.c.value == page_parameter(GROUP_VALUE, String),
+        )
+        return exists(rows.offset(literal_column("0")))
+
+
+def value_groups(walking: Walking, ascending: bool, token: Sequence[Any] | None) -> ValueGroups:
+    """The `ValueGroups` of a page ordered by `walking`'s param or tag (after `token`, whose first value
+    is the token's value, or from the first value)."""
+    assert walking.order_entity is not None and walking.order_key is not None
+    table = RUN_KEYED_TABLES[walking.order_entity]
+    operator = "~<~" if ascending else "~>~"
+
+    def head(value: Any) -> Any:
+        return func.left(value, literal_column(str(VALUE_PREFIX)))
+
+    parts = []
+    for experiment_id in walking.experiment_ids:
+        rows = table.alias(f"first_value_{experiment_id}")
+        bounds = []
+        if token is not None:
+            bound = "~>=~" if ascending else "~<=~"
+            bounds = [head(rows.c.value).op(bound, is_comparison=True)(head(page_parameter("pos_0")))]
+        parts.append(
+            select(head(rows.c.value).label("head"))
+            .where(rows.c.experiment_id == experiment_id, rows.c.key == walking.order_key, *bounds)
+            .order_by(_using(head(rows.c.value), operator))
+            .limit(1)
+        )
+    first = _merged(parts, lambda rows: [_using(rows.c.head, operator)], 1, "first_value")
+    first_head = select(first.c.head).scalar_subquery()
+    sharing = (
+        select(literal(1))
+        .where(
+            in_experiments(table, walking.experiment_ids),
+            table.c.key == walking.order_key,
+            head(table.c.value) == first_head,
+        )
+        .limit(GROUP_CAP + 1)
+        .subquery("sharing")
+    )
+    probe = select(first_head, select(func.count()).select_from(sharing).scalar_subquery())
+    return ValueGroups(walking.order_entity, walking.order_key, walking.experiment_ids, probe)
 
 
 def walk_metric(

@@ -4,7 +4,7 @@ through `search_run_ids` / `search_experiment_ids`, on SQLite and PostgreSQL ali
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
+from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import (
+    Base,
     SqlExperiment,
     SqlExperimentTag,
     SqlLatestMetric,
@@ -154,3 +156,14 @@ def invalid(call: object, *args: object, **kwargs: object) -> ModelyardException
     assert info.value.error_code == errors.INVALID_PARAMETER_VALUE
     assert info.value.http_status == 400
     return info.value
+
+
+@pytest.fixture
+def db(db_uri: str) -> Iterator[Db]:
+    """An empty schema on each backend (import it into a test module to use it there)."""
+    engine = create_engine_for(db_uri)
+    Base.metadata.create_all(engine)
+    try:
+        yield Db(engine)
+    finally:
+        engine.dispose()

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from tests.integration import search_helpers
 from tests.integration.search_helpers import Db, R, invalid
 
 from modelyard.devstack.postgres import PostgresServer
@@ -26,15 +27,8 @@ from modelyard.store.sql.schema import (
 )
 from modelyard.store.tracking.sql_search import search_run_ids
 
-
-@pytest.fixture
-def db(db_uri: str) -> Iterator[Db]:
-    engine = create_engine_for(db_uri)
-    Base.metadata.create_all(engine)
-    try:
-        yield Db(engine)
-    finally:
-        engine.dispose()
+#: The `db` fixture (an empty schema on each backend).
+db = search_helpers.db
 
 
 # ---- filters on each entity -------------------------------------------------------------------
@@ -434,7 +428,9 @@ def test_experiment_paging(exps: Db) -> None:
     invalid(exps.experiment_page, max_results=50001)
 
 
-def test_store_pages_of_experiments_are_the_searchs_with_their_tags_in_key_order(exps: Db, tmp_path: Path) -> None:
+def test_store_pages_of_experiments_are_the_searchs_with_their_tags_in_key_order(
+    exps: Db, tmp_path: Path
+) -> None:
     """The store's page (on PostgreSQL one statement, each experiment's tags as two arrays) holds the
     search's experiments in its order, page after page, each as `get_experiment` reads it."""
     from modelyard.store.search.visibility import Visibility

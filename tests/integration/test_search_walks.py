@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from tests.integration import search_helpers
 from tests.integration.search_helpers import Db, R
 
 from modelyard.entities import ViewType
@@ -20,15 +21,8 @@ from modelyard.store.sql.schema import Base
 from modelyard.store.tracking import sql_anchors, sql_search, sql_walks
 from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
 
-
-@pytest.fixture
-def db(db_uri: str) -> Iterator[Db]:
-    engine = create_engine_for(db_uri)
-    Base.metadata.create_all(engine)
-    try:
-        yield Db(engine)
-    finally:
-        engine.dispose()
+#: The `db` fixture (an empty schema on each backend).
+db = search_helpers.db
 
 
 @pytest.fixture

@@ -289,11 +289,7 @@ def walk_metric(
         )
     # A subquery, not a CTE: the outer query knows it is in value order and reads it lazily.
     candidates = _merged(parts, order, budget, "metric_candidates", with_ties=True)
-    run = (
-        select(runs_t)
-        .where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
-        .lateral("walked_run")
-    )
+    run = _run_of(walking, candidates)
     walked = (replace(rest[0], expr=candidates.c.value),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in rest[1:])
     bounds = []
@@ -305,18 +301,7 @@ def walk_metric(
         literal(0, Integer).label("k0"),
         *(k.expr.label(f"k{i + 1}") for i, k in enumerate(walked)),
     )
-    tests = []
-    if walking.node is not None:
-        # Probes on the candidate's run id: PostgreSQL tests them before reading the run's row.
-        tests = [probing_run_filter(walking.node, walking.experiment_ids, run, candidates.c.run_uuid)]
-    statement = (
-        select(*columns)
-        .select_from(candidates.join(run, true()))
-        .where(*bounds, *tests)
-        .order_by(*(k.order() for k in walked))
-        .limit(max_results + 1)
-    )
-    return statement, run
+    return _page_of_candidates(walking, candidates, run, columns, bounds, walked, max_results), run
 
 
 def walk_value(
@@ -358,28 +343,47 @@ def walk_value(
             .fetch(budget, with_ties=True)
         )
     candidates = _merged(parts, order, budget, "value_candidates", with_ties=True)
-    run = (
-        select(runs_t)
-        .where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
-        .lateral("walked_run")
-    )
+    run = _run_of(walking, candidates)
     walked = (replace(keys[0], expr=candidates.c.value, nullable=False),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in keys[1:])
     bounds = [] if token is None else [after(walked, token)]
     columns = (candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
+    # The prefix first (the order the candidates come in, so the sort is incremental and stops with
+    # the page), then the whole key: the same order, as a value's prefix sorts as the value does.
+    return _page_of_candidates(
+        walking, candidates, run, columns, bounds, walked, max_results, order(candidates)
+    ), run
+
+
+def _run_of(walking: Walking, candidates: Any) -> Any:
+    """The run of each candidate, in scope, by primary key (LATERAL: read in the candidates' order)."""
+    rows = select(runs_t).where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
+    return rows.lateral("walked_run")
+
+
+def _page_of_candidates(
+    walking: Walking,
+    candidates: Any,
+    run: Any,
+    columns: Sequence[Any],
+    bounds: Sequence[ColumnElement[bool]],
+    keys: Sequence[SortKey],
+    max_results: int,
+    lead: Sequence[Any] = (),
+) -> Select[Any]:
+    """The page among a key's candidates (run id and value, in order) joined to their runs (LATERAL
+    `run`): after the page token (`bounds`), the filter's probes tested on the candidate's run id
+    (PostgreSQL tests them before reading the run's row), in `lead` then `keys` order."""
     tests = []
     if walking.node is not None:
         tests = [probing_run_filter(walking.node, walking.experiment_ids, run, candidates.c.run_uuid)]
-    # The prefix first (the order the candidates come in, so the sort is incremental and stops with
-    # the page), then the whole key: the same order, as a value's prefix sorts as the value does.
-    statement = (
+    return (
         select(*columns)
         .select_from(candidates.join(run, true()))
         .where(*bounds, *tests)
-        .order_by(*order(candidates), *(k.order() for k in walked))
+        .order_by(*lead, *(k.order() for k in keys))
         .limit(max_results + 1)
     )
-    return statement, run
 
 
 def _using(expression: Any, operator: str) -> Any:

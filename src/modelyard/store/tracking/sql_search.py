@@ -508,24 +508,25 @@ def _count_conditions(
 @dataclass(frozen=True)
 class RunSample:
     """For estimating how many runs a search matches without reading them all (PostgreSQL, one
-    experiment, one lifecycle stage): `in_view` selects the runs in the experiment and view (the
-    planner estimates that well), `matches` (None without a filter) counts those of the newest `size`
-    of them that match, read from the runs index in order and tested by the filter's probes as a
-    page's walk is (a cost the planner cannot misjudge: `size` runs at most)."""
+    experiment): `in_view` selects the runs in the experiment and view (the planner estimates that
+    well), `matches` (None without a filter) counts those of the newest `size` of them that match,
+    read from the runs index in order (each lifecycle stage's range, merged) and tested by the
+    filter's probes as a page's walk is (a cost the planner cannot misjudge: `size` runs at most),
+    with `params`."""
 
     in_view: Select[Any]
     matches: Select[Any] | None
     size: int
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def run_sample(
     experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
 ) -> RunSample | None:
-    """A `RunSample` of the search on PostgreSQL, or None where a walk does not apply (several
-    experiments or lifecycle stages; see `sql_walks`)."""
+    """A `RunSample` of the search on PostgreSQL, or None for a search of several experiments."""
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
-    if len(exp_ids) != 1 or len(ViewType.stages(view)) != 1:
+    if len(exp_ids) != 1:
         return None
     plan = _run_search_plan(exp_ids, filter_string or "", view, 1, (), "postgresql")
     scope = _run_conditions(exp_ids, None, view, "postgresql")
@@ -533,14 +534,13 @@ def run_sample(
     walking = plan.walking
     if walking is None or walking.node is None:
         return RunSample(in_view, None, size)
-    newest = select(runs_t).where(*scope).order_by(*(k.order() for k in plan.keys)).limit(size)
-    sample = newest.subquery("sample")
+    _, newest = walk(replace(walking, node=None), plan.keys, size, None, False)
     matches = (
         select(func.count())
-        .select_from(sample)
-        .where(probing_run_filter(walking.node, walking.experiment_ids, sample))
+        .select_from(newest)
+        .where(probing_run_filter(walking.node, walking.experiment_ids, newest))
     )
-    return RunSample(in_view, matches, size)
+    return RunSample(in_view, matches, size, budget_parameters(size))
 
 
 def build_run_ids_query(

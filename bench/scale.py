@@ -49,12 +49,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from sqlalchemy import event
 
 from bench import scale_data, scale_report
 from bench.httpc import Conn
+from bench.measure import ServerCpu
 from bench.scale_mlflow import CAP_SECONDS, MlflowSide
 from bench.scale_report import Cell, cpu_text, median, ratio_text
 from bench.workloads.common import API
@@ -120,76 +120,6 @@ CASES = (
 )
 #: Rounds of the heavy cases (at most).
 HEAVY_ROUNDS = 3
-
-
-# ---- CPU of the server side ------------------------------------------------------------------------
-_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_ns(pid: int) -> int:
-    """CPU time of every thread of a process (a worker's thread pool runs the sync routes)."""
-    total = 0
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-    return total
-
-
-def _reaped_ns(pid: int) -> int:
-    """CPU time of the children `pid` has waited for (cutime + cstime, clock ticks): PostgreSQL's
-    parallel workers live for one query, and this is where their time ends up."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return (int(fields[13]) + int(fields[14])) * _TICK_NS
-
-
-def _tree(pid: int) -> list[int]:
-    try:
-        root = psutil.Process(pid)
-        return [pid, *(p.pid for p in root.children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return []
-
-
-class ServerCpu:
-    """CPU time of a service's processes and of PostgreSQL's (every backend, the parallel workers a
-    query started and ended, the background processes, which are idle but for noise)."""
-
-    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
-        self.service_pid = service_pid
-        self.postmaster_pid = postmaster_pid
-        self._service = _tree(service_pid)
-
-    def _sum(self, pids: list[int]) -> int:
-        return sum(_cpu_ns(pid) for pid in pids)
-
-    @contextmanager
-    def measure(self, out: list[tuple[int, int]]) -> Iterator[None]:
-        """Appends (service ns, PostgreSQL ns) spent inside the block."""
-        database = _tree(self.postmaster_pid)
-        service0, database0 = self._sum(self._service), {pid: _cpu_ns(pid) for pid in database}
-        reaped = _reaped_ns(self.postmaster_pid)
-        yield
-        service = self._sum(self._service) - service0
-        after = {pid: _cpu_ns(pid) for pid in {*database, *_tree(self.postmaster_pid)}}
-        live = sum(ns - database0.get(pid, 0) for pid, ns in after.items() if ns)
-        # A process that ended inside the window counts through its parent's reaped time.
-        gone = sum(database0[pid] for pid in database if after.get(pid, 0) == 0)
-        out.append((service, live + _reaped_ns(self.postmaster_pid) - reaped - gone))
-
-    def refresh(self) -> None:
-        """The service's processes again (a worker that restarted)."""
-        self._service = _tree(self.service_pid)
 
 
 # ---- the database ----------------------------------------------------------------------------------
@@ -266,14 +196,20 @@ def _body(side: Side, label: str, case: Case) -> bytes:
     return json.dumps(body).encode()
 
 
-def measure_rest(side: Side, cases: tuple[Case, ...], rounds: int) -> dict[tuple[str, str], Cell]:
-    """Every (case, size) once per round, the sizes in a rotating order; each request measured alone."""
-    labels = list(side.experiments)
-    cells = {(label, case.name): Cell() for label in labels for case in cases}
+def measure_rest(
+    sides: list[Side], cases: tuple[Case, ...], rounds: int
+) -> list[dict[tuple[str, str], Cell]]:
+    """Every (case, size) of every side once per round, the sizes' (and sides') order rotating; each
+    request measured alone. One dict of cells per side."""
+    labels = list(sides[0].experiments)
+    cells = [{(label, case.name): Cell() for label in labels for case in cases} for _ in sides]
     headers = {"Content-Type": "application/json"}
-    conn = Conn(side.url, timeout=side.cap or 600)
+    conns = [Conn(side.url, timeout=side.cap or 600) for side in sides]
 
-    def ask(label: str, case: Case, cell: Cell, measured: bool) -> None:
+    def ask(i: int, label: str, case: Case, measured: bool) -> None:
+        side, conn, cell = sides[i], conns[i], cells[i][(label, case.name)]
+        if cell.capped:
+            return
         body = _body(side, label, case)
         spent: list[tuple[int, int]] = []
         t = time.perf_counter()
@@ -296,21 +232,25 @@ def measure_rest(side: Side, cases: tuple[Case, ...], rounds: int) -> dict[tuple
             cell.database.append(spent[0][1] / 1e6)
             cell.wall.append(wall * 1000)
 
+    order = list(range(len(sides)))
     try:
         for case in cases:  # warm: plans cached, pages read once; a capped cell is not asked again
             for label in labels:
-                ask(label, case, cells[(label, case.name)], measured=False)
+                for i in order:
+                    ask(i, label, case, measured=False)
         for r in range(rounds):
             for case in cases:
                 if case.heavy and r >= HEAVY_ROUNDS:
                     continue
                 for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-                    cell = cells[(label, case.name)]
-                    if not cell.capped:
-                        ask(label, case, cell, measured=True)
-            _say(f"  {side.name}: round {r + 1}/{rounds}, load {os.getloadavg()[0]:.1f}")
+                    for i in order if r % 2 == 0 else order[::-1]:
+                        ask(i, label, case, measured=True)
+            _say(
+                f"  {', '.join(s.name for s in sides)}: round {r + 1}/{rounds}, load {os.getloadavg()[0]:.1f}"
+            )
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
     return cells
 
 
@@ -450,6 +390,30 @@ def tables(
     return "\n".join(out).rstrip()
 
 
+def versus_table(
+    cases: tuple[Case, ...],
+    labels: list[str],
+    new: dict[tuple[str, str], Cell],
+    old: dict[tuple[str, str], Cell],
+    name: str,
+) -> str:
+    """This tree against another, per case and size: CPU ms each and the median of the rounds' ratios."""
+
+    def cell(case: str, label: str) -> str:
+        a, b = old[(label, case)], new[(label, case)]
+        ratios = [y / x for x, y in zip(a.cpu, b.cpu, strict=False) if x > 0]
+        low, high = scale_report.quartiles(ratios)
+        return f"{_ms(median(b.cpu))} / {_ms(median(a.cpu))}: {median(ratios):.2f}x ({low:.2f}-{high:.2f})"
+
+    title = (f"This tree / {name}, interleaved on the same database: CPU ms per first page (this / {name}: the"
+             " median of the rounds' ratios, interquartile range):")  # fmt: skip
+    return "\n".join(scale_report.table(title, [c.name for c in cases], labels, cell))
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def _share(cell: Cell | None) -> str:
     if cell is None or not cell.service:
         return "-"
@@ -476,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", help="only the cases whose name contains one of these")
     parser.add_argument("--keep", type=Path, help="keep the cluster in this folder (reused when it exists)")
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--against", type=Path, help="also measure this tree's service, interleaved (A/B)")
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes)
     cases = tuple(c for c in CASES if not args.cases or any(word in c.name for word in args.cases))
@@ -487,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     service: GunicornService | None = None
     mlflow: MlflowSide | None = None
+    stoppers: list[Any] = []
     try:
         uri = server.uri("scale") if server.database_exists("scale") else server.create_database("scale")
         engine = create_engine_for(uri)
@@ -513,13 +479,31 @@ def main(argv: list[str] | None = None) -> int:
             ids = build(uri, {experiment_name(sizes[0]): sizes[0], NEIGHBOURS: NEIGHBOUR_RUNS}, root)
             alone = Side("modelyard", service.url, ServerCpu(service.pid, server.pid),
                          {f"{sizes[0]:,} alone": ids[experiment_name(sizes[0])]}, ids[NEIGHBOURS])  # fmt: skip
-            cells.update(measure_rest(alone, cases, args.rounds))
+            cells.update(measure_rest([alone], cases, args.rounds)[0])
             plans.update(explain_and_totals(uri, root, alone, cases, cells, 3))
             labels += list(alone.experiments)
         ids = build(uri, {**wanted, NEIGHBOURS: NEIGHBOUR_RUNS}, root)
         ours = Side("modelyard", service.url, ServerCpu(service.pid, server.pid),
                     {f"{s:,}": ids[experiment_name(s)] for s in sizes}, ids[NEIGHBOURS])  # fmt: skip
-        cells.update(measure_rest(ours, cases, args.rounds))
+        sides = [ours]
+        if args.against is not None:
+            # The same service from another tree (its src/ first on PYTHONPATH), on the same database.
+            base_service = GunicornService(
+                TRACKING, free_port(), base / "tracking-against.log",
+                env={"MODELYARD_BACKEND_STORE_URI": uri, "MODELYARD_ARTIFACTS_DESTINATION": str(root),
+                     "PYTHONPATH": str(args.against.resolve() / "src")},
+                workers=1, tied_to_parent=True,
+            )  # fmt: skip
+            base_service.start(timeout=120)
+            assert base_service.pid is not None
+            stoppers.append(base_service.stop)
+            sides.append(Side(f"{args.against.name}", base_service.url, ServerCpu(base_service.pid, server.pid),
+                              ours.experiments, ours.neighbours))  # fmt: skip
+        measured = measure_rest(sides, cases, args.rounds)
+        cells.update(measured[0])
+        if args.against is not None:
+            print(versus_table(cases, list(ours.experiments), measured[0], measured[1], args.against.name))
+            stoppers.pop()()
         plans.update(explain_and_totals(uri, root, ours, cases, cells, 3))
         labels += list(ours.experiments)
         service.stop()
@@ -531,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
             ml_ids = mlflow.build({**wanted, NEIGHBOURS: NEIGHBOUR_RUNS}, str(base / "mlflow-artifacts"), T0)
             side = Side("mlflow", mlflow.url, ServerCpu(mlflow.pid, server.pid),
                         {f"{s:,}": ml_ids[experiment_name(s)] for s in sizes}, ml_ids[NEIGHBOURS], CAP_SECONDS)  # fmt: skip
-            theirs = measure_rest(side, tuple(c for c in cases if c.mlflow), args.mlflow_rounds)
+            theirs = measure_rest([side], tuple(c for c in cases if c.mlflow), args.mlflow_rounds)[0]
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         header = (
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}, git {_git_head()}"
@@ -542,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_readme:
             scale_report.update_readme(section)
     finally:
+        for stop in stoppers:
+            stop()
         if mlflow is not None:
             mlflow.stop()
         if service is not None:

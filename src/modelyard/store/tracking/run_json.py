@@ -92,7 +92,8 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
         sql = search.memo.get(key)
         if sql is None:
             sql = search.memo.setdefault(key, _compile(connection, statement))
-        return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)[0]
+        # Prepared once repeated: a plan that does not depend on the values (planning was ~0.4 ms).
+        return fetch_compiled(connection, sql[0], {**sql[1], **search.params})[0]
 
     keys = slice(4, None)
     rows, token = search.paginate(search.fetch(execute, keys, count), keys)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import server_errors
+from tests.support import server_errors, startups
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
 
@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     server_errors.install()
+    startups.install()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_WorkerFindings(), "modelyard-worker-findings")
 
@@ -69,6 +70,7 @@ class _WorkerFindings:
     def pytest_testnodedown(node: Any, error: Any) -> None:
         found = getattr(node, "workeroutput", {}).get("server_errors", ())  # none when a worker crashed
         server_errors.FINDINGS.extend(server_errors.Finding(**finding) for finding in found)
+        startups.merge(getattr(node, "workeroutput", {}).get("startups", ()))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -81,6 +83,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             {"service": f.service, "test": f.test, "log_path": str(f.log_path), "excerpt": f.excerpt}
             for f in server_errors.FINDINGS
         ]
+        workeroutput["startups"] = startups.to_wire()
     if server_errors.FINDINGS:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -97,6 +100,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in startups.report():
+        terminalreporter.write_line(line)
     if STARTUP_TIMES:
         parts = ", ".join(f"{name} {secs:.2f}s" for name, secs in STARTUP_TIMES.items())
         terminalreporter.write_line(f"modelyard fixture start-up: {parts}")
@@ -149,6 +154,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
     atexit.register(cleanup)
     started = time.monotonic()
+    startups.record("postgres")
     server.start()
     STARTUP_TIMES["postgres"] = time.monotonic() - started
     try:
@@ -198,6 +204,7 @@ def s3_server() -> Iterator[S3Server]:
 
     atexit.register(cleanup)
     started = time.monotonic()
+    startups.record("s3 (moto)")
     server.start()
     STARTUP_TIMES["s3"] = time.monotonic() - started
     try:

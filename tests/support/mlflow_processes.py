@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support import startups
+
 from modelyard.devstack.process import (
     LOOPBACK,
     death_signal_hook,
@@ -32,6 +34,7 @@ def run_mlflow(
 ) -> Iterator[str]:
     """`python -m mlflow <args> --host 127.0.0.1 --port <free>` in its own process group until the block
     exits; yields its base URL once `health_path` answers, and prints its log if anything fails."""
+    startups.record(f"mlflow {args[0]}")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = workdir / f"mlflow-{args[0]}.log"

@@ -16,11 +16,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support import server_errors, startups
+from tests.support.mlflow_processes import mlflow_tracking_server
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
 
@@ -97,6 +100,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     server_errors.CURRENT.update(
         test=item.nodeid, allowed=item.get_closest_marker("allow_server_errors") is not None
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    # After the test's own fixtures are torn down: what the shared servers logged during it.
+    try:
+        return (yield)
+    finally:
+        server_errors.check_shared()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -266,6 +278,82 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
             for service in started:
                 print_log(service)
         stack.close()
+
+
+# --- shared tracking services ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SharedServer:
+    """A tracking service (2 gunicorn workers, artifacts in a local folder it serves) that every test on
+    this pytest process needing just "a server" of its backend shares. Tests isolate themselves by unique
+    experiment and model names (`unique_name`), never by an empty database: others' rows are there."""
+
+    kind: str
+    service: GunicornService
+    backend_store_uri: str
+    artifacts: Path
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    @property
+    def log_path(self) -> Path:
+        return self.service.log_path
+
+
+@contextmanager
+def _shared_tracking(kind: str, workdir: Path, backend_store_uri: str | None = None) -> Iterator[SharedServer]:
+    t0 = time.monotonic()
+    with start_tracking_server(workdir, backend_store_uri, workers=2) as service:
+        STARTUP_TIMES.setdefault(f"shared {kind} tracking", time.monotonic() - t0)
+        server_errors.share(service)
+        yield SharedServer(kind, service, str(service.env["MODELYARD_BACKEND_STORE_URI"]), workdir / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def shared_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    """The session's tracking service on SQLite (see `SharedServer`); started on first use."""
+    with _shared_tracking("sqlite", tmp_path_factory.mktemp("shared-sqlite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared_postgres_server(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedServer]:
+    """The session's tracking service on a PostgreSQL database of its own (see `SharedServer`)."""
+    name = f"shared_{uuid.uuid4().hex[:12]}"
+    uri = postgres_server.create_database(name)
+    try:
+        with _shared_tracking("postgres", tmp_path_factory.mktemp("shared-postgres"), uri) as server:
+            yield server
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest) -> SharedServer:
+    """The same test on both backends (`[sqlite]` / `[postgres]`, as `db_uri`), against the shared
+    tracking service of that backend. For a test that only needs a server: one that needs an empty
+    database, special settings, its own workers or to stop the server uses `tracking_server`."""
+    server: SharedServer = request.getfixturevalue(f"shared_{request.param}_server")
+    return server
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses (for experiments, registered models, ... on a shared server)."""
+    return f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `mlflow server` (SQLite, local artifacts, proxied, 1 worker) for the session: the
+    reference that compat and client tests compare modelyard's answers with. Shared: tests name their
+    experiments and models uniquely."""
+    workdir = tmp_path_factory.mktemp("mlflow-reference")
+    with mlflow_tracking_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
+        yield url
 
 
 @pytest.fixture

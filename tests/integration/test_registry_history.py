@@ -14,7 +14,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from tests.conftest import TrackingServerFactory
+from tests.conftest import SharedServer
 
 from modelyard.store.registry import history
 from modelyard.store.registry.sql_store import SqlRegistryStore
@@ -23,8 +23,9 @@ from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 
 @pytest.fixture
-def server(db_uri: str, tracking_server: TrackingServerFactory) -> str:
-    return tracking_server(db_uri)
+def server(shared_server: SharedServer) -> str:
+    """The session's shared tracking service of each backend (every test names its own models)."""
+    return shared_server.url
 
 
 @pytest.fixture

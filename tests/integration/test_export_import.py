@@ -19,8 +19,8 @@ def test_export_import_between_two_stacks_and_again(
     import mlflow
 
     monkeypatch.setenv("EXPORT_TMP", str(tmp_path / "snap"))
-    first = tracking_server(postgres_uri, workers=1)
-    second = tracking_server(workers=1)  # SQLite, its own artifacts
+    first = tracking_server(postgres_uri)
+    second = tracking_server()  # SQLite, its own artifacts
     logged = log_runs(first, tmp_path)
     bundle = str(tmp_path / "bundle.tar")
     cli("export", "--tracking-uri", first, "--experiments", "moving", "--models", "promo", "--output", bundle)
@@ -39,7 +39,7 @@ def test_export_import_between_two_stacks_and_again(
     assert "imported 3 runs and 1 models" in again.stdout
     assert snapshot(second) == before
 
-    third = tracking_server(workers=1)
+    third = tracking_server()
     promoted = cli("models", "promote", "promo/1", "--from", first, "--to", third, "--alias", "prod")
     assert "promo version 1 on" in promoted.stdout and "(@prod)" in promoted.stdout
     from mlflow import MlflowClient

@@ -56,14 +56,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `-n N --dist loadgroup` (make test), each test module runs whole on one process, so its
-    module-scoped servers (a browser, an MLflow server) start once; a test marked
+    """Under `-n N --dist loadgroup` (make test), a test that uses a module- or class-scoped fixture (a
+    browser, a server of the module's own) runs on the same process as the rest of its module, so that
+    fixture starts once; every other test is scheduled on its own, wherever a process is free (the
+    servers most tests need are per process anyway: `shared_server`, `postgres_server`, ...), so a
+    long module no longer keeps one process busy while the other idles. A test marked
     `xdist_group("name")` joins that group instead (tests that share something fixed, like a port)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        if item.get_closest_marker("xdist_group") is None and _uses_module_state(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+_MODULE_SCOPES = frozenset({"module", "class", "package"})
+
+
+def _uses_module_state(item: pytest.Item) -> bool:
+    """Whether any fixture the test uses (directly or through others) lives longer than the test but
+    not for the whole session."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True
+    return any(defs and defs[-1].scope in _MODULE_SCOPES for defs in info.name2fixturedefs.values())
 
 
 class _WorkerFindings:

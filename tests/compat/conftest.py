@@ -39,11 +39,12 @@ class CompatServer:
     log_path: Path
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
     """The session's shared tracking server of the parametrized backend (tests/conftest.py's
     `shared_sqlite_server` / `shared_postgres_server`, which other suites' tests use too); with
-    MODELYARD_COMPAT_SERVER=mlflow, MLflow's own server on a fresh database, for the module."""
+    MODELYARD_COMPAT_SERVER=mlflow, MLflow's own server on a fresh database. Session-scoped, so a
+    compat module needs no process of its own (see `pytest_collection_modifyitems`)."""
     if not REFERENCE:
         shared: SharedServer = request.getfixturevalue(f"shared_{request.param}_server")
         yield CompatServer(shared.url, shared.log_path)

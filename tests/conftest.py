@@ -264,7 +264,10 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Factory: `tracking_server(backend_store_uri=None, env=None, workers=2) -> base URL`.
 
     Each call runs the tracking service under real gunicorn (migrating the database first); all are
-    stopped at teardown, and a failing test gets their logs in its captured output.
+    stopped at teardown, and a failing test gets their logs in its captured output. Each call costs a
+    start-up (~2 CPU seconds a worker): a test that just needs a server uses `shared_server` (or
+    `shared_sqlite_server` / `shared_postgres_server`) instead, and one not about workers passes
+    `workers=1`.
     """
     from contextlib import ExitStack
 

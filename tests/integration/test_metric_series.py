@@ -312,3 +312,25 @@ def test_a_write_during_a_build_leaves_the_stored_series_out_of_date(
     again = metric_series(engine, [run_id], "loss", max_points=100)[run_id]
     assert again.summary is not None and again.summary.max == 500.0 and again.summary.count == 3001
     assert _stored(store, run_id) == {("loss", "step", 100): 3}
+
+
+@pytest.mark.postgres
+def test_a_database_that_refuses_the_write_still_answers(
+    pg_store: SqlTrackingStore, postgres_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storing a series is best effort: through a read-only connection the chart still loads."""
+    from sqlalchemy import create_engine
+
+    from modelyard.store.sql.engine import normalize_uri
+
+    run_id = pg_store.create_run(pg_store.create_experiment("ro"), "u", T0).info.run_id
+    _log(pg_store, run_id, "loss", [(s, T0 + s, float(s % 50)) for s in range(3000)])
+    read_only = create_engine(
+        normalize_uri(postgres_uri), connect_args={"options": "-c default_transaction_read_only=on"}
+    )
+    try:
+        series = metric_series(read_only, [run_id], "loss", max_points=100)[run_id]
+    finally:
+        read_only.dispose()
+    assert series.sampled and series.summary is not None and series.summary.count == 3000
+    assert _stored(pg_store, run_id) == {} and "Could not store the chart series" in caplog.text

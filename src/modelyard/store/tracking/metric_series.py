@@ -45,6 +45,7 @@ Used by the run page's charts and, for overlaid charts, the compare page; keep t
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from collections.abc import Sequence
@@ -54,12 +55,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, case, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelyard.entities.run import float_from_json, float_to_json
 from modelyard.exceptions import ModelyardException
 from modelyard.store.sql.engine import READ_ONLY
 from modelyard.store.sql.schema import SqlLatestMetric, SqlMetric, SqlMetricSeriesCache
 
+_log = logging.getLogger(__name__)
 X_AXES = ("step", "timestamp", "relative")
 #: About one point per horizontal pixel of a wide chart.
 DEFAULT_MAX_POINTS = 1500
@@ -265,7 +268,10 @@ def _stored_series(
 
 def _store_series(engine: Engine, built: list[tuple[RunSeries, int]], max_points: int) -> None:
     """Keep sampled whole-history series, each with the history_version it was built at (read before
-    its points were): a write of the key since makes it out of date, never wrong."""
+    its points were): a write of the key since makes it out of date, never wrong. Rows go in in run
+    order (two requests storing the same runs lock them in one order). Best effort: a database that
+    refuses the write (a read-only user, a lock or statement timeout) costs the next load a recompute,
+    not this one its answer."""
     cache = SqlMetricSeriesCache.__table__
     rows = [
         {
@@ -276,16 +282,21 @@ def _store_series(engine: Engine, built: list[tuple[RunSeries, int]], max_points
             "history_version": version,
             "body": _encode(series),
         }
-        for series, version in built
+        for series, version in sorted(built, key=lambda item: item[0].run_id)
     ]
     insert = pg_insert(cache).values(rows)
-    with engine.begin() as conn:
-        conn.execute(
-            insert.on_conflict_do_update(
-                constraint="metric_series_cache_pk",
-                set_={"history_version": insert.excluded.history_version, "body": insert.excluded.body},
-                where=cache.c.history_version < insert.excluded.history_version,
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert.on_conflict_do_update(
+                    constraint="metric_series_cache_pk",
+                    set_={"history_version": insert.excluded.history_version, "body": insert.excluded.body},
+                    where=cache.c.history_version < insert.excluded.history_version,
+                )
             )
+    except SQLAlchemyError as exc:
+        _log.warning(
+            "Could not store the chart series of %d run(s) for %r: %s", len(rows), built[0][0].key, exc
         )
 
 

@@ -23,12 +23,21 @@ T0 = 1_700_000_000_000
 BATCH = 1000
 
 
-@pytest.fixture
-def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    migrate.upgrade(db_uri)
-    engine = create_engine_for(db_uri)
+def _opened(uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    migrate.upgrade(uri)
+    engine = create_engine_for(uri)
     yield SqlTrackingStore(engine, str(tmp_path / "artifacts"))
     engine.dispose()
+
+
+@pytest.fixture
+def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    yield from _opened(db_uri, tmp_path)
+
+
+@pytest.fixture
+def pg_store(postgres_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    yield from _opened(postgres_uri, tmp_path)
 
 
 def _log(store: SqlTrackingStore, run_id: str, key: str, points: list[tuple[int, int, float]]) -> None:
@@ -199,14 +208,6 @@ def _stored(store: SqlTrackingStore, run_id: str) -> dict[tuple[str, str, int], 
             {"r": run_id},
         )
         return {(key, axis, points): version for key, axis, points, version in rows}
-
-
-@pytest.fixture
-def pg_store(postgres_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    migrate.upgrade(postgres_uri)
-    engine = create_engine_for(postgres_uri)
-    yield SqlTrackingStore(engine, str(tmp_path / "artifacts"))
-    engine.dispose()
 
 
 @pytest.mark.postgres

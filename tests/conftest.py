@@ -74,11 +74,16 @@ _MODULE_SCOPES = frozenset({"module", "class", "package"})
 
 def _uses_module_state(item: pytest.Item) -> bool:
     """Whether any fixture the test uses (directly or through others) lives longer than the test but
-    not for the whole session."""
+    not for the whole session, or is a session fixture of the test's own module (made for it alone:
+    on two processes it would be made twice)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return True
-    return any(defs and defs[-1].scope in _MODULE_SCOPES for defs in info.name2fixturedefs.values())
+    module = item.nodeid.split("::", 1)[0]
+    for defs in info.name2fixturedefs.values():
+        if defs and (defs[-1].scope in _MODULE_SCOPES or (defs[-1].scope == "session" and defs[-1].baseid == module)):
+            return True
+    return False
 
 
 class _WorkerFindings:

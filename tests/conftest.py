@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import server_errors, startups
+from tests.support import server_errors, startups, xdist_groups
 from tests.support.mlflow_processes import mlflow_tracking_server
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     server_errors.install()
     startups.install()
+    xdist_groups.configure(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_WorkerFindings(), "modelyard-worker-findings")
 
@@ -67,6 +68,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is None and _uses_module_state(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    xdist_groups.publish(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    # xdist's own loadgroup never sees the groups under pytest 9: see tests/support/xdist_groups.py.
+    return xdist_groups.make_scheduler(config, log)
 
 
 _MODULE_SCOPES = frozenset({"module", "class", "package"})

@@ -26,6 +26,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+# One BLAS/OpenMP thread: idle pool threads spinning on a busy machine add tens of ms of CPU to a fit at
+# random, which the CPU columns would read as autologging's.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 # Run as a script, this folder is sys.path[0], where bench/profile.py would shadow the standard library's
 # `profile` (which cProfile imports); the repository root goes there instead.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:

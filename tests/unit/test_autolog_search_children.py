@@ -15,9 +15,9 @@ from modelyard.entities import ViewType
 
 def _children(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bulk: bool) -> list[dict[str, Any]]:
     """The child runs of one GridSearchCV of 3 candidates, logged into experiment bulk/each of one database."""
-    from sklearn.datasets import load_iris
+    from sklearn.datasets import load_diabetes
     from sklearn.model_selection import GridSearchCV
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.tree import DecisionTreeRegressor
 
     import modelyard.client.run_import as run_import
 
@@ -33,10 +33,10 @@ def _children(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bulk: bool) -> li
     try:
         modelyard.set_experiment(experiment := "bulk" if bulk else "each")
         modelyard.sklearn.autolog(log_models=False)
-        X, y = load_iris(return_X_y=True, as_frame=True)
+        X, y = load_diabetes(return_X_y=True, as_frame=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]}, cv=2).fit(X, y)
+            GridSearchCV(DecisionTreeRegressor(random_state=0), {"max_depth": [1, 2, 3]}, cv=2).fit(X, y)
         client = modelyard.client.Client()
         runs = client.search_runs(
             [modelyard.get_experiment_by_name(experiment).experiment_id], run_view_type=ViewType.ALL

@@ -26,6 +26,7 @@ from tests.support import server_errors, startups, xdist_groups
 from tests.support.mlflow_processes import mlflow_tracking_server
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
+from tests.support.torch_install import ensure_torch
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import free_port
@@ -266,6 +267,18 @@ def s3_bucket(s3_server: S3Server) -> str:
     name = f"test-{uuid.uuid4().hex[:20]}"
     s3_server.create_bucket(name)
     return name
+
+
+# --- torch -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def torch() -> Any:
+    """The `torch` module for the pytorch flavor's tests, installed into this venv on first use
+    (`tests/support/torch_install.py`: the pinned CPU wheel from local disk, ~1 min once; a stamp in
+    the venv skips it after). The tests that need torch never skip: they install it."""
+    module, seconds = ensure_torch()
+    if seconds:
+        STARTUP_TIMES["torch install"] = seconds
+    return module
 
 
 # --- services --------------------------------------------------------------------------------------

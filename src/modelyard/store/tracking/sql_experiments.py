@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Integer, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from modelyard.entities import Experiment, ExperimentTag, LifecycleStage, PagedL
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.store.search.visibility import Visibility
-from modelyard.store.sql.dialect import upsert_insert
+from modelyard.store.sql.dialect import in_list_param, list_param, upsert_insert
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
 from modelyard.store.tracking import artifact_locations
 from modelyard.store.tracking.sql_sessions import SqlSessions, now_ms
@@ -177,28 +177,47 @@ class SqlExperiments(SqlSessions):
                 )
 
     def _load_experiments(self, session: Session, ids: list[int]) -> list[Experiment]:
+        """The experiments `ids`, in that order: two statements built once per dialect, plain columns read
+        by position (a page of 100 with their tags was ~300 ORM instances, most of the search's CPU)."""
         if not ids:
             return []
-        rows = {
-            r.experiment_id: r
-            for r in session.scalars(select(SqlExperiment).where(SqlExperiment.experiment_id.in_(ids)))
-        }
+        queries = _LOADING[session.get_bind().dialect.name == "postgresql"]
+        params = {"ids": list_param(ids, int, queries.postgres)}
+        rows = {row[0]: row for row in session.execute(queries.experiments, params)}
         tags: dict[int, dict[str, str]] = {}
-        for t in session.scalars(select(SqlExperimentTag).where(SqlExperimentTag.experiment_id.in_(ids))):
-            tags.setdefault(t.experiment_id, {})[t.key] = t.value or ""
+        for experiment_id, key, value in session.execute(queries.tags, params):
+            tags.setdefault(experiment_id, {})[key] = value or ""
+        root = self.default_artifact_root
         return [
             Experiment(
                 experiment_id=str(i),
-                name=rows[i].name,
-                artifact_location=self._experiment_location(rows[i]),
-                lifecycle_stage=rows[i].lifecycle_stage,
+                name=name,
+                # Experiment 0 is created by the migration, before any artifact root is known.
+                artifact_location=location or artifact_locations.location_for(root, i),
+                lifecycle_stage=stage,
                 tags=tags.get(i, {}),
-                creation_time=rows[i].creation_time,
-                last_update_time=rows[i].last_update_time,
+                creation_time=created,
+                last_update_time=updated,
             )
             for i in ids
             if i in rows
+            for _, name, location, stage, created, updated in (rows[i],)
         ]
+
+
+class _Loading:
+    """The statements that load a page of experiments, with an `ids` list parameter."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        e, t = SqlExperiment, SqlExperimentTag
+        self.experiments = select(
+            e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time
+        ).where(in_list_param(e.experiment_id, "ids", Integer, postgres))
+        self.tags = select(t.experiment_id, t.key, t.value).where(in_list_param(t.experiment_id, "ids", Integer, postgres))
+
+
+_LOADING = {True: _Loading(postgres=True), False: _Loading(postgres=False)}
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

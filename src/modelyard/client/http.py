@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 
 from modelyard.credentials import credentials_from_env, env_value
 from modelyard.exceptions import ModelyardException, RestException
+from modelyard.http_session import EnvironmentCachingSession
 from modelyard.protocol import errors
 from modelyard.version import __version__
 
@@ -105,7 +106,7 @@ def session_for(base_url: str, config: HttpConfig | None = None) -> requests.Ses
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            session = requests.Session()
+            session = EnvironmentCachingSession()
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=_retry(config))
             session.mount("http://", adapter)
             session.mount("https://", adapter)

@@ -14,7 +14,8 @@ PATH = "/api/2.0/modelyard/runs/import"
 
 def import_runs(store: TrackingStore, experiment_id: str, runs: list[dict[str, Any]]) -> list[str] | None:
     """The new run ids, in order; None when the server has no bulk import. `runs` are the endpoint's
-    items (run_name, user_id, start_time, end_time, status, lifecycle_stage, params, tags, metrics)."""
+    items (run_name, user_id, start_time, end_time, status, lifecycle_stage, params, tags, metrics,
+    inputs)."""
     from modelyard.client import http
     from modelyard.client.rest_store import RestTrackingStore
 
@@ -39,12 +40,12 @@ def import_runs(store: TrackingStore, experiment_id: str, runs: list[dict[str, A
 
     items = [
         run_import.ImportedRun(
-            run_name=r["run_name"], user_id=r.get("user_id") or "", start_time=r.get("start_time"),
+            run_name=r.get("run_name"), user_id=r.get("user_id") or "", start_time=r.get("start_time"),
             end_time=r.get("end_time"), status=r.get("status") or "FINISHED",
             lifecycle_stage=r.get("lifecycle_stage") or "active",
             params=[Param(p["key"], p["value"]) for p in r.get("params", [])],
             tags=[RunTag(t["key"], t["value"]) for t in r.get("tags", [])],
-            metrics=[Metric.from_dict(m) for m in r.get("metrics", [])],
+            metrics=[Metric.from_dict(m) for m in r.get("metrics", [])], inputs=r.get("inputs", []),
         )  # fmt: skip
         for r in runs
     ]

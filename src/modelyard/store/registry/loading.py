@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from modelyard.entities import ModelVersion, ModelVersionStage, RegisteredModel, RegisteredModelAlias
-from modelyard.store.sql.dialect import bound_list, in_bound_list, pg_array_literal
+from modelyard.store.sql.dialect import in_list_param, list_param, pg_array_literal
 from modelyard.store.sql.registry_schema import (
     SqlModelVersion,
     SqlModelVersionTag,
@@ -100,7 +100,7 @@ class _Queries:
         )
 
     def _named(self, column: Any) -> ColumnElement[bool]:
-        return in_bound_list(column, "names", String, self.postgres)  # type: ignore[no-any-return]
+        return in_list_param(column, "names", String, self.postgres)
 
     def _keyed(self, name: Any, version: Any) -> ColumnElement[bool]:
         if self.postgres:
@@ -116,7 +116,7 @@ class _Queries:
         return tuple_(name, version).in_(bindparam("keys", expanding=True))
 
     def names(self, names: list[str]) -> dict[str, Any]:
-        return {"names": bound_list(names, str, self.postgres)}
+        return {"names": list_param(names, str, self.postgres)}
 
     def keys(self, keys: list[tuple[str, int]]) -> dict[str, Any]:
         if self.postgres:

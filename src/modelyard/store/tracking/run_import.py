@@ -29,7 +29,17 @@ from modelyard.entities.lifecycle import LifecycleStage
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import validation
 from modelyard.store.sql.dialect import execute_upsert
-from modelyard.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+from modelyard.store.sql.schema import (
+    SqlExperiment,
+    SqlInput,
+    SqlLatestMetric,
+    SqlMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from modelyard.store.tracking.run_names import generate_run_name
+from modelyard.store.tracking.sql_run_data import input_rows
 
 RUN_NAME_TAG = "mlflow.runName"
 #: The most runs, and metric points over all of them, one import request may carry.
@@ -41,7 +51,7 @@ MAX_POINTS = 200_000
 class ImportedRun:
     """One run as exported: what it was called, by whom, when, how it ended, and its data."""
 
-    run_name: str
+    run_name: str | None = None  # None: a generated name, as create-run gives
     user_id: str = ""
     start_time: int | None = None
     end_time: int | None = None
@@ -50,6 +60,8 @@ class ImportedRun:
     params: Sequence[Param] = field(default_factory=tuple)
     tags: Sequence[RunTag] = field(default_factory=tuple)
     metrics: Sequence[Metric] = field(default_factory=tuple)
+    #: Dataset inputs, as log-inputs' `datasets` items ({"dataset": {...}, "tags": [...]}).
+    inputs: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
 
 def validate(runs: Sequence[ImportedRun]) -> None:
@@ -64,7 +76,9 @@ def validate(runs: Sequence[ImportedRun]) -> None:
             f"An import request holds at most {MAX_POINTS} metric points, not {points}: split it."
         )
     for run in runs:
-        validation.validate_run_name(run.run_name)
+        if run.run_name is not None:
+            validation.validate_run_name(run.run_name)
+        input_rows(run.inputs)
         RunStatus.validate(run.status)
         if run.lifecycle_stage not in (LifecycleStage.ACTIVE, LifecycleStage.DELETED):
             raise ModelyardException.invalid_parameter(f"Run {run.run_name!r}: lifecycle_stage {run.lifecycle_stage!r}.")
@@ -95,24 +109,26 @@ def import_runs(engine: Engine, experiment_id: str, runs: Sequence[ImportedRun])
         if not root:
             raise ModelyardException.invalid_parameter(f"The experiment {experiment_id} has no artifact location.")
         ids = [uuid.uuid4().hex for _ in runs]
-        run_rows, params, tags, points, latest = [], [], [], [], []
+        run_rows, params, tags, points, latest, inputs = [], [], [], [], [], []
         for run_id, run in zip(ids, runs, strict=True):
             deleted = run.lifecycle_stage == LifecycleStage.DELETED
+            name = run.run_name or generate_run_name()
             run_rows.append({
-                "run_uuid": run_id, "name": run.run_name, "experiment_id": experiment.experiment_id,
+                "run_uuid": run_id, "name": name, "experiment_id": experiment.experiment_id,
                 "user_id": run.user_id or "", "status": run.status, "start_time": run.start_time,
                 "end_time": run.end_time, "deleted_time": now if deleted else None,
                 "lifecycle_stage": run.lifecycle_stage, "artifact_uri": f"{root}/{run_id}/artifacts",
             })  # fmt: skip
             params += [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted({p.key: p.value for p in run.params}.items())]
-            named = {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: run.run_name}
+            named = {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: name}
             tags += [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(named.items())]
             history = _points(run_id, run.metrics)
             points += history
             latest += _latest(history)
+            inputs += [{"run_uuid": run_id, **row} for row in input_rows(run.inputs)]
         # One statement per table on PostgreSQL (arrays through unnest): executemany would send a
         # statement per row, and fire the params/tags JSON triggers once per row (~10 ms a run).
-        for table, rows in ((SqlRun, run_rows), (SqlParam, params), (SqlTag, tags), (SqlMetric, points), (SqlLatestMetric, latest)):
+        for table, rows in ((SqlRun, run_rows), (SqlParam, params), (SqlTag, tags), (SqlMetric, points), (SqlLatestMetric, latest), (SqlInput, inputs)):
             execute_upsert(session, table, rows, _plain)
     return ids
 

@@ -87,6 +87,7 @@ def validate(runs: Sequence[ImportedRun]) -> None:
         )
     param_keys: set[str] = set()
     tag_keys: set[str] = set()
+    metric_keys: set[str] = set()
     for run in runs:
         validation.validate_run_name(run.run_name)
         RunStatus.validate(run.status)
@@ -95,7 +96,7 @@ def validate(runs: Sequence[ImportedRun]) -> None:
         for value, name in ((run.start_time, "start_time"), (run.end_time, "end_time")):
             if value is not None:
                 validation.validate_int64(value, name)
-        validation.validate_metrics(run.metrics)
+        validation.validate_metrics(run.metrics, metric_keys)
         seen: dict[str, str] = {}
         for param in run.params:
             _check(param.key, param.value, "param", param_keys, limits.MAX_PARAM_VALUE_LENGTH)

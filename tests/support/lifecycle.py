@@ -89,3 +89,24 @@ def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo
         "versions": [(v.version, v.current_stage, by_id.get(v.run_id)) for v in versions],
     }  # fmt: skip
     return out
+
+
+def bundle_files(root: Path) -> dict[str, Any]:
+    """A bundle folder's files by path, parsed where JSON (without the manifest's creation time),
+    metrics.jsonl as its sorted lines (the order of points in the file carries nothing)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        name = str(path.relative_to(root))
+        if path.name == "metrics.jsonl":
+            out[name] = sorted(path.read_text().splitlines())
+        elif path.suffix == ".json":
+            out[name] = json.loads(path.read_text())
+            if path.name == "manifest.json":
+                out[name].pop("created")
+        else:
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out

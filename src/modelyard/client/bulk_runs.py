@@ -32,7 +32,7 @@ def import_runs(store: TrackingStore, experiment_id: str, runs: list[dict[str, A
             answer = http.call(store.base_url, "POST", PATH, json_body={"experiment_id": experiment_id, "runs": runs},
                                config=store._config)  # fmt: skip
         except ModelyardException as exc:
-            if _no_such_route(exc):
+            if no_such_route(exc):
                 return None
             raise
         return [str(i) for i in answer["run_ids"]]
@@ -79,7 +79,7 @@ def export_lines(store: TrackingStore, experiment_id: str) -> Iterator[dict[str,
         try:
             http.parse_response(response)
         except ModelyardException as exc:
-            if _no_such_route(exc):
+            if no_such_route(exc):
                 return None
             raise
     return _lines(response, url)
@@ -99,8 +99,8 @@ def _lines(response: Any, url: str) -> Iterator[dict[str, Any]]:
     raise ModelyardException(f"GET {url}: the answer ended before its last line (the server stopped?).", errors.TEMPORARILY_UNAVAILABLE)
 
 
-def _no_such_route(exc: ModelyardException) -> bool:
+def no_such_route(exc: ModelyardException) -> bool:
     """The server has no such endpoint (MLflow's answers 404 with ENDPOINT_NOT_FOUND, or not JSON)."""
     if isinstance(exc, RestException):
         return exc.error_code == "ENDPOINT_NOT_FOUND"
-    return getattr(exc, "status_code", None) in (404, 405)
+    return exc.details.get("status_code") in (404, 405)  # an answer that is not JSON: no such route

@@ -338,6 +338,7 @@ def _histories(client: Any, runs: list[_RunDoc]) -> dict[str, dict[str, list[Any
 
 def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, Any]] | None:
     from modelyard.client import http
+    from modelyard.client.bulk_runs import no_such_route
     from modelyard.exceptions import ModelyardException
 
     params = {"run_id": run_ids, "metric_key": key, "max_results": BULK_POINTS}
@@ -345,7 +346,7 @@ def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, An
         answer = http.call(store.base_url, "GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
                            config=store._config)  # fmt: skip
     except ModelyardException as exc:
-        if getattr(exc, "status_code", None) in (404, 405) or exc.error_code == "ENDPOINT_NOT_FOUND":
+        if no_such_route(exc):
             return None
         raise
     return list(answer.get("metrics", []))

@@ -3,9 +3,10 @@ runs), tags."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import Integer, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,9 +14,9 @@ from modelyard.entities import Experiment, ExperimentTag, LifecycleStage, PagedL
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.store.search.visibility import Visibility
-from modelyard.store.sql.dialect import in_list_param, list_param, upsert_insert
+from modelyard.store.sql.dialect import upsert_insert
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
-from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking import artifact_locations, experiment_search
 from modelyard.store.tracking.sql_sessions import SqlSessions, now_ms
 
 
@@ -83,13 +84,21 @@ class SqlExperiments(SqlSessions):
         page_token: str | None = None,
         visible: Visibility | None = None,
     ) -> PagedList[Experiment]:
-        from modelyard.store.tracking.sql_search import search_experiment_ids
-
+        if self._postgres:
+            # One statement, its tags as arrays (`experiment_search.page_with_tags`), autocommitted.
+            with self._autocommit.connect() as conn:
+                rows, token = experiment_search.search_experiment_rows(
+                    functools.partial(experiment_search.page_with_tags, conn),
+                    view_type, max_results, filter_string, order_by, page_token, visible, "postgresql",
+                )  # fmt: skip
+            return PagedList(self._experiments(rows, experiment_search.tags_from_arrays), token)
         with self._read() as session:
-            ids, token = search_experiment_ids(
-                session, view_type, max_results, filter_string, list(order_by or []), page_token, visible
-            )
-            return PagedList(self._load_experiments(session, [int(i) for i in ids]), token)
+            rows, token = experiment_search.search_experiment_rows(
+                lambda _search, stmt, params: session.execute(stmt, params).all(),
+                view_type, max_results, filter_string, order_by, page_token, visible, "sqlite",
+            )  # fmt: skip
+            tags = experiment_search.tags_of(session, [row[0] for row in rows])
+        return PagedList(self._experiments(rows, lambda row: tags.get(row[0], {})), token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self._write() as session:
@@ -177,47 +186,22 @@ class SqlExperiments(SqlSessions):
                 )
 
     def _load_experiments(self, session: Session, ids: list[int]) -> list[Experiment]:
-        """The experiments `ids`, in that order: two statements built once per dialect, plain columns read
-        by position (a page of 100 with their tags was ~300 ORM instances, most of the search's CPU)."""
+        """Experiments `ids` (unknown ids skipped), in that order."""
         if not ids:
             return []
-        queries = _LOADING[session.get_bind().dialect.name == "postgresql"]
-        params = {"ids": list_param(ids, int, queries.postgres)}
-        rows = {row[0]: row for row in session.execute(queries.experiments, params)}
-        tags: dict[int, dict[str, str]] = {}
-        for experiment_id, key, value in session.execute(queries.tags, params):
-            tags.setdefault(experiment_id, {})[key] = value or ""
-        root = self.default_artifact_root
-        return [
-            Experiment(
-                experiment_id=str(i),
-                name=name,
-                # Experiment 0 is created by the migration, before any artifact root is known.
-                artifact_location=location or artifact_locations.location_for(root, i),
-                lifecycle_stage=stage,
-                tags=tags.get(i, {}),
-                creation_time=created,
-                last_update_time=updated,
-            )
-            for i in ids
-            if i in rows
-            for _, name, location, stage, created, updated in (rows[i],)
-        ]
+        columns = experiment_search.COLUMNS
+        found = {row[0]: row for row in session.execute(select(*columns).where(columns[0].in_(ids)))}
+        tags = experiment_search.tags_of(session, list(found))
+        rows = [found[i] for i in ids if i in found]
+        return self._experiments(rows, lambda row: tags.get(row[0], {}))
+
+    def _experiments(
+        self, rows: Sequence[experiment_search.Row], tags: Callable[[experiment_search.Row], dict[str, str]]
+    ) -> list[Experiment]:
+        """Entities from rows of `experiment_search.COLUMNS`; `tags(row)`: the row's tags."""
+        return experiment_search.experiment_rows(rows, tags, lambda row: self._location(row[2], row[0]))
 
 
-class _Loading:
-    """The statements that load a page of experiments, with an `ids` list parameter."""
-
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-        e, t = SqlExperiment, SqlExperimentTag
-        self.experiments = select(
-            e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time
-        ).where(in_list_param(e.experiment_id, "ids", Integer, postgres))
-        self.tags = select(t.experiment_id, t.key, t.value).where(in_list_param(t.experiment_id, "ids", Integer, postgres))
-
-
-_LOADING = {True: _Loading(postgres=True), False: _Loading(postgres=False)}
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

@@ -9,7 +9,8 @@ PYTHONPATH): `git worktree add /tmp/base main` or `git archive main src | tar -x
 
 Workloads: `log-metric` (one client, sequential calls), `registered-models-search` (100 models with
 versions, tags and aliases; one page of 100), `experiments-search` (100 experiments with tags; one
-page of 100), `invocations` (the bench's 10-feature sklearn model, 1 row, `dataframe_split`).
+page of 100), `invocations` (the bench's 10-feature sklearn model, 1 row, `dataframe_split`),
+`run-chart` (the UI's whole-history series of a 100,000-step metric, as a run page's chart loads it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Workload:
     service: ServiceSpec
     requests: int
     prepare: Callable[[Conn], Callable[[Conn, int], tuple[str, str, bytes | None]]]
+    #: Sent with every request besides Content-Type (the UI's JSON: a browser's Accept-Encoding).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _call(conn: Conn, method: str, path: str, body: object = None) -> dict:  # type: ignore[type-arg]
@@ -65,6 +68,19 @@ def _log_metric(conn: Conn) -> Callable[[Conn, int], tuple[str, str, bytes | Non
         return "POST", f"{API}/runs/log-metric", json.dumps(body).encode()
 
     return request
+
+
+def _run_chart(conn: Conn) -> Callable[[Conn, int], tuple[str, str, bytes | None]]:
+    """A run with a 100,000-step metric (100 log-batch calls of 1,000), then what the run page's chart
+    asks first: the whole history, bucketed (`/runs/{id}/metric-series`, the UI's JSON)."""
+    experiment = _call(conn, "POST", f"{API}/experiments/create", {"name": f"ab-chart-{time.time()}"})["experiment_id"]
+    run_id = _call(conn, "POST", f"{API}/runs/create", {"experiment_id": experiment, "start_time": 1})["run"]["info"]["run_id"]
+    for start in range(0, 100_000, 1000):
+        points = [{"key": "loss", "value": (s * 7919 % 1000) / 1000, "timestamp": 1000 + s, "step": s}
+                  for s in range(start, start + 1000)]  # fmt: skip
+        _call(conn, "POST", f"{API}/runs/log-batch", {"run_id": run_id, "metrics": points})
+    path = f"/runs/{run_id}/metric-series?key=loss&x=step&points=1500"
+    return lambda _conn, _i: ("GET", path, None)
 
 
 def _registered_models(conn: Conn) -> Callable[[Conn, int], tuple[str, str, bytes | None]]:
@@ -102,6 +118,7 @@ def _invocations(conn: Conn) -> Callable[[Conn, int], tuple[str, str, bytes | No
 
 WORKLOADS = {
     "log-metric": Workload(TRACKING, 2000, _log_metric),
+    "run-chart": Workload(TRACKING, 20, _run_chart, {"Accept-Encoding": "gzip"}),
     "registered-models-search": Workload(TRACKING, 200, _registered_models),
     "experiments-search": Workload(TRACKING, 400, _experiments),
     "invocations": Workload(SERVING, 2000, _invocations),
@@ -161,10 +178,11 @@ def _run(name: str, workload: Workload, trees: dict[str, Path], pg: PostgresServ
         count = args.requests or workload.requests
         for _ in range(50):  # warm both sides: pools, caches, first-request learning
             for side in trees:
-                conns[side].request(*requests[side](conns[side], 0), {"Content-Type": "application/json"})
+                conns[side].request(*requests[side](conns[side], 0), {"Content-Type": "application/json", **workload.headers})
         for r in range(args.rounds):
             for side in (("A", "B") if r % 2 == 0 else ("B", "A")):
-                _round(services[side].pid, pg.pid, conns[side], requests[side], count, results[side])
+                _round(services[side].pid, pg.pid, conns[side], requests[side], count, results[side],
+                       workload.headers)  # fmt: skip
         _report(name, trees, results)
     finally:
         for conn in conns.values():
@@ -174,9 +192,9 @@ def _run(name: str, workload: Workload, trees: dict[str, Path], pg: PostgresServ
 
 
 def _round(pid: int | None, pg_pid: int | None, conn: Conn, request: Callable[[Conn, int], tuple[str, str, bytes | None]],  # noqa: E501
-           count: int, result: Result) -> None:  # fmt: skip
+           count: int, result: Result, extra_headers: dict[str, str]) -> None:  # fmt: skip
     assert pid is not None and pg_pid is not None
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **extra_headers}
     cpu0, db0 = tree_cpu_seconds([pid]), tree_cpu_seconds([pg_pid])
     for i in range(count):
         method, path, body = request(conn, i)

@@ -1,6 +1,6 @@
 """Autologging cost against a local tracking server (not a test: numbers for the issue's targets).
 
-    .venv/bin/python bench/autolog.py [--repeats 7] [--candidates 100]
+    .venv/bin/python bench/autolog.py [--repeats 7] [--candidates 100] [--profile]
 
 Starts modelyard's tracking service (gunicorn, 2 workers, SQLite, local artifacts) and measures, as
 medians over `--repeats`, what autologging adds to a small `fit`: the fit with autologging on minus the
@@ -8,12 +8,16 @@ same fit with it off (wall time, and this process's CPU time, which a loaded mac
 plus the requests sent), for a regressor (params, metrics, dataset, model, estimator.html), a classifier
 (plus the confusion matrix and curves; matplotlib's drawing is most of it) and `log_models=False`; and
 how long a GridSearchCV of `--candidates` candidates takes to log (parent, model and every child run,
-`max_tuning_runs=None`). Targets (issue #18): < 50 ms per small fit, < 2 s for 100 candidates.
+`max_tuning_runs=None`). The server's CPU (the gunicorn tree, psutil) is reported beside the client's:
+on an idle 2-core machine the wall time is about the larger of the client's CPU and half their sum.
+`--profile` prints, per case, where the client's CPU goes with autologging on (cProfile, top functions).
+Targets (issue #18): < 50 ms per small fit, < 2 s for 100 candidates.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -22,12 +26,25 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+# One BLAS/OpenMP thread: idle pool threads spinning on a busy machine add tens of ms of CPU to a fit at
+# random, which the CPU columns would read as autologging's.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+# Run as a script, this folder is sys.path[0], where bench/profile.py would shadow the standard library's
+# `profile` (which cProfile imports); the repository root goes there instead.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modelyard.devstack.process import free_port  # noqa: E402
 from modelyard.devstack.services import TRACKING, GunicornService  # noqa: E402
 
 _REQUESTS = [0]
+#: The tracking service's master pid (its workers are its children), for the server's CPU.
+_SERVER: list[int] = []
+#: Wall ms spent in autologging's `log_fit` (everything a fit logs after training), summed.
+_LOGGING = [0.0]
 
 
 def _count_requests() -> None:
@@ -43,23 +60,65 @@ def _count_requests() -> None:
     requests.Session.request = request  # type: ignore[method-assign]
 
 
-def _median(repeats: int, action: Callable[[], object]) -> tuple[float, float, float]:
-    """Medians of wall ms, this process's CPU ms (steadier on a loaded machine) and requests sent."""
-    wall, cpu, sent = [], [], []
+def _time_logging() -> None:
+    """Sum the wall time of `log_fit`: for a search, the logging alone, apart from seconds of fitting
+    whose noise on a busy machine is larger than the logging itself."""
+    import modelyard.autologging.sklearn as sklearn_autolog
+
+    original = sklearn_autolog.log_fit
+
+    def log_fit(*args: object, **kwargs: object) -> None:
+        started = time.perf_counter()
+        try:
+            original(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            _LOGGING[0] += (time.perf_counter() - started) * 1000
+
+    sklearn_autolog.log_fit = log_fit  # type: ignore[assignment]
+
+
+def _server_cpu() -> float:
+    from bench.measure import tree_cpu_seconds
+
+    return tree_cpu_seconds(_SERVER) * 1000
+
+
+def _median(repeats: int, action: Callable[[], object]) -> tuple[float, float, float, float, float]:
+    """Medians of wall ms, this process's CPU ms (steadier on a loaded machine), requests sent, the
+    server's CPU ms (its requests are answered by then: the client waits for each) and wall ms in log_fit."""
+    wall, cpu, sent, server, logging_ms = [], [], [], [], []
     for _ in range(repeats):
-        before = _REQUESTS[0]
+        before, server_before, logging_before = _REQUESTS[0], _server_cpu(), _LOGGING[0]
         started, started_cpu = time.perf_counter(), time.process_time()
         action()
         wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
         sent.append(_REQUESTS[0] - before)
-    return statistics.median(wall), statistics.median(cpu), statistics.median(sent)
+        server.append(_server_cpu() - server_before)
+        logging_ms.append(_LOGGING[0] - logging_before)
+    medians = (statistics.median(v) for v in (wall, cpu, sent, server, logging_ms))
+    return tuple(medians)  # type: ignore[return-value]
+
+
+def _profile(label: str, action: Callable[[], object], repeats: int) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        action()
+    profiler.disable()
+    print(f"\n--- client CPU of {label}, {repeats} runs (cProfile, by own time) ---")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--profile", action="store_true", help="print where the client's CPU goes")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import numpy as np
@@ -84,6 +143,7 @@ def main() -> None:
             cwd=Path(tmp),
         )
         service.start(timeout=120)
+        _SERVER.append(service.pid)
         try:
             modelyard.set_tracking_uri(service.url)
             modelyard.set_experiment("bench-autolog")
@@ -94,6 +154,7 @@ def main() -> None:
                 "classifier (LogisticRegression, iris)": lambda: LogisticRegression(max_iter=300).fit(Xc, yc),
             }
             _count_requests()
+            _time_logging()
             rows = []
             for label, fit in fits.items():
                 fit()
@@ -102,6 +163,8 @@ def main() -> None:
                     modelyard.sklearn.autolog(**options)
                     fit()  # first fit: imports and patching
                     logged = _median(args.repeats, fit)
+                    if args.profile:
+                        _profile(f"{label} {options or 'defaults'}", fit, args.repeats)
                     modelyard.sklearn.autolog(disable=True)
                     rows.append((f"{label} {options or 'defaults'}", plain, logged))
             side = int(np.ceil(np.sqrt(args.candidates)))
@@ -116,18 +179,22 @@ def main() -> None:
             modelyard.sklearn.autolog(max_tuning_runs=None)
             search()
             logged = _median(3, search)
+            if args.profile:
+                _profile(f"GridSearchCV, {count} candidates", search, 1)
             modelyard.sklearn.autolog(disable=True)
             rows.append((f"GridSearchCV, {count} candidates, every child run", plain, logged))
         finally:
             modelyard.set_tracking_uri(None)
             service.stop()
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
-        f"{'fit':<66} {'plain ms':>9} {'autolog ms':>10} {'overhead ms':>11} {'client CPU ms':>13} {'requests':>8}"
+        f"{'fit':<62} {'plain ms':>8} {'autolog ms':>10} {'overhead ms':>11} {'log_fit ms':>10} "
+        f"{'client CPU ms':>13} {'server CPU ms':>13} {'requests':>8}"
     )
     for label, plain, logged in rows:
         print(
-            f"{label:<66} {plain[0]:>9.1f} {logged[0]:>10.1f} {logged[0] - plain[0]:>11.1f} "
-            f"{logged[1] - plain[1]:>13.1f} {logged[2]:>8.0f}"
+            f"{label:<62} {plain[0]:>8.1f} {logged[0]:>10.1f} {logged[0] - plain[0]:>11.1f} {logged[4]:>10.1f} "
+            f"{logged[1] - plain[1]:>13.1f} {logged[3]:>13.1f} {logged[2]:>8.0f}"
         )
 
 

@@ -7,6 +7,7 @@ wall time but not the CPU a request consumes.
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -185,3 +186,73 @@ def connections_per_process(pids: list[int], port: int) -> list[int]:
             if held:
                 counts.append(held)
     return sorted(counts, reverse=True)
+
+
+# ---- a request's CPU, server and database apart (schedstat) ---------------------------------------
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ns(pid: int) -> int:
+    """CPU time of every thread of a process (a worker's thread pool runs the sync routes)."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def _reaped_ns(pid: int) -> int:
+    """CPU time of the children `pid` has waited for (cutime + cstime, clock ticks): PostgreSQL's
+    parallel workers live for one query, and this is where their time ends up."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return (int(fields[13]) + int(fields[14])) * _TICK_NS
+
+
+def _tree(pid: int) -> list[int]:
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+class ServerCpu:
+    """CPU time of a service's processes and of PostgreSQL's (every backend, the parallel workers a
+    query started and ended, the background processes, which are idle but for noise)."""
+
+    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
+        self.service_pid = service_pid
+        self.postmaster_pid = postmaster_pid
+        self._service = _tree(service_pid)
+
+    def _sum(self, pids: list[int]) -> int:
+        return sum(_cpu_ns(pid) for pid in pids)
+
+    @contextmanager
+    def measure(self, out: list[tuple[int, int]]) -> Iterator[None]:
+        """Appends (service ns, PostgreSQL ns) spent inside the block."""
+        database = _tree(self.postmaster_pid)
+        service0, database0 = self._sum(self._service), {pid: _cpu_ns(pid) for pid in database}
+        reaped = _reaped_ns(self.postmaster_pid)
+        yield
+        service = self._sum(self._service) - service0
+        after = {pid: _cpu_ns(pid) for pid in {*database, *_tree(self.postmaster_pid)}}
+        live = sum(ns - database0.get(pid, 0) for pid, ns in after.items() if ns)
+        # A process that ended inside the window counts through its parent's reaped time.
+        gone = sum(database0[pid] for pid in database if after.get(pid, 0) == 0)
+        out.append((service, live + _reaped_ns(self.postmaster_pid) - reaped - gone))
+
+    def refresh(self) -> None:
+        """The service's processes again (a worker that restarted)."""
+        self._service = _tree(self.service_pid)

@@ -80,6 +80,10 @@ def cpu_detail(samples: dict[str, list[Sample]], per: str = "request") -> dict[s
     }
 
 
-def cpu_row(name: str, samples: dict[str, list[Sample]], per: str = "request") -> Row:
+def cpu_row(name: str, samples: dict[str, list[Sample]], per: str = "request", at_most_ms: float | None = None) -> Row:
+    """Server CPU ms per unit of work; `at_most_ms` makes it a target on modelyard's number."""
     ml, my = both(samples, lambda x: 1000 * x.cpu / max(1, x.count))
-    return Row(f"{name}: server CPU per {per}", "ms", ml, my, higher_is_better=False)
+    if at_most_ms is None:
+        return Row(f"{name}: server CPU per {per}", "ms", ml, my, higher_is_better=False)
+    return Row(f"{name}: server CPU per {per}", "ms", ml, my, False, f"<= {at_most_ms:g} ms",
+               lambda _a, b: b <= at_most_ms)  # fmt: skip

@@ -1,28 +1,35 @@
 """`python -m bench.scale`: the first page of a run search at 10,000, 100,000 and 1,000,000 runs, for
-every filter kind, in one PostgreSQL database that holds all three experiments (so each is searched
-beside other large ones), plus the 10,000-run experiment measured alone before the others are loaded.
+every filter kind and the searches around them (several experiments, every lifecycle stage, orders by
+a param, a tag, an attribute), in one PostgreSQL database that holds all the experiments (so each is
+searched beside other large ones), plus the 10,000-run experiment measured alone before the others
+are loaded; and, with `--mlflow`, the same searches of the same runs through MLflow 3.17.2.
 
     .venv/bin/python -m bench.scale                       # build (~1.1M runs), measure, clean up
     .venv/bin/python -m bench.scale --keep /tmp/scale-db  # keep the cluster; the next run reuses it
-    .venv/bin/python -m bench.scale --sizes 10000 100000  # smaller
+    .venv/bin/python -m bench.scale --keep /tmp/scale-db --mlflow   # MLflow's side too
+    .venv/bin/python -m bench.scale --sizes 10000 100000 --cases metric param  # smaller
 
 What it does:
 1. Starts its own PostgreSQL 15 (`modelyard.devstack`, 1 GB shared_buffers, not durable), migrates a
    database to this release's schema, creates the experiments through the store, and generates their
    runs inside PostgreSQL (`bench/scale_data.py`: generate_series, not the API; 4 params, 4 tags and
-   4 metrics per run). A kept cluster built by an older release is upgraded first, and the upgrade's
-   time printed: that is what a team's upgrade of a database of this size costs.
+   4 metrics per run), plus a 10,000-run neighbour experiment for the searches of two experiments.
+   A kept cluster built by an older release is upgraded first, and the upgrade's time printed.
 2. Starts modelyard's tracking service (gunicorn, 1 worker) on it and asks each case's first page of
-   100 runs over REST (POST runs/search), in rounds that go through every size and case in turn.
-   CPU per request = CPU time of the service's processes (every thread) + PostgreSQL's (every
-   process, and the parallel workers that ended: the postmaster's reaped time) from /proc, which a busy
-   shared machine does not inflate as it does wall time; p50 is wall time.
+   100 runs over REST (POST runs/search). Interleaved: each round asks every case at every size in
+   turn, one request each, the sizes' order rotating per round, so load that drifts on the shared
+   machine falls on every size alike; CPU per request = CPU time of the service's processes (every
+   thread) + PostgreSQL's (every process, and the parallel workers that ended: the postmaster's reaped
+   time) from /proc, which a busy machine inflates less than wall time; p50 is wall time. The ratio
+   of two sizes is the median of the rounds' ratios (with their interquartile range), so noise shows.
 3. Runs each case once more in this process through the same store call the service makes
    (`search_runs_json`), with PostgreSQL's auto_explain reporting every statement's plan
    (EXPLAIN ANALYZE, BUFFERS) back to the client, and writes the plans to bench/scale-plans.md.
 4. Measures the runs page's total (`run_table.count_runs`) in this process: its CPU plus the server
    side's (as above).
-5. Prints the tables and replaces the "Search at scale" section of bench/README.md (`--no-readme`
+5. `--mlflow`: loads the same runs into MLflow's schema in a database of the same cluster and asks the
+   same searches of `mlflow server` (1 worker), each request capped (`bench/scale_mlflow.py`).
+6. Prints the tables and replaces the "Search at scale" section of bench/README.md (`--no-readme`
    leaves it alone).
 """
 
@@ -33,22 +40,23 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from sqlalchemy import event
 
-from bench import scale_data
+from bench import scale_data, scale_report
 from bench.httpc import Conn
+from bench.measure import ServerCpu
+from bench.scale_mlflow import CAP_SECONDS, MlflowSide
+from bench.scale_report import Cell, cpu_text, median, ratio_text
 from bench.workloads.common import API
 from modelyard.devstack import GunicornService, PostgresServer, free_port
 from modelyard.devstack.services import TRACKING
@@ -57,23 +65,38 @@ from modelyard.store.sql.migrate import current_revision, upgrade
 from modelyard.store.tracking import run_table
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
-HERE = Path(__file__).resolve().parent
-README = HERE / "README.md"
-PLANS = HERE / "scale-plans.md"
-BEGIN, END = "<!-- bench-scale-results:begin -->", "<!-- bench-scale-results:end -->"
 PAGE = 100
 T0 = 1_700_000_000_000
+NEIGHBOURS, NEIGHBOUR_RUNS = "scale-neighbours", 10_000
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    filter: str
+    filter: str = ""
     order_by: tuple[str, ...] = ()
+    view: str = "ACTIVE_ONLY"
+    #: Also search the 10,000-run neighbour experiment.
+    neighbours: bool = False
+    #: MLflow's grammar has it (no OR).
+    mlflow: bool = True
+    #: Costs the experiment, not the page (asked in fewer rounds).
+    heavy: bool = False
+
+    @property
+    def what(self) -> str:
+        parts = [f"`{self.filter}`" if self.filter else "no filter"]
+        if self.order_by:
+            parts.append(f"order by `{', '.join(self.order_by)}`")
+        if self.view != "ACTIVE_ONLY":
+            parts.append(self.view)
+        if self.neighbours:
+            parts.append("with the 10,000-run neighbour experiment")
+        return ", ".join(parts)
 
 
 CASES = (
-    Case("no filter", ""),
+    Case("no filter"),
     Case("metric <", "metrics.m0 < 0.5"),
     Case("param =", "params.optimizer = 'adam'"),
     Case("param prefix", "params.config LIKE 'cfg-1%'"),
@@ -81,85 +104,22 @@ CASES = (
     Case("tag =", "tags.team = 'team-3'"),
     Case("tag prefix", "tags.team LIKE 'team-3%'"),
     Case("attribute", "attributes.status = 'FAILED'"),
-    Case("OR", "metrics.m0 < 0.1 OR tags.team = 'team-3'"),
+    Case("OR", "metrics.m0 < 0.1 OR tags.team = 'team-3'", mlflow=False),
     Case(
         "metric + param, by metric", "metrics.m0 < 0.52 and params.optimizer = 'adam'", ("metrics.m1 DESC",)
     ),
+    Case("2 experiments", neighbours=True),
+    Case("2 experiments, tag =", "tags.team = 'team-3'", neighbours=True),
+    Case("2 experiments, by metric", order_by=("metrics.m1 DESC",), neighbours=True),
+    Case("all stages", view="ALL"),
+    Case("all stages, param =", "params.optimizer = 'adam'", view="ALL"),
+    Case("deleted only", view="DELETED_ONLY"),
+    Case("by param, a value per run", order_by=("params.config",)),
+    Case("by tag, 7 values", order_by=("tags.team DESC",), heavy=True),
+    Case("by attribute", order_by=("attributes.run_name",), heavy=True),
 )
-
-
-@dataclass
-class Cell:
-    """One (experiment, case): per-request CPU (ms) and wall time (ms) samples, rows on the page."""
-
-    cpu: list[float] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
-    rows: int = 0
-    buffers: int | None = None
-    total: str = ""
-    total_cpu: float | None = None
-
-
-# ---- CPU of the server side ------------------------------------------------------------------------
-_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_ns(pid: int) -> int:
-    """CPU time of every thread of a process (a worker's thread pool runs the sync routes)."""
-    total = 0
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    for tid in threads:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-    return total
-
-
-def _reaped_ns(pid: int) -> int:
-    """CPU time of the children `pid` has waited for (cutime + cstime, clock ticks): PostgreSQL's
-    parallel workers live for one query, and this is where their time ends up."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return (int(fields[13]) + int(fields[14])) * _TICK_NS
-
-
-def _tree(pid: int) -> list[int]:
-    try:
-        root = psutil.Process(pid)
-        return [pid, *(p.pid for p in root.children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return []
-
-
-class ServerCpu:
-    """CPU time of the tracking service's processes and of PostgreSQL's (every backend, the parallel
-    workers a query started and ended, the background processes, which are idle but for noise)."""
-
-    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
-        self.service_pid = service_pid
-        self.postmaster_pid = postmaster_pid
-
-    def _now(self, pids: set[int]) -> dict[int, int]:
-        return {pid: _cpu_ns(pid) for pid in pids}
-
-    @contextmanager
-    def measure(self, out: list[int]) -> Iterator[None]:
-        before_pids = {*_tree(self.service_pid), *_tree(self.postmaster_pid)}
-        before, reaped = self._now(before_pids), _reaped_ns(self.postmaster_pid)
-        yield
-        after = self._now(before_pids | {*_tree(self.service_pid), *_tree(self.postmaster_pid)})
-        live = sum(ns - before.get(pid, 0) for pid, ns in after.items() if ns)
-        # A process that ended inside the window counts through its parent's reaped time.
-        gone = sum(before[pid] for pid in before_pids if after.get(pid, 0) == 0)
-        out.append(live + _reaped_ns(self.postmaster_pid) - reaped - gone)
+#: Rounds of the heavy cases (at most).
+HEAVY_ROUNDS = 3
 
 
 # ---- the database ----------------------------------------------------------------------------------
@@ -167,40 +127,40 @@ def experiment_name(size: int) -> str:
     return f"scale-{size}"
 
 
-def build(uri: str, sizes: list[int], root: Path) -> dict[int, str]:
-    """Create the experiments and load their runs; an experiment already loaded is kept."""
+def build(uri: str, sizes: dict[str, int], root: Path) -> dict[str, str]:
+    """Create the experiments (name -> runs) and load their runs; an experiment already loaded is kept."""
     engine = create_engine_for(uri)
     store = SqlTrackingStore(engine, str(root))
-    ids: dict[int, str] = {}
-    missing: list[int] = []
-    for size in sizes:
-        found = store.get_experiment_by_name(experiment_name(size))
+    ids: dict[str, str] = {}
+    missing: list[str] = []
+    for name in sizes:
+        found = store.get_experiment_by_name(name)
         if found is None:
-            ids[size] = store.create_experiment(experiment_name(size))
-            missing.append(size)
+            ids[name] = store.create_experiment(name)
+            missing.append(name)
         else:
-            ids[size] = found.experiment_id
+            ids[name] = found.experiment_id
     engine.dispose()
     if not missing:
         return ids
     started = time.monotonic()
     with psycopg.connect(uri, autocommit=True) as conn:
         loaded = conn.execute("SELECT count(*) FROM runs").fetchone()[0]  # type: ignore[index]
-        small = sum(missing) + loaded < 200_000
+        small = sum(sizes[n] for n in missing) + loaded < 200_000
         with scale_data.without_indexes(conn) if not small else _nothing():
-            for size in missing:
+            for name in missing:
                 t = time.monotonic()
-                scale_data.load_experiment(conn, int(ids[size]), size, f"{root}/{ids[size]}", T0)
-                _say(f"  loaded {size:,} runs in {time.monotonic() - t:.1f} s")
+                scale_data.load_experiment(conn, int(ids[name]), sizes[name], f"{root}/{ids[name]}", T0)
+                _say(f"  loaded {name} ({sizes[name]:,} runs) in {time.monotonic() - t:.1f} s")
             t = time.monotonic()
         _say(f"  indexes in {time.monotonic() - t:.1f} s")
         t = time.monotonic()
         scale_data.vacuum_analyze(conn)
         _say(f"  VACUUM ANALYZE in {time.monotonic() - t:.1f} s")
-        for size in missing:
-            scale_data.check_documents(conn, int(ids[size]))
+        for name in missing:
+            scale_data.check_documents(conn, int(ids[name]))
         database_size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
-    _say(f"built {', '.join(f'{s:,}' for s in missing)} runs in {time.monotonic() - started:.0f} s; "
+    _say(f"built {', '.join(missing)} in {time.monotonic() - started:.0f} s; "
         f"database {database_size[0] if database_size else '?'}")  # fmt: skip
     return ids
 
@@ -211,39 +171,86 @@ def _nothing() -> Iterator[None]:
 
 
 # ---- measuring ---------------------------------------------------------------------------------------
-def _body(experiment_id: str, case: Case) -> bytes:
-    body: dict[str, Any] = {"experiment_ids": [experiment_id], "max_results": PAGE}
+@dataclass(frozen=True)
+class Side:
+    """A server to ask: its URL, its CPU, the experiment searched per column label, the neighbour
+    experiment's id, and the longest a request may take (None: no cap)."""
+
+    name: str
+    url: str
+    cpu: ServerCpu
+    experiments: dict[str, str]
+    neighbours: str
+    cap: float | None = None
+
+
+def _body(side: Side, label: str, case: Case) -> bytes:
+    ids = [side.experiments[label], *([side.neighbours] if case.neighbours else [])]
+    body: dict[str, Any] = {"experiment_ids": ids, "max_results": PAGE}
     if case.filter:
         body["filter"] = case.filter
     if case.order_by:
         body["order_by"] = list(case.order_by)
+    if case.view != "ACTIVE_ONLY":
+        body["run_view_type"] = case.view
     return json.dumps(body).encode()
 
 
 def measure_rest(
-    url: str, cpu: ServerCpu, experiments: dict[str, str], rounds: int, requests: int
-) -> dict[tuple[str, str], Cell]:
-    """Every (experiment, case) `rounds` times, `requests` requests each, in turn."""
-    cells = {(label, case.name): Cell() for label in experiments for case in CASES}
+    sides: list[Side], cases: tuple[Case, ...], rounds: int
+) -> list[dict[tuple[str, str], Cell]]:
+    """Every (case, size) of every side once per round, the sizes' (and sides') order rotating; each
+    request measured alone. One dict of cells per side."""
+    labels = list(sides[0].experiments)
+    cells = [{(label, case.name): Cell() for label in labels for case in cases} for _ in sides]
     headers = {"Content-Type": "application/json"}
-    with Conn(url) as conn:
+    conns = [Conn(side.url, timeout=side.cap or 600) for side in sides]
+
+    def ask(i: int, label: str, case: Case, measured: bool) -> None:
+        side, conn, cell = sides[i], conns[i], cells[i][(label, case.name)]
+        if cell.capped:
+            return
+        body = _body(side, label, case)
+        spent: list[tuple[int, int]] = []
+        t = time.perf_counter()
+        try:
+            with side.cpu.measure(spent):
+                status, data = conn.request("POST", f"{API}/runs/search", body, headers)
+        except TimeoutError:
+            conn.close()
+            cell.capped = True
+            return
+        wall = time.perf_counter() - t
+        if status != 200:
+            if side.cap is not None and wall >= side.cap * 0.9:
+                cell.capped = True  # the database's statement_timeout stopped it
+                return
+            raise AssertionError(f"{side.name} {case.name} {label}: HTTP {status} {data[:300]!r}")
+        cell.rows = len(json.loads(data).get("runs", []))
+        if measured:
+            cell.service.append(spent[0][0] / 1e6)
+            cell.database.append(spent[0][1] / 1e6)
+            cell.wall.append(wall * 1000)
+
+    order = list(range(len(sides)))
+    try:
+        for case in cases:  # warm: plans cached, pages read once; a capped cell is not asked again
+            for label in labels:
+                for i in order:
+                    ask(i, label, case, measured=False)
         for r in range(rounds):
-            order = list(experiments.items())
-            for label, experiment_id in order if r % 2 == 0 else reversed(order):
-                for case in CASES:
-                    cell = cells[(label, case.name)]
-                    body = _body(experiment_id, case)
-                    status, data = conn.request("POST", f"{API}/runs/search", body, headers)  # warm
-                    assert status == 200, data[:300]
-                    cell.rows = len(json.loads(data).get("runs", []))
-                    spent: list[int] = []
-                    with cpu.measure(spent):
-                        for _ in range(requests):
-                            t = time.perf_counter()
-                            status, data = conn.request("POST", f"{API}/runs/search", body, headers)
-                            cell.wall.append((time.perf_counter() - t) * 1000)
-                    assert status == 200, data[:300]
-                    cell.cpu.append(spent[0] / requests / 1e6)
+            for case in cases:
+                if case.heavy and r >= HEAVY_ROUNDS:
+                    continue
+                for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+                    for i in order if r % 2 == 0 else order[::-1]:
+                        ask(i, label, case, measured=True)
+            _say(
+                f"  {', '.join(s.name for s in sides)}: round {r + 1}/{rounds}, load {os.getloadavg()[0]:.1f}"
+            )
+    finally:
+        for conn in conns:
+            conn.close()
     return cells
 
 
@@ -271,9 +278,9 @@ def _plan_text(message: str) -> str:
 def explain_and_totals(
     uri: str,
     root: Path,
-    experiments: dict[str, str],
+    side: Side,
+    cases: tuple[Case, ...],
     cells: dict[tuple[str, str], Cell],
-    cpu: ServerCpu,
     rounds: int,
 ) -> dict[tuple[str, str], list[str]]:
     """Each case's plans through the store's own call (auto_explain, ANALYZE + BUFFERS), and the cost of
@@ -298,31 +305,33 @@ def explain_and_totals(
 
     explained = SqlTrackingStore(engine, str(root))
     plans: dict[tuple[str, str], list[str]] = {}
-    for label, experiment_id in experiments.items():
-        for case in CASES:
+    for label, experiment_id in side.experiments.items():
+        for case in cases:
             notices.clear()
-            explained.search_runs_json(
-                [experiment_id], case.filter, max_results=PAGE, order_by=list(case.order_by)
-            )
+            ids = [experiment_id, *([side.neighbours] if case.neighbours else [])]
+            explained.search_runs_json(ids, case.filter, case.view, PAGE, list(case.order_by))
             texts = [_plan_text(n) for n in notices if "actual" in n]
             plans[(label, case.name)] = texts
             cells[(label, case.name)].buffers = sum(_top_buffers(t) for t in texts) if texts else None
     engine.dispose()
 
     plain = create_engine_for(uri, pool_size=1, max_overflow=0)
-    for label, experiment_id in experiments.items():
-        for case in CASES:
+    for label, experiment_id in side.experiments.items():
+        for case in cases:
+            if case.heavy or case.order_by:
+                continue  # the total does not depend on the order
             spent: list[float] = []
             answer: Any = None
+            ids = [experiment_id, *([side.neighbours] if case.neighbours else [])]
             for _ in range(rounds):
-                server: list[int] = []
+                server: list[tuple[int, int]] = []
                 own = time.process_time_ns()
-                with cpu.measure(server):
-                    answer = run_table.count_runs(plain, [experiment_id], case.filter, None)
-                spent.append((time.process_time_ns() - own + server[0]) / 1e6)
+                with side.cpu.measure(server):
+                    answer = run_table.count_runs(plain, ids, case.filter, case.view)
+                spent.append((time.process_time_ns() - own + sum(server[0])) / 1e6)
             cell = cells[(label, case.name)]
             cell.total = _total_text(answer)
-            cell.total_cpu = statistics.median(spent)
+            cell.total_cpu = median(spent)
     plain.dispose()
     return plans
 
@@ -334,72 +343,107 @@ def _total_text(answer: Any) -> str:
 
 
 # ---- report ------------------------------------------------------------------------------------------
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def tables(
+    cases: tuple[Case, ...],
+    labels: list[str],
+    ours: dict[tuple[str, str], Cell],
+    theirs: dict[tuple[str, str], Cell] | None,
+) -> str:
+    names = [c.name for c in cases]
+    sized = [label for label in labels if not label.endswith("alone")]
+    small, large = sized[0], sized[-1]
 
+    def by(cells: dict[tuple[str, str], Cell]) -> Any:
+        return lambda name: {label: cells[(label, name)] for label in labels if (label, name) in cells}
 
-def tables(cells: dict[tuple[str, str], Cell], labels: list[str]) -> str:
-    """Three tables, a row per case and a column per experiment: CPU (and p50), buffers, totals."""
-    parts: list[tuple[str, Callable[[Cell], str]]] = [
-        ("Server + database CPU per first page of 100 runs, ms (median over rounds); p50 wall ms in brackets:",
-         lambda c: f"{_median(c.cpu):.2f} ({_median(c.wall):.1f})"),
-        ("PostgreSQL shared buffers read per page (its statements, EXPLAIN ANALYZE); rows on the page:",
-         lambda c: f"{c.buffers if c.buffers is not None else '?'} ({c.rows})"),
-        ("The runs page's total (`run_table.count_runs`, in process; `~`: an estimate) and its CPU ms "
-         "(this process + the server side):",
-         lambda c: f"{c.total} ({c.total_cpu:.1f})" if c.total_cpu is not None else ""),
-    ]  # fmt: skip
-    out: list[str] = []
-    for title, cell in parts:
-        out += [title, "", "| case | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
-        for case in CASES:
-            out.append(
-                f"| {case.name} | " + " | ".join(cell(cells[(label, case.name)]) for label in labels) + " |"
-            )
-        out.append("")
+    mine = by(ours)
+    out = scale_report.table(
+        "modelyard: server + PostgreSQL CPU per first page of 100 runs, ms (median of the rounds); p50 wall ms"
+        f" in brackets; {large} / {small}: the median of the rounds' ratios (interquartile range):",
+        names, labels, lambda name, label: cpu_text(ours.get((label, name))),
+        [(f"{large} / {small}", lambda name: ratio_text(mine(name), small, large)),
+         (f"PostgreSQL's share at {large}", lambda name: _share(ours.get((large, name))))],
+    )  # fmt: skip
+    if theirs is not None:
+        mlflow_names = {c.name for c in cases if c.mlflow}
+        out += scale_report.table(
+            f"MLflow 3.17.2, same runs and searches: CPU (p50) per first page, ms; `> {CAP_SECONDS} s`: did not"
+            " finish within the cap; n/a: not in MLflow's filter grammar:",
+            names, sized,
+            lambda name, label: cpu_text(theirs.get((label, name)), CAP_SECONDS) if name in mlflow_names else "n/a",
+            [(f"MLflow / modelyard at {large}", lambda name: _versus(theirs.get((large, name)), ours.get((large, name))))],
+        )  # fmt: skip
+    out += scale_report.table(
+        "PostgreSQL shared buffers read per page (its statements, EXPLAIN ANALYZE); rows on the page:",
+        names, labels,
+        lambda name, label: f"{ours[(label, name)].buffers if ours[(label, name)].buffers is not None else '?'}"
+        f" ({ours[(label, name)].rows})",
+    )  # fmt: skip
+    counted = [c.name for c in cases if not (c.heavy or c.order_by)]
+    out += scale_report.table(
+        "The runs page's total (`run_table.count_runs`, in process; `~`: an estimate) and its CPU ms "
+        "(this process + the server side):",
+        counted, labels,
+        lambda name, label: f"{ours[(label, name)].total} ({ours[(label, name)].total_cpu:.1f})"
+        if ours[(label, name)].total_cpu is not None else "",
+    )  # fmt: skip
     return "\n".join(out).rstrip()
 
 
-def write_plans(plans: dict[tuple[str, str], list[str]], header: str) -> None:
-    out = ["# Plans of `python -m bench.scale`", "", header, "",
-           "Each statement a first page ran (auto_explain: EXPLAIN ANALYZE, BUFFERS), per case and experiment.", ""]  # fmt: skip
-    for case in CASES:
-        out += [
-            f"## {case.name}: `{case.filter or '(none)'}`"
-            + (f" order by `{', '.join(case.order_by)}`" if case.order_by else ""),
-            "",
-        ]
-        for (label, name), texts in plans.items():
-            if name != case.name:
-                continue
-            out += [f"### {label}", ""]
-            for text in texts:
-                out += ["```", text, "```", ""]
-    PLANS.write_text("\n".join(out))
+def versus_table(
+    cases: tuple[Case, ...],
+    labels: list[str],
+    new: dict[tuple[str, str], Cell],
+    old: dict[tuple[str, str], Cell],
+    name: str,
+) -> str:
+    """This tree against another, per case and size: CPU ms each and the median of the rounds' ratios."""
+
+    def cell(case: str, label: str) -> str:
+        a, b = old[(label, case)], new[(label, case)]
+        ratios = [y / x for x, y in zip(a.cpu, b.cpu, strict=False) if x > 0]
+        low, high = scale_report.quartiles(ratios)
+        return f"{_ms(median(b.cpu))} / {_ms(median(a.cpu))}: {median(ratios):.2f}x ({low:.2f}-{high:.2f})"
+
+    title = (f"This tree / {name}, interleaved on the same database: CPU ms per first page (this / {name}: the"
+             " median of the rounds' ratios, interquartile range):")  # fmt: skip
+    return "\n".join(scale_report.table(title, [c.name for c in cases], labels, cell))
 
 
-def update_readme(section: str) -> None:
-    text = README.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    block = f"{BEGIN}\n{section}\n{END}"
-    text = (
-        text[:start] + block + text[end + len(END) :]
-        if start >= 0 and end >= 0
-        else text + "\n" + block + "\n"
-    )
-    README.write_text(text)
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _share(cell: Cell | None) -> str:
+    if cell is None or not cell.service:
+        return "-"
+    return f"{median(cell.database) / median(cell.cpu):.0%}"
+
+
+def _versus(theirs: Cell | None, ours: Cell | None) -> str:
+    if theirs is None or ours is None or not ours.service:
+        return "-"
+    if theirs.capped:
+        return f"> {CAP_SECONDS * 1000 / median(ours.cpu):,.0f}x"
+    if not theirs.service:
+        return "-"
+    return f"{median(theirs.cpu) / median(ours.cpu):,.0f}x"
 
 
 # ---- main ----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=10, help="requests per case and round")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--mlflow", action="store_true", help="MLflow's side too")
+    parser.add_argument("--mlflow-rounds", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", help="only the cases whose name contains one of these")
     parser.add_argument("--keep", type=Path, help="keep the cluster in this folder (reused when it exists)")
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--against", type=Path, help="also measure this tree's service, interleaved (A/B)")
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes)
+    cases = tuple(c for c in CASES if not args.cases or any(word in c.name for word in args.cases))
     base = args.keep or Path(tempfile.mkdtemp(prefix="modelyard-bench-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     server = PostgresServer(
@@ -407,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     server.start()
     service: GunicornService | None = None
+    mlflow: MlflowSide | None = None
+    stoppers: list[Any] = []
     try:
         uri = server.uri("scale") if server.database_exists("scale") else server.create_database("scale")
         engine = create_engine_for(uri)
@@ -423,34 +469,67 @@ def main(argv: list[str] | None = None) -> int:
             workers=1, tied_to_parent=True,
         )  # fmt: skip
         service.start(timeout=120)
-        assert service.pid is not None
+        assert service.pid is not None and server.pid is not None
         cells: dict[tuple[str, str], Cell] = {}
         plans: dict[tuple[str, str], list[str]] = {}
-        assert server.pid is not None
-        cpu = ServerCpu(service.pid, server.pid)
-        labels: dict[str, str] = {}
+        labels: list[str] = []
+        wanted = {experiment_name(s): s for s in sizes}
         if fresh and len(sizes) > 1:
             # The smallest experiment alone in the database first, then beside the large ones.
-            ids = build(uri, sizes[:1], root)
-            alone = {f"{sizes[0]:,} alone": ids[sizes[0]]}
-            cells.update(measure_rest(service.url, cpu, alone, args.rounds, args.requests))
-            plans.update(explain_and_totals(uri, root, alone, cells, cpu, 3))
-            labels.update(alone)
-        ids = build(uri, sizes, root)
-        sized = {f"{size:,}": ids[size] for size in sizes}
-        cells.update(measure_rest(service.url, cpu, sized, args.rounds, args.requests))
-        plans.update(explain_and_totals(uri, root, sized, cells, cpu, 3))
-        labels.update(sized)
+            ids = build(uri, {experiment_name(sizes[0]): sizes[0], NEIGHBOURS: NEIGHBOUR_RUNS}, root)
+            alone = Side("modelyard", service.url, ServerCpu(service.pid, server.pid),
+                         {f"{sizes[0]:,} alone": ids[experiment_name(sizes[0])]}, ids[NEIGHBOURS])  # fmt: skip
+            cells.update(measure_rest([alone], cases, args.rounds)[0])
+            plans.update(explain_and_totals(uri, root, alone, cases, cells, 3))
+            labels += list(alone.experiments)
+        ids = build(uri, {**wanted, NEIGHBOURS: NEIGHBOUR_RUNS}, root)
+        ours = Side("modelyard", service.url, ServerCpu(service.pid, server.pid),
+                    {f"{s:,}": ids[experiment_name(s)] for s in sizes}, ids[NEIGHBOURS])  # fmt: skip
+        sides = [ours]
+        if args.against is not None:
+            # The same service from another tree (its src/ first on PYTHONPATH), on the same database.
+            base_service = GunicornService(
+                TRACKING, free_port(), base / "tracking-against.log",
+                env={"MODELYARD_BACKEND_STORE_URI": uri, "MODELYARD_ARTIFACTS_DESTINATION": str(root),
+                     "PYTHONPATH": str(args.against.resolve() / "src")},
+                workers=1, tied_to_parent=True,
+            )  # fmt: skip
+            base_service.start(timeout=120)
+            assert base_service.pid is not None
+            stoppers.append(base_service.stop)
+            sides.append(Side(f"{args.against.name}", base_service.url, ServerCpu(base_service.pid, server.pid),
+                              ours.experiments, ours.neighbours))  # fmt: skip
+        measured = measure_rest(sides, cases, args.rounds)
+        cells.update(measured[0])
+        if args.against is not None:
+            print(versus_table(cases, list(ours.experiments), measured[0], measured[1], args.against.name))
+            stoppers.pop()()
+        plans.update(explain_and_totals(uri, root, ours, cases, cells, 3))
+        labels += list(ours.experiments)
+        service.stop()
+        service = None
+        theirs: dict[tuple[str, str], Cell] | None = None
+        if args.mlflow:
+            mlflow = MlflowSide(server, base, _say)
+            mlflow.start()
+            ml_ids = mlflow.build({**wanted, NEIGHBOURS: NEIGHBOUR_RUNS}, str(base / "mlflow-artifacts"), T0)
+            side = Side("mlflow", mlflow.url, ServerCpu(mlflow.pid, server.pid),
+                        {f"{s:,}": ml_ids[experiment_name(s)] for s in sizes}, ml_ids[NEIGHBOURS], CAP_SECONDS)  # fmt: skip
+            theirs = measure_rest([side], tuple(c for c in cases if c.mlflow), args.mlflow_rounds)[0]
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         header = (
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}, git {_git_head()}"
         )
-        section = f"Last run: {header}.\n\n{tables(cells, list(labels))}"
+        section = f"Last run: {header}.\n\n{tables(cases, labels, cells, theirs)}"
         print(section)
-        write_plans(plans, header)
+        scale_report.write_plans(plans, header, [(c.name, c.what) for c in cases])
         if not args.no_readme:
-            update_readme(section)
+            scale_report.update_readme(section)
     finally:
+        for stop in stoppers:
+            stop()
+        if mlflow is not None:
+            mlflow.stop()
         if service is not None:
             service.stop()
         server.stop()
@@ -471,7 +550,9 @@ def _experiment_exists(uri: str, name: str) -> bool:
 
 def _git_head() -> str:
     result = subprocess.run(
-        ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
     )
     return result.stdout.strip() or "?"
 

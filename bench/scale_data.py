@@ -12,7 +12,8 @@ distribution and a filter matches the same share of runs at 10,000 and at 1,000,
 
 `runs.params_json` / `tags_json` are written with the rows (the same text the triggers of
 `store/sql/run_docs` build: checked on a sample by `check_documents`). The metric history (`metrics`)
-is left empty: searches read `latest_metrics` only.
+is left empty: searches read `latest_metrics` only. The same runs go into MLflow's schema (`schema=
+"mlflow"`: its runs columns, no documents, no experiment_id on the child tables), for MLflow's side.
 
 Loading is `INSERT ... SELECT` with triggers and foreign-key checks off (`session_replication_role =
 replica`, this private cluster's superuser) and, for a large load, the tables' indexes dropped first
@@ -67,6 +68,18 @@ SELECT run_uuid, 'run-' || i, %(e)s, 'user-' || (i %% 20),
 FROM gen ORDER BY run_uuid
 """
 
+# MLflow 3.17's runs table (`mlflow/store/tracking/dbmodels/models.py`: SqlRun).
+_MLFLOW_RUNS = """
+INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
+                  end_time, deleted_time, source_version, lifecycle_stage, artifact_uri, experiment_id)
+SELECT run_uuid, 'run-' || i, 'LOCAL', '', '', 'user-' || (i %% 20),
+       CASE WHEN i %% 10 = 3 THEN 'FAILED' ELSE 'FINISHED' END, start_time, start_time + 500,
+       CASE WHEN i %% 50 = 7 THEN start_time + 600 END, '',
+       CASE WHEN i %% 50 = 7 THEN 'deleted' ELSE 'active' END,
+       %(root)s || '/' || run_uuid || '/artifacts', %(e)s
+FROM gen ORDER BY run_uuid
+"""
+
 _CHILDREN = {
     "params": (
         "key, value",
@@ -95,15 +108,16 @@ def has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
 
 
 def load_experiment(
-    conn: psycopg.Connection, experiment_id: int, runs: int, artifact_root: str, t0: int
+    conn: psycopg.Connection, experiment_id: int, runs: int, artifact_root: str, t0: int, schema: str = "modelyard"
 ) -> None:
-    """`runs` runs in experiment `experiment_id`, in one transaction (triggers and FK checks off)."""
+    """`runs` runs in experiment `experiment_id`, in one transaction (triggers and FK checks off), into
+    modelyard's tables or (`schema="mlflow"`) MLflow's."""
     with conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")
         conn.execute("SET LOCAL work_mem = '256MB'")
         args = {"e": experiment_id, "n": runs, "t0": t0, "root": artifact_root.rstrip("/")}
         conn.execute(_GENERATE, args)
-        conn.execute(_RUNS, args)
+        conn.execute(_MLFLOW_RUNS if schema == "mlflow" else _RUNS, args)
         for table, (columns, values) in _CHILDREN.items():
             extra, value = ("", "")
             if has_column(conn, table, "experiment_id"):

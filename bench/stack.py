@@ -186,6 +186,7 @@ class BenchStack:
                 # UI reads model files from the same destination, as in `make up`.
                 "MODELYARD_SERVE_ARTIFACTS": "false",
                 "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/modelyard",
+                "MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS": "true",
                 "AWS_ENDPOINT_URL_SAGEMAKER": endpoints.url,
                 "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints.url,
             },
@@ -196,7 +197,10 @@ class BenchStack:
             ARTIFACTS,
             free_port(),
             self.logs / "modelyard-artifacts.log",
-            env={**common, "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/modelyard"},
+            # Presigned downloads on: the proxy rows read `/artifacts/...` as before, and the presigned
+            # rows time the mlflow client's way to the same files (`workloads/artifacts.presigned_client`).
+            env={**common, "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/modelyard",
+                 "MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS": "true"},  # fmt: skip
             workers=self.workers,
             tied_to_parent=True,
         )

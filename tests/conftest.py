@@ -16,13 +16,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import server_errors
+from tests.support import server_errors, startups, xdist_groups
+from tests.support.mlflow_processes import mlflow_tracking_server
 from tests.support.outcome import test_failed
 from tests.support.services import print_log, start_service, start_tracking_server
+from tests.support.torch_install import ensure_torch
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import free_port
@@ -46,20 +50,49 @@ def pytest_configure(config: pytest.Config) -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     server_errors.install()
+    startups.install()
+    xdist_groups.configure(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_WorkerFindings(), "modelyard-worker-findings")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `-n N --dist loadgroup` (make test), each test module runs whole on one process, so its
-    module-scoped servers (a browser, an MLflow server) start once; a test marked
+    """Under `-n N --dist loadgroup` (make test), a test that uses a module- or class-scoped fixture (a
+    browser, a server of the module's own) runs on the same process as the rest of its module, so that
+    fixture starts once; every other test is scheduled on its own, wherever a process is free (the
+    servers most tests need are per process anyway: `shared_server`, `postgres_server`, ...), so a
+    long module no longer keeps one process busy while the other idles. A test marked
     `xdist_group("name")` joins that group instead (tests that share something fixed, like a port)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        if item.get_closest_marker("xdist_group") is None and _uses_module_state(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    xdist_groups.publish(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    # xdist's own loadgroup never sees the groups under pytest 9: see tests/support/xdist_groups.py.
+    return xdist_groups.make_scheduler(config, log)
+
+
+_MODULE_SCOPES = frozenset({"module", "class", "package"})
+
+
+def _uses_module_state(item: pytest.Item) -> bool:
+    """Whether any fixture the test uses (directly or through others) lives longer than the test but
+    not for the whole session, or is a session fixture of the test's own module (made for it alone:
+    on two processes it would be made twice)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True
+    module = item.nodeid.split("::", 1)[0]
+    for defs in info.name2fixturedefs.values():
+        if defs and (defs[-1].scope in _MODULE_SCOPES or (defs[-1].scope == "session" and defs[-1].baseid == module)):
+            return True
+    return False
 
 
 class _WorkerFindings:
@@ -69,6 +102,7 @@ class _WorkerFindings:
     def pytest_testnodedown(node: Any, error: Any) -> None:
         found = getattr(node, "workeroutput", {}).get("server_errors", ())  # none when a worker crashed
         server_errors.FINDINGS.extend(server_errors.Finding(**finding) for finding in found)
+        startups.merge(getattr(node, "workeroutput", {}).get("startups", ()))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -81,6 +115,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             {"service": f.service, "test": f.test, "log_path": str(f.log_path), "excerpt": f.excerpt}
             for f in server_errors.FINDINGS
         ]
+        workeroutput["startups"] = startups.to_wire()
     if server_errors.FINDINGS:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -96,7 +131,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    # After the test's own fixtures are torn down: what the shared servers logged during it.
+    try:
+        return (yield)
+    finally:
+        server_errors.check_shared()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in startups.report():
+        terminalreporter.write_line(line)
     if STARTUP_TIMES:
         parts = ", ".join(f"{name} {secs:.2f}s" for name, secs in STARTUP_TIMES.items())
         terminalreporter.write_line(f"modelyard fixture start-up: {parts}")
@@ -149,6 +195,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
     atexit.register(cleanup)
     started = time.monotonic()
+    startups.record("postgres")
     server.start()
     STARTUP_TIMES["postgres"] = time.monotonic() - started
     try:
@@ -198,6 +245,7 @@ def s3_server() -> Iterator[S3Server]:
 
     atexit.register(cleanup)
     started = time.monotonic()
+    startups.record("s3 (moto)")
     server.start()
     STARTUP_TIMES["s3"] = time.monotonic() - started
     try:
@@ -221,6 +269,18 @@ def s3_bucket(s3_server: S3Server) -> str:
     return name
 
 
+# --- torch -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def torch() -> Any:
+    """The `torch` module for the pytorch flavor's tests, installed into this venv on first use
+    (`tests/support/torch_install.py`: the pinned CPU wheel from local disk, ~1 min once; a stamp in
+    the venv skips it after). The tests that need torch never skip: they install it."""
+    module, seconds = ensure_torch()
+    if seconds:
+        STARTUP_TIMES["torch install"] = seconds
+    return module
+
+
 # --- services --------------------------------------------------------------------------------------
 TrackingServerFactory = Callable[..., str]
 
@@ -230,7 +290,10 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """Factory: `tracking_server(backend_store_uri=None, env=None, workers=2) -> base URL`.
 
     Each call runs the tracking service under real gunicorn (migrating the database first); all are
-    stopped at teardown, and a failing test gets their logs in its captured output.
+    stopped at teardown, and a failing test gets their logs in its captured output. Each call costs a
+    start-up (~2 CPU seconds a worker): a test that just needs a server uses `shared_server` (or
+    `shared_sqlite_server` / `shared_postgres_server`) instead, and one not about workers passes
+    `workers=1`.
     """
     from contextlib import ExitStack
 
@@ -259,6 +322,82 @@ def tracking_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
             for service in started:
                 print_log(service)
         stack.close()
+
+
+# --- shared tracking services ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SharedServer:
+    """A tracking service (2 gunicorn workers, artifacts in a local folder it serves) that every test on
+    this pytest process needing just "a server" of its backend shares. Tests isolate themselves by unique
+    experiment and model names (`unique_name`), never by an empty database: others' rows are there."""
+
+    kind: str
+    service: GunicornService
+    backend_store_uri: str
+    artifacts: Path
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    @property
+    def log_path(self) -> Path:
+        return self.service.log_path
+
+
+@contextmanager
+def _shared_tracking(kind: str, workdir: Path, backend_store_uri: str | None = None) -> Iterator[SharedServer]:
+    t0 = time.monotonic()
+    with start_tracking_server(workdir, backend_store_uri, workers=2) as service:
+        STARTUP_TIMES.setdefault(f"shared {kind} tracking", time.monotonic() - t0)
+        server_errors.share(service)
+        yield SharedServer(kind, service, str(service.env["MODELYARD_BACKEND_STORE_URI"]), workdir / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def shared_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    """The session's tracking service on SQLite (see `SharedServer`); started on first use."""
+    with _shared_tracking("sqlite", tmp_path_factory.mktemp("shared-sqlite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared_postgres_server(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedServer]:
+    """The session's tracking service on a PostgreSQL database of its own (see `SharedServer`)."""
+    name = f"shared_{uuid.uuid4().hex[:12]}"
+    uri = postgres_server.create_database(name)
+    try:
+        with _shared_tracking("postgres", tmp_path_factory.mktemp("shared-postgres"), uri) as server:
+            yield server
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest) -> SharedServer:
+    """The same test on both backends (`[sqlite]` / `[postgres]`, as `db_uri`), against the shared
+    tracking service of that backend. For a test that only needs a server: one that needs an empty
+    database, special settings, its own workers or to stop the server uses `tracking_server`."""
+    server: SharedServer = request.getfixturevalue(f"shared_{request.param}_server")
+    return server
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses (for experiments, registered models, ... on a shared server)."""
+    return f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `mlflow server` (SQLite, local artifacts, proxied, 1 worker) for the session: the
+    reference that compat and client tests compare modelyard's answers with. Shared: tests name their
+    experiments and models uniquely."""
+    workdir = tmp_path_factory.mktemp("mlflow-reference")
+    with mlflow_tracking_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
+        yield url
 
 
 @pytest.fixture

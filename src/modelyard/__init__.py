@@ -51,7 +51,7 @@ from modelyard.version import __version__
 _LAZY_SUBMODULES = frozenset(
     {"artifacts", "client", "entities", "exceptions", "models", "projects", "pyfunc", "sklearn", "tracking"}
     | {"pytorch", "system_metrics"}
-    | {"data", "xgboost"}
+    | {"data", "xgboost", "metrics"}
 )
 
 #: Public functions that live in heavier modules: name -> "module:attribute".

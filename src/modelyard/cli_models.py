@@ -62,7 +62,8 @@ def predict(model_uri: str, input_path: str, output_path: str | None, content_ty
         model = pyfunc.load_model(model_uri)
         schema = model.input_schema
         columns = schema.input_names() if schema is not None and schema.has_names else None
-        request = parse_request(body, "text/csv" if kind == "csv" else "application/json", columns)
+        mime = "text/csv" if kind == "csv" else "application/json"
+        request = parse_request(body, mime, columns, schema)
         output = predictions_to_json(model.predict(request.data, params=request.params))
     except ModelyardException as exc:
         raise _fail(exc) from exc

@@ -95,6 +95,17 @@ class Settings:
     s3_addressing_style: str | None = None
     #: Size of one part of a multipart upload, and of a streamed chunk.
     multipart_chunk_size: int = 8 * 1024 * 1024
+    #: Hand clients presigned S3 GET URLs (MLflow's `/mlflow-artifacts/presigned/<path>`, advertised as
+    #: `multipart_downloads_enabled` by `/server-info`), so the mlflow client downloads from S3 directly
+    #: instead of through the proxy. Off by default: clients must reach the S3 endpoint the URLs name
+    #: (`s3_public_endpoint_url`), and a URL, once handed out after the permission check, reads that file
+    #: for `artifacts_presigned_ttl` seconds without asking again. A local destination keeps the proxy.
+    artifacts_presigned_downloads: bool = False
+    #: Seconds a presigned download URL stays valid.
+    artifacts_presigned_ttl: int = 300
+    #: S3 endpoint as clients reach it, for the presigned URLs (e.g. MinIO's public address while the
+    #: services use an in-cluster one); empty signs them for the services' own endpoint.
+    s3_public_endpoint_url: str | None = None
 
     # --- serving service ------------------------------------------------------------------------
     #: Model to serve: models:/name/Production, models:/name@alias, runs:/..., or a directory.

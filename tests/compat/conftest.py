@@ -1,7 +1,8 @@
 """The real `mlflow` client against a tracking server under gunicorn, on PostgreSQL and on SQLite.
 
-Every compat test module runs once per backend (`[sqlite]`, `[postgres]`) against one server started
-for the module. Tests isolate themselves by experiment name, not by server, so the suite stays fast.
+Every compat test module runs once per backend (`[sqlite]`, `[postgres]`) against the session's shared
+tracking server of that backend (tests/conftest.py). Tests isolate themselves by experiment and model
+name, not by server, so the suite stays fast.
 
 `MODELYARD_COMPAT_SERVER=mlflow` runs the same tests against MLflow's own server instead: the tests
 encode MLflow's behaviour, and this is how we check that they do.
@@ -15,15 +16,14 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.conftest import SharedServer
 from tests.support.mlflow_client import mlflow_pointed_at
-from tests.support.mlflow_processes import run_mlflow
+from tests.support.mlflow_processes import mlflow_tracking_server
 from tests.support.outcome import test_failed
-from tests.support.services import start_tracking_server
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import (
@@ -33,34 +33,22 @@ from modelyard.devstack.process import (
 REFERENCE = os.environ.get("MODELYARD_COMPAT_SERVER", "modelyard") == "mlflow"
 
 
-@contextmanager
-def _mlflow_reference_server(workdir: Path, backend_store_uri: str, workers: int = 2) -> Iterator[str]:
-    """MLflow's own tracking server, for checking the compat tests themselves."""
-    # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
-    uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    args = [
-        "server",
-        "--workers",
-        str(workers),
-        "--backend-store-uri",
-        uri,
-        "--artifacts-destination",
-        str(workdir / "artifacts"),
-    ]
-    # Its start-up (imports, migrations, job executors) can take minutes on a busy machine.
-    with run_mlflow(args, workdir, timeout=300) as url:
-        yield url
-
-
 @dataclass(frozen=True)
 class CompatServer:
     url: str
     log_path: Path
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
-    """A tracking server on a fresh database of the parametrized backend, for the whole module."""
+    """The session's shared tracking server of the parametrized backend (tests/conftest.py's
+    `shared_sqlite_server` / `shared_postgres_server`, which other suites' tests use too); with
+    MODELYARD_COMPAT_SERVER=mlflow, MLflow's own server on a fresh database. Session-scoped, so a
+    compat module needs no process of its own (see `pytest_collection_modifyitems`)."""
+    if not REFERENCE:
+        shared: SharedServer = request.getfixturevalue(f"shared_{request.param}_server")
+        yield CompatServer(shared.url, shared.log_path)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="modelyard-compat-"))
     database: str | None = None
     if request.param == "postgres":
@@ -70,12 +58,8 @@ def compat_server(request: pytest.FixtureRequest) -> Iterator[CompatServer]:
     else:
         backend = f"sqlite:///{workdir / 'modelyard.db'}"
     try:
-        if REFERENCE:
-            with _mlflow_reference_server(workdir, backend) as url:
-                yield CompatServer(url, workdir / "mlflow-server.log")
-        else:
-            with start_tracking_server(workdir, backend) as service:
-                yield CompatServer(service.url, service.log_path)
+        with mlflow_tracking_server(workdir, backend) as url:
+            yield CompatServer(url, workdir / "mlflow-server.log")
     finally:
         if database is not None:
             postgres.drop_database(database)
@@ -107,18 +91,6 @@ def client(tracking_uri: str):  # type: ignore[no-untyped-def]
 def experiment_name(request: pytest.FixtureRequest) -> str:
     """Unique per test, so tests sharing a server never see each other's runs."""
     return f"{request.node.name}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="session")
-def mlflow_server() -> Iterator[str]:
-    """One real `mlflow server` (SQLite, local artifacts, proxied) for the session: the reference the
-    side-by-side tests compare modelyard's answers with."""
-    workdir = Path(tempfile.mkdtemp(prefix="mlflow-reference-"))
-    try:
-        with _mlflow_reference_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}", workers=1) as url:
-            yield url
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -172,10 +172,12 @@ def test_files_folders_and_200mb_round_trip_through_the_proxy_to_s3(
     ]
 
 
-def test_mlflow_client_uses_presigned_multipart_through_modelyard(
+def test_mlflow_client_moves_bytes_by_presigned_urls_through_modelyard(
     s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """mlflow reads `multipart_uploads_enabled` from /server-info and PUTs parts to presigned S3 URLs."""
+    """mlflow reads `multipart_uploads_enabled` / `multipart_downloads_enabled` from /server-info, PUTs
+    parts to presigned S3 URLs, and (with `MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS`) asks
+    `/presigned/<path>` for each file and reads it from S3 in Range requests: the proxy serves no bytes."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -183,24 +185,34 @@ def test_mlflow_client_uses_presigned_multipart_through_modelyard(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(8 * 1024 * 1024))
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * 1024 * 1024))
+    monkeypatch.setenv("MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(10 * 1024 * 1024))  # 3 ranges of the big file
     bucket = f"mpu-{uuid.uuid4().hex[:12]}"
     s3_server.create_bucket(bucket)
     big = random_file(tmp_path / "mpu.bin", 27 * 1024 * 1024)
-    access_log = {"MODELYARD_ACCESS_LOG": "true"}
-    with modelyard_server(tmp_path / "server", f"s3://{bucket}/root", s3_server.endpoint, access_log) as url:
+    env = {"MODELYARD_ACCESS_LOG": "true", "MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS": "true"}
+    with modelyard_server(tmp_path / "server", f"s3://{bucket}/root", s3_server.endpoint, env) as url:
         mlflow.set_tracking_uri(url)
         try:
             # A fresh experiment: mlflow caches the active experiment id across servers.
             mlflow.set_experiment(f"mpu-{uuid.uuid4().hex[:8]}")
             with mlflow.start_run() as run:
                 mlflow.log_artifact(str(big))
+                mlflow.log_text("hello", "notes/hello.txt")
+                mlflow.log_text("", "notes/empty.txt")
         finally:
             mlflow.set_tracking_uri(None)
-        local = MlflowClient(tracking_uri=url).download_artifacts(
-            run.info.run_id, "mpu.bin", str(tmp_path / "out")
-        )
+        out = Path(MlflowClient(tracking_uri=url).download_artifacts(run.info.run_id, "", str(tmp_path / "out")))
         log = (tmp_path / "server" / "tracking.log").read_text()
-    assert sha256(local) == sha256(big)
-    # The parts went to S3 directly: the server saw create + complete, and no PUT of the body.
+    assert sha256(out / "mpu.bin") == sha256(big)
+    assert (out / "notes" / "hello.txt").read_text() == "hello"
+    assert (out / "notes" / "empty.txt").read_bytes() == b""
+    # The parts went to S3 directly: the server saw create + complete, and no PUT of the body (the small
+    # files are single PUTs through the proxy).
     assert "mpu/create" in log and "mpu/complete" in log
-    assert "PUT /api/2.0/mlflow-artifacts/artifacts" not in log
+    puts = [line for line in log.splitlines() if '"PUT /api/2.0/mlflow-artifacts/artifacts/' in line]
+    assert len(puts) == 2 and not any("mpu.bin" in line for line in puts)
+    # Every file came from S3 by its presigned URL: the proxy's download route was never asked.
+    for name in ("mpu.bin", "notes/hello.txt", "notes/empty.txt"):
+        assert f"/api/2.0/mlflow-artifacts/presigned/{run.info.experiment_id}/{run.info.run_id}/artifacts/{name}" in log
+    assert "GET /api/2.0/mlflow-artifacts/artifacts/" not in log
+    assert "GET /api/2.0/mlflow-artifacts/artifacts?" in log  # (listings still go through the server)

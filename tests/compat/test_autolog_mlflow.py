@@ -352,3 +352,134 @@ def test_dataset_inputs_and_tables_match_mlflows(
     both = modelyard.load_table("tables/t.json", extra_columns=["run_id"])  # found by the tag, both runs
     assert sorted(set(both["run_id"])) == sorted([ours, theirs]) and len(both) == 8
     pd.testing.assert_frame_equal(modelyard.load_table("tables/t.json", run_ids=[theirs]), expected)
+
+
+def _evaluate_with_extras(client: Any, data: Any, model: Any, folder: str) -> Any:
+    """One evaluate call with every kind of extra metric and custom artifact, written against `client`
+    (mlflow or modelyard) only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    make_metric, MetricValue = client.models.make_metric, client.metrics.MetricValue
+
+    def squared_diff_plus_one(predictions, targets, metrics):  # type: ignore[no-untyped-def]
+        assert "mean_squared_error" in metrics and metrics["r2_score"].aggregate_results["r2_score"] < 1
+        return float(np.sum(np.abs(predictions - targets + 1) ** 2))
+
+    def doubled(squared_diff_plus_one):  # type: ignore[no-untyped-def]  # another extra metric, listed first
+        return squared_diff_plus_one.aggregate_results["squared_diff_plus_one"] * 2
+
+    def abs_error(predictions, targets):  # type: ignore[no-untyped-def]  # per-row scores and aggregates
+        errors = np.abs(predictions - targets)
+        return MetricValue(
+            scores=list(errors), aggregate_results={"mean": errors.mean(), "p90": np.percentile(errors, 90)}
+        )
+
+    def mse_share(eval_df, builtin_metrics):  # type: ignore[no-untyped-def]  # MLflow 2's form
+        return builtin_metrics["mean_squared_error"] / eval_df["target"].var()
+
+    def bmi_weighted(predictions, targets, bmi, scale):  # type: ignore[no-untyped-def]  # a column, a config key
+        return float(np.mean(np.abs(predictions - targets) * (bmi + 1))) * scale
+
+    def artifacts(eval_df, builtin_metrics, artifacts_dir):  # type: ignore[no-untyped-def]
+        figure = pyplot.figure()
+        pyplot.hist(eval_df["prediction"] - eval_df["target"])
+        notes = os.path.join(artifacts_dir, "notes.txt")
+        with open(notes, "w") as out:
+            out.write(
+                f"mse {builtin_metrics['mean_squared_error'].aggregate_results['mean_squared_error']:.3f}\n"
+            )
+        return {
+            "worst_rows": eval_df.assign(error=(eval_df["prediction"] - eval_df["target"]).abs()).nlargest(
+                5, "error"
+            ),
+            "summary": {"rows": len(eval_df), "mean": np.float64(eval_df["prediction"].mean())},
+            "json_text": '{"kind": "text"}',
+            "errors": (eval_df["prediction"] - eval_df["target"]).to_numpy(),
+            "residual_hist": figure,
+            "notes": notes,
+        }
+
+    extra = [
+        make_metric(eval_fn=doubled, greater_is_better=False),
+        make_metric(eval_fn=squared_diff_plus_one, greater_is_better=False),
+        make_metric(eval_fn=abs_error, greater_is_better=False, version="v1"),
+        make_metric(eval_fn=mse_share, greater_is_better=False),
+        make_metric(
+            eval_fn=lambda predictions: None, greater_is_better=True, name="nothing"
+        ),  # warned, not logged
+        make_metric(eval_fn=bmi_weighted, greater_is_better=False),
+    ]
+    with client.start_run() as run:
+        result = client.evaluate(
+            model.predict,
+            data,
+            targets="label",
+            model_type="regressor",
+            extra_metrics=extra,
+            custom_artifacts=[artifacts, lambda eval_df, metrics, folder: None],
+            evaluator_config={"scale": 2.0},
+        )
+    client.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=folder)
+    return run.info.run_id, result
+
+
+def test_evaluate_extra_metrics_and_custom_artifacts_match_mlflows(
+    yard: MlflowClient, tracking_uri: str, experiment_name: str, tmp_path: Any
+) -> None:
+    import pandas as pd
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    data = X.assign(label=y)
+    model = LinearRegression().fit(X, y)
+    outcome = {}
+    for name, client in (("mlflow", mlflow), ("modelyard", modelyard)):
+        client.set_experiment(experiment_name)
+        outcome[name] = _evaluate_with_extras(client, data, model, str(tmp_path / name))
+    (theirs_id, theirs), (ours_id, ours) = outcome["mlflow"], outcome["modelyard"]
+    _same_metrics(theirs.metrics, ours.metrics, "result.metrics")
+    _same_metrics(yard.get_run(theirs_id).data.metrics, yard.get_run(ours_id).data.metrics, "logged metrics")
+    assert {"doubled", "squared_diff_plus_one", "abs_error/v1/mean", "abs_error/v1/p90", "mse_share"} <= set(
+        ours.metrics
+    )
+    assert "nothing" not in ours.metrics
+    custom = {"worst_rows", "summary", "json_text", "errors", "residual_hist", "notes"}
+    assert custom <= set(theirs.artifacts) and custom <= set(ours.artifacts)
+    files = {f: sorted(os.listdir(tmp_path / f)) for f in ("mlflow", "modelyard")}
+    assert set(files["modelyard"]) - set(files["mlflow"]) <= EXTRA_EVALUATE_ARTIFACTS
+    assert set(files["mlflow"]) <= set(files["modelyard"]), files
+    for file in ("worst_rows.csv", "summary.json", "json_text.json", "notes.txt"):
+        assert (tmp_path / "modelyard" / file).read_text() == (tmp_path / "mlflow" / file).read_text(), file
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "modelyard" / "errors.npy"), np.load(tmp_path / "mlflow" / "errors.npy")
+    )
+    assert (tmp_path / "modelyard" / "residual_hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = json.loads((tmp_path / "modelyard" / "eval_results_table.json").read_text())
+    frame = pd.DataFrame(table["data"], columns=table["columns"])
+    np.testing.assert_allclose(frame["abs_error/v1/score"], np.abs(model.predict(X) - y), rtol=1e-9)
+
+
+def test_evaluate_refuses_extras_it_cannot_use_before_any_run(
+    yard: MlflowClient, experiment_name: str
+) -> None:
+    X = np.arange(20.0).reshape(10, 2)
+
+    def first_column(frame: Any) -> Any:
+        return np.asarray(frame)[:, 0]
+
+    with pytest.raises(ModelyardException, match=r"extra_metrics\[0\] is a .*, not an EvaluationMetric"):
+        modelyard.evaluate(first_column, X, targets=X[:, 0], model_type="regressor", extra_metrics=[len])
+    with pytest.raises(ModelyardException, match="`name` must be specified if `eval_fn` is a lambda"):
+        modelyard.models.make_metric(eval_fn=lambda predictions: 1.0, greater_is_better=True)
+    needs = modelyard.models.make_metric(
+        eval_fn=lambda predictions, nope: 1.0, greater_is_better=True, name="needs"
+    )
+    with pytest.raises(ModelyardException, match=r"(?s)Metric 'needs' requires.*missing columns \['nope'\]"):
+        modelyard.evaluate(first_column, X, targets=X[:, 0], model_type="regressor", extra_metrics=[needs])
+    # The missing column is found once scoring ran, in the run evaluate started: ended FAILED, not RUNNING.
+    runs = yard.search_runs([yard.get_experiment_by_name(experiment_name).experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]

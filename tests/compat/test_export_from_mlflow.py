@@ -19,6 +19,6 @@ def test_export_from_a_real_mlflow_server_imports_into_modelyard(
     bundle = str(tmp_path / "from-mlflow")
     cli("export", "--tracking-uri", mlflow_server, "--experiments", experiment, "--models", model, "--output", bundle)
     expected = snapshot(mlflow_server, experiment, model)
-    target = tracking_server()
+    target = tracking_server(workers=1)
     cli("import", bundle, "--tracking-uri", target)
     assert snapshot(target, experiment, model) == expected

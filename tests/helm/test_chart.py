@@ -328,3 +328,14 @@ def test_auth_refuses_an_inlined_admin_password_and_needs_the_secret(helm: Path)
 def test_auth_off_renders_no_auth_settings(render: Render) -> None:
     for container in _containers(render()):
         assert not any(e["name"].startswith("MODELYARD_AUTH") or e["name"].startswith("MODELYARD_ADMIN") for e in container.get("env", []))
+
+
+def test_presigned_downloads_are_off_by_default_and_set_on_tracking_and_artifacts(render: Render) -> None:
+    names = ("MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS", "MODELYARD_ARTIFACTS_PRESIGNED_TTL", "MODELYARD_S3_PUBLIC_ENDPOINT_URL")
+    for container in _containers(render()):
+        assert not set(names) & set(_env(container)), container["name"]
+    sets = ("artifacts.presignedDownloads.enabled=true", "artifacts.presignedDownloads.publicEndpointUrl=https://s3.example.com", "artifacts.presignedDownloads.ttlSeconds=120")
+    deployments = {d["metadata"]["name"].rsplit("-", 1)[1]: d for d in _by_kind(render(sets=sets), "Deployment")}
+    for service in ("tracking", "artifacts"):
+        env = _env(deployments[service]["spec"]["template"]["spec"]["containers"][0])
+        assert [env[n]["value"] for n in names] == ["true", "120", "https://s3.example.com"], service

@@ -82,7 +82,7 @@ def test_client_artifacts_on_the_embedded_store(embedded: tuple[Client, str], tm
 
 def test_client_artifacts_through_the_tracking_service(tracking_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = tracking_server(
-        env={"MODELYARD_SERVE_ARTIFACTS": "true", "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/"}
+        env={"MODELYARD_SERVE_ARTIFACTS": "true", "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/"}, workers=1
     )
     client = Client(tracking_uri=url)
     run = client.create_run(client.create_experiment("proxied"))

@@ -46,7 +46,8 @@ def test_single_process_mode_checks_run_ownership(tracking_server, tmp_path: Pat
             "MODELYARD_SERVE_ARTIFACTS": "true",
             "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/",
             "MODELYARD_ARTIFACTS_DESTINATION": str(folder),
-        }
+        },
+        workers=1,
     )
     _check(url, *_two_runs(url), folder)
 
@@ -59,7 +60,8 @@ def test_standalone_artifacts_service_checks_run_ownership(
     tracking = tracking_server(
         postgres_uri,
         env={"MODELYARD_SERVE_ARTIFACTS": "false", "MODELYARD_DEFAULT_ARTIFACT_ROOT": "mlflow-artifacts:/"},
+        workers=1,
     )
     env = {"MODELYARD_BACKEND_STORE_URI": postgres_uri, "MODELYARD_ARTIFACTS_DESTINATION": str(folder)}
-    with start_service(ARTIFACTS, tmp_path / "artifacts", env=env) as artifacts:
+    with start_service(ARTIFACTS, tmp_path / "artifacts", env=env, workers=1) as artifacts:
         _check(artifacts.url, *_two_runs(tracking), folder)

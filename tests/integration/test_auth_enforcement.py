@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fastapi.testclient import TestClient
 
 from modelyard.settings import Settings
@@ -256,6 +257,33 @@ def test_the_standalone_artifacts_service_enforces_the_same_rules(tmp_path: Path
         assert client.get(f"/api/2.0/mlflow-artifacts/artifacts/{world.exp_a}/x", auth=ALICE).status_code == 404
         assert client.get(f"/api/2.0/mlflow-artifacts/artifacts/{world.exp_a}/x").status_code == 401
 
+
+
+@pytest.mark.s3
+def test_presigned_download_urls_are_handed_out_only_after_the_permission_check(
+    world: World, s3_server: Any, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A presigned URL reads the file without asking again, so READ is checked before one is made."""
+    from modelyard.artifact_proxy.app import create_app
+
+    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_server.endpoint)
+    db = world.client.app.state.settings.backend_store_uri  # type: ignore[attr-defined]
+    settings = Settings(
+        backend_store_uri=db,
+        artifacts_destination=f"s3://{s3_bucket}/root",
+        artifacts_presigned_downloads=True,
+        auth=True,
+        auth_default_permission="NO_PERMISSIONS",
+    )
+    files = {exp: f"{exp}/{run}/artifacts/f.txt" for exp, run in ((world.exp_a, world.run_a), (world.exp_b, world.run_b))}
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        for path in files.values():
+            assert client.put(f"/api/2.0/mlflow-artifacts/artifacts/{path}", content=b"secret", auth=ADMIN).status_code == 200
+        refused = client.get(f"/api/2.0/mlflow-artifacts/presigned/{files[world.exp_b]}", auth=ALICE)
+        assert refused.status_code == 403 and "url" not in refused.json()
+        assert client.get(f"/api/2.0/mlflow-artifacts/presigned/{files[world.exp_a]}").status_code == 401
+        link = _ok(client.get(f"/api/2.0/mlflow-artifacts/presigned/{files[world.exp_a]}", auth=ALICE))
+    assert requests.get(link["url"], timeout=30).content == b"secret"
 
 
 def test_cors_is_off_by_default_and_an_allow_list_turns_it_on(tmp_path: Path, world: World) -> None:

@@ -68,6 +68,25 @@ def test_imported_runs_read_back_as_logged_ones(client: TestClient) -> None:
     assert (deleted["lifecycle_stage"], deleted["status"]) == ("deleted", "FAILED")
 
 
+def test_dataset_inputs_and_generated_names_as_log_inputs_and_create_run_give_them(client: TestClient) -> None:
+    """What autologging's child runs send: no run_name (the server names them, as create-run does) and
+    the training dataset as an input, read back as log-inputs would have left it."""
+    experiment_id = client.post(f"{API}/experiments/create", json={"name": "children"}).json()["experiment_id"]
+    dataset = {"name": "train", "digest": "abc123", "source_type": "code", "source": "{}", "schema": "{}"}
+    entry = {"dataset": dataset, "tags": [{"key": "mlflow.data.context", "value": "train"}]}
+    runs = [{k: v for k, v in _run("x", inputs=[entry, entry]).items() if k != "run_name"}, _run("named")]
+    answer = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": runs})
+    assert answer.status_code == 200, answer.text
+    first, second = (client.get(f"{API}/runs/get", params={"run_id": i}).json()["run"] for i in answer.json()["run_ids"])
+    name = first["info"]["run_name"]
+    assert name and name != "x" and {t["key"]: t["value"] for t in first["data"]["tags"]}["mlflow.runName"] == name
+    assert first["inputs"]["dataset_inputs"] == [entry]  # the same dataset twice: one input
+    assert not second.get("inputs", {}).get("dataset_inputs")
+    bad = {"experiment_id": experiment_id, "runs": [_run("ok"), _run("y", inputs=[{"dataset": {"name": "n"}}])]}
+    refused = client.post(IMPORT, json=bad)
+    assert refused.status_code == 400 and "'digest'" in refused.json()["message"]
+
+
 def test_a_bad_run_refuses_the_whole_batch(client: TestClient) -> None:
     experiment_id = client.post(f"{API}/experiments/create", json={"name": "bad"}).json()["experiment_id"]
     cases = [

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.conftest import SharedServer
 from tests.integration.client_workflow import reset_fluent_state, run_client_workflow, run_fluent_workflow
-from tests.support.mlflow_processes import run_mlflow
-from tests.support.services import start_tracking_server
 
 from modelyard.client import http
 from modelyard.client.rest_store import RestTrackingStore
@@ -32,29 +29,13 @@ from modelyard.devstack.process import (
 from modelyard.exceptions import ModelyardException, RestException
 
 
-@pytest.fixture(scope="module")
-def modelyard_server() -> Iterator[str]:
-    workdir = Path(tempfile.mkdtemp(prefix="modelyard-client-rest-"))
-    try:
-        with start_tracking_server(workdir) as service:
-            yield service.url
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+@pytest.fixture
+def modelyard_server(shared_sqlite_server: SharedServer) -> str:
+    """The session's shared SQLite tracking service (the workflows name their experiments uniquely)."""
+    return shared_sqlite_server.url
 
 
-@pytest.fixture(scope="module")
-def mlflow_server() -> Iterator[str]:
-    """MLflow's own tracking server (the reference implementation) on a SQLite file."""
-    workdir = Path(tempfile.mkdtemp(prefix="modelyard-mlflow-ref-"))
-    args = [
-        "server", "--workers", "1", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-        "--artifacts-destination", str(workdir / "artifacts"),
-    ]  # fmt: skip
-    try:
-        with run_mlflow(args, workdir) as url:
-            yield url
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+# `mlflow_server` (MLflow's own server, the reference implementation) is the session's, tests/conftest.py.
 
 
 @pytest.fixture(params=["modelyard", pytest.param("mlflow", marks=pytest.mark.compat)])

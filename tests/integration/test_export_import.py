@@ -23,16 +23,16 @@ def test_export_import_between_two_stacks_and_again(
     second = tracking_server()  # SQLite, its own artifacts
     logged = log_runs(first, tmp_path)
     # A modelyard server streams the runs (runs/export); MLflow's API page by page makes the same bundle.
-    from modelyard.client import bulk_runs
+    from modelyard.client import run_export
     from modelyard.lifecycle.export import export_bundle
 
-    streams, stream = [], bulk_runs.export_lines
+    streams, stream = [], run_export.export_lines
     with monkeypatch.context() as spied:
-        spied.setattr(bulk_runs, "export_lines", lambda *args: streams.append(stream(*args)) or streams[-1])
+        spied.setattr(run_export, "export_lines", lambda *args: streams.append(stream(*args)) or streams[-1])
         export_bundle(first, str(tmp_path / "streamed"), ["moving"])
     assert streams and streams[0] is not None
     with monkeypatch.context() as without_stream:
-        without_stream.setattr(bulk_runs, "export_lines", lambda store, experiment_id: None)
+        without_stream.setattr(run_export, "export_lines", lambda store, experiment_id: None)
         export_bundle(first, str(tmp_path / "paged"), ["moving"])
     assert bundle_files(tmp_path / "streamed") == bundle_files(tmp_path / "paged")
     bundle = str(tmp_path / "bundle.tar")

@@ -48,7 +48,7 @@ def stack(
         "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{s3_bucket}/artifacts",
         "MODELYARD_S3_ENDPOINT_URL": s3_endpoint,
     }
-    url = tracking_server(postgres_uri, env=env)
+    url = tracking_server(postgres_uri, env=env, workers=1)
     return {"url": url, "env": env, "bucket": s3_bucket, "uri": postgres_uri}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import TrackingServerFactory
+from tests.conftest import SharedServer
 
 from modelyard.settings import Settings
 from modelyard.tracking.app import create_app
@@ -144,15 +144,12 @@ def test_runs_outputs_links_models(client: TestClient) -> None:
     assert got["outputs"] == {"model_outputs": [{"model_id": model_id, "step": 3}]}
 
 
-def test_real_mlflow_client_logged_model_calls(
-    tracking_server: TrackingServerFactory, sqlite_uri: str
-) -> None:
+def test_real_mlflow_client_logged_model_calls(shared_sqlite_server: SharedServer, unique_name: str) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
-    url = tracking_server(sqlite_uri)
-    client = MlflowClient(tracking_uri=url)
-    exp = client.create_experiment("mlflow-lm")
+    client = MlflowClient(tracking_uri=shared_sqlite_server.url)
+    exp = client.create_experiment(unique_name)
     run = client.create_run(exp)
     params = {f"p{i}": str(i) for i in range(150)}  # more than one request's worth: /params batches
     model = client.create_logged_model(

@@ -6,10 +6,12 @@ import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
-from modelyard.entities import Metric
+from modelyard.entities import Metric, RunTag
 from modelyard.exceptions import ModelyardException
 from modelyard.store.sql import migrate
 from modelyard.store.sql.engine import create_engine_for
@@ -21,12 +23,21 @@ T0 = 1_700_000_000_000
 BATCH = 1000
 
 
-@pytest.fixture
-def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    migrate.upgrade(db_uri)
-    engine = create_engine_for(db_uri)
+def _opened(uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    migrate.upgrade(uri)
+    engine = create_engine_for(uri)
     yield SqlTrackingStore(engine, str(tmp_path / "artifacts"))
     engine.dispose()
+
+
+@pytest.fixture
+def store(db_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    yield from _opened(db_uri, tmp_path)
+
+
+@pytest.fixture
+def pg_store(postgres_uri: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
+    yield from _opened(postgres_uri, tmp_path)
 
 
 def _log(store: SqlTrackingStore, run_id: str, key: str, points: list[tuple[int, int, float]]) -> None:
@@ -103,6 +114,9 @@ def test_a_100k_step_metric_is_bucketed_exactly_and_summarised_whole(store: SqlT
     assert summary.last == history[-1][2] and summary.last_step == STEPS - 1
     assert (summary.min_step, summary.max_step) == (0, STEPS - 1)
     assert metric_summaries(store.engine, [run_id], "loss")[run_id] == summary
+    # Asked again (PostgreSQL: read back from metric_series_cache), the same series.
+    again = metric_series(store.engine, [run_id, other], "loss", "step", max_points=1500)
+    assert again == found
 
     # The short run's real points come back unchanged.
     assert not found[other].sampled and found[other].x == list(range(10))
@@ -182,3 +196,142 @@ def test_bad_arguments_are_invalid_parameters(store: SqlTrackingStore) -> None:
         with pytest.raises(ModelyardException) as info:
             metric_series(store.engine, ["x"], "m", **kwargs)  # type: ignore[arg-type]
         assert info.value.error_code == "INVALID_PARAMETER_VALUE", kwargs
+
+
+def _stored(store: SqlTrackingStore, run_id: str) -> dict[tuple[str, str, int], int]:
+    """(key, x axis, max points) -> the history_version each stored series of the run was built at."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT key, x_axis, max_points, history_version FROM metric_series_cache WHERE run_uuid = :r"
+            ),
+            {"r": run_id},
+        )
+        return {(key, axis, points): version for key, axis, points, version in rows}
+
+
+@pytest.mark.postgres
+def test_a_stored_series_is_served_only_while_it_is_its_historys(pg_store: SqlTrackingStore) -> None:
+    """A sampled whole-history series is stored on first load and read back; after any write of its
+    key (an old step, a retried point, a batch in a transaction, a newer point from a writer that does
+    not count writes) the next load is the new history's, and is stored again."""
+    store, engine = pg_store, pg_store.engine
+    run_id = store.create_run(store.create_experiment("cache"), "u", T0).info.run_id
+    _log(store, run_id, "loss", [(s, T0 + s, float(s % 50)) for s in range(3000)])
+    _log(store, run_id, "acc", [(s, T0 + s, 1.0) for s in range(50)])
+
+    def load(axis: str = "step") -> dict[str, Any]:
+        return metric_series(engine, [run_id], "loss", axis, max_points=100)[run_id].to_dict()
+
+    first = load()
+    assert first["sampled"] and first["summary"]["max"] == 49.0 and first["summary"]["count"] == 3000
+    assert _stored(store, run_id) == {("loss", "step", 100): 2}  # 3 batches: the insert, 2 updates
+    with engine.begin() as conn:  # what is served is the stored row (made recognisable here)
+        conn.execute(text("UPDATE metric_series_cache SET body = :b"), {"b": _encode_marked(engine, run_id)})
+    assert load()["y_max"][0] == -1.0
+    load("relative")
+    metric_series(engine, [run_id], "acc", max_points=100)  # 50 points: the real points, nothing stored
+    metric_series(engine, [run_id], "loss", "step", 0, 2999, 100)  # a range: computed, not stored
+    assert set(_stored(store, run_id)) == {("loss", "step", 100), ("loss", "relative", 100)}
+
+    store.log_metric(run_id, Metric("acc", 2.0, T0, 5))  # another key: still served
+    assert load()["y_max"][0] == -1.0
+    store.log_metric(run_id, Metric("loss", 1000.0, T0 + 7, 7))  # an old step: the latest point stays
+    after = load()
+    assert (
+        after["summary"]["max"] == 1000.0
+        and after["summary"]["count"] == 3001
+        and after["y_max"][0] == 1000.0
+    )
+    assert after["summary"]["last"] == first["summary"]["last"] == 2999 % 50
+    assert _stored(store, run_id)[("loss", "step", 100)] == 3 and load() == after
+
+    store.log_metric(run_id, Metric("loss", 1000.0, T0 + 7, 7))  # retried: absorbed, counted all the same
+    assert load() == after and _stored(store, run_id)[("loss", "step", 100)] == 4
+    store.log_batch(run_id, [Metric("loss", -6.0, T0 + 9, 9)], tags=[RunTag("t", "2")])  # in a transaction
+    assert load()["summary"]["min"] == -6.0
+
+    # A writer that does not count writes (the release before this one): a newer point moves the
+    # latest point, and that is enough.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES (:r, 'loss', 5000, 1, 77, false)"
+            ),
+            {"r": run_id},
+        )
+        conn.execute(
+            text(
+                "UPDATE latest_metrics SET step = 5000, timestamp = 1, value = 77 WHERE run_uuid = :r AND key = 'loss'"
+            ),
+            {"r": run_id},
+        )
+    newest = load()
+    assert newest["summary"]["max_step"] == 5000 and newest["summary"]["last"] == 77.0
+    assert newest["summary"]["max"] == 1000.0 and newest["summary"]["count"] == 3003
+
+    with engine.begin() as conn:  # a purge takes the stored rows with the run
+        conn.execute(text("DELETE FROM runs WHERE run_uuid = :r"), {"r": run_id})
+    assert _stored(store, run_id) == {}
+
+
+def _encode_marked(engine: Engine, run_id: str) -> bytes:
+    """The stored step series of `run_id` with its first bucket's max set to -1."""
+    from modelyard.store.tracking import metric_series as module
+
+    with engine.connect() as conn:
+        body = conn.execute(
+            text("SELECT body FROM metric_series_cache WHERE run_uuid = :r AND x_axis = 'step'"),
+            {"r": run_id},
+        ).scalar_one()
+    series = module._decode(body, run_id, "loss", "step")
+    series.y_max[0] = -1.0
+    return module._encode(series)
+
+
+@pytest.mark.postgres
+def test_a_write_during_a_build_leaves_the_stored_series_out_of_date(
+    pg_store: SqlTrackingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A series records the history_version read BEFORE its points: a write committed while the points
+    are read may or may not be in them, and the stored series is not served again either way."""
+    from modelyard.store.tracking import metric_series as module
+
+    store, engine = pg_store, pg_store.engine
+    run_id = store.create_run(store.create_experiment("race"), "u", T0).info.run_id
+    _log(store, run_id, "loss", [(s, T0 + s, float(s % 50)) for s in range(3000)])
+    original = module._run_series
+
+    def write_first(*args: Any, **kwargs: Any) -> Any:
+        store.log_metric(run_id, Metric("loss", 500.0, T0 + 3, 3))  # committed on another connection
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_run_series", write_first)
+    metric_series(engine, [run_id], "loss", max_points=100)
+    monkeypatch.setattr(module, "_run_series", original)
+    assert _stored(store, run_id) == {("loss", "step", 100): 2}  # read before the write
+    again = metric_series(engine, [run_id], "loss", max_points=100)[run_id]
+    assert again.summary is not None and again.summary.max == 500.0 and again.summary.count == 3001
+    assert _stored(store, run_id) == {("loss", "step", 100): 3}
+
+
+@pytest.mark.postgres
+def test_a_database_that_refuses_the_write_still_answers(
+    pg_store: SqlTrackingStore, postgres_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storing a series is best effort: through a read-only connection the chart still loads."""
+    from sqlalchemy import create_engine
+
+    from modelyard.store.sql.engine import normalize_uri
+
+    run_id = pg_store.create_run(pg_store.create_experiment("ro"), "u", T0).info.run_id
+    _log(pg_store, run_id, "loss", [(s, T0 + s, float(s % 50)) for s in range(3000)])
+    read_only = create_engine(
+        normalize_uri(postgres_uri), connect_args={"options": "-c default_transaction_read_only=on"}
+    )
+    try:
+        series = metric_series(read_only, [run_id], "loss", max_points=100)[run_id]
+    finally:
+        read_only.dispose()
+    assert series.sampled and series.summary is not None and series.summary.count == 3000
+    assert _stored(pg_store, run_id) == {} and "Could not store the chart series" in caplog.text

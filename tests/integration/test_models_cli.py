@@ -99,7 +99,7 @@ def test_predict_rejects_a_malformed_body(tmp_path, model_dir):
 def test_list_and_describe_against_a_server(tracking_server, monkeypatch, classifier):
     import modelyard
 
-    url = tracking_server()
+    url = tracking_server(workers=1)
     env = {"MLFLOW_TRACKING_URI": url}
     name = f"cli-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)

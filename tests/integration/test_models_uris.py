@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
+from tests.support.services import start_tracking_server
 
 import modelyard
 import modelyard.pyfunc
 import modelyard.sklearn
+from modelyard.devstack.s3 import S3Server
 from modelyard.exceptions import ModelyardException
 from modelyard.models.uri import download_model, resolve_model_uri, resolve_model_version
 from modelyard.protocol import errors
@@ -32,15 +35,26 @@ class Offset(modelyard.pyfunc.PythonModel):
         return (model_input["a"] + self.offset).tolist()
 
 
+@pytest.fixture(scope="module")
+def s3_bucket(s3_server: S3Server) -> str:
+    """The module's bucket (its server's artifacts destination); each test has its own experiment."""
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    s3_server.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def module_server(s3_server: S3Server, s3_bucket: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One tracking service (1 worker) for the module, its proxied artifacts in S3."""
+    env = {"MODELYARD_ARTIFACTS_DESTINATION": f"s3://{s3_bucket}/artifacts", "MODELYARD_S3_ENDPOINT_URL": s3_server.endpoint}
+    with start_tracking_server(tmp_path_factory.mktemp("uris"), env=env, workers=1) as service:
+        yield service.url
+
+
 @pytest.fixture()
-def server(tracking_server, s3_server, s3_bucket, monkeypatch) -> str:
+def server(module_server: str, s3_server, monkeypatch) -> str:
     """Tracking service whose proxied artifacts live in S3; the client talks to it like the mlflow client would."""
-    url = tracking_server(
-        env={
-            "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{s3_bucket}/artifacts",
-            "MODELYARD_S3_ENDPOINT_URL": s3_server.endpoint,
-        }
-    )
+    url = module_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_server.endpoint)
     modelyard.set_experiment(f"uris-{uuid.uuid4().hex[:8]}")
@@ -78,10 +92,8 @@ def test_registry_uris_resolve_to_the_right_version(server, s3_server, s3_bucket
     assert np.allclose(predicted(f"runs:/{run.info.run_id}/m2"), expected[2])
     assert resolve_model_version(f"models:/{name}@champion") == (name, "2")
 
-    keys = [
-        o["Key"]
-        for o in s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="artifacts/").get("Contents", [])
-    ]
+    prefix = f"artifacts/{run.info.experiment_id}/"  # this test's experiment (the bucket is the module's)
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix=prefix).get("Contents", [])]
     assert sum(k.endswith("/MLmodel") for k in keys) == 3
 
     location = resolve_model_uri(f"models:/{name}/3")

@@ -23,7 +23,7 @@ from modelyard.devstack.services import ARTIFACTS
 EXAMPLES = os.environ.get("MODELYARD_FUZZ_EXAMPLES", "8")
 
 #: The artifacts API answers 501 where MLflow's does, and the mlflow client relies on it to fall back:
-#: no presigned downloads, and (`MODELYARD_ARTIFACTS_MULTIPART_UPLOAD=false` or a local destination)
+#: no presigned downloads (`MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS` off, the default), and (`MODELYARD_ARTIFACTS_MULTIPART_UPLOAD=false` or a local destination)
 #: no multipart uploads.
 MLFLOW_501 = """
 [[operations]]

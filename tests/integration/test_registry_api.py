@@ -72,8 +72,9 @@ def test_registered_model_json_shape(client: TestClient) -> None:
     assert ok(client.get("/ajax-api/2.0/mlflow/registered-models/get", params={"name": "shape"}))
 
 
-#: Names PostgreSQL's array text must quote and escape (the loaders bind a page's names as one array).
-ODD_NAMES = ["plain", 'with "quotes"', "back\\slash", "comma,brace{}", "NULL", "it's", " padded "]
+#: Names PostgreSQL's array text must quote and escape (the loaders bind a page's names as one array), and
+#: one longer than PostgreSQL's 63-byte `name` type (the unnested array's column was once read as one).
+ODD_NAMES = ["plain", 'with "quotes"', "back\\slash", "comma,brace{}", "NULL", "it's", " padded ", "long-" + "x" * 95]
 
 
 def test_a_search_page_loads_every_models_tags_aliases_and_latest_versions(client: TestClient) -> None:

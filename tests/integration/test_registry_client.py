@@ -29,7 +29,7 @@ def tracking_uri(
 ) -> Iterator[str]:
     """`http`: a tracking service on the database; `sql`: the database itself, used in process."""
     if request.param == "http":
-        uri = tracking_server(db_uri)
+        uri = tracking_server(db_uri, workers=1)
     else:
         upgrade(db_uri)
         monkeypatch.setenv("MODELYARD_DEFAULT_ARTIFACT_ROOT", str(tmp_path / "artifacts"))

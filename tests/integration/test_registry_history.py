@@ -14,17 +14,18 @@ import pytest
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from tests.conftest import TrackingServerFactory
+from tests.conftest import SharedServer
 
-from modelyard.store.registry import history
+from modelyard.store.registry import events, history
 from modelyard.store.registry.sql_store import SqlRegistryStore
 from modelyard.store.sql.migrate import upgrade
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 
 @pytest.fixture
-def server(db_uri: str, tracking_server: TrackingServerFactory) -> str:
-    return tracking_server(db_uri)
+def server(shared_server: SharedServer) -> str:
+    """The session's shared tracking service of each backend (every test names its own models)."""
+    return shared_server.url
 
 
 @pytest.fixture
@@ -88,6 +89,47 @@ def test_a_failed_change_writes_no_event(client: MlflowClient, server: str) -> N
     with pytest.raises(MlflowException):
         client.transition_model_version_stage(name, "1", "Sideways")
     assert _events(server, name=name) == before
+
+
+@pytest.mark.parametrize("fails", ["after", "instead"])
+def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
+    """The event is written in the change's transaction: when anything fails once the event has been
+    added (or when the event cannot be written), neither the change nor the event is kept."""
+    upgrade(db_uri)
+    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
+    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
+    run = tracking.create_run(tracking.create_experiment("tx"), user_id="me", start_time=0, tags=[], run_name="r")
+    store.create_registered_model("m")
+    for _ in range(2):
+        store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    store.set_registered_model_alias("m", "champion", "1")
+    before = history.list_events(store.engine, name="m", max_results=100)
+    original = events.record
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        if fails == "after":
+            original(*args, **kwargs)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(events, "record", broken)
+    changes = (
+        lambda: store.set_registered_model_alias("m", "champion", "2"),
+        lambda: store.transition_model_version_stage("m", "2", "Production", archive_existing_versions=True),
+        lambda: store.set_registered_model_tag("m", "team", "risk"),
+        lambda: store.rename_registered_model("m", "renamed"),
+        lambda: store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id),
+        lambda: store.delete_registered_model("m"),
+    )
+    for change in changes:
+        with pytest.raises(RuntimeError):
+            change()
+    monkeypatch.undo()
+    assert list(history.list_events(store.engine, name="m", max_results=100)) == list(before)
+    model = store.get_registered_model("m")
+    assert model.tags == {} and [a.version for a in model.aliases] == ["1"]
+    versions = {v.version: v.current_stage for v in store.search_model_versions("name = 'm'")}
+    assert versions == {"1": "None", "2": "None"}
+    tracking.engine.dispose()
 
 
 def test_who_held_an_alias_or_a_stage_at_a_time(client: MlflowClient, server: str) -> None:

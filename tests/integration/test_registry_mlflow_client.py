@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
-from tests.conftest import TrackingServerFactory
+from tests.conftest import SharedServer
 
 
 @pytest.fixture
-def mlflow_uri(
-    db_uri: str, tracking_server: TrackingServerFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def mlflow_uri(shared_server: SharedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The session's shared tracking service of each backend: tests name their models uniquely."""
     import mlflow
 
-    url = tracking_server(db_uri)
+    url = shared_server.url
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     mlflow.set_tracking_uri(url)
     try:
@@ -36,6 +35,12 @@ def client(mlflow_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
 
 
+@pytest.fixture
+def p() -> str:
+    """This test's prefix for registered model names (the server is shared)."""
+    return f"m{uuid.uuid4().hex[:8]}"
+
+
 def _code(exc: pytest.ExceptionInfo[Any]) -> str:
     return str(exc.value.error_code)
 
@@ -47,115 +52,109 @@ def _run_with_model_folder(client: MlflowClient) -> tuple[str, str]:
     return run.info.run_id, f"{run.info.artifact_uri}/model"
 
 
-def test_register_versions_promote_with_archiving_and_aliases(client: MlflowClient) -> None:
+def test_register_versions_promote_with_archiving_and_aliases(client: MlflowClient, p: str) -> None:
     run_id, source = _run_with_model_folder(client)
-    created = client.create_registered_model("churn", tags={"team": "yard"}, description="first")
-    assert created.name == "churn" and created.tags == {"team": "yard"} and created.description == "first"
+    churn = f"{p}-churn"
+    created = client.create_registered_model(churn, tags={"team": "yard"}, description="first")
+    assert created.name == churn and created.tags == {"team": "yard"} and created.description == "first"
 
-    versions = [client.create_model_version("churn", source, run_id=run_id) for _ in range(3)]
+    versions = [client.create_model_version(churn, source, run_id=run_id) for _ in range(3)]
     assert [v.version for v in versions] == ["1", "2", "3"]
     assert all(v.current_stage == "None" and v.status == "READY" and v.run_id == run_id for v in versions)
 
-    client.transition_model_version_stage("churn", "1", "staging")
-    client.transition_model_version_stage("churn", "1", "Production")
-    client.transition_model_version_stage("churn", "2", "Production", archive_existing_versions=True)
-    stages = {v.version: v.current_stage for v in client.search_model_versions("name = 'churn'")}
+    client.transition_model_version_stage(churn, "1", "staging")
+    client.transition_model_version_stage(churn, "1", "Production")
+    client.transition_model_version_stage(churn, "2", "Production", archive_existing_versions=True)
+    stages = {v.version: v.current_stage for v in client.search_model_versions(f"name = '{churn}'")}
     assert stages == {"1": "Archived", "2": "Production", "3": "None"}
 
-    latest = client.get_latest_versions("churn", stages=["Production"])
+    latest = client.get_latest_versions(churn, stages=["Production"])
     assert [(v.version, v.current_stage) for v in latest] == [("2", "Production")]
-    assert {v.version for v in client.get_latest_versions("churn")} == {"1", "2", "3"}
+    assert {v.version for v in client.get_latest_versions(churn)} == {"1", "2", "3"}
 
-    client.set_registered_model_alias("churn", "champion", "2")
-    client.set_registered_model_alias("churn", "challenger", "3")
-    by_alias = client.get_model_version_by_alias("churn", "champion")
+    client.set_registered_model_alias(churn, "champion", "2")
+    client.set_registered_model_alias(churn, "challenger", "3")
+    by_alias = client.get_model_version_by_alias(churn, "champion")
     assert by_alias.version == "2" and by_alias.aliases == ["champion"]
-    model = client.get_registered_model("churn")
+    model = client.get_registered_model(churn)
     assert model.aliases == {"champion": "2", "challenger": "3"}
-    client.delete_registered_model_alias("churn", "challenger")
-    assert client.get_registered_model("churn").aliases == {"champion": "2"}
+    client.delete_registered_model_alias(churn, "challenger")
+    assert client.get_registered_model(churn).aliases == {"champion": "2"}
 
-    assert client.get_model_version_download_uri("churn", "2") == source
+    assert client.get_model_version_download_uri(churn, "2") == source
 
 
-def test_tags_descriptions_and_rename(client: MlflowClient) -> None:
+def test_tags_descriptions_and_rename(client: MlflowClient, p: str) -> None:
     run_id, source = _run_with_model_folder(client)
-    client.create_registered_model("tagged")
-    client.create_model_version("tagged", source, run_id=run_id, tags={"k": "v"}, description="d1")
-    client.set_registered_model_tag("tagged", "owner", "ana")
-    client.set_model_version_tag("tagged", "1", "validated", "true")
-    client.delete_model_version_tag("tagged", "1", "k")
-    client.update_registered_model("tagged", description="updated")
-    client.update_model_version("tagged", "1", description="d2")
-    version = client.get_model_version("tagged", "1")
+    tagged, renamed = f"{p}-tagged", f"{p}-tagged-renamed"
+    client.create_registered_model(tagged)
+    client.create_model_version(tagged, source, run_id=run_id, tags={"k": "v"}, description="d1")
+    client.set_registered_model_tag(tagged, "owner", "ana")
+    client.set_model_version_tag(tagged, "1", "validated", "true")
+    client.delete_model_version_tag(tagged, "1", "k")
+    client.update_registered_model(tagged, description="updated")
+    client.update_model_version(tagged, "1", description="d2")
+    version = client.get_model_version(tagged, "1")
     assert version.tags == {"validated": "true"} and version.description == "d2"
 
-    client.rename_registered_model("tagged", "tagged-renamed")
-    model = client.get_registered_model("tagged-renamed")
+    client.rename_registered_model(tagged, renamed)
+    model = client.get_registered_model(renamed)
     assert model.tags == {"owner": "ana"} and model.description == "updated"
-    assert client.get_model_version("tagged-renamed", "1").tags == {"validated": "true"}
-    client.delete_registered_model_tag("tagged-renamed", "owner")
-    assert client.get_registered_model("tagged-renamed").tags == {}
+    assert client.get_model_version(renamed, "1").tags == {"validated": "true"}
+    client.delete_registered_model_tag(renamed, "owner")
+    assert client.get_registered_model(renamed).tags == {}
     with pytest.raises(MlflowException) as exc:
-        client.get_registered_model("tagged")
+        client.get_registered_model(tagged)
     assert _code(exc) == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_search_filters_order_and_pages(client: MlflowClient) -> None:
+def test_search_filters_order_and_pages(client: MlflowClient, p: str) -> None:
     run_id, source = _run_with_model_folder(client)
-    for name in ("search-a", "search-b", "search-c", "other-x"):
-        client.create_registered_model(name, tags={"kind": "clf" if name != "search-b" else "reg"})
+    a, b, c, other = (f"{p}-search-a", f"{p}-search-b", f"{p}-search-c", f"{p}-other-x")
+    for name in (a, b, c, other):
+        client.create_registered_model(name, tags={"kind": f"{p}-clf" if name != b else f"{p}-reg"})
         client.create_model_version(name, source, run_id=run_id)
-    client.create_model_version("search-a", source, run_id=run_id)
+    client.create_model_version(a, source, run_id=run_id)
 
-    assert [m.name for m in client.search_registered_models("name LIKE 'search-%'")] == [
-        "search-a",
-        "search-b",
-        "search-c",
-    ]
+    assert [m.name for m in client.search_registered_models(f"name LIKE '{p}-search-%'")] == [a, b, c]
     assert [
-        m.name for m in client.search_registered_models("name ILIKE 'SEARCH-%'", order_by=["name DESC"])
-    ] == [
-        "search-c",
-        "search-b",
-        "search-a",
-    ]
-    assert [m.name for m in client.search_registered_models("tags.kind = 'reg'")] == ["search-b"]
+        m.name for m in client.search_registered_models(f"name ILIKE '{p.upper()}-SEARCH-%'", order_by=["name DESC"])
+    ] == [c, b, a]
+    assert [m.name for m in client.search_registered_models(f"tags.kind = '{p}-reg'")] == [b]
 
-    first = client.search_registered_models("name LIKE 'search-%'", max_results=2)
+    first = client.search_registered_models(f"name LIKE '{p}-search-%'", max_results=2)
     assert len(first) == 2 and first.token
-    second = client.search_registered_models("name LIKE 'search-%'", max_results=2, page_token=first.token)
-    assert [m.name for m in second] == ["search-c"] and not second.token
+    second = client.search_registered_models(f"name LIKE '{p}-search-%'", max_results=2, page_token=first.token)
+    assert [m.name for m in second] == [c] and not second.token
 
-    found = client.search_model_versions(f"run_id = '{run_id}' and name = 'search-a'")
+    found = client.search_model_versions(f"run_id = '{run_id}' and name = '{a}'")
     assert sorted(v.version for v in found) == ["1", "2"]
-    newest = client.search_model_versions(
-        "name = 'search-a'", order_by=["version_number DESC"], max_results=1
-    )
+    newest = client.search_model_versions(f"name = '{a}'", order_by=["version_number DESC"], max_results=1)
     assert [v.version for v in newest] == ["2"]
 
 
-def test_errors_carry_mlflow_codes(client: MlflowClient) -> None:
+def test_errors_carry_mlflow_codes(client: MlflowClient, p: str) -> None:
     run_id, source = _run_with_model_folder(client)
-    client.create_registered_model("errs")
-    client.create_model_version("errs", source, run_id=run_id)
+    errs = f"{p}-errs"
+    client.create_registered_model(errs)
+    client.create_model_version(errs, source, run_id=run_id)
 
     with pytest.raises(MlflowException) as exc:
-        client.create_registered_model("errs")
+        client.create_registered_model(errs)
     assert _code(exc) == "RESOURCE_ALREADY_EXISTS"
     with pytest.raises(MlflowException) as exc:
-        client.transition_model_version_stage("errs", "1", "Shipped")
+        client.transition_model_version_stage(errs, "1", "Shipped")
     assert _code(exc) == "INVALID_PARAMETER_VALUE"
     with pytest.raises(RestException) as exc:
-        client.get_model_version_by_alias("errs", "missing")
+        client.get_model_version_by_alias(errs, "missing")
     assert _code(exc) == "INVALID_PARAMETER_VALUE"
     with pytest.raises(MlflowException) as exc:
-        client.get_model_version("errs", "9")
+        client.get_model_version(errs, "9")
     assert _code(exc) == "RESOURCE_DOES_NOT_EXIST"
 
-    client.delete_registered_model("errs")
+    client.delete_registered_model(errs)
     with pytest.raises(MlflowException) as exc:
-        client.get_model_version("errs", "1")
+        client.get_model_version(errs, "1")
     assert _code(exc) == "RESOURCE_DOES_NOT_EXIST"
 
 
@@ -183,7 +182,7 @@ def test_version_source_must_stay_inside_the_runs_artifacts(client: MlflowClient
     assert client.search_model_versions(f"name = '{name}'") == []
 
 
-def test_sklearn_log_model_registers_and_loads_by_stage(mlflow_uri: str) -> None:
+def test_sklearn_log_model_registers_and_loads_by_stage(mlflow_uri: str, p: str) -> None:
     import mlflow
     import numpy as np
     from mlflow.models import infer_signature
@@ -192,22 +191,23 @@ def test_sklearn_log_model_registers_and_loads_by_stage(mlflow_uri: str) -> None
     X = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 5.0], [4.0, 3.0]])
     y = X @ np.array([1.5, -0.5]) + 2.0
     model = LinearRegression().fit(X, y)
+    sk_model = f"{p}-sk-model"
     mlflow.set_experiment(f"sk-{uuid.uuid4().hex[:8]}")
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
-            model, name="model", signature=infer_signature(X, y), registered_model_name="sk-model"
+            model, name="model", signature=infer_signature(X, y), registered_model_name=sk_model
         )
     assert str(info.registered_model_version) == "1"
-    second = mlflow.register_model(info.model_uri, "sk-model")
+    second = mlflow.register_model(info.model_uri, sk_model)
     assert second.version == "2"
 
     client = MlflowClient()
-    client.transition_model_version_stage("sk-model", "1", "Staging")
-    client.transition_model_version_stage("sk-model", "1", "Production", archive_existing_versions=True)
-    client.set_registered_model_alias("sk-model", "prod", "1")
+    client.transition_model_version_stage(sk_model, "1", "Staging")
+    client.transition_model_version_stage(sk_model, "1", "Production", archive_existing_versions=True)
+    client.set_registered_model_alias(sk_model, "prod", "1")
 
     expected = model.predict(X)
-    for uri in ("models:/sk-model/Production", "models:/sk-model@prod", "models:/sk-model/2"):
+    for uri in (f"models:/{sk_model}/Production", f"models:/{sk_model}@prod", f"models:/{sk_model}/2"):
         loaded = mlflow.pyfunc.load_model(uri)
         np.testing.assert_allclose(loaded.predict(X), expected)
 
@@ -216,4 +216,4 @@ def test_sklearn_log_model_registers_and_loads_by_stage(mlflow_uri: str) -> None
 
     logged = mlflow.get_logged_model(info.model_id)
     assert logged.status.to_proto() == 2  # LOGGED_MODEL_READY
-    assert "sk-model" in logged.tags.get("mlflow.modelVersions", "")
+    assert sk_model in logged.tags.get("mlflow.modelVersions", "")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 import pytest
+from tests.conftest import SharedServer
 
 API = "/api/2.0/mlflow"
 
@@ -30,8 +32,17 @@ def call(base: str, path: str, body: dict[str, Any] | None = None) -> tuple[int,
 
 
 @pytest.fixture
-def base(tracking_server: Any, postgres_uri: str) -> str:
-    return str(tracking_server(postgres_uri))
+def base(shared_postgres_server: SharedServer) -> str:
+    """The session's shared tracking service on PostgreSQL."""
+    return shared_postgres_server.url
+
+
+@pytest.fixture
+def experiment_id(base: str) -> str:
+    """An experiment of this test's own (the server is shared)."""
+    status, created = call(base, "experiments/create", {"name": f"nul-{uuid.uuid4().hex}"})
+    assert status == 200, created
+    return str(created["experiment_id"])
 
 
 @pytest.mark.parametrize(
@@ -50,9 +61,9 @@ def base(tracking_server: Any, postgres_uri: str) -> str:
     ],
 )
 def test_nul_byte_in_a_run_write_is_a_400_and_writes_nothing(
-    base: str, path: str, body: dict[str, Any]
+    base: str, experiment_id: str, path: str, body: dict[str, Any]
 ) -> None:
-    status, created = call(base, "runs/create", {"experiment_id": "0"})
+    status, created = call(base, "runs/create", {"experiment_id": experiment_id})
     assert status == 200, created
     run_id = created["run"]["info"]["run_id"]
 
@@ -74,16 +85,16 @@ def test_nul_byte_in_an_experiment_name_is_a_400(base: str) -> None:
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
-def test_nul_byte_in_a_search_filter_is_a_400(base: str) -> None:
+def test_nul_byte_in_a_search_filter_is_a_400(base: str, experiment_id: str) -> None:
     # The search page runs on the driver's cursor (run_json), not through SQLAlchemy's execute: its
     # errors must still reach the service as SQLAlchemy's, or this is a 500.
     status, answer = call(
         base,
         "runs/search",
-        {"experiment_ids": ["0"], "filter": "params.p = 'a\x00b'", "order_by": ["metrics.m"]},
+        {"experiment_ids": [experiment_id], "filter": "params.p = 'a\x00b'", "order_by": ["metrics.m"]},
     )
     assert status == 400, answer
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "NUL" in answer["message"], answer
-    status, answer = call(base, "runs/search", {"experiment_ids": ["0"], "filter": "params.p = 'ab'"})
+    status, answer = call(base, "runs/search", {"experiment_ids": [experiment_id], "filter": "params.p = 'ab'"})
     assert status == 200 and answer == {}, answer

@@ -101,6 +101,11 @@ def test_totals_of_large_experiments_are_estimates_and_say_so(
             engine, [experiment_id], "params.p = '2' AND attributes.start_time < 9", ViewType.ACTIVE_ONLY
         )
         assert rare == RunTotal(3), rare  # 2 in the sample, under SAMPLE_MATCHES: counted
+        # Every lifecycle stage: the newest 30 of both stages' runs (the 6 deleted among them, merged).
+        for run_id in [r.info.run_id for r in store.search_runs([experiment_id], max_results=60)][:12:2]:
+            store.delete_run(run_id)
+        all_stages = count_runs(engine, [experiment_id], "params.p = '1'", ViewType.ALL)
+        assert all_stages == RunTotal(20, exact=False, sampled=10, sample=30), all_stages
         assert RunTotal(987_654, exact=False).shown == 990_000 and RunTotal(987_654).shown == 987_654
     finally:
         engine.dispose()

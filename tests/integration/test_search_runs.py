@@ -7,170 +7,28 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from tests.integration import search_helpers
+from tests.integration.search_helpers import Db, R, invalid
 
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.entities import ViewType
-from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.search.paging import encode_keyset_token, encode_page_token, query_fingerprint
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import (
     Base,
-    SqlExperiment,
-    SqlExperimentTag,
-    SqlLatestMetric,
-    SqlParam,
     SqlRun,
-    SqlTag,
 )
-from modelyard.store.tracking.sql_search import search_experiment_ids, search_run_ids
+from modelyard.store.tracking.sql_search import search_run_ids
 
-
-@dataclass
-class R:
-    """A run to insert: metrics map key -> latest value (NaN allowed)."""
-
-    id: str
-    start: int | None = 1000
-    exp: int = 1
-    status: str = "FINISHED"
-    name: str | None = None
-    user: str | None = "alice"
-    end: int | None = None
-    stage: str = "active"
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-class Db:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.experiments: set[int] = set()
-
-    def experiment(self, exp_id: int, name: str | None = None, **cols: object) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(SqlExperiment.__table__).values(
-                    experiment_id=exp_id,
-                    name=name or f"exp-{exp_id}",
-                    lifecycle_stage=cols.pop("stage", "active"),
-                    **cols,
-                )
-            )
-        self.experiments.add(exp_id)
-
-    def experiment_tags(self, exp_id: int, **tags: str) -> None:
-        with self.engine.begin() as conn:
-            for key, value in tags.items():
-                conn.execute(
-                    insert(SqlExperimentTag.__table__).values(experiment_id=exp_id, key=key, value=value)
-                )
-
-    def runs(self, *runs: R) -> None:
-        with self.engine.begin() as conn:
-            for exp in {r.exp for r in runs} - self.experiments:
-                conn.execute(
-                    insert(SqlExperiment.__table__).values(
-                        experiment_id=exp, name=f"exp-{exp}", lifecycle_stage="active"
-                    )
-                )
-                self.experiments.add(exp)
-            rows = [
-                dict(
-                    run_uuid=r.id,
-                    name=r.name,
-                    experiment_id=r.exp,
-                    user_id=r.user,
-                    status=r.status,
-                    start_time=r.start,
-                    end_time=r.end,
-                    lifecycle_stage=r.stage,
-                    artifact_uri=f"s3://bucket/{r.id}",
-                )
-                for r in runs
-            ]
-            conn.execute(insert(SqlRun.__table__), rows)
-            params = [dict(run_uuid=r.id, key=k, value=v) for r in runs for k, v in r.params.items()]
-            tags = [dict(run_uuid=r.id, key=k, value=v) for r in runs for k, v in r.tags.items()]
-            metrics = [
-                dict(
-                    run_uuid=r.id,
-                    key=k,
-                    value=0.0 if math.isnan(v) else v,
-                    is_nan=math.isnan(v),
-                    timestamp=1,
-                    step=0,
-                )
-                for r in runs
-                for k, v in r.metrics.items()
-            ]
-            if params:
-                conn.execute(insert(SqlParam.__table__), params)
-            if tags:
-                conn.execute(insert(SqlTag.__table__), tags)
-            if metrics:
-                conn.execute(insert(SqlLatestMetric.__table__), metrics)
-
-    def page(
-        self,
-        filter_string: str | None = "",
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        experiment_ids: Sequence[str | int] = ("1",),
-        view_type: int = ViewType.ACTIVE_ONLY,
-    ) -> tuple[list[str], str | None]:
-        with Session(self.engine) as session:
-            return search_run_ids(
-                session, experiment_ids, filter_string, view_type, max_results, order_by, page_token
-            )
-
-    def ids(
-        self, filter_string: str | None = "", order_by: Sequence[str] | None = None, **kw: object
-    ) -> list[str]:
-        ids, token = self.page(filter_string, order_by, **kw)  # type: ignore[arg-type]
-        assert token is None
-        return ids
-
-    def matching(self, filter_string: str, **kw: object) -> set[str]:
-        return set(self.ids(filter_string, **kw))
-
-    def experiment_page(
-        self,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-        page_token: str | None = None,
-        view_type: int = ViewType.ACTIVE_ONLY,
-    ) -> tuple[list[int], str | None]:
-        with Session(self.engine) as session:
-            return search_experiment_ids(session, view_type, max_results, filter_string, order_by, page_token)
-
-
-@pytest.fixture
-def db(db_uri: str) -> Iterator[Db]:
-    engine = create_engine_for(db_uri)
-    Base.metadata.create_all(engine)
-    try:
-        yield Db(engine)
-    finally:
-        engine.dispose()
-
-
-def invalid(call: object, *args: object, **kwargs: object) -> ModelyardException:
-    with pytest.raises(ModelyardException) as info:
-        call(*args, **kwargs)  # type: ignore[operator]
-    assert info.value.error_code == errors.INVALID_PARAMETER_VALUE
-    assert info.value.http_status == 400
-    return info.value
+#: The `db` fixture (an empty schema on each backend).
+db = search_helpers.db
 
 
 # ---- filters on each entity -------------------------------------------------------------------
@@ -568,6 +426,40 @@ def test_experiment_paging(exps: Db) -> None:
     _, token = exps.experiment_page(max_results=2)
     invalid(exps.experiment_page, "name LIKE '%'", max_results=2, page_token=token)
     invalid(exps.experiment_page, max_results=50001)
+
+
+def test_store_pages_of_experiments_are_the_searchs_with_their_tags_in_key_order(
+    exps: Db, tmp_path: Path
+) -> None:
+    """The store's page (on PostgreSQL one statement, each experiment's tags as two arrays) holds the
+    search's experiments in its order, page after page, each as `get_experiment` reads it."""
+    from modelyard.store.search.visibility import Visibility
+    from modelyard.store.tracking.sql_store import SqlTrackingStore
+
+    store = SqlTrackingStore(exps.engine, str(tmp_path))
+    exps.experiment_tags(3, z='q"\\,{x} NULL', a="", **{"ünï": "ü"})
+    some = Visibility(everything=False, only=frozenset({"1", "3", "4"}))
+    for view, order, visible in (
+        (ViewType.ACTIVE_ONLY, None, None),
+        (ViewType.ALL, ["name"], None),
+        (ViewType.ALL, ["creation_time", "experiment_id DESC"], None),
+        (ViewType.ALL, None, some),
+    ):
+        got, token = [], None
+        while True:
+            page = store.search_experiments(view, 2, None, order, token, visible)
+            got += list(page)
+            token = page.token
+            if token is None:
+                break
+        expected = [str(i) for i in exp_ids(exps, order_by=order, view_type=view)]
+        if visible is not None:
+            expected = [i for i in expected if visible.allows(i)]
+        assert [e.experiment_id for e in got] == expected
+        assert got == [store.get_experiment(e.experiment_id) for e in got]
+    tags = store.get_experiment("3").tags
+    assert list(tags.items()) == [("a", ""), ("z", 'q"\\,{x} NULL'), ("ünï", "ü")]  # bytewise key order
+    assert list(store.search_experiments(filter_string="name = 'beta'")[0].tags.items()) == list(tags.items())
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,7 @@ def test_registry_and_run_uris_are_downloaded_once_by_the_master(
     from modelyard.client import Client
     from modelyard.models import infer_signature
 
-    url = tracking_server()
+    url = tracking_server(workers=1)
     model, x = train_classifier(seed=4)
     name = f"serving-{tmp_path.name}"[:60]
     modelyard.set_tracking_uri(url)

@@ -12,8 +12,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +23,10 @@ import requests
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from tests.conftest import TrackingServerFactory
+from tests.support.services import print_log, start_tracking_server
 
 from modelyard.cli import main
+from modelyard.devstack.postgres import PostgresServer
 from modelyard.webhooks import signing
 
 API = "/api/2.0/modelyard/webhooks"
@@ -108,9 +111,57 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
+@contextmanager
+def _webhook_server(workdir: Path, backend_store_uri: str | None = None) -> Iterator[str]:
+    with start_tracking_server(workdir, backend_store_uri, env=FAST, workers=WORKERS) as service:
+        try:
+            yield service.url
+        except BaseException:
+            print_log(service)
+            raise
+
+
+@pytest.fixture(scope="module")
+def sqlite_webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The module's tracking service on SQLite, with quick webhook retries (2 workers: each runs a
+    delivery thread, and a delivery must still arrive once)."""
+    with _webhook_server(tmp_path_factory.mktemp("webhooks-sqlite")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_webhook_server(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same on a PostgreSQL database of the module's own."""
+    name = f"webhooks_{uuid.uuid4().hex[:12]}"
+    uri = postgres_server.create_database(name)
+    try:
+        with _webhook_server(tmp_path_factory.mktemp("webhooks-postgres"), uri) as url:
+            yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+def _without_webhooks(server: str) -> Iterator[str]:
+    """Webhooks are server-wide: each test starts and leaves the module's server with none."""
+
+    def delete_all() -> None:
+        for hook in _api(server, "GET", "list").get("webhooks", []):
+            _api(server, "DELETE", "delete", id=hook["id"])
+
+    delete_all()
+    yield server
+    delete_all()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The module's server of each backend (`[sqlite]` / `[postgres]`), with no webhooks."""
+    yield from _without_webhooks(request.getfixturevalue(f"{request.param}_webhook_server"))
+
+
 @pytest.fixture
-def server(db_uri: str, tracking_server: TrackingServerFactory) -> str:
-    return tracking_server(db_uri, env=FAST, workers=WORKERS)
+def sqlite_server(sqlite_webhook_server: str) -> Iterator[str]:
+    yield from _without_webhooks(sqlite_webhook_server)
 
 
 @pytest.fixture
@@ -269,8 +320,7 @@ def test_a_hanging_receiver_does_not_hold_up_the_api(client: MlflowClient, serve
     receiver.release.set()
 
 
-def test_crud_and_bad_input(db_uri: str, tracking_server: TrackingServerFactory, receiver: Receiver) -> None:
-    server = tracking_server(db_uri, workers=1, env={"MODELYARD_WEBHOOK_ALLOW_PRIVATE": "true"})
+def test_crud_and_bad_input(server: str, receiver: Receiver) -> None:
     created = _api(server, "POST", "create", name="a", url=f"{receiver.url}/ok", events=["run.finished"], secret="s" * 20)
     hook_id = created["webhook"]["id"]
     assert created["webhook"]["secret"] == "s" * 20
@@ -306,8 +356,8 @@ def test_crud_and_bad_input(db_uri: str, tracking_server: TrackingServerFactory,
     assert gone.status_code == 404
 
 
-def test_the_cli(tracking_server: TrackingServerFactory, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = tracking_server(env=FAST, workers=1)  # SQLite: the CLI is the same client on both
+def test_the_cli(sqlite_server: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = sqlite_server  # SQLite: the CLI is the same client on both
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     runner = CliRunner()
 

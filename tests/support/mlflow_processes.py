@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support import startups
+
 from modelyard.devstack.process import (
     LOOPBACK,
     death_signal_hook,
@@ -19,6 +21,10 @@ from modelyard.devstack.process import (
     stop_group,
     wait_until,
 )
+
+#: `mlflow server` starts ~8 huey job consumers (each a Python process importing mlflow, ~8 CPU seconds in
+#: all) for its GenAI job API, which no test here calls; a test that needs them can pass the variable.
+_QUIET_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 @contextmanager
@@ -32,6 +38,7 @@ def run_mlflow(
 ) -> Iterator[str]:
     """`python -m mlflow <args> --host 127.0.0.1 --port <free>` in its own process group until the block
     exits; yields its base URL once `health_path` answers, and prints its log if anything fails."""
+    startups.record(f"mlflow {args[0]}")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = workdir / f"mlflow-{args[0]}.log"
@@ -44,7 +51,7 @@ def run_mlflow(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
-            env={**os.environ, **(env or {}), "PATH": path},
+            env={**os.environ, **_QUIET_SERVER, **(env or {}), "PATH": path},
             start_new_session=True,
             preexec_fn=death_signal_hook(signal.SIGTERM),
         )
@@ -63,3 +70,22 @@ def run_mlflow(
         raise
     finally:
         stop_group(proc.pid, proc=proc)
+
+
+@contextmanager
+def mlflow_tracking_server(workdir: Path, backend_store_uri: str, workers: int = 2) -> Iterator[str]:
+    """MLflow's own tracking server on `backend_store_uri`, artifacts proxied from `workdir`/artifacts."""
+    # MLflow's SQLAlchemy default for postgresql:// is psycopg2, which we do not install.
+    uri = backend_store_uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    args = [
+        "server",
+        "--workers",
+        str(workers),
+        "--backend-store-uri",
+        uri,
+        "--artifacts-destination",
+        str(workdir / "artifacts"),
+    ]
+    # Its start-up (imports, migrations) can take minutes on a busy machine.
+    with run_mlflow(args, workdir, timeout=300) as url:
+        yield url

@@ -1,7 +1,7 @@
 """UI test fixtures: a real gunicorn tracking service with the UI, and Debian's chromium via playwright.
 
-`ui_server` is one tracking service per session on a SQLite file (tests create their own uniquely
-named experiments, so they share it safely); `ui_page` is a fresh browser context per test (a cold
+`ui_server` is the session's shared tracking service on SQLite (`shared_sqlite_server`, which other
+suites' tests use too; tests create their own uniquely named experiments, so they share it safely); `ui_page` is a fresh browser context per test (a cold
 cache, no cookies) whose console errors, including Content-Security-Policy violations, fail the test.
 `tests.support.browser.screenshot(page, name)` saves what a person would see. `client` is the app
 in-process (FastAPI's TestClient) on a fresh SQLite file, for fast server-side tests.
@@ -9,16 +9,15 @@ in-process (FastAPI's TestClient) on a fresh SQLite file, for fast server-side t
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.services import start_tracking_server
+from tests.conftest import SharedServer
+from tests.support import startups
 
 from modelyard.devstack.services import GunicornService
 from modelyard.settings import Settings
@@ -29,13 +28,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
-def ui_service() -> Iterator[GunicornService]:
-    base = Path(tempfile.mkdtemp(prefix="modelyard-ui-"))
-    try:
-        with start_tracking_server(base, workers=2) as service:
-            yield service
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+def ui_service(shared_sqlite_server: SharedServer) -> GunicornService:
+    """The session's shared SQLite tracking service (tests/conftest.py), which serves the UI too."""
+    return shared_sqlite_server.service
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +57,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
+        startups.record("chromium")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             yield browser

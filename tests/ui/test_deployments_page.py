@@ -52,7 +52,7 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
 
     aws = {"AWS_ENDPOINT_URL_SAGEMAKER": endpoints.url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoints.url}
     deploy_env = {"AWS_ENDPOINT_URL_S3": s3_endpoint, "MODELYARD_DEPLOY_BUCKET": s3_bucket}
-    url = tracking_server(env={**aws, **deploy_env, "AWS_DEFAULT_REGION": "us-east-1"})
+    url = tracking_server(env={**aws, **deploy_env, "AWS_DEFAULT_REGION": "us-east-1"}, workers=1)
     monkeypatch.setattr(mlflow, "get_tracking_uri", mlflow.get_tracking_uri)
     mlflow.set_tracking_uri(url)
     try:
@@ -184,7 +184,7 @@ def test_an_unreachable_sagemaker_api_is_a_message_not_an_error(
     tracking_server: Callable[..., str], ui_page: Any
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    url = tracking_server(env={"AWS_ENDPOINT_URL_SAGEMAKER": closed, "AWS_DEFAULT_REGION": "us-east-1"})
+    url = tracking_server(env={"AWS_ENDPOINT_URL_SAGEMAKER": closed, "AWS_DEFAULT_REGION": "us-east-1"}, workers=1)
     response = ui_page.goto(f"{url}/deployments")
     assert response.status == 200
     assert "The SageMaker API is not reachable" in ui_page.locator(".error").inner_text()

@@ -57,6 +57,66 @@ def test_alias_move_and_rollback_from_the_timeline(ui_server: str, ui_page: Any)
     screenshot(ui_page, "model-after-rollback")
 
 
+def test_models_page_filters_and_a_model_is_created_tagged_renamed_and_deleted(ui_server: str, ui_page: Any) -> None:
+    """The list: the registry's filter grammar, the latest version of each stage, aliases as chips. A
+    model made with the page's form, tagged, renamed and deleted (its name typed) from its page."""
+    suffix = uuid.uuid4().hex[:6]
+    name = f"fraud-{suffix}"
+    _registered(ui_server, name, 3, tags=[{"key": "team", "value": f"risk-{suffix}"}])
+    for version, stage in (("1", "Production"), ("2", "Staging")):
+        requests.post(
+            f"{ui_server}{API}/model-versions/transition-stage",
+            json={"name": name, "version": version, "stage": stage, "archive_existing_versions": False},
+            timeout=10,
+        ).raise_for_status()
+    requests.post(
+        f"{ui_server}{API}/registered-models/alias", json={"name": name, "alias": "champion", "version": "3"}, timeout=10
+    ).raise_for_status()
+    _registered(ui_server, f"other-{suffix}", 1, tags=[{"key": "team", "value": "growth"}])
+
+    ui_page.goto(f"{ui_server}/models")
+    ui_page.fill("input[name=filter]", f"tags.team = 'risk-{suffix}' and name LIKE 'fraud-%'")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Search").click()
+    rows = ui_page.locator("#models tbody tr")
+    assert rows.count() == 1 and rows.locator("td").first.inner_text() == name
+    latest = rows.locator("td").nth(1).locator(".chip").all_inner_texts()
+    assert sorted(latest) == ["v1 · Production", "v2 · Staging", "v3"]
+    assert rows.locator(".chip.alias").all_inner_texts() == ["@champion → v3"]
+    assert rows.locator("td.tags").inner_text() == f"team=risk-{suffix}"
+    screenshot(ui_page, "models")
+
+    made = f"created-{suffix}"
+    ui_page.locator("summary", has_text="New model").click()
+    ui_page.fill("form[action='/models'] input[name=name]", made)
+    ui_page.fill("form[action='/models'] textarea[name=description]", "made in the browser")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Create").click()
+    assert ui_page.locator("h1").inner_text() == made
+    assert ui_page.locator("#description").inner_text() == "made in the browser"
+    ui_page.fill("input[name=key]", "owner")
+    ui_page.fill("input[name=value]", "<b>risk</b>")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Set tag").click()
+    assert ui_page.locator("#model-tags tr", has_text="owner").locator("td").nth(1).inner_text() == "<b>risk</b>"
+
+    ui_page.locator("summary", has_text="Rename").click()
+    ui_page.fill("input[name=new_name]", f"{made}-v2")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Rename").click()
+    assert ui_page.locator("h1").inner_text() == f"{made}-v2"
+    kinds = " ".join(ui_page.locator("#timeline").inner_text().split())
+    assert "renamed" in kinds and "tag" in kinds
+
+    ui_page.locator("#delete-model summary").click()
+    ui_page.fill("input[name=confirm_name]", f"{made}-v2")
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Delete model").click()
+    assert ui_page.url.endswith("/models")
+    assert ui_page.locator("#models a", has_text=made).count() == 0
+    assert requests.get(f"{ui_server}{API}/registered-models/get", params={"name": f"{made}-v2"}, timeout=10).status_code == 404
+
+
 def test_stage_transition_with_archive_existing(ui_server: str, ui_page: Any) -> None:
     name = f"stages-{uuid.uuid4().hex[:6]}"
     _registered(ui_server, name, 2)

@@ -181,6 +181,11 @@ def test_metric_chart_draws_and_zoom_loads_full_resolution(
         "() => document.querySelector(\".chart-card[data-key='loss']\").dataset.sampled !== undefined"
     )
     first = series[-1]
+    # One request for the first load: the page's <link rel=preload>, which the chart's script reused.
+    assert (
+        len(series) == 1
+        and ui_page.locator("link[rel=preload][as=fetch]").get_attribute("href") in first["url"]
+    )
     assert first["sampled"] and first["points_in_range"] == STEPS and len(first["x"]) <= 1500
     assert first["summary"]["count"] == STEPS
     assert first["summary"]["max"] == pytest.approx(

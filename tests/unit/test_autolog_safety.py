@@ -97,3 +97,29 @@ def test_universal_autolog_configures_every_installed_integration() -> None:
     finally:
         modelyard.autolog(disable=True)
     assert config.active_config("sklearn") is None and config.active_config("xgboost") is None
+
+
+def test_autolog_patches_what_sklearn_lists_without_importing_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sklearn's own `all_estimators()` imports torch where it is installed (its package walk enters
+    `sklearn.externals`); autolog finds the same classes without it: checked in a fresh interpreter, as
+    a user who never imported torch calls it, and compared with sklearn's list here (torch blocked, so
+    that its walk skips the shim instead of importing torch)."""
+    import subprocess
+    import sys
+
+    from sklearn.utils import all_estimators
+
+    from modelyard.autologging.sklearn import public_estimators
+
+    script = (
+        "import sys\n"
+        "from modelyard.autologging.sklearn import public_estimators\n"
+        "print(len(public_estimators()), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    count, torch_imported = done.stdout.split()
+    assert torch_imported == "False" and int(count) > 150
+    if "torch" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "torch", None)
+    assert set(public_estimators()) == {cls for _, cls in all_estimators()}

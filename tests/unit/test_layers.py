@@ -17,8 +17,9 @@ PACKAGE_ROOT = Path(modelyard.__file__).parent
 
 #: What each low layer may import of modelyard (besides itself).
 ALLOWED: dict[str, set[str]] = {
-    "artifact_repos": {"exceptions", "protocol", "credentials"},
+    "artifact_repos": {"exceptions", "protocol", "credentials", "http_session"},
     "credentials": set(),
+    "http_session": set(),
 }
 
 

@@ -93,3 +93,32 @@ def test_predictions_json_shapes() -> None:
     assert orjson.loads(predictions_to_json(np.array(["x", "y"], dtype=object))) == {
         "predictions": ["x", "y"]
     }
+
+
+def test_numbers_are_read_as_the_schema_types_them_and_float32_written_back_as_mlflow_writes_it() -> None:
+    from modelyard.models.schema import ColSpec, DataType, Schema, TensorSpec
+    from modelyard.serving.protocol import input_tensor_dtype
+
+    tensor = Schema.of(TensorSpec("float32", (-1, 3)))
+    assert input_tensor_dtype(tensor) == "float32"
+    assert input_tensor_dtype(Schema.of(TensorSpec("float32", (-1,), "x"), TensorSpec("float32", (-1,), "y"))) is None
+    assert input_tensor_dtype(Schema.of(TensorSpec("object", (-1,)))) is None  # strings stay as they come
+    assert input_tensor_dtype(Schema.of(ColSpec(DataType.float, "a"))) is None
+    assert input_tensor_dtype(None) is None
+    req = parse_request(_json({"inputs": [[0.1, 2, 3], [4, 5, 6]]}), "application/json", schema=tensor)
+    assert req.data.dtype == np.float32 and req.data.shape == (2, 3)
+    strings = parse_request(_json({"inputs": [["a", "b", "c"]]}), "application/json", schema=tensor)
+    assert strings.data.dtype.kind == "U"  # left as sent: enforcement answers its own error
+
+    columns = Schema.of(ColSpec(DataType.float, "a"), ColSpec(DataType.integer, "b"), ColSpec(DataType.string, "c"))
+    body = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[0.5, 1, "x"], [1, 2, "y"]]}}
+    frame = parse_request(_json(body), "application/json", schema=columns).data
+    assert [str(t) for t in frame.dtypes[:2]] == ["float32", "int32"] and frame["c"].tolist() == ["x", "y"]
+    no_truncation = {"dataframe_records": [{"a": 1.0, "b": 1.5, "c": "x"}]}
+    assert str(parse_request(_json(no_truncation), "application/json", schema=columns).data["b"].dtype) == "float64"
+    csv = parse_request(b"a,b,c\n0.5,1,x\n", "text/csv", schema=columns).data
+    assert [str(t) for t in csv.dtypes[:2]] == ["float32", "int32"]
+    # A float32 is written as the float64 it widens to (Python's json of float(np.float32(x))).
+    assert predictions_to_json(np.array([[0.1]], dtype=np.float32)) == b'{"predictions":[[0.10000000149011612]]}'
+    numbered = pd.DataFrame(np.array([[0.5, 1.5]], dtype=np.float32))  # a tensor model's frame: columns 0, 1
+    assert predictions_to_json(numbered) == b'{"predictions":[{"0":0.5,"1":1.5}]}'

@@ -195,6 +195,15 @@ def test_which_models_get_numpy(tmp_path: Path) -> None:
     assert not compile_fast_path(frame_echo(tmp_path / "f")).numpy_input  # type: ignore[union-attr]
 
 
+def test_linear_models_alone_are_scored_by_their_own_arithmetic(tmp_path: Path) -> None:
+    """So the table above compares `serving.linear` with the general path for them."""
+    scorers = {name: compile_fast_path(MODELS[name](tmp_path / name))._predict for name in MODELS}  # type: ignore[union-attr]
+    assert {name: getattr(f, "__name__", "") for name, f in scorers.items()} == {
+        "classifier": "classify", "regressor": "regress", "long": "regress",
+        "pipeline": "predict_conformed", "frame": "predict_conformed",
+    }  # fmt: skip
+
+
 def test_estimators_that_read_column_names_keep_their_dataframe() -> None:
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression

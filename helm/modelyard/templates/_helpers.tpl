@@ -100,6 +100,23 @@ app.kubernetes.io/component: {{ .service }}
 {{- end }}
 {{- end }}
 
+{{/* Presigned downloads, on the artifacts service (it hands out the URLs) and tracking (its /server-info
+tells the mlflow client to ask for them). */}}
+{{- define "modelyard.presignedEnv" -}}
+{{- with .Values.artifacts.presignedDownloads }}
+{{- if .enabled }}
+- name: MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS
+  value: "true"
+- name: MODELYARD_ARTIFACTS_PRESIGNED_TTL
+  value: {{ .ttlSeconds | quote }}
+{{- with .publicEndpointUrl }}
+- name: MODELYARD_S3_PUBLIC_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Writable scratch space: the root filesystem is read-only. */}}
 {{- define "modelyard.tmpVolumeMount" -}}
 - name: tmp

@@ -27,7 +27,11 @@ from modelyard.artifact_proxy.streaming import (
     receive_into,
 )
 from modelyard.artifact_repos import get_repository
-from modelyard.artifact_repos.base import ArtifactRepository, multipart_unsupported
+from modelyard.artifact_repos.base import (
+    ArtifactRepository,
+    multipart_unsupported,
+    presigned_download_unsupported,
+)
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import errors
@@ -36,8 +40,6 @@ from modelyard.settings import Settings
 _log = logging.getLogger(__name__)
 
 PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
-#: MLflow's client matches this message to fall back from presigned to proxied downloads.
-PRESIGNED_DOWNLOAD_UNSUPPORTED = "Presigned download is not supported for the current artifact repository"
 
 
 def error_response(exc: ModelyardException) -> JSONResponse:
@@ -67,10 +69,27 @@ def multipart_enabled(repo: ArtifactRepository) -> bool:
     return repo.supports_multipart and flag not in ("0", "false", "no", "off")
 
 
+def presigned_downloads_enabled(settings: Settings, repo: ArtifactRepository) -> bool:
+    """`MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS` and a store that signs URLs (S3); a local folder keeps
+    the proxy. The mlflow 3.17 client reads this as `multipart_downloads_enabled` and then asks
+    `/presigned/<path>` before every file download, failing (not falling back) on any error answer."""
+    return settings.artifacts_presigned_downloads and repo.supports_presigned_downloads
+
+
 def server_info(settings: Settings, repo: ArtifactRepository | None = None) -> dict[str, Any]:
     """The artifact capabilities of `/api/3.0/mlflow/server-info` (the tracking app merges these)."""
     repo = repo or get_repository(settings.artifacts_destination)
-    return {"multipart_uploads_enabled": multipart_enabled(repo), "multipart_downloads_enabled": False}
+    return {
+        "multipart_uploads_enabled": multipart_enabled(repo),
+        "multipart_downloads_enabled": presigned_downloads_enabled(settings, repo),
+    }
+
+
+def split_service_info(settings: Settings, repo: ArtifactRepository) -> dict[str, Any]:
+    """What a tracking service reports when the artifacts API is a service of its own (the Helm chart's
+    layout, where both read the same settings): presigned downloads as configured; multipart uploads not
+    advertised, so the client PUTs through the artifacts service as it always did there."""
+    return {"multipart_uploads_enabled": False, "multipart_downloads_enabled": presigned_downloads_enabled(settings, repo)}
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -210,8 +229,15 @@ def create_router(
     @api.get("/presigned/{path:path}")
     @_mlflow_errors
     async def presigned_download(path: str) -> Response:
-        _required_path(path)
-        raise ModelyardException(PRESIGNED_DOWNLOAD_UNSUPPORTED, errors.NOT_IMPLEMENTED)
+        """`{"url", "headers", "file_size"}` for a file: the client then reads it from S3 itself. The
+        auth middleware has checked READ on the path's experiment before this runs (`auth/rules.py`)."""
+        rel = _required_path(path)
+        if not presigned_downloads_enabled(settings, repo):
+            raise presigned_download_unsupported()
+        link = await run_in_threadpool(
+            repo.presigned_download, rel, settings.artifacts_presigned_ttl, settings.s3_public_endpoint_url
+        )
+        return JSONResponse(link.to_dict())
 
     router = APIRouter()
     for prefix in PREFIXES:

@@ -27,6 +27,8 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 TRANSFER_THREADS = 8
 #: MLflow's client recognises this exact message prefix and falls back to a single PUT.
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
+#: What MLflow answers (501) when presigned downloads are off or the store cannot sign URLs.
+PRESIGNED_DOWNLOAD_UNSUPPORTED = "Presigned download is not supported for the current artifact repository"
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,25 @@ class MultipartUpload:
         return {"upload_id": self.upload_id, "credentials": [c.to_dict() for c in self.credentials]}
 
 
+@dataclass(frozen=True)
+class PresignedDownload:
+    """A URL the client GETs (with `headers`) straight from the store, and the file's size: MLflow's
+    client reads the file through Range requests on the URL, and needs the size to plan them."""
+
+    url: str
+    file_size: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "headers": self.headers, "file_size": self.file_size}
+
+
 def multipart_unsupported() -> ModelyardException:
     return ModelyardException(MULTIPART_UNSUPPORTED, errors.NOT_IMPLEMENTED)
+
+
+def presigned_download_unsupported() -> ModelyardException:
+    return ModelyardException(PRESIGNED_DOWNLOAD_UNSUPPORTED, errors.NOT_IMPLEMENTED)
 
 
 def check_local_tree(local_dir: str) -> list[tuple[str, str]]:
@@ -195,6 +214,16 @@ class ArtifactRepository(abc.ABC):
 
     def abort_multipart_upload(self, path: str, upload_id: str) -> None:
         raise multipart_unsupported()
+
+    # ---- presigned downloads (only S3 has them) ------------------------------------------------
+    @property
+    def supports_presigned_downloads(self) -> bool:
+        return False
+
+    def presigned_download(self, path: str, expires_in: int, endpoint_url: str | None = None) -> PresignedDownload:
+        """A time-limited GET URL for the file `path` (RESOURCE_DOES_NOT_EXIST when there is no such file),
+        signed for `endpoint_url` (the store's address as clients reach it) or the store's own endpoint."""
+        raise presigned_download_unsupported()
 
     # ---- shared behaviour ---------------------------------------------------------------------
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:

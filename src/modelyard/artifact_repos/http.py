@@ -32,12 +32,14 @@ from modelyard.artifact_repos.base import (
 from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.credentials import credentials_from_env
 from modelyard.exceptions import ModelyardException, RestException
+from modelyard.http_session import EnvironmentCachingSession
 from modelyard.protocol import errors
 
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
 MPU_ROUTE = "/api/2.0/mlflow-artifacts/mpu"
 _READ_CHUNK = 1024 * 1024
-_local = threading.local()
+_shared: dict[str, Any] = {}
+_shared_lock = threading.Lock()
 
 
 def _int_env(name: str, default: int) -> int:
@@ -46,27 +48,37 @@ def _int_env(name: str, default: int) -> int:
 
 
 def _session() -> requests.Session:
-    """A pooled session per thread (and per forked process); retries only idempotent reads/deletes."""
-    session: requests.Session | None = getattr(_local, "session", None)
-    if session is None or getattr(_local, "pid", None) != os.getpid():
-        session = requests.Session()
-        retry = Retry(
-            total=_int_env("MODELYARD_HTTP_MAX_RETRIES", 3),
-            backoff_factor=0.5,
-            status_forcelist=(429, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        credentials = credentials_from_env()
-        token, user, password = credentials["token"], credentials["username"], credentials["password"]
-        if token:
-            session.headers["Authorization"] = f"Bearer {token}"
-        elif user and password:
-            session.auth = (user, password)
-        _local.session, _local.pid = session, os.getpid()
+    """One pooled session per process, shared by its threads (requests' connection pool is thread-safe),
+    so parallel uploads reuse kept-alive connections instead of each new thread opening its own; a
+    forked child makes its own. Retries only idempotent reads/deletes."""
+    session: requests.Session | None = _shared.get("session")
+    if session is None or _shared.get("pid") != os.getpid():
+        with _shared_lock:
+            session = _shared.get("session")
+            if session is None or _shared.get("pid") != os.getpid():
+                session = _new_session()
+                _shared.update(session=session, pid=os.getpid())
+    return session
+
+
+def _new_session() -> requests.Session:
+    session = EnvironmentCachingSession()
+    retry = Retry(
+        total=_int_env("MODELYARD_HTTP_MAX_RETRIES", 3),
+        backoff_factor=0.5,
+        status_forcelist=(429, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    credentials = credentials_from_env()
+    token, user, password = credentials["token"], credentials["username"], credentials["password"]
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    elif user and password:
+        session.auth = (user, password)
     return session
 
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
@@ -35,6 +35,7 @@ from modelyard.artifact_repos.base import (
     FileInfo,
     MultipartCredential,
     MultipartUpload,
+    PresignedDownload,
 )
 from modelyard.artifact_repos.paths import join, relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
@@ -114,12 +115,14 @@ def s3_client_config() -> tuple[str | None, str | None, float, float]:
     return endpoint, style, connect_timeout, read_timeout
 
 
-def get_s3_client() -> Any:
-    """One boto3 client per configuration per process (boto3 clients are thread-safe)."""
+def get_s3_client(endpoint_url: str | None = None) -> Any:
+    """One boto3 client per configuration per process (boto3 clients are thread-safe). `endpoint_url`
+    replaces the configured endpoint: presigned URLs are signed for the address clients will GET."""
     import boto3
     from botocore.config import Config
 
-    key = (*s3_client_config(), os.getpid(), _env("AWS_ACCESS_KEY_ID"), _env("AWS_DEFAULT_REGION"))
+    endpoint, *rest = s3_client_config()
+    key = (endpoint_url or endpoint, *rest, os.getpid(), _env("AWS_ACCESS_KEY_ID"), _env("AWS_DEFAULT_REGION"))
     with _CLIENT_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
@@ -133,6 +136,9 @@ def get_s3_client() -> Any:
                     **({"addressing_style": style} if style else {}),
                 },
                 max_pool_connections=32,
+                # Presigned URLs (multipart parts, downloads) in SigV4, which every AWS region accepts; left
+                # alone, botocore signs them in SigV2 for a custom endpoint or an unset region.
+                signature_version="s3v4",
                 # moto and older S3 clones reject the newer default checksum trailers on presigned parts.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
@@ -662,3 +668,34 @@ class S3ArtifactRepository(ArtifactRepository):
         key = self._key(safe_relative_path(path))
         with s3_errors(f"abort multipart upload of {path}"):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    # ---- presigned downloads (MLflow's `/mlflow-artifacts/presigned/<path>`) ----------------------
+    @property
+    def supports_presigned_downloads(self) -> bool:
+        return True
+
+    def presigned_download(self, path: str, expires_in: int, endpoint_url: str | None = None) -> PresignedDownload:
+        """A HEAD for the size (and to answer 404 for a missing file or a folder), then a GetObject URL.
+
+        Signing is local (no request); the URL carries `response-content-disposition: attachment` inside
+        its signature, so a browser opening it saves the file instead of rendering HTML or SVG an
+        uploader wrote, on the bucket's origin."""
+        rel = safe_relative_path(path)
+        if not rel:
+            raise ModelyardException.not_found("The artifact root is a directory")
+        key = self._key(rel)
+        with s3_errors(f"read {rel}"):
+            size = int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        signer = get_s3_client(endpoint_url) if endpoint_url else self.client
+        name = quote(rel.rsplit("/", 1)[-1], safe="")
+        with s3_errors(f"sign {rel}"):
+            url = signer.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": f"attachment; filename*=UTF-8''{name}",
+                },
+                ExpiresIn=expires_in,
+            )
+        return PresignedDownload(url, size)

@@ -81,14 +81,52 @@ _UNLOGGED_CLASSES = ("sklearn.compose._column_transformer.ColumnTransformer",)
 
 
 def _estimator_classes() -> list[type]:
-    from sklearn.utils import all_estimators
-
     return [
         cls
-        for _, cls in all_estimators()
+        for cls in public_estimators()
         if not cls.__module__.startswith(_UNLOGGED_MODULES)
         and f"{cls.__module__}.{cls.__qualname__}" not in _UNLOGGED_CLASSES
     ]
+
+
+#: Parts of a module path `sklearn.utils.all_estimators` skips.
+_SKIPPED_MODULES = frozenset({"tests", "externals", "setup", "conftest", "experimental", "estimator_checks"})
+
+
+def public_estimators() -> list[type]:
+    """The classes `sklearn.utils.all_estimators()` lists, found the same way (public modules, public
+    concrete BaseEstimator subclasses) without importing the packages it skips: its package walk imports
+    every package to look inside, `sklearn.externals` included, whose array-API shim imports torch when
+    torch is installed (seconds and ~300 MB for a process that only fits scikit-learn models)."""
+    import importlib
+    import pkgutil
+    import warnings
+
+    import sklearn
+    from sklearn.base import BaseEstimator
+
+    found: dict[str, type] = {}
+    pending = [(list(sklearn.__path__), "sklearn.")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated modules warn on import
+        while pending:
+            path, prefix = pending.pop()
+            for info in pkgutil.iter_modules(path, prefix):
+                parts = info.name.split(".")[1:]
+                if any(part.startswith("_") or part in _SKIPPED_MODULES for part in parts):
+                    continue
+                module = importlib.import_module(info.name)
+                if info.ispkg:
+                    pending.append((list(module.__path__), f"{info.name}."))
+                for name, cls in inspect.getmembers(module, inspect.isclass):
+                    if (
+                        not name.startswith("_")
+                        and name != "BaseEstimator"
+                        and issubclass(cls, BaseEstimator)
+                        and not getattr(cls, "__abstractmethods__", None)
+                    ):
+                        found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return sorted(found.values(), key=lambda cls: cls.__name__)
 
 
 def _patch_everything() -> None:

@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 
 from modelyard.credentials import credentials_from_env, env_value
 from modelyard.exceptions import ModelyardException, RestException
+from modelyard.http_session import EnvironmentCachingSession
 from modelyard.protocol import errors
 from modelyard.version import __version__
 
@@ -105,7 +106,7 @@ def session_for(base_url: str, config: HttpConfig | None = None) -> requests.Ses
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
-            session = requests.Session()
+            session = EnvironmentCachingSession()
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=_retry(config))
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -189,6 +190,14 @@ def parse_response(response: requests.Response) -> dict[str, Any]:
         _code_for_status(response.status_code),
         status_code=response.status_code,
     )
+
+
+def no_such_route(exc: ModelyardException) -> bool:
+    """Whether a call failed because the server has no such endpoint (an MLflow server asked for one of
+    modelyard's own): MLflow's JSON ENDPOINT_NOT_FOUND, or a 404/405 that is not JSON at all."""
+    if isinstance(exc, RestException):
+        return exc.error_code == errors.ENDPOINT_NOT_FOUND
+    return exc.details.get("status_code") in (404, 405)
 
 
 def _code_for_status(status: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelyard.evaluation.custom import EvaluationMetric, MetricValue, make_metric
 from modelyard.evaluation.evaluate import EvaluationArtifact, EvaluationResult, evaluate
 from modelyard.evaluation.validation import (
     MetricThreshold,
@@ -11,9 +12,12 @@ from modelyard.evaluation.validation import (
 
 __all__ = [
     "EvaluationArtifact",
+    "EvaluationMetric",
     "EvaluationResult",
+    "MetricValue",
     "MetricThreshold",
     "ModelValidationFailedException",
     "evaluate",
+    "make_metric",
     "validate_evaluation_results",
 ]

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.evaluation import custom
 from modelyard.evaluation import data as eval_data
 from modelyard.evaluation import metrics as eval_metrics
 from modelyard.evaluation.model import EvalModel, probabilities, resolve
@@ -99,8 +100,7 @@ def evaluate(
     (and optionally a `baseline_model`, evaluated on the same data without logging) the result is
     validated and `ModelValidationFailedException` names each failing metric."""
     _check_arguments(model_type, evaluators)
-    if extra_metrics or custom_artifacts:
-        raise ModelyardException.invalid_parameter("extra_metrics and custom_artifacts are not supported yet")
+    extras = _Extras(*custom.check(extra_metrics, custom_artifacts))
     prepared = eval_data.prepare(data, targets, predictions, feature_names)
     if model is None and prepared.predictions is None:
         raise ModelyardException.invalid_parameter("evaluate needs a model or a `predictions` column")
@@ -108,8 +108,8 @@ def evaluate(
     resolved = resolve(model)
     baseline = None
     if baseline_model is not None:
-        baseline = _score(resolve(baseline_model), prepared, model_type, config, None)[0]
-    result = _evaluate_and_log(resolved, prepared, model_type, config, model_id or resolved.model_id)
+        baseline = _score(resolve(baseline_model), prepared, model_type, config, None, extras).metrics
+    result = _evaluate_and_log(resolved, prepared, model_type, config, model_id or resolved.model_id, extras)
     if validation_thresholds:
         validate_evaluation_results(
             validation_thresholds, result, EvaluationResult(baseline) if baseline is not None else None
@@ -135,19 +135,46 @@ def _predict(model: EvalModel, prepared: eval_data.EvalData) -> Any:
     return output
 
 
+@dataclass(frozen=True)
+class _Extras:
+    """The caller's `extra_metrics` and `custom_artifacts` (checked: `custom.check`)."""
+
+    metrics: list[Any]
+    artifacts: list[Any]
+
+
+@dataclass
+class _Scored:
+    metrics: dict[str, float]  # what is logged: built-in and extra metrics
+    files: list[tuple[str, str]]  # (artifact name, local file): plots, custom artifacts
+    predictions: Any
+    row_columns: dict[str, list[Any]]  # extra metrics' per-row scores for the results table
+
+
 def _score(
     model: EvalModel,
     prepared: eval_data.EvalData,
     model_type: str,
     config: dict[str, Any],
     folder: str | None,
-) -> tuple[dict[str, float], list[tuple[str, str]], Any]:
-    """Metrics, plot files (when `folder` is given) and the predictions."""
+    extras: _Extras,
+) -> _Scored:
+    """Metrics, plot and custom artifact files (when `folder` is given) and the predictions."""
     from modelyard.autologging.config import SESSION
 
     # Scoring here is not the user's own predict/metric calls: autologging must not record it.
     with SESSION:
-        return _score_quietly(model, prepared, model_type, config, folder)
+        metrics, files, y_pred = _score_quietly(model, prepared, model_type, config, folder)
+        eval_df = custom.eval_frame(y_pred, prepared.targets)
+        roles = {"predictions": "predictions", "targets": "targets"}
+        for role in ("targets", "predictions"):
+            if isinstance(name := getattr(prepared.dataset, role, None), str):
+                roles[name] = role
+        inputs = custom.Inputs(eval_df, prepared.features, config, roles)
+        scores = custom.compute_metrics(extras.metrics, metrics, inputs)
+        if folder is not None:
+            files += custom.write_artifacts(extras.artifacts, eval_df, scores, folder)
+    return _Scored(scores.aggregates(), files, y_pred, scores.row_columns())
 
 
 def _score_quietly(
@@ -207,6 +234,7 @@ def _evaluate_and_log(
     model_type: str,
     config: dict[str, Any],
     model_id: str | None,
+    extras: _Extras,
 ) -> EvaluationResult:
     from modelyard.client import Client, fluent
     from modelyard.entities import RunStatus
@@ -216,9 +244,10 @@ def _evaluate_and_log(
     status = RunStatus.FAILED
     try:
         with tempfile.TemporaryDirectory(prefix="modelyard-evaluate-") as folder:
-            metrics, files, y_pred = _score(model, prepared, model_type, config, folder)
-            files.append((TABLE_FILE.removesuffix(".json"), _write_table(folder, prepared, y_pred)))
-            result = _log(Client(), run_id, metrics, files, prepared, model_id, model)
+            scored = _score(model, prepared, model_type, config, folder, extras)
+            table = _write_table(folder, prepared, scored.predictions, scored.row_columns)
+            files = [*scored.files, (TABLE_FILE.removesuffix(".json"), table)]
+            result = _log(Client(), run_id, scored.metrics, files, prepared, model_id, model)
         status = RunStatus.FINISHED
         return result
     finally:
@@ -226,10 +255,14 @@ def _evaluate_and_log(
             fluent.end_run(status, run_id=run_id)
 
 
-def _write_table(folder: str, prepared: eval_data.EvalData, y_pred: Any) -> str:
+def _write_table(
+    folder: str, prepared: eval_data.EvalData, y_pred: Any, row_columns: dict[str, list[Any]]
+) -> str:
     table = prepared.features.copy()
     table["target"] = prepared.targets
     table["prediction"] = y_pred
+    for name, values in row_columns.items():
+        table[name] = values
     path = os.path.join(folder, TABLE_FILE)
     with open(path, "w") as out:
         out.write(table.to_json(orient="split", index=False))

@@ -188,7 +188,7 @@ def _pages(client: Any, experiment_id: str) -> Iterator[list[_RunDoc]]:
 
 
 def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progress) -> int:
-    from modelyard.client.bulk_runs import export_lines
+    from modelyard.client.run_export import export_lines
 
     with_files = _runs_with_files(client, experiment_id)
     lines = export_lines(client.store, experiment_id)
@@ -338,7 +338,6 @@ def _histories(client: Any, runs: list[_RunDoc]) -> dict[str, dict[str, list[Any
 
 def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, Any]] | None:
     from modelyard.client import http
-    from modelyard.client.bulk_runs import no_such_route
     from modelyard.exceptions import ModelyardException
 
     params = {"run_id": run_ids, "metric_key": key, "max_results": BULK_POINTS}
@@ -346,7 +345,7 @@ def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, An
         answer = http.call(store.base_url, "GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
                            config=store._config)  # fmt: skip
     except ModelyardException as exc:
-        if no_such_route(exc):
+        if http.no_such_route(exc):
             return None
         raise
     return list(answer.get("metrics", []))

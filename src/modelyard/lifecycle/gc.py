@@ -44,6 +44,7 @@ from modelyard.store.sql.schema import (
     SqlInput,
     SqlLatestMetric,
     SqlMetric,
+    SqlMetricSeriesCache,
     SqlParam,
     SqlRun,
     SqlTag,
@@ -279,7 +280,7 @@ def _delete_rows(engine: Engine, garbage: list[RunGarbage]) -> None:
     run_ids = [g.run_id for g in garbage]
     model_ids = [m for g in garbage for m in g.logged_model_ids]
     with Session(engine) as session, session.begin():
-        for table in (SqlMetric, SqlLatestMetric, SqlParam, SqlTag, SqlInput, SqlRunModelOutput):
+        for table in (SqlMetric, SqlLatestMetric, SqlMetricSeriesCache, SqlParam, SqlTag, SqlInput, SqlRunModelOutput):
             session.execute(delete(table).where(table.run_uuid.in_(run_ids)))
         if model_ids:
             for table in (SqlLoggedModelTag, SqlLoggedModelParam):

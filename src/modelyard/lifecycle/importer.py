@@ -161,7 +161,7 @@ class _Batch:
         """Send the waiting runs (the first time, and wait for the answer)."""
         if not self.items:
             return
-        from modelyard.client.bulk_runs import import_runs
+        from modelyard.client.run_import import import_runs
 
         items, self.items, self.points = self.items, [], 0
         payload = [item for _, _, item in items]

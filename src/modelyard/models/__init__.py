@@ -39,12 +39,16 @@ __all__ = [
     "enforce_schema",
     "infer_signature",
     "evaluate",
+    "EvaluationMetric",
     "EvaluationResult",
     "MetricThreshold",
+    "make_metric",
 ]
 
 #: MLflow's `mlflow.models.evaluate` and friends, loaded on first use (see modelyard.evaluation).
-_EVALUATION = frozenset({"evaluate", "EvaluationResult", "EvaluationArtifact", "MetricThreshold"})
+_EVALUATION = frozenset(
+    {"evaluate", "EvaluationResult", "EvaluationArtifact", "EvaluationMetric", "MetricThreshold", "make_metric"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,12 +6,16 @@ serving image (or `mlflow models serve --env-manager virtualenv`) rebuild the sa
 
 from __future__ import annotations
 
+import functools
 import platform
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
 import yaml
+
+#: libyaml's emitter when PyYAML has it (~5x faster, the same text), else the pure-Python one.
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 REQUIREMENTS_FILE = "requirements.txt"
 PYTHON_ENV_FILE = "python_env.yaml"
@@ -24,10 +28,18 @@ _BUILD_DEPENDENCIES = ["pip==23.2.1", "setuptools==65.5.0", "wheel"]
 
 def pinned(distribution: str) -> str:
     """`name==installed-version`, or the bare name when the package is not installed here."""
+    version = _installed_version(distribution)
+    return f"{distribution}=={version}" if version is not None else distribution
+
+
+@functools.lru_cache(maxsize=256)
+def _installed_version(distribution: str) -> str | None:
+    """Read once per process: each lookup scans every folder of sys.path and parses a METADATA file
+    (~2 ms each, most of a small model's save time, four times per autologged fit)."""
     try:
-        return f"{distribution}=={metadata.version(distribution)}"
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return distribution
+        return None
 
 
 def default_requirements(distributions: Iterable[str]) -> list[str]:
@@ -45,13 +57,13 @@ def write_environment(model_dir: str | Path, requirements: Iterable[str]) -> dic
         "build_dependencies": _BUILD_DEPENDENCIES,
         "dependencies": ["-r requirements.txt"],
     }
-    (directory / PYTHON_ENV_FILE).write_text(yaml.safe_dump(python_env, sort_keys=False))
+    (directory / PYTHON_ENV_FILE).write_text(yaml.dump(python_env, Dumper=SAFE_DUMPER, sort_keys=False))
     conda = {
         "channels": ["conda-forge"],
         "dependencies": [f"python={python_version}", "pip<=23.2.1", {"pip": reqs}],
         "name": "modelyard-env",
     }
-    (directory / CONDA_ENV_FILE).write_text(yaml.safe_dump(conda, sort_keys=False))
+    (directory / CONDA_ENV_FILE).write_text(yaml.dump(conda, Dumper=SAFE_DUMPER, sort_keys=False))
     return {"conda": CONDA_ENV_FILE, "virtualenv": PYTHON_ENV_FILE}
 
 

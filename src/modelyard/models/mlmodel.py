@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from modelyard.exceptions import ModelyardException
+from modelyard.models.environment import SAFE_DUMPER
 from modelyard.models.schema import ParamSchema, Schema
 from modelyard.models.signature import ModelSignature
 from modelyard.version import __version__
@@ -104,7 +105,7 @@ class Model:
         return out
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), default_flow_style=False, sort_keys=True)
+        return yaml.dump(self.to_dict(), Dumper=SAFE_DUMPER, default_flow_style=False, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:

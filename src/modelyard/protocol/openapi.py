@@ -348,7 +348,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", f"{ART}/mpu/abort/{{path}}"): Op(
         "Abort a multipart upload", {"path": STRING, "upload_id": STRING}, ("path", "upload_id"), ("path",)
     ),
-    ("GET", f"{ART}/presigned/{{path}}"): Op("Presigned download (not supported: 501)", path_params=("path",)),
+    ("GET", f"{ART}/presigned/{{path}}"): Op(
+        "A presigned S3 GET URL for the file: {url, headers, file_size} (501 unless "
+        "MODELYARD_ARTIFACTS_PRESIGNED_DOWNLOADS is on and the destination is S3)",
+        path_params=("path",),
+    ),
 }
 
 UNDOCUMENTED = "x-modelyard-undocumented"

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.models import model_dir as _model_dir
+from modelyard.models import flavor
 from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
-from modelyard.models.signature import ModelSignature
 from modelyard.pyfunc.loader import FLAVOR_NAME, PyFuncModel, load_local_model, load_model
 from modelyard.pyfunc.model import (
     PythonModel,
@@ -27,6 +26,9 @@ from modelyard.pyfunc.model import (
     save_python_model,
 )
 from modelyard.pyfunc.type_hints import FROM_EXAMPLE_KEY, FROM_TYPE_HINT_KEY, signature_from_hints
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FLAVOR_NAME",
@@ -56,46 +58,32 @@ def save_model(
     artifacts: dict[str, str] | None = None,
     loader_module: str | None = None,
     data_path: str | None = None,
-    code_paths: list[str] | None = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
-    mlflow_model: Model | None = None,
+    **options: Unpack[flavor.SaveOptions],
 ) -> Model:
+    """Save a `PythonModel` (with its `artifacts`), or a `loader_module` with its `data_path`, to a new
+    folder `path` (the shared keywords: `models/flavor.py`)."""
     python_model = as_python_model(python_model) if python_model is not None else None
     if (python_model is None) == (loader_module is None):
         raise ModelyardException.invalid_parameter("Pass exactly one of python_model or loader_module")
     if artifacts and python_model is None:
         raise ModelyardException.invalid_parameter("artifacts are only supported with python_model")
-    directory = _model_dir.start(path)
-    model = mlflow_model or Model()
-    if metadata is not None:
-        model.metadata = metadata
-    try:
-        code = _model_dir.copy_code_paths(directory, code_paths)
-        if python_model is not None:
-            conf = save_python_model(directory, python_model, artifacts, code, model_config)
-            predict = _example_predictor(python_model, conf, directory, model_config)
-            if signature is None and (from_hints := signature_from_hints(python_model)) is not None:
-                signature = from_hints
-                model.extra.update({FROM_TYPE_HINT_KEY: True, FROM_EXAMPLE_KEY: False})
-        else:
+
+    def write(directory: Path, model: Model, code: str | None) -> flavor.Written:
+        requirements = get_default_pip_requirements(python_model)
+        if python_model is None:
             conf = {"loader_module": loader_module, "code": code}
             if data_path is not None:
                 conf["data"] = _copy_data(directory, data_path)
-            predict = None
-        signature = _model_dir.resolve_signature(signature, input_example, predict)
-        requirements = pip_requirements or [
-            *get_default_pip_requirements(python_model),
-            *(extra_pip_requirements or []),
-        ]
-        return _model_dir.finish(directory, model, signature, input_example, requirements, conf)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+            return flavor.Written(requirements, conf)
+        conf = save_python_model(directory, python_model, artifacts, code, model_config)
+        predict = _example_predictor(python_model, conf, directory, model_config)
+        from_hints = signature_from_hints(python_model) if options.get("signature") is None else None
+        if from_hints is not None:
+            model.extra.update({FROM_TYPE_HINT_KEY: True, FROM_EXAMPLE_KEY: False})
+        return flavor.Written(requirements, conf, predict, from_hints)
+
+    return flavor.save(path, write, options)
 
 
 def log_model(
@@ -104,50 +92,18 @@ def log_model(
     artifacts: dict[str, str] | None = None,
     loader_module: str | None = None,
     data_path: str | None = None,
-    code_paths: list[str] | None = None,
-    registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
-    artifact_path: str | None = None,
-    params: dict[str, Any] | None = None,
-    tags: dict[str, Any] | None = None,
-    model_type: str | None = None,
-    step: int = 0,
-    run_id: str | None = None,
+    **options: Unpack[flavor.LogOptions],
 ) -> ModelInfo:
-    from modelyard.models.publish import log_model as publish
-
-    def save(path: Path, model: Model) -> Model:
-        return save_model(
-            path,
-            python_model=python_model,
-            artifacts=artifacts,
-            loader_module=loader_module,
-            data_path=data_path,
-            code_paths=code_paths,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=pip_requirements,
-            extra_pip_requirements=extra_pip_requirements,
-            metadata=metadata,
-            model_config=model_config,
-            mlflow_model=model,
-        )
-
-    return publish(
-        save,
-        name=name or artifact_path,
-        registered_model_name=registered_model_name,
-        params=params,
-        tags=tags,
-        model_type=model_type,
-        step=step,
-        run_id=run_id,
-    )
+    """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow)."""
+    own = {
+        "python_model": python_model,
+        "artifacts": artifacts,
+        "loader_module": loader_module,
+        "data_path": data_path,
+        "model_config": model_config,
+    }
+    return flavor.log(save_model, name, own, options)
 
 
 def _copy_data(directory: Path, data_path: str) -> str:

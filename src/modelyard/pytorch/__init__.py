@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.models import model_dir as _model_dir
+from modelyard.models import flavor
 from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
-from modelyard.models.signature import ModelSignature
 
 __all__ = [
     "FLAVOR_NAME",
@@ -68,40 +66,28 @@ def get_default_pip_requirements() -> list[str]:
 def save_model(
     pytorch_model: Any,
     path: str | os.PathLike[str],
-    code_paths: list[str] | None = None,
     pickle_module: Any = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
     serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
-    mlflow_model: Model | None = None,
     **kwargs: Any,
 ) -> Model:
-    """Save `pytorch_model` (a `torch.nn.Module`) to a new folder `path`; `kwargs` go to `torch.save`."""
+    """Save `pytorch_model` (a `torch.nn.Module`) to a new folder `path`. `kwargs`: the keywords every
+    flavor shares (`models/flavor.py: SaveOptions`); the others go to `torch.save`."""
     torch = _torch()
+    options, torch_save_kwargs = flavor.split_options(kwargs, flavor.SaveOptions)
     if not isinstance(pytorch_model, torch.nn.Module):
         raise ModelyardException.invalid_parameter("pytorch_model must be a torch.nn.Module")
     if serialization_format not in (SERIALIZATION_FORMAT_PICKLE, SERIALIZATION_FORMAT_PT2):
         raise ModelyardException.invalid_parameter(
             f"Unrecognized serialization format {serialization_format!r}: use 'pickle' or 'pt2'"
         )
-    directory = _model_dir.start(path)
-    try:
-        model = mlflow_model or Model()
-        if metadata is not None:
-            model.metadata = metadata
-        code = _model_dir.copy_code_paths(directory, code_paths)
+
+    def write(directory: Path, model: Model, code: str | None) -> flavor.Written:
         (directory / DATA_DIR).mkdir()
         if serialization_format == SERIALIZATION_FORMAT_PT2:
-            _export(torch, pytorch_model, input_example, directory / DATA_DIR / EXPORTED_FILE)
+            _export(torch, pytorch_model, options.get("input_example"), directory / DATA_DIR / EXPORTED_FILE)
         else:
-            _pickle(torch, pytorch_model, pickle_module, directory / DATA_DIR, kwargs)
+            _pickle(torch, pytorch_model, pickle_module, directory / DATA_DIR, torch_save_kwargs)
         model.add_flavor(FLAVOR_NAME, model_data=DATA_DIR, pytorch_version=str(torch.__version__), code=code)
-        wrapper = PyTorchWrapper(pytorch_model, "cpu")
-        signature = _model_dir.resolve_signature(signature, input_example, wrapper.predict)
-        requirements = pip_requirements or [*get_default_pip_requirements(), *(extra_pip_requirements or [])]
         pyfunc_conf = {
             "loader_module": PYFUNC_LOADER_MODULE,
             "data": DATA_DIR,
@@ -109,10 +95,10 @@ def save_model(
             "code": code,
             "config": {"device": None},
         }
-        return _model_dir.finish(directory, model, signature, input_example, requirements, pyfunc_conf)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+        predict = PyTorchWrapper(pytorch_model, "cpu").predict
+        return flavor.Written(get_default_pip_requirements(), pyfunc_conf, predict)
+
+    return flavor.save(path, write, options)
 
 
 def _pickle(
@@ -151,62 +137,26 @@ def _export(torch: Any, pytorch_model: Any, input_example: Any, target: Path) ->
 def log_model(
     pytorch_model: Any,
     name: str | None = None,
-    artifact_path: str | None = None,
-    code_paths: list[str] | None = None,
     pickle_module: Any = None,
-    registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
-    metadata: dict[str, Any] | None = None,
     serialization_format: str = SERIALIZATION_FORMAT_PICKLE,
-    params: dict[str, Any] | None = None,
-    tags: dict[str, Any] | None = None,
-    model_type: str | None = None,
-    step: int = 0,
-    run_id: str | None = None,
     **kwargs: Any,
 ) -> ModelInfo:
-    """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow)."""
-    from modelyard.models.publish import log_model as publish
-
-    def save(path: Path, model: Model) -> Model:
-        return save_model(
-            pytorch_model,
-            path,
-            code_paths=code_paths,
-            pickle_module=pickle_module,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=pip_requirements,
-            extra_pip_requirements=extra_pip_requirements,
-            metadata=metadata,
-            serialization_format=serialization_format,
-            mlflow_model=model,
-            **kwargs,
-        )
-
-    return publish(
-        save,
-        name=name or artifact_path,
-        registered_model_name=registered_model_name,
-        params=params,
-        tags=tags,
-        model_type=model_type,
-        step=step,
-        run_id=run_id,
-    )
+    """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow).
+    `kwargs`: the keywords every flavor's log_model shares (`models/flavor.py: LogOptions`); the others
+    go to `torch.save`."""
+    options, torch_save_kwargs = flavor.split_options(kwargs, flavor.LogOptions)
+    own = {
+        "pytorch_model": pytorch_model,
+        "pickle_module": pickle_module,
+        "serialization_format": serialization_format,
+        **torch_save_kwargs,
+    }
+    return flavor.log(save_model, name, own, options)
 
 
 def load_model(model_uri: str, dst_path: str | None = None, **kwargs: Any) -> Any:
     """The `torch.nn.Module` itself (not a pyfunc wrapper); `kwargs` go to `torch.load`."""
-    from modelyard.models.uri import download_model
-    from modelyard.pyfunc.loader import add_code_to_path
-
-    local = Path(download_model(model_uri, dst_path))
-    conf = Model.load(local).flavor(FLAVOR_NAME)
-    add_code_to_path(local, conf.get("code"))
+    local, conf = flavor.local_model(model_uri, dst_path, FLAVOR_NAME)
     return _load_module(local / conf.get("model_data", DATA_DIR), **kwargs)
 
 

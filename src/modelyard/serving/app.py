@@ -59,6 +59,7 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
     if model is None:
         model = load_scoring_model(resolve_model_uri(settings))
     column_names = _input_column_names(model)
+    schema = _input_schema(model)
     app = FastAPI(title="modelyard serving", version=__version__, docs_url=None, redoc_url=None)
     app.state.model = model
     browser_guard.install(app, settings)
@@ -89,9 +90,9 @@ def create_app(settings: Settings, model: Any | None = None) -> FastAPI:
                     else:
                         predictions = await asyncio.to_thread(_scored, lambda: fast.predict(rows))
                     return Response(content=predictions_to_json(predictions), media_type="application/json")
-                scoring = _parse(lambda: parse_payload(payload, column_names))
+                scoring = _parse(lambda: parse_payload(payload, column_names, schema))
             else:
-                scoring = _parse(lambda: parse_request(body, content_type, column_names))
+                scoring = _parse(lambda: parse_request(body, content_type, column_names, schema))
             # Off the event loop, so /ping keeps answering while a large batch scores.
             predictions = await asyncio.to_thread(_predict, model, scoring.data, scoring.params)
             return Response(content=predictions_to_json(predictions), media_type="application/json")
@@ -141,10 +142,14 @@ def _scored(predict: Callable[[], Any]) -> Any:
         ) from exc
 
 
-def _input_column_names(model: Any) -> list[str] | None:
+def _input_schema(model: Any) -> Any:
     metadata = getattr(model, "metadata", None)
     get_schema = getattr(metadata, "get_input_schema", None)
-    schema = get_schema() if callable(get_schema) else None
+    return get_schema() if callable(get_schema) else None
+
+
+def _input_column_names(model: Any) -> list[str] | None:
+    schema = _input_schema(model)
     if schema is None:
         return None
     names = getattr(schema, "input_names", None)

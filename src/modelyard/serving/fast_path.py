@@ -14,7 +14,8 @@ column-major layout a one-dtype DataFrame hands to numpy), with the columns in t
 
 - hands the matrix itself to a scikit-learn estimator that computes on numpy anyway (`takes_numpy`:
   scikit-learn's own estimators, alone or in a Pipeline, no ColumnTransformer or FunctionTransformer,
-  no pandas output configured, fitted on these column names in this order or on none);
+  no pandas output configured, fitted on these column names in this order or on none); a linear model
+  alone is scored by its own arithmetic, without scikit-learn's per-call checks (`serving/linear.py`);
 - wraps it in a DataFrame with the schema's columns (and the request's index) for any other model.
 
 Anything else - another content type, `params`, a value that is not an int or float (a bool, a string,
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.models.schema import ColSpec, DataType
+from modelyard.serving.linear import compile_linear
 
 INLINE_MAX_ROWS = 64
 #: CPU a prediction may take and still be run on the event loop.
@@ -234,7 +236,8 @@ def compile_fast_path(model: Any) -> FastPath | None:
     numpy_input = estimator is not None and takes_numpy(estimator, names)
     if numpy_input:
         warnings.filterwarnings("ignore", message=_NO_FEATURE_NAMES, category=UserWarning)
-    return FastPath(names, _NUMPY_TYPES[next(iter(types))], model.predict_conformed, numpy_input)
+    predict = numpy_input and _scores_by_predict(model) and compile_linear(estimator, len(names))
+    return FastPath(names, _NUMPY_TYPES[next(iter(types))], predict or model.predict_conformed, numpy_input)
 
 
 def _sklearn_estimator(model: Any) -> Any:
@@ -242,6 +245,15 @@ def _sklearn_estimator(model: Any) -> Any:
 
     impl = getattr(model, "_impl", None)
     return impl.estimator if isinstance(impl, SklearnPyfuncWrapper) else None
+
+
+def _scores_by_predict(model: Any) -> bool:
+    """Whether the model's pyfunc predict is its estimator's `predict` and nothing else (the flavor's
+    `predict_fn` may name `predict_proba`, ...; the wrapper ignores `params`, which requests on the fast
+    path do not carry)."""
+    from modelyard.sklearn import SklearnPyfuncWrapper
+
+    return model._predict_fn == "predict" and type(model._impl).predict is SklearnPyfuncWrapper.predict
 
 
 def takes_numpy(estimator: Any, names: list[str]) -> bool:

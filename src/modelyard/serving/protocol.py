@@ -41,19 +41,20 @@ def bad_request(message: str) -> ModelyardException:
 
 
 def parse_request(
-    body: bytes, content_type: str | None, column_names: list[str] | None = None
+    body: bytes, content_type: str | None, column_names: list[str] | None = None, schema: Any = None
 ) -> ScoringRequest:
     """Decode one /invocations body. `column_names` (from the model's input schema) names the columns
-    of positional `instances`/`inputs` rows, so a list of rows scores against a column-based model."""
+    of positional `instances`/`inputs` rows, so a list of rows scores against a column-based model;
+    numbers are read as the model's input `schema` types them (`read_as_schema`)."""
     mime, charset, extra = _split_content_type(content_type or CONTENT_TYPE_JSON)
     if charset != "utf-8":
         raise UnsupportedContentType("The scoring server only supports UTF-8")
     if extra:
         raise UnsupportedContentType(f"Unrecognized content type parameters: {', '.join(sorted(extra))}.")
     if mime == CONTENT_TYPE_CSV:
-        return ScoringRequest(_parse_csv(body), None)
+        return ScoringRequest(read_as_schema(_parse_csv(body), schema), None)
     if mime == CONTENT_TYPE_JSON:
-        return _parse_json(body, column_names)
+        return parse_payload(decode_json(body), column_names, schema)
     raise UnsupportedContentType(
         f"This predictor only supports the following content types: {[CONTENT_TYPE_CSV, CONTENT_TYPE_JSON]}. "
         f"Got '{content_type}'."
@@ -79,8 +80,58 @@ def _parse_csv(body: bytes) -> Any:
         ) from exc
 
 
-def _parse_json(body: bytes, column_names: list[str] | None) -> ScoringRequest:
-    return parse_payload(decode_json(body), column_names)
+def input_tensor_dtype(schema: Any) -> str | None:
+    """The numeric dtype of a model's one unnamed input tensor, else None."""
+    specs = getattr(schema, "specs", ())
+    if len(specs) != 1 or not schema.is_tensor_spec or specs[0].name is not None:
+        return None
+    return _numeric(specs[0].dtype)
+
+
+def read_as_schema(data: Any, schema: Any) -> Any:
+    """Numbers as the model's input schema types them. JSON has one kind of number: MLflow's scoring
+    server casts what it parsed to the signature's types, so a `float32` model takes JSON numbers
+    (enforcement would refuse float64 -> float32 as an unsafe cast). Only numeric casts of the same
+    kind or wider (float64 -> float32, int -> float), never float -> int: anything else is left to
+    enforcement, which answers its own error."""
+    import numpy as np
+    import pandas as pd
+
+    tensor = input_tensor_dtype(schema)
+    if isinstance(data, np.ndarray):
+        return data.astype(tensor) if tensor and _castable(data.dtype, tensor) else data
+    if not isinstance(data, pd.DataFrame) or schema is None:
+        return data
+    if tensor:
+        targets = dict.fromkeys(data.columns, tensor)
+    elif schema.has_names and not schema.is_tensor_spec:
+        types = {spec.name: _numeric(getattr(spec.type, "value", spec.type)) for spec in schema.specs}
+        targets = {name: dtype for name, dtype in types.items() if dtype and name in data.columns}
+    else:
+        return data
+    casts = {name: dtype for name, dtype in targets.items() if _castable(data[name].dtype, dtype)}
+    return data.astype(casts) if casts else data
+
+
+def _numeric(type_name: Any) -> str | None:
+    """A numpy dtype name for a numeric or boolean schema type (`float`, `float32`, `long`...)."""
+    import numpy as np
+
+    name = {"integer": "int32", "long": "int64", "float": "float32", "double": "float64", "boolean": "bool"}.get(
+        str(type_name), str(type_name)
+    )
+    try:
+        return name if np.dtype(name).kind in "biuf" else None
+    except TypeError:
+        return None
+
+
+def _castable(current: Any, dtype: str) -> bool:
+    """Whether numbers of `current` dtype become `dtype` by a cast numpy calls of the same kind (or safe)."""
+    import numpy as np
+
+    numeric = getattr(current, "kind", None) in ("b", "i", "u", "f")  # not pandas' extension dtypes
+    return numeric and current != dtype and np.can_cast(current, dtype, "same_kind")
 
 
 def is_plain_json(content_type: str | None) -> bool:
@@ -98,7 +149,7 @@ def decode_json(body: bytes) -> Any:
         ) from exc
 
 
-def parse_payload(payload: Any, column_names: list[str] | None) -> ScoringRequest:
+def parse_payload(payload: Any, column_names: list[str] | None, schema: Any = None) -> ScoringRequest:
     """A decoded JSON body -> model input, as described in the module docstring."""
     if not isinstance(payload, dict):
         raise bad_request(f"{REQUIRED_FORMAT_MESSAGE}. Received a JSON {type(payload).__name__}.")
@@ -113,10 +164,12 @@ def parse_payload(payload: Any, column_names: list[str] | None) -> ScoringReques
     fmt = formats[0]
     value = payload[fmt]
     if fmt == "dataframe_split":
-        return ScoringRequest(_dataframe_split(value), params)
-    if fmt == "dataframe_records":
-        return ScoringRequest(_dataframe_records(value), params)
-    return ScoringRequest(_tensor_input(fmt, value, column_names), params)
+        data = _dataframe_split(value)
+    elif fmt == "dataframe_records":
+        data = _dataframe_records(value)
+    else:
+        data = _tensor_input(fmt, value, column_names)
+    return ScoringRequest(read_as_schema(data, schema), params)
 
 
 def _dataframe_split(value: Any) -> Any:
@@ -175,9 +228,9 @@ def _all_lists(values: Any) -> bool:
 
 def predictions_to_json(predictions: Any) -> bytes:
     """`{"predictions": ...}` with DataFrames as records and numpy values as plain JSON."""
-    return orjson.dumps(
-        {"predictions": _jsonable(predictions)}, option=orjson.OPT_SERIALIZE_NUMPY, default=_default
-    )
+    # Non-string keys: a DataFrame with numbered columns (a tensor model's output) answers {"0": ...}, as json does.
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    return orjson.dumps({"predictions": _jsonable(predictions)}, option=option, default=_default)
 
 
 def _default(value: Any) -> Any:
@@ -198,4 +251,12 @@ def _jsonable(value: Any) -> Any:
         return value.to_dict(orient="records")
     if isinstance(value, pd.Series):
         return value.tolist()
+    if getattr(value, "dtype", None) in _NARROW_FLOATS:
+        # orjson writes a float32 as its shortest float32 text (-0.12033105); MLflow writes the float64
+        # it widens to (-0.1203310489654541), and a client reads that text as a float64.
+        return value.astype("float64")
     return value
+
+
+#: numpy dtypes whose values are written as the float64 they widen to (compared as dtypes: no numpy import).
+_NARROW_FLOATS = ("float16", "float32")

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.models import model_dir as _model_dir
+from modelyard.models import flavor
 from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
-from modelyard.models.signature import ModelSignature
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FLAVOR_NAME",
@@ -55,15 +56,10 @@ def save_model(
     sk_model: Any,
     path: str | os.PathLike[str],
     serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    code_paths: list[str] | None = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
     pyfunc_predict_fn: str = "predict",
-    metadata: dict[str, Any] | None = None,
-    mlflow_model: Model | None = None,
+    **options: Unpack[flavor.SaveOptions],
 ) -> Model:
+    """Save `sk_model` to a new folder `path` (the shared keywords: `models/flavor.py`)."""
     if serialization_format not in _WRITABLE_FORMATS:
         raise ModelyardException.invalid_parameter(
             f"Unrecognized serialization format: {serialization_format}. Use one of {list(_WRITABLE_FORMATS)}."
@@ -76,133 +72,55 @@ def save_model(
         raise ModelyardException.invalid_parameter(
             f"pyfunc_predict_fn must be one of {list(_PREDICT_FNS)} and exist on the model, got {pyfunc_predict_fn!r}"
         )
-    directory = _model_dir.start(path)
-    try:
-        return _write(
-            directory,
-            sk_model,
-            serialization_format,
-            signature,
-            input_example,
-            code_paths,
-            pip_requirements,
-            extra_pip_requirements,
-            pyfunc_predict_fn,
-            metadata,
-            mlflow_model,
+
+    def write(directory: Path, model: Model, code: str | None) -> flavor.Written:
+        with open(directory / _PICKLE_FILE, "wb") as out:
+            if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
+                import cloudpickle
+
+                cloudpickle.dump(sk_model, out)
+            else:
+                pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
+        import sklearn
+
+        model.add_flavor(
+            FLAVOR_NAME,
+            pickled_model=_PICKLE_FILE,
+            sklearn_version=sklearn.__version__,
+            serialization_format=serialization_format,
+            code=code,
         )
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+        predict = getattr(sk_model, pyfunc_predict_fn, None)
+        pyfunc_conf = None
+        if callable(predict):
+            pyfunc_conf = {
+                "loader_module": PYFUNC_LOADER_MODULE,
+                "model_path": _PICKLE_FILE,
+                "predict_fn": pyfunc_predict_fn,
+                "code": code,
+            }
+        return flavor.Written(
+            get_default_pip_requirements(serialization_format), pyfunc_conf, predict if callable(predict) else None
+        )
 
-
-def _write(
-    directory: Path,
-    sk_model: Any,
-    serialization_format: str,
-    signature: ModelSignature | None,
-    input_example: Any,
-    code_paths: list[str] | None,
-    pip_requirements: list[str] | None,
-    extra_pip_requirements: list[str] | None,
-    pyfunc_predict_fn: str,
-    metadata: dict[str, Any] | None,
-    mlflow_model: Model | None,
-) -> Model:
-    model = mlflow_model or Model()
-    if metadata is not None:
-        model.metadata = metadata
-    code = _model_dir.copy_code_paths(directory, code_paths)
-    with open(directory / _PICKLE_FILE, "wb") as out:
-        if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
-            import cloudpickle
-
-            cloudpickle.dump(sk_model, out)
-        else:
-            pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
-    import sklearn
-
-    model.add_flavor(
-        FLAVOR_NAME,
-        pickled_model=_PICKLE_FILE,
-        sklearn_version=sklearn.__version__,
-        serialization_format=serialization_format,
-        code=code,
-    )
-    predict = getattr(sk_model, pyfunc_predict_fn, None)
-    signature = _model_dir.resolve_signature(signature, input_example, predict)
-    requirements = pip_requirements or [
-        *get_default_pip_requirements(serialization_format),
-        *(extra_pip_requirements or []),
-    ]
-    pyfunc_conf = None
-    if callable(predict):
-        pyfunc_conf = {
-            "loader_module": PYFUNC_LOADER_MODULE,
-            "model_path": _PICKLE_FILE,
-            "predict_fn": pyfunc_predict_fn,
-            "code": code,
-        }
-    return _model_dir.finish(directory, model, signature, input_example, requirements, pyfunc_conf)
+    return flavor.save(path, write, options)
 
 
 def log_model(
     sk_model: Any,
     name: str | None = None,
-    artifact_path: str | None = None,
     serialization_format: str = SERIALIZATION_FORMAT_CLOUDPICKLE,
-    registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    code_paths: list[str] | None = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
     pyfunc_predict_fn: str = "predict",
-    metadata: dict[str, Any] | None = None,
-    params: dict[str, Any] | None = None,
-    tags: dict[str, Any] | None = None,
-    model_type: str | None = None,
-    step: int = 0,
-    run_id: str | None = None,
+    **options: Unpack[flavor.LogOptions],
 ) -> ModelInfo:
     """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow)."""
-    from modelyard.models.publish import log_model as publish
-
-    def save(path: Path, model: Model) -> Model:
-        return save_model(
-            sk_model,
-            path,
-            serialization_format=serialization_format,
-            signature=signature,
-            input_example=input_example,
-            code_paths=code_paths,
-            pip_requirements=pip_requirements,
-            extra_pip_requirements=extra_pip_requirements,
-            pyfunc_predict_fn=pyfunc_predict_fn,
-            metadata=metadata,
-            mlflow_model=model,
-        )
-
-    return publish(
-        save,
-        name=name or artifact_path,
-        registered_model_name=registered_model_name,
-        params=params,
-        tags=tags,
-        model_type=model_type,
-        step=step,
-        run_id=run_id,
-    )
+    own = {"sk_model": sk_model, "serialization_format": serialization_format, "pyfunc_predict_fn": pyfunc_predict_fn}
+    return flavor.log(save_model, name, own, options)
 
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The estimator itself (not a pyfunc wrapper)."""
-    from modelyard.models.uri import download_model
-    from modelyard.pyfunc.loader import add_code_to_path
-
-    local = Path(download_model(model_uri, dst_path))
-    conf = Model.load(local).flavor(FLAVOR_NAME)
-    add_code_to_path(local, conf.get("code"))
+    local, conf = flavor.local_model(model_uri, dst_path, FLAVOR_NAME)
     return _load_estimator(local, conf)
 
 

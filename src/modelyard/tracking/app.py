@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from modelyard.artifact_proxy.locations import LocationReader
+from modelyard.artifact_proxy.routes import split_service_info
 from modelyard.artifact_repos.locations import Locator
 from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
@@ -133,13 +134,14 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix)
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
         mount(app, settings)
-    app.state.artifact_reader = LocationReader(
-        Locator(
-            settings.artifacts_destination,
-            settings.multipart_chunk_size,
-            getattr(app.state, "artifact_repository", None),
-        )
+    locator = Locator(
+        settings.artifacts_destination,
+        settings.multipart_chunk_size,
+        getattr(app.state, "artifact_repository", None),
     )
+    app.state.artifact_reader = LocationReader(locator)
+    if not hasattr(app.state, "artifact_capabilities"):  # the artifacts API is another service's
+        app.state.artifact_capabilities = split_service_info(settings, locator.destination_repository())
     app.include_router(artifacts.root_router)
     app.include_router(artifacts.ajax_router)
     app.include_router(ui_support.ajax_router)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.models import model_dir as _model_dir
+from modelyard.models import flavor
 from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
-from modelyard.models.signature import ModelSignature
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FLAVOR_NAME", "autolog", "get_default_pip_requirements", "load_model", "log_model", "save_model"]
 
@@ -42,27 +43,18 @@ def get_default_pip_requirements() -> list[str]:
 def save_model(
     xgb_model: Any,
     path: str | os.PathLike[str],
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    code_paths: list[str] | None = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
     model_format: str = "ubj",
-    metadata: dict[str, Any] | None = None,
-    mlflow_model: Model | None = None,
+    **options: Unpack[flavor.SaveOptions],
 ) -> Model:
+    """Save `xgb_model` to a new folder `path` (the shared keywords: `models/flavor.py`)."""
     import xgboost
 
     if model_format not in _FORMATS:
         raise ModelyardException.invalid_parameter(
             f"Unknown XGBoost model format {model_format!r}: use one of {_FORMATS}"
         )
-    directory = _model_dir.start(path)
-    try:
-        model = mlflow_model or Model()
-        if metadata is not None:
-            model.metadata = metadata
-        code = _model_dir.copy_code_paths(directory, code_paths)
+
+    def write(directory: Path, model: Model, code: str | None) -> flavor.Written:
         data = f"model.{model_format}"
         xgb_model.save_model(str(directory / data))
         cls = type(xgb_model)
@@ -74,59 +66,20 @@ def save_model(
             model_format=model_format,
             code=code,
         )
-        signature = _model_dir.resolve_signature(signature, input_example, _PyfuncModel(xgb_model).predict)
-        requirements = pip_requirements or [*get_default_pip_requirements(), *(extra_pip_requirements or [])]
-        conf = {"loader_module": PYFUNC_LOADER_MODULE, "data": data, "code": code}
-        return _model_dir.finish(directory, model, signature, input_example, requirements, conf)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+        pyfunc_conf = {"loader_module": PYFUNC_LOADER_MODULE, "data": data, "code": code}
+        return flavor.Written(get_default_pip_requirements(), pyfunc_conf, _PyfuncModel(xgb_model).predict)
+
+    return flavor.save(path, write, options)
 
 
 def log_model(
     xgb_model: Any,
     name: str | None = None,
-    artifact_path: str | None = None,
-    registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
-    input_example: Any = None,
-    code_paths: list[str] | None = None,
-    pip_requirements: list[str] | None = None,
-    extra_pip_requirements: list[str] | None = None,
     model_format: str = "ubj",
-    metadata: dict[str, Any] | None = None,
-    params: dict[str, Any] | None = None,
-    tags: dict[str, Any] | None = None,
-    model_type: str | None = None,
-    step: int = 0,
-    run_id: str | None = None,
+    **options: Unpack[flavor.LogOptions],
 ) -> ModelInfo:
-    from modelyard.models.publish import log_model as publish
-
-    def save(path: Path, model: Model) -> Model:
-        return save_model(
-            xgb_model,
-            path,
-            signature=signature,
-            input_example=input_example,
-            code_paths=code_paths,
-            pip_requirements=pip_requirements,
-            extra_pip_requirements=extra_pip_requirements,
-            model_format=model_format,
-            metadata=metadata,
-            mlflow_model=model,
-        )
-
-    return publish(
-        save,
-        name=name or artifact_path,
-        registered_model_name=registered_model_name,
-        params=params,
-        tags=tags,
-        model_type=model_type,
-        step=step,
-        run_id=run_id,
-    )
+    """Save to a temporary folder and publish it as a logged model of the active run (MLflow 3's flow)."""
+    return flavor.log(save_model, name, {"xgb_model": xgb_model, "model_format": model_format}, options)
 
 
 def _load(model_file: Path, model_class: str) -> Any:
@@ -141,12 +94,7 @@ def _load(model_file: Path, model_class: str) -> Any:
 
 def load_model(model_uri: str, dst_path: str | None = None) -> Any:
     """The Booster or XGBoost scikit-learn model itself (not a pyfunc wrapper)."""
-    from modelyard.models.uri import download_model
-    from modelyard.pyfunc.loader import add_code_to_path
-
-    local = Path(download_model(model_uri, dst_path))
-    conf = Model.load(local).flavor(FLAVOR_NAME)
-    add_code_to_path(local, conf.get("code"))
+    local, conf = flavor.local_model(model_uri, dst_path, FLAVOR_NAME)
     return _load(local / conf.get("data", "model.xgb"), conf.get("model_class", "xgboost.core.Booster"))
 
 

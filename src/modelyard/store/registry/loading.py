@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from modelyard.entities import ModelVersion, ModelVersionStage, RegisteredModel, RegisteredModelAlias
-from modelyard.store.sql.dialect import pg_array_literal
+from modelyard.store.sql.dialect import in_list_param, list_param, pg_array_literal
 from modelyard.store.sql.registry_schema import (
     SqlModelVersion,
     SqlModelVersionTag,
@@ -100,12 +100,7 @@ class _Queries:
         )
 
     def _named(self, column: Any) -> ColumnElement[bool]:
-        if self.postgres:
-            # A semi-join on the unnested array (hashed, or index probes), where `= ANY(array)` would
-            # compare every row with every name: a parameter array is never hashed by the planner.
-            names = func.unnest(cast(bindparam("names", type_=Text), ARRAY(String))).table_valued("name")
-            return column.in_(select(names.c.name))  # type: ignore[no-any-return]
-        return column.in_(bindparam("names", expanding=True))  # type: ignore[no-any-return]
+        return in_list_param(column, "names", String, self.postgres)
 
     def _keyed(self, name: Any, version: Any) -> ColumnElement[bool]:
         if self.postgres:
@@ -121,7 +116,7 @@ class _Queries:
         return tuple_(name, version).in_(bindparam("keys", expanding=True))
 
     def names(self, names: list[str]) -> dict[str, Any]:
-        return {"names": pg_array_literal(names, str) if self.postgres else names}
+        return {"names": list_param(names, str, self.postgres)}
 
     def keys(self, keys: list[tuple[str, int]]) -> dict[str, Any]:
         if self.postgres:

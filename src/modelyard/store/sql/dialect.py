@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, select
+from sqlalchemy import ColumnElement, Text, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,3 +87,22 @@ def pg_array_literal(values: Sequence[Any], element_type: type) -> str:
     if element_type is float:
         return "{" + ",".join(map(repr, map(float, values))) + "}"
     raise TypeError(f"No PostgreSQL array text form for {element_type.__name__} elements")
+
+
+def in_list_param(column: Any, param: str, element_type: Any, postgres: bool) -> ColumnElement[bool]:
+    """`column IN <the list bound as :param>` (bind it with `list_param`). On PostgreSQL the list is one
+    text parameter read as an array and unnested: the statement's text is the same whatever the list's
+    length (psycopg converts and prepares it once), and the planner hashes or index-probes the values,
+    where `= ANY(array)` would compare every row with every value. Elsewhere an expanding parameter."""
+    if postgres:
+        # `AS alias(v)`: without the column list, `alias.v` would not name the column (and a `alias.name`
+        # is PostgreSQL's function-call spelling of a cast to its 63-byte `name` type).
+        array = cast(bindparam(param, type_=Text), postgresql.ARRAY(element_type))
+        values = func.unnest(array).table_valued("v").render_derived()
+        return column.in_(select(values.c.v))  # type: ignore[no-any-return]
+    return column.in_(bindparam(param, expanding=True))  # type: ignore[no-any-return]
+
+
+def list_param(values: Sequence[Any], element_type: type, postgres: bool) -> Any:
+    """The value to bind for an `in_list_param` of `values`."""
+    return pg_array_literal(values, element_type) if postgres else list(values)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Text,
@@ -230,6 +231,30 @@ class SqlLatestMetric(Base):
     is_nan: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     #: As params' (above).
     experiment_id: Mapped[int | None] = mapped_column(Integer)
+    #: PostgreSQL: counts the metric writes of this key (every one upserts this row, even one whose
+    #: points are older than the latest), so a stored chart series of the history knows whether it is
+    #: still the history's (`metric_series_cache`). 0 on SQLite, which stores no series.
+    history_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+
+
+class SqlMetricSeriesCache(Base):
+    """A big metric's whole history bucketed for a chart, with the history's count, min and max, as
+    `store/tracking/metric_series` encodes it, and the key's latest point and history_version when it
+    was built. PostgreSQL only."""
+
+    __tablename__ = "metric_series_cache"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_uuid", "key", "x_axis", "max_points", name="metric_series_cache_pk"),
+    )
+
+    run_uuid: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(250), nullable=False)
+    x_axis: Mapped[str] = mapped_column(String(16), nullable=False)
+    max_points: Mapped[int] = mapped_column(Integer, nullable=False)
+    history_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 # The triggers that set experiment_id on params, tags and latest_metrics (migration 0011 creates them too).

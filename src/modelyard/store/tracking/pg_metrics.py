@@ -17,8 +17,10 @@ from modelyard.store.sql.dialect import pg_array_literal
 
 #: A batch of metric points on PostgreSQL, in one statement: check that the run is active, insert the
 #: points into the history (ON CONFLICT DO NOTHING: the key includes the value, so a retried point is
-#: absorbed) and keep, per key, the greatest (step, timestamp, value) in latest_metrics. Rows go in in
-#: key order, so two writers on the same run take their row locks in the same order (no deadlock).
+#: absorbed) and keep, per key, the greatest (step, timestamp, value) in latest_metrics, counting the
+#: write in its history_version (also when its points are older than the latest: a stored chart series
+#: of the history is then out of date, see metric_series). Rows go in in key order, so two writers on
+#: the same run take their row locks in the same order (no deadlock).
 #: The points arrive as five array parameters in PostgreSQL's array text form (`pg_array_literal`).
 #: It returns 1 when the run was found active (and the points written), else 0 and writes nothing.
 LOG_METRICS = text(
@@ -42,9 +44,15 @@ latest AS (
     INSERT INTO latest_metrics AS old (run_uuid, key, step, timestamp, value, is_nan)
     SELECT DISTINCT ON (key) * FROM points ORDER BY key, step DESC, timestamp DESC, value DESC
     ON CONFLICT (run_uuid, key) DO UPDATE
-    SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value,
-        is_nan = excluded.is_nan
-    WHERE (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+    SET step = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+            THEN excluded.step ELSE old.step END,
+        timestamp = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+            THEN excluded.timestamp ELSE old.timestamp END,
+        value = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+            THEN excluded.value ELSE old.value END,
+        is_nan = CASE WHEN (excluded.step, excluded.timestamp, excluded.value) > (old.step, old.timestamp, old.value)
+            THEN excluded.is_nan ELSE old.is_nan END,
+        history_version = old.history_version + 1
 )
 SELECT count(*) FROM run
 """

@@ -39,7 +39,17 @@ from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.store.sql import experiment_ids, run_docs
 from modelyard.store.sql.dialect import execute_upsert, pg_array_literal
-from modelyard.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+from modelyard.store.sql.schema import (
+    SqlExperiment,
+    SqlInput,
+    SqlLatestMetric,
+    SqlMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from modelyard.store.tracking.run_names import generate_run_name
+from modelyard.store.tracking.sql_run_data import input_rows
 
 RUN_NAME_TAG = "mlflow.runName"
 #: The most runs, and metric points over all of them, one import request may carry.
@@ -55,6 +65,7 @@ _COLUMNS: dict[Any, tuple[str, ...]] = {
     SqlTag: ("run_uuid", "key", "value"),
     SqlMetric: HISTORY_COLUMNS,
     SqlLatestMetric: HISTORY_COLUMNS,
+    SqlInput: ("run_uuid", "digest", "body"),
 }  # fmt: skip
 
 
@@ -62,7 +73,7 @@ _COLUMNS: dict[Any, tuple[str, ...]] = {
 class ImportedRun:
     """One run as exported: what it was called, by whom, when, how it ended, and its data."""
 
-    run_name: str
+    run_name: str | None = None  # None: a generated name, as create-run gives
     user_id: str = ""
     start_time: int | None = None
     end_time: int | None = None
@@ -71,6 +82,8 @@ class ImportedRun:
     params: Sequence[Param] = field(default_factory=tuple)
     tags: Sequence[RunTag] = field(default_factory=tuple)
     metrics: Sequence[Metric] = field(default_factory=tuple)
+    #: Dataset inputs, as log-inputs' `datasets` items ({"dataset": {...}, "tags": [...]}).
+    inputs: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
 
 def validate(runs: Sequence[ImportedRun]) -> None:
@@ -89,7 +102,9 @@ def validate(runs: Sequence[ImportedRun]) -> None:
     tag_keys: set[str] = set()
     metric_keys: set[str] = set()
     for run in runs:
-        validation.validate_run_name(run.run_name)
+        if run.run_name is not None:
+            validation.validate_run_name(run.run_name)
+        input_rows(run.inputs)
         RunStatus.validate(run.status)
         if run.lifecycle_stage not in (LifecycleStage.ACTIVE, LifecycleStage.DELETED):
             raise ModelyardException.invalid_parameter(f"Run {run.run_name!r}: lifecycle_stage {run.lifecycle_stage!r}.")
@@ -143,13 +158,19 @@ class _Rows:
         self.tables: dict[Any, dict[str, list[Any]]] = {t: {c: [] for c in names} for t, names in _COLUMNS.items()}
         for run_id, run in zip(self.ids, runs, strict=True):
             deleted = run.lifecycle_stage == LifecycleStage.DELETED
-            row = (run_id, run.run_name, run.user_id or "", run.status, run.start_time, run.end_time,
+            name = run.run_name or generate_run_name()
+            row = (run_id, name, run.user_id or "", run.status, run.start_time, run.end_time,
                    now if deleted else None, run.lifecycle_stage, f"{root}/{run_id}/artifacts")  # fmt: skip
-            for column, value in zip(self.tables[SqlRun].values(), row, strict=True):
-                column.append(value)
+            self._append(SqlRun, row)
             self._pairs(SqlParam, run_id, {p.key: p.value for p in run.params})
-            self._pairs(SqlTag, run_id, {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: run.run_name})
+            self._pairs(SqlTag, run_id, {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: name})
             self._history(run_id, run.metrics)
+            for dataset in input_rows(run.inputs):
+                self._append(SqlInput, (run_id, dataset["digest"], dataset["body"]))
+
+    def _append(self, table: Any, row: tuple[Any, ...]) -> None:
+        for column, value in zip(self.tables[table].values(), row, strict=True):
+            column.append(value)
 
     def _pairs(self, table: Any, run_id: str, pairs: dict[str, str]) -> None:
         run_ids, keys, values = self.tables[table].values()
@@ -165,16 +186,13 @@ class _Rows:
         for m in metrics:
             is_nan = math.isnan(m.value)
             unique[(m.key, int(m.step), int(m.timestamp), 0.0 if is_nan else float(m.value))] = is_nan
-        latest: dict[str, tuple[str, int, int, float, bool]] = {}
-        history = self.tables[SqlMetric].values()
+        latest: dict[str, tuple[str, str, int, int, float, bool]] = {}
         for (key, step, timestamp, value), is_nan in sorted(unique.items()):
-            point = (key, step, timestamp, value, is_nan)
-            for column, item in zip(history, (run_id, *point), strict=True):
-                column.append(item)
+            point = (run_id, key, step, timestamp, value, is_nan)
+            self._append(SqlMetric, point)
             latest[key] = point  # sorted by (key, step, timestamp, value): the last of a key is its greatest
         for point in latest.values():
-            for column, item in zip(self.tables[SqlLatestMetric].values(), (run_id, *point), strict=True):
-                column.append(item)
+            self._append(SqlLatestMetric, point)
 
 
 def _insert_postgres(session: Session, experiment_id: int, rows: _Rows) -> None:
@@ -208,7 +226,7 @@ def _plain(stmt: Any) -> Any:
 
 @cache
 def _postgres_statement() -> str:
-    """INSERT ... SELECT FROM unnest(arrays) into the five tables, as data-modifying CTEs of one
+    """INSERT ... SELECT FROM unnest(arrays) into the six tables, as data-modifying CTEs of one
     statement (the foreign-key checks run at its end, when the runs rows are there)."""
     def unnest(table: Any, alias: str) -> str:
         sql_table: Table = table.__table__
@@ -229,7 +247,8 @@ new_runs AS (
 ),
 new_params AS (INSERT INTO params (run_uuid, key, value, experiment_id) SELECT p.*, {with_experiment} FROM p),
 new_tags AS (INSERT INTO tags (run_uuid, key, value, experiment_id) SELECT t.*, {with_experiment} FROM t),
-new_metrics AS (INSERT INTO metrics ({", ".join(HISTORY_COLUMNS)}) SELECT * FROM {unnest(SqlMetric, "m")})
+new_metrics AS (INSERT INTO metrics ({", ".join(HISTORY_COLUMNS)}) SELECT * FROM {unnest(SqlMetric, "m")}),
+new_inputs AS (INSERT INTO run_inputs ({", ".join(_COLUMNS[SqlInput])}) SELECT * FROM {unnest(SqlInput, "i")})
 INSERT INTO latest_metrics ({", ".join(HISTORY_COLUMNS)}, experiment_id)
 SELECT l.*, {with_experiment} FROM {unnest(SqlLatestMetric, "l")}"""
 

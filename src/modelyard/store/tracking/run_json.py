@@ -76,13 +76,27 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
             key = "pg-json-non-numbers"
         elif ids is search.walk:
             key = "pg-json-walk"
+        elif any(ids is walk for walk in search.group_walks):
+            key = f"pg-json-group-{[w is ids for w in search.group_walks].index(True)}"
+        elif any(ids is driven for driven in search.anchored):
+            key = f"pg-json-anchored-{[d is ids for d in search.anchored].index(True)}"
         sql = search.memo.get(key)
         if sql is None:
             sql = search.memo.setdefault(key, _compile(connection, _with_json(ids, search)))
         return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)
 
+    def count(statement: Select[Any]) -> Sequence[Any]:
+        key = (
+            "pg-anchors" if search.anchors is not None and statement is search.anchors.counts else "pg-groups"
+        )
+        sql = search.memo.get(key)
+        if sql is None:
+            sql = search.memo.setdefault(key, _compile(connection, statement))
+        # Prepared once repeated: a plan that does not depend on the values (planning was ~0.4 ms).
+        return fetch_compiled(connection, sql[0], {**sql[1], **search.params})[0]
+
     keys = slice(4, None)
-    rows, token = search.paginate(search.fetch(execute, keys), keys)
+    rows, token = search.paginate(search.fetch(execute, keys, count), keys)
     return [_fragment(*row[:4]) for row in rows], token
 
 

@@ -69,7 +69,7 @@ def count_runs(
 
     Counting reads every match, so its cost grows with them (for a filter PostgreSQL cannot use an
     index for, with the view) while a page's does not. So on PostgreSQL, in a view (one experiment,
-    active or deleted runs) of more than EXACT_VIEW_LIMIT runs as the planner estimates it (from the
+    active, deleted or all runs) of more than EXACT_VIEW_LIMIT runs as the planner estimates it (from the
     experiment's and stage's statistics, which it gets right; that estimate is the total of a search
     without a filter), the newest SAMPLE_RUNS runs are tested as a page is (`sql_search.run_sample`),
     and when SAMPLE_MATCHES or more match, the total is their share of the view: an estimate, which
@@ -92,7 +92,7 @@ def count_runs(
             if in_view > EXACT_VIEW_LIMIT and sample.matches is None:
                 return RunTotal(in_view, exact=False)  # no filter: the view's size, as the planner knows it
             if in_view > EXACT_VIEW_LIMIT and sample.matches is not None:
-                sampled = int(session.execute(sample.matches).scalar_one())
+                sampled = int(session.execute(sample.matches, sample.params).scalar_one())
                 estimate = round(sampled / min(sample.size, in_view) * in_view)
                 if sampled >= SAMPLE_MATCHES:
                     return RunTotal(estimate, False, sampled, sample.size)

@@ -3,7 +3,8 @@ runs), tags."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from modelyard.protocol import limits, validation
 from modelyard.store.search.visibility import Visibility
 from modelyard.store.sql.dialect import upsert_insert
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
-from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking import artifact_locations, experiment_search
 from modelyard.store.tracking.sql_sessions import SqlSessions, now_ms
 
 
@@ -83,13 +84,21 @@ class SqlExperiments(SqlSessions):
         page_token: str | None = None,
         visible: Visibility | None = None,
     ) -> PagedList[Experiment]:
-        from modelyard.store.tracking.sql_search import search_experiment_ids
-
+        if self._postgres:
+            # One statement, its tags as arrays (`experiment_search.page_with_tags`), autocommitted.
+            with self._autocommit.connect() as conn:
+                rows, token = experiment_search.search_experiment_rows(
+                    functools.partial(experiment_search.page_with_tags, conn),
+                    view_type, max_results, filter_string, order_by, page_token, visible, "postgresql",
+                )  # fmt: skip
+            return PagedList(self._experiments(rows, experiment_search.tags_from_arrays), token)
         with self._read() as session:
-            ids, token = search_experiment_ids(
-                session, view_type, max_results, filter_string, list(order_by or []), page_token, visible
-            )
-            return PagedList(self._load_experiments(session, [int(i) for i in ids]), token)
+            rows, token = experiment_search.search_experiment_rows(
+                lambda _search, stmt, params: session.execute(stmt, params).all(),
+                view_type, max_results, filter_string, order_by, page_token, visible, "sqlite",
+            )  # fmt: skip
+            tags = experiment_search.tags_of(session, [row[0] for row in rows])
+        return PagedList(self._experiments(rows, lambda row: tags.get(row[0], {})), token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self._write() as session:
@@ -177,28 +186,22 @@ class SqlExperiments(SqlSessions):
                 )
 
     def _load_experiments(self, session: Session, ids: list[int]) -> list[Experiment]:
+        """Experiments `ids` (unknown ids skipped), in that order."""
         if not ids:
             return []
-        rows = {
-            r.experiment_id: r
-            for r in session.scalars(select(SqlExperiment).where(SqlExperiment.experiment_id.in_(ids)))
-        }
-        tags: dict[int, dict[str, str]] = {}
-        for t in session.scalars(select(SqlExperimentTag).where(SqlExperimentTag.experiment_id.in_(ids))):
-            tags.setdefault(t.experiment_id, {})[t.key] = t.value or ""
-        return [
-            Experiment(
-                experiment_id=str(i),
-                name=rows[i].name,
-                artifact_location=self._experiment_location(rows[i]),
-                lifecycle_stage=rows[i].lifecycle_stage,
-                tags=tags.get(i, {}),
-                creation_time=rows[i].creation_time,
-                last_update_time=rows[i].last_update_time,
-            )
-            for i in ids
-            if i in rows
-        ]
+        columns = experiment_search.COLUMNS
+        found = {row[0]: row for row in session.execute(select(*columns).where(columns[0].in_(ids)))}
+        tags = experiment_search.tags_of(session, list(found))
+        rows = [found[i] for i in ids if i in found]
+        return self._experiments(rows, lambda row: tags.get(row[0], {}))
+
+    def _experiments(
+        self, rows: Sequence[experiment_search.Row], tags: Callable[[experiment_search.Row], dict[str, str]]
+    ) -> list[Experiment]:
+        """Entities from rows of `experiment_search.COLUMNS`; `tags(row)`: the row's tags."""
+        return experiment_search.experiment_rows(rows, tags, lambda row: self._location(row[2], row[0]))
+
+
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

@@ -130,13 +130,85 @@ def run_filter(
     return _filter(owner, node, dialect)
 
 
-def probing_run_filter(node: Node, experiment_ids: Sequence[int], runs: Any) -> ColumnElement[bool]:
+def probing_run_filter(
+    node: Node, experiment_ids: Sequence[int], runs: Any, run_uuid: Any = None
+) -> ColumnElement[bool]:
     """The filter on the rows of `runs` (a subquery of the runs table, PostgreSQL) as correlated probes
     only, each run tested through the key/value tables' (run_uuid, key) primary keys: for reading runs
-    in an index's order until a page is full (`sql_walks`), whatever the planner would estimate."""
+    in an index's order until a page is full (`sql_walks`), whatever the planner would estimate.
+    `run_uuid`: where the probes take the run's id from, when not `runs` (a probe that needs nothing
+    else of the run can then be tested before its row is read)."""
     attributes = {name: runs.c[column.name] for name, column in RUN_ATTRIBUTE_COLUMNS.items()}
-    owner = _Owner(runs.c.run_uuid, attributes, RUN_KEYED_TABLES, experiment_ids)
+    owner_id = runs.c.run_uuid if run_uuid is None else run_uuid
+    owner = _Owner(owner_id, attributes, RUN_KEYED_TABLES, experiment_ids)
     return _filter(owner, node, "postgresql", probe=True)
+
+
+# ---- anchors: terms whose candidates are one range of an index (`sql_walks`) ---------------------
+#: The comparisons whose matches are one range of a key/value table's (experiment_id, key, value)
+#: index, by entity.
+_ANCHOR_OPS = {
+    "param": ("=", "IN", "LIKE"),
+    "tag": ("=", "IN", "LIKE"),
+    "metric": ("=", "<", "<=", ">", ">="),
+}
+
+
+def anchors(node: Node) -> list[Comparison]:
+    """The filter's terms every match must pass (the top-level AND's, or the filter itself) whose
+    candidates are one range of an (experiment_id, key, value) index: a param or tag `=`, IN or LIKE
+    with a literal prefix, a metric comparison."""
+    children = node.children if isinstance(node, And) else (node,)
+    found = []
+    for child in children:
+        if not isinstance(child, Comparison) or child.op not in _ANCHOR_OPS.get(child.entity, ()):
+            continue
+        if child.op == "LIKE" and not _like_prefix(str(child.value))[0]:
+            continue
+        found.append(child)
+    return found
+
+
+def without(node: Node, term: Comparison) -> Node | None:
+    """The filter without one of its top-level terms (None: nothing left)."""
+    if node is term:
+        return None
+    assert isinstance(node, And)
+    rest = tuple(child for child in node.children if child is not term)
+    return rest[0] if len(rest) == 1 else And(rest)
+
+
+def key_rows(comp: Comparison, experiment_ids: Sequence[int]) -> Select[Any]:
+    """A row per run of `experiment_ids` with `comp`'s key (PostgreSQL; an index-only range of the
+    key/value table's (experiment_id, key, value) index)."""
+    table = RUN_KEYED_TABLES[comp.entity]
+    return select(_ONE).where(in_experiments(table, experiment_ids), table.c.key == comp.key)
+
+
+def anchor_rows(
+    comp: Comparison, experiment_ids: Sequence[int], *columns: Any, exact: bool = False
+) -> Select[Any]:
+    """`columns` (default: run_uuid) of the rows of `experiment_ids` in `comp`'s key/value table that
+    pass `comp` (PostgreSQL), read from the table's (experiment_id, key, value [prefix]) index.
+    Not `exact`: a superset of them, tested on what that index holds only (not a metric's NaN flag,
+    stored as value 0, nor a value's characters past the prefix), so counting them reads no more."""
+    table = RUN_KEYED_TABLES[comp.entity]
+    scope = in_experiments(table, experiment_ids)
+    selected = columns or (table.c.run_uuid,)
+    if exact:
+        return select(*selected).where(scope, *_row_tests(table, [comp], "postgresql"))
+    if comp.entity == "metric":
+        test = compare(table.c.value, comp.op, float(comp.value), "postgresql")  # type: ignore[arg-type]
+    else:
+        head = func.left(table.c.value, literal_column(str(VALUE_PREFIX)))
+        if comp.op == "LIKE":
+            prefix = _like_prefix(str(comp.value))[0][:VALUE_PREFIX]
+            test = head.like(_like_literal(prefix) + "%", escape=LIKE_ESCAPE)
+        else:
+            values = [comp.value] if comp.op == "=" else list(comp.value)  # type: ignore[arg-type]
+            heads = [str(v)[:VALUE_PREFIX] for v in values]
+            test = head == heads[0] if len(heads) == 1 else head.in_(heads)
+    return select(*selected).where(scope, table.c.key == comp.key, test)
 
 
 def in_experiments(table: Table, experiment_ids: Sequence[int]) -> ColumnElement[bool]:

@@ -75,16 +75,7 @@ class SqlRunData(SqlSessions):
                 raise ModelyardException.not_found(f"No tag with name: {key} in run with id {run_id}")
 
     def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
-        rows = {}
-        for item in datasets:
-            dataset = item.get("dataset") if isinstance(item, dict) else None
-            if not isinstance(dataset, dict) or not dataset.get("name") or not dataset.get("digest"):
-                raise ModelyardException.invalid_parameter(
-                    "Each dataset input needs a 'dataset' with a non-empty 'name' and 'digest'."
-                )
-            # One row per distinct dataset; logging it again (say, with new context tags) replaces it.
-            digest = hashlib.sha256(json.dumps(dataset, sort_keys=True).encode()).hexdigest()
-            rows[digest] = json.dumps(item, sort_keys=True)
+        rows = input_rows(datasets)
         with self._write() as session:
             self._active_run(session, run_id)
             links.insert_model_inputs(session, run_id, models)
@@ -93,7 +84,7 @@ class SqlRunData(SqlSessions):
             execute_upsert(
                 session,
                 SqlInput,
-                [{"run_uuid": run_id, "digest": d, "body": b} for d, b in sorted(rows.items())],
+                [{"run_uuid": run_id, **row} for row in rows],
                 lambda stmt: stmt.on_conflict_do_update(
                     index_elements=["run_uuid", "digest"], set_={"body": stmt.excluded.body}
                 ),
@@ -195,3 +186,18 @@ def _keep_greatest_point(stmt: Any) -> Any:
         set_={"step": new.step, "timestamp": new.timestamp, "value": new.value, "is_nan": new.is_nan},
         where=tuple_(new.step, new.timestamp, new.value) > tuple_(old.step, old.timestamp, old.value),
     )
+
+
+def input_rows(datasets: Sequence[dict]) -> list[dict[str, str]]:
+    """A run's `inputs` rows ({digest, body}) for log-inputs' dataset items, checked: one row per
+    distinct dataset; the same dataset again (say, with new context tags) replaces the earlier one."""
+    rows = {}
+    for item in datasets:
+        dataset = item.get("dataset") if isinstance(item, dict) else None
+        if not isinstance(dataset, dict) or not dataset.get("name") or not dataset.get("digest"):
+            raise ModelyardException.invalid_parameter(
+                "Each dataset input needs a 'dataset' with a non-empty 'name' and 'digest'."
+            )
+        digest = hashlib.sha256(json.dumps(dataset, sort_keys=True).encode()).hexdigest()
+        rows[digest] = json.dumps(item, sort_keys=True)
+    return [{"digest": d, "body": b} for d, b in sorted(rows.items())]

@@ -1,7 +1,6 @@
-"""Compile run and experiment searches to one SELECT of ids per page.
+"""Compile run searches to one SELECT of ids per page (experiments: `experiment_search`).
 
-The store compiles a run search with `plan_run_search` (or calls `search_run_ids` /
-`search_experiment_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
+The store compiles a run search with `plan_run_search` (or calls `search_run_ids`), then loads the page by id: on PostgreSQL the id SELECT becomes a CTE of the
 one statement that also builds the page's JSON (`run_json`). Keeping the id query narrow lets the
 planner drive it from indexes and the loader fetch params/metrics/tags for exactly the page.
 
@@ -12,13 +11,12 @@ How each part compiles (identically on SQLite and PostgreSQL):
   direction, NaN metrics after numbers and before missing (MLflow's order). Strings order bytewise
   (COLLATE "C" on PostgreSQL, whose default collation may be locale-aware; SQLite is bytewise).
   Runs: `sql_sort_keys`.
-- tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule);
-  experiments: creation_time DESC, experiment_id ASC by default, experiment_id DESC as tie-break.
+- tie-breaks: after the requested keys, start_time DESC then run_uuid ASC (MLflow's rule).
 - on PostgreSQL, a filtered page of one experiment in the default order or one metric's is first
   walked in its index's order (`sql_walks`).
 - paging: LIMIT max_results + 1; the extra row says whether there is more. Runs page by keyset (the
   token holds the last row's sort key, which the tie-breaks make unique; the next page is "sort key
-  after it", NULLs last as in the ORDER BY); experiments by OFFSET.
+  after it", NULLs last as in the ORDER BY).
 """
 
 from __future__ import annotations
@@ -45,31 +43,38 @@ from sqlalchemy.orm import Session
 
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_THRESHOLD
+from modelyard.protocol.limits import SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
-from modelyard.store.search import visibility
 from modelyard.store.search.filter_parser import Node
-from modelyard.store.search.kinds import EXPERIMENTS, RUNS
+from modelyard.store.search.kinds import RUNS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
     Position,
-    decode_page_token,
     decode_position,
     next_keyset_page,
-    next_page,
     query_fingerprint,
 )
-from modelyard.store.search.visibility import Visibility
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
+from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors
 from modelyard.store.tracking.sql_predicates import (
-    EXPERIMENT_ATTRIBUTE_COLUMNS,
-    experiment_filter,
-    experiments_t,
     probing_run_filter,
     run_filter,
     runs_t,
 )
-from modelyard.store.tracking.sql_sort_keys import SortKey, after, column_key, page_parameter, run_sort_keys
-from modelyard.store.tracking.sql_walks import Walking, metric_after, walk, walk_metric
+from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter, run_sort_keys
+from modelyard.store.tracking.sql_walks import (
+    GROUP_CAP,
+    GROUP_VALUE,
+    MAX_RANGES,
+    ValueGroups,
+    Walking,
+    budget_parameters,
+    metric_after,
+    value_groups,
+    walk,
+    walk_metric,
+    walk_value,
+)
 
 Executor = Session | Connection
 
@@ -103,27 +108,69 @@ class RunSearch:
     #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
     #: 8 ms for this one).
     non_numbers: Select[Any] | None = None
-    #: In the default order or one metric's on PostgreSQL (one experiment, one lifecycle stage, a
-    #: filter): the page among the next runs in that order, the filter tested on each by probes
+    #: In the default order or one metric's on PostgreSQL (a filter, or several experiments or
+    #: lifecycle stages): the page among the next runs in that order, read from each experiment's (and
+    #: stage's) range of the order's index and merged, the filter tested on each by probes
     #: (`sql_walks`). Tried first; when it cannot fill the page, the filter is selective and the
     #: statements above answer, which the planner may drive from the filter's indexes.
     walk: Select[Any] | None = None
     #: The rows `walk` reads (a subquery of `runs` with every column): where a run's columns come from.
     walk_source: Any = None
+    #: How many runs the walk reads at most; whether what it returns is the page even when short (no
+    #: filter in the default order: it read every run left).
+    walk_budget: int = 0
+    walk_complete: bool = False
+    #: On PostgreSQL with a filter that has anchors (`sql_walks`): the statement counting them, and per
+    #: anchor the page driven from it.
+    anchors: Anchors | None = None
+    anchored: tuple[Select[Any], ...] = ()
+    #: A page ordered by one param or tag (`sql_walks.ValueGroups`): the probe of the first value's
+    #: group, and the walks of a large group's runs in the default order, from its start and after the
+    #: page token (None on a first page), with the subqueries their rows come from.
+    groups: ValueGroups | None = None
+    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+    group_sources: tuple[Any, Any] = (None, None)
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def fetch(self, execute: Callable[[Select[Any]], Sequence[Any]], key_columns: slice) -> Sequence[Any]:
+    def fetch(
+        self,
+        execute: Callable[[Select[Any]], Sequence[Any]],
+        key_columns: slice,
+        count: Callable[[Select[Any]], Sequence[Any]] | None = None,
+    ) -> Sequence[Any]:
         """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
         `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order; the sort
-        keys are each row's `key_columns`). The numbers-first SELECT is tried first; if it cannot fill
-        the page, the page crosses into NaN/missing values, which follow from the non-numbers SELECT.
-        The walk goes before both."""
-        if self.walk is not None:
+        keys are each row's `key_columns`); `count(statement)` runs the anchors' count as it is and
+        returns its row (None: anchors are not used). A rare anchor drives the page; else the walk
+        goes first; then the numbers-first SELECT: if it cannot fill the page, the page crosses into
+        NaN/missing values, which follow from the non-numbers SELECT; else the full SELECT."""
+        driven: Select[Any] | None = None
+        may_walk = True
+        if self.anchors is not None and count is not None:
+            chosen, may_walk = self.anchors.choice(count(self.anchors.counts), self.max_results)
+            driven = None if chosen is None else self.anchored[chosen]
+        if self.groups is not None and count is not None and may_walk and driven is None:
+            # A value shared by many runs would be read whole by the walk: its runs in the default
+            # order instead (a group walk); when they cannot fill the page, the statements below.
+            value, shared = count(self.groups.probe)
+            if value is not None and shared > GROUP_CAP and len(value) < VALUE_PREFIX:
+                may_walk = False
+                within = self.params.get("pos_0") == value and self.group_walks[1] is not None
+                group_walk = self.group_walks[1] if within else self.group_walks[0]
+                self.params.update(budget_parameters(self.walk_budget), **{GROUP_VALUE: value})
+                assert group_walk is not None
+                walked = execute(group_walk)
+                if len(walked) > self.max_results:
+                    return walked
+        if self.walk is not None and may_walk:
+            self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
-            if len(walked) > self.max_results:
+            if len(walked) > self.max_results or self.walk_complete:
                 return walked
+        if driven is not None:
+            return execute(driven)
         if self.numbers_first is None or self.non_numbers is None:
             return execute(self.stmt)
         numbers = execute(self.numbers_first)
@@ -139,7 +186,12 @@ class RunSearch:
 
     def source(self, stmt: Select[Any]) -> Any:
         """The table or subquery holding the `runs` columns of `stmt`'s rows."""
-        return self.walk_source if stmt is self.walk else runs_t
+        if stmt is self.walk:
+            return self.walk_source
+        for group_walk, source in zip(self.group_walks, self.group_sources, strict=True):
+            if stmt is group_walk:
+                return source
+        return runs_t
 
     def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
         """The page's rows and the next page's token, made from the last row's sort key (the
@@ -165,7 +217,12 @@ def search_run_ids(
     plan_each_search(session)
     keys = slice(1, None)
     rows, token = search.paginate(
-        search.fetch(lambda stmt: session.execute(stmt, search.params).all(), keys), keys
+        search.fetch(
+            lambda stmt: session.execute(stmt, search.params).all(),
+            keys,
+            lambda stmt: session.execute(stmt, search.params).one(),
+        ),
+        keys,
     )
     return [str(row[0]) for row in rows], token
 
@@ -220,6 +277,11 @@ class _PageStatements:
     memo: dict[str, Any]
     walk: Select[Any] | None = None
     walk_source: Any = None
+    anchored: tuple[Select[Any], ...] = ()
+    walk_complete: bool = False
+    groups: ValueGroups | None = None
+    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+    group_sources: tuple[Any, Any] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -232,9 +294,12 @@ class _RunSearchPlan:
     base: Select[Any]
     conditions: tuple[ColumnElement[bool], ...]
     first_metric: Any
-    #: What a walk needs (PostgreSQL, the default order or one metric's, one experiment and lifecycle
-    #: stage, a filter; see `sql_walks`).
+    #: The search's scope and filter for walks and anchors (PostgreSQL; see `sql_walks`), whether
+    #: walks apply (the default order or one metric's, with a filter or several index ranges) and the
+    #: filter's anchors.
     walking: Walking | None = None
+    walks: bool = False
+    anchors: Anchors | None = None
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -256,15 +321,21 @@ class _RunSearchPlan:
         conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
-        walking = None
-        # One range of an index in the page's order: the runs index (default order) or the first
-        # metric's (experiment_id, key, value).
-        by_metric = len(orders) == 1 and orders[0].entity == "metric"
-        if dialect == "postgresql" and node is not None and (not orders or by_metric) and len(exp_ids) == 1:
-            if len(ViewType.stages(view)) == 1:
-                scope = tuple(_run_conditions(exp_ids, None, view, dialect))
-                walking = Walking(node, tuple(exp_ids), scope, orders[0].key if by_metric else None)
-        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking)
+        walking = anchors = None
+        walks = False
+        if dialect == "postgresql" and exp_ids:
+            stages = ViewType.stages(view)
+            by_key = len(orders) == 1 and orders[0].entity in ("metric", "param", "tag")
+            key, entity = (orders[0].key, orders[0].entity) if by_key else (None, None)
+            walking = Walking(node, tuple(exp_ids), stages, key, entity, every_stage=view == ViewType.ALL)
+            # One range of an index in the page's order is read in order by the statements themselves;
+            # past MAX_RANGES ranges, merging them would cost more to plan than sorting.
+            ranges = len(exp_ids) * (2 if view == ViewType.ALL else len(stages))
+            # A param or tag order has no other index in its order: its walks apply to one range too.
+            walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
+            walks = walks and ranges <= MAX_RANGES
+            anchors = find_anchors(walking)
+        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors)
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -286,8 +357,22 @@ class _RunSearchPlan:
             statements.non_numbers,
             statements.walk,
             statements.walk_source,
+            self._walk_budget(),
+            statements.walk_complete,
+            self.anchors,
+            statements.anchored,
+            statements.groups,
+            statements.group_walks,
+            statements.group_sources,
             statements.memo,
         )
+
+    def _walk_budget(self) -> int:
+        if self.walking is None:
+            return 0
+        if self.walking.node is None and self.walking.order_key is None:
+            return self.max_results + 1  # no filter: the page is the runs read
+        return self.walking.budget(self.max_results)
 
     def _shape(self, position: Position) -> tuple[Any, ...]:
         """What the statements depend on besides the search: offset or keyset, which sort key
@@ -348,14 +433,40 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        walked = walk_source = None
+        walked = walk_source = groups = None
+        group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
+        group_sources: tuple[Any, Any] = (None, None)
         token = values if shape[0] == "after" else None
-        if self.walking is not None and shape[0] != "offset":
-            if self.first_metric is None:
-                walked, walk_source = walk(self.walking, keys, self.max_results, token, shape[-1] is True)
-            elif shape[-1]:  # among the numbers (the NaN/missing runs have no index order)
-                walked, walk_source = walk_metric(self.walking, keys, self.max_results, token)
-        return _PageStatements(stmt, numbers_first, non_numbers, {}, walked, walk_source)
+        walking = self.walking
+        if walking is not None and self.walks and shape[0] != "offset":
+            if walking.order_key is None:
+                walked, walk_source = walk(walking, keys, self.max_results, token, shape[-1] is True)
+            elif self.first_metric is not None and shape[-1]:  # among the numbers (NaN/missing: no order)
+                walked, walk_source = walk_metric(walking, keys, self.max_results, token)
+            elif self.first_metric is None and (shape[0] == "first" or shape[-1] is True):  # among values
+                walked, walk_source = walk_value(walking, keys, self.max_results, token)
+                groups = value_groups(walking, keys[0].ascending, token)
+                first, first_source = walk(walking, keys[1:], self.max_results, None, False, groups)
+                group_walks, group_sources = (first, None), (first_source, None)
+                if token is not None:  # within the token's value: after its start time and id
+                    among = token[1] is not None
+                    after_token, after_source = walk(
+                        walking, keys[1:], self.max_results, token[1:], among, groups
+                    )
+                    group_walks, group_sources = (first, after_token), (first_source, after_source)
+        driven: tuple[Select[Any], ...] = ()
+        if self.walking is not None and self.anchors is not None and shape[0] != "offset":
+            driven = tuple(
+                anchored(self.walking, term, self.base, bounds, keys) for term in self.anchors.terms
+            )
+        # Without a filter, a default-order walk short of a page read every run left, unless the
+        # token is among the start times (the walk's range then stops before the runs without one).
+        complete = walked is not None and walking is not None and walking.node is None
+        complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
+        return _PageStatements(
+            stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
+            group_sources,
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)
@@ -397,39 +508,39 @@ def _count_conditions(
 @dataclass(frozen=True)
 class RunSample:
     """For estimating how many runs a search matches without reading them all (PostgreSQL, one
-    experiment, one lifecycle stage): `in_view` selects the runs in the experiment and view (the
-    planner estimates that well), `matches` (None without a filter) counts those of the newest `size`
-    of them that match, read from the runs index in order and tested by the filter's probes as a
-    page's walk is (a cost the planner cannot misjudge: `size` runs at most)."""
+    experiment): `in_view` selects the runs in the experiment and view (the planner estimates that
+    well), `matches` (None without a filter) counts those of the newest `size` of them that match,
+    read from the runs index in order (each lifecycle stage's range, merged) and tested by the
+    filter's probes as a page's walk is (a cost the planner cannot misjudge: `size` runs at most),
+    with `params`."""
 
     in_view: Select[Any]
     matches: Select[Any] | None
     size: int
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def run_sample(
     experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
 ) -> RunSample | None:
-    """A `RunSample` of the search on PostgreSQL, or None where a walk does not apply (several
-    experiments or lifecycle stages; see `sql_walks`)."""
+    """A `RunSample` of the search on PostgreSQL, or None for a search of several experiments."""
     view = ViewType.parse(view_type)
     exp_ids = tuple(_experiment_ids(experiment_ids))
-    if len(exp_ids) != 1 or len(ViewType.stages(view)) != 1:
+    if len(exp_ids) != 1:
         return None
     plan = _run_search_plan(exp_ids, filter_string or "", view, 1, (), "postgresql")
     scope = _run_conditions(exp_ids, None, view, "postgresql")
     in_view = select(literal(1)).select_from(runs_t).where(*scope)
     walking = plan.walking
-    if walking is None:
+    if walking is None or walking.node is None:
         return RunSample(in_view, None, size)
-    newest = select(runs_t).where(*scope).order_by(*(k.order() for k in plan.keys)).limit(size)
-    sample = newest.subquery("sample")
+    _, newest = walk(replace(walking, node=None), plan.keys, size, None, False)
     matches = (
         select(func.count())
-        .select_from(sample)
-        .where(probing_run_filter(walking.node, walking.experiment_ids, sample))
+        .select_from(newest)
+        .where(probing_run_filter(walking.node, walking.experiment_ids, newest))
     )
-    return RunSample(in_view, matches, size)
+    return RunSample(in_view, matches, size, budget_parameters(size))
 
 
 def build_run_ids_query(
@@ -460,54 +571,7 @@ def _run_conditions(
     return conditions
 
 
-# ---- experiments --------------------------------------------------------------------------------
-def search_experiment_ids(
-    session: Executor,
-    view_type: int | str | None,
-    max_results: int,
-    filter_string: str | None,
-    order_by: Sequence[str] | None,
-    page_token: str | None,
-    visible: Visibility | None = None,
-) -> tuple[list[int], str | None]:
-    """One page of experiment ids matching the search (and visible to the caller), and the next page's token."""
-    max_results = validate_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)
-    view = ViewType.parse(view_type)
-    node = EXPERIMENTS.parse_filter(filter_string)
-    orders = EXPERIMENTS.parse_order_by(order_by)
-    fingerprint = query_fingerprint("experiments", filter_string or "", view, list(order_by or ()))
-    offset = decode_page_token(page_token, fingerprint)
-    stmt = build_experiment_ids_query(node, view, orders, _dialect(session))
-    if (only_visible := visibility.condition(experiments_t.c.experiment_id, visible, int)) is not None:
-        stmt = stmt.where(only_visible)
-    rows = session.execute(stmt.limit(max_results + 1).offset(offset)).scalars().all()
-    return next_page([int(r) for r in rows], max_results, offset, fingerprint)
-
-
-def build_experiment_ids_query(
-    node: Node | None, view_type: int, orders: Sequence[OrderBy], dialect: str
-) -> Select[tuple[int]]:
-    conditions: list[ColumnElement[bool]] = []
-    if view_type != ViewType.ALL:
-        conditions.append(_in_or_eq(experiments_t.c.lifecycle_stage, ViewType.stages(view_type)))
-    if node is not None:
-        conditions.append(experiment_filter(node, dialect))
-    id_col = experiments_t.c.experiment_id
-    if not orders:
-        # MLflow's default: newest first, oldest id first among equals.
-        order_clauses = [experiments_t.c.creation_time.desc().nulls_last(), id_col.asc()]
-    else:
-        order_clauses = [_ordered(EXPERIMENT_ATTRIBUTE_COLUMNS[o.key], o.ascending, dialect) for o in orders]
-        if not any(o.key == "experiment_id" for o in orders):
-            order_clauses.append(id_col.desc())
-    return select(id_col).where(*conditions).order_by(*order_clauses)
-
-
 # ---- shared pieces ------------------------------------------------------------------------------
-def _ordered(column: Any, ascending: bool, dialect: str, nullable: bool | None = None) -> ColumnElement[Any]:
-    return column_key(column, ascending, dialect, nullable).order()
-
-
 def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     values = list(values)
     return column == values[0] if len(values) == 1 else column.in_(values)

@@ -65,10 +65,12 @@ class SqlSessions:
         return row
 
     def _experiment_location(self, row: SqlExperiment) -> str:
-        # Experiment 0 is created by the migration, before any artifact root is known.
-        return row.artifact_location or artifact_locations.location_for(
-            self.default_artifact_root, row.experiment_id
-        )
+        return self._location(row.artifact_location, row.experiment_id)
+
+    def _location(self, stored: str | None, experiment_id: int) -> str:
+        """An experiment's artifact location: the stored one, or (experiment 0, created by the
+        migration before any artifact root is known) the default root's."""
+        return stored or artifact_locations.location_for(self.default_artifact_root, experiment_id)
 
     def _run_row(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
         """The run's row; `lock` takes its row lock (FOR NO KEY UPDATE) for the rest of the

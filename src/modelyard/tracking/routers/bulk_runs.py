@@ -1,9 +1,10 @@
 """`/modelyard/runs/import` and `/modelyard/runs/export`: whole runs in bulk, for `modelyard import`
 and `modelyard export` (modelyard's own API; MLflow has none).
 
-Import: the body is `{"experiment_id", "runs": [{"run_name", "user_id", "start_time",
-"end_time", "status", "lifecycle_stage", "params", "tags", "metrics"}]}` with params and tags as
-`[{key, value}]` and metrics as log-batch's (every point of each history); the answer is
+Import: the body is `{"experiment_id", "runs": [{"run_name", "user_id", "start_time", "end_time",
+"status", "lifecycle_stage", "params", "tags", "metrics", "inputs"}]}` with params and tags as
+`[{key, value}]`, metrics as log-batch's (every point of each history), inputs as log-inputs'
+`datasets` and run_name optional (a generated name, as create-run gives); the answer is
 `{"run_ids": [...]}` in the same order. All or nothing (`store/tracking/run_import.py`).
 
 Permissions (for the auth design): this creates runs in `experiment_id` and writes their data, the
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/modelyard/runs", tags=["import"])
 def _run(item: Args, i: int) -> ImportedRun:
     prefix = f"runs[{i}]."
     return ImportedRun(
-        run_name=require_str(item, "run_name", prefix=prefix),
+        run_name=get_str(item, "run_name", prefix=prefix),
         user_id=get_str(item, "user_id", prefix=prefix) or "",
         start_time=get_int(item, "start_time", prefix=prefix),
         end_time=get_int(item, "end_time", prefix=prefix),
@@ -45,6 +46,7 @@ def _run(item: Args, i: int) -> ImportedRun:
         params=[Param(k, v) for k, v in get_key_values(item, "params")],
         tags=[RunTag(k, v) for k, v in get_key_values(item, "tags")],
         metrics=[parse_metric(m, f"{prefix}metrics[{j}].") for j, m in enumerate(get_object_list(item, "metrics"))],
+        inputs=get_object_list(item, "inputs"),
     )
 
 

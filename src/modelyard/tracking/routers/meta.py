@@ -12,13 +12,6 @@ from modelyard.version import __version__
 
 router = APIRouter(tags=["meta"])
 
-#: What `/server-info` says about artifact multipart support when no artifact proxy declared any.
-NO_ARTIFACT_CAPABILITIES: dict[str, bool] = {
-    "multipart_uploads_enabled": False,
-    "multipart_downloads_enabled": False,
-}
-
-
 @router.get("/health")
 async def health() -> Response:
     return PlainTextResponse("OK")
@@ -34,10 +27,11 @@ async def version() -> Response:
 async def server_info(request: Request) -> Response:
     """The capability probe of mlflow >= 3: the client reads the multipart flags before big transfers.
 
-    Multipart is advertised only when an artifact proxy mounted in this process declared it (on
-    `app.state.artifact_capabilities`); otherwise the client uses plain single-request transfers.
+    The flags are `app.state.artifact_capabilities`: what the artifacts router mounted in this process
+    declared, or, when the artifacts API is its own service, presigned downloads as configured
+    (`artifact_proxy.routes.split_service_info`).
     """
-    capabilities = getattr(request.app.state, "artifact_capabilities", None) or NO_ARTIFACT_CAPABILITIES
+    capabilities = request.app.state.artifact_capabilities
     payload: dict[str, Any] = {
         "store_type": "SqlStore",
         "workspaces_enabled": False,

@@ -5,12 +5,17 @@ one run and key: at most `points` points (min/max/mean buckets, or the real poin
 holds fewer), with the whole-history summary. A chart loads the whole range first; a zoom asks again
 for the zoomed range (with `summary=0`: the chart has it already), which comes back at full
 resolution once it holds fewer points than the budget.
+
+The page names each chart's first request (`series_urls`) and asks the browser to preload the first
+PRELOAD_CHARTS of them (<link rel=preload as=fetch>): their series load while the scripts do, instead
+of after them, and the script starts those charts at once (a preload left unused is a console warning).
 """
 
 from __future__ import annotations
 
 import gzip
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,6 +31,8 @@ router = APIRouter(route_class=UiRoute, include_in_schema=False)
 SCALES = ("linear", "log")
 #: Charts drawn at once; more metrics are picked with the page's metric chooser.
 DEFAULT_CHARTS = 24
+#: Charts whose series the page preloads: the first two rows of the grid at 1366x768.
+PRELOAD_CHARTS = 4
 _COMPRESS_MIN_BYTES = 1024
 
 
@@ -50,8 +57,12 @@ def charts_context(request: Request, run: Run) -> dict[str, Any]:
     if unknown:
         raise bad_request(f"This run has no metric {unknown[0]!r}.")
     chosen = wanted or all_keys[:DEFAULT_CHARTS]
+    base = f"/runs/{run.info.run_id}/metric-series?"
+    urls = {k: base + urlencode({"key": k, "x": x_axis, "points": DEFAULT_MAX_POINTS}) for k in chosen}
     return {
         "chart_keys": chosen,
+        "series_urls": urls,
+        "preload_urls": [urls[k] for k in chosen[:PRELOAD_CHARTS]],
         "all_metric_keys": all_keys,
         "keys_chosen": bool(wanted),
         "x_axis": x_axis,
@@ -86,6 +97,7 @@ def json_response(request: Request, payload: dict[str, Any]) -> Response:
     body = orjson.dumps(payload)
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
     if len(body) >= _COMPRESS_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=5, mtime=0)
+        # Level 1: a chart's ~100 KB of numbers in ~2 ms of CPU instead of ~6 (level 5), for 4% more bytes.
+        body = gzip.compress(body, compresslevel=1, mtime=0)
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type="application/json", headers=headers)

@@ -1,6 +1,7 @@
 // The run page: table search boxes, and the Charts tab (one uPlot chart per metric via charts.js).
-// Charts load their series when they scroll into view; a drag over a range reloads that range from
-// the server (full resolution once it holds fewer points than the budget); options live in the URL.
+// The first charts load at once (the page preloads their series), the others when they scroll into
+// view; a drag over a range reloads that range from the server (full resolution once it holds fewer
+// points than the budget); options live in the URL.
 (function () {
   "use strict";
 
@@ -33,6 +34,7 @@
     if (!container || !form || !window.uPlot) return;
     var url = container.getAttribute("data-series-url");
     var points = container.getAttribute("data-points");
+    var initialX = form.elements.x.value;
     var cards = [];
 
     function options() {
@@ -45,16 +47,23 @@
 
     function load(card, lo, hi) {
       var o = options();
-      var params = new URLSearchParams({ key: card.key, x: o.x, points: points });
-      if (lo !== undefined) {
-        params.set("min", String(Math.floor(lo)));
-        params.set("max", String(Math.ceil(hi)));
-        if (card.summary) params.set("summary", "0");  // the whole history's summary is known already
+      var src;
+      if (lo === undefined && o.x === initialX) {
+        src = card.src;  // the URL the page named (and may have preloaded) for this chart
+      } else {
+        var params = new URLSearchParams({ key: card.key, x: o.x, points: points });
+        if (lo !== undefined) {
+          params.set("min", String(Math.floor(lo)));
+          params.set("max", String(Math.ceil(hi)));
+          if (card.summary) params.set("summary", "0");  // the whole history's summary is known already
+        }
+        src = url + "?" + params.toString();
       }
       card.el.classList.add("loading");
       card.pending = (card.pending || 0) + 1;
       var ticket = card.pending;
-      return fetch(url + "?" + params.toString(), { headers: { Accept: "application/json" } })
+      // No extra headers: the request must match the page's <link rel=preload as=fetch> to reuse it.
+      return fetch(src)
         .then(function (r) {
           if (!r.ok) return r.text().then(function () { throw new Error("HTTP " + r.status); });
           return r.json();
@@ -90,7 +99,8 @@
     }
 
     container.querySelectorAll(".chart-card").forEach(function (el) {
-      var card = { el: el, key: el.getAttribute("data-key"), note: el.querySelector(".chart-note"),
+      var card = { el: el, key: el.getAttribute("data-key"), src: el.getAttribute("data-src"),
+        note: el.querySelector(".chart-note"),
         reset: el.querySelector(".reset-zoom"), data: null, summary: null, zoomed: false };
       card.chart = window.modelyard.charts.create(el.querySelector(".chart-area"), {
         xKind: X_KIND[options().x], logY: options().logY,
@@ -108,7 +118,10 @@
         if (card) load(card);
       });
     }, { rootMargin: "200px" });
-    cards.forEach(function (c) { seen.observe(c.el); });
+    cards.forEach(function (c) {
+      if (c.el.hasAttribute("data-preloaded")) load(c);  // its series is on its way already
+      else seen.observe(c.el);
+    });
 
     // Options apply at once; the URL keeps them (a reload or a shared link shows the same charts).
     var smoothOut = form.querySelector("output");

@@ -3,16 +3,16 @@ column itself (`store/sql/experiment_ids.py`, GIVEN): the bulk import writes ~26
 and the trigger's lookup of each row's run was ~15% of PostgreSQL's time for an import. Every other
 writer (this release's, the one before, a COPY) still gets the trigger. PostgreSQL only.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 #: The previous release keeps working on this schema: the same triggers, firing for all its writes.

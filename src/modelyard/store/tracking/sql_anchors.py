@@ -1,0 +1,110 @@
+"""Anchors: a filter term that bounds the matches, counted to decide how a page is read (PostgreSQL).
+
+A filter term every match must pass whose candidates are one range of an (experiment_id, key, value)
+index (a param or tag `=`, IN, LIKE 'prefix%', a metric comparison: `sql_predicates.anchors`) bounds
+the matches. One statement counts each anchor's index entries in the experiments searched, up to
+ANCHOR_CAP + 1 (a few leaf pages for a metric, index-only; a param's or tag's reads each entry's row,
+as PostgreSQL reads no expression index only, ~1,000 buffers at most). An anchor with fewer entries
+than a page cannot fill one by a walk, and one that matches fewer than 1 in WALK_CANDIDATES_PER_ROW
+of the runs with its key leaves a walk little hope: the page is driven from it (`anchored`: those
+runs by primary key, the rest of the filter tested on each, sorted), at a cost that follows its
+matches. Below the cap otherwise, a walk goes first (`sql_walks`) and the anchor drives the page if the
+walk falls short: a walk and a drive cost about the same per run, so the page costs at most about
+twice the cheaper of the two, without knowing the experiment's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, any_, case, func, literal, literal_column, null, select
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from modelyard.store.search.filter_parser import Comparison
+from modelyard.store.tracking import sql_walks
+from modelyard.store.tracking.sql_predicates import (
+    anchor_rows,
+    anchors,
+    key_rows,
+    probing_run_filter,
+    runs_t,
+    without,
+)
+from modelyard.store.tracking.sql_sort_keys import SortKey
+from modelyard.store.tracking.sql_walks import Walking
+
+#: Anchors are counted up to this many index entries (the count is exact below it).
+ANCHOR_CAP = 1_000
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """`counts` selects one row: for each anchor, its index entries in the experiments searched (up to
+    ANCHOR_CAP + 1), then, when those are at most ANCHOR_CAP, the entries of its key (up to
+    sql_walks.WALK_CANDIDATES_PER_ROW times as many, + 1; else NULL). `terms[i]` is anchor i's comparison."""
+
+    counts: Select[Any]
+    terms: tuple[Comparison, ...]
+
+    def choice(self, row: Sequence[Any], max_results: int) -> tuple[int | None, bool]:
+        """From the counts: the anchor to drive a page from (None: none has at most ANCHOR_CAP
+        entries) and whether a walk may fill the page first. An anchor with fewer entries than a page
+        leaves nothing to walk for; one that matches fewer than 1 in sql_walks.WALK_CANDIDATES_PER_ROW runs
+        having its key (the key's entries are capped there) leaves a walk little hope of filling a
+        page within its budget."""
+        matches = row[0::2]
+        best = min(range(len(matches)), key=matches.__getitem__)
+        found, keyed = matches[best], row[2 * best + 1]
+        if found > ANCHOR_CAP:
+            return None, True
+        hopeless = found <= max_results or keyed > sql_walks.WALK_CANDIDATES_PER_ROW * found
+        return best, not hopeless
+
+
+def find_anchors(walking: Walking) -> Anchors | None:
+    if walking.node is None:
+        return None
+    terms = tuple(anchors(walking.node))
+    if not terms:
+        return None
+    counts = []
+    for i, term in enumerate(terms):
+        entries = (
+            anchor_rows(term, walking.experiment_ids, literal(1)).limit(ANCHOR_CAP + 1).subquery(f"a{i}")
+        )
+        counts.append(select(func.count()).select_from(entries).scalar_subquery().label(f"m{i}"))
+    # OFFSET 0: counted once (a subquery pulled up would repeat each count where it is used).
+    found = select(*counts).offset(literal_column("0")).subquery("found")
+    columns: list[Any] = []
+    for i, term in enumerate(terms):
+        matches = found.c[f"m{i}"]
+        # Read only when the anchor is rare, and no further than the walk could go.
+        keyed = (
+            key_rows(term, walking.experiment_ids)
+            .limit(matches * sql_walks.WALK_CANDIDATES_PER_ROW + 1)
+            .subquery(f"k{i}")
+        )
+        count = select(func.count()).select_from(keyed).scalar_subquery()
+        columns += [matches, case((matches <= ANCHOR_CAP, count), else_=null())]
+    return Anchors(select(*columns).select_from(found), terms)
+
+
+def anchored(
+    walking: Walking,
+    term: Comparison,
+    base: Select[Any],
+    bounds: Sequence[ColumnElement[bool]],
+    keys: Sequence[SortKey],
+) -> Select[Any]:
+    """The page driven from an anchor: the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an
+    index scan of the runs' primary key whatever the planner estimates), in scope and after the page
+    token (`bounds`), the rest of the filter tested on each by probes, sorted. `base` selects the
+    page's columns from `runs` and the order's joins."""
+    assert walking.node is not None
+    rows = anchor_rows(term, walking.experiment_ids, exact=True)
+    named = runs_t.c.run_uuid == any_(func.array(rows.scalar_subquery(), type_=ARRAY(String)))
+    rest = without(walking.node, term)
+    tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, runs_t)]
+    return base.where(*walking.scope(runs_t), named, *bounds, *tests).order_by(*(k.order() for k in keys))

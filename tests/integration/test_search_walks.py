@@ -1,0 +1,263 @@
+"""Walks and anchors (`store/tracking/sql_walks`, `sql_anchors`; PostgreSQL): a page read from the order's index
+ranges (one per experiment and lifecycle stage, merged), or driven from a rare filter term's index
+range, is the page the search's own full SELECT gives, on every page, whatever the budgets; on SQLite
+(no walks) the same searches give the same answers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from tests.integration import search_helpers
+from tests.integration.search_helpers import Db, R
+
+from modelyard.entities import ViewType
+from modelyard.store.sql.engine import create_engine_for
+from modelyard.store.sql.schema import Base
+from modelyard.store.tracking import sql_anchors, sql_search, sql_walks
+from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
+
+#: The `db` fixture (an empty schema on each backend).
+db = search_helpers.db
+
+
+@pytest.fixture
+def spread(db: Db) -> Db:
+    """Runs over three experiments, active and deleted, with ties on start_time, on the metric and on
+    values, NULL start times, NaN and missing metrics, missing params, values that differ only past
+    the indexed prefix, a rare param value and a common one."""
+    db.runs(
+        *[
+            R(
+                f"s{i:03d}",
+                exp=1 + i % 3,
+                start=None if i % 17 == 0 else 100 - i % 9,
+                stage="deleted" if i % 7 == 3 else "active",
+                params={"p": str(i % 3), "rare": "x" if i % 29 == 1 else "y"}
+                | ({"v": LONG[i % 4]} if i % 5 else {}),
+                tags={"t": ("yes", "no", "yet", "Yes", "ü")[i % 5]},
+                metrics={"m": math.nan if i % 13 == 0 else float(i % 5)} if i % 11 else {},
+            )
+            for i in range(120)
+        ]
+    )
+    return db
+
+
+FILTERS = [
+    "",
+    "params.rare = 'x'",
+    "params.rare = 'x' AND tags.t LIKE 'ye%'",
+    "params.p != '2' AND tags.t LIKE 'ye%'",
+    "metrics.m >= 3",
+    "metrics.m < 2 OR params.p = '0'",
+    "tags.t = 'no' AND metrics.m IS NULL",
+]
+SCOPES = [(["1"], ViewType.ALL), (["1", "2"], ViewType.ACTIVE_ONLY), (["1", "2", "3"], ViewType.DELETED_ONLY)]
+ORDERS: list[list[str] | None] = [None, ["metrics.m DESC"], ["metrics.m"], ["params.v"], ["tags.t DESC"]]
+#: Values that share their first 200 characters (the index's prefix) and differ after it, or are short.
+LONG = ["a" * 200 + "b", "a" * 200 + "a", "a" * 199, "b"]
+#: (walk budget, per row, anchor cap, group cap, filters): walks that give up at once or meet ties,
+#: anchors that are never rare, every value of a param or tag order a large group; then walks a
+#: little longer, anchors that drive whenever they can (the filters with anchors), no large group.
+BUDGETS = [(3, 1, 1, 2, FILTERS), (12, 2, 1_000, 1_000, FILTERS[1:3] + FILTERS[4:5])]
+
+
+def full_select(
+    db: Db, filter_string: str, order_by: list[str] | None, experiments: list[str], view: int
+) -> list[str]:
+    """The search's answer from its own full SELECT (the planner's statement: no walk, no anchor)."""
+    search = plan_run_search(experiments, filter_string, view, 50_000, order_by, None, db.engine.dialect.name)
+    assert search is not None
+    with Session(db.engine) as session:
+        return [row[0] for row in session.execute(search.stmt, search.params).all()]
+
+
+def paged(
+    db: Db, filter_string: str, order_by: list[str] | None, experiments: list[str], view: int, size: int
+) -> list[str]:
+    got: list[str] = []
+    token: str | None = None
+    while True:
+        page, token = db.page(filter_string, order_by, size, token, experiments, view)
+        got.extend(page)
+        if token is None:
+            return got
+
+
+@pytest.mark.parametrize("order_by", ORDERS)
+def test_pages_of_several_experiments_and_stages_are_the_searchs_pages(
+    spread: Db, order_by: list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paging 6 runs at a time gives the full SELECT's answer: on PostgreSQL whatever the budgets
+    (SQLite has no walks: once)."""
+    budgets = BUDGETS if spread.engine.dialect.name == "postgresql" else BUDGETS[:1]
+    for candidates, per_row, cap, group_cap, filters in budgets:
+        monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", candidates)
+        monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
+        monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", cap)
+        monkeypatch.setattr(sql_search, "GROUP_CAP", group_cap)
+        sql_search._run_search_plan.cache_clear()
+        for experiments, view in SCOPES:
+            for filter_string in filters:
+                expected = full_select(spread, filter_string, order_by, experiments, view)
+                got = paged(spread, filter_string, order_by, experiments, view, 6)
+                assert got == expected, (filter_string, order_by, experiments, view, candidates, cap)
+    sql_search._run_search_plan.cache_clear()
+
+
+def test_every_scope_has_runs_to_page_through(spread: Db) -> None:
+    """The fixture's searches are not trivially empty."""
+    for experiments, view in SCOPES:
+        assert len(full_select(spread, "", None, experiments, view)) >= 5, (experiments, view)
+    assert 0 < len(full_select(spread, "params.rare = 'x'", None, ["1", "2", "3"], ViewType.ALL)) < 6
+
+
+# ---- which statements answer (PostgreSQL) --------------------------------------------------------
+def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[Any], list[Any]]:
+    """The page's ids (`rows`: rows), and which of the search's statements ran, in order."""
+    names = {id(search.stmt): "full", id(search.walk): "walk", id(search.numbers_first): "numbers"}
+    names |= {id(s): "anchored" for s in search.anchored}
+    names |= {id(s): "group" for s in search.group_walks if s is not None}
+    if search.anchors is not None:
+        names[id(search.anchors.counts)] = "count"
+    if search.groups is not None:
+        names[id(search.groups.probe)] = "groups"
+    ran: list[Any] = []
+    with Session(db.engine) as session:
+
+        def execute(stmt: Any) -> Sequence[Any]:
+            ran.append(names.get(id(stmt), "other"))
+            return session.execute(stmt, search.params).all()
+
+        def count(stmt: Any) -> Sequence[Any]:
+            ran.append(names.get(id(stmt), "other"))
+            return session.execute(stmt, search.params).one()
+
+        fetched = search.fetch(execute, slice(1, None), count)
+    return (list(fetched) if rows else [row[0] for row in fetched]), ran
+
+
+@pytest.fixture
+def many(postgres_uri: str) -> Iterator[Db]:
+    engine = create_engine_for(postgres_uri)
+    Base.metadata.create_all(engine)
+    db = Db(engine)
+    db.runs(
+        *[
+            R(
+                f"r{i:05d}",
+                exp=1 + i // 1500,
+                start=i,
+                params={"p": "rare" if i % 500 == 7 else f"v{i % 4}"},
+                metrics={"m": (i * 7919 % 1000) / 1000},
+            )  # fmt: skip
+            for i in range(3000)
+        ]
+    )
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+    try:
+        yield db
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_rare_filter_term_drives_the_page_and_a_common_one_is_walked(many: Db) -> None:
+    """`params.p = 'rare'` (3 runs of 1,500) has fewer index entries than a page: the anchors' count
+    says so, and the page comes from those runs alone, never from a walk. `params.p = 'v1'` (1 in 4)
+    is counted past the cap and walked."""
+    rare = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    assert rare is not None
+    ids, ran = statements_run(many, rare)
+    assert ran == ["count", "anchored"] and ids == full_select(many, "params.p = 'rare'", None, ["1"], 1)
+    common = plan_run_search(["1"], "params.p = 'v1'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    assert common is not None
+    ids, ran = statements_run(many, common)
+    assert ran == ["count", "walk"] and ids == full_select(many, "params.p = 'v1'", None, ["1"], 1)[:101]
+
+
+@pytest.mark.postgres
+def test_an_anchor_below_the_cap_lets_a_walk_try_first_unless_it_is_hopeless(
+    many: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`params.p = 'v1'` has 375 of the experiment's 1,500 runs with the key: below the cap, a walk
+    may fill a page if it matches 1 in WALK_CANDIDATES_PER_ROW or more; when the walk falls short (the
+    other term halves its matches), the anchor drives the page. Below 1 in WALK_CANDIDATES_PER_ROW
+    the walk is not tried."""
+    text_filter = "params.p = 'v1' AND metrics.m < 0.5"
+    expected = full_select(many, text_filter, None, ["1"], 1)[:101]
+    monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", 2_000)
+    monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", 20)
+    try:
+        for per_row, statements in ((5, ["count", "walk", "anchored"]), (2, ["count", "anchored"])):
+            monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
+            sql_search._run_search_plan.cache_clear()
+            search = plan_run_search(["1"], text_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+            assert search is not None
+            assert statements_run(many, search) == (expected, statements), per_row
+    finally:
+        sql_search._run_search_plan.cache_clear()
+
+
+@pytest.mark.postgres
+def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> None:
+    """A first page of several experiments (or of every lifecycle stage), in the default order or a
+    metric's or a param's, merges ordered scans of each range (Merge Append), never sorts every run
+    they hold."""
+    from sqlalchemy.dialects import postgresql
+
+    for experiments, view, order_by, index in (
+        (["1", "2"], ViewType.ACTIVE_ONLY, None, "idx_runs_experiment_stage_order"),
+        (["1"], ViewType.ALL, None, "idx_runs_experiment_stage_order"),
+        (["1", "2"], ViewType.ALL, ["metrics.m DESC"], "idx_latest_metrics_experiment_key_value"),
+        (["1", "2"], ViewType.ACTIVE_ONLY, ["params.p DESC"], "idx_params_experiment_key_value"),
+    ):
+        search = plan_run_search(experiments, "", view, 100, order_by, None, "postgresql")
+        assert search is not None and search.walk is not None
+        ids, ran = statements_run(many, search)
+        assert ran == (["groups", "walk"] if search.groups else ["walk"])
+        assert ids == full_select(many, "", order_by, experiments, view)[:101]
+        sql = search.walk.params(search.params).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        with many.engine.connect() as conn:
+            plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+        assert "Merge Append" in plan and index in plan, plan
+        assert "Seq Scan" not in plan and "Bitmap" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_value_many_runs_share_is_read_in_the_default_order(
+    many: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ordered by a param whose values 375 runs each share (over a group cap of 100), a page reads the
+    runs of its value in the default order (the runs index, testing the value), not the whole group;
+    the next page continues within the value, and past its end the search's own statements answer."""
+    monkeypatch.setattr(sql_search, "GROUP_CAP", 100)
+    sql_search._run_search_plan.cache_clear()
+    try:
+        expected = full_select(many, "", ["params.p DESC"], ["1"], ViewType.ACTIVE_ONLY)
+        got: list[str] = []
+        token: str | None = None
+        walks: list[list[Any]] = []
+        while len(got) < 800:
+            search = plan_run_search(
+                ["1"], "", ViewType.ACTIVE_ONLY, 100, ["params.p DESC"], token, "postgresql"
+            )
+            assert search is not None
+            fetched, ran = statements_run(many, search, rows=True)
+            walks.append(ran)
+            page, token = search.paginate(fetched, slice(1, None))
+            got += [row[0] for row in page]
+            assert token is not None
+        assert got == expected[: len(got)]
+        assert walks[0] == ["groups", "group"] and walks[1] == ["groups", "group"]  # v3, 375 runs
+        assert any(ran[-1] != "group" for ran in walks)  # the page that crosses into v2
+    finally:
+        sql_search._run_search_plan.cache_clear()

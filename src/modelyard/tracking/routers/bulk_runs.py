@@ -29,7 +29,7 @@ from modelyard.store.tracking.run_import import ImportedRun, import_runs
 from modelyard.tracking.deps import ArgsDep
 from modelyard.tracking.parsing import Args, get_int, get_key_values, get_object_list, get_str, require_str
 from modelyard.tracking.responses import json_response
-from modelyard.tracking.routers.runs import parse_metric
+from modelyard.tracking.routers.runs import parse_metrics
 
 router = APIRouter(prefix="/modelyard/runs", tags=["import"])
 
@@ -45,7 +45,7 @@ def _run(item: Args, i: int) -> ImportedRun:
         lifecycle_stage=get_str(item, "lifecycle_stage", prefix=prefix) or LifecycleStage.ACTIVE,
         params=[Param(k, v) for k, v in get_key_values(item, "params")],
         tags=[RunTag(k, v) for k, v in get_key_values(item, "tags")],
-        metrics=[parse_metric(m, f"{prefix}metrics[{j}].") for j, m in enumerate(get_object_list(item, "metrics"))],
+        metrics=parse_metrics(get_object_list(item, "metrics"), prefix),
         inputs=get_object_list(item, "inputs"),
     )
 

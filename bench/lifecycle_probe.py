@@ -25,10 +25,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from bench.httpc import Conn
-from bench.measure import tree_cpu_seconds
+from bench.measure import ServerCpu
 from bench.seed import COLUMNS, Corpus, analyze, seed_runs
 from bench.workloads.common import create_experiment, get_experiment, now_ms
 from modelyard.devstack import GunicornService, PostgresServer, free_port
@@ -41,30 +39,19 @@ def _self_cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def tree_cpu(pids: list[int]) -> float:
-    """CPU seconds of the trees under `pids`, with what their exited children used (PostgreSQL's
-    backends come and go with the pools' connections; the postmaster reaps them)."""
-    total = tree_cpu_seconds(pids)
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.children_user + times.children_system
-    return total
-
-
-def measure(what: str, runs: int, pids: dict[str, list[int]], fn: Callable[[], object]) -> dict[str, float]:
-    """Run `fn` once: wall s, runs/s and CPU ms per run of this process and of each tree in `pids`."""
-    before = {name: tree_cpu(p) for name, p in pids.items()}
+def measure(what: str, runs: int, servers: ServerCpu, fn: Callable[[], object]) -> dict[str, float]:
+    """Run `fn` once: wall s, runs/s and CPU ms per run of this process (and of that its system
+    part), of the tracking service's processes and of PostgreSQL's."""
+    spent: list[tuple[int, int]] = []
     mine, t0 = _self_cpu(), time.perf_counter()
-    fn()
+    with servers.measure(spent):
+        fn()
     wall = time.perf_counter() - t0
     user, system = (after - before for after, before in zip(_self_cpu(), mine, strict=True))
+    (tracking_ns, postgres_ns), = spent
     row = {"wall_s": wall, "runs_per_s": runs / wall, "client_ms": 1000 * (user + system) / runs,
-           "client_system_ms": 1000 * system / runs}  # fmt: skip
-    for name, p in pids.items():
-        row[f"{name}_ms"] = 1000 * (tree_cpu(p) - before[name]) / runs
+           "client_system_ms": 1000 * system / runs, "tracking_ms": tracking_ns / 1e6 / runs,
+           "postgres_ms": postgres_ns / 1e6 / runs}  # fmt: skip
     load = os.getloadavg()[0]
     cpu = "  ".join(f"{k[:-3]} {v:.3f}" for k, v in row.items() if k.endswith("_ms"))
     print(f"{what:<8} {runs:>6} runs  {wall:6.2f} s  {row['runs_per_s']:7.0f} runs/s   CPU ms/run: {cpu}"
@@ -122,16 +109,16 @@ def main(argv: list[str] | None = None) -> int:
                 analyze(pg)
         else:
             seed_sqlite(work / "tracking.db", corpus, int(experiment_id), experiment["artifact_location"])
-        pids = {"tracking": [tracking.pid or 0], "postgres": [postgres.pid or 0]}
+        servers = ServerCpu(tracking.pid or 0, postgres.pid or 0)
         print(f"{args.backend}, {args.runs:,} runs, {args.workers} tracking workers", flush=True)
         for _ in range(args.rounds):
             bundle = work / f"bundle-{uuid.uuid4().hex[:6]}"
-            measure("export", args.runs, pids, lambda b=bundle: export_bundle(tracking.url, str(b), [experiment["name"]]))  # type: ignore[union-attr]
+            measure("export", args.runs, servers, lambda b=bundle: export_bundle(tracking.url, str(b), [experiment["name"]]))  # type: ignore[union-attr]
             folder = next((bundle / "experiments").iterdir())
             meta = json.loads((folder / "experiment.json").read_text())
             meta["name"] = f"{meta['name']}-{uuid.uuid4().hex[:6]}"
             (folder / "experiment.json").write_text(json.dumps(meta))
-            measure("import", args.runs, pids, lambda b=bundle: import_bundle(str(b), tracking.url))  # type: ignore[union-attr]
+            measure("import", args.runs, servers, lambda b=bundle: import_bundle(str(b), tracking.url))  # type: ignore[union-attr]
             shutil.rmtree(bundle, ignore_errors=True)
     finally:
         if tracking is not None:

@@ -120,8 +120,8 @@ class RunSearch:
     #: filter in the default order: it read every run left).
     walk_budget: int = 0
     walk_complete: bool = False
-    #: On PostgreSQL with a filter that has anchors (`sql_walks`): the statement counting them, and per
-    #: anchor the page driven from it.
+    #: On PostgreSQL with a filter that has anchors (`sql_anchors`): the statement counting them, and
+    #: per anchor the page driven from it.
     anchors: Anchors | None = None
     anchored: tuple[Select[Any], ...] = ()
     #: A page ordered by one param or tag (`sql_walks.ValueGroups`): the probe of the first value's
@@ -143,9 +143,10 @@ class RunSearch:
         """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
         `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order; the sort
         keys are each row's `key_columns`); `count(statement)` runs the anchors' count as it is and
-        returns its row (None: anchors are not used). A rare anchor drives the page; else the walk
-        goes first; then the numbers-first SELECT: if it cannot fill the page, the page crosses into
-        NaN/missing values, which follow from the non-numbers SELECT; else the full SELECT."""
+        returns its row (None: anchors are not used). A rare anchor drives the page; else a large
+        value group's walk (a param/tag order) or the walk goes first, then a counted anchor; then the
+        numbers-first SELECT: if it cannot fill the page, the page crosses into NaN/missing values,
+        which follow from the non-numbers SELECT; else the full SELECT."""
         driven: Select[Any] | None = None
         may_walk = True
         if self.anchors is not None and count is not None:

@@ -25,6 +25,14 @@ from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
 db = search_helpers.db
 
 
+@pytest.fixture(autouse=True)
+def fresh_plans() -> Iterator[None]:
+    """Compiled searches (and the anchor counts they keep) are per worker: none from another test."""
+    sql_search._run_search_plan.cache_clear()
+    yield
+    sql_search._run_search_plan.cache_clear()
+
+
 @pytest.fixture
 def spread(db: Db) -> Db:
     """Runs over three experiments, active and deleted, with ties on start_time, on the metric and on
@@ -176,6 +184,8 @@ def test_a_rare_filter_term_drives_the_page_and_a_common_one_is_walked(many: Db)
     assert rare is not None
     ids, ran = statements_run(many, rare)
     assert ran == ["count", "anchored"] and ids == full_select(many, "params.p = 'rare'", None, ["1"], 1)
+    again = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    assert again is not None and statements_run(many, again) == (ids, ["anchored"])  # the count reused
     common = plan_run_search(["1"], "params.p = 'v1'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert common is not None
     ids, ran = statements_run(many, common)

@@ -150,7 +150,7 @@ class RunSearch:
         driven: Select[Any] | None = None
         may_walk = True
         if self.anchors is not None and count is not None:
-            chosen, may_walk = self.anchors.choice(count(self.anchors.counts), self.max_results)
+            chosen, may_walk = self.anchors.choice(self.anchors.counted(count), self.max_results)
             driven = None if chosen is None else self.anchored[chosen]
         if self.groups is not None and count is not None and may_walk and driven is None:
             # A value shared by many runs would be read whole by the walk: its runs in the default

@@ -3,8 +3,8 @@
 Wall time of a test run on a shared machine says more about the neighbours than about the suite; the
 CPU seconds (user+system) of the whole process tree do not. This runs COMMAND as a child while being a
 child subreaper (Linux `PR_SET_CHILD_SUBREAPER`), so a daemon that double-forks or a process whose
-parent died is re-parented to us instead of init; it reaps every descendant, and the kernel adds each
-reaped process's CPU (and that of the children it reaped) to ours. At the end it prints wall seconds,
+parent died is re-parented to us instead of init; it reaps each such process as it ends (as init would),
+and the kernel adds each reaped process's CPU (and that of the children it reaped) to ours. At the end it prints wall seconds,
 user+system CPU seconds, the load average, and COMMAND's exit status, which is also its own.
 
 Example: `python -m bench.suite_cpu -- .venv/bin/python -m pytest -q -n 2 --dist loadgroup tests/compat`
@@ -31,13 +31,18 @@ def _become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def _reap_all() -> None:
-    """Wait for every remaining descendant (re-parented orphans included)."""
+def _wait_all(child: int) -> int:
+    """Reap every process that ends (the command, and each orphan re-parented to us, at once, as init
+    would: a zombie left waiting looks alive to a test checking that a process is gone) until none is
+    left; the command's exit status."""
+    status = 1
     while True:
         try:
-            os.wait()
+            pid, raw = os.wait()
         except ChildProcessError:
-            return
+            return status
+        if pid == child:
+            status = os.waitstatus_to_exitcode(raw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,12 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     start = time.monotonic()
     proc = subprocess.Popen(command)
-    try:
-        status = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        status = proc.wait()
-    _reap_all()
+    # A test may signal its own process group, which can include us: only the command decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status = _wait_all(proc.pid)
     wall = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     numbers = {

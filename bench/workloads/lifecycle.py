@@ -9,7 +9,9 @@
 - export / import: a `runs`-run experiment (the search workload's corpus, by COPY), exported to a
   folder bundle through the tracking service's REST API and imported back under a new experiment
   name, by the functions `modelyard export` / `import` run, in this process; runs per second each,
-  and the tracking service's CPU per run. No artifacts: the target excludes artifact bytes.
+  and the CPU per run of each process: this one (the exporting/importing client, with its system
+  time apart: the run folders' filesystem work), the tracking service's, PostgreSQL's. No artifacts:
+  the target excludes artifact bytes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import psutil
 
 from bench.httpc import Conn
-from bench.measure import timed
+from bench.measure import ServerCpu
 from bench.rows import Row
 from bench.seed import Corpus, analyze, seed_runs
 from bench.stack import BUCKET, BenchStack, Side
@@ -121,12 +123,13 @@ def export_import(stack: BenchStack, side: Side, runs: int, work: Path) -> list[
     # The tracking service does not serve the artifacts API here (the team-stack shape, no gateway).
     os.environ["MODELYARD_ARTIFACTS_URI"] = side.artifacts_url
     bundle = work / f"bundle-{uuid.uuid4().hex[:6]}"
-    exported = timed(side.pids, runs, lambda: export_bundle(side.tracking_url, str(bundle), experiments=[name]) and None)
+    servers = ServerCpu(side.pids[0], stack.postgres.pid or 0)
+    exported = _per_process(servers, lambda: export_bundle(side.tracking_url, str(bundle), experiments=[name]))
     folder = next((bundle / "experiments").iterdir())
     meta = json.loads((folder / "experiment.json").read_text())
     meta["name"] = f"{name}-imported"
     (folder / "experiment.json").write_text(json.dumps(meta))
-    imported = timed(side.pids, runs, lambda: import_bundle(str(bundle), side.tracking_url) and None)
+    imported = _per_process(servers, lambda: import_bundle(str(bundle), side.tracking_url))
     with stack.psql(side.database) as pg:
         count = pg.execute(
             "SELECT count(*) FROM runs r JOIN experiments e USING (experiment_id) WHERE e.name = %s", (meta["name"],)
@@ -135,13 +138,28 @@ def export_import(stack: BenchStack, side: Side, runs: int, work: Path) -> list[
     if count != runs:
         raise AssertionError(f"imported {count} of {runs} runs")
 
-    def row(what: str, sample: object) -> Row:
-        wall, cpu = sample.wall, sample.cpu  # type: ignore[attr-defined]
-        detail = {"seconds": round(wall, 2), "server_cpu_ms_per_run": round(1000 * cpu / runs, 3)}
+    def row(what: str, sample: dict[str, float]) -> Row:
+        wall = sample["wall"]
+        detail = {"seconds": round(wall, 2), "load": round(os.getloadavg()[0], 1)}
+        detail |= {f"{k}_cpu_ms_per_run": round(1000 * v / runs, 3) for k, v in sample.items() if k != "wall"}
         return Row(f"{what} a {runs:,}-run experiment (no artifacts)", "runs/s", None, runs / wall, True,
                    f"> {RUNS_PER_S_TARGET:,.0f}", lambda a, b: b > RUNS_PER_S_TARGET, detail=detail, alone=True)  # fmt: skip
 
     return [row("export", exported), row("import", imported)]
+
+
+def _per_process(servers: ServerCpu, fn: Callable[[], object]) -> dict[str, float]:
+    """Run `fn` in this process: wall s and CPU s of this process (user+system, and system apart), of
+    the tracking service and of PostgreSQL."""
+    spent: list[tuple[int, int]] = []
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    with servers.measure(spent):
+        fn()
+    wall, after = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    (tracking_ns, postgres_ns), = spent
+    system = after.ru_stime - before.ru_stime
+    return {"wall": wall, "client": after.ru_utime - before.ru_utime + system, "client_system": system,
+            "tracking": tracking_ns / 1e9, "postgres": postgres_ns / 1e9}  # fmt: skip
 
 
 def lifecycle(stack: BenchStack, sides: list[Side], runs: int, gc_runs: int, files: int, work: Path) -> list[Row]:

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from modelyard.entities import Metric, Param, RunTag
-from modelyard.store.sql import experiment_ids, migrate
+from modelyard.store.sql import experiment_ids, migrate, run_docs
 from modelyard.store.sql.engine import create_engine_for
+from modelyard.store.tracking import run_import
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 
 pytestmark = pytest.mark.postgres
@@ -52,11 +53,21 @@ def test_every_write_path_records_the_runs_experiment(store: SqlTrackingStore) -
         store.log_metric(run, Metric("n", 3.0, 3, 1))  # an upsert of the same row
         store.set_tag(run, RunTag("t", "changed"))
         runs.append(run)
+    # The bulk import gives the column (and the runs' params/tags JSON) itself; the triggers skip only
+    # its transaction: the plain INSERT below, on the same pooled connection, still gets its trigger.
+    imported = run_import.ImportedRun(
+        "imported", params=[Param("b", "2"), Param("a", 'q"1')], tags=[RunTag("Z", "z"), RunTag("a", "")],
+        metrics=[Metric("m", 1.0, 5, 0), Metric("m", 2.0, 6, 1)],
+    )  # fmt: skip
+    run_import.import_runs(store.engine, store.get_run(runs[0]).info.experiment_id, [imported, imported])
     with store.engine.begin() as conn:  # plain SQL, as another release or an operator would write
         conn.execute(
             text("INSERT INTO params (run_uuid, key, value) VALUES (:r, 'sql', 'v')"), {"r": runs[1]}
         )
-    assert _mismatches(store.engine) == {"params": (3, 0), "tags": (6, 0), "latest_metrics": (4, 0)}
+    assert _mismatches(store.engine) == {"params": (7, 0), "tags": (12, 0), "latest_metrics": (6, 0)}
+    with store.engine.connect() as conn:  # each run's JSON is what the triggers compute from its rows
+        stale = f"params_json IS DISTINCT FROM {run_docs.PARAMS_JSON} OR tags_json IS DISTINCT FROM {run_docs.TAGS_JSON}"
+        assert conn.execute(text(f"SELECT count(*), count(*) FILTER (WHERE {stale}) FROM runs")).one() == (4, 0)
     assert (
         store.search_runs([store.get_run(runs[1]).info.experiment_id], "params.sql = 'v'")[0].info.run_id
         == runs[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.lifecycle import cli, log_runs, snapshot
+from tests.support.lifecycle import bundle_files, cli, log_runs, snapshot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.compat, pytest.mark.slow]
 
@@ -22,10 +22,25 @@ def test_export_import_between_two_stacks_and_again(
     first = tracking_server(postgres_uri)
     second = tracking_server()  # SQLite, its own artifacts
     logged = log_runs(first, tmp_path)
+    # A modelyard server streams the runs (runs/export); MLflow's API page by page makes the same bundle.
+    from modelyard.client import run_export
+    from modelyard.lifecycle.export import export_bundle
+
+    streams, stream = [], run_export.export_lines
+    with monkeypatch.context() as spied:
+        spied.setattr(run_export, "export_lines", lambda *args: streams.append(stream(*args)) or streams[-1])
+        export_bundle(first, str(tmp_path / "streamed"), ["moving"])
+    assert streams and streams[0] is not None
+    with monkeypatch.context() as without_stream:
+        without_stream.setattr(run_export, "export_lines", lambda store, experiment_id: None)
+        export_bundle(first, str(tmp_path / "paged"), ["moving"])
+    assert bundle_files(tmp_path / "streamed") == bundle_files(tmp_path / "paged")
     bundle = str(tmp_path / "bundle.tar")
     cli("export", "--tracking-uri", first, "--experiments", "moving", "--models", "promo", "--output", bundle)
     cli("import", bundle, "--tracking-uri", second)
-    assert snapshot(second) == snapshot(first)
+    expected = snapshot(first)
+    assert all("MLmodel" in files for files in expected["__model__"]["files"].values())
+    assert snapshot(second) == expected
 
     mlflow.set_tracking_uri(second)
     try:

@@ -14,9 +14,6 @@ from typing import Any
 import boto3
 import pytest
 
-from modelyard.lifecycle import gc as collector
-from modelyard.store.sql.engine import create_engine_for
-
 pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.compat]
 
 
@@ -143,29 +140,45 @@ def test_gc_dry_run_then_gc_removes_exactly_the_deleted_runs(stack: dict[str, An
     assert storage.stdout.strip().splitlines()[-1].split()[1:] == [str(len(after)), str(kept_bytes)]
 
 
-def test_an_interrupted_gc_finishes_on_the_next_run(
-    stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+#: `modelyard gc --yes` that dies by SIGKILL (no clean-up, no `finally`) right after the files of the
+#: first run it removes are gone: half-way, before the second run's files and before any row.
+_KILLED_HALF_WAY = """
+import os, signal, sys
+from modelyard.cli import main
+from modelyard.lifecycle import gc
+delete_files = gc._delete_files
+def then_die(*args):
+    delete_files(*args)
+    os.kill(os.getpid(), signal.SIGKILL)
+gc._delete_files = then_die
+sys.argv = ["modelyard", "gc", "--yes"]
+main()
+"""
+
+
+def test_gc_killed_half_way_finishes_on_the_next_run(stack: dict[str, Any], tmp_path: Path) -> None:
     logged = _log_runs(stack["url"], tmp_path, with_models=False)
-    engine = create_engine_for(stack["uri"])
-    destination = stack["env"]["MODELYARD_ARTIFACTS_DESTINATION"]
-    original = collector._delete_rows
+    runs, client = logged["runs"], logged["client"]
+    doomed = sorted([runs["deleted"], runs["in_dropped"]])  # gc goes in run id order
+    before = _keys(stack["bucket"])
+    assert all(_run_keys(before, run_id) for run_id in doomed)
 
-    def killed(*args: Any) -> None:
-        raise KeyboardInterrupt  # as if the process died after the files went, before the rows
+    killed = subprocess.run([sys.executable, "-c", _KILLED_HALF_WAY], env={**os.environ, **stack["env"]},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    half = _keys(stack["bucket"])
+    assert not _run_keys(half, doomed[0]) and _run_keys(half, doomed[1]) == _run_keys(before, doomed[1])
+    assert all(client.get_run(run_id).info.lifecycle_stage == "deleted" for run_id in doomed)  # rows still there
 
-    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", stack["env"]["MODELYARD_S3_ENDPOINT_URL"])
-    monkeypatch.setattr(collector, "_delete_rows", killed)
-    with pytest.raises(KeyboardInterrupt):
-        collector.collect(engine, destination, collector.Selection(), dry_run=False)
-    assert not _run_keys(_keys(stack["bucket"]), logged["runs"]["deleted"])  # files already gone
-    assert logged["client"].get_run(logged["runs"]["deleted"])  # rows still there
-
-    monkeypatch.setattr(collector, "_delete_rows", original)
-    report = collector.collect(engine, destination, collector.Selection(), dry_run=False)
-    assert set(report.runs) == {logged["runs"]["deleted"], logged["runs"]["in_dropped"]}
-    with pytest.raises(Exception, match="RESOURCE_DOES_NOT_EXIST|not found"):
-        logged["client"].get_run(logged["runs"]["deleted"])
+    done = _cli(stack["env"], "gc", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "removed: 2 runs, 1 experiments" in done.stdout.strip().splitlines()[-1]
+    after = _keys(stack["bucket"])
+    assert set(after) == {k for k in before if not any(f"/{r}/" in k for r in doomed)}
+    for run_id in doomed:
+        with pytest.raises(Exception, match="RESOURCE_DOES_NOT_EXIST|not found"):
+            client.get_run(run_id)
+    assert client.get_run(runs["kept"]).data.metrics == {"loss": 0.5}
 
 
 def test_orphan_sweep_finds_planted_folders(stack: dict[str, Any], tmp_path: Path) -> None:

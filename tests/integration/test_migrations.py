@@ -138,7 +138,7 @@ def test_what_alembic_does_not_compare_comes_with_migrations_and_the_orm(postgre
     queries = {
         "statistics": "SELECT stxname, pg_get_statisticsobjdef_expressions(oid)::text FROM pg_statistic_ext "
         "ORDER BY stxname",
-        "triggers": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname",
+        "triggers": "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname",
         "functions": "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'modelyard_%' ORDER BY proname",
         "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
         "AND tablename <> 'alembic_version' ORDER BY indexname",
@@ -159,7 +159,7 @@ def test_what_alembic_does_not_compare_comes_with_migrations_and_the_orm(postgre
             postgres_server.drop_database(name)
     migrated, orm = found["t_extras_migrated"], found["t_extras_orm"]
     assert [name for name, _ in migrated["statistics"]] == sorted([PARAMS_STATISTICS, TAGS_STATISTICS])
-    assert [name for (name,) in migrated["triggers"]] == sorted(
+    assert [name for name, _ in migrated["triggers"]] == sorted(
         [f"{table}_json_{event}" for table in ("params", "tags") for event in ("delete", "insert", "update")]
         + [f"{table}_experiment_id" for table in ("params", "tags", "latest_metrics")]
     )

@@ -30,14 +30,17 @@ from modelyard.devstack.postgres import PostgresServer
 from modelyard.webhooks import signing
 
 API = "/api/2.0/modelyard/webhooks"
-#: Quick retries and polls, so the scenarios take seconds.
+#: Quick retries and polls, so the scenarios take seconds. An attempt may take 8 s: while a receiver
+#: hangs, that long no more than WORKERS x CONCURRENCY attempts can be on their way to it.
 FAST = {
     "MODELYARD_WEBHOOK_BACKOFF": "0.2",
     "MODELYARD_WEBHOOK_POLL_INTERVAL": "0.2",
-    "MODELYARD_WEBHOOK_TIMEOUT": "2",
+    "MODELYARD_WEBHOOK_TIMEOUT": "8",
+    "MODELYARD_WEBHOOK_CONCURRENCY": "2",
     "MODELYARD_WEBHOOK_MAX_ATTEMPTS": "3",
     "MODELYARD_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
 }
+WORKERS = 2
 WAIT_SECONDS = 30.0
 
 
@@ -110,7 +113,7 @@ def receiver() -> Iterator[Receiver]:
 
 @contextmanager
 def _webhook_server(workdir: Path, backend_store_uri: str | None = None) -> Iterator[str]:
-    with start_tracking_server(workdir, backend_store_uri, env=FAST, workers=2) as service:
+    with start_tracking_server(workdir, backend_store_uri, env=FAST, workers=WORKERS) as service:
         try:
             yield service.url
         except BaseException:
@@ -290,24 +293,30 @@ def test_a_failing_receiver_gets_the_event_on_the_third_attempt(
 
 
 def test_a_hanging_receiver_does_not_hold_up_the_api(client: MlflowClient, server: str, receiver: Receiver) -> None:
+    """Every request to /hang hangs until the test releases it. An API call that waited for its
+    event's delivery would wait out the 8 s attempt timeout, and its event would reach the receiver
+    before the call returned: six calls would be six requests. The delivery workers have
+    WORKERS x CONCURRENCY (4) slots and each hangs 8 s, so while the calls go on the receiver sees at
+    most 4 requests, and every call has returned."""
     hook_id = _api(server, "POST", "create", name="hang", url=f"{receiver.url}/hang")["webhook"]["id"]
     name, run = _model_version(client)
     receiver.hanging.wait(WAIT_SECONDS)
     assert receiver.hanging.is_set()
 
-    # The receiver is stuck on the first event and stays so until released: every call below causes
-    # another delivery to it and still returns.
-    client.transition_model_version_stage(name, "1", "Production")
+    client.transition_model_version_stage(name, "1", "Staging")
     client.set_registered_model_alias(name, "live", "1")
+    client.transition_model_version_stage(name, "1", "Production")
+    client.set_registered_model_alias(name, "canary", "1")
     client.set_terminated(run.info.run_id, "FAILED")
     assert client.get_model_version_by_alias(name, "live").current_stage == "Production"
     assert not receiver.release.is_set()
+    assert 1 <= len(receiver.on("/hang")) <= WORKERS * int(FAST["MODELYARD_WEBHOOK_CONCURRENCY"])
 
     def timed_out() -> bool:
         log = _api(server, "GET", "deliveries", id=hook_id)["deliveries"]
         return any("Timeout" in d.get("last_error", "") for d in log)
 
-    receiver.wait_for(timed_out)  # the worker gave up on the stuck attempt and will retry it
+    receiver.wait_for(timed_out)  # the worker gave up on a stuck attempt and will retry it
     receiver.release.set()
 
 

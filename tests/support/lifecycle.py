@@ -66,7 +66,7 @@ def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo
     experiment = client.get_experiment_by_name(experiment_name)
     runs = client.search_runs([experiment.experiment_id])
     by_id = {r.info.run_id: r.info.run_name for r in runs}
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"__runs__": sorted(by_id.values())}  # a run imported twice shows here
     for run in runs:
         history = {k: [(m.step, m.timestamp, m.value) for m in client.get_metric_history(run.info.run_id, k)] for k in run.data.metrics}
         files = {}
@@ -87,5 +87,40 @@ def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo
     out["__model__"] = {
         "description": model.description, "tags": model.tags, "aliases": model.aliases,
         "versions": [(v.version, v.current_stage, by_id.get(v.run_id)) for v in versions],
+        "files": {v.version: _version_files(url, model_name, v.version) for v in versions},
     }  # fmt: skip
+    return out
+
+
+def _version_files(url: str, name: str, version: str) -> dict[str, str]:
+    """sha256 of each file a registered version's download URI holds, by relative path."""
+    import tempfile
+
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    uri = MlflowClient(url, registry_uri=url).get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=url))
+        return {str(p.relative_to(local)): hashlib.sha256(p.read_bytes()).hexdigest() for p in local.rglob("*") if p.is_file()}
+
+
+def bundle_files(root: Path) -> dict[str, Any]:
+    """A bundle folder's files by path, parsed where JSON (without the manifest's creation time),
+    metrics.jsonl as its sorted lines (the order of points in the file carries nothing)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        name = str(path.relative_to(root))
+        if path.name == "metrics.jsonl":
+            out[name] = sorted(path.read_text().splitlines())
+        elif path.suffix == ".json":
+            out[name] = json.loads(path.read_text())
+            if path.name == "manifest.json":
+                out[name].pop("created")
+        else:
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out

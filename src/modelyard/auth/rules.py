@@ -180,6 +180,8 @@ MLFLOW_API: dict[tuple[str, str], Rule] = {
     ("POST", "/modelyard/registry/events/deploy"): resource(UPDATE, MODEL_NAME),
     # `modelyard import`: new runs in one experiment, as runs/create + log-batch there would make them.
     ("POST", "/modelyard/runs/import"): resource(UPDATE, EXPERIMENT_ID),
+    # `modelyard export`: every run of one experiment, as search-runs and get-history read them.
+    ("GET", "/modelyard/runs/export"): resource(READ, EXPERIMENT_ID),
     ("POST", "/modelyard/webhooks/create"): ADMIN_RULE,
     ("GET", "/modelyard/webhooks/list"): ADMIN_RULE,
     ("GET", "/modelyard/webhooks/get"): ADMIN_RULE,

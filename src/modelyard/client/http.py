@@ -192,6 +192,14 @@ def parse_response(response: requests.Response) -> dict[str, Any]:
     )
 
 
+def no_such_route(exc: ModelyardException) -> bool:
+    """Whether a call failed because the server has no such endpoint (an MLflow server asked for one of
+    modelyard's own): MLflow's JSON ENDPOINT_NOT_FOUND, or a 404/405 that is not JSON at all."""
+    if isinstance(exc, RestException):
+        return exc.error_code == errors.ENDPOINT_NOT_FOUND
+    return exc.details.get("status_code") in (404, 405)
+
+
 def _code_for_status(status: int) -> str:
     for code, code_status in errors.HTTP_STATUS.items():
         if code_status == status:

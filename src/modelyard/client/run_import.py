@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.exceptions import ModelyardException, RestException
+from modelyard.exceptions import ModelyardException
 from modelyard.store.tracking.base import TrackingStore
 
 PATH = "/api/2.0/modelyard/runs/import"
@@ -23,12 +23,8 @@ def import_runs(store: TrackingStore, experiment_id: str, runs: list[dict[str, A
         try:
             answer = http.call(store.base_url, "POST", PATH, json_body={"experiment_id": experiment_id, "runs": runs},
                                config=store._config)  # fmt: skip
-        except RestException as exc:
-            if exc.error_code == "ENDPOINT_NOT_FOUND":
-                return None
-            raise
         except ModelyardException as exc:
-            if getattr(exc, "status_code", None) in (404, 405):  # not JSON: no such route at all
+            if http.no_such_route(exc):
                 return None
             raise
         return [str(i) for i in answer["run_ids"]]

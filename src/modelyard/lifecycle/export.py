@@ -12,12 +12,14 @@ A bundle is a folder (or a `.tar` of one):
     models/<n>/versions/<v>/files/          each version's files (from its download URI)
 
 Everything goes through the REST API with modelyard's client, so a team can migrate off an MLflow
-server as well as promote between two modelyard stacks. Runs are read a page at a time, so memory
-follows a page, not the experiment. Per page, metric histories come 100 runs at a time per key
-(`get-history-bulk`, which MLflow's UI uses too; a run whose history may have been cut at its
-25,000-point cap is read alone, page by page), and which runs have files at all comes from one listing
-of the experiment's artifact folder, so a run costs a fraction of a request instead of one per metric
-key plus a listing.
+server as well as promote between two modelyard stacks. A modelyard server streams an experiment's
+runs with every metric point in one answer (`GET /api/2.0/modelyard/runs/export`, JSON lines read as
+they arrive and written out run by run). Elsewhere (an MLflow server) runs are read a page at a time
+through runs/search, so memory follows a page, not the experiment; per page, metric histories come
+100 runs at a time per key (`get-history-bulk`, which MLflow's UI uses too; a run whose history may
+have been cut at its 25,000-point cap is read alone, page by page). Either way, which runs have files
+at all comes from one listing of the experiment's artifact folder, so a run without files costs no
+request of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.entities.lifecycle import ViewType
+from modelyard.lifecycle import run_folders
 
 FORMAT = "modelyard-bundle"
 FORMAT_VERSION = 1
@@ -185,11 +188,56 @@ def _pages(client: Any, experiment_id: str) -> Iterator[list[_RunDoc]]:
 
 
 def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progress) -> int:
-    """Page by page; a page's files are written by `WRITERS` threads while the next page and its
-    histories are read, so the server's work and the disk's overlap (at most two pages in memory)."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from modelyard.client.run_export import export_lines
 
     with_files = _runs_with_files(client, experiment_id)
+    lines = export_lines(client.store, experiment_id)
+    if lines is None:
+        return _export_pages(client, experiment_id, folder, with_files, progress)
+    return _export_stream(client, lines, folder, with_files, lambda n: progress(f"experiment {experiment_id}: {n} runs exported"))
+
+
+def _export_stream(
+    client: Any, lines: Iterator[dict[str, Any]], folder: Path, with_files: set[str] | None, progress: Callable[[int], None]
+) -> int:
+    """Each run's folder written as its lines arrive (a run's points may span several lines), by
+    `run_folders`' threads; files are downloaded by `WRITERS` threads meanwhile."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    count = 0
+    run_id = ""
+    writer = run_folders.FolderWriter(folder)
+    downloads: list[Future[None]] = []
+    with ThreadPoolExecutor(WRITERS) as pool:
+        try:
+            for line in lines:
+                if "run" not in line:
+                    if line.get("metrics"):
+                        writer.append(run_id, run_folders.metric_lines(line["metrics"]))
+                    continue
+                run = _RunDoc.of_json(line["run"])
+                run_id = run.run_id
+                writer.write(run_id, run_folders.run_text(run.document), run_folders.metric_lines(line.get("metrics") or ()))
+                files = None if with_files is None or not _under_experiment(run) else run_id in with_files
+                if files is not False:
+                    downloads.append(pool.submit(_download_files, client, run_id, folder / run_id))
+                count += 1
+                if count % RUNS_PAGE == 0:
+                    progress(count)
+        finally:
+            writer.close()
+        for done in downloads:
+            done.result()
+    progress(count)
+    return count
+
+
+def _export_pages(client: Any, experiment_id: str, folder: Path, with_files: set[str] | None, progress: Progress) -> int:
+    """Page by page through MLflow's API; a page's files are written by `WRITERS` threads while the
+    next page and its histories are read, so the server's work and the disk's overlap (at most two
+    pages in memory)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     count = 0
     writing: list[Future[None]] = []
     with ThreadPoolExecutor(WRITERS) as writers:
@@ -218,19 +266,21 @@ def _write_run(
 ) -> None:
     """`histories` (key -> points) and `has_files` come from the page's bulk reads when the server
     answered them; what is missing is asked for this run alone."""
-    _write_json(folder / "run.json", run.document, compact=True)
-    with open(folder / "metrics.jsonl", "w", encoding="utf-8") as out:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / run_folders.RUN_FILE).write_text(run_folders.run_text(run.document), encoding="utf-8")
+    with open(folder / run_folders.METRICS_FILE, "w", encoding="utf-8") as out:
         for key in sorted(run.metric_keys):
             points = (histories or {}).get(key)
             if points is None:
                 points = client.get_metric_history(run.run_id, key)
-            for point in points:
-                document = point if isinstance(point, dict) else point.to_dict()
-                out.write(json.dumps(document, separators=(",", ":")) + "\n")
-    if has_files is False:
-        return
-    if client.list_artifacts(run.run_id):
-        client.download_artifacts(run.run_id, "", str(folder / "artifacts"))
+            out.write(run_folders.metric_lines(p if isinstance(p, dict) else p.to_dict() for p in points))
+    if has_files is not False:
+        _download_files(client, run.run_id, folder)
+
+
+def _download_files(client: Any, run_id: str, folder: Path) -> None:
+    if client.list_artifacts(run_id):
+        client.download_artifacts(run_id, "", str(folder / "artifacts"))
 
 
 def _under_experiment(run: _RunDoc) -> bool:
@@ -295,7 +345,7 @@ def _history_bulk(store: Any, key: str, run_ids: list[str]) -> list[dict[str, An
         answer = http.call(store.base_url, "GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", params=params,
                            config=store._config)  # fmt: skip
     except ModelyardException as exc:
-        if getattr(exc, "status_code", None) in (404, 405) or exc.error_code == "ENDPOINT_NOT_FOUND":
+        if http.no_such_route(exc):
             return None
         raise
     return list(answer.get("metrics", []))
@@ -354,9 +404,7 @@ def _files_root(folder: Path) -> str:
     return "."
 
 
-def _write_json(path: Path, data: Any, compact: bool = False) -> None:
-    """Indented for the files a person may open; `compact` (each run's, thousands of them) on one line,
-    through the C encoder, which indenting would bypass (half of a page's export time)."""
+def _write_json(path: Path, data: Any) -> None:
+    """Indented: the files a person may open (runs' are `run_folders`' one-liners)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":")) if compact else json.dumps(data, indent=1, sort_keys=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")

@@ -32,6 +32,7 @@ from typing import Any
 from modelyard.entities import Metric, Param
 from modelyard.entities.lifecycle import ViewType
 from modelyard.exceptions import ModelyardException
+from modelyard.lifecycle import run_folders
 from modelyard.lifecycle.export import FORMAT
 
 SOURCE_RUN_TAG = "modelyard.import.source_run"
@@ -96,9 +97,9 @@ def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progr
         experiment_id = client.create_experiment(meta["name"], tags=meta.get("tags") or None)
     mapping["experiments"][folder.name] = experiment_id
     done = _imported_runs(client, experiment_id)
-    runs = sorted((folder / "runs").glob("*")) if (folder / "runs").is_dir() else []
-    batch = _Batch(client, experiment_id, mapping)
-    for count, run_folder in enumerate(runs, 1):
+    runs = sorted((folder / "runs").iterdir()) if (folder / "runs").is_dir() else []
+    todo = []
+    for run_folder in runs:
         source_id = run_folder.name
         if source_id in done:
             run_id, complete = done[source_id]
@@ -106,11 +107,16 @@ def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progr
                 mapping["runs"][source_id] = run_id
                 continue
             client.delete_run(run_id)  # half-written by an interrupted import: start it again
-        batch.add(run_folder)
-        if count % 1000 == 0 or count == len(runs):
-            batch.flush()
-            progress(f"experiment {meta['name']}: {count}/{len(runs)} runs sent")
-    batch.drain()
+        todo.append(run_folder)
+    batch = _Batch(client, experiment_id, mapping)
+    try:
+        for count, (run_folder, data, metrics) in enumerate(run_folders.read_folders(todo), 1):
+            batch.add(run_folder, data, metrics)
+            if count % 1000 == 0 or count == len(todo):
+                batch.flush()
+                progress(f"experiment {meta['name']}: {count}/{len(todo)} runs sent")
+    finally:
+        batch.drain()
     return batch.relink
 
 
@@ -140,9 +146,9 @@ class _Batch:
         if data["tags"].get(PARENT_TAG):
             self.relink[run_id] = data["tags"][PARENT_TAG]
 
-    def add(self, folder: Path) -> None:
-        data = json.loads((folder / "run.json").read_text())
-        metrics = [json.loads(line) for line in _lines(folder / "metrics.jsonl")]
+    def add(self, folder: Path, data: dict[str, Any], metrics_text: str) -> None:
+        """A run's folder, as read: its run.json and the text of its metrics.jsonl."""
+        metrics = _points(metrics_text)
         if self.bulk is False or len(metrics) > BATCH_POINTS:
             self._one_by_one(folder, data)
             return
@@ -190,6 +196,11 @@ class _Batch:
                 self.relink[run_id] = tags[PARENT_TAG]  # still the source's id: its parent came later
             if COMPLETE_TAG not in tags:
                 _finish(self.client, run_id, folder, data)
+
+
+def _points(text: str) -> list[dict[str, Any]]:
+    """metrics.jsonl's points, parsed as one JSON array (a parse per line cost more than the rest)."""
+    return list(json.loads("[" + ",".join(line for line in text.split("\n") if line.strip()) + "]"))
 
 
 def _lines(path: Path) -> Iterator[str]:

@@ -298,6 +298,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                               tags=array(KEY_VALUE), metrics=array(METRIC)), "required": ["run_name"]})},
         ("experiment_id", "runs"),
     ),  # fmt: skip
+    ("GET", f"{MY}/runs/export"): Op(
+        "Every run of an experiment with every metric point, as JSON lines (`modelyard export`)",
+        {"experiment_id": STRING}, ("experiment_id",), produces="application/x-ndjson",
+    ),  # fmt: skip
     # --- webhooks (modelyard's own API) -----------------------------------------------------------
     ("POST", f"{MY}/webhooks/create"): Op(
         "Register a webhook (the answer shows its secret, once)",

@@ -136,11 +136,13 @@ def _is_plain_metric(metric: Metric) -> bool:
     )
 
 
-def validate_metrics(metrics: Sequence[Metric]) -> None:
+def validate_metrics(metrics: Sequence[Metric], valid_keys: set[str] | None = None) -> None:
     """`validate_metric` for each metric, in order, at a fraction of the cost for a big batch: a key
-    is checked once per batch (a 1,000-metric batch usually has a handful), and plain values take a
-    fast path. The first invalid metric raises the same error `validate_metric` gives."""
-    valid_keys: set[str] = set()
+    is checked once per batch (a 1,000-metric batch usually has a handful; `valid_keys` carries the
+    keys already checked across calls, the runs of one import), and plain values take a fast path.
+    The first invalid metric raises the same error `validate_metric` gives."""
+    if valid_keys is None:
+        valid_keys = set()
     for metric in metrics:
         key = metric.key
         if type(key) is str and key in valid_keys and _is_plain_metric(metric):

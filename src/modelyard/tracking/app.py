@@ -40,13 +40,13 @@ from modelyard.tracking.errors import install_error_handlers
 from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (
     artifacts,
+    bulk_runs,
     experiments,
     logged_models,
     meta,
     metrics,
     registry,
     registry_history,
-    run_import,
     runs,
     ui_support,
     webhooks,
@@ -79,7 +79,7 @@ def api_routers() -> list[APIRouter]:
         artifacts.router,
         ui_support.router,
         webhooks.router,
-        run_import.router,
+        bulk_runs.router,
     ]
 
 

@@ -20,18 +20,23 @@ SQLite's searches load params and tags from their tables (it has no `to_json` or
 
 from __future__ import annotations
 
-#: The run's params as a JSON array, ordered by key (the entity path's order), NULL when none; for the
-#: `runs` row in scope. Strings go through to_json, which escapes as JSON requires.
-PARAMS_JSON = """(SELECT '[' || string_agg('{"key":' || to_json(p.key)::text || ',"value":'
-    || to_json(p.value)::text || '}', ',' ORDER BY p.key) || ']'
-    FROM params p WHERE p.run_uuid = runs.run_uuid)"""
-#: The same for tags (a NULL value is spelled "", as the entity does).
-TAGS_JSON = """(SELECT '[' || string_agg('{"key":' || to_json(t.key)::text || ',"value":'
-    || to_json(coalesce(t.value, ''))::text || '}', ',' ORDER BY t.key) || ']'
-    FROM tags t WHERE t.run_uuid = runs.run_uuid)"""
+#: A run's params as a JSON array, ordered by key (the entity path's order), over rows `p` with its
+#: params (key, value): what `string_agg` makes of them, NULL when there are none. Strings go through
+#: to_json, which escapes as JSON requires. The bulk import aggregates the rows it is about to insert
+#: with the same expression (`store/tracking/run_import.py`).
+PARAMS_ARRAY = """'[' || string_agg('{"key":' || to_json(p.key)::text || ',"value":'
+    || to_json(p.value)::text || '}', ',' ORDER BY p.key) || ']'"""
+#: The same for tags `t` (a NULL value is spelled "", as the entity does).
+TAGS_ARRAY = """'[' || string_agg('{"key":' || to_json(t.key)::text || ',"value":'
+    || to_json(coalesce(t.value, ''))::text || '}', ',' ORDER BY t.key) || ']'"""
+#: The params array of the `runs` row in scope, from the table.
+PARAMS_JSON = f"(SELECT {PARAMS_ARRAY}\n    FROM params p WHERE p.run_uuid = runs.run_uuid)"
+#: The same for tags.
+TAGS_JSON = f"(SELECT {TAGS_ARRAY}\n    FROM tags t WHERE t.run_uuid = runs.run_uuid)"
 
 #: A transaction that changes params or tags rows but no key or value (migration 0011 filling their
-#: experiment_id) sets this (SET LOCAL ... = on), and the triggers leave the arrays as they are.
+#: experiment_id), or that wrote the arrays itself with the rows (the bulk import), sets this (SET
+#: LOCAL ... = on), and the triggers leave the arrays as they are.
 UNCHANGED_DOCUMENTS = "modelyard.unchanged_run_docs"
 
 #: Every run's arrays from its tables (the migration that added the columns fills them with it).

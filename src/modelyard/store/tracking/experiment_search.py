@@ -9,8 +9,8 @@ and the page took four round trips (BEGIN, ids, experiments by id, tags by id, C
   arrays (in key order, one pass over its tags), compiled once, run on an autocommitted connection
   (one round trip, one snapshot; psycopg prepares it once it is repeated), its rows read by
   position in binary format (`store/sql/rows`);
-- elsewhere (SQLite, in process) the page's ids come from the same SELECT and the store loads them
-  (`sql_experiments._load_experiments`).
+- elsewhere (SQLite, in process) the page's rows come from the same SELECT and the tags from one
+  query over the page's ids.
 Either way the entities are built from plain tuples (`experiment_rows`).
 
 Paging is by offset (the page token holds it).
@@ -42,6 +42,7 @@ from modelyard.store.search.kinds import EXPERIMENTS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
 from modelyard.store.search.visibility import Visibility
+from modelyard.store.sql.dialect import in_list_param, list_param
 from modelyard.store.sql.rows import fetch_compiled
 from modelyard.store.tracking.sql_predicates import (
     EXPERIMENT_ATTRIBUTE_COLUMNS,
@@ -211,6 +212,28 @@ def page_with_tags(
         if cached:
             search.memo["page"] = sql
     return fetch_compiled(connection, sql[0], {**sql[1], **params})
+
+
+def tags_of(session: Session, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """The tags of experiments `ids`, each experiment's in key order (one query)."""
+    if not ids:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = _tags_query(postgres)
+    tags: dict[int, dict[str, str]] = {}
+    for experiment_id, key, value in session.execute(stmt, {"ids": list_param(list(ids), int, postgres)}):
+        tags.setdefault(experiment_id, {})[key] = value or ""
+    return tags
+
+
+@functools.cache
+def _tags_query(postgres: bool) -> Select[Any]:
+    tag = experiment_tags_t
+    return (
+        select(tag.c.experiment_id, tag.c.key, tag.c.value)
+        .where(in_list_param(tag.c.experiment_id, "ids", Integer, postgres))
+        .order_by(tag.c.experiment_id, tag.c.key)
+    )
 
 
 def experiment_rows(

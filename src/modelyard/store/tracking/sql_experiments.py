@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Integer, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from modelyard.entities import Experiment, ExperimentTag, LifecycleStage, PagedL
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.store.search.visibility import Visibility
-from modelyard.store.sql.dialect import in_list_param, list_param, upsert_insert
+from modelyard.store.sql.dialect import upsert_insert
 from modelyard.store.sql.schema import SqlExperiment, SqlExperimentTag, SqlRun
 from modelyard.store.tracking import artifact_locations, experiment_search
 from modelyard.store.tracking.sql_sessions import SqlSessions, now_ms
@@ -97,7 +97,8 @@ class SqlExperiments(SqlSessions):
                 lambda _search, stmt, params: session.execute(stmt, params).all(),
                 view_type, max_results, filter_string, order_by, page_token, visible, "sqlite",
             )  # fmt: skip
-            return PagedList(self._load_experiments(session, [row[0] for row in rows]), token)
+            tags = experiment_search.tags_of(session, [row[0] for row in rows])
+        return PagedList(self._experiments(rows, lambda row: tags.get(row[0], {})), token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self._write() as session:
@@ -185,17 +186,14 @@ class SqlExperiments(SqlSessions):
                 )
 
     def _load_experiments(self, session: Session, ids: list[int]) -> list[Experiment]:
-        """The experiments `ids`, in that order: two statements built once per dialect, plain columns read
-        by position (a page of 100 with their tags was ~300 ORM instances, most of the search's CPU)."""
+        """Experiments `ids` (unknown ids skipped), in that order."""
         if not ids:
             return []
-        queries = _LOADING[session.get_bind().dialect.name == "postgresql"]
-        params = {"ids": list_param(ids, int, queries.postgres)}
-        found = {row[0]: row for row in session.execute(queries.experiments, params)}
-        tags: dict[int, dict[str, str]] = {}
-        for experiment_id, key, value in session.execute(queries.tags, params):
-            tags.setdefault(experiment_id, {})[key] = value or ""
-        return self._experiments([found[i] for i in ids if i in found], lambda row: tags.get(row[0], {}))
+        columns = experiment_search.COLUMNS
+        found = {row[0]: row for row in session.execute(select(*columns).where(columns[0].in_(ids)))}
+        tags = experiment_search.tags_of(session, list(found))
+        rows = [found[i] for i in ids if i in found]
+        return self._experiments(rows, lambda row: tags.get(row[0], {}))
 
     def _experiments(
         self, rows: Sequence[experiment_search.Row], tags: Callable[[experiment_search.Row], dict[str, str]]
@@ -204,24 +202,6 @@ class SqlExperiments(SqlSessions):
         return experiment_search.experiment_rows(rows, tags, lambda row: self._location(row[2], row[0]))
 
 
-class _Loading:
-    """The statements that load a page of experiments, with an `ids` list parameter."""
-
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-        e, t = SqlExperiment, SqlExperimentTag
-        self.experiments = select(*experiment_search.COLUMNS).where(
-            in_list_param(e.experiment_id, "ids", Integer, postgres)
-        )
-        # In key order, as the search's page on PostgreSQL (`experiment_search.page_with_tags`).
-        self.tags = (
-            select(t.experiment_id, t.key, t.value)
-            .where(in_list_param(t.experiment_id, "ids", Integer, postgres))
-            .order_by(t.experiment_id, t.key)
-        )
-
-
-_LOADING = {True: _Loading(postgres=True), False: _Loading(postgres=False)}
 
 
 def _experiment_tag_map(tags: Sequence[ExperimentTag]) -> dict[str, str]:

@@ -105,9 +105,7 @@ async def log_metric(args: ArgsDep, writes: RunWritesDep) -> Response:
 @router.post("/log-batch")
 async def log_batch(args: ArgsDep, writes: RunWritesDep) -> Response:
     run_id = require_run_id(args)
-    metrics = [
-        parse_metric(item, f"metrics[{i}].") for i, item in enumerate(get_object_list(args, "metrics"))
-    ]
+    metrics = parse_metrics(get_object_list(args, "metrics"))
     params = [Param(key, value) for key, value in get_key_values(args, "params")]
     tags = [RunTag(key, value) for key, value in get_key_values(args, "tags")]
     await writes.log_batch(run_id, metrics=metrics, params=params, tags=tags)
@@ -147,24 +145,45 @@ def parse_metric(args: Args, prefix: str = "") -> Metric:
     5 ms for a full batch). Anything else (proto JSON strings, missing or wrong fields, query-string
     args) goes through the getters, which also produce the error messages.
     """
-    key, value = args.get("key"), args.get("value")
-    timestamp, step = args.get("timestamp"), args.get("step", 0)
+    plain = _plain_metric(args)
+    if plain is not None:
+        return plain
     if "model_id" in args or "dataset_name" in args or "dataset_digest" in args:
         return _linked_metric(args, prefix)
-    if (
-        type(key) is str
-        and key
-        and is_plain_double(value)
-        and type(timestamp) is int
-        and (type(step) is int or step is None)
-    ):
-        return Metric(key, float(value), timestamp, step or 0)
     return Metric(
         key=require_str(args, "key", prefix=prefix),
         value=require_float(args, "value", prefix=prefix),
         timestamp=require_int(args, "timestamp", prefix=prefix),
         step=get_int(args, "step", 0, prefix=prefix) or 0,
     )
+
+
+def parse_metrics(items: list[Args], prefix: str = "") -> list[Metric]:
+    """`parse_metric` of each item of a batch; an item's place in error messages (`metrics[3].`) is
+    spelled out only for one that is not plain (a string per metric was ~10% of a bulk import's parse)."""
+    out = []
+    for index, item in enumerate(items):
+        plain = _plain_metric(item)
+        out.append(plain if plain is not None else parse_metric(item, f"{prefix}metrics[{index}]."))
+    return out
+
+
+def _plain_metric(args: Args) -> Metric | None:
+    """The metric, when it has the shape nearly every one has; None for anything else."""
+    key, value = args.get("key"), args.get("value")
+    timestamp, step = args.get("timestamp"), args.get("step", 0)
+    if (
+        type(key) is str
+        and key
+        and is_plain_double(value)
+        and type(timestamp) is int
+        and (type(step) is int or step is None)
+        and "model_id" not in args
+        and "dataset_name" not in args
+        and "dataset_digest" not in args
+    ):
+        return Metric(key, float(value), timestamp, step or 0)
+    return None
 
 
 def _linked_metric(args: Args, prefix: str) -> Metric:

@@ -1,9 +1,12 @@
 """`POST /api/2.0/modelyard/runs/import` (what `modelyard import` sends): whole runs written in one
 transaction, read back through MLflow's API as if logged call by call (search included, which reads
-PostgreSQL's per-run params/tags JSON), all or nothing. SQLite and PostgreSQL, in-process app."""
+PostgreSQL's per-run params/tags JSON), all or nothing. `GET /api/2.0/modelyard/runs/export` (what
+`modelyard export` reads): every run of an experiment with every point, as get-run and get-history
+answer them. SQLite and PostgreSQL, in-process app."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from modelyard.tracking.app import create_app
 
 API = "/api/2.0/mlflow"
 IMPORT = "/api/2.0/modelyard/runs/import"
+EXPORT = "/api/2.0/modelyard/runs/export"
 
 
 @pytest.fixture
@@ -121,3 +125,65 @@ def test_history_bulk_reads_many_runs_in_mlflows_order(client: TestClient) -> No
     assert sorted(m["run_id"] for m in capped) == sorted(ids * 2)
     assert client.get(url, params={"run_id": [ids[0], "f" * 32], "metric_key": "loss"}).status_code == 404
     assert client.get(url, params={"run_id": [f"{i:032x}" for i in range(101)], "metric_key": "loss"}).status_code == 400
+
+
+def test_export_streams_each_run_with_every_point(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 2 runs and lines of at most 3 points here, so paging and a history split over several
+    lines are both exercised; what comes out is get-run's info, params, tags and inputs and
+    get-history's points, for every run of the experiment (deleted ones too) and no other."""
+    from modelyard.store.tracking import run_export
+
+    monkeypatch.setattr(run_export, "PAGE_RUNS", 2)
+    monkeypatch.setattr(run_export, "CHUNK_POINTS", 3)
+    experiment_id = client.post(f"{API}/experiments/create", json={"name": "exported"}).json()["experiment_id"]
+    other = client.post(f"{API}/experiments/create", json={"name": "not-exported"}).json()["experiment_id"]
+    special = [{"key": "odd", "value": v, "timestamp": 5, "step": s} for s, v in enumerate(["NaN", "Infinity", "-Infinity", 1e-7])]
+    runs = [
+        _run("a", metrics=_run("a")["metrics"] + [{"key": "acc", "value": 0.9, "timestamp": 9, "step": 0}] + special),
+        _run("b", status="FAILED", lifecycle_stage="deleted"),
+        _run("c", metrics=[], params=[], tags=[], user_id=""),
+        _run("d"),
+        _run("e"),
+    ]  # fmt: skip
+    ids = client.post(IMPORT, json={"experiment_id": experiment_id, "runs": runs}).json()["run_ids"]
+    client.post(IMPORT, json={"experiment_id": other, "runs": [_run("elsewhere")]})
+    dataset = {"name": "train", "digest": "abc123", "source_type": "local", "source": '{"uri": "/d.csv"}'}
+    logged = client.post(f"{API}/runs/log-inputs", json={"run_id": ids[3], "datasets": [{"tags": [], "dataset": dataset}]})
+    assert logged.status_code == 200, logged.text
+
+    answer = client.get(EXPORT, params={"experiment_id": experiment_id})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert lines[-1] == {"end": {"runs": 5}}
+    exported: dict[str, dict[str, Any]] = {}
+    current = None
+    for line in lines[:-1]:
+        assert len(line["metrics"]) <= 3
+        if "run" in line:
+            current = line["run"]["info"]["run_id"]
+            exported[current] = {**line["run"], "points": []}
+        assert current is not None
+        exported[current]["points"] += line["metrics"]
+    assert list(exported) == sorted(ids)  # run id order, each once
+    assert sum("run" not in line for line in lines[:-1]) >= 3  # run a's 9 points took 3 lines
+
+    for run_id in ids:
+        got = client.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+        mine = exported[run_id]
+        assert mine["info"] == got["info"]
+        assert mine["data"] == {"params": got["data"].get("params", []), "tags": got["data"].get("tags", [])}
+        assert mine["inputs"]["dataset_inputs"] == got["inputs"].get("dataset_inputs", [])
+        history = []
+        for key in sorted({m["key"] for m in got["data"].get("metrics", [])}):
+            params = {"run_id": run_id, "metric_key": key}
+            history += client.get(f"{API}/metrics/get-history", params=params).json()["metrics"]
+        def order(m: dict[str, Any]) -> tuple[Any, ...]:
+            return (m["key"], m["step"], m["timestamp"])
+        assert sorted(mine["points"], key=order) == sorted(history, key=order)
+    assert {m["value"] for m in exported[ids[0]]["points"] if m["key"] == "odd"} == {"NaN", "Infinity", "-Infinity", 1e-7}
+    assert exported[ids[1]]["info"]["lifecycle_stage"] == "deleted"
+    assert exported[ids[3]]["inputs"]["dataset_inputs"][0]["dataset"]["digest"] == "abc123"
+
+    for params, status in (({"experiment_id": "424242"}, 404), ({"experiment_id": "x"}, 404), ({}, 400)):
+        refused = client.get(EXPORT, params=params)
+        assert refused.status_code == status and refused.json()["error_code"], refused.text

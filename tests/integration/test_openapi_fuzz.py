@@ -43,7 +43,7 @@ def fuzz(base_url: str, workdir: Path, config: str = "") -> None:
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config_file), "run",
         f"{base_url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", EXAMPLES,
-        "--seed", "15", "--workers", "2", "--no-shrink", "--request-timeout", "30",
+        "--seed", "15", "--workers", "1", "--no-shrink", "--request-timeout", "30",
     ]  # fmt: skip
     # cwd: schemathesis keeps its example database and reports in the working directory.
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)

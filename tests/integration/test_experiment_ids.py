@@ -55,19 +55,29 @@ def test_every_write_path_records_the_runs_experiment(store: SqlTrackingStore) -
         runs.append(run)
     # The bulk import gives the column (and the runs' params/tags JSON) itself; the triggers skip only
     # its transaction: the plain INSERT below, on the same pooled connection, still gets its trigger.
+    # With a role that may set session_replication_role (the tests' superuser) it skips every trigger,
+    # the foreign keys' too; without, the triggers run and skip their own work.
     imported = run_import.ImportedRun(
         "imported", params=[Param("b", "2"), Param("a", 'q"1')], tags=[RunTag("Z", "z"), RunTag("a", "")],
         metrics=[Metric("m", 1.0, 5, 0), Metric("m", 2.0, 6, 1)],
     )  # fmt: skip
-    run_import.import_runs(store.engine, store.get_run(runs[0]).info.experiment_id, [imported, imported])
+    experiment_id = store.get_run(runs[0]).info.experiment_id
+    url = store.engine.url.render_as_string(hide_password=True)
+    run_import.import_runs(store.engine, experiment_id, [imported, imported])
+    assert run_import._REPLICA_ALLOWED[url] is True
+    run_import._REPLICA_ALLOWED[url] = False
+    try:
+        run_import.import_runs(store.engine, experiment_id, [imported])
+    finally:
+        del run_import._REPLICA_ALLOWED[url]
     with store.engine.begin() as conn:  # plain SQL, as another release or an operator would write
         conn.execute(
             text("INSERT INTO params (run_uuid, key, value) VALUES (:r, 'sql', 'v')"), {"r": runs[1]}
         )
-    assert _mismatches(store.engine) == {"params": (7, 0), "tags": (12, 0), "latest_metrics": (6, 0)}
+    assert _mismatches(store.engine) == {"params": (9, 0), "tags": (15, 0), "latest_metrics": (7, 0)}
     with store.engine.connect() as conn:  # each run's JSON is what the triggers compute from its rows
         stale = f"params_json IS DISTINCT FROM {run_docs.PARAMS_JSON} OR tags_json IS DISTINCT FROM {run_docs.TAGS_JSON}"
-        assert conn.execute(text(f"SELECT count(*), count(*) FILTER (WHERE {stale}) FROM runs")).one() == (4, 0)
+        assert conn.execute(text(f"SELECT count(*), count(*) FILTER (WHERE {stale}) FROM runs")).one() == (5, 0)
     assert (
         store.search_runs([store.get_run(runs[1]).info.experiment_id], "params.sql = 'v'")[0].info.run_id
         == runs[1]

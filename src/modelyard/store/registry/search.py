@@ -62,7 +62,7 @@ MODEL_VERSIONS = SearchKind(
     },
 )
 
-_MODEL_COLUMNS: Mapping[str, Any] = {
+MODEL_COLUMNS: Mapping[str, Any] = {
     "name": SqlRegisteredModel.name,
     "creation_timestamp": SqlRegisteredModel.creation_time,
     "last_updated_timestamp": SqlRegisteredModel.last_updated_time,
@@ -83,7 +83,7 @@ def registered_model_condition(node: Node | None, dialect: str) -> ColumnElement
         base = [SqlRegisteredModelTag.name == SqlRegisteredModel.name, SqlRegisteredModelTag.key == comp.key]
         return _tag_condition(comp, SqlRegisteredModelTag.value, base, dialect)
 
-    return _compile(node, _MODEL_COLUMNS, tag_exists, dialect)
+    return _compile(node, MODEL_COLUMNS, tag_exists, dialect)
 
 
 def model_version_condition(node: Node | None, dialect: str) -> ColumnElement[bool] | None:
@@ -99,7 +99,7 @@ def model_version_condition(node: Node | None, dialect: str) -> ColumnElement[bo
 
 
 def order_clauses(order: list[OrderBy], columns: str) -> list[Any]:
-    table = _MODEL_COLUMNS if columns == "models" else _VERSION_COLUMNS
+    table = MODEL_COLUMNS if columns == "models" else _VERSION_COLUMNS
     return [table[o.key].asc() if o.ascending else table[o.key].desc() for o in order]
 
 

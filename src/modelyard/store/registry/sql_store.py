@@ -24,7 +24,7 @@ from modelyard.entities import (
     RegisteredModel,
 )
 from modelyard.exceptions import ModelyardException
-from modelyard.store.registry import events, search
+from modelyard.store.registry import events, model_search, search
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
@@ -79,6 +79,9 @@ class SqlRegistryStore(RegistryStore):
         """`artifact_roots`: where a version's source may point when it names no run (see `sources`)."""
         self.engine = engine
         self._read_engine = engine.execution_options(**READ_ONLY)
+        self._postgres = engine.dialect.name == "postgresql"
+        # A single-statement read skips BEGIN/COMMIT (two round trips); shares the engine's pool.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.artifact_roots = tuple(artifact_roots)
 
     @classmethod
@@ -210,24 +213,21 @@ class SqlRegistryStore(RegistryStore):
         visible: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
         _check_page_size(max_results, SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD)
-        node = search.REGISTERED_MODELS.parse_filter(filter_string)
-        order = search.REGISTERED_MODELS.parse_order_by(order_by)
-        fingerprint = query_fingerprint("registered_models", filter_string or "", list(order_by or []))
-        offset = decode_page_token(page_token, fingerprint)
-        stmt = select(SqlRegisteredModel.name)
-        condition = search.registered_model_condition(node, self._dialect)
-        if condition is not None:
-            stmt = stmt.where(condition)
+        plan = model_search.plan_model_search(filter_string, order_by, self._dialect)
+        offset = decode_page_token(page_token, plan.fingerprint)
+        stmt = plan.rows
         if (only_visible := visibility.condition(SqlRegisteredModel.name, visible)) is not None:
             stmt = stmt.where(only_visible)
-        clauses = search.order_clauses(order, "models")
-        if not any(o.key == "name" for o in order):
-            clauses.append(SqlRegisteredModel.name.asc())
-        stmt = stmt.order_by(*clauses).offset(offset).limit(max_results + 1)
+        params = {"page_limit": max_results + 1, "page_offset": offset}
+        if self._postgres:
+            # One statement, one row per (model, latest version) (`model_search.page_rows`), autocommitted.
+            with self._autocommit.connect() as conn:
+                models = model_search.models_from_rows(model_search.page_rows(conn, plan, stmt, params))
+            page, token = next_page(models, max_results, offset, plan.fingerprint)
+            return PagedList(page, token)
         with self._read() as session:
-            names, token = next_page(list(session.scalars(stmt)), max_results, offset, fingerprint)
-            by_name = {m.name: m for m in load_models(session, names)}
-            return PagedList([by_name[n] for n in names if n in by_name], token)
+            names, token = next_page([row[0] for row in session.execute(stmt, params)], max_results, offset, plan.fingerprint)
+            return PagedList(load_models(session, names), token)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         validate_model_name(name)

@@ -134,6 +134,29 @@ def _queries(session: Session) -> _Queries:
     return _QUERIES[session.get_bind().dialect.name == "postgresql"]
 
 
+def version_from_row(row: Sequence[Any], tags: dict[str, str], aliases: list[str]) -> ModelVersion:
+    """A version from a row of `_Queries.versions`' columns, in that order."""
+    (name, number, created, updated, description, user_id, stage, source, run_id, status, status_message,
+     run_link, model_id) = row  # fmt: skip
+    return ModelVersion(
+        name=name,
+        version=str(number),
+        creation_timestamp=created,
+        last_updated_timestamp=updated,
+        description=description,
+        user_id=user_id,
+        current_stage=stage,
+        source=source,
+        run_id=run_id,
+        status=status,
+        status_message=status_message,
+        tags=tags,
+        run_link=run_link,
+        aliases=aliases,
+        model_id=model_id,
+    )
+
+
 def load_versions(
     session: Session, keys: Sequence[tuple[str, int]]
 ) -> dict[tuple[str, int], ModelVersion]:
@@ -149,26 +172,9 @@ def load_versions(
     for name, number, alias in session.execute(queries.version_aliases, params):
         aliases[(name, number)].append(alias)
     out = {}
-    for (name, number, created, updated, description, user_id, stage, source, run_id, status,
-         status_message, run_link, model_id) in rows:  # fmt: skip
-        key = (name, number)
-        out[key] = ModelVersion(
-            name=name,
-            version=str(number),
-            creation_timestamp=created,
-            last_updated_timestamp=updated,
-            description=description,
-            user_id=user_id,
-            current_stage=stage,
-            source=source,
-            run_id=run_id,
-            status=status,
-            status_message=status_message,
-            tags=tags.get(key, {}),
-            run_link=run_link,
-            aliases=aliases.get(key, []),
-            model_id=model_id,
-        )
+    for row in rows:
+        key = (row[0], row[1])
+        out[key] = version_from_row(row, tags.get(key, {}), aliases.get(key, []))
     return out
 
 

@@ -29,8 +29,9 @@ from typing import Any
 from sqlalchemy import Connection, Integer, Select, and_, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from modelyard.entities import ModelVersion, ModelVersionStage, RegisteredModel, RegisteredModelAlias
+from modelyard.entities import ModelVersionStage, RegisteredModel, RegisteredModelAlias
 from modelyard.store.registry import search
+from modelyard.store.registry.loading import version_from_row
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import query_fingerprint
 from modelyard.store.sql.registry_schema import (
@@ -72,6 +73,8 @@ VERSION_COLUMNS = (
     "run_link",
     "model_id",
 )
+#: Where a row's version tag arrays start: the model's 4 columns and 4 arrays, then VERSION_COLUMNS.
+_VERSION_TAGS = 8 + len(VERSION_COLUMNS)
 _STAGE_RANK = {stage: i for i, stage in enumerate(ModelVersionStage.ALL)}
 
 
@@ -233,9 +236,7 @@ def models_from_rows(rows: Sequence[Sequence[Any]]) -> list[RegisteredModel]:
     model: RegisteredModel | None = None
     aliases: list[tuple[str, int]] = []
     for row in rows:
-        (name, created, updated, description, tag_keys, tag_values, alias_names, alias_versions,
-         mv_name, number, mv_created, mv_updated, mv_description, user_id, stage, source, run_id,
-         status, status_message, run_link, model_id, mv_tag_keys, mv_tag_values) = row  # fmt: skip
+        name, created, updated, description, tag_keys, tag_values, alias_names, alias_versions = row[:8]
         if model is None or model.name != name:
             aliases = list(zip(alias_names, alias_versions, strict=True)) if alias_names else []
             model = RegisteredModel(
@@ -247,25 +248,14 @@ def models_from_rows(rows: Sequence[Sequence[Any]]) -> list[RegisteredModel]:
                 aliases=[RegisteredModelAlias(alias, str(v)) for alias, v in aliases],
             )
             models.append(model)
-        if mv_name is None:
+        if row[8] is None:  # no versions
             continue
+        number, version_tag_keys, version_tag_values = row[9], row[_VERSION_TAGS], row[_VERSION_TAGS + 1]
         model.latest_versions.append(
-            ModelVersion(
-                name=mv_name,
-                version=str(number),
-                creation_timestamp=mv_created,
-                last_updated_timestamp=mv_updated,
-                description=mv_description,
-                user_id=user_id,
-                current_stage=stage,
-                source=source,
-                run_id=run_id,
-                status=status,
-                status_message=status_message,
-                tags=dict(zip(mv_tag_keys, mv_tag_values, strict=True)) if mv_tag_keys else {},
-                run_link=run_link,
-                aliases=[alias for alias, v in aliases if v == number],
-                model_id=model_id,
+            version_from_row(
+                row[8:_VERSION_TAGS],
+                dict(zip(version_tag_keys, version_tag_values, strict=True)) if version_tag_keys else {},
+                [alias for alias, v in aliases if v == number],
             )
         )
     for model in models:

@@ -13,8 +13,9 @@ Revises: 0013
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from modelyard.store.migrations.concurrently import create_index_concurrently
 
 revision = "0014"
 down_revision = "0013"
@@ -38,19 +39,7 @@ def upgrade() -> None:
     with op.get_context().autocommit_block():
         bind = op.get_bind()
         for name, columns in _INDEXES:
-            _create_concurrently(bind, name, columns)
-
-
-def _create_concurrently(bind: sa.Connection, name: str, columns: str) -> None:
-    valid = bind.exec_driver_sql(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %(name)s",
-        {"name": name},
-    ).scalar()
-    if valid:
-        return
-    if valid is not None:  # left invalid by a build that was stopped
-        bind.exec_driver_sql(f"DROP INDEX CONCURRENTLY {name}")
-    bind.exec_driver_sql(f"CREATE INDEX CONCURRENTLY {name} ON runs ({columns})")
+            create_index_concurrently(bind, name, "runs", columns)
 
 
 def downgrade() -> None:

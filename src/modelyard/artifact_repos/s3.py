@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from modelyard import errors
 from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRepository,
@@ -39,7 +40,6 @@ from modelyard.artifact_repos.base import (
 )
 from modelyard.artifact_repos.paths import join, relative_to, safe_relative_path
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 #: Parts uploaded concurrently by one streamed write; bounds its memory to (this + 1) parts.
 PARTS_IN_FLIGHT = int(os.environ.get("MODELYARD_S3_PARTS_IN_FLIGHT") or 3)

@@ -13,8 +13,8 @@ from modelyard.autologging.patching import warn
 
 #: library module -> integration module (each has `autolog(**options)`).
 INTEGRATIONS = {
-    "sklearn": "modelyard.autologging.sklearn",
-    "xgboost": "modelyard.autologging.xgboost",
+    "sklearn": "modelyard.sklearn.autologging",
+    "xgboost": "modelyard.xgboost.autologging",
 }
 
 

@@ -53,7 +53,8 @@ LAYERS: list[set[str]] = [
     {"store"},  # persistence and its interfaces (REST stores in client/ implement them)
     {"client", "system_metrics", "auth", "webhooks", "lifecycle", "devstack"},  # domain over the stores
     {"models", "data", "pyfunc", "pytorch", "projects"},  # the model format and its loaders
-    {"autologging", "evaluation", "sklearn", "xgboost", "metrics", "artifacts"},  # ML integrations
+    # ML integrations (`universal_autolog`: `modelyard.autolog()`, over the flavors' own autologging)
+    {"autologging", "evaluation", "sklearn", "xgboost", "metrics", "artifacts", "universal_autolog"},
     {"runtime", "deploy", "artifact_proxy", "gateway", "endpoints", "serving"},  # services and their runtime
     {"ui", "tracking"},  # the tracking service app (it mounts the UI)
     {"cli", "cli_auth", "cli_deploy", "cli_lifecycle", "cli_models", "cli_projects", "cli_webhooks"},

@@ -117,6 +117,9 @@ CASES = (
     Case("by param, a value per run", order_by=("params.config",)),
     Case("by tag, 7 values", order_by=("tags.team DESC",), heavy=True),
     Case("by attribute", order_by=("attributes.run_name",), heavy=True),
+    Case("by attribute, descending", order_by=("attributes.run_name DESC",), heavy=True),
+    Case("by end time", order_by=("attributes.end_time DESC",), heavy=True),
+    Case("by status (no index)", order_by=("attributes.status",), heavy=True),
 )
 #: Rounds of the heavy cases (at most).
 HEAVY_ROUNDS = 3

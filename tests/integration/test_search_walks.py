@@ -1,7 +1,8 @@
 """Walks and anchors (`store/tracking/sql_walks`, `sql_anchors`; PostgreSQL): a page read from the order's index
 ranges (one per experiment and lifecycle stage, merged), or driven from a rare filter term's index
 range, is the page the search's own full SELECT gives, on every page, whatever the budgets; on SQLite
-(no walks) the same searches give the same answers."""
+(no walks) the same searches give the same answers. Pages ordered by an attribute (run name and end
+time: ranges of their own indexes on PostgreSQL) are MLflow's order, on every page."""
 
 from __future__ import annotations
 
@@ -271,3 +272,143 @@ def test_a_value_many_runs_share_is_read_in_the_default_order(
         assert any(ran[-1] != "group" for ran in walks)  # the page that crosses into v2
     finally:
         sql_search._run_search_plan.cache_clear()
+
+
+# ---- attribute orders (PostgreSQL: run name and end time read from their indexes) ------------------
+def attributed_runs() -> list[R]:
+    """Runs of three experiments, active and deleted, whose names, end times, statuses, users and
+    start times tie and are NULL."""
+    return [
+        R(
+            f"a{i:03d}",
+            exp=1 + i % 3,
+            start=None if i % 11 == 0 else 50 - i % 6,
+            stage="deleted" if i % 7 == 2 else "active",
+            name=None if i % 9 == 0 else (f"n{i % 5}" if i % 2 else f"N-{i}"),
+            end=None if i % 4 == 0 else 1000 + i % 8,
+            status=("FINISHED", "FAILED", "RUNNING", "KILLED")[i % 4],
+            user=None if i % 10 == 0 else f"u{i % 3}",
+        )
+        for i in range(90)
+    ]
+
+
+#: Each orderable attribute's field of `R`.
+ATTRIBUTE_FIELDS = {
+    "run_name": "name",
+    "end_time": "end",
+    "status": "status",
+    "user_id": "user",
+    "start_time": "start",
+}
+ATTRIBUTE_SCOPES = [
+    (["1"], ViewType.ACTIVE_ONLY),
+    (["1", "2"], ViewType.ACTIVE_ONLY),
+    (["3"], ViewType.ALL),
+    (["1", "2", "3"], ViewType.DELETED_ONLY),
+]
+
+
+def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
+    """MLflow's order of `runs` by an attribute: its values (strings bytewise), NULLs last in either
+    direction, then start time newest first (NULLs last), then run id; by sorts stable in turn."""
+    field = ATTRIBUTE_FIELDS[attribute]
+    out = sorted(runs, key=lambda r: r.id)
+    out = sorted(out, key=lambda r: (r.start is None, -(r.start or 0)))
+    if attribute == "start_time":  # then it is no tie-break: order by it alone, NULLs last
+        out = sorted(out, key=lambda r: r.id)
+    valued = sorted(
+        (r for r in out if getattr(r, field) is not None),
+        key=lambda r: getattr(r, field),
+        reverse=not ascending,
+    )
+    return [r.id for r in valued] + [r.id for r in out if getattr(r, field) is None]
+
+
+@pytest.mark.parametrize("attribute", list(ATTRIBUTE_FIELDS))
+def test_attribute_orders_page_as_mlflow_orders_them(db: Db, attribute: str) -> None:
+    """Ordered by each attribute, either way, every scope paged 1, 4 or 7 runs at a time gives MLflow's
+    order: NULLs last, ties newest first then by id (PostgreSQL reads run name and end time from
+    their indexes, their NULLs from the range after the values; SQLite sorts)."""
+    runs = attributed_runs()
+    db.runs(*runs)
+    for ascending in (True, False):
+        order_by = [f"attributes.{attribute} {'ASC' if ascending else 'DESC'}"]
+        for experiments, view in ATTRIBUTE_SCOPES:
+            stages = ViewType.stages(view) if view != ViewType.ALL else ("active", "deleted")
+            scoped = [r for r in runs if str(r.exp) in experiments and r.stage in stages]
+            expected = mlflow_order(scoped, attribute, ascending)
+            assert len(expected) >= 10
+            for size in (1, 4, 7) if experiments == ["1"] else (4,):
+                got = paged(db, "", order_by, experiments, view, size)
+                assert got == expected, (order_by, experiments, view, size)
+            assert full_select(db, "", order_by, experiments, view) == expected
+            filtered = "attributes.status != 'FAILED'"
+            assert paged(db, filtered, order_by, experiments, view, 4) == full_select(
+                db, filtered, order_by, experiments, view
+            )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "order_by",
+    [
+        ["attributes.run_name"],
+        ["attributes.run_name DESC"],
+        ["attributes.end_time"],
+        ["attributes.end_time DESC"],
+    ],
+)
+def test_attribute_orders_are_read_from_their_index(postgres_uri: str, order_by: list[str]) -> None:
+    """A page ordered by run name or end time is a range of the attribute's index read in order
+    (forward, or backwards sorting only runs of one value), never a sort of the experiment's runs: on
+    the first page, a deep page among the values, and among the NULLs after them."""
+    from sqlalchemy.dialects import postgresql
+
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        db = Db(engine)
+        db.runs(
+            *[
+                R(
+                    f"r{i:05d}",
+                    start=i % 700,
+                    name=None if i % 10 == 0 else f"run-{i * 7919 % 3000:05d}",
+                    end=None if i % 10 == 1 else 5000 + i * 7919 % 2500,
+                )
+                for i in range(3000)
+            ]
+        )
+        index = (
+            "idx_runs_experiment_stage_name" if "run_name" in order_by[0] else "idx_runs_experiment_stage_end"
+        )
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            token = None
+            for page in range(40):  # pages of 100: from the values into their NULLs
+                search = plan_run_search(["1"], "", ViewType.ACTIVE_ONLY, 100, order_by, token, "postgresql")
+                assert search is not None
+                statements = (
+                    [search.stmt]
+                    if search.numbers_first is None
+                    else [search.numbers_first, search.non_numbers]
+                )
+                for stmt in statements:
+                    sql = stmt.params(search.params).compile(
+                        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                    )
+                    plan = [row[0] for row in conn.execute(text(f"EXPLAIN {sql}"))]
+                    assert any(index in line for line in plan) and not any(
+                        "Seq Scan" in line for line in plan
+                    )
+                    if page in (0, 10):  # a range read in order (near the end, a few runs may be sorted)
+                        sorts = [line for line in plan if line.strip().startswith(("Sort  (", "->  Sort  ("))]
+                        assert not sorts and not any("Bitmap" in line for line in plan), (page, plan)
+                rows, _ = statements_run(db, search, rows=True)
+                _, token = search.paginate(rows, slice(1, None))
+                if token is None:
+                    break
+            assert page >= 29  # 3,000 runs: the last pages were among the NULLs
+    finally:
+        engine.dispose()

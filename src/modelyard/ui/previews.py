@@ -18,7 +18,7 @@ import yaml
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import INPUT_EXAMPLE_FILE, MLMODEL_FILE_NAME, Model
-from modelyard.ui.artifact_access import Head, RunArtifacts
+from modelyard.ui.artifact_access import Head, RunArtifacts, concurrently
 
 #: The only artifact types shown as images (never SVG: it can carry script).
 IMAGE_TYPES = {
@@ -173,6 +173,10 @@ def _mlmodel(preview: Preview, artifacts: RunArtifacts, text: str) -> None:
                 }
                 for p in model.signature.params.params
             ]
+    folder = posixpath.dirname(preview.path)
+    example, serving = concurrently(
+        lambda: _input_example(artifacts, folder, model), lambda: serving_example(artifacts, folder, model)
+    )
     preview.model = {
         "flavors": flavors,
         "signature": signature,
@@ -180,8 +184,8 @@ def _mlmodel(preview: Preview, artifacts: RunArtifacts, text: str) -> None:
         "model_id": model.model_id or "",
         "created": model.utc_time_created,
         "size": model.model_size_bytes,
-        "example": _input_example(artifacts, posixpath.dirname(preview.path), model),
-        "serving_example": serving_example(artifacts, posixpath.dirname(preview.path), model),
+        "example": example,
+        "serving_example": serving,
     }
 
 

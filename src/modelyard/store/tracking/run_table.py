@@ -154,9 +154,17 @@ def experiment_keys(
         oldest = session.execute(cutoff.limit(1)).scalar()
         recent = and_(in_view, runs.c.start_time >= oldest) if oldest is not None else in_view
         if engine.dialect.name == "postgresql":
-            # Three small index reads, which PostgreSQL may plan as a parallel append: starting
-            # the workers costs more than the reads.
-            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            # Nested loops over the child tables' primary keys, and nothing else: a few hundred runs'
+            # keys are a few hundred index probes (~2 ms), but with ~200 runs estimated the planner
+            # also costs a hash join over the whole params/tags/latest_metrics tables as cheap and
+            # sometimes picks it (100,000 rows each at 10,000 runs: 70-200 ms, growing with the
+            # database). Not in parallel either: starting the workers costs more than the reads.
+            session.execute(
+                text(
+                    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),"
+                    " set_config('max_parallel_workers_per_gather', '0', true)"
+                )
+            )
         parts = [
             select(literal(kind).label("kind"), table.c.key, func.max(runs.c.start_time).label("used"))
             .select_from(runs.join(table, table.c.run_uuid == runs.c.run_uuid))

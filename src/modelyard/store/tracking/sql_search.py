@@ -61,7 +61,13 @@ from modelyard.store.tracking.sql_predicates import (
     run_filter,
     runs_t,
 )
-from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter, run_sort_keys
+from modelyard.store.tracking.sql_sort_keys import (
+    SortKey,
+    after,
+    in_attribute_index,
+    page_parameter,
+    run_sort_keys,
+)
 from modelyard.store.tracking.sql_walks import (
     GROUP_CAP,
     GROUP_VALUE,
@@ -301,6 +307,8 @@ class _RunSearchPlan:
     walking: Walking | None = None
     walks: bool = False
     anchors: Anchors | None = None
+    #: The first key is an attribute with an index in its order (`sql_sort_keys.in_attribute_index`).
+    indexed_first: bool = False
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -336,7 +344,10 @@ class _RunSearchPlan:
             walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
             walks = walks and ranges <= MAX_RANGES
             anchors = find_anchors(walking)
-        return cls(fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors)
+        indexed = bool(orders) and in_attribute_index(keys[0], dialect)
+        return cls(
+            fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed
+        )
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -382,7 +393,7 @@ class _RunSearchPlan:
         if position.offset:
             return ("offset",)
         if position.after is None:
-            return ("first", self.first_metric is not None)
+            return ("first", self.first_metric is not None or self.indexed_first)
         if self.first_metric is not None:
             numbers = position.after[0] == 0
         else:  # a nullable first key (start_time in the default order): is the page among its values?
@@ -406,15 +417,25 @@ class _RunSearchPlan:
             # without one. As one test (`start_time < last OR start_time IS NULL OR start_time = last AND
             # ...`) it bounds no index range: every page read the experiment's index from its start.
             # Split, each part is a range of the experiment's index in the search's order.
+            # An indexed attribute's first page too (`sql_sort_keys.in_attribute_index`): its values
+            # ordered without NULLS LAST (none is NULL) are its index read forward or backwards, its
+            # NULLs the range after them, read forward (ordered ascending: the same order, all NULL).
             first = keys[0]
-            numbers_first = self.base.where(
-                *self.conditions,
-                first.reached(values[0]),
-                or_(first.differs(values[0]), after(keys[1:], values[1:])),
-            ).order_by(*(k.order() for k in keys))
+            among = [first.expr.is_not(None)]
+            if shape[0] == "after":
+                among = [first.reached(values[0]), or_(first.differs(values[0]), after(keys[1:], values[1:]))]
+            order, nulls = keys, keys
+            if self.indexed_first:
+                order, nulls = (replace(first, nullable=False), *keys[1:]), (replace(first, ascending=True), *keys[1:])
+            numbers_first = self.base.where(*self.conditions, *among).order_by(*(k.order() for k in order))
             non_numbers = self.base.where(*self.conditions, first.expr.is_(None)).order_by(
-                *(k.order() for k in keys)
+                *(k.order() for k in nulls)
             )
+        elif self.indexed_first and shape[0] == "after" and shape[1][0]:
+            # A page token among an indexed attribute's NULLs: the rest of them, read forward.
+            nulls = (replace(keys[0], ascending=True), *keys[1:])
+            stmt = self.base.where(*self.conditions, keys[0].expr.is_(None), after(keys[1:], values[1:]))
+            stmt = stmt.order_by(*(k.order() for k in nulls))
         elif shape[-1] is True:
             # keys[0] is the metric's rank, 0 for numbers: fixed here, so it leaves ORDER BY and the
             # keyset test, and the strict tests on the joined metric turn the outer join into a join.

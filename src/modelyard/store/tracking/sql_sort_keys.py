@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, false, or_, true
 
 from modelyard.store.search.order_by import OrderBy
+from modelyard.store.sql.schema import ATTRIBUTE_ORDER_INDEXES
 from modelyard.store.tracking.sql_predicates import (
     RUN_ATTRIBUTE_COLUMNS,
     RUN_KEYED_TABLES,
@@ -113,6 +114,16 @@ def column_key(column: Any, ascending: bool, dialect: str, nullable: bool | None
     kind = "str" if string else "int"
     collation = "C" if string and dialect == "postgresql" else None
     return SortKey(column, ascending, nullable, kind + "?" if nullable else kind, collation)
+
+
+def in_attribute_index(key: SortKey, dialect: str) -> bool:
+    """`key` is a run attribute with an index in its order (PostgreSQL: `schema.ATTRIBUTE_ORDER_INDEXES`,
+    the attribute then start_time DESC NULLS LAST and run_uuid): its non-NULL values are one range of
+    the index read forward (ascending) or backwards (descending), its NULLs (last in either direction)
+    another range, already in the tie-breaks' order."""
+    column = key.expr
+    indexed = getattr(column, "table", None) is runs_t and column.name in ATTRIBUTE_ORDER_INDEXES
+    return dialect == "postgresql" and indexed
 
 
 def after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:

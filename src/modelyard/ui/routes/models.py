@@ -255,7 +255,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
 def version_files(request: Request, version: Any) -> dict[str, Any]:
     """The version's MLmodel (flavors, signature, input example) and requirements, read as the run
     page's previews are (bounded, inert); a store that cannot be read is a note, not an error page."""
-    from modelyard.ui.artifact_access import run_artifacts
+    from modelyard.ui.artifact_access import concurrently, run_artifacts
     from modelyard.ui.previews import build_preview
 
     run_id = version.run_id or ""
@@ -264,10 +264,10 @@ def version_files(request: Request, version: Any) -> dict[str, Any]:
         return {"note": "This version has no files location."}
     try:
         artifacts = run_artifacts(request, run_id, location)
-        return {
-            "mlmodel": build_preview(artifacts, "MLmodel", image_url=""),
-            "requirements": build_preview(artifacts, "requirements.txt", image_url=""),
-            "location": location,
-        }
+        mlmodel, requirements = concurrently(
+            lambda: build_preview(artifacts, "MLmodel", image_url=""),
+            lambda: build_preview(artifacts, "requirements.txt", image_url=""),
+        )
+        return {"mlmodel": mlmodel, "requirements": requirements, "location": location}
     except ModelyardException as exc:
         return {"note": f"The version's files at {location} could not be read: {exc.message}"}

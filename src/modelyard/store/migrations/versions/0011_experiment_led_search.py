@@ -25,6 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from modelyard.store.migrations.concurrently import create_index_concurrently
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -116,7 +118,7 @@ END $$"""
         bind = op.get_bind()
         _fill_experiment_ids(bind)
         for name, table, columns in _NEW_INDEXES:
-            _create_concurrently(bind, name, table, columns)
+            create_index_concurrently(bind, name, table, columns)
         for name, _table, _columns in _OLD_INDEXES:
             bind.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         bind.exec_driver_sql("DROP STATISTICS IF EXISTS params_key_value_md5")
@@ -155,18 +157,6 @@ def _fill_experiment_ids(bind: sa.Connection) -> None:
         if until is None:
             return
         after = until
-
-
-def _create_concurrently(bind: sa.Connection, name: str, table: str, columns: str) -> None:
-    valid = bind.exec_driver_sql(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %(name)s",
-        {"name": name},
-    ).scalar()
-    if valid:
-        return
-    if valid is not None:  # left invalid by a build that was stopped
-        bind.exec_driver_sql(f"DROP INDEX CONCURRENTLY {name}")
-    bind.exec_driver_sql(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({columns})")
 
 
 def downgrade() -> None:

@@ -63,7 +63,7 @@ def _count_requests() -> None:
 def _time_logging() -> None:
     """Sum the wall time of `log_fit`: for a search, the logging alone, apart from seconds of fitting
     whose noise on a busy machine is larger than the logging itself."""
-    import modelyard.autologging.sklearn as sklearn_autolog
+    import modelyard.sklearn.autologging as sklearn_autolog
 
     original = sklearn_autolog.log_fit
 

@@ -68,7 +68,7 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "log_inputs": "modelyard.data.inputs:log_inputs",
     "log_table": "modelyard.client.tables:log_table",
     "load_table": "modelyard.client.tables:load_table",
-    "autolog": "modelyard.autologging.universal:autolog",
+    "autolog": "modelyard.universal_autolog:autolog",
     "evaluate": "modelyard.evaluation:evaluate",
     "validate_evaluation_results": "modelyard.evaluation:validate_evaluation_results",
     **{

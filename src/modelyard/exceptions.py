@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.protocol import errors
+from modelyard import errors
 
 
 class ModelyardException(Exception):

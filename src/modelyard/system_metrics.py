@@ -168,7 +168,7 @@ class SystemMetricsMonitor:
         return values
 
     def _publish(self, values: dict[str, float]) -> None:
-        from modelyard.client.client import now_ms
+        from modelyard.clock import now_ms
         from modelyard.entities import Metric
 
         timestamp = now_ms()

@@ -192,6 +192,29 @@ def test_post_training_metric_info_matches(seeded: dict[str, str], tracking_uri:
     assert "accuracy_score_X_test" in infos[1] and "Pipeline_score_X_test" in infos[1]
 
 
+def test_autologged_plots_are_mlflows_figures(
+    seeded: dict[str, str], tracking_uri: str, tmp_path: Any
+) -> None:
+    """A binary classifier's three plots, drawn in one process by both clients: the same pixels (MLflow's
+    size, normalized Blues confusion matrix, titles), whatever the PNG's compression."""
+    from PIL import Image
+
+    client = MlflowClient(tracking_uri)
+    names = ["training_confusion_matrix.png", "training_roc_curve.png", "training_precision_recall_curve.png"]
+    images: dict[str, list[Any]] = {}
+    for which in ("mlflow", "modelyard"):
+        run = _run_by_class(client, seeded[which], "sklearn.pipeline.Pipeline")
+        for name in names:
+            path = client.download_artifacts(run.info.run_id, name, str(tmp_path / which))
+            with Image.open(path) as image:
+                assert image.format == "PNG"
+                images.setdefault(name, []).append((image.size, np.asarray(image.convert("RGBA"))))
+    assert images["training_confusion_matrix.png"][1][0] == (1050, 700)
+    for name, ((size, theirs), (our_size, ours)) in images.items():
+        assert our_size == size, f"{name}: {our_size} != mlflow's {size}"
+        assert np.array_equal(ours, theirs), f"{name}: {np.mean(ours != theirs):.1%} of the pixels differ"
+
+
 def _model_ids(client: MlflowClient, experiment_id: str, flavor_tag: str) -> str:
     runs = client.search_runs([experiment_id], order_by=["attributes.start_time ASC"])
     run = next(

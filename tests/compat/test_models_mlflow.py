@@ -21,9 +21,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import modelyard.pyfunc
 import modelyard.sklearn
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
 from modelyard.models import infer_signature
-from modelyard.protocol import errors
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("allow_mlflow_unpickling")]
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
+from modelyard import errors
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import (
     Base,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.artifact_repos import get_repository, s3
+from modelyard.artifact_repos import get_repository, s3, s3_client, s3_uploads
 from modelyard.artifact_repos.s3 import S3ArtifactRepository
 from modelyard.devstack.process import free_port
 from modelyard.exceptions import ModelyardException
@@ -141,7 +141,7 @@ def test_abort_after_bytes_reached_s3_leaves_nothing(repo: S3ArtifactRepository,
         assert [u["Key"] for u in uploads] == ["root/aborted.bin"]
     else:
         # The pipe holds at most PIPE_BYTES: everything else has been sent to S3 already.
-        assert s3.PIPE_BYTES < 2 * PART
+        assert s3_uploads.PIPE_BYTES < 2 * PART
     writer.abort()
     _nothing_left(repo)
 
@@ -162,7 +162,7 @@ def test_a_streamed_put_waits_for_its_body_without_holding_it(repo: S3ArtifactRe
     finally:
         tracemalloc.stop()
     writer.commit()
-    assert peak < s3.PIPE_BYTES + 4 * 1024 * 1024
+    assert peak < s3_uploads.PIPE_BYTES + 4 * 1024 * 1024
     stored, etag = _stored(repo, "piped.bin")
     assert hashlib.sha256(stored).digest() == digest.digest() and "-" not in etag
 
@@ -171,7 +171,7 @@ def test_a_failing_put_fails_the_writer_promptly(monkeypatch: pytest.MonkeyPatch
     """S3 failing the PUT before reading its body (here: nothing listens) must surface in write/commit
     as a 503, not leave the writer blocked on a pipe that nobody reads."""
     monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setattr(s3, "_CLIENTS", {})
+    monkeypatch.setattr(s3_client, "_CLIENTS", {})
     writer = get_repository("s3://bucket/root", chunk_size=PART).open_write("x.bin", 4 * PART)
     outcome: list[BaseException] = []
 
@@ -215,8 +215,8 @@ def test_payload_signing_follows_the_setting(
     MODELYARD_S3_PAYLOAD_SIGNING=true puts the body's SHA-256 back into the signature (and, since a
     streamed body cannot be hashed before it is sent, uploads bigger than a part go multipart)."""
     monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setattr(s3, "PAYLOAD_SIGNING", signing)
-    monkeypatch.setattr(s3, "_CLIENTS", {})
+    monkeypatch.setattr(s3_client, "PAYLOAD_SIGNING", signing)
+    monkeypatch.setattr(s3_client, "_CLIENTS", {})
     repository = get_repository(f"s3://{s3_bucket}/root", chunk_size=PART)
     assert isinstance(repository, S3ArtifactRepository)
     seen: dict[str, set[str]] = {}

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from modelyard.auth import accounts, passwords, permissions, sessions, tokens
+from modelyard.auth import accounts, passwords, sessions, tokens
 from modelyard.auth.cache import SharedCounter
 from modelyard.auth.context import AuthConfig, AuthContext
 from modelyard.entities.auth import CLI, Actor
 from modelyard.exceptions import ModelyardException
 from modelyard.settings import Settings
-from modelyard.store.auth import audit
+from modelyard.store.auth import audit, permissions
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.migrate import upgrade
 

@@ -15,10 +15,10 @@ from tests.support.services import start_tracking_server
 import modelyard
 import modelyard.pyfunc
 import modelyard.sklearn
+from modelyard import errors
 from modelyard.devstack.s3 import S3Server
 from modelyard.exceptions import ModelyardException
 from modelyard.models.uri import download_model, resolve_model_uri, resolve_model_version
-from modelyard.protocol import errors
 
 pytestmark = [pytest.mark.s3]
 

@@ -14,10 +14,10 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from modelyard import errors
 from modelyard.devstack.postgres import PostgresServer
 from modelyard.devstack.process import wait_until
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.sql.engine import create_engine_for
 
 # A query that runs for seconds on SQLite: counts to 10^9 in a recursive CTE.

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text as sa_text
 
+from modelyard import errors
 from modelyard.entities import Metric, Param, RunTag, ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.sql import migrate
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.tracking.run_table import RunTotal, count_runs, experiment_keys, run_summaries

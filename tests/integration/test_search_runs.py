@@ -594,7 +594,7 @@ def test_walked_pages_are_the_searchs_pages(
     for candidates, per_row in ((3, 1), (12, 2), (2_000, 20)):
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", candidates)
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
-        sql_search._run_search_plan.cache_clear()
+        sql_search.run_search_plan.cache_clear()
         for filter_string in WALKED_FILTERS:
             expected = walked.ids(filter_string, order_by)
             assert expected, filter_string
@@ -607,7 +607,7 @@ def test_walked_pages_are_the_searchs_pages(
                     if token is None:
                         break
                 assert got == expected, (filter_string, order_by, candidates, size)
-    sql_search._run_search_plan.cache_clear()
+    sql_search.run_search_plan.cache_clear()
 
 
 def test_keyset_page_does_not_repeat_rows_when_runs_arrive(db: Db) -> None:

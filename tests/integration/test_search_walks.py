@@ -29,9 +29,9 @@ db = search_helpers.db
 @pytest.fixture(autouse=True)
 def fresh_plans() -> Iterator[None]:
     """Compiled searches (and the anchor counts they keep) are per worker: none from another test."""
-    sql_search._run_search_plan.cache_clear()
+    sql_search.run_search_plan.cache_clear()
     yield
-    sql_search._run_search_plan.cache_clear()
+    sql_search.run_search_plan.cache_clear()
 
 
 @pytest.fixture
@@ -110,13 +110,13 @@ def test_pages_of_several_experiments_and_stages_are_the_searchs_pages(
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
         monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", cap)
         monkeypatch.setattr(sql_search, "GROUP_CAP", group_cap)
-        sql_search._run_search_plan.cache_clear()
+        sql_search.run_search_plan.cache_clear()
         for experiments, view in SCOPES:
             for filter_string in filters:
                 expected = full_select(spread, filter_string, order_by, experiments, view)
                 got = paged(spread, filter_string, order_by, experiments, view, 6)
                 assert got == expected, (filter_string, order_by, experiments, view, candidates, cap)
-    sql_search._run_search_plan.cache_clear()
+    sql_search.run_search_plan.cache_clear()
 
 
 def test_every_scope_has_runs_to_page_through(spread: Db) -> None:
@@ -208,12 +208,12 @@ def test_an_anchor_below_the_cap_lets_a_walk_try_first_unless_it_is_hopeless(
     try:
         for per_row, statements in ((5, ["count", "walk", "anchored"]), (2, ["count", "anchored"])):
             monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
-            sql_search._run_search_plan.cache_clear()
+            sql_search.run_search_plan.cache_clear()
             search = plan_run_search(["1"], text_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
             assert search is not None
             assert statements_run(many, search) == (expected, statements), per_row
     finally:
-        sql_search._run_search_plan.cache_clear()
+        sql_search.run_search_plan.cache_clear()
 
 
 @pytest.mark.postgres
@@ -251,7 +251,7 @@ def test_a_value_many_runs_share_is_read_in_the_default_order(
     runs of its value in the default order (the runs index, testing the value), not the whole group;
     the next page continues within the value, and past its end the search's own statements answer."""
     monkeypatch.setattr(sql_search, "GROUP_CAP", 100)
-    sql_search._run_search_plan.cache_clear()
+    sql_search.run_search_plan.cache_clear()
     try:
         expected = full_select(many, "", ["params.p DESC"], ["1"], ViewType.ACTIVE_ONLY)
         got: list[str] = []
@@ -271,7 +271,7 @@ def test_a_value_many_runs_share_is_read_in_the_default_order(
         assert walks[0] == ["groups", "group"] and walks[1] == ["groups", "group"]  # v3, 375 runs
         assert any(ran[-1] != "group" for ran in walks)  # the page that crosses into v2
     finally:
-        sql_search._run_search_plan.cache_clear()
+        sql_search.run_search_plan.cache_clear()
 
 
 # ---- attribute orders (PostgreSQL: run name and end time read from their indexes) ------------------

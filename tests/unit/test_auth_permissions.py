@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.auth import permissions as p
 from modelyard.auth.cache import SharedCounter, TtlCache
 from modelyard.exceptions import ModelyardException
+from modelyard.store.auth import permissions as p
 
 E = p.EXPERIMENT
 

@@ -52,7 +52,7 @@ def test_disabled_autolog_and_preprocessing_steps_log_nothing(
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(
-        "modelyard.autologging.sklearn.log_fit", lambda estimator, *a: calls.append(type(estimator).__name__)
+        "modelyard.sklearn.autologging.log_fit", lambda estimator, *a: calls.append(type(estimator).__name__)
     )
     monkeypatch.setattr(
         "modelyard.client.fluent.start_run", lambda **kw: (_ for _ in ()).throw(RuntimeError("no"))
@@ -75,9 +75,9 @@ def test_a_pipeline_logs_once_not_per_step(monkeypatch: pytest.MonkeyPatch) -> N
     def fake_run(integration, cfg):  # type: ignore[no-untyped-def]
         yield "run-id"
 
-    monkeypatch.setattr("modelyard.autologging.sklearn.autolog_run", fake_run)
+    monkeypatch.setattr("modelyard.sklearn.autologging.autolog_run", fake_run)
     monkeypatch.setattr(
-        "modelyard.autologging.sklearn.log_fit", lambda estimator, *a: logged.append(type(estimator).__name__)
+        "modelyard.sklearn.autologging.log_fit", lambda estimator, *a: logged.append(type(estimator).__name__)
     )
     modelyard.sklearn.autolog()
     try:
@@ -109,11 +109,11 @@ def test_autolog_patches_what_sklearn_lists_without_importing_torch(monkeypatch:
 
     from sklearn.utils import all_estimators
 
-    from modelyard.autologging.sklearn import public_estimators
+    from modelyard.sklearn.autologging import public_estimators
 
     script = (
         "import sys\n"
-        "from modelyard.autologging.sklearn import public_estimators\n"
+        "from modelyard.sklearn.autologging import public_estimators\n"
         "print(len(public_estimators()), 'torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)

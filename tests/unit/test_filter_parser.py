@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.search import (
     EXPERIMENTS,
     RUNS,

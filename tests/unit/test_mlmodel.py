@@ -15,10 +15,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 import modelyard.models as models_pkg
 import modelyard.pyfunc as pyfunc
 import modelyard.sklearn as msk
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import Model
 from modelyard.models.uri import ModelReference, download_model, parse_models_uri, parse_runs_uri
-from modelyard.protocol import errors
 
 
 @pytest.fixture()

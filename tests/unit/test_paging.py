@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.search.paging import (
     MAX_OFFSET,
     MAX_TOKEN_CHARS,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
+from modelyard import errors
 from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
-from modelyard.tracking.parsing import (
+from modelyard.protocol.parsing import (
     QueryArgs,
     get_bool,
     get_int,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
 from modelyard.models import (
     Array,
@@ -22,7 +23,6 @@ from modelyard.models import (
     enforce_schema,
     infer_signature,
 )
-from modelyard.protocol import errors
 
 
 def test_dataframe_columns_infer_mlflow_column_specs():

@@ -1,4 +1,4 @@
-"""The webhook SSRF guard (`webhooks.targets`): which addresses a delivery may reach."""
+"""The webhook SSRF guard (`store.webhooks.targets`): which addresses a delivery may reach."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from modelyard.webhooks.targets import TargetRefused, check_url, refusal, resolve
+from modelyard.store.webhooks.targets import TargetRefused, check_url, refusal, resolve
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelyard import errors
 from modelyard.artifact_proxy.ownership import RunOwnership, store_lookup
 from modelyard.artifact_proxy.routes import create_router, error_response, server_info
 from modelyard.artifact_repos import get_repository
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.openapi import serve_openapi

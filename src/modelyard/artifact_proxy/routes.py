@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from modelyard import errors
 from modelyard.artifact_proxy.ownership import RunOwnership
 from modelyard.artifact_proxy.streaming import (
     UploadCutOff,
@@ -34,7 +35,6 @@ from modelyard.artifact_repos.base import (
 )
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.settings import Settings
 
 _log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from modelyard import errors
 from modelyard.artifact_proxy.headers import download_headers
 from modelyard.artifact_repos.base import ArtifactRepository, ArtifactStream
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.runtime.thread_send import THREAD_SEND
 
 WRITE_BATCH = 1024 * 1024

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard import errors
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 #: Size of one streamed chunk and of one multipart part (S3's minimum part size is 5 MiB).
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024

@@ -22,6 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from modelyard import errors
 from modelyard.artifact_repos.base import (
     ArtifactRepository,
     ArtifactStream,
@@ -33,7 +34,6 @@ from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.credentials import credentials_from_env
 from modelyard.exceptions import ModelyardException, RestException
 from modelyard.http_session import EnvironmentCachingSession
-from modelyard.protocol import errors
 
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
 MPU_ROUTE = "/api/2.0/mlflow-artifacts/mpu"

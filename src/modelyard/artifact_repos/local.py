@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
+from modelyard import errors
 from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRepository,
@@ -25,7 +26,6 @@ from modelyard.artifact_repos.base import (
 )
 from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 
 def local_path_from_uri(uri: str) -> str:

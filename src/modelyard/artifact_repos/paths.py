@@ -13,8 +13,8 @@ import posixpath
 import re
 from urllib.parse import unquote
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 _DRIVE = re.compile(r"^[a-zA-Z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

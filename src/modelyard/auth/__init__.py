@@ -7,5 +7,5 @@ routes ask), the domain functions `accounts`, `tokens`, `sessions`, then the HTT
 rule), `middleware` (the ASGI middleware that enforces them), `routes` (MLflow's auth REST API).
 The identity a route sees is described in `identity`. Rows live in `modelyard.store.auth`.
 
-This module imports nothing, so the stores can use `modelyard.auth.permissions` without cycles.
+This module imports nothing, so the stores can use `modelyard.store.auth.permissions` without cycles.
 """

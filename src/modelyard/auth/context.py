@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from modelyard.auth import permissions
 from modelyard.auth.cache import CHANGES, SharedCounter, TtlCache
 from modelyard.auth.identity import Identity
-from modelyard.auth.permissions import GrantProfile, Permission
 from modelyard.exceptions import ModelyardException
 from modelyard.settings import Settings
-from modelyard.store.auth import AuthStore
+from modelyard.store.auth import AuthStore, permissions
+from modelyard.store.auth.permissions import GrantProfile, Permission
 from modelyard.store.search.visibility import EVERYTHING, Visibility
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

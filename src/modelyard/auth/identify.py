@@ -29,13 +29,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from modelyard import errors
 from modelyard.auth import accounts, rate_limit, sessions, tokens
 from modelyard.auth.cache import credential_key
 from modelyard.auth.context import AuthContext
 from modelyard.auth.identity import BASIC, SESSION, SSO, TOKEN, Identity, client_address
 from modelyard.entities.auth import SYSTEM, User
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.auth.users import validate_username
 
 #: What MLflow's server answers a missing or wrong credential with.

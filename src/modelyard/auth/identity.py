@@ -16,12 +16,15 @@ Interface for routes (the API routers and the UI), stable:
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+
+from modelyard import errors
 from modelyard.entities.auth import Actor
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.search.visibility import Visibility
 
 #: The ASGI scope key holding the request's `Identity`.
@@ -109,3 +112,23 @@ def _auth(request: Any) -> Any:
 
 def _actor(request: Any, identity: Identity) -> Actor:
     return Actor(identity.username, client_address(getattr(request, "scope", request)))
+
+
+def request_user(request: Request) -> str | None:
+    """The user a request acts for: with auth on, the authenticated user (nothing the request says
+    about itself counts); with auth off, the basic-auth user name the mlflow client sends from
+    MLFLOW_TRACKING_USERNAME, else an `X-Modelyard-User` header (a label, not a proof)."""
+    identity = current_identity(request)
+    if identity is not None:
+        return identity.username
+    if getattr(request.app.state, "auth", None) is not None:
+        return None
+    authorization = request.headers.get("authorization", "")
+    if authorization[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8").partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user[:256]
+    return request.headers.get("x-modelyard-user", "")[:256] or None

@@ -23,10 +23,10 @@ from starlette.middleware import Middleware
 from modelyard.auth import accounts, passwords, rules
 from modelyard.auth.context import AuthConfig, AuthContext
 from modelyard.auth.middleware import AuthMiddleware
-from modelyard.auth.permissions import REGISTERED_MODEL
 from modelyard.auth.resolve import Lookups
 from modelyard.auth.routing import RouteTable
 from modelyard.settings import Settings
+from modelyard.store.auth.permissions import REGISTERED_MODEL
 
 log = logging.getLogger(__name__)
 

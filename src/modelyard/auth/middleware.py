@@ -28,6 +28,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard import errors
 from modelyard.auth import rules
 from modelyard.auth.context import AuthContext
 from modelyard.auth.identify import Unauthenticated, identify
@@ -36,8 +37,7 @@ from modelyard.auth.rate_limit import TooManyAttempts
 from modelyard.auth.resolve import Lookups, Need, RequestArgs, needs_of, ui_params
 from modelyard.auth.routing import RouteTable
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
-from modelyard.tracking.parsing import PARSED_BODY, json_args, read_query
+from modelyard.protocol.parsing import PARSED_BODY, json_args, read_query
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class AuthMiddleware:
         if rule.form:
             body, receive = await _read_body(receive, MAX_FORM_BYTES)
             return RequestArgs({}, ui_params(_form_pairs(body, content_type), True), path_params, ui=True), receive
-        if scope["method"] in ("GET", "HEAD") and scope["query_string"]:  # as `tracking.parsing.read_args`
+        if scope["method"] in ("GET", "HEAD") and scope["query_string"]:  # as `protocol.parsing.read_args`
             return RequestArgs(read_query(Request(scope)), {}, path_params), receive
         body, receive = await _read_body(receive, self.max_body_bytes)
         args = json_args(body, content_type or None)

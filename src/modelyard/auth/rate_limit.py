@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 
+from modelyard import errors
 from modelyard.auth.context import AuthContext
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 
 class TooManyAttempts(ModelyardException):

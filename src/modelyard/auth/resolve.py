@@ -1,7 +1,7 @@
 """From a rule's targets to the resources a request touches: (resource type, id, action) needs.
 
 Values are read the way the route reads them, so both see the same resource: API parameters through
-`tracking.parsing`'s getters over the same `Args` (query string for a GET that has one, else the JSON
+`protocol.parsing`'s getters over the same `Args` (query string for a GET that has one, else the JSON
 body), UI parameters as FastAPI and `ui/forms.py` read them (a name given twice with different values
 is refused: the route would see one and the check the other). Runs and logged models are checked by
 their experiment, artifact paths by the experiment folder they lie in; look-ups of facts that never
@@ -23,12 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.auth import rules
 from modelyard.auth.cache import ForeverCache
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL, validate_resource_type
 from modelyard.exceptions import ModelyardException
+from modelyard.protocol.parsing import Args, get_str, get_str_list
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL, validate_resource_type
 from modelyard.store.sql.engine import READ_ONLY
 from modelyard.store.sql.logged_model_schema import SqlLoggedModel
 from modelyard.store.sql.schema import SqlExperiment, SqlRun
-from modelyard.tracking.parsing import Args, get_str, get_str_list
 
 PROXIED = "mlflow-artifacts:/"
 

@@ -17,16 +17,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelyard.auth import accounts, permissions, tokens
+from modelyard import errors
+from modelyard.auth import accounts, tokens
 from modelyard.auth.context import AuthContext
 from modelyard.auth.identity import BASIC, TOKEN, Identity, client_address, current_identity
 from modelyard.entities.auth import Actor, Group, User
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
-from modelyard.store.auth import audit
-from modelyard.tracking.deps import ArgsDep
-from modelyard.tracking.parsing import Args, get_bool, get_int, get_str, require_str
-from modelyard.tracking.responses import compact, empty_response, json_response
+from modelyard.protocol.parsing import Args, ArgsDep, get_bool, get_int, get_str, require_str
+from modelyard.protocol.responses import compact, empty_response, json_response
+from modelyard.store.auth import audit, permissions
 
 users = APIRouter(prefix="/mlflow", tags=["auth"])
 v3 = APIRouter(prefix="/mlflow", tags=["auth"])

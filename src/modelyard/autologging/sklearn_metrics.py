@@ -93,14 +93,30 @@ def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) 
     return out
 
 
+#: MLflow's settings for every autologged plot, and the confusion matrix's own (figure size, dpi, fonts
+#: shrinking with the number of classes); the figures' titles are MLflow's too.
+_PLOT_RC = {"savefig.dpi": 175, "figure.autolayout": True, "font.size": 8}
+_CONFUSION_SIZE = (6.0, 4.0)
+_TITLES = {
+    "confusion_matrix": "Normalized confusion matrix",
+    "roc_curve": "ROC curve",
+    "precision_recall_curve": "Precision recall curve",
+}
+#: zlib level of the PNGs: 1 instead of 6 encodes the same pixels in about a third of the CPU, for a
+#: file ~1.3x larger (a 1050x700 confusion matrix: ~40 KB instead of ~30 KB).
+_PNG_COMPRESS_LEVEL = 1
+
+
 def classifier_plots(estimator: Any, X: Any, y: Any, folder: str, sample_weight: Any = None) -> list[str]:
-    """PNG files written to `folder`: the confusion matrix always; ROC and precision-recall curves for
-    binary problems. Empty when matplotlib is not installed."""
+    """PNG files written to `folder`, MLflow's figures: the row-normalized confusion matrix (Blues)
+    always; ROC and precision-recall curves for binary problems. Empty without matplotlib.
+
+    Drawn on an Agg canvas of their own, never through pyplot: no figure registry to add to and close,
+    and nothing shared with figures the user (or another thread) draws with pyplot meanwhile."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return []
     from sklearn import metrics
@@ -108,37 +124,51 @@ def classifier_plots(estimator: Any, X: Any, y: Any, folder: str, sample_weight:
 
     if y is None or not is_classifier(estimator):
         return []
-    plots: list[tuple[str, Callable[[], Any]]] = [
-        (
-            "confusion_matrix",
-            lambda: metrics.ConfusionMatrixDisplay.from_estimator(
-                estimator, X, y, sample_weight=sample_weight
-            ),
-        )
-    ]
-    if len(getattr(estimator, "classes_", [])) == 2:
-        plots.append(
-            (
-                "roc_curve",
-                lambda: metrics.RocCurveDisplay.from_estimator(estimator, X, y, sample_weight=sample_weight),
-            )
-        )
-        plots.append(
-            (
-                "precision_recall_curve",
-                lambda: metrics.PrecisionRecallDisplay.from_estimator(
-                    estimator, X, y, sample_weight=sample_weight
-                ),
-            )
-        )
+    classes = getattr(estimator, "classes_", None)
+    labels = len(classes) if classes is not None else len(set(y))
+
+    def confusion_matrix() -> Any:
+        rc = {"font.size": min(8.0, 50.0 / max(labels, 1)), "axes.labelsize": 8.0, "figure.dpi": 175}
+        with matplotlib.rc_context(rc):
+            figure = Figure(figsize=_CONFUSION_SIZE)
+            FigureCanvasAgg(figure)
+            return metrics.ConfusionMatrixDisplay.from_estimator(
+                estimator, X, y, sample_weight=sample_weight, normalize="true", cmap="Blues",
+                ax=figure.add_subplot(),
+            )  # fmt: skip
+
+    def curve(display: Any) -> Callable[[], Any]:
+        def draw() -> Any:
+            figure = Figure(dpi=_PLOT_RC["savefig.dpi"])  # the size in inches is the default's
+            FigureCanvasAgg(figure)
+            return display.from_estimator(estimator, X, y, sample_weight=sample_weight, ax=figure.add_subplot())
+
+        return draw
+
+    plots: list[tuple[str, Callable[[], Any]]] = [("confusion_matrix", confusion_matrix)]
+    if len(set(y)) == 2:  # MLflow's test: two distinct labels in y
+        plots.append(("roc_curve", curve(metrics.RocCurveDisplay)))
+        plots.append(("precision_recall_curve", curve(metrics.PrecisionRecallDisplay)))
     written = []
     for name, draw in plots:
         try:
-            display = draw()
+            with matplotlib.rc_context(_PLOT_RC):
+                display = draw()
+                display.ax_.set_title(_TITLES[name])
+                path = os.path.join(folder, f"{PREFIX}{name}.png")
+                _save_png(display.figure_, path)
         except Exception:  # e.g. an estimator without decision_function or predict_proba
             continue
-        path = os.path.join(folder, f"{PREFIX}{name}.png")
-        display.figure_.savefig(path)
-        plt.close(display.figure_)
         written.append(path)
     return written
+
+
+def _save_png(figure: Any, path: str) -> None:
+    """`savefig` as PNG, the tight layout computed once: `savefig` would compute it with a whole draw of
+    its own (every artist but the pixels, the images resampled) before the real one. The figure is drawn
+    at its saving dpi already, so the layout is the one `savefig` computes."""
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+        figure.set_layout_engine("none")
+    figure.savefig(path, format="png", pil_kwargs={"compress_level": _PNG_COMPRESS_LEVEL})

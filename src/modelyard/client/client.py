@@ -9,7 +9,6 @@ runs with `from modelyard import MlflowClient`. The backend is picked by the tra
 from __future__ import annotations
 
 import getpass
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from modelyard.client.async_logging import RunOperations
 from modelyard.client.batching import chunk_batch
 from modelyard.client.registry_client import RegistryClientMixin
 from modelyard.client.tracking_uri import get_tracking_store, get_tracking_uri
+from modelyard.clock import now_ms as now_ms
 from modelyard.entities import (
     Experiment,
     ExperimentTag,
@@ -34,10 +34,6 @@ from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT
 from modelyard.store.tracking.base import TrackingStore
 
 USER_TAG = "mlflow.user"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def current_user() -> str:

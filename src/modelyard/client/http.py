@@ -27,10 +27,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from modelyard import errors
 from modelyard.credentials import credentials_from_env, env_value
 from modelyard.exceptions import ModelyardException, RestException
 from modelyard.http_session import EnvironmentCachingSession
-from modelyard.protocol import errors
 from modelyard.version import __version__
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)

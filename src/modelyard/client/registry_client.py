@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelyard import errors
 from modelyard.entities import (
     LoggedModel,
     LoggedModelStatus,
@@ -21,7 +22,6 @@ from modelyard.entities import (
     RegisteredModel,
 )
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.logged_models.base import SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT, LoggedModelStore
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from modelyard import errors
 from modelyard.client import http
 from modelyard.entities import (
     Experiment,
@@ -23,7 +24,6 @@ from modelyard.entities import (
     ViewType,
 )
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
 from modelyard.store.search.visibility import Visibility
 from modelyard.store.tracking.base import TrackingStore

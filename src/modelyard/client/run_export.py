@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.tracking.base import TrackingStore
 
 PATH = "/api/2.0/modelyard/runs/export"

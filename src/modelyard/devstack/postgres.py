@@ -26,11 +26,11 @@ from pathlib import Path
 from modelyard.devstack.process import (
     LOOPBACK,
     StartupError,
-    death_signal_hook,
     log_tail,
     pid_alive,
+    spawn,
     stop_group,
-    wait_until,
+    wait_started,
 )
 
 DEFAULT_BIN_DIR = Path(os.environ.get("MODELYARD_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -144,30 +144,23 @@ class PostgresServer:
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
                 args += ["-c", setting]
         assert self.log_path is not None
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=data_dir,
-                start_new_session=True,
-                **self._identity(user),
-                preexec_fn=death_signal_hook(signal.SIGQUIT) if self.tied_to_parent else None,
-            )
+        self._proc = spawn(
+            args,
+            self.log_path,
+            death_signal=signal.SIGQUIT,
+            tied_to_parent=self.tied_to_parent,
+            cwd=data_dir,
+            **self._identity(user),
+        )
         self.pid = self._proc.pid
-        proc = self._proc
-        try:
-            wait_until(
-                self._accepts_connections,
-                timeout=timeout,
-                what=f"PostgreSQL on port {self.port}",
-                alive=lambda: proc.poll() is None,
-                log_path=self.log_path,
-            )
-        except StartupError:
-            self.stop()
-            raise
+        wait_started(
+            self._proc,
+            self._accepts_connections,
+            timeout=timeout,
+            what=f"PostgreSQL on port {self.port}",
+            log_path=self.log_path,
+            stop=self.stop,
+        )
 
     def stop(self, grace: float = 30.0) -> None:
         """Fast shutdown (SIGINT: roll back sessions, checkpoint, exit); SIGKILL after `grace`."""

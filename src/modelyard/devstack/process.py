@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -138,6 +139,42 @@ def wait_until(
             raise StartupError(f"{what} not ready after {timeout:.0f}s{log_tail(log_path)}")
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+def spawn(
+    args: list[str], log_path: Path, *, death_signal: int, tied_to_parent: bool, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start a server as its own session leader, stdout and stderr appended to `log_path`. With
+    `tied_to_parent`, the kernel sends it `death_signal` when the process that started it dies."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=death_signal_hook(death_signal) if tied_to_parent else None,
+            **popen,
+        )
+
+
+def wait_started(
+    proc: subprocess.Popen[bytes] | None,
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    log_path: Path | None,
+    stop: Callable[[], None],
+) -> None:
+    """`wait_until` the spawned server is ready; if it is not, `stop` it (its whole group) and raise."""
+    try:
+        wait_until(
+            ready, timeout=timeout, what=what, alive=lambda: proc is not None and proc.poll() is None, log_path=log_path
+        )
+    except StartupError:
+        stop()
+        raise
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from modelyard.devstack.process import (
     LOOPBACK,
-    StartupError,
-    death_signal_hook,
     http_ok,
     pid_alive,
+    spawn,
     stop_group,
-    wait_until,
+    wait_started,
 )
 
 #: Credentials moto accepts (it accepts any); exported so boto3 never looks for real ones.
@@ -48,30 +47,17 @@ class S3Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **DUMMY_AWS_ENV}
         args = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=death_signal_hook(signal.SIGTERM) if self.tied_to_parent else None,
-            )
+        self._proc = spawn(args, self.log_path, death_signal=signal.SIGTERM, tied_to_parent=self.tied_to_parent, env=env)
         self.pid = self._proc.pid
-        proc = self._proc
-        try:
-            # moto answers its own dashboard API on every port; 200 means the app is serving.
-            wait_until(
-                lambda: http_ok(f"{self.endpoint}/moto-api/data.json"),
-                timeout=timeout,
-                what=f"moto S3 on port {self.port}",
-                alive=lambda: proc.poll() is None,
-                log_path=self.log_path,
-            )
-        except StartupError:
-            self.stop()
-            raise
+        # moto answers its own dashboard API on every port; 200 means the app is serving.
+        wait_started(
+            self._proc,
+            lambda: http_ok(f"{self.endpoint}/moto-api/data.json"),
+            timeout=timeout,
+            what=f"moto S3 on port {self.port}",
+            log_path=self.log_path,
+            stop=self.stop,
+        )
 
     def stop(self, grace: float = 10.0) -> None:
         if self.pid is None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from modelyard.devstack.process import (
     LOOPBACK,
-    StartupError,
-    death_signal_hook,
     http_ok,
     log_tail,
     pid_alive,
+    spawn,
     stop_group,
+    wait_started,
     wait_until,
 )
 
@@ -137,34 +137,27 @@ class GunicornService:
             "PYTHONUNBUFFERED": "1",
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self._log_offset = log.tell()
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.cwd,
-                start_new_session=True,
-                preexec_fn=death_signal_hook(signal.SIGTERM) if self.tied_to_parent else None,
-            )
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._proc = spawn(
+            self.command(),
+            self.log_path,
+            death_signal=signal.SIGTERM,
+            tied_to_parent=self.tied_to_parent,
+            env=env,
+            cwd=self.cwd,
+        )
         self.pid = self._proc.pid
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait for the health check; on failure stop the group and raise with the log tail."""
-        proc = self._proc
-        try:
-            wait_until(
-                self.healthy,
-                timeout=timeout,
-                what=f"{self.spec.name} service ({self.spec.app}) on port {self.port}",
-                alive=lambda: proc is not None and proc.poll() is None,
-                log_path=self.log_path,
-            )
-        except StartupError:
-            self.stop()
-            raise
+        wait_started(
+            self._proc,
+            self.healthy,
+            timeout=timeout,
+            what=f"{self.spec.name} service ({self.spec.app}) on port {self.port}",
+            log_path=self.log_path,
+            stop=self.stop,
+        )
 
     def healthy(self) -> bool:
         return http_ok(self.url + self.spec.health_path)

@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from modelyard.protocol import errors
+from modelyard import errors
 from modelyard.runtime import browser_guard
 from modelyard.settings import Settings
 

@@ -15,6 +15,7 @@ is a TypeError here, as Python raises for an undeclared parameter.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,10 +127,18 @@ def split_options(kwargs: Mapping[str, Any], shared: type) -> tuple[dict[str, An
     return {k: v for k, v in kwargs.items() if k in keys}, {k: v for k, v in kwargs.items() if k not in keys}
 
 
+def add_code_to_path(model_dir: Path, code_dir: str | None) -> None:
+    """A model's `code/` folder goes first on sys.path so its modules win over same-named installed ones."""
+    if not code_dir:
+        return
+    code_path = str((model_dir / code_dir).resolve())
+    if Path(code_path).is_dir() and code_path not in sys.path:
+        sys.path.insert(0, code_path)
+
+
 def local_model(model_uri: str, dst_path: str | None, flavor_name: str) -> tuple[Path, dict[str, Any]]:
     """A model's local folder (downloaded when remote) and its flavor's block, its code on sys.path."""
     from modelyard.models.uri import download_model
-    from modelyard.pyfunc.loader import add_code_to_path
 
     local = Path(download_model(model_uri, dst_path))
     conf = Model.load(local).flavor(flavor_name)

@@ -5,12 +5,17 @@ to both: create a logged model (which owns an artifact location), link it to the
 write the MLmodel with that model_id, upload the folder to the logged model's location, mark it READY,
 then register a version from `models:/<model_id>` when asked. A failure after creation marks the
 logged model FAILED instead of leaving it PENDING forever.
+
+The run's output link (and a caller's `on_created`, e.g. autologging's log-batch, whose metrics name the
+model) go out on other threads while the folder is saved and uploaded: one sequential round trip each
+fewer. Both are done before this returns; if either fails, the logging fails (and the model is FAILED).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ def log_model(
     model_type: str | None = None,
     step: int = 0,
     run_id: str | None = None,
+    on_created: Callable[[str], None] | None = None,
 ) -> ModelInfo:
     import modelyard
     from modelyard.client import Client
@@ -56,20 +62,26 @@ def log_model(
         model_type=model_type,
     )
     try:
-        if run_id is not None:
-            client.log_outputs(run_id, [_model_output(logged.model_id, step)])
-        with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
-            local = Path(tmp) / "model"
-            model = Model(
-                artifact_path=str(logged.artifact_location),
-                run_id=run_id,
-                model_id=logged.model_id,
-                model_uuid=logged.model_id,
-            )
-            model = save(local, model)
-            get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(
-                str(local)
-            )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            linked = None
+            if run_id is not None:
+                linked = pool.submit(client.log_outputs, run_id, [_model_output(logged.model_id, step)])
+            created = pool.submit(on_created, logged.model_id) if on_created is not None else None
+            with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
+                local = Path(tmp) / "model"
+                model = Model(
+                    artifact_path=str(logged.artifact_location),
+                    run_id=run_id,
+                    model_id=logged.model_id,
+                    model_uuid=logged.model_id,
+                )
+                model = save(local, model)
+                get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(
+                    str(local)
+                )
+            for future in (linked, created):
+                if future is not None:
+                    future.result()
         client.finalize_logged_model(logged.model_id, "READY")
     except BaseException:
         try:

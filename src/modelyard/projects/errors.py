@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 
 class ExecutionException(ModelyardException):

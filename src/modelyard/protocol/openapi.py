@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the REST API: every operation's parameters, typed as in MLflow's protos.
 
-The routers read their arguments from a raw JSON body or query string (`modelyard.tracking.parsing`),
+The routers read their arguments from a raw JSON body or query string (`modelyard.protocol.parsing`),
 so FastAPI cannot describe them; this module is the one place that does. `document(routes, ...)`
 describes exactly the operations a service serves (its routes), taking each one's parameters from
 `OPERATIONS`; tests/unit/test_openapi.py checks that every route of every service has an entry here.

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.enforcement import enforce_params, enforce_schema
+from modelyard.models.flavor import add_code_to_path
 from modelyard.models.mlmodel import Model, load_input_example
 from modelyard.models.schema import Schema
 
@@ -123,12 +123,3 @@ def load_local_model(model_dir: str | Path, model_config: dict[str, Any] | None 
     module = importlib.import_module(_LOADER_ALIASES.get(loader, loader))
     impl = module._load_pyfunc(data_path, model_config) if model_config else module._load_pyfunc(data_path)
     return PyFuncModel(metadata, impl, str(path), conf.get("predict_fn") or "predict")
-
-
-def add_code_to_path(model_dir: Path, code_dir: str | None) -> None:
-    """A model's `code/` folder goes first on sys.path so its modules win over same-named installed ones."""
-    if not code_dir:
-        return
-    code_path = str((model_dir / code_dir).resolve())
-    if Path(code_path).is_dir() and code_path not in sys.path:
-        sys.path.insert(0, code_path)

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.applications import Starlette
 
-from modelyard.protocol import errors
+from modelyard import errors
 from modelyard.settings import LOOPBACK_HOSTS, Settings
 
 Scope = dict[str, Any]

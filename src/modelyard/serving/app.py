@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
 from modelyard.serving.fast_path import compile_fast_path

@@ -180,7 +180,7 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> Sklea
 
 
 def autolog(**options: Any) -> None:
-    """scikit-learn autologging (`modelyard.autologging.sklearn.autolog` has the options)."""
-    from modelyard.autologging.sklearn import autolog as enable
+    """scikit-learn autologging (`modelyard.sklearn.autologging.autolog` has the options)."""
+    from modelyard.sklearn.autologging import autolog as enable
 
     enable(**options)

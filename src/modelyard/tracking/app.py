@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.artifact_proxy.routes import split_service_info
 from modelyard.artifact_repos.locations import Locator
+from modelyard.protocol.responses import JsonResponse
 from modelyard.runtime import browser_guard, dispatch
 from modelyard.runtime.metrics import instrument
 from modelyard.runtime.openapi import serve_openapi
@@ -37,7 +38,6 @@ from modelyard.store.tracking.async_writes import AsyncRunWrites
 from modelyard.store.tracking.sql_store import SqlTrackingStore
 from modelyard.store.webhooks import outbox
 from modelyard.tracking.errors import install_error_handlers
-from modelyard.tracking.responses import JsonResponse
 from modelyard.tracking.routers import (
     artifacts,
     bulk_runs,

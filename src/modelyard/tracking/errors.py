@@ -16,10 +16,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
+from modelyard.protocol.responses import json_response
 from modelyard.store.sql.budget import query_refusal
-from modelyard.tracking.responses import json_response
 
 logger = logging.getLogger("modelyard.tracking")
 

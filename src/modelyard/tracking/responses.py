@@ -1,37 +1,7 @@
-"""The one JSON response type of the tracking API: orjson bytes, no pydantic on the way out.
+"""Moved to `modelyard.protocol.responses`: response encoding is the wire protocol, used below the routers.
 
-Bodies are built from the entities' `to_dict()` (already MLflow's proto-JSON shapes, with non-finite
-floats spelled "NaN"/"Infinity"), so serialising is a single orjson call even for large searches.
+Kept so branches written against the old path still import; new code imports the new path, and this
+shim goes once those branches are merged.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-import orjson
-from starlette.responses import Response
-
-EMPTY_BODY = b"{}"
-
-
-class JsonResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        if isinstance(content, bytes):
-            return content
-        return orjson.dumps(content)
-
-
-def json_response(content: Any, status_code: int = 200) -> JsonResponse:
-    return JsonResponse(content, status_code=status_code)
-
-
-def empty_response() -> JsonResponse:
-    """MLflow answers every write with an empty message, `{}`."""
-    return JsonResponse(EMPTY_BODY)
-
-
-def compact(payload: dict[str, Any]) -> dict[str, Any]:
-    """Drop empty lists and None, as proto3 JSON omits unset and empty fields."""
-    return {key: value for key, value in payload.items() if value is not None and value != []}
+from modelyard.protocol.responses import *  # noqa: F403

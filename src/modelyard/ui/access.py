@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from modelyard import errors
 from modelyard.auth.context import AuthContext
 from modelyard.auth.identity import Identity, client_address, current_identity
 from modelyard.entities.auth import Actor
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 AUTH_OFF = "This server runs without sign-in (MODELYARD_AUTH is off): there are no accounts to manage."
 

@@ -16,8 +16,8 @@ import secrets
 from fastapi import Request
 from starlette.responses import Response
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.ui.access import over_https
 from modelyard.ui.forms import read_form
 

@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 MAX_FORM_BYTES = 256 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from fastapi import Request
 
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.auth.summaries import ResourceGrant, grants_on
 from modelyard.ui.access import auth_context, can, signed_in
 from modelyard.ui.next_url import here

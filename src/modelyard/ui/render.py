@@ -24,9 +24,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from starlette.responses import Response
 
+from modelyard import errors
 from modelyard.auth.identity import current_identity
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.ui import csrf
 from modelyard.ui.assets import AssetTable
 

@@ -6,7 +6,7 @@ processes on one database), sends each from its own short-lived daemon thread wi
 `concurrency` at once, so a receiver that hangs holds one slot, not the queue), and records the
 outcome: delivered on a 2xx; otherwise retried after an exponential backoff until `max_attempts`,
 then failed. Redirects are not followed (a 3xx is a failed attempt). Each attempt connects only to
-an address `webhooks.targets` allows (no link-local or metadata addresses; private ones only when
+an address `store.webhooks.targets` allows (no link-local or metadata addresses; private ones only when
 allowed). It wakes when a transaction in this process queued something (`outbox.wakeup`), and polls
 every `poll_interval` seconds for work queued elsewhere and for retries that came due. About once an
 hour it prunes the finished part of the delivery log (`deliveries.prune`).
@@ -24,10 +24,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from sqlalchemy import Engine
 
-from modelyard.store.webhooks import deliveries, outbox
+from modelyard.store.webhooks import deliveries, outbox, targets
 from modelyard.store.webhooks.deliveries import Claimed
 from modelyard.version import __version__
-from modelyard.webhooks import signing, targets
+from modelyard.webhooks import signing
 
 log = logging.getLogger(__name__)
 #: Bytes of a failing receiver's answer kept in the delivery log.

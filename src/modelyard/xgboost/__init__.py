@@ -126,7 +126,7 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _Pyfu
 
 
 def autolog(**options: Any) -> None:
-    """XGBoost autologging (`modelyard.autologging.xgboost.autolog` has the options)."""
-    from modelyard.autologging.xgboost import autolog as enable
+    """XGBoost autologging (`modelyard.xgboost.autologging.autolog` has the options)."""
+    from modelyard.xgboost.autologging import autolog as enable
 
     enable(**options)

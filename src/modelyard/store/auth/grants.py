@@ -13,11 +13,11 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelyard.auth.permissions import GrantProfile, Permission, get_permission
 from modelyard.entities.auth import Actor, Group, GroupGrant, Membership, UserGrant
 from modelyard.exceptions import ModelyardException
 from modelyard.store.auth import audit
 from modelyard.store.auth.audit import now_ms
+from modelyard.store.auth.permissions import GrantProfile, Permission, get_permission
 from modelyard.store.auth.rows import AuthRows
 from modelyard.store.sql.auth_schema import SqlGroup, SqlGroupGrant, SqlGroupMember, SqlUser, SqlUserGrant
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from modelyard.auth.permissions import WILDCARD
+from modelyard.store.auth.permissions import WILDCARD
 from modelyard.store.sql.auth_schema import SqlGroup, SqlGroupGrant, SqlGroupMember, SqlUser, SqlUserGrant
 from modelyard.store.sql.engine import READ_ONLY
 

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelyard import errors
 from modelyard.entities import Metric
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.sql.dialect import execute_upsert
 from modelyard.store.sql.logged_model_schema import SqlLoggedModel, SqlLoggedModelMetric, SqlRunModelInput
 

@@ -30,8 +30,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.search.limits import SearchLimits, over_limit, search_limits
 
 Scalar = str | int | float

@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 
 #: SQLite VM instructions between two looks at the clock (~0.1 ms of work).
 _SQLITE_CHECK_EVERY = 10_000

@@ -36,8 +36,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.sql.budget import unbounded
 from modelyard.store.sql.engine import create_engine_for
 

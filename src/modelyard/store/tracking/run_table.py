@@ -4,7 +4,7 @@ experiment's runs use, the model versions registered from a page of runs, and a 
 runs named by id (parents, a selection to delete).
 
 MLflow's API has no call for these. `count_runs` reuses the run search's compiled WHERE
-(`sql_search.run_search_conditions`), so the total always agrees with the pages. `experiment_keys`
+(`sql_run_totals.run_search_conditions`), so the total always agrees with the pages. `experiment_keys`
 reads the keys of the experiment's newest runs only (`RECENT_RUNS`) through indexes: its cost is
 bounded whatever the experiment's or the database's size, where a DISTINCT over every run's params,
 metrics and tags grows with both (~50-70 ms at 10,000 runs on PostgreSQL, read on every page view).
@@ -25,7 +25,8 @@ from modelyard.entities.lifecycle import ViewType
 from modelyard.store.sql.registry_schema import SqlModelVersion
 from modelyard.store.sql.rows import fetch_compiled
 from modelyard.store.sql.schema import SqlLatestMetric, SqlParam, SqlRun, SqlTag
-from modelyard.store.tracking.sql_search import plan_each_search, run_sample, run_search_conditions
+from modelyard.store.tracking.sql_run_totals import run_sample, run_search_conditions
+from modelyard.store.tracking.sql_search import plan_each_search
 
 #: How many of an experiment's newest runs `experiment_keys` reads.
 RECENT_RUNS = 200
@@ -71,7 +72,7 @@ def count_runs(
     index for, with the view) while a page's does not. So on PostgreSQL, in a view (one experiment,
     active, deleted or all runs) of more than EXACT_VIEW_LIMIT runs as the planner estimates it (from the
     experiment's and stage's statistics, which it gets right; that estimate is the total of a search
-    without a filter), the newest SAMPLE_RUNS runs are tested as a page is (`sql_search.run_sample`),
+    without a filter), the newest SAMPLE_RUNS runs are tested as a page is (`sql_run_totals.run_sample`),
     and when SAMPLE_MATCHES or more match, the total is their share of the view: an estimate, which
     says what it is made of. (The planner's own estimate of the matches was 3-4x off for LIKE prefixes
     and ORs, and a count stopped after EXACT_TOTAL_LIMIT matches took 0.3-0.7 s where the planner

@@ -32,8 +32,6 @@ from sqlalchemy import (
     Integer,
     Select,
     false,
-    func,
-    literal,
     or_,
     select,
     text,
@@ -57,7 +55,6 @@ from modelyard.store.search.paging import (
 from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors
 from modelyard.store.tracking.sql_predicates import (
-    probing_run_filter,
     run_filter,
     runs_t,
 )
@@ -257,13 +254,13 @@ def plan_run_search(
 
     Paging is keyset: the token carries the last row's sort key and the page is `WHERE (sort key)
     after it` (offset tokens from before keyset paging are still honoured). Compiling is cached per
-    worker (`_run_search_plan`): a UI or client paging through a search, or polling it, parses the
+    worker (`run_search_plan`): a UI or client paging through a search, or polling it, parses the
     filter and builds the statements once."""
     max_results = validate_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
     view = ViewType.parse(view_type)
-    exp_ids = tuple(_experiment_ids(experiment_ids))
+    exp_ids = tuple(experiment_id_list(experiment_ids))
     try:
-        plan = _run_search_plan(
+        plan = run_search_plan(
             exp_ids, filter_string or "", view, max_results, tuple(order_by or ()), dialect
         )
     except TypeError:  # an unhashable order_by item: not cacheable, and parse_order_by rejects it
@@ -327,7 +324,7 @@ class _RunSearchPlan:
         orders = RUNS.parse_order_by(list(order_by))
         fingerprint = query_fingerprint("runs", sorted(exp_ids), filter_string, view, list(order_by))
         source, keys, first_metric = run_sort_keys(orders, dialect, exp_ids)
-        conditions = tuple(_run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
+        conditions = tuple(run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
         walking = anchors = None
@@ -492,7 +489,7 @@ class _RunSearchPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _run_search_plan(
+def run_search_plan(
     exp_ids: tuple[int, ...],
     filter_string: str,
     view: int,
@@ -504,65 +501,6 @@ def _run_search_plan(
     ~1-2 ms per page; a cached page ~0.1 ms). Bounded: at most 256 searches, each with a few token
     shapes."""
     return _RunSearchPlan.build(exp_ids, filter_string, view, max_results, order_by, dialect)
-
-
-def run_search_conditions(
-    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, dialect: str
-) -> tuple[ColumnElement[bool], ...] | None:
-    """The WHERE of a run search (experiments, lifecycle view, filter) for callers that count the whole
-    set (`run_table.count_runs`): the pages' conditions, but ORs hashed (see sql_predicates); cached per
-    worker. None when it names no experiment."""
-    view = ViewType.parse(view_type)
-    exp_ids = tuple(_experiment_ids(experiment_ids))
-    if not exp_ids:
-        return None
-    return _count_conditions(exp_ids, filter_string or "", view, dialect)
-
-
-@functools.lru_cache(maxsize=256)
-def _count_conditions(
-    exp_ids: tuple[int, ...], filter_string: str, view: int, dialect: str
-) -> tuple[ColumnElement[bool], ...]:
-    node = RUNS.parse_filter(filter_string)
-    return tuple(_run_conditions(exp_ids, node, view, dialect, for_count=True))
-
-
-@dataclass(frozen=True)
-class RunSample:
-    """For estimating how many runs a search matches without reading them all (PostgreSQL, one
-    experiment): `in_view` selects the runs in the experiment and view (the planner estimates that
-    well), `matches` (None without a filter) counts those of the newest `size` of them that match,
-    read from the runs index in order (each lifecycle stage's range, merged) and tested by the
-    filter's probes as a page's walk is (a cost the planner cannot misjudge: `size` runs at most),
-    with `params`."""
-
-    in_view: Select[Any]
-    matches: Select[Any] | None
-    size: int
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-def run_sample(
-    experiment_ids: Sequence[str | int], filter_string: str | None, view_type: int | str | None, size: int
-) -> RunSample | None:
-    """A `RunSample` of the search on PostgreSQL, or None for a search of several experiments."""
-    view = ViewType.parse(view_type)
-    exp_ids = tuple(_experiment_ids(experiment_ids))
-    if len(exp_ids) != 1:
-        return None
-    plan = _run_search_plan(exp_ids, filter_string or "", view, 1, (), "postgresql")
-    scope = _run_conditions(exp_ids, None, view, "postgresql")
-    in_view = select(literal(1)).select_from(runs_t).where(*scope)
-    walking = plan.walking
-    if walking is None or walking.node is None:
-        return RunSample(in_view, None, size)
-    _, newest = walk(replace(walking, node=None), plan.keys, size, None, False)
-    matches = (
-        select(func.count())
-        .select_from(newest)
-        .where(probing_run_filter(walking.node, walking.experiment_ids, newest))
-    )
-    return RunSample(in_view, matches, size, budget_parameters(size))
 
 
 def build_run_ids_query(
@@ -577,12 +515,12 @@ def build_run_ids_query(
     return (
         select(runs_t.c.run_uuid)
         .select_from(source)
-        .where(*_run_conditions(experiment_ids, node, view_type, dialect))
+        .where(*run_conditions(experiment_ids, node, view_type, dialect))
         .order_by(*(k.order() for k in keys))
     )
 
 
-def _run_conditions(
+def run_conditions(
     experiment_ids: Sequence[int], node: Node | None, view_type: int, dialect: str, for_count: bool = False
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_in_or_eq(runs_t.c.experiment_id, experiment_ids)]
@@ -599,7 +537,7 @@ def _in_or_eq(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     return column == values[0] if len(values) == 1 else column.in_(values)
 
 
-def _experiment_ids(experiment_ids: Sequence[str | int]) -> list[int]:
+def experiment_id_list(experiment_ids: Sequence[str | int]) -> list[int]:
     if isinstance(experiment_ids, str | int):
         experiment_ids = [experiment_ids]
     out: list[int] = []

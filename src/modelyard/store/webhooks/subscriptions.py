@@ -107,7 +107,7 @@ def validate_url(url: Any, allow_private: bool = False) -> str:
         raise ModelyardException.invalid_parameter(f"url must be an http:// or https:// URL with a host, got '{url}'.")
     if any(c.isspace() or ord(c) < 32 for c in url) or parts.fragment:
         raise ModelyardException.invalid_parameter("url must not contain whitespace, control characters or a #fragment.")
-    from modelyard.webhooks.targets import TargetRefused, check_url
+    from modelyard.store.webhooks.targets import TargetRefused, check_url
 
     try:
         check_url(url, allow_private)
@@ -166,7 +166,7 @@ def create(
 ) -> Webhook:
     """A new webhook; the answer carries its secret (generated unless given), the only time it does.
     `events` None means every kind; `allow_private`: the URL may name a private address
-    (`webhooks.targets`)."""
+    (`store.webhooks.targets`)."""
     _validate_name(name)
     validate_url(url, allow_private)
     kinds = outbox.KINDS if events is None else validate_events(events)

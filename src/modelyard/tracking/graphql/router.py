@@ -13,10 +13,10 @@ from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, graphq
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from modelyard import errors
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
+from modelyard.protocol.responses import json_response
 from modelyard.tracking.graphql.schema import build, default_field
-from modelyard.tracking.responses import json_response
 
 MAX_ROOT_FIELDS = 10
 MAX_BATCH = 20

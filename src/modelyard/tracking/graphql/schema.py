@@ -25,9 +25,9 @@ from graphql import (
 )
 
 from modelyard.auth.identity import readable, require
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ViewType
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.tracking import metric_views
 
 SDL = """

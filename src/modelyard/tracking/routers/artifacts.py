@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from modelyard import errors
 from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.artifact_proxy.streaming import download_response
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
+from modelyard.protocol.parsing import get_str, require_run_id, require_str
+from modelyard.protocol.responses import compact, json_response
 from modelyard.tracking.deps import ArgsDep, StoreDep
-from modelyard.tracking.parsing import get_str, require_run_id, require_str
-from modelyard.tracking.responses import compact, json_response
 from modelyard.tracking.routers.logged_models import LoggedModelsDep
 from modelyard.tracking.routers.registry import RegistryDep
 

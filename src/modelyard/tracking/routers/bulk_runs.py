@@ -24,11 +24,11 @@ from starlette.responses import Response, StreamingResponse
 
 from modelyard.entities import Param, RunTag
 from modelyard.entities.lifecycle import LifecycleStage
+from modelyard.protocol.parsing import Args, get_int, get_key_values, get_object_list, get_str, require_str
+from modelyard.protocol.responses import json_response
 from modelyard.store.tracking.run_export import check_experiment, export_lines
 from modelyard.store.tracking.run_import import ImportedRun, import_runs
 from modelyard.tracking.deps import ArgsDep
-from modelyard.tracking.parsing import Args, get_int, get_key_values, get_object_list, get_str, require_str
-from modelyard.tracking.responses import json_response
 from modelyard.tracking.routers.runs import parse_metrics
 
 router = APIRouter(prefix="/modelyard/runs", tags=["import"])

@@ -6,12 +6,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.auth.identity import readable, record_creator
-from modelyard.auth.permissions import EXPERIMENT
 from modelyard.entities import ExperimentTag
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_EXPERIMENTS_MAX_RESULTS, SEARCH_MAX_RESULTS_DEFAULT
-from modelyard.tracking.deps import ArgsDep, StoreDep
-from modelyard.tracking.parsing import (
+from modelyard.protocol.parsing import (
     get_key_values,
     get_page_size,
     get_str,
@@ -19,7 +17,9 @@ from modelyard.tracking.parsing import (
     get_view_type,
     require_str,
 )
-from modelyard.tracking.responses import compact, empty_response, json_response
+from modelyard.protocol.responses import compact, empty_response, json_response
+from modelyard.store.auth.permissions import EXPERIMENT
+from modelyard.tracking.deps import ArgsDep, StoreDep
 
 router = APIRouter(prefix="/mlflow/experiments", tags=["experiments"])
 

@@ -10,13 +10,7 @@ from starlette.responses import Response
 from modelyard.artifact_proxy.locations import LocationReader
 from modelyard.entities import ModelOutput
 from modelyard.exceptions import ModelyardException
-from modelyard.store.logged_models.base import (
-    SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
-    SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD,
-    LoggedModelStore,
-)
-from modelyard.tracking.deps import ArgsDep
-from modelyard.tracking.parsing import (
+from modelyard.protocol.parsing import (
     get_key_values,
     get_object_list,
     get_page_size,
@@ -26,7 +20,13 @@ from modelyard.tracking.parsing import (
     require_str,
     to_int,
 )
-from modelyard.tracking.responses import compact, empty_response, json_response
+from modelyard.protocol.responses import compact, empty_response, json_response
+from modelyard.store.logged_models.base import (
+    SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
+    SEARCH_LOGGED_MODELS_MAX_RESULTS_THRESHOLD,
+    LoggedModelStore,
+)
+from modelyard.tracking.deps import ArgsDep
 
 
 async def get_logged_model_store(request: Request) -> LoggedModelStore:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from modelyard.tracking.responses import json_response
+from modelyard.protocol.responses import json_response
 from modelyard.version import __version__
 
 router = APIRouter(tags=["meta"])

@@ -7,9 +7,9 @@ from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS
+from modelyard.protocol.parsing import get_int, get_str, require_run_id, require_str
+from modelyard.protocol.responses import compact, json_response
 from modelyard.tracking.deps import ArgsDep, StoreDep
-from modelyard.tracking.parsing import get_int, get_str, require_run_id, require_str
-from modelyard.tracking.responses import compact, json_response
 
 router = APIRouter(prefix="/mlflow/metrics", tags=["metrics"])
 

@@ -8,7 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
-from modelyard.auth.permissions import REGISTERED_MODEL
+from modelyard.protocol.parsing import (
+    Args,
+    get_bool,
+    get_key_values,
+    get_page_size,
+    get_str,
+    get_str_list,
+    require_str,
+)
+from modelyard.protocol.responses import compact, empty_response, json_response
+from modelyard.store.auth.permissions import REGISTERED_MODEL
 from modelyard.store.registry import events
 from modelyard.store.registry.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
@@ -18,16 +28,6 @@ from modelyard.store.registry.base import (
     RegistryStore,
 )
 from modelyard.tracking.deps import ArgsDep, request_user
-from modelyard.tracking.parsing import (
-    Args,
-    get_bool,
-    get_key_values,
-    get_page_size,
-    get_str,
-    get_str_list,
-    require_str,
-)
-from modelyard.tracking.responses import compact, empty_response, json_response
 
 
 async def get_registry_store(request: Request) -> RegistryStore:

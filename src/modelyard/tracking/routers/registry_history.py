@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
+from modelyard.protocol.parsing import get_int, get_page_size, get_str, require_str
+from modelyard.protocol.responses import compact, json_response
 from modelyard.store.registry import history
 from modelyard.tracking.deps import ArgsDep
-from modelyard.tracking.parsing import get_int, get_page_size, get_str, require_str
-from modelyard.tracking.responses import compact, json_response
 from modelyard.tracking.routers.registry import registry_actor
 
 router = APIRouter(prefix="/modelyard/registry", tags=["registry-history"], dependencies=[Depends(registry_actor)])

@@ -7,10 +7,7 @@ from starlette.responses import Response
 
 from modelyard.entities import Metric, Param, RunStatus, RunTag
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
-from modelyard.protocol.validation import is_plain_double
-from modelyard.tracking.deps import ArgsDep, RunWritesDep, StoreDep
-from modelyard.tracking.disconnect import until_disconnect
-from modelyard.tracking.parsing import (
+from modelyard.protocol.parsing import (
     Args,
     get_int,
     get_key_values,
@@ -24,7 +21,10 @@ from modelyard.tracking.parsing import (
     require_run_id,
     require_str,
 )
-from modelyard.tracking.responses import compact, empty_response, json_response
+from modelyard.protocol.responses import compact, empty_response, json_response
+from modelyard.protocol.validation import is_plain_double
+from modelyard.tracking.deps import ArgsDep, RunWritesDep, StoreDep
+from modelyard.tracking.disconnect import until_disconnect
 
 router = APIRouter(prefix="/mlflow/runs", tags=["runs"])
 

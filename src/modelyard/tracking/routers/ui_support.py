@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import GET_METRIC_HISTORY_MAX_RESULTS
+from modelyard.protocol.parsing import get_int, get_str, get_str_list
+from modelyard.protocol.responses import compact, json_response
 from modelyard.store.tracking import metric_views
 from modelyard.tracking.deps import ArgsDep, StoreDep
-from modelyard.tracking.parsing import get_int, get_str, get_str_list
-from modelyard.tracking.responses import compact, json_response
 from modelyard.tracking.routers.artifacts import ReaderDep
 
 #: Under every API prefix.

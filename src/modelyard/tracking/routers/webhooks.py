@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Engine
 from starlette.responses import Response
 
+from modelyard.protocol.parsing import Args, get_bool, get_page_size, get_str, get_str_list, require_str
+from modelyard.protocol.responses import compact, empty_response, json_response
 from modelyard.store.webhooks import deliveries, subscriptions
 from modelyard.tracking.deps import ArgsDep
-from modelyard.tracking.parsing import Args, get_bool, get_page_size, get_str, get_str_list, require_str
-from modelyard.tracking.responses import compact, empty_response, json_response
 
 router = APIRouter(prefix="/modelyard/webhooks", tags=["webhooks"])
 

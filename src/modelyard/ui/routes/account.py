@@ -15,11 +15,11 @@ import time
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard import errors
 from modelyard.auth import accounts, passwords, rate_limit, tokens
 from modelyard.auth.identity import client_address
 from modelyard.entities.auth import Token
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.ui import csrf
 from modelyard.ui.access import actor, signed_in
 from modelyard.ui.forms import FormFields, field

@@ -17,9 +17,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from modelyard import errors
 from modelyard.auth import accounts
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
 from modelyard.store.auth import audit
 from modelyard.store.auth.summaries import memberships
 from modelyard.ui import csrf

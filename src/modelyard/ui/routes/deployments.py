@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.auth.identity import readable
-from modelyard.auth.permissions import REGISTERED_MODEL
 from modelyard.deploy import inventory, service_deploys
 from modelyard.exceptions import ModelyardException
+from modelyard.store.auth.permissions import REGISTERED_MODEL
 from modelyard.store.registry import events, history
 from modelyard.ui.render import UiRoute, page
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.auth.identity import readable, record_creator
-from modelyard.auth.permissions import EXPERIMENT
 from modelyard.entities.lifecycle import ViewType
+from modelyard.store.auth.permissions import EXPERIMENT
 from modelyard.store.tracking.base import TrackingStore
 from modelyard.store.tracking.summaries import experiment_activity
 from modelyard.ui import csrf

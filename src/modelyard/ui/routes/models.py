@@ -14,15 +14,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelyard.auth.identity import readable, record_creator, record_delete, record_rename
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
+from modelyard.auth.identity import readable, record_creator, record_delete, record_rename, request_user
 from modelyard.client import registry_history
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.registry import events, history
 from modelyard.store.registry.base import RegistryStore
 from modelyard.store.registry.summaries import versions_of
-from modelyard.tracking.deps import request_user
 from modelyard.ui import csrf
 from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field

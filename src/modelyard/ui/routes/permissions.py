@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from modelyard.auth import permissions
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL, RESOURCE_TYPES
+from modelyard import errors
 from modelyard.entities.auth import GroupGrant
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import errors
+from modelyard.store.auth import permissions
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL, RESOURCE_TYPES
 from modelyard.store.auth.summaries import GROUP, USER
 from modelyard.ui import csrf
 from modelyard.ui.access import actor, admin, signed_in

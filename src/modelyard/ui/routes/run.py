@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.auth.identity import readable
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import Run, RunTag, ViewType
 from modelyard.exceptions import ModelyardException
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.ui import csrf
 from modelyard.ui.access import can
 from modelyard.ui.forms import FormFields, field

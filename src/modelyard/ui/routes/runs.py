@@ -25,10 +25,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from modelyard.auth.identity import readable
-from modelyard.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.entities import ViewType
 from modelyard.entities.run import Run
 from modelyard.exceptions import ModelyardException
+from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.tracking.run_table import (
     RunKeys,
     RunTotal,

@@ -266,8 +266,17 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
             )
         if search:
             log.metrics.update(sklearn_tuning.search_metrics(estimator))
+        flushed = []
+
+        def flush(model_id: str | None) -> None:
+            """The log-batch: while the model's files upload once the model has its id (its metrics
+            name it), else after the model's logging."""
+            log.model_id = model_id
+            flushed.append(model_id)
+            safely(INTEGRATION, silent, log.flush, run_id)
+
         if config.log_models:
-            info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params)
+            info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params, flush)
             log.model_id = getattr(info, "model_id", None)
             if search and hasattr(estimator, "best_estimator_"):
                 safely(
@@ -280,7 +289,8 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
                     "best_estimator",
                     None,
                 )
-        safely(INTEGRATION, silent, log.flush, run_id)
+        if not flushed:
+            flush(log.model_id)
     if search and config.max_tuning_runs != 0 and hasattr(estimator, "cv_results_"):
         safely(INTEGRATION, silent, sklearn_tuning.log_children, estimator, run_id, config, dataset_entry)
     if config.log_post_training_metrics:
@@ -303,26 +313,41 @@ def _head(X: Any) -> Any:
 
 
 def _log_model(
-    estimator: Any, X: Any, config: AutologConfig, name: str, params: dict[str, str] | None
+    estimator: Any,
+    X: Any,
+    config: AutologConfig,
+    name: str,
+    params: dict[str, str] | None,
+    on_created: Callable[[str], None] | None = None,
 ) -> Any:
+    """`modelyard.sklearn.log_model`'s publishing, with `on_created` called (on another thread) once the
+    logged model has its id, while its files are saved and uploaded."""
     from modelyard import sklearn as flavor
-    from modelyard.models import model_dir
+    from modelyard.models import model_dir, publish
 
     example = _head(X) if X is not None else None
     signature = None
     if config.log_model_signatures and example is not None and callable(getattr(estimator, "predict", None)):
         with SESSION:  # scoring the example is not a prediction to remember
             signature = model_dir.resolve_signature(None, example, estimator.predict)
-    return flavor.log_model(
-        estimator,
+    serialization_format = config.extra.get("serialization_format", flavor.SERIALIZATION_FORMAT_CLOUDPICKLE)
+
+    def save(path: Any, model: Any) -> Any:
+        return flavor.save_model(
+            estimator,
+            path,
+            serialization_format=serialization_format,
+            mlflow_model=model,
+            signature=signature,
+            input_example=example if config.log_input_examples else None,
+        )
+
+    return publish.log_model(
+        save,
         name=name,
-        serialization_format=config.extra.get(
-            "serialization_format", flavor.SERIALIZATION_FORMAT_CLOUDPICKLE
-        ),
-        signature=signature,
-        input_example=example if config.log_input_examples else None,
         registered_model_name=config.registered_model_name if name == "model" else None,
         params=params,
+        on_created=on_created,
     )
 
 

@@ -2,20 +2,34 @@
 
 The shared options go to each integration; a library that is not installed is skipped silently, and
 one whose integration fails to start is reported as a warning, never an error, as in MLflow.
+It sits above the flavors (each integration lives in its flavor's package), and imports an integration
+only when its library is installed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from modelyard.autologging.patching import warn
 
-#: library module -> integration module (each has `autolog(**options)`).
-INTEGRATIONS = {
-    "sklearn": "modelyard.autologging.sklearn",
-    "xgboost": "modelyard.autologging.xgboost",
-}
+
+def _sklearn() -> ModuleType:
+    from modelyard.sklearn import autologging
+
+    return autologging
+
+
+def _xgboost() -> ModuleType:
+    from modelyard.xgboost import autologging
+
+    return autologging
+
+
+#: library module -> its integration module, imported on use (each has `autolog(**options)`).
+INTEGRATIONS: dict[str, Callable[[], ModuleType]] = {"sklearn": _sklearn, "xgboost": _xgboost}
 
 
 def autolog(
@@ -41,10 +55,10 @@ def autolog(
         "silent": silent,
         "extra_tags": extra_tags,
     }
-    for library, module_name in INTEGRATIONS.items():
+    for library, integration in INTEGRATIONS.items():
         if importlib.util.find_spec(library) is None:
             continue
         try:
-            importlib.import_module(module_name).autolog(**options)
+            integration().autolog(**options)
         except Exception as error:
             warn(library, error, silent)

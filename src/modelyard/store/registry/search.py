@@ -98,9 +98,9 @@ def model_version_condition(node: Node | None, dialect: str) -> ColumnElement[bo
     return _compile(node, _VERSION_COLUMNS, tag_exists, dialect)
 
 
-def order_clauses(order: list[OrderBy], columns: str) -> list[Any]:
-    table = MODEL_COLUMNS if columns == "models" else _VERSION_COLUMNS
-    return [table[o.key].asc() if o.ascending else table[o.key].desc() for o in order]
+def version_order_clauses(order: list[OrderBy]) -> list[Any]:
+    """A model-version search's ORDER BY (a registered-model page orders in `model_search`)."""
+    return [_VERSION_COLUMNS[o.key].asc() if o.ascending else _VERSION_COLUMNS[o.key].desc() for o in order]
 
 
 def _tag_condition(comp: Comparison, value_column: Any, base: list[Any], dialect: str) -> ColumnElement[bool]:
@@ -142,6 +142,6 @@ __all__ = [
     "MODEL_VERSIONS",
     "REGISTERED_MODELS",
     "model_version_condition",
-    "order_clauses",
+    "version_order_clauses",
     "registered_model_condition",
 ]

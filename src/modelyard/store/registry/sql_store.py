@@ -283,7 +283,7 @@ class SqlRegistryStore(SqlRegisteredModels, RegistryStore):
             stmt = stmt.where(condition)
         if (only_visible := visibility.condition(SqlModelVersion.name, visible)) is not None:
             stmt = stmt.where(only_visible)
-        clauses = search.order_clauses(order, "versions")
+        clauses = search.version_order_clauses(order)
         keys_ordered = {o.key for o in order}
         if "name" not in keys_ordered:
             clauses.append(SqlModelVersion.name.asc())

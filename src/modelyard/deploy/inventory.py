@@ -226,15 +226,23 @@ def invoke(runtime: Any, endpoint: str, variant: str, body: bytes, content_type:
 def serving(client: Any, candidates: dict[str, dict[str, tuple[str, str]]], name: str, version: str) -> list[tuple[str, str]]:
     """(endpoint, variant) pairs that serve model `name` version `version` now, among `candidates`
     (endpoint -> its variants' versions, from the history); an endpoint gone or not InService is left out."""
-    out = []
-    for endpoint, versions in list(candidates.items())[:MAX_ENDPOINTS]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def described(item: tuple[str, dict[str, tuple[str, str]]]) -> EndpointStatus | None:
         try:
-            status = describe(client, endpoint, versions)
+            return describe(client, *item)
         except SageMakerUnavailable:
             raise
         except ModelyardException:
-            continue  # deleted since
-        if status.status == "InService":
+            return None  # deleted since
+
+    chosen = list(candidates.items())[:MAX_ENDPOINTS]
+    # Each description is two calls in a row; the endpoints' are independent, so they wait together.
+    with ThreadPoolExecutor(max(1, min(8, len(chosen)))) as pool:
+        statuses = list(pool.map(described, chosen))
+    out = []
+    for (endpoint, _), status in zip(chosen, statuses, strict=True):
+        if status is not None and status.status == "InService":
             out += [(endpoint, v.name) for v in status.variants if v.model_version == (name, str(version))]
     return out
 

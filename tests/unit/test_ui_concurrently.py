@@ -1,13 +1,14 @@
-"""`ui.artifact_access.concurrently`: the version page's independent file reads wait together."""
+"""`ui.concurrency.concurrently`: the version page's independent file reads wait together."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 
 import pytest
 
-from modelyard.ui.artifact_access import concurrently
+from modelyard.ui.concurrency import concurrently
 
 
 def test_results_come_back_in_call_order() -> None:
@@ -36,3 +37,19 @@ def test_an_exception_is_raised_after_every_call_finished() -> None:
     assert finished == ["slow"]
     with pytest.raises(KeyError):
         concurrently(slow, failing)
+
+
+def test_calls_see_the_callers_context() -> None:
+    # The request's query budget lives in a context variable: a read on the pool must obey it too.
+    budget: contextvars.ContextVar[str] = contextvars.ContextVar("budget", default="none")
+    budget.set("this request's")
+    assert concurrently(budget.get, budget.get) == ["this request's", "this request's"]
+
+
+def test_a_call_on_the_pool_runs_its_own_calls_in_turn() -> None:
+    # A pool thread waiting on the pool's queue could wait forever; nested calls run inline instead.
+    def name() -> str:
+        return threading.current_thread().name
+
+    _, inner = concurrently(lambda: [], lambda: concurrently(name, name))
+    assert inner[0].startswith("ui-reads") and inner[0] == inner[1]

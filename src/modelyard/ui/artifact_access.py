@@ -11,10 +11,8 @@ through the artifacts service; concrete locations' files through the UI's file r
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
 
@@ -27,27 +25,6 @@ ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
 #: The most a preview reads of one file.
 PREVIEW_MAX_BYTES = 1024 * 1024
 
-T = TypeVar("T")
-#: Reads of a page's small files that do not depend on each other (a version's MLmodel and
-#: requirements; a model's input examples) wait for the store together: against S3 each costs a round
-#: trip of 5-30 ms, and the version page did four in a row.
-_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ui-reads")
-
-
-def concurrently(*calls: Callable[[], T]) -> list[T]:
-    """The calls' results in order; the first runs on this thread, the others on the read pool (an
-    exception is raised as the call itself would, after every call has finished)."""
-    pending = [_READS.submit(call) for call in calls[1:]]
-    try:
-        first = calls[0]()
-    finally:
-        rest = [future.exception() or future for future in pending]  # wait for all
-    results: list[T] = [first]
-    for outcome in rest:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        results.append(outcome.result())
-    return results
 
 
 @dataclass(frozen=True)

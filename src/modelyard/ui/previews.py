@@ -18,7 +18,8 @@ import yaml
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import INPUT_EXAMPLE_FILE, MLMODEL_FILE_NAME, Model
-from modelyard.ui.artifact_access import Head, RunArtifacts, concurrently
+from modelyard.ui.artifact_access import Head, RunArtifacts
+from modelyard.ui.concurrency import concurrently
 
 #: The only artifact types shown as images (never SVG: it can carry script).
 IMAGE_TYPES = {

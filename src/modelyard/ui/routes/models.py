@@ -255,7 +255,8 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
 def version_files(request: Request, version: Any) -> dict[str, Any]:
     """The version's MLmodel (flavors, signature, input example) and requirements, read as the run
     page's previews are (bounded, inert); a store that cannot be read is a note, not an error page."""
-    from modelyard.ui.artifact_access import concurrently, run_artifacts
+    from modelyard.ui.artifact_access import run_artifacts
+    from modelyard.ui.concurrency import concurrently
     from modelyard.ui.previews import build_preview
 
     run_id = version.run_id or ""

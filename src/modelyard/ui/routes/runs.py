@@ -38,6 +38,7 @@ from modelyard.store.tracking.run_table import (
     run_summaries,
 )
 from modelyard.ui import csrf, runs_csv
+from modelyard.ui.concurrency import concurrently
 from modelyard.ui.forms import read_form_pairs
 from modelyard.ui.grants_section import permissions_section
 from modelyard.ui.render import UiRoute, bad_request, page
@@ -69,19 +70,28 @@ def runs_page(request: Request, experiment_id: str) -> Response:
     store = tracking_store(request)
     experiment = store.get_experiment(experiment_id)
     query, problems = RunsQuery.from_params(experiment.experiment_id, request.query_params)
-    keys = experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
+
+    def keys_of() -> RunKeys:
+        return experiment_keys(store.engine, experiment.experiment_id, query.view_type)  # type: ignore[attr-defined]
+
     rows: list[Row] = []
     models: dict[str, list[ModelLink]] = {}
     total: RunTotal | None = None
     next_url = None
-    if not problems:
-        try:
-            found = search_page(store, query, query.size, query.page_token or None)
-            total = count_runs(store.engine, [experiment.experiment_id], query.filter, query.view_type)  # type: ignore[attr-defined]
+    if problems:
+        keys = keys_of()
+    else:
+        try:  # the page's rows, its total and the key list are independent reads
+            keys, found, total = concurrently(
+                keys_of,
+                lambda: search_page(store, query, query.size, query.page_token or None),
+                lambda: count_runs(store.engine, [experiment.experiment_id], query.filter, query.view_type),  # type: ignore[attr-defined]
+            )
         except ModelyardException as exc:
             if exc.http_status >= 500:
                 raise
             problems.append(exc.message)
+            keys = keys_of()
         else:
             rows = nest(list(found))
             fold(rows, query.fold)

@@ -164,6 +164,13 @@ _CLIENT_ENV = (
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_RUN_ID",
     "MODELYARD_TRACKING_URI",
+    # Credentials: a token one test's server issued is a 401 at the next test's server.
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MODELYARD_TRACKING_TOKEN",
+    "MODELYARD_TRACKING_USERNAME",
+    "MODELYARD_TRACKING_PASSWORD",
 )
 
 

@@ -25,15 +25,23 @@ def main(argv: list[str]) -> int:
     run_id, tracking_uri, work_dir, command, grace = argv
     grace_seconds = float(grace)
     shell = shutil.which("bash") or "/bin/sh"
-    child = subprocess.Popen([shell, "-c", command], cwd=work_dir, start_new_session=True)
     cancelled = threading.Event()
+    started: list[subprocess.Popen[bytes]] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         cancelled.set()
-        _signal_group(child.pid, signal.SIGTERM)
+        if started:
+            _signal_group(started[0].pid, signal.SIGTERM)
 
+    # The handlers come first: a cancel that arrived between starting the command and installing them
+    # killed this process by the default action and left the command running (with the launcher's
+    # pipes open: `modelyard run` then seemed to hang on Ctrl-C).
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    child = subprocess.Popen([shell, "-c", command], cwd=work_dir, start_new_session=True)
+    started.append(child)
+    if cancelled.is_set():  # cancelled while it was starting
+        _signal_group(child.pid, signal.SIGTERM)
     while True:
         try:
             code = child.wait(timeout=grace_seconds if cancelled.is_set() else None)

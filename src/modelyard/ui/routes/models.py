@@ -173,6 +173,17 @@ def set_tag(request: Request, form: FormFields) -> Response:
     return _back_to_model(name)
 
 
+@router.get("/model/version-actions")
+def version_action(request: Request, name: str = "", version: str = "", kind: str = "") -> Response:
+    """One version's stage or alias form: the model page fetches it when the row's action opens
+    (htmx); without JavaScript the row's link opens it as a page."""
+    if not name or not version or kind not in ("stage", "alias"):
+        raise bad_request("Which form? It needs ?name=&version=&kind=stage|alias.")
+    found = registry_store(request).get_model_version(name, version)
+    template = "_version_action.html" if request.headers.get("hx-request") else "version_action.html"
+    return page(request, template, section="models", version=found, kind=kind, stages=STAGES)
+
+
 @router.post("/model/alias", dependencies=Actions)
 def set_alias(request: Request, form: FormFields) -> Response:
     name, alias = field(form, "name"), field(form, "alias")

@@ -315,6 +315,9 @@ def test_ctrl_c_stops_the_command_and_marks_the_run_killed(
         [sys.executable, "-m", "modelyard.cli", "run", str(project), "-P", f"pidfile={pidfile}",
          "--env-manager", "local", "--experiment-name", "killed"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C reaches a terminal's foreground command with SIGINT at its default action; a test run
+        # started in the background (`make test &`, CI scripts) hands its children SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120

@@ -26,7 +26,7 @@ transaction holds FOR KEY SHARE, which is all those checks would have found, and
 experiment ids are written as above. Otherwise the triggers run as for every writer. (The triggers
 these tables have are pinned by tests/integration/test_migrations.py: one added there must be
 written here too.)
-SQLite takes one executemany per table.
+SQLite takes one executemany of tuples per table.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from modelyard.entities.lifecycle import LifecycleStage
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import limits, validation
 from modelyard.store.sql import experiment_ids, run_docs
-from modelyard.store.sql.dialect import execute_upsert, pg_array_literal
+from modelyard.store.sql.dialect import pg_array_literal
 from modelyard.store.sql.schema import (
     SqlExperiment,
     SqlInput,
@@ -161,34 +161,30 @@ def import_runs(engine: Engine, experiment_id: str, runs: Sequence[ImportedRun])
 
 
 class _Rows:
-    """Every row the batch writes, column by column per table (the shape both writers bind)."""
+    """Every row the batch writes, as tuples per table (SQLite binds them as they are; PostgreSQL's
+    statement binds `columns` of them). Tuples appended whole and transposed once by `zip` cost a
+    third of appending each value to its column (~20% of the request's Python)."""
 
     def __init__(self, runs: Sequence[ImportedRun], root: str) -> None:
         now = int(time.time() * 1000)
         self.ids = [uuid.uuid4().hex for _ in runs]
-        self.tables: dict[Any, dict[str, list[Any]]] = {t: {c: [] for c in names} for t, names in _COLUMNS.items()}
+        self.rows: dict[Any, list[tuple[Any, ...]]] = {table: [] for table in _COLUMNS}
+        run_rows, params, tags, inputs = (self.rows[t] for t in (SqlRun, SqlParam, SqlTag, SqlInput))
         for run_id, run in zip(self.ids, runs, strict=True):
             deleted = run.lifecycle_stage == LifecycleStage.DELETED
             name = run.run_name or generate_run_name()
-            row = (run_id, name, run.user_id or "", run.status, run.start_time, run.end_time,
-                   now if deleted else None, run.lifecycle_stage, f"{root}/{run_id}/artifacts")  # fmt: skip
-            self._append(SqlRun, row)
-            self._pairs(SqlParam, run_id, {p.key: p.value for p in run.params})
-            self._pairs(SqlTag, run_id, {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: name})
+            run_rows.append((run_id, name, run.user_id or "", run.status, run.start_time, run.end_time,
+                             now if deleted else None, run.lifecycle_stage, f"{root}/{run_id}/artifacts"))  # fmt: skip
+            pairs = {p.key: p.value for p in run.params}
+            params.extend([(run_id, key, pairs[key]) for key in sorted(pairs)])
+            pairs = {t.key: t.value for t in run.tags} | {RUN_NAME_TAG: name}
+            tags.extend([(run_id, key, pairs[key]) for key in sorted(pairs)])
             self._history(run_id, run.metrics)
-            for dataset in input_rows(run.inputs):
-                self._append(SqlInput, (run_id, dataset["digest"], dataset["body"]))
+            inputs.extend([(run_id, dataset["digest"], dataset["body"]) for dataset in input_rows(run.inputs)])
 
-    def _append(self, table: Any, row: tuple[Any, ...]) -> None:
-        for column, value in zip(self.tables[table].values(), row, strict=True):
-            column.append(value)
-
-    def _pairs(self, table: Any, run_id: str, pairs: dict[str, str]) -> None:
-        run_ids, keys, values = self.tables[table].values()
-        for key in sorted(pairs):
-            run_ids.append(run_id)
-            keys.append(key)
-            values.append(pairs[key])
+    def columns(self, table: Any) -> list[Sequence[Any]]:
+        """The table's rows column by column, in `_COLUMNS` order."""
+        return list(zip(*self.rows[table], strict=True)) or [() for _ in _COLUMNS[table]]
 
     def _history(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """History rows, a repeated point once (the table's key includes the value, as log-batch's),
@@ -197,13 +193,13 @@ class _Rows:
         for m in metrics:
             is_nan = math.isnan(m.value)
             unique[(m.key, int(m.step), int(m.timestamp), 0.0 if is_nan else float(m.value))] = is_nan
+        history = self.rows[SqlMetric]
         latest: dict[str, tuple[str, str, int, int, float, bool]] = {}
         for (key, step, timestamp, value), is_nan in sorted(unique.items()):
             point = (run_id, key, step, timestamp, value, is_nan)
-            self._append(SqlMetric, point)
+            history.append(point)
             latest[key] = point  # sorted by (key, step, timestamp, value): the last of a key is its greatest
-        for point in latest.values():
-            self._append(SqlLatestMetric, point)
+        self.rows[SqlLatestMetric].extend(latest.values())
 
 
 #: Per database URL: whether its role may skip triggers (see above); found out on the first import.
@@ -221,9 +217,9 @@ def _insert_postgres(session: Session, experiment_id: int, rows: _Rows) -> None:
         settings += ", set_config('session_replication_role', 'replica', true)"
     connection.exec_driver_sql(f"SELECT {settings}")
     params: dict[str, Any] = {"experiment_id": experiment_id}
-    for table, columns in rows.tables.items():
+    for table, names in _COLUMNS.items():
         sql_table: Table = table.__table__
-        for name, values in columns.items():
+        for name, values in zip(names, rows.columns(table), strict=True):
             params[f"{sql_table.name}_{name}"] = pg_array_literal(values, sql_table.c[name].type.python_type)
     connection.exec_driver_sql(_postgres_statement(), params)
 
@@ -242,18 +238,20 @@ def _try_replica(session: Session) -> bool:
 
 
 def _insert_rows(session: Session, experiment_id: int, rows: _Rows) -> None:
-    """SQLite: one executemany per table (its key/value tables leave experiment_id NULL)."""
-    for table, columns in rows.tables.items():
-        names, extra = (*columns, "experiment_id"), (experiment_id,)
-        if table is not SqlRun:
-            names, extra = tuple(columns), ()
-        by_row = [dict(zip(names, (*values, *extra), strict=True)) for values in zip(*columns.values(), strict=True)]
-        execute_upsert(session, table, by_row, _plain)
-
-
-def _plain(stmt: Any) -> Any:
-    """No ON CONFLICT clause: every row is new (fresh run ids)."""
-    return stmt
+    """SQLite: one executemany of plain tuples per table, on the driver (its key/value tables leave
+    experiment_id NULL). Through SQLAlchemy's insert() with a dict per row it was ~25 us a row of
+    Python (bind processing per value), ~0.65 ms a run."""
+    connection = session.connection()
+    for table, values in rows.rows.items():
+        names = list(_COLUMNS[table])
+        if not values:
+            continue
+        if table is SqlRun:
+            names.append("experiment_id")
+            values = [(*row, experiment_id) for row in values]
+        quoted = ", ".join(f'"{name}"' for name in names)
+        marks = ", ".join("?" * len(names))
+        connection.exec_driver_sql(f"INSERT INTO {table.__tablename__} ({quoted}) VALUES ({marks})", values)
 
 
 @cache

@@ -132,10 +132,13 @@ def validate(runs: Sequence[ImportedRun]) -> None:
 
 
 def _check(key: str, value: str, kind: str, valid_keys: set[str], max_length: int) -> None:
-    """`validation.validate_param` / `validate_tag`, with the key checked only the first time."""
+    """`validation.validate_param` / `validate_tag`, with the key checked only the first time and a
+    short ASCII string value (nearly every one) passed without building its error context."""
     if key not in valid_keys:
         validation.validate_key(key, kind)
         valid_keys.add(key)
+    if type(value) is str and len(value) <= max_length and value.isascii():
+        return
     validation.validate_string_value(value, f"{kind} '{key}'", max_length)
 
 

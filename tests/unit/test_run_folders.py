@@ -50,7 +50,8 @@ def test_points_become_a_strict_json_body_with_non_finite_values_spelled_as_mlfl
         {"key": "acc", "value": 2, "timestamp": 4, "step": 3, "model_id": "m-1"},  # cut to the four fields
     ]
     folder = _write(tmp_path, "src1", points, artifacts=True)
-    (folder / run_folders.METRICS_FILE).write_text(run_folders.metric_lines(points[:2]) + "\n\n" + run_folders.metric_lines(points[2:]))
+    lines = run_folders.metric_lines(points[:2]) + "\n  \n" + run_folders.metric_lines(points[2:])
+    (folder / run_folders.METRICS_FILE).write_text(lines.replace("\n", "\r\n", 1))
     (read,) = run_folders.read_folders([folder])
     item = _bulk_item(read, _points(read.metrics), {})
     body = json.loads(json.dumps(item, allow_nan=False))  # what requests sends: NaN would raise

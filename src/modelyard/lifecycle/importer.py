@@ -208,11 +208,11 @@ class _Batch:
 
 def _points(text: str) -> list[dict[str, Any]]:
     """metrics.jsonl's points, parsed as one JSON array (a parse per line cost more than the rest);
-    the lines joined by one replace unless some are blank."""
-    body = text.strip()
-    if "\n\n" in body or "\r" in body:
-        body = "\n".join(line for line in body.split("\n") if line.strip())
-    return list(json.loads("[" + body.replace("\n", ",") + "]"))
+    the lines joined by one replace, or one by one when some are blank."""
+    try:
+        return list(json.loads("[" + text.strip().replace("\n", ",") + "]"))
+    except ValueError:  # blank lines among them
+        return list(json.loads("[" + ",".join(line for line in text.split("\n") if line.strip()) + "]"))
 
 
 def _lines(path: Path) -> Iterator[str]:

@@ -73,13 +73,20 @@ def test_a_batch_of_one_experiment_is_listed_as_one_range(
     experiment_id = store.create_experiment("range")
     runs = _runs(store, experiment_id, 5)
     doomed, live = runs[0::2], runs[1::2]
-    folder = f"artifacts/{experiment_id}/{{}}/artifacts"
+    # Folder names that share their first character, as 200 runs of a batch among thousands do (names that
+    # share none are split into ranges by it: `test_s3_folders`).
+    name = {run_id: f"r{i}-{run_id}" for i, run_id in enumerate(runs)}
+    with store.engine.begin() as db:
+        for run_id in runs:
+            uri = f"mlflow-artifacts:/{experiment_id}/{name[run_id]}/artifacts"
+            db.execute(text("UPDATE runs SET artifact_uri = :uri WHERE run_uuid = :id"), {"uri": uri, "id": run_id})
+    folder = {run_id: f"artifacts/{experiment_id}/{name[run_id]}/artifacts" for run_id in runs}
     doomed_keys = {}
     for i, run_id in enumerate(doomed):
-        doomed_keys |= {f"{folder.format(run_id)}/model/MLmodel": 100 + i, f"{folder.format(run_id)}/a.txt": 10}
-    markers = {f"{folder.format(doomed[1])}/model/": 0, folder.format(doomed[2]): 0}  # deleted, not counted
-    kept = {f"{folder.format(run_id)}/a.txt": 7 for run_id in live}
-    kept |= {f"artifacts/{experiment_id}/{doomed[0]}/outside.txt": 5, f"{folder.format(doomed[1])}-old/b.txt": 5}
+        doomed_keys |= {f"{folder[run_id]}/model/MLmodel": 100 + i, f"{folder[run_id]}/a.txt": 10}
+    markers = {f"{folder[doomed[1]]}/model/": 0, folder[doomed[2]]: 0}  # deleted, not counted
+    kept = {f"{folder[run_id]}/a.txt": 7 for run_id in live}
+    kept |= {f"artifacts/{experiment_id}/{name[doomed[0]]}/outside.txt": 5, f"{folder[doomed[1]]}-old/b.txt": 5}
     _put(s3, s3_bucket, doomed_keys | markers | kept)
     for run_id in doomed:
         store.delete_run(run_id)

@@ -51,6 +51,13 @@ def test_folders_with_one_parent_form_a_range() -> None:
                              (5, "x/y", ""), (6, "", "")]  # fmt: skip
 
 
+def test_names_that_share_no_first_character_are_split_by_it() -> None:
+    """Each range's Prefix then covers 1/16 of the parent's keys (S3 stand-ins scan all under it per page)."""
+    folders = [f"e/1/{run}/artifacts" for run in ("3f01", "3f02", "4001", "4002", "4003", "a001")]
+    ranges, alone = s3_folders._plan(folders)
+    assert [[i for i, _ in group] for group in ranges] == [[0, 1], [2, 3, 4]] and alone == [(5, folders[5], "")]
+
+
 def test_owns() -> None:
     assert s3_folders.owns("e/r/artifacts", "e/r/artifacts/f") and s3_folders.owns("e/r/artifacts", "e/r/artifacts")
     assert not s3_folders.owns("e/r/artifacts", "e/r/artifacts-2/f") and not s3_folders.owns("e/r/artifacts", "e/r/x")

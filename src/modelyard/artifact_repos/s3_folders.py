@@ -35,6 +35,9 @@ DELETE_CHUNK = 1000
 PAGE_KEYS = 1000
 #: Listings in flight at once (each waits on a round trip).
 THREADS = 8
+#: Keys per folder the first page of a range is sized for (a guess; later pages use what it found): a
+#: range smaller than a page does not fetch a full page of the folders after it.
+FIRST_PAGE_KEYS_PER_FOLDER = 16
 #: Keys a listing keeps for the delete that follows it (~100 bytes each).
 KEEP_MAX = 100_000
 #: The character after "/": every key under `<folder>/` sorts below `<folder>` + this.
@@ -108,7 +111,10 @@ def list_folders(client: Any, bucket: str, folders: Sequence[str], paths: Sequen
 
 
 def _plan(folders: Sequence[str]) -> tuple[list[list[tuple[int, str]]], list[_Alone]]:
-    """Folders grouped by their parent two levels up (groups of 2+ are ranges), and the rest alone."""
+    """Folders grouped by their parent two levels up (groups of 2+ are ranges), and the rest alone. A
+    group whose names share no first character is split by it (at most 16 ranges for hex ids): each
+    range's Prefix then holds ~1/16 of the parent's keys instead of all of them, which is what an S3
+    stand-in (moto) scans and sorts for every page."""
     by_parent: dict[str, list[tuple[int, str]]] = {}
     alone: list[_Alone] = []
     for index, folder in enumerate(folders):
@@ -117,8 +123,12 @@ def _plan(folders: Sequence[str]) -> tuple[list[list[tuple[int, str]]], list[_Al
             by_parent.setdefault("/".join(parts[:-2]), []).append((index, folder))
         else:
             alone.append((index, folder, ""))
+    groups = []
+    for parent, group in by_parent.items():
+        names = sorted({folder[len(parent) + 1] for _, folder in group})
+        groups += [[item for item in group if item[1][len(parent) + 1] == name] for name in names]
     ranges = []
-    for group in by_parent.values():
+    for group in groups:
         if len(group) == 1:
             alone.append((*group[0], ""))
         else:
@@ -135,7 +145,11 @@ def _pages(client: Any, bucket: str, prefix: str, start_after: str) -> Iterator[
 
 def _list_range(client: Any, bucket: str, group: list[tuple[int, str]]) -> tuple[_Found, list[_Alone]]:
     """One key range over a group's folders (sorted; same parent two levels up), and what is left for
-    listing folder by folder if the range turned out sparse."""
+    listing folder by folder if the range turned out sparse.
+
+    Pages are sized for what is left (the first for `FIRST_PAGE_KEYS_PER_FOLDER` keys a folder, the next
+    for the folders not finished at the keys per folder seen so far): the page that reaches the last
+    folder does not bring a full page of the folders after it only to show where the range stops."""
     found = _Found()
     first, last = group[0][1], group[-1][1]
     parent = first.rsplit("/", 2)[0] + "/"
@@ -143,8 +157,14 @@ def _list_range(client: Any, bucket: str, group: list[tuple[int, str]]) -> tuple
     for index, folder in group:
         by_name.setdefault(folder[len(parent) :].split("/", 1)[0], []).append((index, folder))
     stop = last + _PAST_SLASH
-    pages = 0
-    for page in _pages(client, bucket, os.path.commonprefix([first, last]), first[:-1]):
+    first_page = min(PAGE_KEYS, 10 + FIRST_PAGE_KEYS_PER_FOLDER * len(group))
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": os.path.commonprefix([first, last]), "MaxKeys": first_page}
+    if first[:-1]:
+        request["StartAfter"] = first[:-1]
+    pages = seen = 0
+    while True:
+        with s3_errors(f"list {request['Prefix']}"):
+            page = client.list_objects_v2(**request)
         pages += 1
         contents = page.get("Contents", [])
         for obj in contents:
@@ -154,10 +174,17 @@ def _list_range(client: Any, bucket: str, group: list[tuple[int, str]]) -> tuple
             for index, folder in by_name.get(key[len(parent) :].split("/", 1)[0], ()):
                 if owns(folder, key):
                     found.add(index, folder, key, int(obj["Size"]))
-        if page.get("IsTruncated") and pages >= len(group) and contents:
-            after = contents[-1]["Key"]
-            return found, [(index, folder, after) for index, folder in group if folder + _PAST_SLASH > after]
-    return found, []
+        if not page.get("IsTruncated") or not contents:
+            return found, []
+        after = contents[-1]["Key"]
+        unfinished = [(index, folder, after) for index, folder in group if folder + _PAST_SLASH > after]
+        if pages >= len(group):
+            return found, unfinished
+        seen += len(contents)
+        started = len(group) - sum(1 for _, folder, _ in unfinished if folder > after) or 1
+        request["MaxKeys"] = min(PAGE_KEYS, 10 + (seen * len(unfinished) * 5) // (started * 4))
+        request["ContinuationToken"] = page["NextContinuationToken"]
+        request.pop("StartAfter", None)
 
 
 def _list_alone(client: Any, bucket: str, task: _Alone) -> _Found:

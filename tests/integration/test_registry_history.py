@@ -253,3 +253,35 @@ def test_the_actor_is_the_clients_user(server: str) -> None:
     )
     assert response.status_code == 200
     assert _events(server, name=name)[0]["actor"] == "alice"
+
+
+def test_a_versions_deployed_endpoints_are_its_successful_deploys_only(db_uri: str, tmp_path: Any) -> None:
+    """What the version page's score box asks SageMaker about: every endpoint a deploy of this version
+    succeeded on (however long its history), not started or failed ones, not other versions'."""
+    from sqlalchemy.orm import Session
+
+    upgrade(db_uri)
+    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
+    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
+    run = tracking.create_run(tracking.create_experiment("d"), user_id="me", start_time=0, tags=[], run_name="r")
+    store.create_registered_model("dep")
+    for _ in range(2):
+        store.create_model_version("dep", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    reports = [
+        (1, events.DEPLOY_SUCCEEDED, "ep-b"),
+        (1, events.DEPLOY_STARTED, "ep-started-only"),
+        (1, events.DEPLOY_FAILED, "ep-failed"),
+        (2, events.DEPLOY_SUCCEEDED, "ep-other-version"),
+        (1, events.DEPLOY_SUCCEEDED, "ep-a"),
+        (1, events.DEPLOY_SUCCEEDED, "ep-b"),
+    ]
+    with Session(store.engine) as session, session.begin():
+        for i, (version, kind, endpoint) in enumerate(reports):
+            events.record(session, kind, "dep", 1_000 + i, version=version, endpoint=endpoint, variant="v")
+        for i in range(300):  # more than a page of the version's own history
+            events.record(session, events.VERSION_TAG_SET, "dep", 2_000 + i, version=1, key="k", value=str(i))
+    assert history.deployed_endpoints(store.engine, "dep", "1") == ["ep-a", "ep-b"]
+    assert history.deployed_endpoints(store.engine, "dep", 2) == ["ep-other-version"]
+    assert history.deployed_endpoints(store.engine, "dep", "3") == []
+    newest = history.list_events(store.engine, name="dep", version="1", max_results=2)
+    assert [e.kind for e in newest] == [events.VERSION_TAG_SET, events.VERSION_TAG_SET] and newest[0].details == {"key": "k", "value": "299"}

@@ -91,17 +91,24 @@ def test_a_failed_change_writes_no_event(client: MlflowClient, server: str) -> N
     assert _events(server, name=name) == before
 
 
+def _store_with_versions(db_uri: str, tmp_path: Any, name: str, count: int) -> SqlRegistryStore:
+    """A registry store on `db_uri` holding model `name` with `count` versions of one run."""
+    upgrade(db_uri)
+    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
+    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
+    run = tracking.create_run(tracking.create_experiment(f"e-{name}"), user_id="me", start_time=0, tags=[], run_name="r")
+    store.create_registered_model(name)
+    for _ in range(count):
+        store.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    return store
+
+
 @pytest.mark.parametrize("fails", ["after", "instead"])
 def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
     """The event is written in the change's transaction: when anything fails once the event has been
     added (or when the event cannot be written), neither the change nor the event is kept."""
-    upgrade(db_uri)
-    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
-    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
-    run = tracking.create_run(tracking.create_experiment("tx"), user_id="me", start_time=0, tags=[], run_name="r")
-    store.create_registered_model("m")
-    for _ in range(2):
-        store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    store = _store_with_versions(db_uri, tmp_path, "m", 2)
+    first = store.get_model_version("m", "1")
     store.set_registered_model_alias("m", "champion", "1")
     before = history.list_events(store.engine, name="m", max_results=100)
     original = events.record
@@ -117,7 +124,7 @@ def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monk
         lambda: store.transition_model_version_stage("m", "2", "Production", archive_existing_versions=True),
         lambda: store.set_registered_model_tag("m", "team", "risk"),
         lambda: store.rename_registered_model("m", "renamed"),
-        lambda: store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id),
+        lambda: store.create_model_version("m", first.source, run_id=first.run_id),
         lambda: store.delete_registered_model("m"),
     )
     for change in changes:
@@ -129,7 +136,7 @@ def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monk
     assert model.tags == {} and [a.version for a in model.aliases] == ["1"]
     versions = {v.version: v.current_stage for v in store.search_model_versions("name = 'm'")}
     assert versions == {"1": "None", "2": "None"}
-    tracking.engine.dispose()
+    store.engine.dispose()
 
 
 def test_who_held_an_alias_or_a_stage_at_a_time(client: MlflowClient, server: str) -> None:
@@ -260,13 +267,7 @@ def test_a_versions_deployed_endpoints_are_its_successful_deploys_only(db_uri: s
     succeeded on (however long its history), not started or failed ones, not other versions'."""
     from sqlalchemy.orm import Session
 
-    upgrade(db_uri)
-    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
-    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
-    run = tracking.create_run(tracking.create_experiment("d"), user_id="me", start_time=0, tags=[], run_name="r")
-    store.create_registered_model("dep")
-    for _ in range(2):
-        store.create_model_version("dep", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    store = _store_with_versions(db_uri, tmp_path, "dep", 2)
     reports = [
         (1, events.DEPLOY_SUCCEEDED, "ep-b"),
         (1, events.DEPLOY_STARTED, "ep-started-only"),

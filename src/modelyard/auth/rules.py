@@ -324,6 +324,7 @@ UI: dict[tuple[str, str], Rule] = {
     ("GET", "/model"): resource(READ, MODEL_NAME, page=True),
     ("GET", "/model-version"): resource(READ, MODEL_NAME, page=True),
     ("GET", "/model/version-actions"): resource(READ, MODEL_NAME, page=True),
+    ("GET", "/model-version/file"): resource(READ, MODEL_NAME, page=True),
     ("POST", "/model/rename"): resource(UPDATE, MODEL_NAME, form=True),
     ("POST", "/model/delete"): resource(DELETE, MODEL_NAME, form=True),
     ("POST", "/model/description"): resource(UPDATE, MODEL_NAME, form=True),

@@ -30,6 +30,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.runtime.warmup import UI_TEMPLATES_WARM
 from modelyard.ui import csrf
 from modelyard.ui.assets import AssetTable
+from modelyard.ui.markdown import render_markdown
 
 log = logging.getLogger("modelyard.ui")
 
@@ -72,6 +73,7 @@ def environment() -> Environment:
         env.filters["num"] = format_number
         env.filters["timestamp"] = format_timestamp
         env.filters["duration"] = format_duration
+        env.filters["markdown"] = render_markdown
         _env = env
     return _env
 

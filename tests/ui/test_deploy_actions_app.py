@@ -221,3 +221,11 @@ def test_deleting_a_model_needs_its_typed_name(app: tuple[TestClient, Path]) -> 
     gone = client.post("/model/delete", data=_form(client, name="churn", confirm_name="churn"), follow_redirects=False)
     assert gone.status_code == 303 and gone.headers["location"] == "/models"
     assert client.get(f"{API}/registered-models/get", params={"name": "churn"}).status_code == 404
+    kinds = [e["kind"] for e in client.get(HISTORY, params={"name": "churn"}).json()["events"]]
+    assert kinds[0] == "model_deleted" and "version_created" in kinds  # the history stays
+    client.post(f"{API}/registered-models/create", json={"name": "churn"}).raise_for_status()
+    purged = client.post(
+        "/model/delete", data=_form(client, name="churn", confirm_name="churn", purge_history="1"), follow_redirects=False
+    )
+    assert purged.status_code == 303
+    assert client.get(HISTORY, params={"name": "churn"}).json().get("events", []) == []  # and now it goes

@@ -145,7 +145,7 @@ def delete_model(request: Request, form: FormFields) -> Response:
     name = field(form, "name")
     if form.get("confirm_name", "").strip() != name:
         raise ModelyardException.invalid_parameter(f"To delete the model, type its name ({name}) exactly.")
-    registry_store(request).delete_registered_model(name)
+    registry_store(request).delete_registered_model(name, purge_history=bool(form.get("purge_history")))
     record_delete(request, REGISTERED_MODEL, name)
     return RedirectResponse("/models", status_code=303)
 

@@ -286,3 +286,15 @@ def test_a_versions_deployed_endpoints_are_its_successful_deploys_only(db_uri: s
     assert history.deployed_endpoints(store.engine, "dep", "3") == []
     newest = history.list_events(store.engine, name="dep", version="1", max_results=2)
     assert [e.kind for e in newest] == [events.VERSION_TAG_SET, events.VERSION_TAG_SET] and newest[0].details == {"key": "k", "value": "299"}
+
+
+def test_a_deleted_versions_history_stays(db_uri: str, tmp_path: Any) -> None:
+    """Retention: a version's events are kept when the version is deleted (only purging its model's
+    history removes them)."""
+    store = _store_with_versions(db_uri, tmp_path, "kept", 2)
+    store.set_registered_model_alias("kept", "champion", "2")
+    store.delete_model_version("kept", "2")
+    own = [e.kind for e in history.list_events(store.engine, name="kept", version="2")]
+    assert own == ["version_deleted", "alias_deleted", "alias_set", "version_created"]  # its alias went with it
+    assert history.holders_at(store.engine, "kept", when=2**62, alias="champion") == []  # gone with its version
+    store.engine.dispose()

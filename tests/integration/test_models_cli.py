@@ -136,6 +136,12 @@ def test_list_and_describe_against_a_server(tracking_server, monkeypatch, classi
     missing = _cli("describe", f"{name}-nope", env=env)
     assert missing.returncode != 0 and b"RESOURCE_DOES_NOT_EXIST" in missing.stderr
 
+    client.set_registered_model_alias(name, "champion", "2")
+    rolled = _cli("rollback", name, "--alias", "champion", "--yes", env=env)
+    assert rolled.returncode == 0, rolled.stderr.decode()
+    assert client.get_model_version_by_alias(name, "champion").version == "1"  # back where it was
+    assert "alias_set champion v1 (was v2)" in _cli("history", name, env=env).stdout.decode().splitlines()[0]
+
     refused = _cli("delete", name, env=env, stdin=b"n\n")  # asks first; "n" keeps the model
     assert refused.returncode != 0 and _cli("describe", name, env=env).returncode == 0
     deleted = _cli("delete", name, "--yes", env=env)

@@ -97,3 +97,38 @@ def test_retention_tags_choose_what_gc_removes(db_uri: str, tmp_path: Path) -> N
     again = collect(store.engine, str(root), Selection(older_than_ms=0), dry_run=False, now_ms=NOW)
     assert again.runs == []  # idempotent: nothing left to do
     store.engine.dispose()
+
+
+def test_storage_reports_each_experiment_from_its_last_measurement(db_uri: str, tmp_path: Path) -> None:
+    """`modelyard storage`: nothing until measured; `--refresh` lists the store (bytes and objects per
+    experiment); later runs of the command show that measurement until the next refresh (or gc)."""
+    from click.testing import CliRunner
+
+    from modelyard.cli_lifecycle import storage_report
+
+    upgrade(db_uri)
+    root = tmp_path / "artifacts"
+    store = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(root))
+    small, big = store.create_experiment("small"), store.create_experiment("big")
+    _run(store, small, root, "x")  # notes.txt: 1 byte
+    for name in ("aaaa", "bbbb"):
+        _run(store, big, root, name)  # 4 bytes each
+    options = ["--backend-store-uri", db_uri, "--artifacts-destination", str(root)]
+
+    def rows(*extra: str) -> dict[str, tuple[int, int]]:
+        result = CliRunner().invoke(storage_report, [*options, *extra])
+        assert result.exit_code == 0, result.output
+        out = {}
+        for line in result.output.splitlines()[1:]:
+            experiment, objects, size, *name = line.split()
+            out[" ".join(name) or experiment] = (int(objects), int(size))
+        return out
+
+    first = CliRunner().invoke(storage_report, options)
+    assert first.exit_code == 0 and "No measurement yet" in first.output
+    measured = rows("--refresh")
+    assert measured["small"] == (1, 1) and measured["big"] == (2, 8) and measured["total"] == (3, 9)
+    _run(store, small, root, "later")  # 5 more bytes, not measured yet
+    assert rows()["small"] == (1, 1)
+    assert rows("--refresh")["small"] == (2, 6)
+    store.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -210,6 +211,9 @@ def test_version_page_shows_the_signature_and_input_example(ui_server: str, ui_p
     example = ui_page.locator("#model-files table.input-example")
     assert example.locator("tbody tr").count() == 3
     assert "sklearn" in ui_page.locator("#model-files .mlmodel-flavors").inner_text()
+    facts = dict(zip(ui_page.locator("#model-files dl.facts dt").all_inner_texts(),
+                     ui_page.locator("#model-files dl.facts dd").all_inner_texts(), strict=True))  # fmt: skip
+    assert re.fullmatch(r"\d+(\.\d)? (Bytes|kB)", facts["Size"]), facts  # the MLmodel's model_size_bytes
     for path, expected in (("conda.yaml", "dependencies"), ("python_env.yaml", "build_dependencies")):
         section = ui_page.locator("#model-files details.env-file", has_text=path)
         section.locator("summary").click()  # the file loads when its section opens

@@ -384,6 +384,7 @@ SERVING: dict[tuple[str, str], Rule] = {
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("POST", "/"): Rule(ADMIN, note="the SageMaker-style control plane: deploying is an admin's job"),
     ("POST", "/endpoints/{name}/invocations"): AUTH_RULE,
+    ("GET", "/modelyard/endpoints/{name}/invocations"): Rule(AUTHENTICATED, note="counts, as readable as invoking"),
 }
 
 GATEWAY: dict[tuple[str, str], Rule] = {

@@ -337,6 +337,7 @@ UI: dict[tuple[str, str], Rule] = {
     ("POST", "/deployments/{name}/delete"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
     ("POST", "/deployments/deploy"): Rule(ADMIN, form=True, note="endpoints are operated by admins (review and deploy)"),
     ("GET", "/deployments/{name}/progress"): PAGE,
+    ("GET", "/deployments/{name}/invocations"): PAGE,
     # The version page's score box: which variants serve the version, and one prediction from one of them.
     ("GET", "/model-version/score-box"): resource(READ, MODEL_NAME, page=True),
     ("POST", "/model-version/score"): resource(READ, MODEL_NAME, form=True),

@@ -4,7 +4,8 @@ the endpoint page's live counts.
 - modelyard's local endpoint service counts in memory and answers
   `GET /modelyard/endpoints/{name}/invocations` (`modelyard.endpoints.counters`): counts since it started.
 - AWS reports them through CloudWatch (`AWS/SageMaker` `Invocations`, `Invocation4XXErrors`,
-  `Invocation5XXErrors` per EndpointName and VariantName): the sums of the last hour.
+  `Invocation5XXErrors` per EndpointName and VariantName): the sums of the last hour, in one
+  GetMetricData call.
 - Any other SageMaker API (no such route, not reachable, not answering in time) reports none: None,
   which the page shows as "not reported". The read waits at most `TIMEOUT_SECONDS`, and only the
   page's fragment waits for it.
@@ -110,41 +111,51 @@ def parse(body: Any) -> InvocationCounts | None:
     return InvocationCounts(body["since"], "endpoint service", variants)
 
 
+METRICS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
+
+
 def _from_cloudwatch(client: Any, endpoint: str) -> InvocationCounts | None:
-    """Last hour's sums per variant of the endpoint (its variants from DescribeEndpoint)."""
+    """Last hour's sums per variant of the endpoint (its variants from DescribeEndpoint), in one
+    GetMetricData call for every variant and metric."""
+    from datetime import UTC, datetime
+
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         variants = [v.name for v in inventory.describe(client, endpoint).variants]
     except Exception:  # noqa: BLE001 - gone or unreachable: the page says so elsewhere
         return None
-    cloudwatch = _cloudwatch()
     start = time.time() - CLOUDWATCH_WINDOW_SECONDS
-    end = start + CLOUDWATCH_WINDOW_SECONDS + 60  # a minute ahead: a datapoint stamped by a clock a little ahead
-    out = []
+    period = CLOUDWATCH_WINDOW_SECONDS + 60  # to a minute ahead: a datapoint stamped by a clock a little ahead
+    queries = [
+        {
+            "Id": f"m{i}_{j}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SageMaker",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                },
+                "Period": period,
+                "Stat": "Sum",
+            },
+        }
+        for i, variant in enumerate(variants)
+        for j, metric in enumerate(METRICS)
+    ]
+    if not queries:
+        return InvocationCounts(int(start * 1000), "CloudWatch", [])
     try:
-        for variant in variants:
-            sums = {
-                metric: _sum(cloudwatch, metric, endpoint, variant, start, end)
-                for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
-            }
-            errors = sums["Invocation4XXErrors"] + sums["Invocation5XXErrors"]
-            out.append(VariantCounts(variant, sums["Invocations"], errors, None))
+        answer = _cloudwatch().get_metric_data(
+            MetricDataQueries=queries,
+            StartTime=datetime.fromtimestamp(start, UTC),
+            EndTime=datetime.fromtimestamp(start + period, UTC),
+        )
     except (BotoCoreError, ClientError):
         return None
+    sums = {r["Id"]: int(sum(r.get("Values", []))) for r in answer.get("MetricDataResults", [])}
+    out = []
+    for i, variant in enumerate(variants):
+        invocations, client_errors, server_errors = (sums.get(f"m{i}_{j}", 0) for j in range(len(METRICS)))
+        out.append(VariantCounts(variant, invocations, client_errors + server_errors, None))
     return InvocationCounts(int(start * 1000), "CloudWatch", out)
-
-
-def _sum(cloudwatch: Any, metric: str, endpoint: str, variant: str, start: float, end: float) -> int:
-    from datetime import UTC, datetime
-
-    answer = cloudwatch.get_metric_statistics(
-        Namespace="AWS/SageMaker",
-        MetricName=metric,
-        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
-        StartTime=datetime.fromtimestamp(start, UTC),
-        EndTime=datetime.fromtimestamp(end, UTC),
-        Period=CLOUDWATCH_WINDOW_SECONDS + 60,
-        Statistics=["Sum"],
-    )
-    return int(sum(point.get("Sum", 0) for point in answer.get("Datapoints", [])))

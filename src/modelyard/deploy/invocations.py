@@ -27,7 +27,6 @@ TIMEOUT_SECONDS = 1.0
 CLOUDWATCH_WINDOW_SECONDS = 3600
 
 _http: Any = None
-_cloudwatch_clients: dict[str, Any] = {}
 _http_lock = threading.Lock()
 
 
@@ -65,19 +64,6 @@ def _client() -> Any:
         if _http is None:
             _http = httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False)
         return _http
-
-
-def _cloudwatch() -> Any:
-    """A CloudWatch client per region with the short timeouts of this read (boto3 clients are thread-safe)."""
-    import boto3
-    from botocore.config import Config
-
-    region = inventory.region()
-    with _http_lock:
-        if region not in _cloudwatch_clients:
-            config = Config(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS, retries={"max_attempts": 1})
-            _cloudwatch_clients[region] = boto3.client("cloudwatch", region_name=region, config=config)
-        return _cloudwatch_clients[region]
 
 
 def _from_endpoint_service(url: str, endpoint: str) -> InvocationCounts | None:
@@ -146,7 +132,7 @@ def _from_cloudwatch(client: Any, endpoint: str) -> InvocationCounts | None:
     if not queries:
         return InvocationCounts(int(start * 1000), "CloudWatch", [])
     try:
-        answer = _cloudwatch().get_metric_data(
+        answer = inventory.shared_client("cloudwatch").get_metric_data(
             MetricDataQueries=queries,
             StartTime=datetime.fromtimestamp(start, UTC),
             EndTime=datetime.fromtimestamp(start + period, UTC),

@@ -59,13 +59,14 @@ def region() -> str:
 
 
 def sagemaker_client(service: str = "sagemaker") -> Any:
-    """A boto3 SageMaker (or `sagemaker-runtime`) client as `modelyard deploy` builds it
-    (AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME) locally)."""
+    """A boto3 SageMaker (or `sagemaker-runtime`, or `cloudwatch` for its invocation counts) client as
+    `modelyard deploy` builds it (AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME) locally)."""
     import boto3
     from botocore.config import Config
 
-    read_timeout = 60 if service == "sagemaker-runtime" else 10  # a prediction may take a while
-    config = Config(connect_timeout=2, read_timeout=read_timeout, retries={"max_attempts": 1})
+    # A prediction may take a while; the endpoint page's counts must not (`deploy.invocations`).
+    read_timeout = {"sagemaker-runtime": 60, "cloudwatch": 1}.get(service, 10)
+    config = Config(connect_timeout=min(2, read_timeout), read_timeout=read_timeout, retries={"max_attempts": 1})
     return boto3.client(service, region_name=region(), config=config)
 
 

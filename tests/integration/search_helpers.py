@@ -150,6 +150,32 @@ class Db:
             return search_experiment_ids(session, view_type, max_results, filter_string, order_by, page_token)
 
 
+#: Each orderable attribute's field of `R`.
+ATTRIBUTE_FIELDS = {
+    "run_name": "name",
+    "end_time": "end",
+    "status": "status",
+    "user_id": "user",
+    "start_time": "start",
+}
+
+
+def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
+    """MLflow's order of `runs` by an attribute: its values (strings bytewise), NULLs last in either
+    direction, then start time newest first (NULLs last), then run id; by sorts stable in turn."""
+    field = ATTRIBUTE_FIELDS[attribute]
+    out = sorted(runs, key=lambda r: r.id)
+    out = sorted(out, key=lambda r: (r.start is None, -(r.start or 0)))
+    if attribute == "start_time":  # then it is no tie-break: order by it alone, NULLs last
+        out = sorted(out, key=lambda r: r.id)
+    valued = sorted(
+        (r for r in out if getattr(r, field) is not None),
+        key=lambda r: getattr(r, field),
+        reverse=not ascending,
+    )
+    return [r.id for r in valued] + [r.id for r in out if getattr(r, field) is None]
+
+
 def invalid(call: object, *args: object, **kwargs: object) -> ModelyardException:
     with pytest.raises(ModelyardException) as info:
         call(*args, **kwargs)  # type: ignore[operator]

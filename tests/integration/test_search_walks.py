@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tests.integration import search_helpers
-from tests.integration.search_helpers import Db, R
+from tests.integration.search_helpers import ATTRIBUTE_FIELDS, Db, R, mlflow_order
 
 from modelyard.entities import ViewType
 from modelyard.store.sql.engine import create_engine_for
@@ -293,36 +293,12 @@ def attributed_runs() -> list[R]:
     ]
 
 
-#: Each orderable attribute's field of `R`.
-ATTRIBUTE_FIELDS = {
-    "run_name": "name",
-    "end_time": "end",
-    "status": "status",
-    "user_id": "user",
-    "start_time": "start",
-}
 ATTRIBUTE_SCOPES = [
     (["1"], ViewType.ACTIVE_ONLY),
     (["1", "2"], ViewType.ACTIVE_ONLY),
     (["3"], ViewType.ALL),
     (["1", "2", "3"], ViewType.DELETED_ONLY),
 ]
-
-
-def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
-    """MLflow's order of `runs` by an attribute: its values (strings bytewise), NULLs last in either
-    direction, then start time newest first (NULLs last), then run id; by sorts stable in turn."""
-    field = ATTRIBUTE_FIELDS[attribute]
-    out = sorted(runs, key=lambda r: r.id)
-    out = sorted(out, key=lambda r: (r.start is None, -(r.start or 0)))
-    if attribute == "start_time":  # then it is no tie-break: order by it alone, NULLs last
-        out = sorted(out, key=lambda r: r.id)
-    valued = sorted(
-        (r for r in out if getattr(r, field) is not None),
-        key=lambda r: getattr(r, field),
-        reverse=not ascending,
-    )
-    return [r.id for r in valued] + [r.id for r in out if getattr(r, field) is None]
 
 
 @pytest.mark.parametrize("attribute", list(ATTRIBUTE_FIELDS))

@@ -102,16 +102,21 @@ Index(
     SqlRun.run_uuid.collate("C"),
 ).ddl_if(dialect="postgresql")
 
-#: Attribute orders read in an index's order (PostgreSQL, migration 0014): the attribute (bytewise for
-#: a string), then the default order's tie-breaks, so a page ordered by it ascending is one range read
-#: in order, and descending the same range read backwards with only runs of one value sorted (an
-#: Incremental Sort: cheap for attributes most runs differ in). Attributes most runs share (status,
-#: user_id) would need their groups walked (`sql_walks.value_groups` does it for params and tags) and
-#: are not indexed: an index costs every run write (a rename or termination is no longer a HOT update).
+#: Attribute orders read in an index's order (PostgreSQL, migrations 0014 and 0015): the attribute
+#: (bytewise for a string), then the default order's tie-breaks, so a page ordered by it ascending is one
+#: range read in order, and descending the same range read backwards with only runs of one value sorted
+#: (an Incremental Sort: cheap for attributes most runs differ in). Attributes most runs share (status,
+#: user_id: GROUPED_ATTRIBUTES) are read one value at a time instead, each value's runs a range read
+#: forward (`sql_attribute_groups`). Each index costs every run write (a rename or termination is no
+#: longer a HOT update); artifact_uri (a value per run, rarely ordered by) has none.
 ATTRIBUTE_ORDER_INDEXES = {
     "name": "idx_runs_experiment_stage_name",
     "end_time": "idx_runs_experiment_stage_end",
+    "status": "idx_runs_experiment_stage_status",
+    "user_id": "idx_runs_experiment_stage_user",
 }
+#: The indexed attributes whose values most runs share.
+GROUPED_ATTRIBUTES = frozenset({"status", "user_id"})
 _TIE_BREAKS = (SqlRun.start_time.desc().nulls_last(), SqlRun.run_uuid.collate("C"))
 Index(
     ATTRIBUTE_ORDER_INDEXES["name"],
@@ -125,6 +130,20 @@ Index(
     SqlRun.experiment_id,
     SqlRun.lifecycle_stage,
     SqlRun.end_time,
+    *_TIE_BREAKS,
+).ddl_if(dialect="postgresql")
+Index(
+    ATTRIBUTE_ORDER_INDEXES["status"],
+    SqlRun.experiment_id,
+    SqlRun.lifecycle_stage,
+    SqlRun.status.collate("C"),
+    *_TIE_BREAKS,
+).ddl_if(dialect="postgresql")
+Index(
+    ATTRIBUTE_ORDER_INDEXES["user_id"],
+    SqlRun.experiment_id,
+    SqlRun.lifecycle_stage,
+    SqlRun.user_id.collate("C"),
     *_TIE_BREAKS,
 ).ddl_if(dialect="postgresql")
 

@@ -53,7 +53,9 @@ from modelyard.store.search.paging import (
     query_fingerprint,
 )
 from modelyard.store.sql.experiment_ids import VALUE_PREFIX
+from modelyard.store.sql.schema import GROUPED_ATTRIBUTES
 from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors
+from modelyard.store.tracking.sql_attribute_groups import AttributeGroups, attribute_groups
 from modelyard.store.tracking.sql_predicates import (
     run_filter,
     runs_t,
@@ -131,8 +133,11 @@ class RunSearch:
     #: group, and the walks of a large group's runs in the default order, from its start and after the
     #: page token (None on a first page), with the subqueries their rows come from.
     groups: ValueGroups | None = None
-    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-    group_sources: tuple[Any, Any] = (None, None)
+    group_walks: tuple[Select[Any] | None, ...] = (None, None)
+    group_sources: tuple[Any, ...] = (None, None)
+    #: A page ordered by status or user_id alone, with no filter (`sql_attribute_groups`): its values
+    #: read one at a time (their walks are `group_walks`, with `group_sources`).
+    attribute_groups: AttributeGroups | None = None
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -168,6 +173,11 @@ class RunSearch:
                 walked = execute(group_walk)
                 if len(walked) > self.max_results:
                     return walked
+        if self.attribute_groups is not None and count is not None:
+            self.params.update(budget_parameters(self.walk_budget))
+            read = self.attribute_groups.read(self.params, execute, count, self.max_results, self._run_id(key_columns))
+            if read is not None:
+                return read
         if self.walk is not None and may_walk:
             self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
@@ -181,12 +191,14 @@ class RunSearch:
         if len(numbers) > self.max_results:
             return numbers
         # Two statements see two snapshots: a run whose metric turned NaN in between would come twice.
-        run_id = (key_columns.start or 0) + next(
-            i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid
-        )
+        run_id = self._run_id(key_columns)
         seen = {row[run_id] for row in numbers}
         rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
         return [*numbers, *rest][: self.max_results + 1]
+
+    def _run_id(self, key_columns: slice) -> int:
+        """The run id's column in a row whose sort keys are `key_columns`."""
+        return (key_columns.start or 0) + next(i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid)
 
     def source(self, stmt: Select[Any]) -> Any:
         """The table or subquery holding the `runs` columns of `stmt`'s rows."""
@@ -284,8 +296,9 @@ class _PageStatements:
     anchored: tuple[Select[Any], ...] = ()
     walk_complete: bool = False
     groups: ValueGroups | None = None
-    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-    group_sources: tuple[Any, Any] = (None, None)
+    group_walks: tuple[Select[Any] | None, ...] = (None, None)
+    group_sources: tuple[Any, ...] = (None, None)
+    attribute_groups: AttributeGroups | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +319,9 @@ class _RunSearchPlan:
     anchors: Anchors | None = None
     #: The first key is an attribute with an index in its order (`sql_sort_keys.in_attribute_index`).
     indexed_first: bool = False
+    #: The only key is an attribute most runs share (GROUPED_ATTRIBUTES) and there is no filter: its
+    #: pages are read one value at a time (`sql_attribute_groups`).
+    grouped: bool = False
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -342,9 +358,12 @@ class _RunSearchPlan:
             walks = walks and ranges <= MAX_RANGES
             anchors = find_anchors(walking)
         indexed = bool(orders) and in_attribute_index(keys[0], dialect)
+        grouped = indexed and len(orders) == 1 and orders[0].key in GROUPED_ATTRIBUTES and node is None
+        grouped = grouped and walking is not None and len(walking.ranges) <= MAX_RANGES
         return cls(
-            fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed
-        )
+            fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed,
+            grouped,
+        )  # fmt: skip
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -373,6 +392,7 @@ class _RunSearchPlan:
             statements.groups,
             statements.group_walks,
             statements.group_sources,
+            statements.attribute_groups,
             statements.memo,
         )
 
@@ -452,9 +472,9 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        walked = walk_source = groups = None
-        group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-        group_sources: tuple[Any, Any] = (None, None)
+        walked = walk_source = groups = by_values = None
+        group_walks: tuple[Select[Any] | None, ...] = (None, None)
+        group_sources: tuple[Any, ...] = (None, None)
         token = values if shape[0] == "after" else None
         walking = self.walking
         if walking is not None and self.walks and shape[0] != "offset":
@@ -473,6 +493,10 @@ class _RunSearchPlan:
                         walking, keys[1:], self.max_results, token[1:], among, groups
                     )
                     group_walks, group_sources = (first, after_token), (first_source, after_source)
+        among_values = shape[0] == "first" or (shape[0] == "after" and not shape[1][0])
+        if self.grouped and walking is not None and among_values:  # a first page, or a token with a value
+            by_values, group_sources = attribute_groups(walking, keys, self.max_results, token, non_numbers)
+            group_walks = by_values.walks
         driven: tuple[Select[Any], ...] = ()
         if self.walking is not None and self.anchors is not None and shape[0] != "offset":
             driven = tuple(
@@ -484,7 +508,7 @@ class _RunSearchPlan:
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
         return _PageStatements(
             stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
-            group_sources,
+            group_sources, by_values,
         )  # fmt: skip
 
 

@@ -180,17 +180,78 @@ def many(postgres_uri: str) -> Iterator[Db]:
 def test_a_rare_filter_term_drives_the_page_and_a_common_one_is_walked(many: Db) -> None:
     """`params.p = 'rare'` (3 runs of 1,500) has fewer index entries than a page: the anchors' count
     says so, and the page comes from those runs alone, never from a walk. `params.p = 'v1'` (1 in 4)
-    is counted past the cap and walked."""
-    rare = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    is counted past the cap and walked. (Each with a second term: a filter that is one `=` alone is
+    read in page order from its index, below.)"""
+    rare_filter = "params.p = 'rare' AND metrics.m >= 0"
+    rare = plan_run_search(["1"], rare_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert rare is not None
     ids, ran = statements_run(many, rare)
-    assert ran == ["count", "anchored"] and ids == full_select(many, "params.p = 'rare'", None, ["1"], 1)
-    again = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    assert ran == ["count", "anchored"] and ids == full_select(many, rare_filter, None, ["1"], 1)
+    again = plan_run_search(["1"], rare_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert again is not None and statements_run(many, again) == (ids, ["anchored"])  # the count reused
-    common = plan_run_search(["1"], "params.p = 'v1'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    common_filter = "params.p = 'v1' AND metrics.m >= 0"
+    common = plan_run_search(["1"], common_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert common is not None
     ids, ran = statements_run(many, common)
-    assert ran == ["count", "walk"] and ids == full_select(many, "params.p = 'v1'", None, ["1"], 1)[:101]
+    assert ran == ["count", "walk"] and ids == full_select(many, common_filter, None, ["1"], 1)[:101]
+
+
+@pytest.mark.postgres
+def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -> None:
+    """`params.p = 'v'` (or a tag's) alone, in the default order: the value's runs are read from the
+    (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in the page's order,
+    each run's row by primary key, and the read stops with the page: no count, no sort, whatever the
+    value's share (1 run in 2, or in 50); paged through, with deleted runs, runs without a start time
+    and tied start times between, every page is the Python sort's, in one or two experiments."""
+    from sqlalchemy.dialects import postgresql
+
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        db = Db(engine)
+        runs = [
+            R(
+                f"v{i * 7919 % 3000:05d}",
+                exp=1 + i % 2,
+                start=None if i % 41 == 0 else i % 400,
+                stage="deleted" if i % 7 == 3 else "active",
+                params={"p": "rare" if i % 50 == 9 else ("half" if i % 4 < 2 else "other")},
+                tags={"t": "rare" if i % 50 == 9 else "x"},
+            )
+            for i in range(3000)
+        ]
+        db.runs(*runs)
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+        for filter_string, wanted, experiments in (
+            ("params.p = 'rare'", lambda r: r.params["p"] == "rare", ["1"]),
+            ("params.p = 'half'", lambda r: r.params["p"] == "half", ["1", "2"]),
+            ("tags.t = 'rare'", lambda r: r.tags["t"] == "rare", ["1", "2"]),
+        ):
+            scoped = [r for r in runs if str(r.exp) in experiments and r.stage == "active" and wanted(r)]
+            expected = [r.id for r in sorted(scoped, key=lambda r: (r.start is None, -(r.start or 0), r.id))]
+            got: list[str] = []
+            token: str | None = None
+            while True:
+                search = plan_run_search(experiments, filter_string, ViewType.ACTIVE_ONLY, 25, None, token, "postgresql")
+                assert search is not None and search.anchors is None and search.walk is not None
+                rows, ran = statements_run(db, search, rows=True)
+                assert ran == ["walk"], ran
+                page, token = search.paginate(rows, slice(1, None))
+                got += [row[0] for row in page]
+                if token is None:
+                    break
+            assert got == expected, filter_string
+            first = plan_run_search(experiments, filter_string, ViewType.ACTIVE_ONLY, 25, None, None, "postgresql")
+            assert first is not None and first.walk is not None
+            sql = first.walk.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+            with engine.connect() as conn:
+                plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+            table = filter_string.split(".")[0]
+            assert f"idx_{table}_experiment_key_value_start" in plan, plan
+            assert "Sort  (" not in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

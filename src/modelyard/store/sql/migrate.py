@@ -78,6 +78,8 @@ NOT_COMPARED_INDEXES = frozenset(
         "idx_runs_experiment_stage_end",
         "idx_runs_experiment_stage_status",
         "idx_runs_experiment_stage_user",
+        "idx_params_experiment_key_value_start",
+        "idx_tags_experiment_key_value_start",
     }
 )
 

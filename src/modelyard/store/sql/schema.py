@@ -156,12 +156,15 @@ class SqlParam(Base):
         Index("idx_params_key_run", "key", "run_uuid").ddl_if(dialect="sqlite"),
         # PostgreSQL's: the experiments searched, the key, and the value's first VALUE_PREFIX
         # characters (a btree entry is capped at ~2.7 KB; values may be 6,000 characters) with
-        # text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the collation.
+        # text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the collation;
+        # then the run's start time and id (migration 0015): one value's runs in the default order.
         Index(
-            "idx_params_experiment_key_value",
+            "idx_params_experiment_key_value_start",
             "experiment_id",
             "key",
             text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
         ).ddl_if(dialect="postgresql"),
     )
 
@@ -172,6 +175,8 @@ class SqlParam(Base):
     value: Mapped[str] = mapped_column(String(6000), nullable=False)
     #: The run's experiment, set by a trigger on PostgreSQL (`experiment_ids`); NULL on SQLite.
     experiment_id: Mapped[int | None] = mapped_column(Integer)
+    #: The run's start time, set by the same trigger on PostgreSQL (migration 0015); NULL on SQLite.
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 #: PostgreSQL's planner multiplies the selectivities of `key = k` and `left(value, 200) = v` as if they
@@ -206,10 +211,12 @@ class SqlTag(Base):
         Index("idx_tags_key", "key").ddl_if(dialect="sqlite"),
         # As params' (above).
         Index(
-            "idx_tags_experiment_key_value",
+            "idx_tags_experiment_key_value_start",
             "experiment_id",
             "key",
             text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
         ).ddl_if(dialect="postgresql"),
     )
 
@@ -220,6 +227,7 @@ class SqlTag(Base):
     value: Mapped[str | None] = mapped_column(String(8000))
     #: As params' (above).
     experiment_id: Mapped[int | None] = mapped_column(Integer)
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 event.listen(

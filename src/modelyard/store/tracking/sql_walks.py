@@ -309,7 +309,7 @@ def walk_metric(
         )
     # A subquery, not a CTE: the outer query knows it is in value order and reads it lazily.
     candidates = merged(parts, order, budget, "metric_candidates", with_ties=True)
-    run = _run_of(walking, candidates)
+    run = run_of(walking, candidates)
     walked = (replace(rest[0], expr=candidates.c.value),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in rest[1:])
     bounds = []
@@ -363,7 +363,7 @@ def walk_value(
             .fetch(budget, with_ties=True)
         )
     candidates = merged(parts, order, budget, "value_candidates", with_ties=True)
-    run = _run_of(walking, candidates)
+    run = run_of(walking, candidates)
     walked = (replace(keys[0], expr=candidates.c.value, nullable=False),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in keys[1:])
     bounds = [] if token is None else [after(walked, token)]
@@ -375,7 +375,7 @@ def walk_value(
     ), run
 
 
-def _run_of(walking: Walking, candidates: Any) -> Any:
+def run_of(walking: Walking, candidates: Any) -> Any:
     """The run of each candidate, in scope, by primary key (LATERAL: read in the candidates' order)."""
     rows = select(runs_t).where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
     return rows.lateral("walked_run")

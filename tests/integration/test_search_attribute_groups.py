@@ -7,20 +7,18 @@ it spans more than MAX_GROUPS values); and the statements are ranges of the attr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.orm import Session
-from tests.integration.search_helpers import Db, R, mlflow_order
+from tests.integration.search_helpers import Db, R, mlflow_order, statements_run
 
 from modelyard.devstack import PostgresServer
 from modelyard.entities import ViewType
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import Base
 from modelyard.store.tracking import sql_attribute_groups, sql_search
-from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
+from modelyard.store.tracking.sql_search import plan_run_search
 
 pytestmark = pytest.mark.postgres
 
@@ -69,26 +67,6 @@ def fresh_plans() -> Iterator[None]:
     sql_search.run_search_plan.cache_clear()
 
 
-def statements_run(db: Db, search: RunSearch) -> tuple[list[Any], list[str]]:
-    """The page's rows (up to max_results + 1), and which of the search's statements ran, in order."""
-    names = {id(search.stmt): "full", id(search.numbers_first): "numbers", id(search.non_numbers): "nulls"}
-    names |= {id(s): "group" for s in search.group_walks if s is not None}
-    if search.attribute_groups is not None:
-        names |= {id(search.attribute_groups.first): "first", id(search.attribute_groups.next): "next"}
-    ran: list[str] = []
-    with Session(db.engine) as session:
-
-        def execute(stmt: Any) -> Sequence[Any]:
-            ran.append(names.get(id(stmt), "other"))
-            return session.execute(stmt, search.params).all()
-
-        def count(stmt: Any) -> Sequence[Any]:
-            ran.append(names.get(id(stmt), "other"))
-            return session.execute(stmt, search.params).one()
-
-        return list(search.fetch(execute, slice(1, None), count)), ran
-
-
 def paged(db: Db, order_by: list[str], experiments: list[str], view: int, size: int) -> tuple[list[str], list[list[str]]]:
     """Every page's ids, and the statements each page ran."""
     got: list[str] = []
@@ -97,7 +75,7 @@ def paged(db: Db, order_by: list[str], experiments: list[str], view: int, size: 
     while True:
         search = plan_run_search(experiments, "", view, size, order_by, token, "postgresql")
         assert search is not None
-        rows, statements = statements_run(db, search)
+        rows, statements = statements_run(db, search, rows=True)
         ran.append(statements)
         page, token = search.paginate(rows, slice(1, None))
         got += [row[0] for row in page]
@@ -167,6 +145,6 @@ def test_values_and_their_runs_are_ranges_of_the_attribute_index(grouped: tuple[
                     plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
                     assert index in plan, plan
                     assert "Sort" not in plan and "Seq Scan" not in plan and "Bitmap" not in plan, (page, plan)
-            rows, _ = statements_run(db, search)
+            rows, _ = statements_run(db, search, rows=True)
             _, token = search.paginate(rows, slice(1, None))
             assert token is not None

@@ -154,28 +154,36 @@ def _default_order(keys: Sequence[SortKey]) -> bool:
 
 
 def in_page_order(
-    walking: Walking, term: Comparison, keys: Sequence[SortKey], token: Sequence[Any] | None, max_results: int
+    walking: Walking,
+    term: Comparison,
+    keys: Sequence[SortKey],
+    token: Sequence[Any] | None,
+    max_results: int,
+    budget: Any = None,
 ) -> tuple[Select[Any], Any]:
     """The page driven from a param's or tag's `=` in the default order: the value's rows read from
     the (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in that order
     (each experiment's range, merged), from the page token on, each run's row read by primary key
     (LATERAL, in scope: its lifecycle stage) and the rest of the filter tested, until the page is
     full. Its cost follows the page, not the value's runs (migration 0015: the rows carry their run's
-    start time). The range is an anchor's: a deep page may read it from its start (the token's test
-    is not a range of it), ANCHOR_CAP entries at most."""
+    start time). `budget` (a walk's: a value too common for an anchor) limits the rows read, which
+    also has PostgreSQL plan the range read in order: without a limit it planned reading all 250,000
+    runs of a common value and sorting them. Without it (an anchor's range, ANCHOR_CAP entries at
+    most) a deep page may read the range from its start (the token's test is not a range of it)."""
     assert walking.node is not None
     table = RUN_KEYED_TABLES[term.entity]
     parts = []
     for experiment_id in walking.experiment_ids:
         on_rows = [replace(k, expr=table.c[k.expr.name]) for k in keys]
         bounds = [] if token is None else [after(on_rows, token)]
-        parts.append(
+        part = (
             anchor_rows(term, [experiment_id], table.c.run_uuid, table.c.start_time, exact=True)
             .where(*bounds)
             .order_by(*(k.order() for k in on_rows))
         )
+        parts.append(part if budget is None else part.limit(budget))
     candidates = sql_walks.merged(
-        parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], None, "anchor_candidates"
+        parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "anchor_candidates"
     )
     run = sql_walks.run_of(walking, candidates)
     walked = [replace(k, expr=candidates.c[k.expr.name]) for k in keys]

@@ -68,6 +68,7 @@ from modelyard.store.tracking.sql_sort_keys import (
     run_sort_keys,
 )
 from modelyard.store.tracking.sql_walks import (
+    BUDGET,
     GROUP_CAP,
     GROUP_VALUE,
     MAX_RANGES,
@@ -329,7 +330,7 @@ class _RunSearchPlan:
     #: pages are read one value at a time (`sql_attribute_groups`).
     grouped: bool = False
     #: The filter is one param's or tag's `=` and the order the default one: the walk is the value's
-    #: runs in that order (`sql_anchors.in_page_order`), complete when short.
+    #: runs in that order (`sql_anchors.in_page_order`, within the walk's budget).
     by_value: bool = False
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
@@ -365,11 +366,11 @@ class _RunSearchPlan:
             # A param or tag order has no other index in its order: its walks apply to one range too.
             walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
             walks = walks and ranges <= MAX_RANGES
-            # A filter that is one param's or tag's `=`, in the default order: the value's runs read in
-            # that order from its index, whatever their number (`sql_anchors.in_page_order`).
+            # A filter that is one param's or tag's `=`, in the default order: its walk is the value's
+            # runs read in that order from its index (`sql_anchors.in_page_order`), as its anchor's drive.
             by_value = not orders and ranges <= MAX_RANGES and isinstance(node, Comparison)
             by_value = by_value and node.entity in ("param", "tag") and node.op == "="  # type: ignore[union-attr]
-            anchors = None if by_value else find_anchors(walking)
+            anchors = find_anchors(walking)
         indexed = bool(orders) and in_attribute_index(keys[0], dialect)
         grouped = indexed and len(orders) == 1 and orders[0].key in GROUPED_ATTRIBUTES and node is None
         grouped = grouped and walking is not None and len(walking.ranges) <= MAX_RANGES
@@ -494,7 +495,8 @@ class _RunSearchPlan:
         if walking is not None and self.walks and shape[0] != "offset":
             if self.by_value:
                 assert isinstance(walking.node, Comparison)
-                walked, walk_source = in_page_order(walking, walking.node, keys, token, self.max_results)
+                budget = page_parameter(BUDGET, Integer)
+                walked, walk_source = in_page_order(walking, walking.node, keys, token, self.max_results, budget)
             elif walking.order_key is None:
                 walked, walk_source = walk(walking, keys, self.max_results, token, shape[-1] is True)
             elif self.first_metric is not None and shape[-1]:  # among the numbers (NaN/missing: no order)
@@ -526,7 +528,6 @@ class _RunSearchPlan:
         # token is among the start times (the walk's range then stops before the runs without one).
         complete = walked is not None and walking is not None and walking.node is None
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
-        complete = complete or (walked is not None and self.by_value)
         return _PageStatements(
             stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
             group_sources, value_pages, driven_sources,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from modelyard.store.migrations.batches import in_run_batches
 from modelyard.store.migrations.concurrently import create_index_concurrently
 
 revision = "0015"
@@ -104,30 +105,12 @@ def upgrade() -> None:
 def _fill_start_times(bind: sa.Connection) -> None:
     """Every existing row's start_time (its run has one), BATCH_RUNS runs (in run_uuid order) per
     transaction."""
-    after = ""
-    while True:
-        until = bind.exec_driver_sql(
-            "SELECT run_uuid FROM runs WHERE run_uuid > %(after)s ORDER BY run_uuid OFFSET %(n)s LIMIT 1",
-            {"after": after, "n": BATCH_RUNS - 1},
-        ).scalar()
-        upper = "" if until is None else "AND t.run_uuid <= %(until)s"
-        bind.exec_driver_sql("BEGIN")
-        try:
-            bind.exec_driver_sql(f"SET LOCAL {_SKIP_DOCUMENTS} = on")
-            for table in TABLES:
-                bind.exec_driver_sql(
-                    f"UPDATE {table} t SET start_time = r.start_time FROM runs r "
-                    f"WHERE r.run_uuid = t.run_uuid AND t.run_uuid > %(after)s {upper} "
-                    "AND t.start_time IS NULL AND r.start_time IS NOT NULL",
-                    {"after": after, "until": until},
-                )
-            bind.exec_driver_sql("COMMIT")
-        except BaseException:
-            bind.exec_driver_sql("ROLLBACK")
-            raise
-        if until is None:
-            return
-        after = until
+    statements = [
+        f"UPDATE {table} t SET start_time = r.start_time FROM runs r "
+        "WHERE r.run_uuid = t.run_uuid AND t.run_uuid > %(after)s {upper} AND t.start_time IS NULL AND r.start_time IS NOT NULL"
+        for table in TABLES
+    ]
+    in_run_batches(bind, statements, BATCH_RUNS, _SKIP_DOCUMENTS)
 
 
 def downgrade() -> None:

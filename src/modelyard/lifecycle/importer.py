@@ -44,9 +44,6 @@ HOLDER_EXPERIMENT = "modelyard-imported-models"
 METRICS_PER_BATCH = 1000
 #: One bulk import request: at most this many runs and metric points (the server takes 1,000 / 200,000).
 BATCH_RUNS = 500
-#: The first request goes alone (it finds out whether the target has bulk import): a small one, so
-#: the pipeline fills sooner (500 runs through every stage one after the other was ~4% of 10,000).
-FIRST_BATCH_RUNS = 50
 BATCH_POINTS = 100_000
 #: Bulk requests on their way at once (the tracking service has several workers).
 IN_FLIGHT = 2
@@ -159,8 +156,7 @@ class _Batch:
         if self.bulk is False or len(metrics) > BATCH_POINTS:
             self._one_by_one(folder, data)
             return
-        most = BATCH_RUNS if self.bulk else FIRST_BATCH_RUNS
-        if self.items and (len(self.items) >= most or self.points + len(metrics) > BATCH_POINTS):
+        if self.items and (len(self.items) >= BATCH_RUNS or self.points + len(metrics) > BATCH_POINTS):
             self.flush()
         self.items.append((folder, data, _bulk_item(read, metrics, self.mapping["runs"])))
         self.points += len(metrics)

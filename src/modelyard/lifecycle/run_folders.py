@@ -120,26 +120,29 @@ def read_folders(folders: Sequence[Path]) -> Iterator[ReadFolder]:
     per folder cost ~10 us of futures and locks in the caller's thread, about as much as the reading
     itself), with the artifacts folder's stat done there too."""
     with ThreadPoolExecutor(THREADS) as pool:
-        ahead: deque[Future[list[ReadFolder]]] = deque()
+        ahead: deque[Future[list[tuple[Path, str, str, bool]]]] = deque()
         for start in range(0, len(folders), CHUNK):
             ahead.append(pool.submit(_read_chunk, folders[start : start + CHUNK]))
             if len(ahead) * CHUNK >= BACKLOG:
-                yield from ahead.popleft().result()
+                for folder, run, metrics, has_artifacts in ahead.popleft().result():
+                    yield ReadFolder(folder, json.loads(run), metrics, has_artifacts)
         while ahead:
-            yield from ahead.popleft().result()
+            for folder, run, metrics, has_artifacts in ahead.popleft().result():
+                yield ReadFolder(folder, json.loads(run), metrics, has_artifacts)
 
 
-def _read_chunk(folders: Sequence[Path]) -> list[ReadFolder]:
+def _read_chunk(folders: Sequence[Path]) -> list[tuple[Path, str, str, bool]]:
+    """The files' text only: JSON parsed here would hold the GIL the importing threads need."""
     return [_read_folder(folder) for folder in folders]
 
 
-def _read_folder(folder: Path) -> ReadFolder:
+def _read_folder(folder: Path) -> tuple[Path, str, str, bool]:
     path = str(folder)
     with open(os.path.join(path, RUN_FILE), encoding="utf-8") as run:
-        document = json.loads(run.read())
+        text = run.read()
     try:
         with open(os.path.join(path, METRICS_FILE), encoding="utf-8") as metrics:
-            text = metrics.read()
+            points = metrics.read()
     except FileNotFoundError:
-        text = ""
-    return ReadFolder(folder, document, text, os.path.isdir(os.path.join(path, ARTIFACTS)))
+        points = ""
+    return folder, text, points, os.path.isdir(os.path.join(path, ARTIFACTS))

@@ -326,13 +326,14 @@ def _log_model(
     from modelyard.models import model_dir, publish
 
     example = _head(X) if X is not None else None
-    signature = None
-    if config.log_model_signatures and example is not None and callable(getattr(estimator, "predict", None)):
-        with SESSION:  # scoring the example is not a prediction to remember
-            signature = model_dir.resolve_signature(None, example, estimator.predict)
     serialization_format = config.extra.get("serialization_format", flavor.SERIALIZATION_FORMAT_CLOUDPICKLE)
 
     def save(path: Any, model: Any) -> Any:
+        # The signature is inferred here, while the logged model's creation is in flight.
+        signature = None
+        if config.log_model_signatures and example is not None and callable(getattr(estimator, "predict", None)):
+            with SESSION:  # scoring the example is not a prediction to remember
+                signature = model_dir.resolve_signature(None, example, estimator.predict)
         return flavor.save_model(
             estimator,
             path,

@@ -12,10 +12,13 @@ create overlap instead of adding up. The run's output link (and a caller's `on_c
 autologging's log-batch, whose metrics name the model) go out on other threads while the folder is
 uploaded: one sequential round trip each fewer. Both are done before this returns; if either fails, the
 logging fails (and the model is FAILED). The server still sees MLflow's order: create, link, upload.
+`finalize_with` (autologging's `runs.at_end`) is handed the last step, marking the model READY, to run
+later (with the run's end-run request) instead of now; not when a version is registered from the model.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +41,7 @@ def log_model(
     step: int = 0,
     run_id: str | None = None,
     on_created: Callable[[str], None] | None = None,
+    finalize_with: Callable[[Callable[[], None]], None] | None = None,
 ) -> ModelInfo:
     import modelyard
     from modelyard.client import Client
@@ -88,10 +92,13 @@ def log_model(
                 for future in (linked, created):
                     if future is not None:
                         future.result()
-                client.finalize_logged_model(logged.model_id, "READY")
             except BaseException:
                 _finalize_failed(client, logged.model_id)
                 raise
+    if finalize_with is not None and registered_model_name is None:
+        finalize_with(functools.partial(_finalize_ready, client, logged.model_id))
+    else:
+        _finalize_ready(client, logged.model_id)
     version = None
     model_uri = f"models:/{logged.model_id}"
     if registered_model_name is not None:
@@ -119,6 +126,14 @@ def _abandon(client: Any, creating: Future[Any]) -> None:
     except Exception:
         return
     _finalize_failed(client, model_id)
+
+
+def _finalize_ready(client: Any, model_id: str) -> None:
+    try:
+        client.finalize_logged_model(model_id, "READY")
+    except BaseException:
+        _finalize_failed(client, model_id)
+        raise
 
 
 def _finalize_failed(client: Any, model_id: str) -> None:

@@ -23,7 +23,7 @@ from modelyard.autologging.config import SESSION, AutologConfig, active_config, 
 from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
 from modelyard.autologging.patching import patch, patch_method, safely
-from modelyard.autologging.runs import artifact_repository, autolog_run
+from modelyard.autologging.runs import artifact_repository, at_end, autolog_run
 
 INTEGRATION = "sklearn"
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -349,6 +349,7 @@ def _log_model(
         registered_model_name=config.registered_model_name if name == "model" else None,
         params=params,
         on_created=on_created,
+        finalize_with=at_end,  # READY goes out with the run's end-run request
     )
 
 

@@ -59,17 +59,7 @@ def write_bundle(repo: ArtifactRepository, files: list[tuple[str, bytes]]) -> No
     takes them one after the other; an object store's writes are round trips, so they overlap."""
     if isinstance(repo, LocalArtifactRepository) or len(files) == 1:
         for path, data in files:
-            _write(repo, path, data)
+            repo.write_bytes(path, data)
         return
     with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
-        list(pool.map(lambda item: _write(repo, *item), files))
-
-
-def _write(repo: ArtifactRepository, path: str, data: bytes) -> None:
-    writer = repo.open_write(path, len(data))
-    try:
-        writer.write(data)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+        list(pool.map(lambda item: repo.write_bytes(*item), files))

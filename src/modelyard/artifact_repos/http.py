@@ -4,7 +4,10 @@ Talks to modelyard's artifacts service or a real `mlflow server --serve-artifact
 stream both ways (a file object as the PUT body, `iter_content` on GET), so client memory does not
 grow with file size. Files at or above `MODELYARD_MULTIPART_UPLOAD_MIN_SIZE` (default 100 MiB) try the
 server's multipart endpoints first (parallel part PUTs to the URLs it hands out) and fall back to
-one streamed PUT when the server answers 501/404 or the part URLs are not reachable from here.
+one streamed PUT when the server answers 501/404 or the part URLs are not reachable from here. A
+folder of small files (up to `MODELYARD_BUNDLE_UPLOAD_MAX_SIZE`, 4 MiB: a logged model) goes to a
+modelyard server as one tar body (`PUT .../modelyard-bundle/<folder>`); MLflow's server answers 404,
+remembered for the process, and the folder goes file by file (as after a 400, e.g. a lower body limit).
 """
 
 from __future__ import annotations

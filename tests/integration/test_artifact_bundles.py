@@ -136,6 +136,7 @@ def test_the_client_sends_a_model_folder_in_one_request_to_modelyard(
     assert _uploaded(repo) == {"m/MLmodel": 5, "m/model.pkl": 5000, "m/sub": None, "m/sub/req.txt": 6}
 
 
+@pytest.mark.compat
 def test_the_client_falls_back_to_file_by_file_on_mlflows_server(
     mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

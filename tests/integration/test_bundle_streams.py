@@ -34,6 +34,8 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.postgres
+@pytest.mark.compat
+@pytest.mark.slow
 def test_tar_s3_and_piped_bundles_hold_and_import_the_same_data(
     shared_sqlite_server, shared_postgres_server, s3_bucket: str, s3_env: str, unique_name: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,7 @@ def _export_folder(
         where = f"experiments/{experiment.experiment_id}"
         _write_json(root / where / "experiment.json", {"name": experiment.name, "tags": experiment.tags})
         bundle.done(f"{where}/experiment.json")
-        finished = None
-        if bundle.staged:
-            finished = lambda run_id, where=where: bundle.done(f"{where}/runs/{run_id}")  # noqa: E731
+        finished = partial(_run_done, bundle, where) if bundle.staged else None
         exported_runs += _export_runs(client, experiment.experiment_id, root / where / "runs", progress, finished)
     for index, name in enumerate(model_names):
         _export_model(client, name, root / "models" / str(index), versions.get(name), progress)
@@ -113,6 +112,10 @@ def _export_folder(
     _write_json(root / bundle_io.MANIFEST, manifest)
     bundle.done(bundle_io.MANIFEST)  # last: a bundle without it is incomplete
     return manifest
+
+
+def _run_done(bundle: bundle_io.BundleWriter, experiment_folder: str, run_id: str) -> None:
+    bundle.done(f"{experiment_folder}/runs/{run_id}")
 
 
 def export_version(tracking_uri: str, name: str, version: str, output: str) -> dict[str, Any]:

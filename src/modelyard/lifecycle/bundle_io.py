@@ -5,7 +5,9 @@ Writing: the export writes files into `BundleWriter.root` and calls `done(path)`
 a model's folder or a single file there is complete. For a folder bundle, root is the folder and
 `done` does nothing. For the others, root is a small staging folder: `done` packs the finished piece
 (appends it to the tar, which is written as a stream, `tarfile` mode `w|`, or uploads it under the S3
-prefix) and removes it, so disk use follows the export's few unfinished runs, not the bundle. A tar
+prefix) and removes it, so disk use follows the export's few unfinished runs, not the bundle; `add`
+puts a file in from memory (a run's run.json and metrics.jsonl, read from a modelyard server's stream,
+never touch the disk). A tar
 for S3 goes up as a multipart upload (`PART_SIZE` parts) that is aborted on failure: no object or
 half object is left. A local `.tar` is written beside its name and renamed when complete.
 `manifest.json` is always written last: a bundle without it is incomplete (an export cut off, a
@@ -20,12 +22,14 @@ filter (no absolute paths, no `..`, no links out, no devices); an S3 folder is d
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK
@@ -61,6 +65,13 @@ class BundleWriter:
 
     def done(self, path: str) -> None:
         raise NotImplementedError
+
+    def add(self, path: str, data: bytes) -> None:
+        """A complete file, from memory (for a folder bundle: written there)."""
+        local = self.root / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        self.done(path)
 
     def commit(self) -> None:
         """The bundle is complete (its manifest is `done`)."""
@@ -189,6 +200,11 @@ class _TarWriter(_Staged):
 
     def _pack(self, local: Path, path: str) -> None:
         _add(self.tar, str(local), path)
+
+    def add(self, path: str, data: bytes) -> None:
+        info = tarfile.TarInfo(path)
+        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        self.tar.addfile(info, io.BytesIO(data))
 
     def commit(self) -> None:
         self.tar.close()  # the end-of-archive blocks and what is left in tarfile's buffer

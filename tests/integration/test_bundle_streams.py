@@ -61,7 +61,7 @@ def test_tar_s3_and_piped_bundles_hold_and_import_the_same_data(
     from modelyard.client import run_export
     from modelyard.lifecycle import export
 
-    for output in (local_tar, s3_tar, s3_folder):
+    for output in (local_tar, s3_tar, s3_folder, f"s3://{s3_bucket}/bundles/streamed/"):
         with monkeypatch.context() as patched:
             if output == local_tar:
                 patched.setattr(export, "STAGED_RUNS", 1)  # each run waits for the one before to be packed

@@ -119,7 +119,11 @@ CASES = (
     Case("by attribute", order_by=("attributes.run_name",), heavy=True),
     Case("by attribute, descending", order_by=("attributes.run_name DESC",), heavy=True),
     Case("by end time", order_by=("attributes.end_time DESC",), heavy=True),
-    Case("by status (no index)", order_by=("attributes.status",), heavy=True),
+    Case("by status", order_by=("attributes.status",)),
+    Case("by status, descending", order_by=("attributes.status DESC",)),
+    Case("by user", order_by=("attributes.user_id",)),
+    Case("by user, descending", order_by=("attributes.user_id DESC",)),
+    Case("by status, all stages", order_by=("attributes.status DESC",), view="ALL"),
 )
 #: Rounds of the heavy cases (at most).
 HEAVY_ROUNDS = 3

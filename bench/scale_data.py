@@ -18,7 +18,8 @@ is left empty: searches read `latest_metrics` only. The same runs go into MLflow
 Loading is `INSERT ... SELECT` with triggers and foreign-key checks off (`session_replication_role =
 replica`, this private cluster's superuser) and, for a large load, the tables' indexes dropped first
 and built again after (`without_indexes`). Columns
-the schema may or may not have (`experiment_id` on the child tables) are filled when present.
+the schema may or may not have (`experiment_id` on the child tables, `start_time` on params and tags)
+are filled when present.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def load_experiment(
             extra, value = ("", "")
             if has_column(conn, table, "experiment_id"):
                 extra, value = (", experiment_id", ", %(e)s")
+            if has_column(conn, table, "start_time"):  # params and tags from migration 0015
+                extra, value = (f"{extra}, start_time", f"{value}, start_time")
             conn.execute(
                 f"INSERT INTO {table} (run_uuid, {columns}{extra}) "
                 f"SELECT run_uuid, v.*{value} FROM gen CROSS JOIN LATERAL ({values}) AS v",

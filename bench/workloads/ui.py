@@ -15,6 +15,7 @@ page that never becomes usable is reported with the reason. Neither stops the ot
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections import defaultdict
@@ -267,12 +268,20 @@ def screenshot_path(page: Page, side: Side) -> Path:
 WARM_CONNECTIONS = 4
 
 
+#: What a modelyard page fetches on its own as it loads: fragments htmx loads at once, preloaded and
+#: chart series (`data-src`).
+_LOADS_AT_ONCE = re.compile(
+    r'<[^>]*\bhx-get="([^"]+)"[^>]*\bhx-trigger="load[^>]*>|<link rel="preload" href="([^"]+)"|\bdata-src="([^"]+)"'
+)
+
+
 def warm_up(runner: PageRunner, sides: list[Side]) -> None:
     """Untimed: one browser load of the first page per side (the servers' first answers, files into
-    the page cache), and a plain GET of every page's document on each of `WARM_CONNECTIONS` open
-    connections, so no measured load pays for a route's first request in whichever worker it lands on
-    (modelyard compiles a template once per worker and builds its S3 / SageMaker clients on first use;
-    MLflow serves index.html)."""
+    the page cache), and a plain GET of every page's document, and of what a modelyard page fetches
+    on its own as it loads (its fragments and chart series), on each of `WARM_CONNECTIONS` open
+    connections, so no measured load pays for a route's first request in whichever worker it lands
+    on (each worker's first run of a route's statements and templates; MLflow serves index.html and
+    its API routes)."""
     for side in sides:
         runner.load(PAGES[0], side)
         conns = [Conn(side.tracking_url) for _ in range(WARM_CONNECTIONS)]
@@ -280,7 +289,10 @@ def warm_up(runner: PageRunner, sides: list[Side]) -> None:
             for page in PAGES:
                 if (view := page.view(side.name)) is not None:
                     for conn in conns:
-                        conn.request("GET", view.url(runner.fixtures[side.name]).split("#")[0] or "/")
+                        status, body = conn.request("GET", view.url(runner.fixtures[side.name]).split("#")[0] or "/")
+                        if side.name == "modelyard" and status == 200:
+                            for found in _LOADS_AT_ONCE.findall(body.decode("utf-8", "replace")):
+                                conn.request("GET", html.unescape(next(u for u in found if u)))
         finally:
             for conn in conns:
                 conn.close()

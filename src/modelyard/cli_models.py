@@ -202,6 +202,27 @@ def model_history(name: str, version: str | None, max_results: int) -> None:
         click.echo(describe_event(event))
 
 
+@models.command("delete")
+@click.argument("name")
+@click.option(
+    "--purge-history", is_flag=True, help="Also forget the model's registry history (kept by default, even with the model gone)."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_model(name: str, purge_history: bool, yes: bool) -> None:
+    """Delete a registered model with its versions, tags and aliases. Its history stays, ended by a
+    `model_deleted` event (`modelyard models history NAME` still shows it), unless --purge-history."""
+    from modelyard.client import Client
+
+    what = f"registered model {name} with all its versions" + (" and its history" if purge_history else "")
+    if not yes:
+        click.confirm(f"Delete {what}?", default=False, abort=True)
+    try:
+        Client().registry_store.delete_registered_model(name, purge_history=purge_history)
+    except ModelyardException as exc:
+        raise _fail(exc) from exc
+    click.echo(f"deleted {what}")
+
+
 @models.command("rollback")
 @click.argument("name")
 @click.option("--alias", default=None, help="Move this alias back to the version it held before.")

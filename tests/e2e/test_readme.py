@@ -214,4 +214,12 @@ def test_readme_tour_runs_as_written_with_both_clients(tour: Tour, monkeypatch: 
     client = MlflowClient(shell.env["MLFLOW_TRACKING_URI"])
     versions = {v.version: v for v in client.search_model_versions("name = 'diabetes'")}
     assert {v: versions[v].current_stage for v in ("1", "2")} == {"1": "Archived", "2": "Production"}
+
+    # The tour's "open the UI" step: the gateway serves the tracking service's pages at `/`.
+    import requests
+
+    auth = (shell.env["MLFLOW_TRACKING_USERNAME"], shell.env["MLFLOW_TRACKING_PASSWORD"])
+    home = requests.get(shell.env["MLFLOW_TRACKING_URI"] + "/", auth=auth, timeout=30)
+    assert home.status_code == 200 and home.url.endswith("/experiments"), (home.status_code, home.url)
+    assert "text/html" in home.headers["content-type"] and ">diabetes<" in home.text and ">cancer<" in home.text
     assert '"InService"' in versions["2"].tags["modelyard.deploy.diabetes"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
@@ -25,7 +26,7 @@ from modelyard.store.sql.schema import (
     SqlTag,
 )
 from modelyard.store.tracking.experiment_search import search_experiment_ids
-from modelyard.store.tracking.sql_search import search_run_ids
+from modelyard.store.tracking.sql_search import RunSearch, search_run_ids
 
 
 @dataclass
@@ -148,6 +149,60 @@ class Db:
     ) -> tuple[list[int], str | None]:
         with Session(self.engine) as session:
             return search_experiment_ids(session, view_type, max_results, filter_string, order_by, page_token)
+
+
+#: Each orderable attribute's field of `R`.
+ATTRIBUTE_FIELDS = {
+    "run_name": "name",
+    "end_time": "end",
+    "status": "status",
+    "user_id": "user",
+    "start_time": "start",
+}
+
+
+def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
+    """MLflow's order of `runs` by an attribute: its values (strings bytewise), NULLs last in either
+    direction, then start time newest first (NULLs last), then run id; by sorts stable in turn."""
+    field = ATTRIBUTE_FIELDS[attribute]
+    out = sorted(runs, key=lambda r: r.id)
+    out = sorted(out, key=lambda r: (r.start is None, -(r.start or 0)))
+    if attribute == "start_time":  # then it is no tie-break: order by it alone, NULLs last
+        out = sorted(out, key=lambda r: r.id)
+    valued = sorted(
+        (r for r in out if getattr(r, field) is not None),
+        key=lambda r: getattr(r, field),
+        reverse=not ascending,
+    )
+    return [r.id for r in valued] + [r.id for r in out if getattr(r, field) is None]
+
+
+def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[Any], list[Any]]:
+    """The page's ids (`rows`: rows), and which of the search's statements ran, in order (PostgreSQL's
+    walks, anchors, groups and probes: `sql_search.RunSearch.fetch`)."""
+    names = {id(search.stmt): "full", id(search.walk): "walk", id(search.numbers_first): "numbers"}
+    names |= {id(s): "anchored" for s in search.anchored}
+    names |= {id(s): "group" for s in search.group_walks if s is not None}
+    if search.anchors is not None:
+        names[id(search.anchors.counts)] = "count"
+    if search.groups is not None:
+        names[id(search.groups.probe)] = "groups"
+    if search.attribute_groups is not None:
+        names |= {id(search.attribute_groups.first): "first", id(search.attribute_groups.next): "next"}
+        names[id(search.non_numbers)] = "nulls"
+    ran: list[Any] = []
+    with Session(db.engine) as session:
+
+        def execute(stmt: Any) -> Sequence[Any]:
+            ran.append(names.get(id(stmt), "other"))
+            return session.execute(stmt, search.params).all()
+
+        def count(stmt: Any) -> Sequence[Any]:
+            ran.append(names.get(id(stmt), "other"))
+            return session.execute(stmt, search.params).one()
+
+        fetched = search.fetch(execute, slice(1, None), count)
+    return (list(fetched) if rows else [row[0] for row in fetched]), ran
 
 
 def invalid(call: object, *args: object, **kwargs: object) -> ModelyardException:

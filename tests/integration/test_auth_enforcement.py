@@ -330,3 +330,19 @@ def test_serving_needs_read_on_the_served_model_and_the_endpoints_control_plane_
         target = {"X-Amz-Target": "SageMaker.ListEndpoints", "Content-Type": "application/x-amz-json-1.1"}
         assert endpoints.post("/", content=b"{}", headers=target, auth=ALICE).status_code == 403
         assert endpoints.post("/", content=b"{}", headers=target, auth=ADMIN).status_code == 200
+
+
+def test_registry_history_names_the_signed_in_user_as_who(world: World) -> None:
+    """With auth on, an event's "who" is the authenticated user (not whatever user name a client
+    claims); a refused change writes no event."""
+    c = world.client
+    _ok(c.post("/api/2.0/mlflow/registered-models/set-tag", json={"name": "mb", "key": "team", "value": "b"}, auth=BOB))
+    refused = c.post("/api/2.0/mlflow/registered-models/set-tag", json={"name": "ma", "key": "team", "value": "a"}, auth=ALICE)
+    assert refused.status_code == 403
+    events = _ok(c.get("/api/2.0/modelyard/registry/events", params={"name": "mb"}, auth=BOB))["events"]
+    assert (events[0]["kind"], events[0].get("actor")) == ("model_tag_set", "bob")
+    created = events[-1]
+    assert (created["kind"], created.get("actor")) == ("model_created", "bob")
+    history_a = _ok(c.get("/api/2.0/modelyard/registry/events", params={"name": "ma"}, auth=ADMIN))["events"]
+    assert all(e["kind"] != "model_tag_set" for e in history_a)
+    assert {e.get("actor") for e in history_a} <= {"admin"}

@@ -49,6 +49,9 @@ def test_ui_serves_the_api_and_artifacts_on_the_url_it_prints(tmp_path: Path, st
         assert requests.put(artifact, data=b"hello", timeout=10).status_code == 200
         assert requests.get(artifact, timeout=10).content == b"hello"
 
+        home = requests.get(f"{url}/", timeout=10)  # the web UI on the same URL: `/` opens the experiments
+        assert home.status_code == 200 and home.url == f"{url}/experiments" and ">seeds<" in home.text
+
         assert db.is_file()  # the embedded default lives in the folder it was started from
         assert (
             tmp_path / "modelyard-artifacts" / experiment["experiment_id"] / "notes.txt"

@@ -7,6 +7,7 @@ the endpoint service starts real serving workers for them.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.integration.serving_models import child_pids
@@ -225,3 +227,15 @@ def test_bad_requests_get_sagemaker_errors(clients, s3_bucket: str, tmp_path: Pa
         runtime.invoke_endpoint(EndpointName="err", ContentType="application/json", Body=b'{"nope": 1}')
     assert info.value.response["Error"]["Code"] == "ModelError"
     assert sm.list_endpoints()["Endpoints"][0]["EndpointName"] == "err"
+
+    # modelyard's own read of the invocation counts: the model's refusal is an error, a refusal before
+    # any variant (an unknown variant) is not an invocation; an unknown endpoint is a 404.
+    _predict(runtime, "err", [[0.1, 0.2, 0.3]])
+    with pytest.raises(ClientError):
+        runtime.invoke_endpoint(EndpointName="err", TargetVariant="nope", ContentType="application/json", Body=b"{}")
+    counts = requests.get(f"{sm.meta.endpoint_url}/modelyard/endpoints/err/invocations", timeout=10)
+    assert counts.status_code == 200, counts.text
+    primary = counts.json()["variants"]["primary"]
+    assert (primary["invocations"], primary["errors"]) == (2, 1)
+    assert counts.json()["since"] <= primary["last_invocation"] <= time.time() * 1000
+    assert requests.get(f"{sm.meta.endpoint_url}/modelyard/endpoints/nope/invocations", timeout=10).status_code == 404

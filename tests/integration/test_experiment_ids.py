@@ -1,6 +1,7 @@
-"""Each params/tags/latest_metrics row carries its run's experiment_id on PostgreSQL
-(`store/sql/experiment_ids`): set by a trigger on every write path, and filled by migration 0011 for
-the rows that existed, in batches that leave the runs' params/tags JSON alone, resumably."""
+"""Each params/tags/latest_metrics row carries its run's experiment_id on PostgreSQL, and each
+params/tags row its run's start_time (`store/sql/experiment_ids`): set by a trigger on every write path,
+and filled by migrations 0011 and 0015 for the rows that existed, in batches that leave the runs'
+params/tags JSON alone, resumably."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from modelyard.entities import Metric, Param, RunTag
 from modelyard.store.sql import experiment_ids, migrate, run_docs
@@ -20,16 +21,17 @@ pytestmark = pytest.mark.postgres
 
 
 def _mismatches(engine: Engine) -> dict[str, tuple[int, int]]:
-    """Per table: (rows, rows whose experiment_id is not their run's)."""
+    """Per table: (rows, rows whose experiment_id, or start_time (params, tags), is not their run's)."""
     out = {}
     with engine.connect() as conn:
+        starts = {c["name"] for c in inspect(conn).get_columns("params")} & {"start_time"}
         for table in experiment_ids.TABLES:
+            differs = "t.experiment_id IS DISTINCT FROM r.experiment_id"
+            if starts and table in experiment_ids.START_TABLES:
+                differs += " OR t.start_time IS DISTINCT FROM r.start_time"
             out[table] = tuple(
                 conn.execute(
-                    text(
-                        f"SELECT count(*), count(*) FILTER (WHERE t.experiment_id IS DISTINCT FROM r.experiment_id) "
-                        f"FROM {table} t JOIN runs r USING (run_uuid)"
-                    )
+                    text(f"SELECT count(*), count(*) FILTER (WHERE {differs}) FROM {table} t JOIN runs r USING (run_uuid)")
                 ).one()
             )
     return out  # type: ignore[return-value]
@@ -138,6 +140,55 @@ def test_the_migration_fills_existing_rows_in_batches_and_resumes(postgres_uri: 
                 )
             ).scalar_one()
         migrate.upgrade(engine)  # and on to the newest revision
+        assert migrate.is_up_to_date(engine)
+    finally:
+        engine.dispose()
+
+
+def test_migration_0015_fills_start_times_in_batches_and_resumes(postgres_uri: str) -> None:
+    """Upgrading a database that holds runs (some without a start time) gives every params and tags
+    row its run's start_time, leaves the runs' JSON alone, and resumes when stopped half-way."""
+    engine = create_engine_for(postgres_uri)
+    try:
+        migrate.upgrade(engine, "0014")
+        runs = 6_000  # more than one batch (BATCH_RUNS)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO runs (run_uuid, experiment_id, status, lifecycle_stage, start_time) "
+                    "SELECT md5(i::text), 0, 'FINISHED', 'active', CASE WHEN i % 10 = 0 THEN NULL ELSE i END "
+                    "FROM generate_series(1, :n) AS i"
+                ),
+                {"n": runs},
+            )
+            for table in ("params", "tags"):
+                conn.execute(
+                    text(
+                        f"INSERT INTO {table} (run_uuid, key, value) SELECT md5(i::text), k, 'v' || (i % 3) "
+                        "FROM generate_series(1, :n) AS i CROSS JOIN (VALUES ('a'), ('b')) AS keys(k)"
+                    ),
+                    {"n": runs},
+                )
+        before = _documents(engine)
+        migrate.upgrade(engine, "0015")
+        assert _mismatches(engine)["params"] == (2 * runs, 0) and _mismatches(engine)["tags"] == (2 * runs, 0)
+        assert _documents(engine) == before
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM params WHERE start_time IS NULL")).scalar() == runs // 5
+
+        # Stopped half-way: rows not filled yet, an index a CONCURRENTLY build left invalid.
+        index = "idx_params_experiment_key_value_start"
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE params SET start_time = NULL WHERE run_uuid < '8'"))
+            conn.execute(text(f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{index}'::regclass"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0014'"))
+        migrate.upgrade(engine, "0015")
+        assert _mismatches(engine)["params"] == (2 * runs, 0)
+        with engine.connect() as conn:
+            assert conn.execute(text(f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{index}'::regclass")).scalar_one()
+            old = conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_params_experiment_key_value'"))
+            assert old.scalar() == 0
+        migrate.upgrade(engine)
         assert migrate.is_up_to_date(engine)
     finally:
         engine.dispose()

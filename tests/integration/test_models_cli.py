@@ -135,3 +135,21 @@ def test_list_and_describe_against_a_server(tracking_server, monkeypatch, classi
 
     missing = _cli("describe", f"{name}-nope", env=env)
     assert missing.returncode != 0 and b"RESOURCE_DOES_NOT_EXIST" in missing.stderr
+
+    client.set_registered_model_alias(name, "champion", "2")
+    rolled = _cli("rollback", name, "--alias", "champion", "--yes", env=env)
+    assert rolled.returncode == 0, rolled.stderr.decode()
+    assert client.get_model_version_by_alias(name, "champion").version == "1"  # back where it was
+    assert "alias_set champion v1 (was v2)" in _cli("history", name, env=env).stdout.decode().splitlines()[0]
+
+    refused = _cli("delete", name, env=env, stdin=b"n\n")  # asks first; "n" keeps the model
+    assert refused.returncode != 0 and _cli("describe", name, env=env).returncode == 0
+    deleted = _cli("delete", name, "--yes", env=env)
+    assert deleted.returncode == 0, deleted.stderr.decode()
+    assert _cli("describe", name, env=env).returncode != 0
+    kept = _cli("history", name, env=env).stdout.decode().splitlines()
+    assert "deleted" in kept[0] and len(kept) > 1  # the history outlives the model
+    client.create_registered_model(name)
+    purged = _cli("delete", name, "--yes", "--purge-history", env=env)
+    assert purged.returncode == 0, purged.stderr.decode()
+    assert _cli("history", name, env=env).stdout.decode().strip() == ""

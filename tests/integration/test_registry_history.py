@@ -91,17 +91,24 @@ def test_a_failed_change_writes_no_event(client: MlflowClient, server: str) -> N
     assert _events(server, name=name) == before
 
 
+def _store_with_versions(db_uri: str, tmp_path: Any, name: str, count: int) -> SqlRegistryStore:
+    """A registry store on `db_uri` holding model `name` with `count` versions of one run."""
+    upgrade(db_uri)
+    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
+    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
+    run = tracking.create_run(tracking.create_experiment(f"e-{name}"), user_id="me", start_time=0, tags=[], run_name="r")
+    store.create_registered_model(name)
+    for _ in range(count):
+        store.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    return store
+
+
 @pytest.mark.parametrize("fails", ["after", "instead"])
 def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
     """The event is written in the change's transaction: when anything fails once the event has been
     added (or when the event cannot be written), neither the change nor the event is kept."""
-    upgrade(db_uri)
-    tracking = SqlTrackingStore.from_uri(db_uri, default_artifact_root=str(tmp_path))
-    store = SqlRegistryStore(tracking.engine, artifact_roots=(str(tmp_path),))
-    run = tracking.create_run(tracking.create_experiment("tx"), user_id="me", start_time=0, tags=[], run_name="r")
-    store.create_registered_model("m")
-    for _ in range(2):
-        store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    store = _store_with_versions(db_uri, tmp_path, "m", 2)
+    first = store.get_model_version("m", "1")
     store.set_registered_model_alias("m", "champion", "1")
     before = history.list_events(store.engine, name="m", max_results=100)
     original = events.record
@@ -117,7 +124,7 @@ def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monk
         lambda: store.transition_model_version_stage("m", "2", "Production", archive_existing_versions=True),
         lambda: store.set_registered_model_tag("m", "team", "risk"),
         lambda: store.rename_registered_model("m", "renamed"),
-        lambda: store.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id),
+        lambda: store.create_model_version("m", first.source, run_id=first.run_id),
         lambda: store.delete_registered_model("m"),
     )
     for change in changes:
@@ -129,7 +136,7 @@ def test_a_change_and_its_event_commit_together(db_uri: str, tmp_path: Any, monk
     assert model.tags == {} and [a.version for a in model.aliases] == ["1"]
     versions = {v.version: v.current_stage for v in store.search_model_versions("name = 'm'")}
     assert versions == {"1": "None", "2": "None"}
-    tracking.engine.dispose()
+    store.engine.dispose()
 
 
 def test_who_held_an_alias_or_a_stage_at_a_time(client: MlflowClient, server: str) -> None:
@@ -253,3 +260,41 @@ def test_the_actor_is_the_clients_user(server: str) -> None:
     )
     assert response.status_code == 200
     assert _events(server, name=name)[0]["actor"] == "alice"
+
+
+def test_a_versions_deployed_endpoints_are_its_successful_deploys_only(db_uri: str, tmp_path: Any) -> None:
+    """What the version page's score box asks SageMaker about: every endpoint a deploy of this version
+    succeeded on (however long its history), not started or failed ones, not other versions'."""
+    from sqlalchemy.orm import Session
+
+    store = _store_with_versions(db_uri, tmp_path, "dep", 2)
+    reports = [
+        (1, events.DEPLOY_SUCCEEDED, "ep-b"),
+        (1, events.DEPLOY_STARTED, "ep-started-only"),
+        (1, events.DEPLOY_FAILED, "ep-failed"),
+        (2, events.DEPLOY_SUCCEEDED, "ep-other-version"),
+        (1, events.DEPLOY_SUCCEEDED, "ep-a"),
+        (1, events.DEPLOY_SUCCEEDED, "ep-b"),
+    ]
+    with Session(store.engine) as session, session.begin():
+        for i, (version, kind, endpoint) in enumerate(reports):
+            events.record(session, kind, "dep", 1_000 + i, version=version, endpoint=endpoint, variant="v")
+        for i in range(300):  # more than a page of the version's own history
+            events.record(session, events.VERSION_TAG_SET, "dep", 2_000 + i, version=1, key="k", value=str(i))
+    assert history.deployed_endpoints(store.engine, "dep", "1") == ["ep-a", "ep-b"]
+    assert history.deployed_endpoints(store.engine, "dep", 2) == ["ep-other-version"]
+    assert history.deployed_endpoints(store.engine, "dep", "3") == []
+    newest = history.list_events(store.engine, name="dep", version="1", max_results=2)
+    assert [e.kind for e in newest] == [events.VERSION_TAG_SET, events.VERSION_TAG_SET] and newest[0].details == {"key": "k", "value": "299"}
+
+
+def test_a_deleted_versions_history_stays(db_uri: str, tmp_path: Any) -> None:
+    """Retention: a version's events are kept when the version is deleted (only purging its model's
+    history removes them)."""
+    store = _store_with_versions(db_uri, tmp_path, "kept", 2)
+    store.set_registered_model_alias("kept", "champion", "2")
+    store.delete_model_version("kept", "2")
+    own = [e.kind for e in history.list_events(store.engine, name="kept", version="2")]
+    assert own == ["version_deleted", "alias_deleted", "alias_set", "version_created"]  # its alias went with it
+    assert history.holders_at(store.engine, "kept", when=2**62, alias="champion") == []  # gone with its version
+    store.engine.dispose()

@@ -7,20 +7,20 @@ time: ranges of their own indexes on PostgreSQL) are MLflow's order, on every pa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tests.integration import search_helpers
-from tests.integration.search_helpers import Db, R
+from tests.integration.search_helpers import ATTRIBUTE_FIELDS, Db, R, mlflow_order, statements_run
 
 from modelyard.entities import ViewType
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import Base
 from modelyard.store.tracking import sql_anchors, sql_search, sql_walks
-from modelyard.store.tracking.sql_search import RunSearch, plan_run_search
+from modelyard.store.tracking.sql_search import plan_run_search
 
 #: The `db` fixture (an empty schema on each backend).
 db = search_helpers.db
@@ -127,30 +127,6 @@ def test_every_scope_has_runs_to_page_through(spread: Db) -> None:
 
 
 # ---- which statements answer (PostgreSQL) --------------------------------------------------------
-def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[Any], list[Any]]:
-    """The page's ids (`rows`: rows), and which of the search's statements ran, in order."""
-    names = {id(search.stmt): "full", id(search.walk): "walk", id(search.numbers_first): "numbers"}
-    names |= {id(s): "anchored" for s in search.anchored}
-    names |= {id(s): "group" for s in search.group_walks if s is not None}
-    if search.anchors is not None:
-        names[id(search.anchors.counts)] = "count"
-    if search.groups is not None:
-        names[id(search.groups.probe)] = "groups"
-    ran: list[Any] = []
-    with Session(db.engine) as session:
-
-        def execute(stmt: Any) -> Sequence[Any]:
-            ran.append(names.get(id(stmt), "other"))
-            return session.execute(stmt, search.params).all()
-
-        def count(stmt: Any) -> Sequence[Any]:
-            ran.append(names.get(id(stmt), "other"))
-            return session.execute(stmt, search.params).one()
-
-        fetched = search.fetch(execute, slice(1, None), count)
-    return (list(fetched) if rows else [row[0] for row in fetched]), ran
-
-
 @pytest.fixture
 def many(postgres_uri: str) -> Iterator[Db]:
     engine = create_engine_for(postgres_uri)
@@ -180,17 +156,82 @@ def many(postgres_uri: str) -> Iterator[Db]:
 def test_a_rare_filter_term_drives_the_page_and_a_common_one_is_walked(many: Db) -> None:
     """`params.p = 'rare'` (3 runs of 1,500) has fewer index entries than a page: the anchors' count
     says so, and the page comes from those runs alone, never from a walk. `params.p = 'v1'` (1 in 4)
-    is counted past the cap and walked."""
-    rare = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    is counted past the cap and walked. (Each with a second term: a filter that is one `=` alone is
+    read in page order from its index, below.)"""
+    rare_filter = "params.p = 'rare' AND metrics.m >= 0"
+    rare = plan_run_search(["1"], rare_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert rare is not None
     ids, ran = statements_run(many, rare)
-    assert ran == ["count", "anchored"] and ids == full_select(many, "params.p = 'rare'", None, ["1"], 1)
-    again = plan_run_search(["1"], "params.p = 'rare'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    assert ran == ["count", "anchored"] and ids == full_select(many, rare_filter, None, ["1"], 1)
+    again = plan_run_search(["1"], rare_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert again is not None and statements_run(many, again) == (ids, ["anchored"])  # the count reused
-    common = plan_run_search(["1"], "params.p = 'v1'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+    common_filter = "params.p = 'v1' AND metrics.m >= 0"
+    common = plan_run_search(["1"], common_filter, ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
     assert common is not None
     ids, ran = statements_run(many, common)
-    assert ran == ["count", "walk"] and ids == full_select(many, "params.p = 'v1'", None, ["1"], 1)[:101]
+    assert ran == ["count", "walk"] and ids == full_select(many, common_filter, None, ["1"], 1)[:101]
+
+
+@pytest.mark.postgres
+def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -> None:
+    """`params.p = 'v'` (or a tag's) alone, in the default order: the value's runs are read from the
+    (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in the page's order,
+    each run's row by primary key, and the read stops with the page: a rare value's anchor (1 run in
+    50) drives the page so, a common one (1 in 2, over the anchors' cap) is walked so, never sorted;
+    paged through, with deleted runs, runs without a start time and tied start times between, every
+    page is the Python sort's, in one or two experiments."""
+    from sqlalchemy.dialects import postgresql
+
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        db = Db(engine)
+        runs = [
+            R(
+                f"v{i * 7919 % 3000:05d}",
+                exp=1 + i % 2,
+                start=None if i % 41 == 0 else i % 400,
+                stage="deleted" if i % 7 == 3 else "active",
+                params={"p": "rare" if i % 50 == 9 else ("half" if i % 4 < 2 else "other")},
+                tags={"t": "rare" if i % 50 == 9 else "x"},
+            )
+            for i in range(3000)
+        ]
+        db.runs(*runs)
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+        for filter_string, wanted, experiments, reads in (
+            ("params.p = 'rare'", lambda r: r.params["p"] == "rare", ["1"], "anchored"),
+            ("params.p = 'half'", lambda r: r.params["p"] == "half", ["1", "2"], "walk"),
+            ("tags.t = 'rare'", lambda r: r.tags["t"] == "rare", ["1", "2"], "anchored"),
+        ):
+            scoped = [r for r in runs if str(r.exp) in experiments and r.stage == "active" and wanted(r)]
+            expected = [r.id for r in sorted(scoped, key=lambda r: (r.start is None, -(r.start or 0), r.id))]
+            got: list[str] = []
+            token: str | None = None
+            while True:
+                search = plan_run_search(experiments, filter_string, ViewType.ACTIVE_ONLY, 25, None, token, "postgresql")
+                assert search is not None and search.walk is not None
+                rows, ran = statements_run(db, search, rows=True)
+                assert ran[-1] in (reads, "full") and ran.count(reads) == 1, ran  # the last page may be short
+                page, token = search.paginate(rows, slice(1, None))
+                got += [row[0] for row in page]
+                if token is None:
+                    break
+            assert got == expected, filter_string
+            first = plan_run_search(experiments, filter_string, ViewType.ACTIVE_ONLY, 25, None, None, "postgresql")
+            assert first is not None and first.walk is not None and first.anchored
+            read = first.walk if reads == "walk" else first.anchored[0]
+            sql = read.params(walk_budget=first.walk_budget).compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
+            with engine.connect() as conn:
+                plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+            table = filter_string.split(".")[0]
+            assert f"idx_{table}_experiment_key_value_start" in plan, plan
+            assert "Sort  (" not in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
@@ -293,36 +334,12 @@ def attributed_runs() -> list[R]:
     ]
 
 
-#: Each orderable attribute's field of `R`.
-ATTRIBUTE_FIELDS = {
-    "run_name": "name",
-    "end_time": "end",
-    "status": "status",
-    "user_id": "user",
-    "start_time": "start",
-}
 ATTRIBUTE_SCOPES = [
     (["1"], ViewType.ACTIVE_ONLY),
     (["1", "2"], ViewType.ACTIVE_ONLY),
     (["3"], ViewType.ALL),
     (["1", "2", "3"], ViewType.DELETED_ONLY),
 ]
-
-
-def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
-    """MLflow's order of `runs` by an attribute: its values (strings bytewise), NULLs last in either
-    direction, then start time newest first (NULLs last), then run id; by sorts stable in turn."""
-    field = ATTRIBUTE_FIELDS[attribute]
-    out = sorted(runs, key=lambda r: r.id)
-    out = sorted(out, key=lambda r: (r.start is None, -(r.start or 0)))
-    if attribute == "start_time":  # then it is no tie-break: order by it alone, NULLs last
-        out = sorted(out, key=lambda r: r.id)
-    valued = sorted(
-        (r for r in out if getattr(r, field) is not None),
-        key=lambda r: getattr(r, field),
-        reverse=not ascending,
-    )
-    return [r.id for r in valued] + [r.id for r in out if getattr(r, field) is None]
 
 
 @pytest.mark.parametrize("attribute", list(ATTRIBUTE_FIELDS))

@@ -11,6 +11,7 @@ here: that is the failure path. The real endpoint service runs in tests/ui/test_
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,23 @@ def test_review_changes_nothing_then_the_confirmation_deploys_from_the_artifact_
 
     page = client.get("/deployments/churn-prod")
     assert page.status_code == 200 and "churn v1" in page.text and "deploy-progress" not in page.text
+    # On AWS, the invocation counts are CloudWatch's sums of the last hour per variant.
+    variant = outcome["details"]["variant"]
+    dimensions = [{"Name": "EndpointName", "Value": "churn-prod"}, {"Name": "VariantName", "Value": variant}]
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dimensions, "Value": 7.0},
+            {"MetricName": "Invocation4XXErrors", "Dimensions": dimensions, "Value": 2.0},
+            {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Value": 1.0},
+        ],
+    )
+    counts = client.get("/deployments/churn-prod/invocations", headers={"HX-Request": "true"})
+    assert counts.status_code == 200 and "from CloudWatch" in counts.text
+    row = re.search(rf'<tr data-variant="{variant}">(.*?)</tr>', counts.text, re.S)
+    assert row is not None and "churn v1" in row.group(1)
+    assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row.group(1)) == ["7", "3"]
+    assert 'hx-get="/deployments/churn-prod/invocations"' in page.text
     # The version page links the endpoint and offers to deploy the version.
     version = client.get("/model-version", params={"name": "churn", "version": "1"})
     assert 'href="/deployments/churn-prod"' in version.text and 'action="/deployments/deploy"' in version.text
@@ -221,3 +239,11 @@ def test_deleting_a_model_needs_its_typed_name(app: tuple[TestClient, Path]) -> 
     gone = client.post("/model/delete", data=_form(client, name="churn", confirm_name="churn"), follow_redirects=False)
     assert gone.status_code == 303 and gone.headers["location"] == "/models"
     assert client.get(f"{API}/registered-models/get", params={"name": "churn"}).status_code == 404
+    kinds = [e["kind"] for e in client.get(HISTORY, params={"name": "churn"}).json()["events"]]
+    assert kinds[0] == "model_deleted" and "version_created" in kinds  # the history stays
+    client.post(f"{API}/registered-models/create", json={"name": "churn"}).raise_for_status()
+    purged = client.post(
+        "/model/delete", data=_form(client, name="churn", confirm_name="churn", purge_history="1"), follow_redirects=False
+    )
+    assert purged.status_code == 303
+    assert client.get(HISTORY, params={"name": "churn"}).json().get("events", []) == []  # and now it goes

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from tests.support.browser import screenshot
 
 from modelyard.devstack.process import free_port
@@ -103,8 +105,30 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     assert '"predictions"' in output.inner_text() and "answered 200" in ui_page.locator("#score-meta").inner_text()
     screenshot(ui_page, "version-score")
 
-    # Shift all traffic to the canary, after the review of the shares.
+    # The endpoint page's invocation counts: the score above went to the canary; they refresh by
+    # themselves after more invocations (one the model refuses: an error).
+    from playwright.sync_api import expect
+
     ui_page.goto(f"{url}/deployments/{ENDPOINT}")
+    canary = ui_page.locator(f"#invocation-counts tr[data-variant='{_variant(ui_page, url, second)}'] td")
+    expect(canary.nth(1)).to_have_text("1")
+    expect(canary.nth(2)).to_have_text("0")
+    runtime = boto3.client(
+        "sagemaker-runtime", endpoint_url=endpoints.url, region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="x",
+    )  # fmt: skip
+    variant = _variant(ui_page, url, second)
+    ui_page.evaluate("() => { window.notReloaded = true; }")
+    runtime.invoke_endpoint(EndpointName=ENDPOINT, TargetVariant=variant, ContentType="application/json",
+                            Body=b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}')
+    with pytest.raises(ClientError):
+        runtime.invoke_endpoint(EndpointName=ENDPOINT, TargetVariant=variant, ContentType="application/json", Body=b'{"nope": 1}')
+    expect(canary.nth(1)).to_have_text("3", timeout=15_000)  # the fragment's 5 s refresh
+    expect(canary.nth(2)).to_have_text("1")
+    assert ui_page.evaluate("() => window.notReloaded") is True and canary.nth(3).inner_text() != "never"
+    screenshot(ui_page, "deployment-invocations")
+
+    # Shift all traffic to the canary, after the review of the shares.
     ui_page.locator("#weights input[name^='weight:'] >> nth=0").fill("0")
     ui_page.locator("#weights input[name^='weight:'] >> nth=1").fill("1")
     with ui_page.expect_navigation():

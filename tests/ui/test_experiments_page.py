@@ -84,3 +84,57 @@ def test_a_bad_query_value_is_a_message_on_the_page(
     assert "view must be one of" in ui_page.locator(".error").inner_text()
     assert console_errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
     console_errors.clear()
+
+
+def _background_luminance(page: Any) -> float:
+    """The page background's relative luminance (0 black .. 1 white)."""
+    rgb = page.evaluate(
+        "() => getComputedStyle(document.body).backgroundColor.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number)"
+    )
+    return float(0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
+
+
+def test_first_visit_shows_description_and_tags_no_dialog_works_by_keyboard_and_follows_the_theme(
+    ui_server: str, ui_page: Any, browser: Any
+) -> None:
+    name = f"look-{uuid.uuid4().hex[:8]}"
+    experiment_id = _create(ui_server, name)
+    for key, value in (("mlflow.note.content", "Churn model, <b>v2</b> data"), ("team", "risk")):
+        requests.post(
+            f"{ui_server}/api/2.0/mlflow/experiments/set-experiment-tag",
+            json={"experiment_id": experiment_id, "key": key, "value": value},
+            timeout=10,
+        ).raise_for_status()
+    ui_page.goto(f"{ui_server}/experiments?q={name}")
+    row = ui_page.locator("#experiments tbody tr", has_text=name)
+    assert row.locator("td.clip").inner_text() == "Churn model, <b>v2</b> data"  # the description, as text
+    assert row.locator("td.tags .chip").all_inner_texts() == ["team=risk"]
+    # Nothing stands between a first visitor and the page: no dialog, modal, banner or overlay.
+    assert ui_page.locator("dialog, [role=dialog], [role=alertdialog], [aria-modal=true], .modal, .banner, .toast").count() == 0
+    covering = ui_page.evaluate(
+        "() => [...document.querySelectorAll('body *')].filter(e => {"
+        " const s = getComputedStyle(e), r = e.getBoundingClientRect();"
+        " return s.position === 'fixed' && r.width * r.height > innerWidth * innerHeight / 4; }).length"
+    )
+    assert covering == 0
+    # By keyboard alone: Tab reaches the experiment's link, Enter opens its runs.
+    link = f"/experiments/{experiment_id}"
+    for _ in range(60):
+        ui_page.keyboard.press("Tab")
+        if ui_page.evaluate("() => document.activeElement && document.activeElement.getAttribute('href')") == link:
+            break
+    else:
+        raise AssertionError("Tab never reached the experiment's link")
+    with ui_page.expect_navigation():
+        ui_page.keyboard.press("Enter")
+    assert ui_page.url.endswith(link)
+    # Light and dark themes follow the system setting.
+    assert _background_luminance(ui_page) > 0.8
+    dark = browser.new_context(viewport={"width": 1366, "height": 768}, color_scheme="dark")
+    try:
+        page = dark.new_page()
+        page.goto(f"{ui_server}/experiments?q={name}")
+        assert _background_luminance(page) < 0.25
+        screenshot(page, "experiments-dark")
+    finally:
+        dark.close()

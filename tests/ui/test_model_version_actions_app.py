@@ -44,3 +44,34 @@ def test_a_hostile_name_is_text(client: TestClient) -> None:
     _model(client, HOSTILE)
     page = client.get("/model/version-actions", params={"name": HOSTILE, "version": "1", "kind": "alias"}).text
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def _post(client: TestClient, url: str, **fields: str) -> None:
+    client.get("/models")  # the CSRF cookie
+    data = {"csrf_token": client.cookies["modelyard_csrf"], **fields}
+    answer = client.post(url, data=data, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+
+
+def test_the_model_pages_description_tags_and_aliases_are_edited_from_its_forms(client: TestClient) -> None:
+    """The model page's own forms (each a POST with the CSRF token, back to the page): description
+    (markdown, shown rendered), tag set and removed, alias removed."""
+    _model(client, "edited")
+    store = client.app.state.registry_store  # type: ignore[attr-defined]
+    _post(client, "/model/description", name="edited", description="Predicts **churn**.\n\n<i>raw</i>")
+    assert store.get_registered_model("edited").description == "Predicts **churn**.\n\n<i>raw</i>"
+    page = client.get("/model?name=edited").text
+    assert "Predicts <strong>churn</strong>." in page and "&lt;i&gt;raw&lt;/i&gt;" in page
+    _post(client, "/model/tag", name="edited", key="team", value="risk")
+    assert store.get_registered_model("edited").tags == {"team": "risk"}
+    assert 'aria-label="Remove tag team"' in client.get("/model?name=edited").text
+    _post(client, "/model/tag", name="edited", key="team", delete="1")
+    assert store.get_registered_model("edited").tags == {}
+    _post(client, "/model/alias", name="edited", alias="champion", version="1")
+    assert store.get_model_version_by_alias("edited", "champion").version == "1"
+    _post(client, "/model/alias", name="edited", alias="champion", delete="1")
+    assert not store.get_registered_model("edited").aliases
+    events = client.get("/api/2.0/modelyard/registry/events", params={"name": "edited"}).json()["events"]
+    assert [e["kind"] for e in events[:5]] == [
+        "alias_deleted", "alias_set", "model_tag_deleted", "model_tag_set", "model_description_set",
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -169,10 +170,13 @@ def test_version_page_links_its_run_and_edits_its_description(ui_server: str, ui
     assert run_link.count() == 1
     assert "not deployed" in ui_page.locator("#lineage").inner_text()
     ui_page.locator("summary", has_text="Edit description").click()
-    ui_page.fill("textarea[name=description]", "<b>validated</b> on March data")
+    ui_page.fill("textarea[name=description]", "**validated** on March data\n\n- <b>raw</b> stays text")
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Save").click()
-    assert ui_page.locator("#description").inner_text() == "<b>validated</b> on March data"
+    # Markdown, as the run page's description: emphasis and lists render, raw HTML shows as text.
+    assert ui_page.locator("#description strong").inner_text() == "validated"
+    assert ui_page.locator("#description li").inner_text() == "<b>raw</b> stays text"
+    assert ui_page.locator("#description b").count() == 0
     assert "version description set" in ui_page.locator("#timeline").inner_text()
     screenshot(ui_page, "model-version")
     href = run_link.get_attribute("href")
@@ -207,4 +211,20 @@ def test_version_page_shows_the_signature_and_input_example(ui_server: str, ui_p
     example = ui_page.locator("#model-files table.input-example")
     assert example.locator("tbody tr").count() == 3
     assert "sklearn" in ui_page.locator("#model-files .mlmodel-flavors").inner_text()
+    facts = dict(zip(ui_page.locator("#model-files dl.facts dt").all_inner_texts(),
+                     ui_page.locator("#model-files dl.facts dd").all_inner_texts(), strict=True))  # fmt: skip
+    assert re.fullmatch(r"\d+(\.\d)? (Bytes|kB)", facts["Size"]), facts  # the MLmodel's model_size_bytes
+    for path, expected in (("conda.yaml", "dependencies"), ("python_env.yaml", "build_dependencies")):
+        section = ui_page.locator("#model-files details.env-file", has_text=path)
+        section.locator("summary").click()  # the file loads when its section opens
+        ui_page.wait_for_function(
+            "([path, text]) => [...document.querySelectorAll('details.env-file')].some("
+            "d => d.textContent.includes(path) && d.querySelector('.env-body').textContent.includes(text))",
+            arg=[path, expected],
+        )
+    ui_page.evaluate("window.scrollTo(0, 0)")  # opening the sections scrolled: sticky table heads would stick mid-page
     screenshot(ui_page, "model-version-signature")
+    without_js = requests.get(f"{ui_server}/model-version/file", params={"name": name, "version": "1", "path": "conda.yaml"}, timeout=10)
+    assert without_js.status_code == 200 and "<html" in without_js.text and "dependencies" in without_js.text
+    other = requests.get(f"{ui_server}/model-version/file", params={"name": name, "version": "1", "path": "model.pkl"}, timeout=10)
+    assert other.status_code == 400  # environment files only

@@ -41,3 +41,35 @@ def test_a_worker_builds_the_ui_clients_once_a_sibling_did(
     assert artifact_access.locator(app).has_destination_repository() and inventory.has_shared_client()
     for flag in flags:
         flag._page[0] = 0
+
+
+def test_every_worker_compiles_all_templates_once_any_rendered_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's first load in a worker would otherwise pay its templates' compilation (~10-100 ms
+    each); the flag any render raises makes every worker compile them all in the background."""
+    from modelyard.ui import render
+
+    monkeypatch.setattr(warmup, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(render, "_env", None)
+    monkeypatch.setattr(render, "_all_compiled", False)
+    warmup.UI_TEMPLATES_WARM._page[0] = 0
+    app = SimpleNamespace(state=SimpleNamespace())
+
+    async def run(seconds: float) -> None:
+        templates, *clients = warm_ups(app)  # type: ignore[arg-type]
+        for other in clients:
+            other.close()
+        task = asyncio.create_task(templates)
+        await asyncio.sleep(seconds)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run(0.1))  # no page yet: nothing compiled
+    assert not render.all_compiled() and not warmup.UI_TEMPLATES_WARM.is_set()
+    with pytest.raises(AttributeError):  # a request with nothing in it: the flag goes up first all the same
+        render.render(SimpleNamespace(), "error_fragment.html")  # type: ignore[arg-type]
+    assert warmup.UI_TEMPLATES_WARM.is_set()
+    asyncio.run(run(3.0))
+    env = render.environment()
+    assert render.all_compiled()
+    assert set(env.list_templates()) <= {t.name for t in env.cache.values()}  # type: ignore[union-attr]
+    warmup.UI_TEMPLATES_WARM._page[0] = 0

@@ -324,6 +324,7 @@ UI: dict[tuple[str, str], Rule] = {
     ("GET", "/model"): resource(READ, MODEL_NAME, page=True),
     ("GET", "/model-version"): resource(READ, MODEL_NAME, page=True),
     ("GET", "/model/version-actions"): resource(READ, MODEL_NAME, page=True),
+    ("GET", "/model-version/file"): resource(READ, MODEL_NAME, page=True),
     ("POST", "/model/rename"): resource(UPDATE, MODEL_NAME, form=True),
     ("POST", "/model/delete"): resource(DELETE, MODEL_NAME, form=True),
     ("POST", "/model/description"): resource(UPDATE, MODEL_NAME, form=True),
@@ -337,6 +338,7 @@ UI: dict[tuple[str, str], Rule] = {
     ("POST", "/deployments/{name}/delete"): Rule(ADMIN, form=True, note="endpoints are operated by admins"),
     ("POST", "/deployments/deploy"): Rule(ADMIN, form=True, note="endpoints are operated by admins (review and deploy)"),
     ("GET", "/deployments/{name}/progress"): PAGE,
+    ("GET", "/deployments/{name}/invocations"): PAGE,
     # The version page's score box: which variants serve the version, and one prediction from one of them.
     ("GET", "/model-version/score-box"): resource(READ, MODEL_NAME, page=True),
     ("POST", "/model-version/score"): resource(READ, MODEL_NAME, form=True),
@@ -384,6 +386,7 @@ SERVING: dict[tuple[str, str], Rule] = {
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("POST", "/"): Rule(ADMIN, note="the SageMaker-style control plane: deploying is an admin's job"),
     ("POST", "/endpoints/{name}/invocations"): AUTH_RULE,
+    ("GET", "/modelyard/endpoints/{name}/invocations"): Rule(AUTHENTICATED, note="counts, as readable as invoking"),
 }
 
 GATEWAY: dict[tuple[str, str], Rule] = {

@@ -61,8 +61,9 @@ class RestRegistryStore(RegistryStore):
         answer = self._call("PATCH", "registered-models/update", {"name": name, "description": description})
         return RegisteredModel.from_dict(answer["registered_model"])
 
-    def delete_registered_model(self, name: str) -> None:
-        self._call("DELETE", "registered-models/delete", {"name": name})
+    def delete_registered_model(self, name: str, purge_history: bool = False) -> None:
+        # `purge_history` is modelyard's extension: sent only when asked, so MLflow's server sees its own body.
+        self._call("DELETE", "registered-models/delete", {"name": name, **({"purge_history": True} if purge_history else {})})
 
     def search_registered_models(
         self,

@@ -59,13 +59,14 @@ def region() -> str:
 
 
 def sagemaker_client(service: str = "sagemaker") -> Any:
-    """A boto3 SageMaker (or `sagemaker-runtime`) client as `modelyard deploy` builds it
-    (AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME) locally)."""
+    """A boto3 SageMaker (or `sagemaker-runtime`, or `cloudwatch` for its invocation counts) client as
+    `modelyard deploy` builds it (AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME) locally)."""
     import boto3
     from botocore.config import Config
 
-    read_timeout = 60 if service == "sagemaker-runtime" else 10  # a prediction may take a while
-    config = Config(connect_timeout=2, read_timeout=read_timeout, retries={"max_attempts": 1})
+    # A prediction may take a while; the endpoint page's counts must not (`deploy.invocations`).
+    read_timeout = {"sagemaker-runtime": 60, "cloudwatch": 1}.get(service, 10)
+    config = Config(connect_timeout=min(2, read_timeout), read_timeout=read_timeout, retries={"max_attempts": 1})
     return boto3.client(service, region_name=region(), config=config)
 
 
@@ -91,13 +92,19 @@ def _millis(value: Any) -> int | None:
     return int(float(value) * 1000) if isinstance(value, (int, float)) else None
 
 
-def describe(client: Any, name: str, versions: dict[str, tuple[str, str]] | None = None) -> EndpointStatus:
-    """One endpoint; `versions` maps variant names to the (model, version) they serve."""
+def describe(
+    client: Any, name: str, versions: dict[str, tuple[str, str]] | None = None, *, with_config: bool = True
+) -> EndpointStatus:
+    """One endpoint; `versions` maps variant names to the (model, version) they serve. Without its
+    config (one call instead of two): the live variants' names and weights, not their instance types
+    and SageMaker models (nor any variant of an endpoint that has none live yet)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         endpoint = client.describe_endpoint(EndpointName=name)
-        config = client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        config = (
+            client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"]) if with_config else {}
+        )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("ValidationException", "ResourceNotFound"):
@@ -230,14 +237,14 @@ def serving(client: Any, candidates: dict[str, dict[str, tuple[str, str]]], name
 
     def described(item: tuple[str, dict[str, tuple[str, str]]]) -> EndpointStatus | None:
         try:
-            return describe(client, *item)
+            return describe(client, *item, with_config=False)  # which variants serve: no config needed
         except SageMakerUnavailable:
             raise
         except ModelyardException:
             return None  # deleted since
 
     chosen = list(candidates.items())[:MAX_ENDPOINTS]
-    # Each description is two calls in a row; the endpoints' are independent, so they wait together.
+    # The endpoints' descriptions are independent, so they wait together.
     with ThreadPoolExecutor(max(1, min(8, len(chosen)))) as pool:
         statuses = list(pool.map(described, chosen))
     out = []

@@ -1,5 +1,6 @@
 """HTTP surface of the endpoint service: SageMaker's JSON 1.1 control plane on `POST /` (the action in the
-`X-Amz-Target` header, as boto3 sends it) and the runtime's `POST /endpoints/{name}/invocations`.
+`X-Amz-Target` header, as boto3 sends it) and the runtime's `POST /endpoints/{name}/invocations`, plus
+modelyard's own read of the invocation counts (`GET /modelyard/endpoints/{name}/invocations`, see `counters`).
 
 Point boto3 at it with `endpoint_url=` or `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`.
 """
@@ -103,11 +104,13 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
                     break
                 except httpx.TransportError:
                     if attempt == 2:
+                        manager.counters.record(name, variant.variant_name, error=True)
                         raise SageMakerError(
                             "ServiceUnavailable", f"Endpoint {name} is not reachable.", 503
                         ) from None
         except SageMakerError as exc:
             return JSONResponse(exc.to_dict(), status_code=exc.status, headers={"x-amzn-ErrorType": exc.code})
+        manager.counters.record(name, variant.variant_name, error=upstream.status_code >= 400)
         if upstream.status_code >= 400:
             # SageMaker wraps a container's error answer as a 424 ModelError.
             error = SageMakerError(
@@ -123,6 +126,14 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
             media_type=upstream.headers.get("content-type", "application/json"),
             headers={"x-Amzn-Invoked-Production-Variant": variant.variant_name},
         )
+
+    @app.get("/modelyard/endpoints/{name}/invocations")
+    async def invocation_counts(name: str) -> Response:
+        """modelyard's own read of the counts in `counters` (SageMaker's wire shapes stay as they are)."""
+        try:
+            return JSONResponse(manager.invocation_counts(name))
+        except SageMakerError as exc:
+            return JSONResponse(exc.to_dict(), status_code=exc.status, headers={"x-amzn-ErrorType": exc.code})
 
     browser_guard.install(app, settings)
     instrument(app, "endpoints")

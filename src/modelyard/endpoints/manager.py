@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from modelyard.endpoints.counters import InvocationCounters
 from modelyard.endpoints.errors import SageMakerError, not_found, validation
 from modelyard.endpoints.resources import Endpoint, EndpointConfig, Model, Variant, arn
 from modelyard.endpoints.runner import (
@@ -43,6 +44,7 @@ class EndpointManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._rng = random.Random()
         self._fetch_locks: dict[str, threading.Lock] = {}
+        self.counters = InvocationCounters()
 
     # ---- models and configs ------------------------------------------------------------------
     def create_model(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +192,7 @@ class EndpointManager:
             task.cancel()
         variants = self.routes.pop(name, [])
         del self.endpoints[name]
+        self.counters.forget(name)
         self._save()
         await self._stop_all(variants)
         return {}
@@ -216,6 +219,12 @@ class EndpointManager:
             raise validation(f"Variant {target_variant} not found for endpoint {name}.")
         weights = [v.weight for v in variants]
         return self._rng.choices(variants, weights=weights, k=1)[0]
+
+    def invocation_counts(self, name: str) -> dict[str, Any]:
+        """The counts of the variants that serve `name` now (a modelyard-only read; 404 when unknown)."""
+        if name not in self.endpoints:
+            raise SageMakerError("ResourceNotFound", f"Could not find endpoint \"{name}\".", 404)
+        return self.counters.report(name, [v.variant_name for v in self.routes.get(name, [])])
 
     # ---- deployment --------------------------------------------------------------------------
     def _spawn(self, name: str, coro: Any) -> None:

@@ -51,6 +51,11 @@ from modelyard.store.sql.schema import (
 )
 
 RETENTION_TAG = "modelyard.retention.days"
+#: Set to "true" beside RETENTION_TAG, an experiment's retention also applies to its ended runs (FINISHED,
+#: FAILED or KILLED, by end time) that no model version points at (by `run_id` or through a logged
+#: model they produced): they go as deleted runs do. Opt-in per experiment, never for registered runs.
+FINISHED_RUNS_TAG = "modelyard.retention.finished_runs"
+ENDED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 BATCH_SIZE = 200
 #: Runs of a batch measured at once (each is a few listing round trips to S3). Deleting stays one run
 #: at a time: a delete lists before it deletes, and S3 stand-ins (moto) fail a listing that races a
@@ -175,7 +180,7 @@ def _batches(engine: Engine, selection: Selection, now: int) -> Iterator[list[tu
             stmt = stmt.where(SqlRun.run_uuid.in_(list(selection.run_ids)))
         rows = session_rows(engine, stmt)
         if not rows:
-            return
+            break
         after = rows[-1][0]
         eligible = []
         for run_id, experiment_id, deleted_time, experiment_updated in rows:
@@ -186,6 +191,57 @@ def _batches(engine: Engine, selection: Selection, now: int) -> Iterator[list[tu
                 eligible.append((run_id, str(experiment_id)))
         if eligible:
             yield eligible
+    yield from _ended_batches(engine, selection, now, retention)
+
+
+def _ended_batches(
+    engine: Engine, selection: Selection, now: int, retention: dict[str, float]
+) -> Iterator[list[tuple[str, str]]]:
+    """Ended, unregistered runs past their experiment's retention, where the experiment opted in
+    (`FINISHED_RUNS_TAG`); never when gc was given run ids (those name deleted runs only)."""
+    if selection.run_ids:
+        return
+    opted_in = {
+        str(experiment_id)
+        for experiment_id, value in session_rows(
+            engine,
+            select(SqlExperimentTag.experiment_id, SqlExperimentTag.value).where(SqlExperimentTag.key == FINISHED_RUNS_TAG),
+        )
+        if str(value).strip().lower() == "true" and str(experiment_id) in retention
+    }
+    if selection.experiment_ids:
+        opted_in &= {str(i) for i in selection.experiment_ids}
+    registered_directly = select(SqlModelVersion.run_id).where(SqlModelVersion.run_id == SqlRun.run_uuid).exists()
+    registered_through_model = (
+        select(SqlLoggedModel.model_id)
+        .join(SqlModelVersion, SqlModelVersion.model_id == SqlLoggedModel.model_id)
+        .where(SqlLoggedModel.source_run_id == SqlRun.run_uuid)
+        .exists()
+    )
+    for experiment_id in sorted(opted_in, key=int):
+        ended_before = now - int(retention[experiment_id] * DAY_MS)
+        after = ""
+        while True:
+            stmt = (
+                select(SqlRun.run_uuid)
+                .where(
+                    SqlRun.experiment_id == int(experiment_id),
+                    SqlRun.lifecycle_stage == LifecycleStage.ACTIVE,
+                    SqlRun.status.in_(ENDED_STATUSES),
+                    SqlRun.end_time.is_not(None),
+                    SqlRun.end_time <= ended_before,
+                    SqlRun.run_uuid > after,
+                    ~registered_directly,
+                    ~registered_through_model,
+                )
+                .order_by(SqlRun.run_uuid)
+                .limit(BATCH_SIZE)
+            )
+            rows = session_rows(engine, stmt)
+            if not rows:
+                break
+            after = rows[-1][0]
+            yield [(run_id, experiment_id) for (run_id,) in rows]
 
 
 def session_rows(engine: Engine, stmt: object) -> list[tuple]:  # type: ignore[type-arg]

@@ -42,6 +42,8 @@ SIBLINGS_WARM = SharedFlag()
 #: files and previews from, and the SageMaker API of the Deployments pages (`modelyard.ui.warm_ups`).
 UI_FILES_WARM = SharedFlag()
 UI_SAGEMAKER_WARM = SharedFlag()
+#: Raised by the first page any worker renders: then every worker compiles all the UI's templates.
+UI_TEMPLATES_WARM = SharedFlag()
 
 
 async def warm_up_with_siblings(

@@ -27,8 +27,10 @@ from starlette.responses import Response
 from modelyard import errors
 from modelyard.auth.identity import current_identity
 from modelyard.exceptions import ModelyardException
+from modelyard.runtime.warmup import UI_TEMPLATES_WARM
 from modelyard.ui import csrf
 from modelyard.ui.assets import AssetTable
+from modelyard.ui.markdown import render_markdown
 
 log = logging.getLogger("modelyard.ui")
 
@@ -44,6 +46,8 @@ _COMPRESS_MIN_BYTES = 1024
 
 _assets: AssetTable | None = None
 _env: Environment | None = None
+#: Every template compiled in this worker (`compile_all`).
+_all_compiled = False
 
 
 def assets() -> AssetTable:
@@ -69,8 +73,24 @@ def environment() -> Environment:
         env.filters["num"] = format_number
         env.filters["timestamp"] = format_timestamp
         env.filters["duration"] = format_duration
+        env.filters["markdown"] = render_markdown
         _env = env
     return _env
+
+
+def compile_all() -> None:
+    """Compile every template now. Jinja compiles a template on its first render, ~10-100 ms each
+    (~0.3 s of CPU for all of them), which the first load of each page in each worker would pay; the
+    UI's warm-up (`modelyard.ui.warm_ups`) calls this in the background once any worker served a page."""
+    global _all_compiled
+    env = environment()
+    for name in env.list_templates():
+        env.get_template(name)
+    _all_compiled = True
+
+
+def all_compiled() -> bool:
+    return _all_compiled
 
 
 # --- filters -------------------------------------------------------------------------------------
@@ -142,6 +162,8 @@ def html_response(request: Request, html: str, status_code: int = 200) -> Respon
 
 
 def render(request: Request, template: str, **context: Any) -> str:
+    if not _all_compiled:
+        UI_TEMPLATES_WARM.set()  # the UI is in use: every worker compiles the rest in the background
     context.setdefault("request", request)
     context.setdefault("csrf_token", csrf.token_for(request))
     # The layout's account corner: shown only when auth is on and someone is signed in.

@@ -38,8 +38,9 @@ class RegistryStore(abc.ABC):
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel: ...
 
     @abc.abstractmethod
-    def delete_registered_model(self, name: str) -> None:
-        """Deletes the model's versions, tags and aliases too."""
+    def delete_registered_model(self, name: str, purge_history: bool = False) -> None:
+        """Deletes the model's versions, tags and aliases too; its registry history stays (a
+        `model_deleted` event ends it) unless `purge_history` (modelyard's extension)."""
 
     @abc.abstractmethod
     def search_registered_models(

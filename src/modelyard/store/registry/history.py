@@ -46,6 +46,13 @@ def list_events(
         return events.list_events(session, name, number, endpoint or None, max_results, page_token)
 
 
+def deployed_endpoints(engine: Engine, name: str, version: str | int) -> list[str]:
+    """Endpoints a deployment of version `version` of `name` succeeded on (sorted)."""
+    validate_model_name(name)
+    with Session(engine.execution_options(**READ_ONLY)) as session, session.begin():
+        return events.deployed_endpoints(session, name, parse_version(version))
+
+
 def holders_at(engine: Engine, name: str, when: int, alias: str | None = None, stage: str | None = None) -> list[str]:
     """Which version(s) held the alias (or stage) of model `name` at `when` (ms since the epoch)."""
     validate_model_name(name)

@@ -72,7 +72,15 @@ def target_metadata() -> MetaData:
 #: Indexes Alembic reflects but cannot compare with the ORM's (a column's COLLATE in an index): it
 #: reports them as removed and added again. Their migration creates them as the ORM does.
 NOT_COMPARED_INDEXES = frozenset(
-    {"idx_runs_experiment_stage_order", "idx_runs_experiment_stage_name", "idx_runs_experiment_stage_end"}
+    {
+        "idx_runs_experiment_stage_order",
+        "idx_runs_experiment_stage_name",
+        "idx_runs_experiment_stage_end",
+        "idx_runs_experiment_stage_status",
+        "idx_runs_experiment_stage_user",
+        "idx_params_experiment_key_value_start",
+        "idx_tags_experiment_key_value_start",
+    }
 )
 
 

@@ -102,16 +102,21 @@ Index(
     SqlRun.run_uuid.collate("C"),
 ).ddl_if(dialect="postgresql")
 
-#: Attribute orders read in an index's order (PostgreSQL, migration 0014): the attribute (bytewise for
-#: a string), then the default order's tie-breaks, so a page ordered by it ascending is one range read
-#: in order, and descending the same range read backwards with only runs of one value sorted (an
-#: Incremental Sort: cheap for attributes most runs differ in). Attributes most runs share (status,
-#: user_id) would need their groups walked (`sql_walks.value_groups` does it for params and tags) and
-#: are not indexed: an index costs every run write (a rename or termination is no longer a HOT update).
+#: Attribute orders read in an index's order (PostgreSQL, migrations 0014 and 0015): the attribute
+#: (bytewise for a string), then the default order's tie-breaks, so a page ordered by it ascending is one
+#: range read in order, and descending the same range read backwards with only runs of one value sorted
+#: (an Incremental Sort: cheap for attributes most runs differ in). Attributes most runs share (status,
+#: user_id: GROUPED_ATTRIBUTES) are read one value at a time instead, each value's runs a range read
+#: forward (`sql_attribute_groups`). Each index costs every run write (a rename or termination is no
+#: longer a HOT update); artifact_uri (a value per run, rarely ordered by) has none.
 ATTRIBUTE_ORDER_INDEXES = {
     "name": "idx_runs_experiment_stage_name",
     "end_time": "idx_runs_experiment_stage_end",
+    "status": "idx_runs_experiment_stage_status",
+    "user_id": "idx_runs_experiment_stage_user",
 }
+#: The indexed attributes whose values most runs share.
+GROUPED_ATTRIBUTES = frozenset({"status", "user_id"})
 _TIE_BREAKS = (SqlRun.start_time.desc().nulls_last(), SqlRun.run_uuid.collate("C"))
 Index(
     ATTRIBUTE_ORDER_INDEXES["name"],
@@ -127,6 +132,20 @@ Index(
     SqlRun.end_time,
     *_TIE_BREAKS,
 ).ddl_if(dialect="postgresql")
+Index(
+    ATTRIBUTE_ORDER_INDEXES["status"],
+    SqlRun.experiment_id,
+    SqlRun.lifecycle_stage,
+    SqlRun.status.collate("C"),
+    *_TIE_BREAKS,
+).ddl_if(dialect="postgresql")
+Index(
+    ATTRIBUTE_ORDER_INDEXES["user_id"],
+    SqlRun.experiment_id,
+    SqlRun.lifecycle_stage,
+    SqlRun.user_id.collate("C"),
+    *_TIE_BREAKS,
+).ddl_if(dialect="postgresql")
 
 
 class SqlParam(Base):
@@ -137,12 +156,15 @@ class SqlParam(Base):
         Index("idx_params_key_run", "key", "run_uuid").ddl_if(dialect="sqlite"),
         # PostgreSQL's: the experiments searched, the key, and the value's first VALUE_PREFIX
         # characters (a btree entry is capped at ~2.7 KB; values may be 6,000 characters) with
-        # text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the collation.
+        # text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the collation;
+        # then the run's start time and id (migration 0015): one value's runs in the default order.
         Index(
-            "idx_params_experiment_key_value",
+            "idx_params_experiment_key_value_start",
             "experiment_id",
             "key",
             text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
         ).ddl_if(dialect="postgresql"),
     )
 
@@ -153,6 +175,8 @@ class SqlParam(Base):
     value: Mapped[str] = mapped_column(String(6000), nullable=False)
     #: The run's experiment, set by a trigger on PostgreSQL (`experiment_ids`); NULL on SQLite.
     experiment_id: Mapped[int | None] = mapped_column(Integer)
+    #: The run's start time, set by the same trigger on PostgreSQL (migration 0015); NULL on SQLite.
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 #: PostgreSQL's planner multiplies the selectivities of `key = k` and `left(value, 200) = v` as if they
@@ -187,10 +211,12 @@ class SqlTag(Base):
         Index("idx_tags_key", "key").ddl_if(dialect="sqlite"),
         # As params' (above).
         Index(
-            "idx_tags_experiment_key_value",
+            "idx_tags_experiment_key_value_start",
             "experiment_id",
             "key",
             text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
         ).ddl_if(dialect="postgresql"),
     )
 
@@ -201,6 +227,7 @@ class SqlTag(Base):
     value: Mapped[str | None] = mapped_column(String(8000))
     #: As params' (above).
     experiment_id: Mapped[int | None] = mapped_column(Integer)
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 event.listen(

@@ -268,17 +268,20 @@ def _postgres_statement() -> str:
 
     run_columns = ", ".join(_COLUMNS[SqlRun])
     with_experiment = "CAST(%(experiment_id)s AS INTEGER)"
+    # params and tags carry their run's start_time (experiment_ids: what the skipped trigger would set).
+    started = "SELECT {0}.*, " + with_experiment + ", r.start_time FROM {0} LEFT JOIN r ON r.run_uuid = {0}.run_uuid"
     return f"""WITH p AS (SELECT * FROM {unnest(SqlParam, "p")}),
 t AS (SELECT * FROM {unnest(SqlTag, "t")}),
+r AS (SELECT * FROM {unnest(SqlRun, "r")}),
 new_runs AS (
     INSERT INTO runs ({run_columns}, experiment_id, params_json, tags_json)
     SELECT {", ".join(f"r.{c}" for c in _COLUMNS[SqlRun])}, {with_experiment}, pj.doc, tj.doc
-    FROM {unnest(SqlRun, "r")}
+    FROM r
     LEFT JOIN (SELECT p.run_uuid, {run_docs.PARAMS_ARRAY} AS doc FROM p GROUP BY p.run_uuid) pj ON pj.run_uuid = r.run_uuid
     LEFT JOIN (SELECT t.run_uuid, {run_docs.TAGS_ARRAY} AS doc FROM t GROUP BY t.run_uuid) tj ON tj.run_uuid = r.run_uuid
 ),
-new_params AS (INSERT INTO params (run_uuid, key, value, experiment_id) SELECT p.*, {with_experiment} FROM p),
-new_tags AS (INSERT INTO tags (run_uuid, key, value, experiment_id) SELECT t.*, {with_experiment} FROM t),
+new_params AS (INSERT INTO params (run_uuid, key, value, experiment_id, start_time) {started.format("p")}),
+new_tags AS (INSERT INTO tags (run_uuid, key, value, experiment_id, start_time) {started.format("t")}),
 new_metrics AS (INSERT INTO metrics ({", ".join(HISTORY_COLUMNS)}) SELECT * FROM {unnest(SqlMetric, "m")}),
 new_inputs AS (INSERT INTO run_inputs ({", ".join(_COLUMNS[SqlInput])}) SELECT * FROM {unnest(SqlInput, "i")})
 INSERT INTO latest_metrics ({", ".join(HISTORY_COLUMNS)}, experiment_id)

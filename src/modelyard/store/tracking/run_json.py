@@ -86,9 +86,11 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
         return fetch_compiled(connection, sql[0], {**sql[1], **search.params}, prepare=False)
 
     def count(statement: Select[Any]) -> Sequence[Any]:
-        key = (
-            "pg-anchors" if search.anchors is not None and statement is search.anchors.counts else "pg-groups"
-        )
+        key = "pg-groups"
+        if search.anchors is not None and statement is search.anchors.counts:
+            key = "pg-anchors"
+        elif search.attribute_groups is not None:
+            key = "pg-first-value" if statement is search.attribute_groups.first else "pg-next-value"
         sql = search.memo.get(key)
         if sql is None:
             sql = search.memo.setdefault(key, _compile(connection, statement))

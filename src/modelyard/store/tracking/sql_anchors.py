@@ -19,15 +19,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, any_, case, func, literal, literal_column, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from modelyard.store.search.filter_parser import Comparison
 from modelyard.store.tracking import sql_walks
 from modelyard.store.tracking.sql_predicates import (
+    RUN_KEYED_TABLES,
     anchor_rows,
     anchors,
     key_rows,
@@ -35,7 +48,7 @@ from modelyard.store.tracking.sql_predicates import (
     runs_t,
     without,
 )
-from modelyard.store.tracking.sql_sort_keys import SortKey
+from modelyard.store.tracking.sql_sort_keys import SortKey, after
 from modelyard.store.tracking.sql_walks import Walking
 
 #: Anchors are counted up to this many index entries (the count is exact below it).
@@ -114,14 +127,73 @@ def anchored(
     base: Select[Any],
     bounds: Sequence[ColumnElement[bool]],
     keys: Sequence[SortKey],
-) -> Select[Any]:
-    """The page driven from an anchor: the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an
-    index scan of the runs' primary key whatever the planner estimates), in scope and after the page
-    token (`bounds`), the rest of the filter tested on each by probes, sorted. `base` selects the
-    page's columns from `runs` and the order's joins."""
+    token: Sequence[Any] | None,
+    max_results: int,
+) -> tuple[Select[Any], Any]:
+    """The page driven from an anchor, and the table or subquery its rows' `runs` columns come from.
+    In the default order, a param's or tag's `=`: its index range in that order (`in_page_order`).
+    Otherwise the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an index scan of the runs'
+    primary key whatever the planner estimates), in scope and after the page token (`bounds`), the rest
+    of the filter tested on each by probes, sorted. `base` selects the page's columns from `runs` and
+    the order's joins; `token`: the page token's bind parameters (None on a first page), `max_results`
+    the page's size."""
     assert walking.node is not None
+    if _default_order(keys) and term.entity in ("param", "tag") and term.op == "=":
+        return in_page_order(walking, term, keys, token, max_results)
     rows = anchor_rows(term, walking.experiment_ids, exact=True)
     named = runs_t.c.run_uuid == any_(func.array(rows.scalar_subquery(), type_=ARRAY(String)))
     rest = without(walking.node, term)
     tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, runs_t)]
-    return base.where(*walking.scope(runs_t), named, *bounds, *tests).order_by(*(k.order() for k in keys))
+    stmt = base.where(*walking.scope(runs_t), named, *bounds, *tests).order_by(*(k.order() for k in keys))
+    return stmt, runs_t
+
+
+def _default_order(keys: Sequence[SortKey]) -> bool:
+    """The keys are the default order's: start_time DESC (NULLS LAST), run_uuid."""
+    return len(keys) == 2 and keys[0].expr is runs_t.c.start_time and not keys[0].ascending
+
+
+def in_page_order(
+    walking: Walking,
+    term: Comparison,
+    keys: Sequence[SortKey],
+    token: Sequence[Any] | None,
+    max_results: int,
+    budget: Any = None,
+) -> tuple[Select[Any], Any]:
+    """The page driven from a param's or tag's `=` in the default order: the value's rows read from
+    the (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in that order
+    (each experiment's range, merged), from the page token on, each run's row read by primary key
+    (LATERAL, in scope: its lifecycle stage) and the rest of the filter tested, until the page is
+    full. Its cost follows the page, not the value's runs (migration 0015: the rows carry their run's
+    start time). `budget` (a walk's: a value too common for an anchor) limits the rows read, which
+    also has PostgreSQL plan the range read in order: without a limit it planned reading all 250,000
+    runs of a common value and sorting them. Without it (an anchor's range, ANCHOR_CAP entries at
+    most) a deep page may read the range from its start (the token's test is not a range of it)."""
+    assert walking.node is not None
+    table = RUN_KEYED_TABLES[term.entity]
+    parts = []
+    for experiment_id in walking.experiment_ids:
+        on_rows = [replace(k, expr=table.c[k.expr.name]) for k in keys]
+        bounds = [] if token is None else [after(on_rows, token)]
+        part = (
+            anchor_rows(term, [experiment_id], table.c.run_uuid, table.c.start_time, exact=True)
+            .where(*bounds)
+            .order_by(*(k.order() for k in on_rows))
+        )
+        parts.append(part if budget is None else part.limit(budget))
+    candidates = sql_walks.merged(
+        parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "anchor_candidates"
+    )
+    run = sql_walks.run_of(walking, candidates)
+    walked = [replace(k, expr=candidates.c[k.expr.name]) for k in keys]
+    rest = without(walking.node, term)
+    tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, run, candidates.c.run_uuid)]
+    stmt = (
+        select(candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
+        .select_from(candidates.join(run, true()))
+        .where(*tests)
+        .order_by(*(k.order() for k in walked))
+        .limit(max_results + 1)
+    )
+    return stmt, run

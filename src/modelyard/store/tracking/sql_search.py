@@ -43,7 +43,7 @@ from modelyard.entities import ViewType
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol.limits import SEARCH_MAX_RESULTS_THRESHOLD
 from modelyard.protocol.validation import is_experiment_id, validate_max_results
-from modelyard.store.search.filter_parser import Node
+from modelyard.store.search.filter_parser import Comparison, Node
 from modelyard.store.search.kinds import RUNS
 from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
@@ -53,7 +53,9 @@ from modelyard.store.search.paging import (
     query_fingerprint,
 )
 from modelyard.store.sql.experiment_ids import VALUE_PREFIX
-from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors
+from modelyard.store.sql.schema import GROUPED_ATTRIBUTES
+from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors, in_page_order
+from modelyard.store.tracking.sql_attribute_groups import AttributeGroups, attribute_groups
 from modelyard.store.tracking.sql_predicates import (
     run_filter,
     runs_t,
@@ -66,6 +68,7 @@ from modelyard.store.tracking.sql_sort_keys import (
     run_sort_keys,
 )
 from modelyard.store.tracking.sql_walks import (
+    BUDGET,
     GROUP_CAP,
     GROUP_VALUE,
     MAX_RANGES,
@@ -131,8 +134,13 @@ class RunSearch:
     #: group, and the walks of a large group's runs in the default order, from its start and after the
     #: page token (None on a first page), with the subqueries their rows come from.
     groups: ValueGroups | None = None
-    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-    group_sources: tuple[Any, Any] = (None, None)
+    group_walks: tuple[Select[Any] | None, ...] = (None, None)
+    group_sources: tuple[Any, ...] = (None, None)
+    #: A page ordered by status or user_id alone, with no filter (`sql_attribute_groups`): its values
+    #: read one at a time (their walks are `group_walks`, with `group_sources`).
+    attribute_groups: AttributeGroups | None = None
+    #: Where each of `anchored`'s rows' `runs` columns come from (`runs`, or a subquery of it).
+    anchored_sources: tuple[Any, ...] = ()
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -168,6 +176,11 @@ class RunSearch:
                 walked = execute(group_walk)
                 if len(walked) > self.max_results:
                     return walked
+        if self.attribute_groups is not None and count is not None:
+            self.params.update(budget_parameters(self.walk_budget))
+            read = self.attribute_groups.read(self.params, execute, count, self.max_results, self._run_id(key_columns))
+            if read is not None:
+                return read
         if self.walk is not None and may_walk:
             self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
@@ -181,12 +194,14 @@ class RunSearch:
         if len(numbers) > self.max_results:
             return numbers
         # Two statements see two snapshots: a run whose metric turned NaN in between would come twice.
-        run_id = (key_columns.start or 0) + next(
-            i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid
-        )
+        run_id = self._run_id(key_columns)
         seen = {row[run_id] for row in numbers}
         rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
         return [*numbers, *rest][: self.max_results + 1]
+
+    def _run_id(self, key_columns: slice) -> int:
+        """The run id's column in a row whose sort keys are `key_columns`."""
+        return (key_columns.start or 0) + next(i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid)
 
     def source(self, stmt: Select[Any]) -> Any:
         """The table or subquery holding the `runs` columns of `stmt`'s rows."""
@@ -194,6 +209,9 @@ class RunSearch:
             return self.walk_source
         for group_walk, source in zip(self.group_walks, self.group_sources, strict=True):
             if stmt is group_walk:
+                return source
+        for driven, source in zip(self.anchored, self.anchored_sources, strict=True):
+            if stmt is driven:
                 return source
         return runs_t
 
@@ -284,8 +302,10 @@ class _PageStatements:
     anchored: tuple[Select[Any], ...] = ()
     walk_complete: bool = False
     groups: ValueGroups | None = None
-    group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-    group_sources: tuple[Any, Any] = (None, None)
+    group_walks: tuple[Select[Any] | None, ...] = (None, None)
+    group_sources: tuple[Any, ...] = (None, None)
+    attribute_groups: AttributeGroups | None = None
+    anchored_sources: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,6 +326,12 @@ class _RunSearchPlan:
     anchors: Anchors | None = None
     #: The first key is an attribute with an index in its order (`sql_sort_keys.in_attribute_index`).
     indexed_first: bool = False
+    #: The only key is an attribute most runs share (GROUPED_ATTRIBUTES) and there is no filter: its
+    #: pages are read one value at a time (`sql_attribute_groups`).
+    grouped: bool = False
+    #: The filter is one param's or tag's `=` and the order the default one: the walk is the value's
+    #: runs in that order (`sql_anchors.in_page_order`, within the walk's budget).
+    by_value: bool = False
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -328,7 +354,7 @@ class _RunSearchPlan:
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
         walking = anchors = None
-        walks = False
+        walks = by_value = False
         if dialect == "postgresql" and exp_ids:
             stages = ViewType.stages(view)
             by_key = len(orders) == 1 and orders[0].entity in ("metric", "param", "tag")
@@ -340,11 +366,18 @@ class _RunSearchPlan:
             # A param or tag order has no other index in its order: its walks apply to one range too.
             walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
             walks = walks and ranges <= MAX_RANGES
+            # A filter that is one param's or tag's `=`, in the default order: its walk is the value's
+            # runs read in that order from its index (`sql_anchors.in_page_order`), as its anchor's drive.
+            by_value = not orders and ranges <= MAX_RANGES and isinstance(node, Comparison)
+            by_value = by_value and node.entity in ("param", "tag") and node.op == "="  # type: ignore[union-attr]
             anchors = find_anchors(walking)
         indexed = bool(orders) and in_attribute_index(keys[0], dialect)
+        grouped = indexed and len(orders) == 1 and orders[0].key in GROUPED_ATTRIBUTES and node is None
+        grouped = grouped and walking is not None and len(walking.ranges) <= MAX_RANGES
         return cls(
-            fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed
-        )
+            fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed,
+            grouped, by_value,
+        )  # fmt: skip
 
     def page(self, position: Position) -> RunSearch:
         shape = self._shape(position)
@@ -373,6 +406,8 @@ class _RunSearchPlan:
             statements.groups,
             statements.group_walks,
             statements.group_sources,
+            statements.attribute_groups,
+            statements.anchored_sources,
             statements.memo,
         )
 
@@ -452,13 +487,17 @@ class _RunSearchPlan:
                 *self.conditions,
                 or_(self.first_metric.c.run_uuid.is_(None), self.first_metric.c.is_nan == true()),
             ).order_by(*(k.order() for k in keys))
-        walked = walk_source = groups = None
-        group_walks: tuple[Select[Any] | None, Select[Any] | None] = (None, None)
-        group_sources: tuple[Any, Any] = (None, None)
+        walked = walk_source = groups = value_pages = None
+        group_walks: tuple[Select[Any] | None, ...] = (None, None)
+        group_sources: tuple[Any, ...] = (None, None)
         token = values if shape[0] == "after" else None
         walking = self.walking
         if walking is not None and self.walks and shape[0] != "offset":
-            if walking.order_key is None:
+            if self.by_value:
+                assert isinstance(walking.node, Comparison)
+                budget = page_parameter(BUDGET, Integer)
+                walked, walk_source = in_page_order(walking, walking.node, keys, token, self.max_results, budget)
+            elif walking.order_key is None:
                 walked, walk_source = walk(walking, keys, self.max_results, token, shape[-1] is True)
             elif self.first_metric is not None and shape[-1]:  # among the numbers (NaN/missing: no order)
                 walked, walk_source = walk_metric(walking, keys, self.max_results, token)
@@ -473,18 +512,25 @@ class _RunSearchPlan:
                         walking, keys[1:], self.max_results, token[1:], among, groups
                     )
                     group_walks, group_sources = (first, after_token), (first_source, after_source)
+        among_values = shape[0] == "first" or (shape[0] == "after" and not shape[1][0])
+        if self.grouped and walking is not None and among_values:  # a first page, or a token with a value
+            value_pages, group_sources = attribute_groups(walking, keys, self.max_results, token, non_numbers)
+            group_walks = value_pages.walks
         driven: tuple[Select[Any], ...] = ()
+        driven_sources: tuple[Any, ...] = ()
         if self.walking is not None and self.anchors is not None and shape[0] != "offset":
-            driven = tuple(
-                anchored(self.walking, term, self.base, bounds, keys) for term in self.anchors.terms
-            )
+            pairs = [
+                anchored(self.walking, term, self.base, bounds, keys, token, self.max_results)
+                for term in self.anchors.terms
+            ]
+            driven, driven_sources = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
         # Without a filter, a default-order walk short of a page read every run left, unless the
         # token is among the start times (the walk's range then stops before the runs without one).
         complete = walked is not None and walking is not None and walking.node is None
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
         return _PageStatements(
             stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
-            group_sources,
+            group_sources, value_pages, driven_sources,
         )  # fmt: skip
 
 

@@ -124,7 +124,7 @@ def metric_after(metric: Any, keys: Sequence[SortKey], values: Sequence[Any]) ->
     ]
 
 
-def _merged(parts: Sequence[Select[Any]], order: Any, limit: Any, name: str, with_ties: bool = False) -> Any:
+def merged(parts: Sequence[Select[Any]], order: Any, limit: Any, name: str, with_ties: bool = False) -> Any:
     """The rows of `parts` (each ordered and limited: one range of an index read in order) merged in
     `order` (a function of the merged subquery's columns) and limited: a subquery. One part is itself."""
     if len(parts) == 1:
@@ -146,7 +146,10 @@ def walk(
     token's bind parameters, None on the first page; `among_values`: the token has a start_time), and
     the subquery of `runs` its rows come from. Without a filter its first max_results + 1 runs are the
     page (the budget: `budget_parameters(max_results + 1)`). `group`: the walk of one value of the
-    param or tag the page is ordered by (`value_group`): its runs only, that value first in each row."""
+    param or tag the page is ordered by (`value_groups`), or of an attribute most runs share
+    (`sql_attribute_groups`): its runs only (its `in_range` conditions bound each range read, its `tests`
+    are tested on each run read, its `lead_order` goes before the keys'), that value (GROUP_VALUE) first
+    in each row."""
     if token is not None and among_values:  # among the runs with a start_time: an index range
         first = keys[0]
         bounds = [first.reached(token[0]), or_(first.differs(token[0]), after(keys[1:], token[1:]))]
@@ -155,15 +158,20 @@ def walk(
     else:
         bounds = []
     budget = page_parameter(BUDGET, Integer)
+    in_range = [] if group is None else group.in_range(runs_t)
+
+    def lead_order(rows: Any) -> list[Any]:
+        return [] if group is None else group.lead_order(rows)
+
     parts = [
         select(runs_t)
-        .where(runs_t.c.experiment_id == experiment_id, runs_t.c.lifecycle_stage == stage, *bounds)
-        .order_by(*(k.order() for k in keys))
+        .where(runs_t.c.experiment_id == experiment_id, runs_t.c.lifecycle_stage == stage, *in_range, *bounds)
+        .order_by(*lead_order(runs_t), *(k.order() for k in keys))
         .limit(budget)
         for experiment_id, stage in walking.ranges
     ]
-    candidates = _merged(
-        parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "candidates"
+    candidates = merged(
+        parts, lambda rows: [*lead_order(rows), *(k.order(rows.c[k.expr.name]) for k in keys)], budget, "candidates"
     )
     walked = tuple(replace(k, expr=candidates.c[k.expr.name]) for k in keys)
     lead = () if group is None else (page_parameter(GROUP_VALUE, String),)
@@ -171,11 +179,11 @@ def walk(
         candidates.c.run_uuid,
         *(k.label(f"k{i}") for i, k in enumerate((*lead, *(k.expr for k in walked)))),
     )
-    tests = [] if group is None else [group.has_value(candidates.c.run_uuid)]
+    tests = [] if group is None else group.tests(candidates.c.run_uuid)
     if walking.node is not None:
         tests.append(probing_run_filter(walking.node, walking.experiment_ids, candidates))
-    statement = select(*columns).where(*tests).order_by(*(k.order() for k in walked)).limit(max_results + 1)
-    return statement, candidates
+    statement = select(*columns).where(*tests).order_by(*lead_order(candidates), *(k.order() for k in walked))
+    return statement.limit(max_results + 1), candidates
 
 
 # ---- one value of a param or tag order (`walk_value`'s large groups) ------------------------------
@@ -197,6 +205,18 @@ class ValueGroups:
     key: str
     experiment_ids: tuple[int, ...]
     probe: Select[Any]
+
+    def in_range(self, runs: Any) -> list[ColumnElement[bool]]:
+        """Conditions on the runs index's range a group walk reads: none (the value is in its table)."""
+        return []
+
+    def tests(self, run_uuid: Any) -> list[ColumnElement[bool]]:
+        """What a group walk tests on each run it reads: that the run has the value."""
+        return [self.has_value(run_uuid)]
+
+    def lead_order(self, rows: Any) -> list[Any]:
+        """ORDER BY terms before the default order's: none."""
+        return []
 
     def has_value(self, run_uuid: Any) -> ColumnElement[bool]:
         """The run has the ordered key with the group's value (a probe through the primary key)."""
@@ -232,7 +252,7 @@ def value_groups(walking: Walking, ascending: bool, token: Sequence[Any] | None)
             .order_by(_using(head(rows.c.value), operator))
             .limit(1)
         )
-    first = _merged(parts, lambda rows: [_using(rows.c.head, operator)], 1, "first_value")
+    first = merged(parts, lambda rows: [_using(rows.c.head, operator)], 1, "first_value")
     first_head = select(first.c.head).scalar_subquery()
     sharing = (
         select(literal(1))
@@ -288,8 +308,8 @@ def walk_metric(
             .fetch(budget, with_ties=True)
         )
     # A subquery, not a CTE: the outer query knows it is in value order and reads it lazily.
-    candidates = _merged(parts, order, budget, "metric_candidates", with_ties=True)
-    run = _run_of(walking, candidates)
+    candidates = merged(parts, order, budget, "metric_candidates", with_ties=True)
+    run = run_of(walking, candidates)
     walked = (replace(rest[0], expr=candidates.c.value),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in rest[1:])
     bounds = []
@@ -342,8 +362,8 @@ def walk_value(
             .order_by(_using(head(rows.c.value), operator))
             .fetch(budget, with_ties=True)
         )
-    candidates = _merged(parts, order, budget, "value_candidates", with_ties=True)
-    run = _run_of(walking, candidates)
+    candidates = merged(parts, order, budget, "value_candidates", with_ties=True)
+    run = run_of(walking, candidates)
     walked = (replace(keys[0], expr=candidates.c.value, nullable=False),)
     walked += tuple(replace(k, expr=run.c[k.expr.name]) for k in keys[1:])
     bounds = [] if token is None else [after(walked, token)]
@@ -355,7 +375,7 @@ def walk_value(
     ), run
 
 
-def _run_of(walking: Walking, candidates: Any) -> Any:
+def run_of(walking: Walking, candidates: Any) -> Any:
     """The run of each candidate, in scope, by primary key (LATERAL: read in the candidates' order)."""
     rows = select(runs_t).where(runs_t.c.run_uuid == candidates.c.run_uuid, *walking.scope(runs_t))
     return rows.lateral("walked_run")

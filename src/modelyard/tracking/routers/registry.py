@@ -97,10 +97,8 @@ def update_registered_model(args: ArgsDep, store: RegistryDep) -> Response:
 @router.delete("/registered-models/delete")
 def delete_registered_model(request: Request, args: ArgsDep, store: RegistryDep) -> Response:
     name = require_str(args, "name")
-    if get_bool(args, "purge_history"):  # modelyard's extension: also forget the model's history
-        store.delete_registered_model(name, purge_history=True)  # type: ignore[call-arg]
-    else:
-        store.delete_registered_model(name)
+    # modelyard's extension: `purge_history` also forgets the model's history.
+    store.delete_registered_model(name, purge_history=bool(get_bool(args, "purge_history")))
     record_delete(request, REGISTERED_MODEL, name)
     return empty_response()
 

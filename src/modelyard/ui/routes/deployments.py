@@ -6,7 +6,8 @@ The SageMaker API is the local endpoint service in the stack (AWS_ENDPOINT_URL_S
 when it cannot be reached the page says so instead of failing. Variants are named back to model
 versions through the registry's history (`deploy_succeeded` events carry the variant's name). A
 deploy under way (a `deploy_started` without outcome) makes the page poll a small fragment, which
-reloads the page once the deploy has an outcome.
+reloads the page once the deploy has an outcome. The variants' invocation counts, where the SageMaker API
+reports them (`deploy.invocations`), are a fragment the page loads after its first paint and every 5 s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelyard.auth.identity import readable
-from modelyard.deploy import inventory, service_deploys
+from modelyard.deploy import inventory, invocations, service_deploys
 from modelyard.exceptions import ModelyardException
 from modelyard.store.auth.permissions import REGISTERED_MODEL
 from modelyard.store.registry import events, history
@@ -114,3 +115,12 @@ def deployment_progress(request: Request, name: str) -> Response:
     if view.busy:
         return page(request, "_deploy_progress.html", view=view)
     return Response(b"", headers={"HX-Refresh": "true"})
+
+
+@router.get("/deployments/{name}/invocations")
+def deployment_invocations(request: Request, name: str) -> Response:
+    """The variants' invocation counts, or that the SageMaker API reports none (never an error page:
+    the read gives up after `invocations.TIMEOUT_SECONDS`)."""
+    counts = invocations.read_counts(sagemaker(), name)
+    versions = variant_versions(request, name)[0] if counts is not None else {}
+    return page(request, "_invocations.html", counts=counts, versions=versions)

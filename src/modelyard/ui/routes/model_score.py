@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from modelyard.deploy import inventory
 from modelyard.exceptions import ModelyardException
-from modelyard.store.registry import events, history
+from modelyard.store.registry import history
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.render import UiRoute, bad_request, page
@@ -30,10 +30,8 @@ SHOW_MAX_CHARS = 100_000
 
 def _targets(request: Request, name: str, version: str) -> list[tuple[str, str]]:
     """(endpoint, variant) serving this version now; candidates are the endpoints its history names."""
-    engine = request.app.state.registry_store.engine
-    own = history.list_events(engine, name, version=version, max_results=200)
-    endpoints = {e.endpoint for e in own if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED}
-    return inventory.serving(sagemaker(), {e: variant_versions(request, e)[0] for e in sorted(endpoints)}, name, version)
+    endpoints = history.deployed_endpoints(request.app.state.registry_store.engine, name, version)
+    return inventory.serving(sagemaker(), {e: variant_versions(request, e)[0] for e in endpoints}, name, version)
 
 
 @router.get("/model-version/score-box")

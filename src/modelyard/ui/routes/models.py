@@ -145,7 +145,7 @@ def delete_model(request: Request, form: FormFields) -> Response:
     name = field(form, "name")
     if form.get("confirm_name", "").strip() != name:
         raise ModelyardException.invalid_parameter(f"To delete the model, type its name ({name}) exactly.")
-    registry_store(request).delete_registered_model(name)
+    registry_store(request).delete_registered_model(name, purge_history=bool(form.get("purge_history")))
     record_delete(request, REGISTERED_MODEL, name)
     return RedirectResponse("/models", status_code=303)
 
@@ -259,13 +259,32 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         timeline=own_history,
         stages=STAGES,
         files=files,
+        env_files=ENV_FILES,
         model_uri=f"models:/{found.name}/{found.version}",
     )
 
 
-def version_files(request: Request, version: Any) -> dict[str, Any]:
-    """The version's MLmodel (flavors, signature, input example) and requirements, read as the run
-    page's previews are (bounded, inert); a store that cannot be read is a note, not an error page."""
+#: The environment files a version's folder may hold besides requirements.txt: shown when asked for
+#: (`/model-version/file`), so the page reads two files from the store, not four.
+ENV_FILES = ("conda.yaml", "python_env.yaml")
+
+
+@router.get("/model-version/file")
+def version_file(request: Request, name: str = "", version: str = "", path: str = "") -> Response:
+    """One of a version's environment files, previewed: the version page fetches it when its
+    section opens (htmx); without JavaScript the link opens it as a page."""
+    if not name or not version or path not in ENV_FILES:
+        raise bad_request(f"Which file? It needs ?name=&version=&path= with a path among {', '.join(ENV_FILES)}.")
+    found = registry_store(request).get_model_version(name, version)
+    files = version_files(request, found, (path,))
+    template = "_version_file.html" if request.headers.get("hx-request") else "version_file.html"
+    return page(request, template, section="models", version=found, files=files, path=path)
+
+
+def version_files(request: Request, version: Any, paths: tuple[str, ...] = ("MLmodel", "requirements.txt")) -> dict[str, Any]:
+    """Previews of files in the version's folder (by default its MLmodel: flavors, signature, input
+    example; and its requirements), read as the run page's previews are (bounded, inert), keyed by
+    path; a store that cannot be read is a note, not an error page."""
     from modelyard.ui.artifact_access import run_artifacts
     from modelyard.ui.concurrency import concurrently
     from modelyard.ui.previews import build_preview
@@ -276,10 +295,7 @@ def version_files(request: Request, version: Any) -> dict[str, Any]:
         return {"note": "This version has no files location."}
     try:
         artifacts = run_artifacts(request, run_id, location)
-        mlmodel, requirements = concurrently(
-            lambda: build_preview(artifacts, "MLmodel", image_url=""),
-            lambda: build_preview(artifacts, "requirements.txt", image_url=""),
-        )
-        return {"mlmodel": mlmodel, "requirements": requirements, "location": location}
+        previews = concurrently(*(lambda p=p: build_preview(artifacts, p, image_url="") for p in paths))
+        return {"previews": dict(zip(paths, previews, strict=True)), "location": location}
     except ModelyardException as exc:
         return {"note": f"The version's files at {location} could not be read: {exc.message}"}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from modelyard.store.migrations.batches import in_run_batches
 from modelyard.store.migrations.concurrently import create_index_concurrently
 
 revision = "0011"
@@ -133,30 +134,12 @@ END $$"""
 
 def _fill_experiment_ids(bind: sa.Connection) -> None:
     """Every existing row's experiment_id, BATCH_RUNS runs (in run_uuid order) per transaction."""
-    after = ""
-    while True:
-        until = bind.exec_driver_sql(
-            "SELECT run_uuid FROM runs WHERE run_uuid > %(after)s ORDER BY run_uuid OFFSET %(n)s LIMIT 1",
-            {"after": after, "n": BATCH_RUNS - 1},
-        ).scalar()
-        upper = "" if until is None else "AND t.run_uuid <= %(until)s"
-        bind.exec_driver_sql("BEGIN")
-        try:
-            bind.exec_driver_sql(f"SET LOCAL {_SKIP_DOCUMENTS} = on")
-            for table in TABLES:
-                bind.exec_driver_sql(
-                    f"UPDATE {table} t SET experiment_id = r.experiment_id FROM runs r "
-                    f"WHERE r.run_uuid = t.run_uuid AND t.run_uuid > %(after)s {upper} "
-                    "AND t.experiment_id IS NULL",
-                    {"after": after, "until": until},
-                )
-            bind.exec_driver_sql("COMMIT")
-        except BaseException:
-            bind.exec_driver_sql("ROLLBACK")
-            raise
-        if until is None:
-            return
-        after = until
+    statements = [
+        f"UPDATE {table} t SET experiment_id = r.experiment_id FROM runs r "
+        "WHERE r.run_uuid = t.run_uuid AND t.run_uuid > %(after)s {upper} AND t.experiment_id IS NULL"
+        for table in TABLES
+    ]
+    in_run_batches(bind, statements, BATCH_RUNS, _SKIP_DOCUMENTS)
 
 
 def downgrade() -> None:

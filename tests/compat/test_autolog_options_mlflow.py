@@ -14,11 +14,6 @@ without `signature`, `input_example.json` or not, and the example's content (ful
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import uuid
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,7 +24,7 @@ import yaml
 from mlflow import MlflowClient
 from tests.compat.conftest import CompatServer
 from tests.compat.test_autolog_mlflow import _compare, _structure
-from tests.support.mlflow_client import mlflow_pointed_at
+from tests.support.mlflow_client import run_with_both_clients
 
 import modelyard
 
@@ -99,39 +94,10 @@ def _forget_autolog_calls() -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded(compat_server: CompatServer) -> Iterator[dict[str, str]]:
+def seeded(compat_server: CompatServer) -> dict[str, str]:
     """The scenario's experiment ids: {"mlflow": ..., "modelyard": ...}."""
-    tag = uuid.uuid4().hex[:8]
-    ids = {}
-    cwd = os.getcwd()
-    # mlflow infers each model's requirements in a subprocess (seconds of CPU); not compared here.
-    saved_timeout = os.environ.get("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT")
-    os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = "1"
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        os.chdir(tmp)
-        try:
-            _forget_autolog_calls()
-            with mlflow_pointed_at(compat_server.url):
-                _scenario(mlflow, f"autolog-options-mlflow-{tag}")
-                ids["mlflow"] = mlflow.get_experiment_by_name(f"autolog-options-mlflow-{tag}").experiment_id
-            modelyard.set_tracking_uri(compat_server.url)
-            _scenario(modelyard, f"autolog-options-modelyard-{tag}")
-            ids["modelyard"] = modelyard.get_experiment_by_name(f"autolog-options-modelyard-{tag}").experiment_id
-        finally:
-            # A scenario that failed half-way must not leave autologging on for the tests after it.
-            for client in (mlflow, modelyard):
-                client.sklearn.autolog(disable=True)
-                client.xgboost.autolog(disable=True)
-            while modelyard.active_run() is not None:
-                modelyard.end_run()
-            modelyard.set_tracking_uri(None)
-            os.chdir(cwd)
-            if saved_timeout is None:
-                os.environ.pop("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", None)
-            else:
-                os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = saved_timeout
-    yield ids
+    _forget_autolog_calls()
+    return run_with_both_clients(_scenario, compat_server.url, "autolog-options")
 
 
 def _top_runs(client: MlflowClient, experiment_id: str) -> list[Any]:

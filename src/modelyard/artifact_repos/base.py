@@ -54,6 +54,19 @@ class FileInfo:
 
 
 @dataclass
+class FolderListing:
+    """What one listing of several folders found (`ArtifactRepository.list_folders`), for gc: per
+    folder, its files and their bytes as `walk` counts them."""
+
+    paths: list[str]
+    objects: list[int]
+    bytes: list[int]
+    #: Every key found in the folders, for a delete of exactly those (`delete_listed`); None where the
+    #: store deletes folder by folder.
+    keys: list[str] | None = None
+
+
+@dataclass
 class ArtifactStream:
     """An open artifact for reading: iterate `chunks`, or call `readinto` until it returns 0 (one of the
     two, not both), then `close()`."""
@@ -266,6 +279,28 @@ class ArtifactRepository(abc.ABC):
                     pending.append(info.path)
                 else:
                     yield info
+
+    # ---- many folders at once (gc) ---------------------------------------------------------------
+    def at_root(self, path: str) -> tuple[ArtifactRepository, str]:
+        """The folder `path` as (a repository at the top of this store, the folder's path in it). S3
+        answers with its bucket, so every location in one bucket shares one repository whose
+        `list_folders` covers them together; elsewhere it is this repository and `path`."""
+        return self, path
+
+    def list_folders(self, paths: Sequence[str]) -> FolderListing:
+        """Every file under each of `paths` (a store that can list many folders in a few requests
+        overrides it); by default one `walk` per folder."""
+        listing = FolderListing(list(paths), [0] * len(paths), [0] * len(paths))
+        for index, path in enumerate(paths):
+            for info in self.walk(path or None):
+                listing.objects[index] += 1
+                listing.bytes[index] += int(info.file_size or 0)
+        return listing
+
+    def delete_listed(self, listing: FolderListing) -> None:
+        """Delete what `listing` found; by default each of its folders whole (`delete_artifacts`)."""
+        for path in listing.paths:
+            self.delete_artifacts(path or None)
 
     def _walk_files(self, rel: str) -> list[str]:
         return [info.path for info in self.walk(rel)]

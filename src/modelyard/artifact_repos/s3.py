@@ -14,13 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
-from modelyard.artifact_repos import s3_client
+from modelyard.artifact_repos import s3_client, s3_folders
 from modelyard.artifact_repos.base import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRepository,
     ArtifactStream,
     ArtifactWriter,
     FileInfo,
+    FolderListing,
     MultipartCredential,
     MultipartUpload,
     PresignedDownload,
@@ -152,6 +153,21 @@ class S3ArtifactRepository(ArtifactRepository):
                 for obj in page.get("Contents", []):
                     if not obj["Key"].endswith("/"):
                         yield FileInfo(relative_to(obj["Key"], self.prefix), False, int(obj["Size"]))
+
+    def at_root(self, path: str) -> tuple[ArtifactRepository, str]:
+        return S3ArtifactRepository(f"s3://{self.bucket}", client=self._client), self._key(safe_relative_path(path))
+
+    def list_folders(self, paths: Sequence[str]) -> FolderListing:
+        """A few key ranges instead of a listing per folder (`s3_folders`)."""
+        keys = [self._key(safe_relative_path(path)) for path in paths]
+        return s3_folders.list_folders(self.client, self.bucket, keys, paths)
+
+    def delete_listed(self, listing: FolderListing) -> None:
+        """Exactly the keys the listing found, 1,000 per DeleteObjects call across its folders."""
+        if listing.keys is None:
+            super().delete_listed(listing)
+        else:
+            s3_folders.delete_keys(self.client, self.bucket, listing.keys)
 
     def open_read(self, path: str) -> ArtifactStream:
         rel = safe_relative_path(path)

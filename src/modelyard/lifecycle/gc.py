@@ -4,17 +4,24 @@ What goes: runs in the `deleted` lifecycle stage (all runs of a deleted experime
 it), deleted longer ago than `older_than` (or than the experiment's `modelyard.retention.days` tag,
 when that is set), with everything they own: their artifact folder, their metric/param/tag/input
 rows and the logged models they produced (rows and files). Then deleted experiments left with no
-runs go too, their folders included.
+runs go too, their folders included. An experiment that also carries `modelyard.retention.finished_runs
+= true` has its ended runs (FINISHED, FAILED, KILLED) that no model version points at removed the same
+way once they ended longer ago than its retention days (`_ended_batches`).
 
 What stays: a run that a registered model version still points at (by `run_id`, or through one of
 its logged models) is refused with the version named, unless `force`; a logged model a version
 points at keeps its files even under `force`.
 
-Order and safety: for each batch of runs, files are deleted first and rows after, in one transaction
-per batch. Interrupted at any point, a re-run finds the same rows and finishes the job (deleting a
-prefix that is already gone is a no-op), so gc is idempotent. Runs are read in batches ordered by
-id (keyset), and a prefix is listed and deleted page by page, so memory stays flat however many runs
-and objects there are.
+Order and safety: runs are read in batches of `BATCH_SIZE`, ordered by id (keyset). A batch's folders
+(its runs' and their logged models') are listed together, which measures them (`ArtifactRepository.
+list_folders`: on S3 a few key ranges for the whole batch); then exactly the files that listing found
+are deleted (on S3 1,000 keys per DeleteObjects call, across runs), and only then the batch's rows, in
+one transaction. Interrupted at any point, a re-run finds the same rows, lists again what is left and
+finishes the job (deleting what is already gone is a no-op), so gc is idempotent. A file written into
+a deleted run's folder after the listing stays behind: once the run's row is gone, nothing owns it
+and the orphan sweep (`storage.orphans`) finds it. Memory stays flat however many runs there are: a
+batch holds its runs and their keys (200 runs x a few files), and a listing that finds more keys than
+`s3_folders.KEEP_MAX` keeps none, leaving the delete to list and delete folder by folder.
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.orm import Session
 
+from modelyard.artifact_repos import ArtifactRepository
+from modelyard.artifact_repos.base import FolderListing
 from modelyard.artifact_repos.locations import Locator
 from modelyard.entities.lifecycle import LifecycleStage
 from modelyard.exceptions import ModelyardException
-from modelyard.lifecycle.locations import Place, walk
 from modelyard.lifecycle.locations import place as locate_place
+from modelyard.lifecycle.locations import walk
 from modelyard.store.sql.logged_model_schema import (
     SqlLoggedModel,
     SqlLoggedModelParam,
@@ -57,10 +66,6 @@ RETENTION_TAG = "modelyard.retention.days"
 FINISHED_RUNS_TAG = "modelyard.retention.finished_runs"
 ENDED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 BATCH_SIZE = 200
-#: Runs of a batch measured at once (each is a few listing round trips to S3). Deleting stays one run
-#: at a time: a delete lists before it deletes, and S3 stand-ins (moto) fail a listing that races a
-#: delete in the same bucket.
-THREADS = 8
 DAY_MS = 86_400_000
 
 
@@ -96,6 +101,8 @@ class Report:
 
 
 Progress = Callable[[str], None]
+#: What a batch's listing found, per repository: the input of `_delete_files`.
+Listings = list[tuple[ArtifactRepository, FolderListing]]
 
 
 def collect(
@@ -117,7 +124,7 @@ def collect(
         report.refused += refused
         for run_id, reason in refused:
             progress(f"refused run {run_id}: {reason}")
-        _in_threads(lambda item: _measure(locator, item, report.measured), garbage)
+        listings = _measure(locator, garbage, report.measured)
         for item in garbage:
             report.runs.append(item.run_id)
             report.objects += item.objects
@@ -125,14 +132,13 @@ def collect(
             verb = "would remove" if dry_run else "removing"
             progress(f"{verb} run {item.run_id} (experiment {item.experiment_id}): {item.objects} objects, {item.bytes} bytes")
         if not dry_run and garbage:
-            for item in garbage:  # every file of the batch first,
-                _delete_files(locator, item)
+            _delete_files(listings)  # every file of the batch first,
             _delete_rows(engine, garbage)  # then its rows
     for experiment_id, location in _empty_deleted_experiments(engine, selection, now, locator, dry_run, report):
         place = locate_place(locator, location) if location else None
         if place is not None:  # what is left in its folder (in a dry run: what its runs did not hold)
             for info in walk(place):
-                if not any(info.path.startswith(p + "/") for p in report.measured):
+                if not _inside_measured(info.path, report.measured):
                     report.objects += 1
                     report.bytes += int(info.file_size or 0)
         report.experiments.append(experiment_id)
@@ -299,36 +305,38 @@ def _inspect(engine: Engine, batch: list[tuple[str, str]], force: bool) -> tuple
     return garbage, refused
 
 
-def _in_threads(work: Callable[[RunGarbage], None], items: list[RunGarbage]) -> None:
-    """`work` (read-only) on every item, `THREADS` at a time; the first failure is raised once all have ended."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if len(items) <= 1:
-        for item in items:
-            work(item)
-        return
-    with ThreadPoolExecutor(min(THREADS, len(items))) as pool:
-        list(pool.map(work, items))
-
-
-def _delete_files(locator: Locator, item: RunGarbage) -> None:
-    for location in item.locations:
-        place = locate_place(locator, location)
-        place.repository.delete_artifacts(place.path or None)
-
-
-def _files(place: Place) -> Iterator[int]:
-    for info in walk(place):
-        yield int(info.file_size or 0)
-
-
-def _measure(locator: Locator, item: RunGarbage, measured: set[str]) -> None:
-    for location in item.locations:
-        place = locate_place(locator, location)
-        measured.add(place.path)
-        for size in _files(place):
-            item.objects += 1
+def _measure(locator: Locator, garbage: list[RunGarbage], measured: set[str]) -> Listings:
+    """List every folder of `garbage` (a batch), the folders of one store together; add each item's
+    objects and bytes. The listings are what `_delete_files` deletes."""
+    by_store: dict[str, tuple[ArtifactRepository, list[tuple[RunGarbage, str]]]] = {}
+    for item in garbage:
+        for location in item.locations:
+            place = locate_place(locator, location)
+            measured.add(place.path)
+            by_store.setdefault(place.repository.artifact_uri, (place.repository, []))[1].append((item, place.path))
+    listings = []
+    for repository, folders in by_store.values():
+        listing = repository.list_folders([path for _, path in folders])
+        for (item, _), objects, size in zip(folders, listing.objects, listing.bytes, strict=True):
+            item.objects += objects
             item.bytes += size
+        listings.append((repository, listing))
+    return listings
+
+
+def _delete_files(listings: Listings) -> None:
+    for repository, listing in listings:
+        repository.delete_listed(listing)
+
+
+def _inside_measured(path: str, measured: set[str]) -> bool:
+    """Whether `path` is under one of the `measured` folders (its parents looked up, not every folder)."""
+    cut = path.rfind("/")
+    while cut > 0:
+        if path[:cut] in measured:
+            return True
+        cut = path.rfind("/", 0, cut)
+    return False
 
 
 def _delete_rows(engine: Engine, garbage: list[RunGarbage]) -> None:
@@ -405,15 +413,16 @@ def _drop_runless_models(engine: Engine, selection: Selection, locator: Locator,
     if selection.experiment_ids:
         stmt = stmt.where(SqlLoggedModel.experiment_id.in_([int(i) for i in selection.experiment_ids]))
     rows = session_rows(engine, stmt)
-    for _, location in rows:
-        place = locate_place(locator, location)
-        for size in _files(place):
-            report.objects += 1
-            report.bytes += size
-        if not dry_run:
-            place.repository.delete_artifacts(place.path or None)
-    if rows and not dry_run:
-        model_ids = [m for m, _ in rows]
+    for start in range(0, len(rows), BATCH_SIZE):
+        chunk = rows[start : start + BATCH_SIZE]
+        items = [RunGarbage("", "", [location], [model_id]) for model_id, location in chunk if location]
+        listings = _measure(locator, items, report.measured)
+        report.objects += sum(item.objects for item in items)
+        report.bytes += sum(item.bytes for item in items)
+        if dry_run:
+            continue
+        _delete_files(listings)
+        model_ids = [m for m, _ in chunk]
         with Session(engine) as session, session.begin():
             for table in (SqlLoggedModelTag, SqlLoggedModelParam, SqlRunModelOutput):
                 session.execute(delete(table).where(table.model_id.in_(model_ids)))

@@ -1,5 +1,9 @@
 """Where a run's or logged model's files are, as places gc and the storage report can list and delete,
-whatever the location's spelling (resolved by `modelyard.artifact_repos.locations.Locator`)."""
+whatever the location's spelling (resolved by `modelyard.artifact_repos.locations.Locator`).
+
+A place is rooted at the top of its store (`ArtifactRepository.at_root`: for S3, the bucket), so the
+places of one store share a repository, gc lists and deletes a batch of them together, and a folder
+inside another (a run's inside its experiment's) is recognised whichever location spelled it."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from modelyard.artifact_repos.locations import Locator
 @dataclass(frozen=True)
 class Place:
     repository: ArtifactRepository
-    #: The folder inside the repository ("" = the repository's root).
+    #: The folder inside the repository ("" = the repository's root): for S3, the key.
     path: str
     #: The location as the database spells it, for messages.
     location: str
@@ -21,6 +25,7 @@ class Place:
 
 def place(locator: Locator, location: str) -> Place:
     repository, path = locator.locate(location)
+    repository, path = repository.at_root(path)
     return Place(repository, path, location)
 
 

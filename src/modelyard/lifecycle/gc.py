@@ -4,7 +4,9 @@ What goes: runs in the `deleted` lifecycle stage (all runs of a deleted experime
 it), deleted longer ago than `older_than` (or than the experiment's `modelyard.retention.days` tag,
 when that is set), with everything they own: their artifact folder, their metric/param/tag/input
 rows and the logged models they produced (rows and files). Then deleted experiments left with no
-runs go too, their folders included.
+runs go too, their folders included. An experiment that also carries `modelyard.retention.finished_runs
+= true` has its ended runs (FINISHED, FAILED, KILLED) that no model version points at removed the same
+way once they ended longer ago than its retention days (`_ended_batches`).
 
 What stays: a run that a registered model version still points at (by `run_id`, or through one of
 its logged models) is refused with the version named, unless `force`; a logged model a version

@@ -339,7 +339,7 @@ def _log_model(
             path,
             serialization_format=serialization_format,
             mlflow_model=model,
-            signature=signature,
+            signature=signature if config.log_model_signatures else False,
             input_example=example if config.log_input_examples else None,
         )
 

@@ -1,6 +1,6 @@
 """Autologging cost against a local tracking server (not a test: numbers for the issue's targets).
 
-    .venv/bin/python bench/autolog.py [--repeats 7] [--candidates 100] [--profile]
+    .venv/bin/python bench/autolog.py [--repeats 7] [--candidates 100] [--profile] [--only regressor]
 
 Starts modelyard's tracking service (gunicorn, 2 workers, SQLite, local artifacts) and measures, as
 medians over `--repeats`, what autologging adds to a small `fit`: the fit with autologging on minus the
@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--profile", action="store_true", help="print where the client's CPU goes")
+    parser.add_argument("--only", help="only the fits whose label contains this (e.g. regressor), no search")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import numpy as np
@@ -153,6 +154,8 @@ def main() -> None:
                 "regressor (LinearRegression, diabetes)": lambda: LinearRegression().fit(Xr, yr),
                 "classifier (LogisticRegression, iris)": lambda: LogisticRegression(max_iter=300).fit(Xc, yc),
             }
+            if args.only:
+                fits = {label: fit for label, fit in fits.items() if args.only in label}
             _count_requests()
             _time_logging()
             rows = []
@@ -167,6 +170,8 @@ def main() -> None:
                         _profile(f"{label} {options or 'defaults'}", fit, args.repeats)
                     modelyard.sklearn.autolog(disable=True)
                     rows.append((f"{label} {options or 'defaults'}", plain, logged))
+            if args.only:
+                return _report(rows)
             side = int(np.ceil(np.sqrt(args.candidates)))
             grid = {"max_depth": list(range(1, side + 1)), "min_samples_leaf": list(range(1, side + 1))}
             grid["min_samples_leaf"] = grid["min_samples_leaf"][: max(1, args.candidates // side)]
@@ -186,6 +191,10 @@ def main() -> None:
         finally:
             modelyard.set_tracking_uri(None)
             service.stop()
+    _report(rows)
+
+
+def _report(rows: list[tuple[str, tuple[float, ...], tuple[float, ...]]]) -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'fit':<62} {'plain ms':>8} {'autolog ms':>10} {'overhead ms':>11} {'log_fit ms':>10} "

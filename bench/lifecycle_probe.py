@@ -4,7 +4,8 @@
 Starts PostgreSQL (always: its processes are measured even when the tracking store is SQLite, where
 they stay idle) and the tracking service (gunicorn, 2 workers, serving its own artifacts from a local
 folder), seeds the bench's search corpus (10 params, 10 one-point metrics, 5 tags per run) into one
-experiment, then exports it to a folder bundle and imports that under a new name, `rounds` times. For
+experiment, then exports it to a folder bundle and imports that under a new name, `rounds` times (`--tar`: each
+round also exports to a streamed `.tar` right after the folder, and unpacks it as import would). For
 each step it prints the wall time, runs/s, and the CPU per run of this process (the exporting or
 importing client, all its threads), of the tracking service's process tree and of PostgreSQL's, read
 from /proc through psutil, with the load average: on a shared machine the CPU per run is the steady
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.httpc import Conn
 from bench.measure import ServerCpu
@@ -69,14 +71,21 @@ def seed_sqlite(path: Path, corpus: Corpus, experiment_id: int, artifact_root: s
             db.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", tables[table])
 
 
+def _unpacked(bundle: Any) -> None:
+    with bundle:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lifecycle_probe", description=__doc__)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tar", action="store_true", help="Also export to a .tar each round, and unpack it.")
     args = parser.parse_args(argv)
 
+    from modelyard.lifecycle import bundle_io
     from modelyard.lifecycle.export import export_bundle
     from modelyard.lifecycle.importer import import_bundle
 
@@ -114,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             bundle = work / f"bundle-{uuid.uuid4().hex[:6]}"
             measure("export", args.runs, servers, lambda b=bundle: export_bundle(tracking.url, str(b), [experiment["name"]]))  # type: ignore[union-attr]
+            if args.tar:
+                tar = work / f"{bundle.name}.tar"
+                measure("tar", args.runs, servers, lambda t=tar: export_bundle(tracking.url, str(t), [experiment["name"]]))  # type: ignore[union-attr]
+                measure("untar", args.runs, servers, lambda t=tar: _unpacked(bundle_io.opened(str(t))))
+                tar.unlink()
             folder = next((bundle / "experiments").iterdir())
             meta = json.loads((folder / "experiment.json").read_text())
             meta["name"] = f"{meta['name']}-{uuid.uuid4().hex[:6]}"

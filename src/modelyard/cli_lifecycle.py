@@ -168,29 +168,50 @@ def _names(text: str) -> list[str]:
 @click.option("--tracking-uri", required=True, help="The stack (or MLflow server) to read.")
 @click.option("--experiments", default="", help="Comma-separated experiment names.")
 @click.option("--models", default="", help="Comma-separated registered model names.")
-@click.option("--output", required=True, help="A folder, or a path ending in .tar.")
+@click.option(
+    "--output",
+    required=True,
+    help="A folder, a path ending in .tar, - for stdout, or an s3:// URI (s3://bucket/key.tar: one object; "
+    "s3://bucket/prefix/: a folder bundle).",
+)
 def export_command(tracking_uri: str, experiments: str, models: str, output: str) -> None:
-    """Write experiments (runs, full metric histories, artifacts) and registered models to a bundle."""
+    """Write experiments (runs, full metric histories, artifacts) and registered models to a bundle.
+    A .tar is written as the export goes (to stdout with --output -, e.g. piped into `modelyard import -`
+    on another host); progress goes to stderr then."""
     from modelyard.lifecycle.export import export_bundle
 
     if not experiments and not models:
         raise click.UsageError("Name at least one experiment (--experiments) or model (--models).")
+    to_stdout = output == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise click.UsageError("--output - writes a tar to stdout: pipe it (e.g. into `modelyard import -`) or redirect it.")
+
+    def say(line: str) -> None:
+        click.echo(line, err=to_stdout)
+
     try:
-        manifest = export_bundle(tracking_uri, output, _names(experiments), _names(models), progress=click.echo)
+        manifest = export_bundle(tracking_uri, output, _names(experiments), _names(models), progress=say)
     except ModelyardException as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"exported {manifest['runs']} runs and {len(manifest['models'])} models to {output}")
+    say(f"exported {manifest['runs']} runs and {len(manifest['models'])} models to {'stdout' if to_stdout else output}")
 
 
 @click.command("import")
 @click.argument("bundle")
 @click.option("--tracking-uri", required=True, help="The stack to load the bundle into.")
-def import_command(bundle: str, tracking_uri: str) -> None:
-    """Load a bundle made by `modelyard export`; running it again changes nothing."""
+@click.option(
+    "--mapping",
+    default=None,
+    help="Where to write the old -> new id mapping (JSON) [default: beside a .tar, inside a folder bundle; "
+    "not written for stdin or S3 bundles].",
+)
+def import_command(bundle: str, tracking_uri: str, mapping: str | None) -> None:
+    """Load a bundle made by `modelyard export`: a folder, a .tar, - for stdin, or an s3:// URI
+    (s3://bucket/key.tar or s3://bucket/prefix/). Running it again changes nothing."""
     from modelyard.lifecycle.importer import import_bundle
 
     try:
-        mapping = import_bundle(bundle, tracking_uri, progress=click.echo)
+        ids = import_bundle(bundle, tracking_uri, progress=click.echo, mapping_file=mapping)
     except ModelyardException as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"imported {len(mapping['runs'])} runs and {len(mapping['models'])} models into {tracking_uri}")
+    click.echo(f"imported {len(ids['runs'])} runs and {len(ids['models'])} models into {tracking_uri}")

@@ -1,7 +1,9 @@
 """`modelyard.autolog()`: autologging for every supported library that is installed.
 
 The shared options go to each integration; a library that is not installed is skipped silently, and
-one whose integration fails to start is reported as a warning, never an error, as in MLflow.
+one whose integration fails to start is reported as a warning, never an error, as in MLflow. As in
+MLflow, an integration whose own `autolog()` was called (even with `disable=True`) keeps its options:
+`autolog()` neither changes nor disables it.
 It sits above the flavors (each integration lives in its flavor's package), and imports an integration
 only when its library is installed.
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from modelyard.autologging import config
 from modelyard.autologging.patching import warn
 
 
@@ -56,9 +59,10 @@ def autolog(
         "extra_tags": extra_tags,
     }
     for library, integration in INTEGRATIONS.items():
-        if importlib.util.find_spec(library) is None:
+        if importlib.util.find_spec(library) is None or config.configured_by_user(library):
             continue
         try:
             integration().autolog(**options)
+            config.mark_universal(library)
         except Exception as error:
             warn(library, error, silent)

@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-import uuid
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +23,7 @@ import pytest
 from mlflow import MlflowClient
 from tests.compat.conftest import CompatServer
 from tests.compat.seeds_autolog import run as run_scenario
-from tests.support.mlflow_client import mlflow_pointed_at
+from tests.support.mlflow_client import run_with_both_clients
 
 import modelyard
 from modelyard.exceptions import ModelyardException
@@ -56,37 +53,9 @@ VOLATILE_TAGS = {
 
 
 @pytest.fixture(scope="module")
-def seeded(compat_server: CompatServer) -> Iterator[dict[str, str]]:
+def seeded(compat_server: CompatServer) -> dict[str, str]:
     """The scenario's experiment ids: {"mlflow": ..., "modelyard": ...}."""
-    tag = uuid.uuid4().hex[:8]
-    ids = {}
-    cwd = os.getcwd()
-    # mlflow's autolog infers each model's requirements in a Python subprocess (~5 s of CPU each);
-    # past this timeout it writes its defaults instead, which this test does not compare.
-    saved_timeout = os.environ.get("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT")
-    os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = "1"
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        os.chdir(tmp)  # nothing the clients write locally lands in the checkout
-        try:
-            with mlflow_pointed_at(compat_server.url):
-                run_scenario(mlflow, f"autolog-mlflow-{tag}")
-                ids["mlflow"] = mlflow.get_experiment_by_name(f"autolog-mlflow-{tag}").experiment_id
-            modelyard.set_tracking_uri(compat_server.url)
-            run_scenario(modelyard, f"autolog-modelyard-{tag}")
-            ids["modelyard"] = modelyard.get_experiment_by_name(f"autolog-modelyard-{tag}").experiment_id
-        finally:
-            # A scenario that failed half-way must not leave autologging on for the tests after it.
-            mlflow.sklearn.autolog(disable=True)
-            mlflow.xgboost.autolog(disable=True)
-            modelyard.autolog(disable=True)
-            modelyard.set_tracking_uri(None)
-            os.chdir(cwd)
-            if saved_timeout is None:
-                os.environ.pop("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", None)
-            else:
-                os.environ["MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT"] = saved_timeout
-    yield ids
+    return run_with_both_clients(run_scenario, compat_server.url, "autolog")
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:

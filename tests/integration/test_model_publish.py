@@ -1,6 +1,8 @@
-"""`models/publish.log_model`'s `on_created`: called with the logged model's id while the model is still
-PENDING (its files being saved and uploaded on this thread), done before `log_model` returns; when it
-fails, the logged model ends FAILED and the error reaches the caller. Against the shared SQLite server."""
+"""`models/publish.log_model`: the folder is saved while the logged model's creation is in flight, and
+its MLmodel still names the model; `on_created` is called with the logged model's id while the model is
+still PENDING (its files being uploaded on this thread), done before `log_model` returns; when it or the
+save fails, the logged model ends FAILED and the error reaches the caller. Against the shared SQLite
+server."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from modelyard import sklearn as sklearn_flavor
 from modelyard.client import Client
 from modelyard.models import publish
 from modelyard.models.mlmodel import Model
+from modelyard.models.uri import download_model
 
 
 @pytest.fixture
@@ -60,3 +63,29 @@ def test_a_failing_on_created_fails_the_model(experiment: str) -> None:
         publish.log_model(_save, "model", on_created=on_created)
     (model_id,) = created
     assert Client().get_logged_model(model_id).status == "LOGGED_MODEL_UPLOAD_FAILED"
+
+
+def test_the_uploaded_mlmodel_names_the_model_saved_before_its_id_was_known(experiment: str, tmp_path: Path) -> None:
+    with modelyard.start_run() as run:
+        info = publish.log_model(_save, "model")
+    client = Client()
+    logged = client.get_logged_model(info.model_id)
+    local = download_model(f"models:/{info.model_id}", str(tmp_path))
+    mlmodel = Model.load(local)
+    assert (mlmodel.model_id, mlmodel.model_uuid, mlmodel.run_id) == (info.model_id, info.model_id, run.info.run_id)
+    assert mlmodel.artifact_path == logged.artifact_location
+    assert sorted(p.name for p in Path(local).iterdir()) == [
+        "MLmodel", "conda.yaml", "model.pkl", "python_env.yaml", "requirements.txt"
+    ]  # fmt: skip
+    assert modelyard.sklearn.load_model(f"models:/{info.model_id}").predict([[2.0]])[0] == pytest.approx(2.0)
+
+
+def test_a_failing_save_fails_the_model_and_raises_its_own_error(experiment: str) -> None:
+    def save(path: Path, model: Model) -> Model:
+        raise ValueError("cannot pickle this")
+
+    with modelyard.start_run() as run, pytest.raises(ValueError, match="cannot pickle this"):
+        publish.log_model(save, "model")
+    client = Client()
+    (model,) = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert model.status == "LOGGED_MODEL_UPLOAD_FAILED"

@@ -567,3 +567,25 @@ def _race(n_threads: int, writer: Callable[[int], None]) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+def test_a_new_run_and_logged_model_are_answered_as_a_read_of_them_would_be(store: SqlTrackingStore) -> None:
+    """create_run and create_logged_model build their answers from what they wrote, without reading it
+    back: the answers must be what get_run / get_logged_model return."""
+    from modelyard.store.logged_models.sql_store import SqlLoggedModelStore
+
+    experiment_id = store.create_experiment("answers")
+    tags = [RunTag("b", "2"), RunTag("a", "1"), RunTag("a", "3"), RunTag("empty", ""), RunTag("mlflow.runName", "nm")]
+    run = store.create_run(experiment_id, "someone", 1234, tags)
+    assert run == store.get_run(run.info.run_id)
+    assert run.data.tags == {"a": "3", "b": "2", "empty": "", "mlflow.runName": "nm"}
+    assert store.get_run_info(run.info.run_id) == run.info
+    named = store.create_run(experiment_id, None, None, [], run_name="given")
+    assert named == store.get_run(named.info.run_id)
+    models = SqlLoggedModelStore(store.engine, store.default_artifact_root)
+    model = models.create_logged_model(experiment_id, "model", run.info.run_id, {"z": "1", "a": "2"}, {"p": "x"})
+    assert model == models.get_logged_model(model.model_id)
+    assert (model.tags, model.params, model.metrics) == ({"a": "2", "z": "1"}, {"p": "x"}, [])
+    with pytest.raises(ModelyardException) as missing:
+        store.get_run_info("0" * 32)
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"

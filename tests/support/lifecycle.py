@@ -22,9 +22,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def log_runs(url: str, tmp_path: Path, experiment: str = "moving", model_name: str = "promo") -> dict[str, Any]:
+def log_runs(
+    url: str, tmp_path: Path, experiment: str = "moving", model_name: str = "promo", sklearn: bool = True
+) -> dict[str, Any]:
+    """`sklearn` False: the two versions are a folder with an MLmodel file, not logged sklearn models
+    (logging those costs ~10 s of mlflow's requirement inference, which a test of the bundle's
+    container does not need)."""
     import mlflow
-    from sklearn.linear_model import LinearRegression
 
     mlflow.set_tracking_uri(url)
     mlflow.set_experiment(experiment)
@@ -43,13 +47,23 @@ def log_runs(url: str, tmp_path: Path, experiment: str = "moving", model_name: s
             with mlflow.start_run(run_name=f"child-{i}", nested=True):
                 mlflow.log_metric("acc", 0.5 + i / 10)
         models = []
-        for offset in (0.0, 3.0):
+        for offset in (0.0, 3.0) if sklearn else ():
+            from sklearn.linear_model import LinearRegression
+
             model = LinearRegression().fit(x, x[:, 0] * 2 + offset)
             mlflow.sklearn.log_model(
                 model, name=f"model-{int(offset)}", serialization_format="cloudpickle", registered_model_name=model_name
             )
             models.append(model)
     client = mlflow.MlflowClient(url)
+    if not sklearn:
+        (tmp_path / "model").mkdir()
+        (tmp_path / "model" / "MLmodel").write_text("flavors: {}\n")
+        (tmp_path / "model" / "weights.bin").write_bytes(os.urandom(3000))
+        client.log_artifacts(parent.info.run_id, str(tmp_path / "model"), "model")
+        client.create_registered_model(model_name)
+        for _ in range(2):
+            client.create_model_version(model_name, f"{parent.info.artifact_uri}/model", run_id=parent.info.run_id)
     client.update_registered_model(model_name, description="moves between stacks")
     client.set_registered_model_tag(model_name, "team", "ml")
     client.transition_model_version_stage(model_name, "1", "Production")
@@ -58,8 +72,9 @@ def log_runs(url: str, tmp_path: Path, experiment: str = "moving", model_name: s
     return {"parent": parent.info.run_id, "models": models, "x": x}
 
 
-def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo") -> dict[str, Any]:
-    """Everything that must survive the move, keyed by run name (ids change)."""
+def snapshot(url: str, experiment_name: str = "moving", model_name: str | None = "promo") -> dict[str, Any]:
+    """Everything that must survive the move, keyed by run name (ids change); `model_name` None: the
+    experiment alone."""
     from mlflow import MlflowClient
 
     client = MlflowClient(url)
@@ -82,6 +97,8 @@ def snapshot(url: str, experiment_name: str = "moving", model_name: str = "promo
             "parent": by_id.get(run.data.tags.get("mlflow.parentRunId", "")),
             "files": {k: v for k, v in files.items() if k.startswith("report")},
         }  # fmt: skip
+    if model_name is None:
+        return out
     model = client.get_registered_model(model_name)
     versions = sorted(client.search_model_versions(f"name = '{model_name}'"), key=lambda v: int(v.version))
     out["__model__"] = {

@@ -88,7 +88,10 @@ def test_a_pipeline_logs_once_not_per_step(monkeypatch: pytest.MonkeyPatch) -> N
     assert logged == ["Pipeline"]
 
 
-def test_universal_autolog_configures_every_installed_integration() -> None:
+def test_universal_autolog_configures_every_installed_integration(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in a fresh process: no integration's own autolog() called yet (earlier tests call sklearn's).
+    monkeypatch.setattr(config, "_configs", {})
+    monkeypatch.setattr(config, "_universal", set())
     modelyard.autolog(log_models=False, exclusive=True)
     try:
         for integration in ("sklearn", "xgboost"):
@@ -97,6 +100,24 @@ def test_universal_autolog_configures_every_installed_integration() -> None:
     finally:
         modelyard.autolog(disable=True)
     assert config.active_config("sklearn") is None and config.active_config("xgboost") is None
+
+
+def test_universal_autolog_leaves_an_integration_configured_by_its_own_autolog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As MLflow's: once `sklearn.autolog(...)` was called (disable=True included), `autolog()`
+    neither changes nor disables sklearn; the integrations it configured itself it may set again."""
+    monkeypatch.setattr(config, "_configs", {})
+    monkeypatch.setattr(config, "_universal", set())
+    modelyard.sklearn.autolog(disable=True)
+    modelyard.autolog(log_models=False)
+    assert config.active_config("sklearn") is None
+    assert config.active_config("xgboost") is not None and config.active_config("xgboost").log_models is False
+    modelyard.sklearn.autolog(log_datasets=False)
+    modelyard.autolog(disable=True)
+    assert config.active_config("xgboost") is None
+    assert config.active_config("sklearn") is not None and config.active_config("sklearn").log_datasets is False
+    modelyard.sklearn.autolog(disable=True)
 
 
 def test_autolog_patches_what_sklearn_lists_without_importing_torch(monkeypatch: pytest.MonkeyPatch) -> None:

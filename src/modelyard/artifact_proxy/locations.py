@@ -61,10 +61,4 @@ class LocationReader:
         rel = safe_relative_path(path)
         if not rel:
             raise ModelyardException.invalid_parameter("An artifact path is required")
-        writer = repo.open_write("/".join(p for p in (prefix, rel) if p), len(data))
-        try:
-            writer.write(data)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        repo.write_bytes("/".join(p for p in (prefix, rel) if p), data)

@@ -54,10 +54,14 @@ class RunOwnership:
 
 
 def store_lookup(store: object) -> RunLookup:
-    """A lookup over a TrackingStore (`get_run`)."""
+    """A lookup over a TrackingStore: `get_run_info` (the run's row alone) where the store has it,
+    else `get_run`."""
+    read = getattr(store, "get_run_info", None)
 
     def lookup(run_id: str) -> str | None:
         try:
+            if read is not None:
+                return str(read(run_id).experiment_id)
             return str(store.get_run(run_id).info.experiment_id)  # type: ignore[attr-defined]
         except ModelyardException as exc:
             if exc.error_code == errors.RESOURCE_DOES_NOT_EXIST:

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard import errors
+from modelyard.artifact_proxy import bundles
 from modelyard.artifact_proxy.ownership import RunOwnership
 from modelyard.artifact_proxy.streaming import (
     UploadCutOff,
@@ -35,6 +36,7 @@ from modelyard.artifact_repos.base import (
 )
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
+from modelyard.protocol.parsing import read_body
 from modelyard.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -188,6 +190,18 @@ def create_router(
     @_mlflow_errors
     async def upload_artifact(path: str, request: Request) -> Response:
         await receive_into(repo, await writable(_required_path(path)), request)
+        return JSONResponse({})
+
+    @api.put(f"{bundles.ROUTE}/{{path:path}}")
+    @_mlflow_errors
+    async def upload_bundle(path: str, request: Request) -> Response:
+        """modelyard's own: a tar of small files into the folder `path`, all checked before any is written."""
+        folder = _required_path(path)
+        body = await read_body(request, settings.max_request_body_bytes)
+        files = await run_in_threadpool(bundles.read_bundle, body, folder)
+        if ownership is not None:
+            await run_in_threadpool(lambda: [ownership.check_write(rel) for rel, _ in files])
+        await run_in_threadpool(bundles.write_bundle, repo, files)
         return JSONResponse({})
 
     @api.delete("/artifacts/{path:path}")

@@ -203,6 +203,16 @@ class ArtifactRepository(abc.ABC):
     @abc.abstractmethod
     def open_write(self, path: str, content_length: int | None = None) -> ArtifactWriter: ...
 
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Store a small body whole as `path`: visible only once all of it is written."""
+        writer = self.open_write(path, len(data))
+        try:
+            writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
     # ---- deferred set-up (S3 builds its client on first use) -----------------------------------
     @property
     def needs_warm_up(self) -> bool:

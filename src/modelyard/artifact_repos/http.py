@@ -4,16 +4,21 @@ Talks to modelyard's artifacts service or a real `mlflow server --serve-artifact
 stream both ways (a file object as the PUT body, `iter_content` on GET), so client memory does not
 grow with file size. Files at or above `MODELYARD_MULTIPART_UPLOAD_MIN_SIZE` (default 100 MiB) try the
 server's multipart endpoints first (parallel part PUTs to the URLs it hands out) and fall back to
-one streamed PUT when the server answers 501/404 or the part URLs are not reachable from here.
+one streamed PUT when the server answers 501/404 or the part URLs are not reachable from here. A
+folder of small files (up to `MODELYARD_BUNDLE_UPLOAD_MAX_SIZE`, 4 MiB: a logged model) goes to a
+modelyard server as one tar body (`PUT .../modelyard-bundle/<folder>`); MLflow's server answers 404,
+remembered for the process, and the folder goes file by file (as after a 400, e.g. a lower body limit).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
+import tarfile
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +34,7 @@ from modelyard.artifact_repos.base import (
     ArtifactWriter,
     FileInfo,
     MultipartUpload,
+    check_local_tree,
 )
 from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.credentials import credentials_from_env
@@ -37,6 +43,13 @@ from modelyard.http_session import EnvironmentCachingSession
 
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
 MPU_ROUTE = "/api/2.0/mlflow-artifacts/mpu"
+#: modelyard's own: many small files in one tar body (`artifact_proxy/bundles.py`).
+BUNDLE_ROUTE = "/api/2.0/mlflow-artifacts/modelyard-bundle"
+#: Folders up to this many bytes go as one bundle (`MODELYARD_BUNDLE_UPLOAD_MAX_SIZE`; the server's body
+#: limit, 16 MiB by default, must allow it).
+BUNDLE_MAX_SIZE = 4 * 1024 * 1024
+#: Base URLs that answered a bundle with 404 (MLflow's servers): asked once per process.
+_no_bundles: set[str] = set()
 _READ_CHUNK = 1024 * 1024
 _shared: dict[str, Any] = {}
 _shared_lock = threading.Lock()
@@ -150,21 +163,62 @@ class HttpArtifactRepository(ArtifactRepository):
                 return
         self._put_file(local_file, path)
 
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """A folder of small files (a logged model) goes as one bundle request to a modelyard server;
+        anything else, or a server without bundles (MLflow's), file by file."""
+        base = safe_relative_path(artifact_path)
+        files = check_local_tree(local_dir)
+        if not (len(files) > 1 and self._put_bundle(files, base)):
+            super().log_artifacts(local_dir, artifact_path)
+
+    def _put_bundle(self, files: list[tuple[str, str]], base: str) -> bool:
+        """True when the server stored the files from one tar body (`artifact_proxy/bundles.py`)."""
+        if self.base_url in _no_bundles:
+            return False
+        sizes = [os.path.getsize(full) for full, _ in files]
+        if sum(sizes) > _int_env("MODELYARD_BUNDLE_UPLOAD_MAX_SIZE", BUNDLE_MAX_SIZE):
+            return False
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for (full, rel), size in zip(files, sizes, strict=True):
+                entry = tarfile.TarInfo(posixpath.join(rel, os.path.basename(full)) if rel else os.path.basename(full))
+                entry.size, entry.mode = size, 0o644
+                with open(full, "rb") as data:
+                    tar.addfile(entry, data)
+        response = self._put(self._url(BUNDLE_ROUTE, base), buffer.getvalue, {"Content-Type": "application/x-tar"})
+        if response.status_code in (404, 405):  # no such route: an MLflow server
+            _no_bundles.add(self.base_url)
+            return False
+        if response.status_code in (400, 413):  # e.g. over a lower body limit: file by file says what is wrong
+            return False
+        raise_for_response(response)
+        return True
+
     def _put_file(self, local_file: str, path: str) -> None:
+        def body() -> Any:
+            return open(local_file, "rb")  # noqa: SIM115 (closed by _put)
+
+        raise_for_response(self._put(self._url(ARTIFACTS_ROUTE, path), body, {}))
+
+    def _put(self, url: str, body: Callable[[], Any], headers: dict[str, str]) -> requests.Response:
+        """A PUT of the same bytes is idempotent, so a refused connection or a 5xx from an overloaded
+        proxy is retried (the body is made again for each attempt)."""
         attempts = _int_env("MODELYARD_HTTP_MAX_RETRIES", 3) + 1
         for attempt in range(attempts):
-            with open(local_file, "rb") as body:
-                try:
-                    response = _session().put(self._url(ARTIFACTS_ROUTE, path), data=body, timeout=_timeout())
-                except requests.ConnectionError:
-                    if attempt + 1 == attempts:
-                        raise
-                    continue
-            # A PUT of the same bytes is idempotent, so a 5xx from an overloaded proxy is retried.
+            data = body()
+            try:
+                response = _session().put(url, data=data, headers=headers, timeout=_timeout())
+            except requests.ConnectionError:
+                if attempt + 1 == attempts:
+                    raise
+                continue
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
             if response.status_code in (502, 503, 504) and attempt + 1 < attempts:
                 continue
-            raise_for_response(response)
-            return
+            return response
+        raise AssertionError("unreachable")
 
     def _try_multipart(self, local_file: str, path: str, size: int) -> bool:
         part_size = max(_int_env("MODELYARD_MULTIPART_UPLOAD_CHUNK_SIZE", 10 * 1024 * 1024), 5 * 1024 * 1024)

@@ -260,6 +260,7 @@ ARTIFACTS_API: dict[tuple[str, str], Rule] = _both(
         ("GET", "/mlflow-artifacts/artifacts"): Rule(RESOURCE, READ, (_arg(ARTIFACT_PATH, "path"),), query=True),
         ("GET", "/mlflow-artifacts/artifacts/{path:path}"): resource(READ, _path(ARTIFACT_PATH, "path")),
         ("PUT", "/mlflow-artifacts/artifacts/{path:path}"): resource(UPDATE, _path(ARTIFACT_PATH, "path")),
+        ("PUT", "/mlflow-artifacts/modelyard-bundle/{path:path}"): resource(UPDATE, _path(ARTIFACT_PATH, "path")),
         ("DELETE", "/mlflow-artifacts/artifacts/{path:path}"): resource(DELETE, _path(ARTIFACT_PATH, "path")),
         ("POST", "/mlflow-artifacts/mpu/create/{path:path}"): resource(UPDATE, _path(ARTIFACT_PATH, "path")),
         ("POST", "/mlflow-artifacts/mpu/complete/{path:path}"): resource(UPDATE, _path(ARTIFACT_PATH, "path")),

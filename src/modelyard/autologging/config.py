@@ -33,12 +33,28 @@ class AutologConfig:
 
 
 _configs: dict[str, AutologConfig] = {}
+#: Integrations whose options came from `modelyard.autolog()`, not from their own `autolog()`.
+_universal: set[str] = set()
 _lock = threading.Lock()
 
 
 def set_config(integration: str, config: AutologConfig) -> None:
     with _lock:
         _configs[integration] = config
+        _universal.discard(integration)
+
+
+def mark_universal(integration: str) -> None:
+    """The integration's options were just set by `modelyard.autolog()`, which may set them again."""
+    with _lock:
+        _universal.add(integration)
+
+
+def configured_by_user(integration: str) -> bool:
+    """Whether the integration's own `autolog()` set its options (enabled or disabled): then
+    `modelyard.autolog()` leaves them alone, as MLflow's `autolog()` does."""
+    with _lock:
+        return integration in _configs and integration not in _universal
 
 
 def active_config(integration: str) -> AutologConfig | None:

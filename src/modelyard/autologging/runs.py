@@ -3,16 +3,36 @@
 A run autologging starts carries `mlflow.autologging=<integration>` and ends FINISHED when the call
 returns, FAILED when it raises (KILLED on Ctrl-C). With `exclusive=True` nothing is logged into a
 run the user started. If the run cannot be created (server down), the call runs unlogged.
+
+`at_end` defers a last step of the call's logging (a logged model's finalize) to the run's end, where
+it goes out together with the end-run request instead of one round trip before it; both are done
+before the call returns, and the step's failure is a warning like any logging error. In a run the
+user started, deferred steps run when the call's logging is done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 from modelyard.autologging.config import AUTOLOGGING_TAG, AutologConfig
 from modelyard.autologging.patching import warn
+
+#: The steps `at_end` deferred, per thread: a list while an autologged call runs on this thread.
+_deferred = threading.local()
+
+
+def at_end(step: Callable[[], None]) -> None:
+    """Run `step` when this thread's autologged call ends its run (alongside the end-run request), or
+    now when no autologged call is running here."""
+    pending: list[Callable[[], None]] | None = getattr(_deferred, "steps", None)
+    if pending is None:
+        step()
+    else:
+        pending.append(step)
 
 
 @contextmanager
@@ -23,7 +43,14 @@ def autolog_run(integration: str, config: AutologConfig) -> Iterator[str | None]
 
     active = fluent.active_run()
     if active is not None:
-        yield None if config.exclusive else active.info.run_id
+        if config.exclusive:
+            yield None
+            return
+        with _deferring() as pending:
+            try:
+                yield active.info.run_id
+            finally:
+                _finish(pending, None, integration, config.silent)
         return
     try:
         tags = {AUTOLOGGING_TAG: integration, **{k: str(v) for k, v in config.extra_tags.items()}}
@@ -33,17 +60,49 @@ def autolog_run(integration: str, config: AutologConfig) -> Iterator[str | None]
         yield None
         return
     status = RunStatus.FAILED
-    try:
-        yield run_id
-        status = RunStatus.FINISHED
-    except KeyboardInterrupt:
-        status = RunStatus.KILLED
-        raise
-    finally:
+    with _deferring() as pending:
         try:
-            fluent.end_run(status, run_id=run_id)
-        except Exception as error:
-            warn(integration, error, config.silent)
+            yield run_id
+            status = RunStatus.FINISHED
+        except KeyboardInterrupt:
+            status = RunStatus.KILLED
+            raise
+        finally:
+            _finish(pending, lambda: fluent.end_run(status, run_id=run_id), integration, config.silent)
+
+
+@contextmanager
+def _deferring() -> Iterator[list[Callable[[], None]]]:
+    outer = getattr(_deferred, "steps", None)
+    _deferred.steps = pending = []
+    try:
+        yield pending
+    finally:
+        _deferred.steps = outer
+
+
+def _finish(
+    pending: list[Callable[[], None]], end: Callable[[], None] | None, integration: str, silent: bool
+) -> None:
+    """The deferred steps on other threads while this one ends the run (the fluent API's run stack is
+    this thread's); every failure a warning."""
+    steps, pending[:] = list(pending), []
+    pool = ThreadPoolExecutor(max_workers=len(steps)) if steps else None
+    try:
+        futures = [pool.submit(step) for step in steps] if pool is not None else []
+        if end is not None:
+            try:
+                end()
+            except Exception as error:
+                warn(integration, error, silent)
+        for future in futures:
+            try:
+                future.result()
+            except Exception as error:
+                warn(integration, error, silent)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def artifact_repository(run_id: str) -> Any:

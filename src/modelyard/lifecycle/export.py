@@ -1,7 +1,8 @@
 """Export experiments and registered models from any MLflow-API server (modelyard's or MLflow's) to a
 self-contained bundle that `modelyard import` loads into another stack.
 
-A bundle is a folder (or a `.tar` of one):
+A bundle is a folder, or a `.tar` of one written as the export goes (`bundle_io`: a file, stdout, an
+S3 object or an S3 prefix):
 
     manifest.json                           format, version, source URI, what it holds
     experiments/<id>/experiment.json        name, tags
@@ -26,16 +27,17 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
-import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from modelyard.entities.lifecycle import ViewType
-from modelyard.lifecycle import run_folders
+from modelyard.lifecycle import bundle_io, run_folders
 
 FORMAT = "modelyard-bundle"
 FORMAT_VERSION = 1
@@ -47,6 +49,9 @@ BULK_POINTS = 25_000
 READERS = 4
 #: Threads writing a page's run folders (file writes release the GIL).
 WRITERS = 4
+#: Finished runs waiting in the staging folder of a streamed bundle (a tar, S3), at most: the export
+#: waits for the oldest (its files still downloading) beyond this, so disk use stays bounded.
+STAGED_RUNS = 500
 
 Progress = Callable[[str], None]
 
@@ -59,30 +64,25 @@ def export_bundle(
     progress: Progress = lambda line: None,
     versions: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Write the named experiments (by name) and registered models to `output` (a folder, or a
-    path ending in `.tar`); `versions` limits a model to some of its versions. Returns the manifest."""
+    """Write the named experiments (by name) and registered models to `output` (a folder, a path
+    ending in `.tar`, `-` for stdout, or an s3:// URI: see `bundle_io`); `versions` limits a model
+    to some of its versions. Returns the manifest."""
     from modelyard.client import Client
 
-    client = Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    if output.endswith(".tar"):
-        with tempfile.TemporaryDirectory(prefix="modelyard-export-") as tmp:
-            manifest = _export_folder(client, Path(tmp), experiments, models, versions or {}, progress)
-            with tarfile.open(output, "w") as tar:
-                tar.add(tmp, arcname=".")
-            return manifest
-    folder = Path(output)
-    folder.mkdir(parents=True, exist_ok=True)
-    return _export_folder(client, folder, experiments, models, versions or {}, progress)
+    with bundle_io.writing(output) as bundle:  # first: a bad output fails before any work
+        client = Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        return _export_folder(client, bundle, experiments, models, versions or {}, progress)
 
 
 def _export_folder(
     client: Any,
-    root: Path,
+    bundle: bundle_io.BundleWriter,
     experiment_names: Sequence[str],
     model_names: Sequence[str],
     versions: dict[str, Sequence[str]],
     progress: Progress,
 ) -> dict[str, Any]:
+    root = bundle.root
     exported_runs = 0
     experiment_ids = []
     for name in experiment_names:
@@ -92,11 +92,15 @@ def _export_folder(
 
             raise ModelyardException.not_found(f"No experiment named {name!r} on {client.tracking_uri}.")
         experiment_ids.append(experiment.experiment_id)
-        folder = root / "experiments" / experiment.experiment_id
-        _write_json(folder / "experiment.json", {"name": experiment.name, "tags": experiment.tags})
-        exported_runs += _export_runs(client, experiment.experiment_id, folder / "runs", progress)
+        where = f"experiments/{experiment.experiment_id}"
+        _write_json(root / where / "experiment.json", {"name": experiment.name, "tags": experiment.tags})
+        bundle.done(f"{where}/experiment.json")
+        finished = partial(_run_done, bundle, where) if bundle.staged else None
+        add = partial(_run_file, bundle, where) if bundle.staged else None
+        exported_runs += _export_runs(client, experiment.experiment_id, root / where / "runs", progress, finished, add)
     for index, name in enumerate(model_names):
         _export_model(client, name, root / "models" / str(index), versions.get(name), progress)
+        bundle.done(f"models/{index}")
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -106,8 +110,17 @@ def _export_folder(
         "models": list(model_names),
         "runs": exported_runs,
     }
-    _write_json(root / "manifest.json", manifest)
+    _write_json(root / bundle_io.MANIFEST, manifest)
+    bundle.done(bundle_io.MANIFEST)  # last: a bundle without it is incomplete
     return manifest
+
+
+def _run_done(bundle: bundle_io.BundleWriter, experiment_folder: str, run_id: str) -> None:
+    bundle.done(f"{experiment_folder}/runs/{run_id}")
+
+
+def _run_file(bundle: bundle_io.BundleWriter, experiment_folder: str, path: str, data: bytes) -> None:
+    bundle.add(f"{experiment_folder}/runs/{path}", data)
 
 
 def export_version(tracking_uri: str, name: str, version: str, output: str) -> dict[str, Any]:
@@ -187,27 +200,79 @@ def _pages(client: Any, experiment_id: str) -> Iterator[list[_RunDoc]]:
             return
 
 
-def _export_runs(client: Any, experiment_id: str, folder: Path, progress: Progress) -> int:
+#: Told the id of each run whose folder is complete (a streamed bundle packs it then).
+Finished = Callable[[str], None]
+#: Puts a file (its path under the experiment's runs folder, its bytes) straight into a streamed bundle.
+AddFile = Callable[[str, bytes], None]
+
+
+def _export_runs(
+    client: Any, experiment_id: str, folder: Path, progress: Progress, finished: Finished | None = None,
+    add: AddFile | None = None,
+) -> int:  # fmt: skip
     from modelyard.client.run_export import export_lines
 
     with_files = _runs_with_files(client, experiment_id)
     lines = export_lines(client.store, experiment_id)
     if lines is None:
-        return _export_pages(client, experiment_id, folder, with_files, progress)
-    return _export_stream(client, lines, folder, with_files, lambda n: progress(f"experiment {experiment_id}: {n} runs exported"))
+        return _export_pages(client, experiment_id, folder, with_files, progress, finished)
+    return _export_stream(client, lines, folder, with_files, lambda n: progress(f"experiment {experiment_id}: {n} runs exported"),
+                          finished, add)  # fmt: skip
+
+
+class _MemoryRuns:
+    """`run_folders.FolderWriter`'s part for a streamed bundle: a run's run.json and metrics.jsonl go
+    into the bundle from memory when its lines have ended (the next run begins, or `close`), never
+    through the disk (a file written, read back and removed per run was ~1 ms of CPU a run); its
+    artifacts, if any, are still downloaded to the staging folder. Memory: the run being read."""
+
+    def __init__(self, add: AddFile) -> None:
+        self.add = add
+        self.current: tuple[str, str, list[str]] | None = None
+        self.written: Future[None] = Future()
+        self.written.set_result(None)
+
+    def write(self, run_id: str, run: str, metrics: str) -> Future[None]:
+        self._flush()
+        self.current = (run_id, run, [metrics])
+        return self.written
+
+    def append(self, run_id: str, metrics: str) -> None:
+        assert self.current is not None and self.current[0] == run_id
+        self.current[2].append(metrics)
+
+    def _flush(self) -> None:
+        if self.current is not None:
+            run_id, run, metrics = self.current
+            self.current = None
+            self.add(f"{run_id}/{run_folders.RUN_FILE}", run.encode())
+            self.add(f"{run_id}/{run_folders.METRICS_FILE}", "".join(metrics).encode())
+
+    def close(self) -> None:
+        self._flush()
 
 
 def _export_stream(
-    client: Any, lines: Iterator[dict[str, Any]], folder: Path, with_files: set[str] | None, progress: Callable[[int], None]
+    client: Any,
+    lines: Iterator[dict[str, Any]],
+    folder: Path,
+    with_files: set[str] | None,
+    progress: Callable[[int], None],
+    finished: Finished | None = None,
+    add: AddFile | None = None,
 ) -> int:
     """Each run's folder written as its lines arrive (a run's points may span several lines), by
-    `run_folders`' threads; files are downloaded by `WRITERS` threads meanwhile."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    `run_folders`' threads (or, with `add`, its two files handed to `add` from memory);
+    files are downloaded by `WRITERS` threads meanwhile. With `finished`, a run whose folder and
+    files are written, and whose lines have ended (the next run began), is handed to it, oldest
+    first (with `add`: only runs with files, whose folder holds just those)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     count = 0
     run_id = ""
-    writer = run_folders.FolderWriter(folder)
+    writer = run_folders.FolderWriter(folder) if add is None else _MemoryRuns(add)
     downloads: list[Future[None]] = []
+    staged: deque[tuple[str, list[Future[None]]]] = deque()  # only with `finished`
     with ThreadPoolExecutor(WRITERS) as pool:
         try:
             for line in lines:
@@ -217,10 +282,13 @@ def _export_stream(
                     continue
                 run = _RunDoc.of_json(line["run"])
                 run_id = run.run_id
-                writer.write(run_id, run_folders.run_text(run.document), run_folders.metric_lines(line.get("metrics") or ()))
+                written = writer.write(run_id, run_folders.run_text(run.document), run_folders.metric_lines(line.get("metrics") or ()))
                 files = None if with_files is None or not _under_experiment(run) else run_id in with_files
                 if files is not False:
                     downloads.append(pool.submit(_download_files, client, run_id, folder / run_id))
+                if finished is not None and (add is None or files is not False):
+                    staged.append((run_id, [written, downloads[-1]] if files is not False else [written]))
+                    _pack_finished(staged, finished, keep_last=True)
                 count += 1
                 if count % RUNS_PAGE == 0:
                     progress(count)
@@ -228,24 +296,50 @@ def _export_stream(
             writer.close()
         for done in downloads:
             done.result()
+    if finished is not None:
+        _pack_finished(staged, finished, keep_last=False)
     progress(count)
     return count
 
 
-def _export_pages(client: Any, experiment_id: str, folder: Path, with_files: set[str] | None, progress: Progress) -> int:
+def _pack_finished(staged: deque[tuple[str, list[Future[None]]]], finished: Finished, keep_last: bool) -> None:
+    """Hand over the oldest staged runs that are complete, waiting for them beyond `STAGED_RUNS`;
+    `keep_last`: the newest run may still get points."""
+    last = 1 if keep_last else 0
+    while len(staged) > last:
+        run_id, futures = staged[0]
+        if len(staged) <= STAGED_RUNS and keep_last and not all(f.done() for f in futures):
+            return
+        for future in futures:
+            future.result()
+        staged.popleft()
+        finished(run_id)
+
+
+def _export_pages(
+    client: Any,
+    experiment_id: str,
+    folder: Path,
+    with_files: set[str] | None,
+    progress: Progress,
+    finished: Finished | None = None,
+) -> int:
     """Page by page through MLflow's API; a page's files are written by `WRITERS` threads while the
     next page and its histories are read, so the server's work and the disk's overlap (at most two
-    pages in memory)."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    pages in memory). With `finished`, a page's runs are handed to it once all are written."""
+    from concurrent.futures import ThreadPoolExecutor
 
     count = 0
     writing: list[Future[None]] = []
+    written: list[str] = []
     with ThreadPoolExecutor(WRITERS) as writers:
         for page in _pages(client, experiment_id):
             histories = _histories(client, page)
             for done in writing:
                 done.result()  # the page before: written (or its error raised) before going on
-            writing = []
+            for run_id in written if finished is not None else ():
+                finished(run_id)
+            writing, written = [], [run.run_id for run in page]
             for run in page:
                 files = None if with_files is None or not _under_experiment(run) else run.run_id in with_files
                 writing.append(writers.submit(_write_run, client, run, folder / run.run_id, histories.get(run.run_id), files))
@@ -253,6 +347,8 @@ def _export_pages(client: Any, experiment_id: str, folder: Path, with_files: set
             progress(f"experiment {experiment_id}: {count} runs exported")
         for done in writing:
             done.result()
+        for run_id in written if finished is not None else ():
+            finished(run_id)
     return count
 
 

@@ -3,7 +3,9 @@
 Kept: experiment and run names, run start/end times, status, user, params, tags, every metric point
 (value, timestamp, step), dataset inputs, artifacts, parent/child links (remapped), registered
 models with descriptions, tags, versions (their files, stage, description, tags, lineage to the
-imported run) and aliases. Ids are new: `<bundle>/mapping-<target>.json` maps old ids to new.
+imported run) and aliases. Ids are new: `<bundle>/mapping-<target>.json` maps old ids to new
+(beside a `.tar`; `--mapping` for a bundle read from stdin or S3). Where a bundle can be read from
+(a folder, a `.tar`, stdin, S3) is `bundle_io`'s business.
 
 Idempotent: every imported run carries `modelyard.import.source_run` (its id in the source) and, once
 all its data is in, `modelyard.import.complete`; every imported version carries
@@ -21,19 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tarfile
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from modelyard.entities import Metric, Param
 from modelyard.entities.lifecycle import ViewType
 from modelyard.exceptions import ModelyardException
-from modelyard.lifecycle import run_folders
+from modelyard.lifecycle import bundle_io, run_folders
 from modelyard.lifecycle.export import FORMAT
 
 SOURCE_RUN_TAG = "modelyard.import.source_run"
@@ -52,24 +51,16 @@ Progress = Callable[[str], None]
 _POINT_FIELDS = {"key", "value", "timestamp", "step"}
 
 
-@contextmanager
-def opened(bundle: str) -> Iterator[Path]:
-    """The bundle as a folder (a `.tar` is unpacked to a temporary one, refusing unsafe members)."""
-    if bundle.endswith(".tar"):
-        with tempfile.TemporaryDirectory(prefix="modelyard-import-") as tmp, tarfile.open(bundle) as tar:
-            tar.extractall(tmp, filter="data")
-            yield Path(tmp)
-        return
-    yield Path(bundle)
-
-
-def import_bundle(bundle: str, tracking_uri: str, progress: Progress = lambda line: None) -> dict[str, Any]:
-    """Load the bundle into the stack at `tracking_uri`; returns the id mapping (also written beside it)."""
+def import_bundle(
+    bundle: str, tracking_uri: str, progress: Progress = lambda line: None, mapping_file: str | None = None
+) -> dict[str, Any]:
+    """Load the bundle (see `bundle_io`) into the stack at `tracking_uri`; returns the id mapping,
+    also written to `mapping_file` (by default beside a local bundle)."""
     from modelyard.client import Client
 
     client = Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    with opened(bundle) as root:
-        manifest = json.loads((root / "manifest.json").read_text())
+    with bundle_io.opened(bundle) as root:  # unpacked whole (and checked) before anything is imported
+        manifest = bundle_io.manifest(root, bundle)
         if manifest.get("format") != FORMAT:
             raise ModelyardException.invalid_parameter(f"{bundle} is not a modelyard bundle.")
         mapping: dict[str, Any] = {"source": manifest.get("source"), "experiments": {}, "runs": {}, "models": {}}
@@ -79,11 +70,21 @@ def import_bundle(bundle: str, tracking_uri: str, progress: Progress = lambda li
         _relink_parents(client, mapping, relink)
         for folder in sorted((root / "models").glob("*"), key=lambda p: int(p.name)) if (root / "models").is_dir() else []:
             _import_model(client, folder, mapping, manifest.get("source", ""), progress)
-    target = hashlib.sha256(tracking_uri.encode()).hexdigest()[:10]
-    out = Path(bundle[:-4] if bundle.endswith(".tar") else bundle)
-    mapping_path = out.parent / f"{out.name}.mapping-{target}.json" if bundle.endswith(".tar") else out / f"mapping-{target}.json"
-    mapping_path.write_text(json.dumps(mapping, indent=1, sort_keys=True))
+    mapping_path = mapping_file or _mapping_beside(bundle, tracking_uri)
+    if mapping_path:
+        Path(mapping_path).write_text(json.dumps(mapping, indent=1, sort_keys=True))
     return mapping
+
+
+def _mapping_beside(bundle: str, tracking_uri: str) -> str | None:
+    """`<bundle>/mapping-<target>.json`, `<name>.mapping-<target>.json` beside a `.tar`; None for a
+    bundle from stdin or S3 (it is written only where `--mapping` says)."""
+    if bundle == bundle_io.STDIO or bundle_io.is_s3(bundle):
+        return None
+    target = hashlib.sha256(tracking_uri.encode()).hexdigest()[:10]
+    if bundle_io.is_tar(bundle):
+        return f"{bundle[:-4]}.mapping-{target}.json"
+    return str(Path(bundle) / f"mapping-{target}.json")
 
 
 def _import_experiment(client: Any, folder: Path, mapping: dict[str, Any], progress: Progress) -> dict[str, str]:

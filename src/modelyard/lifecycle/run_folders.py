@@ -72,14 +72,17 @@ class FolderWriter:
         self.pending: deque[tuple[str, Future[None]]] = deque()
         self.made_root = False
 
-    def write(self, run_id: str, run: str, metrics: str) -> None:
+    def write(self, run_id: str, run: str, metrics: str) -> Future[None]:
+        """Returns the write's future (done: the folder and its two files are on disk)."""
         if not self.made_root:
             os.makedirs(self.root, exist_ok=True)
             self.made_root = True
         folder = os.path.join(self.root, run_id)
-        self.pending.append((folder, self.pool.submit(_write_folder, folder, run, metrics)))
+        written = self.pool.submit(_write_folder, folder, run, metrics)
+        self.pending.append((folder, written))
         while len(self.pending) > BACKLOG:
             self.pending.popleft()[1].result()
+        return written
 
     def append(self, run_id: str, metrics: str) -> None:
         """More of a run's points (a long history comes in pieces): after its folder is written."""

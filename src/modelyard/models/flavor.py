@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from modelyard.models import model_dir
 from modelyard.models.mlmodel import Model, ModelInfo
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 class _SharedOptions(TypedDict, total=False):
-    signature: ModelSignature | None
+    #: None: inferred from the input example when there is one; False (as MLflow): none, never inferred.
+    signature: ModelSignature | Literal[False] | None
     input_example: Any
     code_paths: list[str] | None
     pip_requirements: list[str] | None
@@ -90,8 +91,11 @@ def save(path: str | os.PathLike[str], write: Writer, options: Mapping[str, Any]
         code = model_dir.copy_code_paths(directory, options.get("code_paths"))
         written = write(directory, model, code)
         example = options.get("input_example")
-        signature = options.get("signature") or written.signature
-        signature = model_dir.resolve_signature(signature, example, written.predict)
+        signature = options.get("signature")
+        if signature is False:
+            signature = None
+        else:
+            signature = model_dir.resolve_signature(signature or written.signature, example, written.predict)
         extra = options.get("extra_pip_requirements") or []
         requirements = options.get("pip_requirements") or [*written.requirements, *extra]
         return model_dir.finish(directory, model, signature, example, requirements, written.pyfunc)

@@ -208,8 +208,9 @@ def _encode_example(example: Any) -> tuple[dict[str, Any], Any, Any]:
     if isinstance(example, pd.Series):
         example = example.to_frame()
     if isinstance(example, pd.DataFrame):
-        split = json.loads(example.to_json(orient="split", index=False, date_format="iso"))
-        split.pop("index", None)
+        # Python's floats at full precision, NaN as NaN and times by isoformat, as MLflow writes them
+        # (pandas' to_json would round to 10 digits and write NaN as null).
+        split = example.to_dict(orient="split", index=False)
         return {"type": "dataframe", "pandas_orient": "split"}, split, {"dataframe_split": split}
     if isinstance(example, np.ndarray):
         return {"type": "ndarray"}, example.tolist(), {"inputs": example.tolist()}

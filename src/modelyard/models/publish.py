@@ -6,16 +6,22 @@ write the MLmodel with that model_id, upload the folder to the logged model's lo
 then register a version from `models:/<model_id>` when asked. A failure after creation marks the
 logged model FAILED instead of leaving it PENDING forever.
 
-The run's output link (and a caller's `on_created`, e.g. autologging's log-batch, whose metrics name the
-model) go out on other threads while the folder is saved and uploaded: one sequential round trip each
-fewer. Both are done before this returns; if either fails, the logging fails (and the model is FAILED).
+The folder is saved while the create request is in flight (the model's files do not depend on its id;
+the MLmodel, which names it, is written again once the id is known): the client's save and the server's
+create overlap instead of adding up. The run's output link (and a caller's `on_created`, e.g.
+autologging's log-batch, whose metrics name the model) go out on other threads while the folder is
+uploaded: one sequential round trip each fewer. Both are done before this returns; if either fails, the
+logging fails (and the model is FAILED). The server still sees MLflow's order: create, link, upload.
+`finalize_with` (autologging's `runs.at_end`) is handed the last step, marking the model READY, to run
+later (with the run's end-run request) instead of now; not when a version is registered from the model.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ def log_model(
     step: int = 0,
     run_id: str | None = None,
     on_created: Callable[[str], None] | None = None,
+    finalize_with: Callable[[Callable[[], None]], None] | None = None,
 ) -> ModelInfo:
     import modelyard
     from modelyard.client import Client
@@ -52,43 +59,46 @@ def log_model(
         experiment_id = active.info.experiment_id  # known already: no get-run round trip
     else:
         experiment_id = client.get_run(run_id).info.experiment_id if run_id else _current_experiment_id()
-    logged = client.create_logged_model(
-        experiment_id=experiment_id,
-        name=name,
-        source_run_id=run_id,
-        params={k: str(v) for k, v in (params or {}).items()} or None,
-        # The same context tags (user, source, git commit) MLflow's client puts on a logged model.
-        tags={**system_tags(), **{k: str(v) for k, v in (tags or {}).items()}},
-        model_type=model_type,
-    )
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            linked = None
-            if run_id is not None:
-                linked = pool.submit(client.log_outputs, run_id, [_model_output(logged.model_id, step)])
-            created = pool.submit(on_created, logged.model_id) if on_created is not None else None
-            with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
-                local = Path(tmp) / "model"
-                model = Model(
-                    artifact_path=str(logged.artifact_location),
-                    run_id=run_id,
-                    model_id=logged.model_id,
-                    model_uuid=logged.model_id,
-                )
-                model = save(local, model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        creating = pool.submit(
+            client.create_logged_model,
+            experiment_id=experiment_id,
+            name=name,
+            source_run_id=run_id,
+            params={k: str(v) for k, v in (params or {}).items()} or None,
+            # The same context tags (user, source, git commit) MLflow's client puts on a logged model.
+            tags={**system_tags(), **{k: str(v) for k, v in (tags or {}).items()}},
+            model_type=model_type,
+        )
+        with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
+            local = Path(tmp) / "model"
+            try:
+                model = save(local, Model(run_id=run_id))
+            except BaseException:
+                _abandon(client, creating)
+                raise
+            logged = creating.result()
+            try:
+                linked = None
+                if run_id is not None:
+                    linked = pool.submit(client.log_outputs, run_id, [_model_output(logged.model_id, step)])
+                created = pool.submit(on_created, logged.model_id) if on_created is not None else None
+                model.artifact_path = str(logged.artifact_location)
+                model.model_id = model.model_uuid = logged.model_id
+                model.save(local)  # the MLmodel again, now naming the model
                 get_artifact_repository(str(logged.artifact_location), client.tracking_uri).log_artifacts(
                     str(local)
                 )
-            for future in (linked, created):
-                if future is not None:
-                    future.result()
-        client.finalize_logged_model(logged.model_id, "READY")
-    except BaseException:
-        try:
-            client.finalize_logged_model(logged.model_id, "FAILED")
-        except Exception:  # the original error is the one worth reporting
-            pass
-        raise
+                for future in (linked, created):
+                    if future is not None:
+                        future.result()
+            except BaseException:
+                _finalize_failed(client, logged.model_id)
+                raise
+    if finalize_with is not None and registered_model_name is None:
+        finalize_with(functools.partial(_finalize_ready, client, logged.model_id))
+    else:
+        _finalize_ready(client, logged.model_id)
     version = None
     model_uri = f"models:/{logged.model_id}"
     if registered_model_name is not None:
@@ -106,6 +116,31 @@ def log_model(
         registered_model_version=version,
         metadata=model.metadata,
     )
+
+
+def _abandon(client: Any, creating: Future[Any]) -> None:
+    """After a failed save: the model, if its creation went through, is marked FAILED (never left
+    PENDING); the save's error is the one raised, not the creation's."""
+    try:
+        model_id = creating.result().model_id
+    except Exception:
+        return
+    _finalize_failed(client, model_id)
+
+
+def _finalize_ready(client: Any, model_id: str) -> None:
+    try:
+        client.finalize_logged_model(model_id, "READY")
+    except BaseException:
+        _finalize_failed(client, model_id)
+        raise
+
+
+def _finalize_failed(client: Any, model_id: str) -> None:
+    try:
+        client.finalize_logged_model(model_id, "FAILED")
+    except Exception:  # the original error is the one worth reporting
+        pass
 
 
 def _model_output(model_id: str, step: int) -> Any:

@@ -331,6 +331,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PUT", f"{ART}/artifacts/{{path}}"): Op(
         "Upload an artifact (the body is the file)", path_params=("path",), body="application/octet-stream"
     ),
+    ("PUT", f"{ART}/modelyard-bundle/{{path}}"): Op(
+        "modelyard's own: upload several small files into the folder `path` at once (the body is an "
+        "uncompressed tar of regular files named relative to it; all are checked before any is written)",
+        path_params=("path",),
+        body="application/x-tar",
+    ),
     ("DELETE", f"{ART}/artifacts/{{path}}"): Op("Delete an artifact or folder", path_params=("path",)),
     ("POST", f"{ART}/mpu/create/{{path}}"): Op(
         "Start a multipart upload of the file `path` into the folder",

@@ -15,7 +15,8 @@ programs send no `Origin`, so none of this touches them. The rules, in the order
    on cross-origin writes.
 3. **JSON content type**, only under the API prefixes (`/api/`, `/ajax-api/`): a POST must be
    `application/json` (or `+json`) even with an empty body, and so must a PUT/PATCH/DELETE that has a
-   body, except an artifact upload (`PUT .../mlflow-artifacts/artifacts/...`, and MLflow's UI upload
+   body, except an artifact upload (`PUT .../mlflow-artifacts/artifacts/...` and modelyard's
+   `PUT .../mlflow-artifacts/modelyard-bundle/...`, and MLflow's UI upload
    `POST /ajax-api/2.0/mlflow/upload-artifact`), whose body is the raw
    file in whatever type the client names (the mlflow client guesses one from the file name; modelyard's
    sends none). Refused with 400, MLflow's INVALID_PARAMETER_VALUE, as a wrong type is today.
@@ -53,8 +54,12 @@ Message = dict[str, Any]
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIXES = ("/api/", "/ajax-api/")
-#: Artifact uploads: PUT with the raw file as the body, in any content type.
-ARTIFACT_UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
+#: Artifact uploads: PUT with the raw file (or modelyard's tar bundle of files) as the body, in any content type.
+ARTIFACT_UPLOAD_PREFIXES = tuple(
+    f"{api}/2.0/mlflow-artifacts/{route}/"
+    for api in ("/api", "/ajax-api")
+    for route in ("artifacts", "modelyard-bundle")
+)
 #: MLflow's UI upload (`POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=`): the body is the file.
 RAW_UPLOAD_PATHS = ("/ajax-api/2.0/mlflow/upload-artifact",)
 

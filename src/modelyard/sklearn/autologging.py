@@ -23,7 +23,7 @@ from modelyard.autologging.config import SESSION, AutologConfig, active_config, 
 from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
 from modelyard.autologging.patching import patch, patch_method, safely
-from modelyard.autologging.runs import artifact_repository, autolog_run
+from modelyard.autologging.runs import artifact_repository, at_end, autolog_run
 
 INTEGRATION = "sklearn"
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -326,19 +326,20 @@ def _log_model(
     from modelyard.models import model_dir, publish
 
     example = _head(X) if X is not None else None
-    signature = None
-    if config.log_model_signatures and example is not None and callable(getattr(estimator, "predict", None)):
-        with SESSION:  # scoring the example is not a prediction to remember
-            signature = model_dir.resolve_signature(None, example, estimator.predict)
     serialization_format = config.extra.get("serialization_format", flavor.SERIALIZATION_FORMAT_CLOUDPICKLE)
 
     def save(path: Any, model: Any) -> Any:
+        # The signature is inferred here, while the logged model's creation is in flight.
+        signature = None
+        if config.log_model_signatures and example is not None and callable(getattr(estimator, "predict", None)):
+            with SESSION:  # scoring the example is not a prediction to remember
+                signature = model_dir.resolve_signature(None, example, estimator.predict)
         return flavor.save_model(
             estimator,
             path,
             serialization_format=serialization_format,
             mlflow_model=model,
-            signature=signature,
+            signature=signature if config.log_model_signatures else False,
             input_example=example if config.log_input_examples else None,
         )
 
@@ -348,6 +349,7 @@ def _log_model(
         registered_model_name=config.registered_model_name if name == "model" else None,
         params=params,
         on_created=on_created,
+        finalize_with=at_end,  # READY goes out with the run's end-run request
     )
 
 

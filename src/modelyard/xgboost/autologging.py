@@ -271,7 +271,7 @@ def _log_model(model: Any, example: Any, config: AutologConfig) -> Any:
     return flavor.log_model(
         model,
         name="model",
-        signature=signature,
+        signature=signature if config.log_model_signatures else False,
         input_example=example if config.log_input_examples else None,
         model_format=config.extra.get("model_format", "ubj"),
         registered_model_name=config.registered_model_name,

@@ -100,25 +100,25 @@ class SqlLoggedModelStore(LoggedModelStore):
                 self.default_artifact_root, exp_id
             )
             now = _now_ms()
-            session.add(
-                SqlLoggedModel(
-                    model_id=model_id,
-                    experiment_id=exp_id,
-                    name=name,
-                    artifact_location=f"{root.rstrip('/')}/models/{model_id}/artifacts",
-                    creation_timestamp_ms=now,
-                    last_updated_timestamp_ms=now,
-                    status=LoggedModelStatus.PENDING,
-                    lifecycle_stage=LifecycleStage.ACTIVE,
-                    model_type=model_type or None,
-                    source_run_id=source_run_id or None,
-                )
+            row = SqlLoggedModel(
+                model_id=model_id,
+                experiment_id=exp_id,
+                name=name,
+                artifact_location=f"{root.rstrip('/')}/models/{model_id}/artifacts",
+                creation_timestamp_ms=now,
+                last_updated_timestamp_ms=now,
+                status=LoggedModelStatus.PENDING,
+                lifecycle_stage=LifecycleStage.ACTIVE,
+                model_type=model_type or None,
+                source_run_id=source_run_id or None,
             )
+            session.add(row)
             session.flush()
             session.add_all(SqlLoggedModelTag(model_id=model_id, key=k, value=v) for k, v in tag_items)
             session.add_all(SqlLoggedModelParam(model_id=model_id, key=k, value=v) for k, v in param_items)
             session.flush()
-            return self._load(session, [model_id])[0]
+            # Built from what was just written, not read back (three queries): a new model has no metrics.
+            return _entity(row, dict(sorted(tag_items)), dict(sorted(param_items)), [])
 
     def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
         parsed = LoggedModelStatus.parse(status)
@@ -299,24 +299,26 @@ class SqlLoggedModelStore(LoggedModelStore):
             row = rows.get(model_id)
             if row is None:
                 continue
-            out.append(
-                LoggedModel(
-                    model_id=row.model_id,
-                    experiment_id=str(row.experiment_id),
-                    name=row.name,
-                    artifact_location=row.artifact_location,
-                    creation_timestamp=row.creation_timestamp_ms,
-                    last_updated_timestamp=row.last_updated_timestamp_ms,
-                    status=row.status,
-                    model_type=row.model_type,
-                    source_run_id=row.source_run_id,
-                    status_message=row.status_message,
-                    tags=tags.get(model_id, {}),
-                    params=params.get(model_id, {}),
-                    metrics=metrics.get(model_id, []),
-                )
-            )
+            out.append(_entity(row, tags.get(model_id, {}), params.get(model_id, {}), metrics.get(model_id, [])))
         return out
+
+
+def _entity(row: SqlLoggedModel, tags: dict[str, str], params: dict[str, str], metrics: list[Any]) -> LoggedModel:
+    return LoggedModel(
+        model_id=row.model_id,
+        experiment_id=str(row.experiment_id),
+        name=row.name,
+        artifact_location=row.artifact_location,
+        creation_timestamp=row.creation_timestamp_ms,
+        last_updated_timestamp=row.last_updated_timestamp_ms,
+        status=row.status,
+        model_type=row.model_type,
+        source_run_id=row.source_run_id,
+        status_message=row.status_message,
+        tags=tags,
+        params=params,
+        metrics=metrics,
+    )
 
 
 def _experiment_id(experiment_id: Any) -> int:

@@ -20,7 +20,6 @@ from modelyard.artifact_repos.paths import join, safe_relative_path
 from modelyard.exceptions import ModelyardException
 
 ROUTE = "/modelyard-bundle"
-CONTENT_TYPE = "application/x-tar"
 #: Files per bundle: a model folder has a handful; the client sends larger trees file by file.
 MAX_FILES = 1000
 

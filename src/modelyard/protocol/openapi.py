@@ -333,9 +333,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("PUT", f"{ART}/modelyard-bundle/{{path}}"): Op(
         "modelyard's own: upload several small files into the folder `path` at once (the body is an "
-        "uncompressed tar of regular files named relative to it; all are checked before any is written)",
+        "uncompressed tar of regular files named relative to it, whatever its Content-Type; all are checked "
+        "before any is written)",
         path_params=("path",),
-        body="application/x-tar",
+        body="application/octet-stream",
     ),
     ("DELETE", f"{ART}/artifacts/{{path}}"): Op("Delete an artifact or folder", path_params=("path",)),
     ("POST", f"{ART}/mpu/create/{{path}}"): Op(

@@ -169,6 +169,7 @@ def test_version_page_links_its_run_and_edits_its_description(ui_server: str, ui
     run_link = ui_page.locator("#version-facts a[href^='/runs/']")
     assert run_link.count() == 1
     assert "not deployed" in ui_page.locator("#lineage").inner_text()
+    assert ui_page.locator("details.env-file").count() == 0  # no MLmodel here: no environment files offered
     ui_page.locator("summary", has_text="Edit description").click()
     ui_page.fill("textarea[name=description]", "**validated** on March data\n\n- <b>raw</b> stays text")
     with ui_page.expect_navigation():

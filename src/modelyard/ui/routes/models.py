@@ -246,7 +246,7 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
             run, run_hidden = None, True  # READ on the model is not READ on the experiment its run is in
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=VERSION_HISTORY_SIZE))  # type: ignore[attr-defined]
     files = version_files(request, found)
-    endpoints = sorted({e.endpoint for e in own_history if e.endpoint and e.kind == events.DEPLOY_SUCCEEDED})
+    endpoints = history.deployed_endpoints(store.engine, name, found.version)  # type: ignore[attr-defined]
     return page(
         request,
         "model_version.html",

@@ -21,6 +21,7 @@ filter (no absolute paths, no `..`, no links out, no devices); an S3 folder is d
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import io
 import json
@@ -55,7 +56,7 @@ def is_tar(location: str) -> bool:
     return location == STDIO or location.rstrip("/") == location and location.endswith(".tar")
 
 
-class BundleWriter:
+class BundleWriter(abc.ABC):
     """Where the export writes: files go under `root`; `done(path)` says the file or folder at
     `root/path` is complete."""
 
@@ -63,8 +64,9 @@ class BundleWriter:
     #: Whether `done` moves pieces out of `root` (False for a folder bundle: nothing to hand over).
     staged = True
 
+    @abc.abstractmethod
     def done(self, path: str) -> None:
-        raise NotImplementedError
+        """The file or folder at `root/path` is complete: hand it over (pack or upload it)."""
 
     def add(self, path: str, data: bytes) -> None:
         """A complete file, from memory (for a folder bundle: written there)."""
@@ -73,13 +75,13 @@ class BundleWriter:
         local.write_bytes(data)
         self.done(path)
 
-    def commit(self) -> None:
+    def commit(self) -> None:  # noqa: B027 (a hook: most writers have nothing to finish)
         """The bundle is complete (its manifest is `done`)."""
 
-    def abort(self) -> None:
+    def abort(self) -> None:  # noqa: B027 (a hook: most writers leave nothing behind)
         """The export failed: leave nothing that looks complete."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook: most writers hold nothing)
         """Free what the writer holds (after commit or abort)."""
 
 
@@ -109,24 +111,26 @@ class _Staged(BundleWriter):
         else:
             local.unlink()
 
+    @abc.abstractmethod
     def _pack(self, local: Path, path: str) -> None:
-        raise NotImplementedError
+        """Put the finished file or folder `local` into the bundle at `path`."""
 
     def close(self) -> None:
         self._staging.cleanup()
 
 
-class _Output:
+class _Output(abc.ABC):
     """The bytes of a tar: `write`, then `commit` or `abort`."""
 
+    @abc.abstractmethod
     def write(self, data: bytes) -> int | None:
-        raise NotImplementedError
+        """Take the next bytes of the tar."""
 
-    def commit(self) -> None:
-        pass
+    def commit(self) -> None:  # noqa: B027 (a hook: stdout and files have nothing to finish)
+        """The tar is complete."""
 
-    def abort(self) -> None:
-        pass
+    def abort(self) -> None:  # noqa: B027 (a hook)
+        """The export failed."""
 
 
 class _FileOutput(_Output):

@@ -13,6 +13,7 @@ import textwrap
 import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,28 @@ X_BINARY = X_BINARY[:, :8]  # fewer features: a quick, converging fit
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 
 
-@pytest.fixture
-def tracking_uri(request: pytest.FixtureRequest, unique_name: str) -> Iterator[str]:
-    kind = getattr(request, "param", "modelyard")
-    url = request.getfixturevalue("shared_sqlite_server").url if kind == "modelyard" else request.getfixturevalue("mlflow_server")
+@contextmanager
+def _pointed_at(url: str, experiment: str) -> Iterator[None]:
+    """modelyard logging to `experiment` on `url`; afterwards the background plots stored, autolog off."""
     modelyard.set_tracking_uri(url)
-    modelyard.set_experiment(unique_name)
+    modelyard.set_experiment(experiment)
     try:
-        yield url
+        yield
     finally:
         modelyard.flush_async_logging()
         modelyard.sklearn.autolog(disable=True)
         modelyard.set_tracking_uri(None)
+
+
+@pytest.fixture
+def tracking_uri(request: pytest.FixtureRequest, unique_name: str) -> Iterator[str]:
+    """modelyard's shared SQLite server, or (param "mlflow") MLflow's own."""
+    kind = getattr(request, "param", "modelyard")
+    server = "shared_sqlite_server" if kind == "modelyard" else "mlflow_server"
+    url = request.getfixturevalue(server)
+    url = url if isinstance(url, str) else url.url
+    with _pointed_at(url, unique_name):
+        yield url
 
 
 def _runs(experiment_name: str) -> list[str]:
@@ -170,14 +181,10 @@ def refusing_proxy(shared_sqlite_server: SharedServer, unique_name: str) -> Iter
     proxy = _RefusingProxy(shared_sqlite_server.url)
     thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    modelyard.set_tracking_uri(proxy.url)
-    modelyard.set_experiment(unique_name)
     try:
-        yield proxy
+        with _pointed_at(proxy.url, unique_name):
+            yield proxy
     finally:
-        modelyard.flush_async_logging()
-        modelyard.sklearn.autolog(disable=True)
-        modelyard.set_tracking_uri(None)
         proxy.shutdown()
         proxy.server_close()
         thread.join()

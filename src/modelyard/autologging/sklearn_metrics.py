@@ -54,12 +54,13 @@ def classifier_metrics(
     w = _weights(sample_weight)
     outputs = outputs or classifier_outputs(estimator, X)
     y_pred, proba = outputs.y_pred, outputs.proba
-    out = {
-        "accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w),
-        "precision_score": _call(metrics.precision_score, y, y_pred, average="weighted", **w),
-        "recall_score": _call(metrics.recall_score, y, y_pred, average="weighted", **w),
-        "f1_score": _call(metrics.f1_score, y, y_pred, average="weighted", **w),
-    }
+    if hasattr(y, "to_numpy"):  # a pandas Series: converted once here, not by every metric (~10 ms)
+        y = y.to_numpy()
+    out = {"accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w)}
+    # precision_score, recall_score and f1_score are each this one call's part: computed once.
+    scores = _call_raw(metrics.precision_recall_fscore_support, y, y_pred, average="weighted", **w)
+    for index, name in enumerate(("precision_score", "recall_score", "f1_score")):
+        out[name] = None if scores is None else _call(float, scores[index])
     if proba is not None:
         out["log_loss"] = _call(metrics.log_loss, y, proba, labels=getattr(estimator, "classes_", None), **w)
         if proba.ndim == 2 and proba.shape[1] == 2:
@@ -84,9 +85,9 @@ def regressor_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None)
     return {PREFIX + k: v for k, v in out.items() if v is not None}
 
 
-def _call_raw(fn: Callable[..., Any], *args: Any) -> Any:
+def _call_raw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except Exception:
         return None
 
@@ -104,8 +105,19 @@ def training_metrics(
         out.update(classifier_metrics(estimator, X, y, sample_weight, outputs))
     else:
         out.update(regressor_metrics(estimator, X, y, sample_weight))
-    if callable(getattr(estimator, "score", None)):
+    if PREFIX + "accuracy_score" in out and _scores_accuracy(estimator):
+        out[PREFIX + "score"] = out[PREFIX + "accuracy_score"]  # the same number, without predicting again
+    elif callable(getattr(estimator, "score", None)):
         score = _call(estimator.score, X, y, **_weights(sample_weight))
         if score is not None:
             out[PREFIX + "score"] = score
     return out
+
+
+def _scores_accuracy(estimator: Any) -> bool:
+    """The estimator's `score` is scikit-learn's classifier one (autologging's wrapper aside): the
+    accuracy of `predict` on the same data and weights."""
+    from sklearn.base import ClassifierMixin
+
+    score = getattr(type(estimator), "score", None)
+    return getattr(score, "__wrapped__", score) is ClassifierMixin.score

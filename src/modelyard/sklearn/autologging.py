@@ -150,12 +150,15 @@ def _fit_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         config = active_config(INTEGRATION)
         if config is None or SESSION.active:
             return original(self, *args, **kwargs)
+        then = None
         with SESSION, autolog_run(INTEGRATION, config) as run_id:
             result = original(self, *args, **kwargs)
             if run_id is not None:
                 X, y, weight = _fit_data(original, self, args, kwargs)
-                safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config)
-            return result
+                then = safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config)
+        if then is not None:  # once the run has ended: the plots' drawing does not slow its last requests
+            then()
+        return result
 
     return fit
 
@@ -238,7 +241,11 @@ def _fit_data(
 
 
 # ---- what one fit logs -----------------------------------------------------------------------
-def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: AutologConfig) -> None:
+def log_fit(
+    estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: AutologConfig
+) -> Callable[[], None] | None:
+    """Logs what the fit logs before it returns; returns what to call once the run has ended (queue the
+    plots for the background thread), if anything."""
     from sklearn.base import is_classifier
 
     silent = config.silent
@@ -303,8 +310,9 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
         safely(INTEGRATION, silent, sklearn_tuning.log_children, estimator, run_id, config, dataset_entry)
     if config.log_post_training_metrics:
         post_training.remember_model(estimator, run_id, log.model_id)
-    if plots is not None:  # drawn once this fit's own logging is done, not competing with it for the GIL
-        background.submit(INTEGRATION, silent, _store_plots, plots, repository)
+    if plots is None:
+        return None
+    return lambda: background.submit(INTEGRATION, silent, _store_plots, plots, repository)
 
 
 def _training_metrics(

@@ -111,7 +111,8 @@ def _figure(size: tuple[float, float] | None = None) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=size, dpi=_DPI)  # no size: the default's, as MLflow's curves
+    # No size: the default's, as MLflow's curves. No layout engine, whatever rcParams say (`_save_png`).
+    figure = Figure(figsize=size, dpi=_DPI, layout="none")
     FigureCanvasAgg(figure)
     return figure
 

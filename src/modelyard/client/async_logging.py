@@ -23,6 +23,12 @@ class OrderedWorker:
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # A forked child has no copy of the thread: it starts its own (its parent's queue is the parent's).
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool = None
+        self._lock = threading.Lock()
 
     def submit(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Raises RuntimeError once the interpreter is shutting down (no new work then)."""

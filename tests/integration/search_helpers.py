@@ -26,7 +26,8 @@ from modelyard.store.sql.schema import (
     SqlTag,
 )
 from modelyard.store.tracking.experiment_search import search_experiment_ids
-from modelyard.store.tracking.sql_search import RunSearch, search_run_ids
+from modelyard.store.tracking.sql_run_page import RunSearch
+from modelyard.store.tracking.sql_search import search_run_ids
 
 
 @dataclass
@@ -179,12 +180,14 @@ def mlflow_order(runs: list[R], attribute: str, ascending: bool) -> list[str]:
 
 def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[Any], list[Any]]:
     """The page's ids (`rows`: rows), and which of the search's statements ran, in order (PostgreSQL's
-    walks, anchors, groups and probes: `sql_search.RunSearch.fetch`)."""
+    walks, anchors, groups and probes: `sql_run_page.RunSearch.fetch`)."""
     names = {id(search.stmt): "full", id(search.walk): "walk", id(search.numbers_first): "numbers"}
     names |= {id(s): "anchored" for s in search.anchored}
     names |= {id(s): "group" for s in search.group_walks if s is not None}
     if search.anchors is not None:
         names[id(search.anchors.counts)] = "count"
+    if search.heads is not None:
+        names |= {id(search.heads.probe): "heads", id(search.heads_walk): "heads walk"}
     if search.groups is not None:
         names[id(search.groups.probe)] = "groups"
     if search.attribute_groups is not None:

@@ -10,12 +10,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tests.integration import search_helpers
 from tests.integration.search_helpers import ATTRIBUTE_FIELDS, Db, R, mlflow_order, statements_run
 
+import modelyard.store.sql.logged_model_schema  # noqa: F401  (its tables: the JSON page reads run_model_outputs)
 from modelyard.entities import ViewType
 from modelyard.store.sql.engine import create_engine_for
 from modelyard.store.sql.schema import Base
@@ -65,15 +67,19 @@ FILTERS = [
     "metrics.m >= 3",
     "metrics.m < 2 OR params.p = '0'",
     "tags.t = 'no' AND metrics.m IS NULL",
+    "params.p IN ('0', '2')",
+    "tags.t LIKE 'ye%'",
+    "params.v LIKE 'a%'",
+    "tags.t IN ('yes', 'Yes', 'ü')",
 ]
 SCOPES = [(["1"], ViewType.ALL), (["1", "2"], ViewType.ACTIVE_ONLY), (["1", "2", "3"], ViewType.DELETED_ONLY)]
 ORDERS: list[list[str] | None] = [None, ["metrics.m DESC"], ["metrics.m"], ["params.v"], ["tags.t DESC"]]
 #: Values that share their first 200 characters (the index's prefix) and differ after it, or are short.
 LONG = ["a" * 200 + "b", "a" * 200 + "a", "a" * 199, "b"]
-#: (walk budget, per row, anchor cap, group cap, filters): walks that give up at once or meet ties,
+#: (walk budget, per row, anchor cap, group pages, filters): walks that give up at once or meet ties,
 #: anchors that are never rare, every value of a param or tag order a large group; then walks a
 #: little longer, anchors that drive whenever they can (the filters with anchors), no large group.
-BUDGETS = [(3, 1, 1, 2, FILTERS), (12, 2, 1_000, 1_000, FILTERS[1:3] + FILTERS[4:5])]
+BUDGETS = [(3, 1, 1, 0, FILTERS), (12, 2, 1_000, 1_000, FILTERS[1:3] + FILTERS[4:5])]
 
 
 def full_select(
@@ -105,11 +111,11 @@ def test_pages_of_several_experiments_and_stages_are_the_searchs_pages(
     """Paging 6 runs at a time gives the full SELECT's answer: on PostgreSQL whatever the budgets
     (SQLite has no walks: once)."""
     budgets = BUDGETS if spread.engine.dialect.name == "postgresql" else BUDGETS[:1]
-    for candidates, per_row, cap, group_cap, filters in budgets:
+    for candidates, per_row, cap, group_pages, filters in budgets:
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES", candidates)
         monkeypatch.setattr(sql_walks, "WALK_CANDIDATES_PER_ROW", per_row)
         monkeypatch.setattr(sql_anchors, "ANCHOR_CAP", cap)
-        monkeypatch.setattr(sql_search, "GROUP_CAP", group_cap)
+        monkeypatch.setattr(sql_walks, "GROUP_PAGES", group_pages)
         sql_search.run_search_plan.cache_clear()
         for experiments, view in SCOPES:
             for filter_string in filters:
@@ -174,7 +180,7 @@ def test_a_rare_filter_term_drives_the_page_and_a_common_one_is_walked(many: Db)
 
 @pytest.mark.postgres
 def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -> None:
-    """`params.p = 'v'` (or a tag's) alone, in the default order: the value's runs are read from the
+    """`params.p = 'v'` (or a tag's, or IN: a range per value) alone, in the default order: the value's runs are read from the
     (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in the page's order,
     each run's row by primary key, and the read stops with the page: a rare value's anchor (1 run in
     50) drives the page so, a common one (1 in 2, over the anchors' cap) is walked so, never sorted;
@@ -204,6 +210,8 @@ def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -
             ("params.p = 'rare'", lambda r: r.params["p"] == "rare", ["1"], "anchored"),
             ("params.p = 'half'", lambda r: r.params["p"] == "half", ["1", "2"], "walk"),
             ("tags.t = 'rare'", lambda r: r.tags["t"] == "rare", ["1", "2"], "anchored"),
+            ("params.p IN ('rare', 'other')", lambda r: r.params["p"] in ("rare", "other"), ["1", "2"], "walk"),
+            ("tags.t IN ('rare', 'none')", lambda r: r.tags["t"] == "rare", ["1", "2"], "anchored"),
         ):
             scoped = [r for r in runs if str(r.exp) in experiments and r.stage == "active" and wanted(r)]
             expected = [r.id for r in sorted(scoped, key=lambda r: (r.start is None, -(r.start or 0), r.id))]
@@ -230,6 +238,89 @@ def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -
             table = filter_string.split(".")[0]
             assert f"idx_{table}_experiment_key_value_start" in plan, plan
             assert "Sort  (" not in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_prefix_with_few_values_reads_their_ranges_in_page_order(postgres_uri: str) -> None:
+    """`LIKE 'prefix%'` alone, in the default order: with few values under the prefix (2 here), a probe
+    finds them and the page reads each value's index range in the page's order, merged (never sorted);
+    with more than HEAD_SLOTS (a prefix of ids) the runs index is walked instead, and that is
+    remembered (the probe is not asked again). Paged through, every page is the Python sort's."""
+    from sqlalchemy.dialects import postgresql
+
+    from modelyard.store.tracking import sql_prefix_heads
+    from modelyard.store.tracking.run_json import search_page_json
+
+    engine = create_engine_for(postgres_uri)
+    try:
+        Base.metadata.create_all(engine)
+        db = Db(engine)
+        runs = [
+            R(
+                f"h{i * 7919 % 3000:05d}",
+                start=None if i % 41 == 0 else i % 400,
+                stage="deleted" if i % 7 == 3 else "active",
+                params={"id": f"id-{i:05d}"},
+                tags={"team": ("team-1", "team-10", "team-2", "other")[i % 4]},
+            )
+            for i in range(3000)
+        ]
+        db.runs(*runs)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+        for filter_string, wanted, reads in (
+            ("tags.team LIKE 'team-1%'", lambda r: r.tags["team"].startswith("team-1"), "heads walk"),
+            ("params.id LIKE 'id-0%'", lambda r: r.params["id"].startswith("id-0"), "walk"),
+        ):
+            scoped = [r for r in runs if r.stage == "active" and wanted(r)]
+            expected = [r.id for r in sorted(scoped, key=lambda r: (r.start is None, -(r.start or 0), r.id))]
+            got: list[str] = []
+            token: str | None = None
+            pages: list[list[Any]] = []
+            while True:
+                search = plan_run_search(["1"], filter_string, ViewType.ACTIVE_ONLY, 100, None, token, "postgresql")
+                assert search is not None and search.heads is not None
+                rows, ran = statements_run(db, search, rows=True)
+                pages.append(ran)
+                page, token = search.paginate(rows, slice(1, None))
+                got += [row[0] for row in page]
+                if token is None:
+                    break
+            assert got == expected, filter_string
+            # The REST path (each page's JSON in one statement) reads the same pages.
+            json_ids: list[str] = []
+            token = None
+            while True:
+                search = plan_run_search(["1"], filter_string, ViewType.ACTIVE_ONLY, 100, None, token, "postgresql")
+                assert search is not None
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    fragments, token = search_page_json(conn, search)
+                json_ids += [orjson.loads(orjson.dumps(f))["info"]["run_id"] for f in fragments]
+                if token is None:
+                    break
+            assert json_ids == expected, filter_string
+            # The anchor's count is the first page's (then remembered, as is "too many values").
+            if reads == "heads walk":
+                assert pages[0] == ["count", "heads", "heads walk"], pages
+                assert all(ran == ["heads", "heads walk"] for ran in pages[1:-1]) and len(pages) > 2, pages
+            else:
+                assert pages[0] == ["count", "heads", "walk"] and pages[1] == ["walk"], pages
+        search = plan_run_search(["1"], "tags.team LIKE 'team-1%'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+        assert search is not None and search.heads is not None and search.heads_walk is not None
+        params = {sql_prefix_heads.HEAD.format(i): None for i in range(sql_prefix_heads.HEAD_SLOTS)}
+        params |= {"prefix_head_0": "team-1", "prefix_head_1": "team-10", "walk_budget": search.walk_budget}
+        sql = search.heads_walk.params(params).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        with engine.connect() as conn:
+            plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+        assert "Merge Append" in plan and "idx_tags_experiment_key_value_start" in plan, plan
+        # The only sorts are of the unused heads' ranges: empty (`= NULL`, a one-time filter false).
+        sorts = [line for line in plan.splitlines() if "Sort  (" in line]
+        assert all("rows=0 " in line for line in sorts), plan
+        assert "Seq Scan" not in plan and "Bitmap" not in plan, plan
     finally:
         engine.dispose()
 
@@ -273,9 +364,12 @@ def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> Non
         search = plan_run_search(experiments, "", view, 100, order_by, None, "postgresql")
         assert search is not None and search.walk is not None
         ids, ran = statements_run(many, search)
-        assert ran == (["groups", "walk"] if search.groups else ["walk"])
+        # A param's values are 750 runs' each: large groups, each read in the default order.
+        assert ran == (["groups", "group"] if search.groups else ["walk"])
         assert ids == full_select(many, "", order_by, experiments, view)[:101]
-        sql = search.walk.params(search.params).compile(
+        read = search.group_walks[0] if search.groups else search.walk
+        assert read is not None
+        sql = read.params(search.params).compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
         with many.engine.connect() as conn:
@@ -288,10 +382,13 @@ def test_several_experiments_and_stages_are_merged_index_ranges(many: Db) -> Non
 def test_a_value_many_runs_share_is_read_in_the_default_order(
     many: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ordered by a param whose values 375 runs each share (over a group cap of 100), a page reads the
-    runs of its value in the default order (the runs index, testing the value), not the whole group;
-    the next page continues within the value, and past its end the search's own statements answer."""
-    monkeypatch.setattr(sql_search, "GROUP_CAP", 100)
+    """Ordered by a param whose values 375 runs each share (over a page's worth, 101), a page reads the
+    runs of its value in the default order (the value's range of its (experiment_id, key, value prefix,
+    start_time, run_uuid) index, never sorted), not the whole group; the next page continues within
+    the value, and past its end the search's own statements answer."""
+    from sqlalchemy.dialects import postgresql
+
+    monkeypatch.setattr(sql_walks, "GROUP_PAGES", 1)
     sql_search.run_search_plan.cache_clear()
     try:
         expected = full_select(many, "", ["params.p DESC"], ["1"], ViewType.ACTIVE_ONLY)
@@ -305,6 +402,15 @@ def test_a_value_many_runs_share_is_read_in_the_default_order(
             assert search is not None
             fetched, ran = statements_run(many, search, rows=True)
             walks.append(ran)
+            if ran[-1] == "group":
+                group_walk = search.group_walks[1] if search.group_walks[1] is not None else search.group_walks[0]
+                assert group_walk is not None
+                sql = group_walk.params(search.params).compile(
+                    dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                )
+                with many.engine.connect() as conn:
+                    plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+                assert "idx_params_experiment_key_value_start" in plan and "Sort  (" not in plan, plan
             page, token = search.paginate(fetched, slice(1, None))
             got += [row[0] for row in page]
             assert token is not None

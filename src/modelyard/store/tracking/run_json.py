@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy import Connection, Select, literal_column, select, text, true
 
 from modelyard.store.sql.rows import fetch_compiled
-from modelyard.store.tracking.sql_search import RunSearch
+from modelyard.store.tracking.sql_run_page import RunSearch
 
 _INFO_COLUMNS = ("name", "experiment_id", "user_id", "status", "artifact_uri", "lifecycle_stage", "start_time",
                  "end_time", "params_json", "tags_json")  # fmt: skip
@@ -76,6 +76,8 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
             key = "pg-json-non-numbers"
         elif ids is search.walk:
             key = "pg-json-walk"
+        elif ids is search.heads_walk:
+            key = "pg-json-heads"
         elif any(ids is walk for walk in search.group_walks):
             key = f"pg-json-group-{[w is ids for w in search.group_walks].index(True)}"
         elif any(ids is driven for driven in search.anchored):
@@ -89,6 +91,8 @@ def search_page_json(connection: Connection, search: RunSearch) -> tuple[list[or
         key = "pg-groups"
         if search.anchors is not None and statement is search.anchors.counts:
             key = "pg-anchors"
+        elif search.heads is not None and statement is search.heads.probe:
+            key = "pg-heads"
         elif search.attribute_groups is not None:
             key = "pg-first-value" if statement is search.attribute_groups.first else "pg-next-value"
         sql = search.memo.get(key)

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     any_,
@@ -37,7 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from modelyard.store.search.filter_parser import Comparison
+from modelyard.store.search.filter_parser import Comparison, Node
+from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.tracking import sql_walks
 from modelyard.store.tracking.sql_predicates import (
     RUN_KEYED_TABLES,
@@ -48,8 +50,8 @@ from modelyard.store.tracking.sql_predicates import (
     runs_t,
     without,
 )
-from modelyard.store.tracking.sql_sort_keys import SortKey, after
-from modelyard.store.tracking.sql_walks import Walking
+from modelyard.store.tracking.sql_sort_keys import SortKey, after, page_parameter
+from modelyard.store.tracking.sql_walks import GROUP_VALUE, ValueGroups, Walking
 
 #: Anchors are counted up to this many index entries (the count is exact below it).
 ANCHOR_CAP = 1_000
@@ -131,14 +133,14 @@ def anchored(
     max_results: int,
 ) -> tuple[Select[Any], Any]:
     """The page driven from an anchor, and the table or subquery its rows' `runs` columns come from.
-    In the default order, a param's or tag's `=`: its index range in that order (`in_page_order`).
+    In the default order, a param's or tag's `=` or IN: its index ranges in that order (`in_page_order`).
     Otherwise the runs whose rows pass it (`run_uuid = ANY(ARRAY(...))`, an index scan of the runs'
     primary key whatever the planner estimates), in scope and after the page token (`bounds`), the rest
     of the filter tested on each by probes, sorted. `base` selects the page's columns from `runs` and
     the order's joins; `token`: the page token's bind parameters (None on a first page), `max_results`
     the page's size."""
     assert walking.node is not None
-    if _default_order(keys) and term.entity in ("param", "tag") and term.op == "=":
+    if _default_order(keys) and 0 < value_ranges(term, walking.experiment_ids) <= sql_walks.MAX_RANGES:
         return in_page_order(walking, term, keys, token, max_results)
     rows = anchor_rows(term, walking.experiment_ids, exact=True)
     named = runs_t.c.run_uuid == any_(func.array(rows.scalar_subquery(), type_=ARRAY(String)))
@@ -153,6 +155,15 @@ def _default_order(keys: Sequence[SortKey]) -> bool:
     return len(keys) == 2 and keys[0].expr is runs_t.c.start_time and not keys[0].ascending
 
 
+def value_ranges(node: Node | None, experiment_ids: Sequence[int]) -> int:
+    """How many index ranges `in_page_order` reads for a filter that is one param's or tag's `=` or
+    IN (a range per experiment and value); 0 for any other filter."""
+    if not isinstance(node, Comparison) or node.entity not in ("param", "tag") or node.op not in ("=", "IN"):
+        return 0
+    values = 1 if node.op == "=" else len(node.value)  # type: ignore[arg-type]
+    return len(experiment_ids) * values
+
+
 def in_page_order(
     walking: Walking,
     term: Comparison,
@@ -161,36 +172,84 @@ def in_page_order(
     max_results: int,
     budget: Any = None,
 ) -> tuple[Select[Any], Any]:
-    """The page driven from a param's or tag's `=` in the default order: the value's rows read from
-    the (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in that order
-    (each experiment's range, merged), from the page token on, each run's row read by primary key
-    (LATERAL, in scope: its lifecycle stage) and the rest of the filter tested, until the page is
-    full. Its cost follows the page, not the value's runs (migration 0015: the rows carry their run's
-    start time). `budget` (a walk's: a value too common for an anchor) limits the rows read, which
-    also has PostgreSQL plan the range read in order: without a limit it planned reading all 250,000
-    runs of a common value and sorting them. Without it (an anchor's range, ANCHOR_CAP entries at
-    most) a deep page may read the range from its start (the token's test is not a range of it)."""
+    """The page driven from a param's or tag's `=` (or IN: one index range per value) in the default
+    order: the value's rows read from the (experiment_id, key, value prefix, start_time DESC NULLS
+    LAST, run_uuid) index in that order (each experiment's range, merged), from the page token on, each
+    run's row read by primary key (LATERAL, in scope: its lifecycle stage) and the rest of the filter
+    tested, until the page is full. Its cost follows the page, not the value's runs (migration 0015:
+    the rows carry their run's start time). `budget` (a walk's: a value too common for an anchor)
+    limits the rows read, which also has PostgreSQL plan the range read in order: without a limit it
+    planned reading all 250,000 runs of a common value and sorting them. Without it (an anchor's
+    range, ANCHOR_CAP entries at most) a deep page may read the range from its start (the token's test
+    is not a range of it)."""
     assert walking.node is not None
     table = RUN_KEYED_TABLES[term.entity]
-    parts = []
-    for experiment_id in walking.experiment_ids:
-        on_rows = [replace(k, expr=table.c[k.expr.name]) for k in keys]
-        bounds = [] if token is None else [after(on_rows, token)]
-        part = (
-            anchor_rows(term, [experiment_id], table.c.run_uuid, table.c.start_time, exact=True)
-            .where(*bounds)
-            .order_by(*(k.order() for k in on_rows))
+    values = [term] if term.op == "=" else [replace(term, op="=", value=v) for v in term.value]  # type: ignore[union-attr]
+    ranges = [
+        anchor_rows(value, [experiment_id], table.c.run_uuid, table.c.start_time, exact=True)
+        for experiment_id in walking.experiment_ids
+        for value in values
+    ]
+    return read_in_page_order(walking, table, ranges, keys, token, without(walking.node, term), max_results, budget)
+
+
+def group_in_page_order(
+    walking: Walking,
+    groups: ValueGroups,
+    keys: Sequence[SortKey],
+    token: Sequence[Any] | None,
+    max_results: int,
+) -> tuple[Select[Any], Any]:
+    """A page within one value of the param or tag the page is ordered by, a value many runs share
+    (`sql_walks.value_groups`; the value, shorter than the index's prefix, is GROUP_VALUE): its rows
+    read from the (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index in the
+    default order (`keys`), after `token`, within the walk's budget, the filter tested on each, the
+    value first in each row. Its cost follows the page, not the share of runs that have the value (a
+    walk of every run testing the value read 7x the page for a value 1 run in 7 has)."""
+    table = RUN_KEYED_TABLES[groups.entity]
+    value = page_parameter(GROUP_VALUE, String)
+    head = func.left(table.c.value, literal_column(str(VALUE_PREFIX)))
+    ranges = [
+        select(table.c.run_uuid, table.c.start_time).where(
+            table.c.experiment_id == experiment_id, table.c.key == groups.key, head == value
         )
+        for experiment_id in walking.experiment_ids
+    ]
+    budget = page_parameter(sql_walks.BUDGET, Integer)
+    return read_in_page_order(walking, table, ranges, keys, token, walking.node, max_results, budget, (value,))
+
+
+def read_in_page_order(
+    walking: Walking,
+    table: Any,
+    ranges: Sequence[Select[Any]],
+    keys: Sequence[SortKey],
+    token: Sequence[Any] | None,
+    rest: Node | None,
+    max_results: int,
+    budget: Any = None,
+    lead: Sequence[Any] = (),
+) -> tuple[Select[Any], Any]:
+    """The page among the rows `ranges` select (run_uuid and start_time of a key/value `table`, each
+    one range of its (experiment_id, key, value prefix, start_time DESC NULLS LAST, run_uuid) index)
+    read in the default order (`keys`) and merged, after `token`, `rest` (a filter, or None) tested on
+    each; `lead`: columns before the keys' in each row (a value group's value). With the subquery of
+    `runs` its rows come from."""
+    on_rows = [replace(k, expr=table.c[k.expr.name]) for k in keys]
+    bounds = [] if token is None else [after(on_rows, token)]
+    parts = []
+    for rows in ranges:
+        part = rows.where(*bounds).order_by(*(k.order() for k in on_rows))
         parts.append(part if budget is None else part.limit(budget))
     candidates = sql_walks.merged(
         parts, lambda rows: [k.order(rows.c[k.expr.name]) for k in keys], budget, "anchor_candidates"
     )
     run = sql_walks.run_of(walking, candidates)
     walked = [replace(k, expr=candidates.c[k.expr.name]) for k in keys]
-    rest = without(walking.node, term)
     tests = [] if rest is None else [probing_run_filter(rest, walking.experiment_ids, run, candidates.c.run_uuid)]
+    columns = (*lead, *(k.expr for k in walked))
     stmt = (
-        select(candidates.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(walked)))
+        select(candidates.c.run_uuid, *(c.label(f"k{i}") for i, c in enumerate(columns)))
         .select_from(candidates.join(run, true()))
         .where(*tests)
         .order_by(*(k.order() for k in walked))

@@ -163,7 +163,7 @@ def anchors(node: Node) -> list[Comparison]:
     for child in children:
         if not isinstance(child, Comparison) or child.op not in _ANCHOR_OPS.get(child.entity, ()):
             continue
-        if child.op == "LIKE" and not _like_prefix(str(child.value))[0]:
+        if child.op == "LIKE" and not like_prefix(str(child.value))[0]:
             continue
         found.append(child)
     return found
@@ -202,7 +202,7 @@ def anchor_rows(
     else:
         head = func.left(table.c.value, literal_column(str(VALUE_PREFIX)))
         if comp.op == "LIKE":
-            prefix = _like_prefix(str(comp.value))[0][:VALUE_PREFIX]
+            prefix = like_prefix(str(comp.value))[0][:VALUE_PREFIX]
             test = head.like(_like_literal(prefix) + "%", escape=LIKE_ESCAPE)
         else:
             values = [comp.value] if comp.op == "=" else list(comp.value)  # type: ignore[arg-type]
@@ -368,7 +368,7 @@ def _prefix_test(value: Any, comp: Comparison, test: ColumnElement[bool]) -> Col
         heads = [v[:VALUE_PREFIX] for v in values]
         return and_(head == heads[0] if comp.op == "=" else head.in_(heads), test)
     if comp.op == "LIKE":
-        prefix, rest = _like_prefix(comp.value)
+        prefix, rest = like_prefix(comp.value)
         if not prefix:
             return test
         pattern = _like_literal(prefix[:VALUE_PREFIX]) + "%"
@@ -381,7 +381,7 @@ def _prefix_test(value: Any, comp: Comparison, test: ColumnElement[bool]) -> Col
     return test
 
 
-def _like_prefix(pattern: str) -> tuple[str, str]:
+def like_prefix(pattern: str) -> tuple[str, str]:
     """A LIKE pattern's literal prefix (escapes resolved) and the pattern from its first wildcard on."""
     prefix: list[str] = []
     i = 0

@@ -22,7 +22,7 @@ How each part compiles (identically on SQLite and PostgreSQL):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,17 +49,29 @@ from modelyard.store.search.order_by import OrderBy
 from modelyard.store.search.paging import (
     Position,
     decode_position,
-    next_keyset_page,
     query_fingerprint,
 )
-from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.sql.schema import GROUPED_ATTRIBUTES
-from modelyard.store.tracking.sql_anchors import Anchors, anchored, find_anchors, in_page_order
+from modelyard.store.tracking.sql_anchors import (
+    Anchors,
+    anchored,
+    find_anchors,
+    group_in_page_order,
+    in_page_order,
+    value_ranges,
+)
 from modelyard.store.tracking.sql_attribute_groups import AttributeGroups, attribute_groups
 from modelyard.store.tracking.sql_predicates import (
     run_filter,
     runs_t,
 )
+from modelyard.store.tracking.sql_prefix_heads import (
+    PrefixHeads,
+    heads_in_page_order,
+    prefix_heads,
+    prefix_term,
+)
+from modelyard.store.tracking.sql_run_page import RunSearch
 from modelyard.store.tracking.sql_sort_keys import (
     SortKey,
     after,
@@ -69,12 +81,9 @@ from modelyard.store.tracking.sql_sort_keys import (
 )
 from modelyard.store.tracking.sql_walks import (
     BUDGET,
-    GROUP_CAP,
-    GROUP_VALUE,
     MAX_RANGES,
     ValueGroups,
     Walking,
-    budget_parameters,
     metric_after,
     value_groups,
     walk,
@@ -83,142 +92,6 @@ from modelyard.store.tracking.sql_walks import (
 )
 
 Executor = Session | Connection
-
-
-# ---- runs ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunSearch:
-    """One page of a run search, compiled: `stmt` selects `run_uuid` and the sort keys (`k0`, `k1`,
-    ...), filtered, ordered, positioned after the page token and limited to max_results + 1 rows.
-
-    The statements are shared by every page of the same search whose token has the same shape
-    (see `_RunSearchPlan`); where this page starts travels in `params`, the values of their bind
-    parameters (`pos_0`, `pos_1`, ..., `pos_offset`), which every execution must pass."""
-
-    stmt: Select[Any]
-    keys: tuple[SortKey, ...]
-    max_results: int
-    fingerprint: str
-    params: dict[str, Any]
-    #: When the first order key is a metric and the page starts among the runs that have a number
-    #: for it: the same page restricted to those runs and ordered by the metric's value, which
-    #: PostgreSQL can read in order from idx_latest_metrics_experiment_key_value and stop after one
-    #: page (the full SELECT evaluates the filter on every run before sorting: ~6x slower at 100,000
-    #: runs). Likewise when the first key is a nullable attribute (start_time in the default order)
-    #: and the page token is among its values: the runs with a value from the token on, a range of
-    #: the experiment's runs index in the search's order.
-    numbers_first: Select[Any] | None = None
-    #: With `numbers_first`: the runs whose first-ordered metric is NaN or missing (or whose first key
-    #: is NULL), in order (they sort after every number). When the numbers run out before the page is
-    #: full, the page is the numbers left plus the head of these; the full SELECT would sort every match
-    #: after the page token again (the last page of the benchmark search: 12 ms for the full SELECT,
-    #: 8 ms for this one).
-    non_numbers: Select[Any] | None = None
-    #: In the default order or one metric's on PostgreSQL (a filter, or several experiments or
-    #: lifecycle stages): the page among the next runs in that order, read from each experiment's (and
-    #: stage's) range of the order's index and merged, the filter tested on each by probes
-    #: (`sql_walks`). Tried first; when it cannot fill the page, the filter is selective and the
-    #: statements above answer, which the planner may drive from the filter's indexes.
-    walk: Select[Any] | None = None
-    #: The rows `walk` reads (a subquery of `runs` with every column): where a run's columns come from.
-    walk_source: Any = None
-    #: How many runs the walk reads at most; whether what it returns is the page even when short (no
-    #: filter in the default order: it read every run left).
-    walk_budget: int = 0
-    walk_complete: bool = False
-    #: On PostgreSQL with a filter that has anchors (`sql_anchors`): the statement counting them, and
-    #: per anchor the page driven from it.
-    anchors: Anchors | None = None
-    anchored: tuple[Select[Any], ...] = ()
-    #: A page ordered by one param or tag (`sql_walks.ValueGroups`): the probe of the first value's
-    #: group, and the walks of a large group's runs in the default order, from its start and after the
-    #: page token (None on a first page), with the subqueries their rows come from.
-    groups: ValueGroups | None = None
-    group_walks: tuple[Select[Any] | None, ...] = (None, None)
-    group_sources: tuple[Any, ...] = (None, None)
-    #: A page ordered by status or user_id alone, with no filter (`sql_attribute_groups`): its values
-    #: read one at a time (their walks are `group_walks`, with `group_sources`).
-    attribute_groups: AttributeGroups | None = None
-    #: Where each of `anchored`'s rows' `runs` columns come from (`runs`, or a subquery of it).
-    anchored_sources: tuple[Any, ...] = ()
-    #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
-    #: kept as long as the statements are: one dict per search and token shape.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def fetch(
-        self,
-        execute: Callable[[Select[Any]], Sequence[Any]],
-        key_columns: slice,
-        count: Callable[[Select[Any]], Sequence[Any]] | None = None,
-    ) -> Sequence[Any]:
-        """The page's rows (up to max_results + 1) through `execute`, which runs a SELECT with
-        `params` (and may wrap it, as a CTE say, as long as it keeps its rows and their order; the sort
-        keys are each row's `key_columns`); `count(statement)` runs the anchors' count as it is and
-        returns its row (None: anchors are not used). A rare anchor drives the page; else a large
-        value group's walk (a param/tag order) or the walk goes first, then a counted anchor; then the
-        numbers-first SELECT: if it cannot fill the page, the page crosses into NaN/missing values,
-        which follow from the non-numbers SELECT; else the full SELECT."""
-        driven: Select[Any] | None = None
-        may_walk = True
-        if self.anchors is not None and count is not None:
-            chosen, may_walk = self.anchors.choice(self.anchors.counted(count), self.max_results)
-            driven = None if chosen is None else self.anchored[chosen]
-        if self.groups is not None and count is not None and may_walk and driven is None:
-            # A value shared by many runs would be read whole by the walk: its runs in the default
-            # order instead (a group walk); when they cannot fill the page, the statements below.
-            value, shared = count(self.groups.probe)
-            if value is not None and shared > GROUP_CAP and len(value) < VALUE_PREFIX:
-                may_walk = False
-                within = self.params.get("pos_0") == value and self.group_walks[1] is not None
-                group_walk = self.group_walks[1] if within else self.group_walks[0]
-                self.params.update(budget_parameters(self.walk_budget), **{GROUP_VALUE: value})
-                assert group_walk is not None
-                walked = execute(group_walk)
-                if len(walked) > self.max_results:
-                    return walked
-        if self.attribute_groups is not None and count is not None:
-            self.params.update(budget_parameters(self.walk_budget))
-            read = self.attribute_groups.read(self.params, execute, count, self.max_results, self._run_id(key_columns))
-            if read is not None:
-                return read
-        if self.walk is not None and may_walk:
-            self.params.update(budget_parameters(self.walk_budget))
-            walked = execute(self.walk)
-            if len(walked) > self.max_results or self.walk_complete:
-                return walked
-        if driven is not None:
-            return execute(driven)
-        if self.numbers_first is None or self.non_numbers is None:
-            return execute(self.stmt)
-        numbers = execute(self.numbers_first)
-        if len(numbers) > self.max_results:
-            return numbers
-        # Two statements see two snapshots: a run whose metric turned NaN in between would come twice.
-        run_id = self._run_id(key_columns)
-        seen = {row[run_id] for row in numbers}
-        rest = [row for row in execute(self.non_numbers) if row[run_id] not in seen]
-        return [*numbers, *rest][: self.max_results + 1]
-
-    def _run_id(self, key_columns: slice) -> int:
-        """The run id's column in a row whose sort keys are `key_columns`."""
-        return (key_columns.start or 0) + next(i for i, k in enumerate(self.keys) if k.expr is runs_t.c.run_uuid)
-
-    def source(self, stmt: Select[Any]) -> Any:
-        """The table or subquery holding the `runs` columns of `stmt`'s rows."""
-        if stmt is self.walk:
-            return self.walk_source
-        for group_walk, source in zip(self.group_walks, self.group_sources, strict=True):
-            if stmt is group_walk:
-                return source
-        for driven, source in zip(self.anchored, self.anchored_sources, strict=True):
-            if stmt is driven:
-                return source
-        return runs_t
-
-    def paginate(self, rows: Sequence[Any], key_columns: slice) -> tuple[list[Any], str | None]:
-        """The page's rows and the next page's token, made from the last row's sort key (the
-        `key_columns` of each row)."""
-        return next_keyset_page(rows, self.max_results, self.fingerprint, lambda row: list(row[key_columns]))
 
 
 def search_run_ids(
@@ -306,6 +179,8 @@ class _PageStatements:
     group_sources: tuple[Any, ...] = (None, None)
     attribute_groups: AttributeGroups | None = None
     anchored_sources: tuple[Any, ...] = ()
+    heads_walk: Select[Any] | None = None
+    heads_source: Any = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +207,9 @@ class _RunSearchPlan:
     #: The filter is one param's or tag's `=` and the order the default one: the walk is the value's
     #: runs in that order (`sql_anchors.in_page_order`, within the walk's budget).
     by_value: bool = False
+    #: The filter is one param's or tag's `LIKE 'prefix%'` over one experiment, in the default order:
+    #: the probe of its heads (`sql_prefix_heads`), whose ranges a page reads in its order.
+    heads: PrefixHeads | None = None
     #: Statements per token shape (see `_shape`), built on first use. A plan has a handful of
     #: shapes at most (2 ** number of nullable sort keys, plus the first page and offset tokens).
     shapes: dict[tuple[Any, ...], _PageStatements] = field(default_factory=dict, compare=False, repr=False)
@@ -353,7 +231,7 @@ class _RunSearchPlan:
         conditions = tuple(run_conditions(exp_ids, node, view, dialect)) if exp_ids else ()
         columns = (runs_t.c.run_uuid, *(k.expr.label(f"k{i}") for i, k in enumerate(keys)))
         base = select(*columns).select_from(source).limit(max_results + 1)
-        walking = anchors = None
+        walking = anchors = heads = None
         walks = by_value = False
         if dialect == "postgresql" and exp_ids:
             stages = ViewType.stages(view)
@@ -366,17 +244,18 @@ class _RunSearchPlan:
             # A param or tag order has no other index in its order: its walks apply to one range too.
             walks = (not orders or by_key) and (node is not None or ranges > 1 or entity in ("param", "tag"))
             walks = walks and ranges <= MAX_RANGES
-            # A filter that is one param's or tag's `=`, in the default order: its walk is the value's
-            # runs read in that order from its index (`sql_anchors.in_page_order`), as its anchor's drive.
-            by_value = not orders and ranges <= MAX_RANGES and isinstance(node, Comparison)
-            by_value = by_value and node.entity in ("param", "tag") and node.op == "="  # type: ignore[union-attr]
+            # A filter that is one param's or tag's `=` or IN, in the default order: its walk is the
+            # values' runs read in that order from its index (`sql_anchors.in_page_order`).
+            by_value = not orders and ranges <= MAX_RANGES and 0 < value_ranges(node, exp_ids) <= MAX_RANGES
             anchors = find_anchors(walking)
+            term = prefix_term(walking) if walks else None
+            heads = None if term is None else prefix_heads(term, walking)
         indexed = bool(orders) and in_attribute_index(keys[0], dialect)
         grouped = indexed and len(orders) == 1 and orders[0].key in GROUPED_ATTRIBUTES and node is None
         grouped = grouped and walking is not None and len(walking.ranges) <= MAX_RANGES
         return cls(
             fingerprint, keys, max_results, base, conditions, first_metric, walking, walks, anchors, indexed,
-            grouped, by_value,
+            grouped, by_value, heads,
         )  # fmt: skip
 
     def page(self, position: Position) -> RunSearch:
@@ -408,6 +287,9 @@ class _RunSearchPlan:
             statements.group_sources,
             statements.attribute_groups,
             statements.anchored_sources,
+            self.heads,
+            statements.heads_walk,
+            statements.heads_source,
             statements.memo,
         )
 
@@ -503,13 +385,12 @@ class _RunSearchPlan:
                 walked, walk_source = walk_metric(walking, keys, self.max_results, token)
             elif self.first_metric is None and (shape[0] == "first" or shape[-1] is True):  # among values
                 walked, walk_source = walk_value(walking, keys, self.max_results, token)
-                groups = value_groups(walking, keys[0].ascending, token)
-                first, first_source = walk(walking, keys[1:], self.max_results, None, False, groups)
+                groups = value_groups(walking, keys[0].ascending, token, self.max_results)
+                first, first_source = group_in_page_order(walking, groups, keys[1:], None, self.max_results)
                 group_walks, group_sources = (first, None), (first_source, None)
                 if token is not None:  # within the token's value: after its start time and id
-                    among = token[1] is not None
-                    after_token, after_source = walk(
-                        walking, keys[1:], self.max_results, token[1:], among, groups
+                    after_token, after_source = group_in_page_order(
+                        walking, groups, keys[1:], token[1:], self.max_results
                     )
                     group_walks, group_sources = (first, after_token), (first_source, after_source)
         among_values = shape[0] == "first" or (shape[0] == "after" and not shape[1][0])
@@ -524,13 +405,17 @@ class _RunSearchPlan:
                 for term in self.anchors.terms
             ]
             driven, driven_sources = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+        heads_walk = heads_source = None
+        if walking is not None and self.heads is not None and shape[0] != "offset":
+            assert isinstance(walking.node, Comparison)
+            heads_walk, heads_source = heads_in_page_order(walking.node, walking, keys, token, self.max_results)
         # Without a filter, a default-order walk short of a page read every run left, unless the
         # token is among the start times (the walk's range then stops before the runs without one).
         complete = walked is not None and walking is not None and walking.node is None
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
         return _PageStatements(
             stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
-            group_sources, value_pages, driven_sources,
+            group_sources, value_pages, driven_sources, heads_walk, heads_source,
         )  # fmt: skip
 
 

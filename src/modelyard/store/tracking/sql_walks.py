@@ -14,10 +14,11 @@ page (`sql_anchors`); otherwise it is walked:
   (`sql_predicates.probing_run_filter`); filled within WALK_CANDIDATES (or WALK_CANDIDATES_PER_ROW
   per row) of them, the page is done; otherwise the filter is rare, and a counted anchor or the
   search's own statements (`sql_search`) answer.
-- **Ties.** A metric's or value's index does not hold the start time and id that order runs of equal
-  value: the candidates end with a whole tie group (FETCH ... WITH TIES). A value many runs share (over
-  GROUP_CAP) would be read whole: its runs are walked in the default order instead, testing the value
-  (`value_groups`).
+- **Ties.** A metric's index does not hold the start time and id that order runs of equal value, and
+  a value's holds them after its prefix only: the candidates end with a whole tie group (FETCH ...
+  WITH TIES). A value many runs share (over GROUP_PAGES pages' worth) would be read whole: its runs
+  are read in the default order from its own index range instead (`value_groups`,
+  `sql_anchors.group_in_page_order`).
 - **Ranges.** The order's index holds one range per experiment and lifecycle stage (runs) or per
   experiment (a key's values): a search of several experiments, or of every stage, reads each range in
   order and merges them (UNION ALL of ordered LIMITed scans: PostgreSQL's Merge Append), as one range
@@ -35,7 +36,6 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    exists,
     false,
     func,
     literal,
@@ -145,9 +145,8 @@ def walk(
     """The walk of a page in the default order (keys: start_time, run_uuid) after `token` (the page
     token's bind parameters, None on the first page; `among_values`: the token has a start_time), and
     the subquery of `runs` its rows come from. Without a filter its first max_results + 1 runs are the
-    page (the budget: `budget_parameters(max_results + 1)`). `group`: the walk of one value of the
-    param or tag the page is ordered by (`value_groups`), or of an attribute most runs share
-    (`sql_attribute_groups`): its runs only (its `in_range` conditions bound each range read, its `tests`
+    page (the budget: `budget_parameters(max_results + 1)`). `group`: the walk of one value of an
+    attribute most runs share (`sql_attribute_groups`): its runs only (its `in_range` conditions bound each range read, its `tests`
     are tested on each run read, its `lead_order` goes before the keys'), that value (GROUP_VALUE) first
     in each row."""
     if token is not None and among_values:  # among the runs with a start_time: an index range
@@ -187,8 +186,10 @@ def walk(
 
 
 # ---- one value of a param or tag order (`walk_value`'s large groups) ------------------------------
-#: A value shared by more runs than this (with a prefix shorter than the index's) is a large group.
-GROUP_CAP = 2_000
+#: A value shared by more runs than this many pages' worth (with a prefix shorter than the index's) is a
+#: large group, read in the page's order from its own index range (a page's cost); a smaller one is
+#: read whole by `walk_value` (with the values after it, up to the walk's budget and their ties).
+GROUP_PAGES = 2
 #: The bind parameters of the group walked: its value, and (group probe) where the value after the
 #: page token starts.
 GROUP_VALUE = "group_value"
@@ -198,40 +199,22 @@ GROUP_VALUE = "group_value"
 class ValueGroups:
     """For a page ordered by one param or tag (`walk_value`): `probe` selects the first value at or
     after the page token's in the page's order (its prefix) and how many runs of the experiments have
-    it (up to GROUP_CAP + 1); a large group's runs are read in the default order (`walk`, `group=`),
-    not whole."""
+    it (up to `cap` + 1); a large group's (over `cap`) runs are read in the default order from the value's
+    index range (`sql_anchors.group_in_page_order`), not whole."""
 
     entity: str
     key: str
     experiment_ids: tuple[int, ...]
     probe: Select[Any]
-
-    def in_range(self, runs: Any) -> list[ColumnElement[bool]]:
-        """Conditions on the runs index's range a group walk reads: none (the value is in its table)."""
-        return []
-
-    def tests(self, run_uuid: Any) -> list[ColumnElement[bool]]:
-        """What a group walk tests on each run it reads: that the run has the value."""
-        return [self.has_value(run_uuid)]
-
-    def lead_order(self, rows: Any) -> list[Any]:
-        """ORDER BY terms before the default order's: none."""
-        return []
-
-    def has_value(self, run_uuid: Any) -> ColumnElement[bool]:
-        """The run has the ordered key with the group's value (a probe through the primary key)."""
-        table = RUN_KEYED_TABLES[self.entity]
-        rows = select(literal(1)).where(
-            table.c.run_uuid == run_uuid,
-            table.c.key == self.key,
-            table.c.value == page_parameter(GROUP_VALUE, String),
-        )
-        return exists(rows.offset(literal_column("0")))
+    cap: int
 
 
-def value_groups(walking: Walking, ascending: bool, token: Sequence[Any] | None) -> ValueGroups:
-    """The `ValueGroups` of a page ordered by `walking`'s param or tag (after `token`, whose first value
-    is the token's value, or from the first value)."""
+def value_groups(
+    walking: Walking, ascending: bool, token: Sequence[Any] | None, max_results: int
+) -> ValueGroups:
+    """The `ValueGroups` of a page of `max_results` ordered by `walking`'s param or tag (after `token`,
+    whose first value is the token's value, or from the first value)."""
+    cap = GROUP_PAGES * (max_results + 1)
     assert walking.order_entity is not None and walking.order_key is not None
     table = RUN_KEYED_TABLES[walking.order_entity]
     operator = "~<~" if ascending else "~>~"
@@ -249,10 +232,10 @@ def value_groups(walking: Walking, ascending: bool, token: Sequence[Any] | None)
         parts.append(
             select(head(rows.c.value).label("head"))
             .where(rows.c.experiment_id == experiment_id, rows.c.key == walking.order_key, *bounds)
-            .order_by(_using(head(rows.c.value), operator))
+            .order_by(using_operator(head(rows.c.value), operator))
             .limit(1)
         )
-    first = merged(parts, lambda rows: [_using(rows.c.head, operator)], 1, "first_value")
+    first = merged(parts, lambda rows: [using_operator(rows.c.head, operator)], 1, "first_value")
     first_head = select(first.c.head).scalar_subquery()
     sharing = (
         select(literal(1))
@@ -261,11 +244,11 @@ def value_groups(walking: Walking, ascending: bool, token: Sequence[Any] | None)
             table.c.key == walking.order_key,
             head(table.c.value) == first_head,
         )
-        .limit(GROUP_CAP + 1)
+        .limit(cap + 1)
         .subquery("sharing")
     )
     probe = select(first_head, select(func.count()).select_from(sharing).scalar_subquery())
-    return ValueGroups(walking.order_entity, walking.order_key, walking.experiment_ids, probe)
+    return ValueGroups(walking.order_entity, walking.order_key, walking.experiment_ids, probe, cap)
 
 
 def walk_metric(
@@ -343,7 +326,7 @@ def walk_value(
         return func.left(value, literal_column(str(VALUE_PREFIX)))
 
     def order(rows: Any) -> list[Any]:
-        return [_using(rows.c.head, operator)]
+        return [using_operator(rows.c.head, operator)]
 
     parts = []
     for experiment_id in walking.experiment_ids:
@@ -359,7 +342,7 @@ def walk_value(
                 head(rows.c.value).label("head"),
             )
             .where(rows.c.experiment_id == experiment_id, rows.c.key == walking.order_key, *bounds)
-            .order_by(_using(head(rows.c.value), operator))
+            .order_by(using_operator(head(rows.c.value), operator))
             .fetch(budget, with_ties=True)
         )
     candidates = merged(parts, order, budget, "value_candidates", with_ties=True)
@@ -406,6 +389,6 @@ def _page_of_candidates(
     )
 
 
-def _using(expression: Any, operator: str) -> Any:
+def using_operator(expression: Any, operator: str) -> Any:
     """`expression USING operator` for ORDER BY (the text_pattern_ops order of a value prefix)."""
     return UnaryExpression(expression, modifier=custom_op(f"USING {operator}"))

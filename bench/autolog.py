@@ -4,11 +4,14 @@
 
 Starts modelyard's tracking service (gunicorn, 2 workers, SQLite, local artifacts) and measures, as
 medians over `--repeats`, what autologging adds to a small `fit`: the fit with autologging on minus the
-same fit with it off (wall time, and this process's CPU time, which a loaded machine distorts less;
-plus the requests sent), for a regressor (params, metrics, dataset, model, estimator.html), a classifier
-(plus the confusion matrix and curves; matplotlib's drawing is most of it) and `log_models=False`; and
-how long a GridSearchCV of `--candidates` candidates takes to log (parent, model and every child run,
-`max_tuning_runs=None`). The server's CPU (the gunicorn tree, psutil) is reported beside the client's:
+same fit with it off (wall time to `fit`'s return, and this process's CPU time, which a loaded machine
+distorts less; plus the requests sent), for a regressor (params, metrics, dataset, model, estimator.html),
+a classifier and `log_models=False`; and how long a GridSearchCV of `--candidates` candidates takes to
+log (parent, model and every child run, `max_tuning_runs=None`). A classifier's plots (the confusion
+matrix, and curves for binary problems: matplotlib's drawing) are drawn and stored on a background
+thread after `fit` returns: after each repeat the bench waits for them (`flush_async_logging`, so one
+repeat's drawing does not slow the next) and reports how long after `fit` returned they were stored
+("stored +ms") and the client's CPU including them ("CPU w/ plots"). The server's CPU (the gunicorn tree, psutil) is reported beside the client's:
 on an idle 2-core machine the wall time is about the larger of the client's CPU and half their sum.
 `--profile` prints, per case, where the client's CPU goes with autologging on (cProfile, top functions).
 Targets (issue #18): < 50 ms per small fit, < 2 s for 100 candidates.
@@ -67,10 +70,10 @@ def _time_logging() -> None:
 
     original = sklearn_autolog.log_fit
 
-    def log_fit(*args: object, **kwargs: object) -> None:
+    def log_fit(*args: object, **kwargs: object) -> object:
         started = time.perf_counter()
         try:
-            original(*args, **kwargs)  # type: ignore[arg-type]
+            return original(*args, **kwargs)  # type: ignore[arg-type]
         finally:
             _LOGGING[0] += (time.perf_counter() - started) * 1000
 
@@ -83,31 +86,41 @@ def _server_cpu() -> float:
     return tree_cpu_seconds(_SERVER) * 1000
 
 
-def _median(repeats: int, action: Callable[[], object]) -> tuple[float, float, float, float, float]:
-    """Medians of wall ms, this process's CPU ms (steadier on a loaded machine), requests sent, the
-    server's CPU ms (its requests are answered by then: the client waits for each) and wall ms in log_fit."""
-    wall, cpu, sent, server, logging_ms = [], [], [], [], []
+def _median(repeats: int, action: Callable[[], object]) -> tuple[float, ...]:
+    """Medians of wall ms to the action's return, this process's CPU ms by then (steadier on a loaded
+    machine), requests sent, the server's CPU ms (its requests are answered by then: the client waits
+    for each), wall ms in log_fit, wall ms from the return until the background logging (plots) is
+    stored, and this process's CPU ms including that."""
+    from modelyard import flush_async_logging
+
+    wall, cpu, sent, server, logging_ms, stored, cpu_all = [], [], [], [], [], [], []
     for _ in range(repeats):
         before, server_before, logging_before = _REQUESTS[0], _server_cpu(), _LOGGING[0]
         started, started_cpu = time.perf_counter(), time.process_time()
         action()
-        wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
+        returned, returned_cpu = time.perf_counter(), time.process_time()
+        flush_async_logging()
+        stored.append((time.perf_counter() - returned) * 1000)
+        cpu_all.append((time.process_time() - started_cpu) * 1000)
+        wall.append((returned - started) * 1000)
+        cpu.append((returned_cpu - started_cpu) * 1000)
         sent.append(_REQUESTS[0] - before)
         server.append(_server_cpu() - server_before)
         logging_ms.append(_LOGGING[0] - logging_before)
-    medians = (statistics.median(v) for v in (wall, cpu, sent, server, logging_ms))
-    return tuple(medians)  # type: ignore[return-value]
+    return tuple(statistics.median(v) for v in (wall, cpu, sent, server, logging_ms, stored, cpu_all))
 
 
 def _profile(label: str, action: Callable[[], object], repeats: int) -> None:
     import cProfile
     import pstats
 
-    profiler = cProfile.Profile()
+    from modelyard import flush_async_logging
+
+    profiler = cProfile.Profile()  # this thread's calls: the background plots are not in it
     profiler.enable()
     for _ in range(repeats):
         action()
+        flush_async_logging()
     profiler.disable()
     print(f"\n--- client CPU of {label}, {repeats} runs (cProfile, by own time) ---")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
@@ -195,15 +208,18 @@ def main() -> None:
 
 
 def _report(rows: list[tuple[str, tuple[float, ...], tuple[float, ...]]]) -> None:
+    """overhead: on `fit`'s return; stored +ms: the background plots stored that long after it;
+    client CPU: to the return; CPU w/ plots: with the background drawing and upload."""
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'fit':<62} {'plain ms':>8} {'autolog ms':>10} {'overhead ms':>11} {'log_fit ms':>10} "
-        f"{'client CPU ms':>13} {'server CPU ms':>13} {'requests':>8}"
+        f"{'client CPU ms':>13} {'stored +ms':>10} {'CPU w/ plots':>12} {'server CPU ms':>13} {'requests':>8}"
     )
     for label, plain, logged in rows:
         print(
             f"{label:<62} {plain[0]:>8.1f} {logged[0]:>10.1f} {logged[0] - plain[0]:>11.1f} {logged[4]:>10.1f} "
-            f"{logged[1] - plain[1]:>13.1f} {logged[3]:>13.1f} {logged[2]:>8.0f}"
+            f"{logged[1] - plain[1]:>13.1f} {logged[5]:>10.1f} {logged[6] - plain[6]:>12.1f} {logged[3]:>13.1f} "
+            f"{logged[2]:>8.0f}"
         )
 
 

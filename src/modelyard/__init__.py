@@ -69,6 +69,8 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
     "log_table": "modelyard.client.tables:log_table",
     "load_table": "modelyard.client.tables:load_table",
     "autolog": "modelyard.universal_autolog:autolog",
+    "flush_async_logging": "modelyard.autologging.background:flush_async_logging",
+    "flush_artifact_async_logging": "modelyard.autologging.background:flush",
     "evaluate": "modelyard.evaluation:evaluate",
     "validate_evaluation_results": "modelyard.evaluation:validate_evaluation_results",
     **{
@@ -85,6 +87,8 @@ _LAZY_ATTRIBUTES: dict[str, str] = {
 
 __all__ = [
     "autolog",
+    "flush_async_logging",
+    "flush_artifact_async_logging",
     "evaluate",
     "validate_evaluation_results",
     "load_table",

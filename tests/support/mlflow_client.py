@@ -51,7 +51,8 @@ def run_with_both_clients(
     The clients work in a scratch folder (nothing they write locally lands in the checkout), warnings
     off, and mlflow's requirements inference cut to 1 s per model (it infers them in a Python
     subprocess, ~5 s of CPU each; past the timeout it writes its defaults, which tests do not compare).
-    Autologging is off for both afterwards, even when the scenario failed half-way."""
+    Autologging is off for both afterwards, even when the scenario failed half-way, and modelyard's
+    asynchronous logging (autologged plots) is stored."""
     import mlflow
 
     import modelyard
@@ -72,6 +73,7 @@ def run_with_both_clients(
             scenario(modelyard, f"{prefix}-modelyard-{tag}")
             ids["modelyard"] = modelyard.get_experiment_by_name(f"{prefix}-modelyard-{tag}").experiment_id
         finally:
+            modelyard.flush_async_logging()  # autologged plots are stored after `fit` returns
             # Each integration's own autolog(): the universal one leaves integrations configured so alone.
             for client in (mlflow, modelyard):
                 client.sklearn.autolog(disable=True)

@@ -46,6 +46,8 @@ PINNED = [
     "log_image",
     "get_artifact_uri",
     "autolog",
+    "flush_async_logging",
+    "flush_artifact_async_logging",
     "evaluate",
     "validate_evaluation_results",
     "log_input",
@@ -128,7 +130,9 @@ def test_evaluate_autolog_and_datasets_import_their_libraries_on_use() -> None:
     code = (
         "import sys, json, modelyard\n"
         "modelyard.evaluate, modelyard.autolog, modelyard.log_input, modelyard.log_table, modelyard.data\n"
+        "modelyard.flush_async_logging()\n"
         "import modelyard.xgboost, modelyard.evaluation.plots, modelyard.autologging.sklearn_metrics\n"
+        "import modelyard.autologging.sklearn_plots\n"
         "heavy = ['matplotlib', 'sklearn', 'xgboost', 'pandas', 'numpy']\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )

@@ -7,6 +7,8 @@ options (or `disable=True`) takes effect at once without re-patching anything.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +68,22 @@ def active_config(integration: str) -> AutologConfig | None:
 class _Session:
     """Whether an autologged call is running: a fit inside a fit (a Pipeline's steps, a search's
     candidates, xgboost's sklearn API calling `train`) is the outer call's business, not a new run.
-    Process-wide, not per thread, so the clones a search fits on joblib threads are skipped too."""
+    Process-wide, not per thread, so the clones a search fits on joblib threads are skipped too.
+    `thread()` marks one thread's calls alone as autologging's own (its background work): a fit the
+    user makes meanwhile on another thread still logs."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.lock = threading.Lock()
+        self._threads = threading.local()
+
+    @contextmanager
+    def thread(self) -> Iterator[None]:
+        self._threads.active = True
+        try:
+            yield
+        finally:
+            self._threads.active = False
 
     def __enter__(self) -> _Session:
         with self.lock:
@@ -83,7 +96,7 @@ class _Session:
 
     @property
     def active(self) -> bool:
-        return self.depth > 0
+        return self.depth > 0 or getattr(self._threads, "active", False)
 
 
 SESSION = _Session()

@@ -3,14 +3,14 @@
 Classifiers: accuracy, weighted precision/recall/F1, log loss and ROC AUC (one-vs-rest, weighted, for
 more than two classes) when the estimator has `predict_proba`; regressors: MSE, RMSE, MAE, R². Every
 estimator with `score` gets `training_score`. A metric that cannot be computed for this data (one
-class only, a custom estimator's odd output) is skipped, never fatal. Plots need matplotlib.
+class only, a custom estimator's odd output) is skipped, never fatal. The plots: `sklearn_plots`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "training_"
@@ -28,29 +28,45 @@ def _weights(sample_weight: Any) -> dict[str, Any]:
     return {} if sample_weight is None else {"sample_weight": sample_weight}
 
 
-def classifier_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class ClassifierOutputs:
+    """A fitted classifier's outputs on its training data, computed once on the fit's thread for the
+    metrics and for the plots (`sklearn_plots`, drawn after `fit` returns)."""
+
+    y_pred: Any
+    #: `predict_proba`'s output; None without the method or when it failed.
+    proba: Any
+    #: The estimator has `predict_proba` (failed or not): its curves are drawn from it or not at all.
+    has_proba: bool
+
+
+def classifier_outputs(estimator: Any, X: Any) -> ClassifierOutputs:
+    has_proba = callable(getattr(estimator, "predict_proba", None))
+    proba = _call_raw(estimator.predict_proba, X) if has_proba else None
+    return ClassifierOutputs(estimator.predict(X), proba, has_proba)
+
+
+def classifier_metrics(
+    estimator: Any, X: Any, y: Any, sample_weight: Any = None, outputs: ClassifierOutputs | None = None
+) -> dict[str, float]:
     from sklearn import metrics
 
     w = _weights(sample_weight)
-    y_pred = estimator.predict(X)
-    out = {
-        "accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w),
-        "precision_score": _call(metrics.precision_score, y, y_pred, average="weighted", **w),
-        "recall_score": _call(metrics.recall_score, y, y_pred, average="weighted", **w),
-        "f1_score": _call(metrics.f1_score, y, y_pred, average="weighted", **w),
-    }
-    if callable(getattr(estimator, "predict_proba", None)):
-        proba = _call_raw(estimator.predict_proba, X)
-        if proba is not None:
-            out["log_loss"] = _call(
-                metrics.log_loss, y, proba, labels=getattr(estimator, "classes_", None), **w
-            )
-            if proba.ndim == 2 and proba.shape[1] == 2:
-                out["roc_auc"] = _call(metrics.roc_auc_score, y, proba[:, 1], **w)
-            else:
-                out["roc_auc"] = _call(
-                    metrics.roc_auc_score, y, proba, average="weighted", multi_class="ovr", **w
-                )
+    outputs = outputs or classifier_outputs(estimator, X)
+    y_pred, proba = outputs.y_pred, outputs.proba
+    if hasattr(y, "to_numpy"):  # a pandas Series: converted once here, not by every metric (~10 ms)
+        y = y.to_numpy()
+    out = {"accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w)}
+    # precision_score, recall_score and f1_score are each this one call's part: computed once.
+    scores = _call_raw(metrics.precision_recall_fscore_support, y, y_pred, average="weighted", **w)
+    for index, name in enumerate(("precision_score", "recall_score", "f1_score")):
+        out[name] = None if scores is None else _call(float, scores[index])
+    if proba is not None:
+        out["log_loss"] = _call(metrics.log_loss, y, proba, labels=getattr(estimator, "classes_", None), **w)
+        if proba.ndim == 2 and proba.shape[1] == 2:
+            out["roc_auc"] = _call(metrics.roc_auc_score, y, proba[:, 1], **w)
+        else:
+            out["roc_auc"] = _call(metrics.roc_auc_score, y, proba, average="weighted", multi_class="ovr", **w)
     return {PREFIX + k: v for k, v in out.items() if v is not None}
 
 
@@ -69,106 +85,39 @@ def regressor_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None)
     return {PREFIX + k: v for k, v in out.items() if v is not None}
 
 
-def _call_raw(fn: Callable[..., Any], *args: Any) -> Any:
+def _call_raw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except Exception:
         return None
 
 
-def training_metrics(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+def training_metrics(
+    estimator: Any, X: Any, y: Any, sample_weight: Any = None, outputs: ClassifierOutputs | None = None
+) -> dict[str, float]:
+    """`outputs`: a classifier's, when the caller computed them already (for the plots)."""
     from sklearn.base import is_classifier, is_regressor
 
     out: dict[str, float] = {}
     if y is None or not (is_classifier(estimator) or is_regressor(estimator)):
         return out  # clusterers, transformers: MLflow logs no training metrics for them
     if is_classifier(estimator):
-        out.update(classifier_metrics(estimator, X, y, sample_weight))
+        out.update(classifier_metrics(estimator, X, y, sample_weight, outputs))
     else:
         out.update(regressor_metrics(estimator, X, y, sample_weight))
-    if callable(getattr(estimator, "score", None)):
+    if PREFIX + "accuracy_score" in out and _scores_accuracy(estimator):
+        out[PREFIX + "score"] = out[PREFIX + "accuracy_score"]  # the same number, without predicting again
+    elif callable(getattr(estimator, "score", None)):
         score = _call(estimator.score, X, y, **_weights(sample_weight))
         if score is not None:
             out[PREFIX + "score"] = score
     return out
 
 
-#: MLflow's settings for every autologged plot, and the confusion matrix's own (figure size, dpi, fonts
-#: shrinking with the number of classes); the figures' titles are MLflow's too.
-_PLOT_RC = {"savefig.dpi": 175, "figure.autolayout": True, "font.size": 8}
-_CONFUSION_SIZE = (6.0, 4.0)
-_TITLES = {
-    "confusion_matrix": "Normalized confusion matrix",
-    "roc_curve": "ROC curve",
-    "precision_recall_curve": "Precision recall curve",
-}
-#: zlib level of the PNGs: 1 instead of 6 encodes the same pixels in about a third of the CPU, for a
-#: file ~1.3x larger (a 1050x700 confusion matrix: ~40 KB instead of ~30 KB).
-_PNG_COMPRESS_LEVEL = 1
+def _scores_accuracy(estimator: Any) -> bool:
+    """The estimator's `score` is scikit-learn's classifier one (autologging's wrapper aside): the
+    accuracy of `predict` on the same data and weights."""
+    from sklearn.base import ClassifierMixin
 
-
-def classifier_plots(estimator: Any, X: Any, y: Any, folder: str, sample_weight: Any = None) -> list[str]:
-    """PNG files written to `folder`, MLflow's figures: the row-normalized confusion matrix (Blues)
-    always; ROC and precision-recall curves for binary problems. Empty without matplotlib.
-
-    Drawn on an Agg canvas of their own, never through pyplot: no figure registry to add to and close,
-    and nothing shared with figures the user (or another thread) draws with pyplot meanwhile."""
-    try:
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return []
-    from sklearn import metrics
-    from sklearn.base import is_classifier
-
-    if y is None or not is_classifier(estimator):
-        return []
-    classes = getattr(estimator, "classes_", None)
-    labels = len(classes) if classes is not None else len(set(y))
-
-    def confusion_matrix() -> Any:
-        rc = {"font.size": min(8.0, 50.0 / max(labels, 1)), "axes.labelsize": 8.0, "figure.dpi": 175}
-        with matplotlib.rc_context(rc):
-            figure = Figure(figsize=_CONFUSION_SIZE)
-            FigureCanvasAgg(figure)
-            return metrics.ConfusionMatrixDisplay.from_estimator(
-                estimator, X, y, sample_weight=sample_weight, normalize="true", cmap="Blues",
-                ax=figure.add_subplot(),
-            )  # fmt: skip
-
-    def curve(display: Any) -> Callable[[], Any]:
-        def draw() -> Any:
-            figure = Figure(dpi=_PLOT_RC["savefig.dpi"])  # the size in inches is the default's
-            FigureCanvasAgg(figure)
-            return display.from_estimator(estimator, X, y, sample_weight=sample_weight, ax=figure.add_subplot())
-
-        return draw
-
-    plots: list[tuple[str, Callable[[], Any]]] = [("confusion_matrix", confusion_matrix)]
-    if len(set(y)) == 2:  # MLflow's test: two distinct labels in y
-        plots.append(("roc_curve", curve(metrics.RocCurveDisplay)))
-        plots.append(("precision_recall_curve", curve(metrics.PrecisionRecallDisplay)))
-    written = []
-    for name, draw in plots:
-        try:
-            with matplotlib.rc_context(_PLOT_RC):
-                display = draw()
-                display.ax_.set_title(_TITLES[name])
-                path = os.path.join(folder, f"{PREFIX}{name}.png")
-                _save_png(display.figure_, path)
-        except Exception:  # e.g. an estimator without decision_function or predict_proba
-            continue
-        written.append(path)
-    return written
-
-
-def _save_png(figure: Any, path: str) -> None:
-    """`savefig` as PNG, the tight layout computed once: `savefig` would compute it with a whole draw of
-    its own (every artist but the pixels, the images resampled) before the real one. The figure is drawn
-    at its saving dpi already, so the layout is the one `savefig` computes."""
-    engine = figure.get_layout_engine()
-    if engine is not None:
-        engine.execute(figure)
-        figure.set_layout_engine("none")
-    figure.savefig(path, format="png", pil_kwargs={"compress_level": _PNG_COMPRESS_LEVEL})
+    score = getattr(type(estimator), "score", None)
+    return getattr(score, "__wrapped__", score) is ClassifierMixin.score

@@ -2,20 +2,54 @@
 
 One thread (not a pool) because order matters: a metric series or a param written twice must land
 in the order the user logged it. `RunOperations.wait()` blocks until the calls are written and
-re-raises the first failure. MLFLOW_ENABLE_ASYNC_LOGGING=true makes asynchronous the default.
+re-raises the first failure; `flush()` waits for everything queued so far. MLFLOW_ENABLE_ASYNC_LOGGING=true
+makes asynchronous the default. The interpreter's exit waits for queued calls (concurrent.futures joins its
+workers at exit, after the calls queued before).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-_pool: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
+
+class OrderedWorker:
+    """One thread, started on first use, running calls in submission order."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        # A forked child has no copy of the thread: it starts its own (its parent's queue is the parent's).
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool = None
+        self._lock = threading.Lock()
+
+    def submit(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Raises RuntimeError once the interpreter is shutting down (no new work then)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+            return self._pool.submit(call, *args, **kwargs)
+
+    def flush(self) -> None:
+        """Block until every call submitted before this one has run (their errors are their futures')."""
+        with self._lock:
+            if self._pool is None:
+                return
+            try:
+                marker = self._pool.submit(lambda: None)
+            except RuntimeError:  # shutting down: the exit joins the worker after its queued calls
+                return
+        marker.result()  # one worker, in order: what was queued before the marker has run
+
+
+_worker = OrderedWorker("modelyard-async-log")
 
 
 class RunOperations:
@@ -36,10 +70,9 @@ def is_synchronous(synchronous: bool | None) -> bool:
 
 
 def submit(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RunOperations:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-async-log")
-            atexit.register(_pool.shutdown, wait=True)
-        future = _pool.submit(call, *args, **kwargs)
-    return RunOperations([future])
+    return RunOperations([_worker.submit(call, *args, **kwargs)])
+
+
+def flush() -> None:
+    """Wait for every call submitted so far (`RunOperations.wait()` re-raises a call's failure)."""
+    _worker.flush()

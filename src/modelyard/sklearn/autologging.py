@@ -4,9 +4,10 @@
 The outermost fit logs; fits it makes (a Pipeline's steps, a search's clones) do not. A fit logs:
 `get_params(deep=True)` (a search: its own params and `best_*`), the `estimator_name`/`estimator_class`
 tags, `training_*` metrics, the training data as a `train` input, the model (signature inferred
-from the first rows; those rows as the input example when asked), `estimator.html`, plots, and a
-search's child runs; params, tags and metrics go in one log-batch. See `post_training` for metrics
-computed after training.
+from the first rows; those rows as the input example when asked), `estimator.html`, and a search's
+child runs; params, tags and metrics go in one log-batch. A classifier's plots are drawn and uploaded
+after `fit` returns (`autologging.background`; `modelyard.flush_async_logging()` waits for them). See
+`post_training` for metrics computed after training.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from modelyard.autologging import post_training, sklearn_metrics, sklearn_tuning
+from modelyard.autologging import background, post_training, sklearn_metrics, sklearn_plots, sklearn_tuning
 from modelyard.autologging.config import SESSION, AutologConfig, active_config, set_config
 from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
@@ -149,12 +150,15 @@ def _fit_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         config = active_config(INTEGRATION)
         if config is None or SESSION.active:
             return original(self, *args, **kwargs)
+        then = None
         with SESSION, autolog_run(INTEGRATION, config) as run_id:
             result = original(self, *args, **kwargs)
             if run_id is not None:
                 X, y, weight = _fit_data(original, self, args, kwargs)
-                safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config)
-            return result
+                then = safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config)
+        if then is not None:  # once the run has ended: the plots' drawing does not slow its last requests
+            then()
+        return result
 
     return fit
 
@@ -237,7 +241,13 @@ def _fit_data(
 
 
 # ---- what one fit logs -----------------------------------------------------------------------
-def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: AutologConfig) -> None:
+def log_fit(
+    estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: AutologConfig
+) -> Callable[[], None] | None:
+    """Logs what the fit logs before it returns; returns what to call once the run has ended (queue the
+    plots for the background thread), if anything."""
+    from sklearn.base import is_classifier
+
     silent = config.silent
     search = sklearn_tuning.is_search(estimator)
     log = FitLog()
@@ -259,11 +269,16 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
         if dataset_entry is not None:
             pool.submit(safely, INTEGRATION, silent, _log_inputs, run_id, dataset_entry)
         repository = artifact_repository(run_id)  # here: the active run is this thread's
-        pool.submit(safely, INTEGRATION, silent, _log_artifacts, estimator, X, y, weight, repository, search)
-        if X is not None:
-            log.metrics.update(
-                safely(INTEGRATION, silent, sklearn_metrics.training_metrics, estimator, X, y, weight) or {}
-            )
+        pool.submit(safely, INTEGRATION, silent, _log_artifacts, estimator, repository, search)
+        plots = None
+        if X is not None and y is not None and is_classifier(estimator):
+            # Predicted once, here, for the metrics and the plots drawn after `fit` returns.
+            outputs = safely(INTEGRATION, silent, sklearn_metrics.classifier_outputs, estimator, X)
+            if outputs is not None:
+                log.metrics.update(_training_metrics(estimator, X, y, weight, silent, outputs))
+                plots = safely(INTEGRATION, silent, sklearn_plots.plot_data, estimator, X, y, weight, outputs)
+        elif X is not None:
+            log.metrics.update(_training_metrics(estimator, X, y, weight, silent, None))
         if search:
             log.metrics.update(sklearn_tuning.search_metrics(estimator))
         flushed = []
@@ -295,6 +310,16 @@ def log_fit(estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: Au
         safely(INTEGRATION, silent, sklearn_tuning.log_children, estimator, run_id, config, dataset_entry)
     if config.log_post_training_metrics:
         post_training.remember_model(estimator, run_id, log.model_id)
+    if plots is None:
+        return None
+    return lambda: background.submit(INTEGRATION, silent, _store_plots, plots, repository)
+
+
+def _training_metrics(
+    estimator: Any, X: Any, y: Any, weight: Any, silent: bool, outputs: sklearn_metrics.ClassifierOutputs | None
+) -> dict[str, float]:
+    found = safely(INTEGRATION, silent, sklearn_metrics.training_metrics, estimator, X, y, weight, outputs)
+    return found or {}
 
 
 def _log_inputs(run_id: str, entry: dict[str, Any]) -> None:
@@ -353,7 +378,7 @@ def _log_model(
     )
 
 
-def _log_artifacts(estimator: Any, X: Any, y: Any, weight: Any, repository: Any, search: bool) -> None:
+def _log_artifacts(estimator: Any, repository: Any, search: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="modelyard-autolog-") as folder:
         try:
             from sklearn.utils import estimator_html_repr
@@ -362,10 +387,15 @@ def _log_artifacts(estimator: Any, X: Any, y: Any, weight: Any, repository: Any,
                 out.write(estimator_html_repr(estimator))
         except Exception:  # an estimator whose repr fails still logs everything else
             pass
-        if X is not None:
-            with SESSION:
-                sklearn_metrics.classifier_plots(estimator, X, y, folder, weight)
         if search:
             with open(os.path.join(folder, "cv_results.csv"), "w") as out:
                 out.write(sklearn_tuning.cv_results_csv(estimator))
         repository.log_artifacts(folder)
+
+
+def _store_plots(plots: sklearn_plots.PlotData, repository: Any) -> None:
+    """On autologging's background thread, after `fit` returned: nothing here starts or logs a run
+    (the metric functions the displays call are patched ones)."""
+    with SESSION.thread(), tempfile.TemporaryDirectory(prefix="modelyard-autolog-plots-") as folder:
+        if sklearn_plots.draw(plots, folder):
+            repository.log_artifacts(folder)

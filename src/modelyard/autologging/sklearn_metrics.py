@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard.autologging import classifier_scores
+
 PREFIX = "training_"
 
 
@@ -56,6 +58,10 @@ def classifier_metrics(
     y_pred, proba = outputs.y_pred, outputs.proba
     if hasattr(y, "to_numpy"):  # a pandas Series: converted once here, not by every metric (~10 ms)
         y = y.to_numpy()
+    classes = getattr(estimator, "classes_", None)
+    fast = None if classes is None else classifier_scores.scores(classes, y, y_pred, proba, sample_weight)
+    if fast is not None:  # scikit-learn's values with numpy (~0.3 ms instead of ~14 on iris)
+        return {PREFIX + k: v for k, v in fast.items() if not math.isnan(v)}
     out = {"accuracy_score": _call(metrics.accuracy_score, y, y_pred, **w)}
     # precision_score, recall_score and f1_score are each this one call's part: computed once.
     scores = _call_raw(metrics.precision_recall_fscore_support, y, y_pred, average="weighted", **w)

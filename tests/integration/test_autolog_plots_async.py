@@ -131,7 +131,9 @@ def test_a_script_that_exits_right_after_fit_still_stores_its_plots(
 
 
 class _RefusingProxy(ThreadingHTTPServer):
-    """Forwards every request to a real tracking server, except PNG uploads: 403 in MLflow's shape."""
+    """Forwards every request to a real tracking server, except PNG uploads and folder (bundle) uploads:
+    403 in MLflow's shape. (After `fit`, a plain estimator's estimator.html and its plots go up
+    together, as one bundle.)"""
 
     daemon_threads = True
     block_on_close = False
@@ -151,7 +153,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.command == "PUT" and self.path.endswith(".png"):
+        if self.command == "PUT" and (self.path.endswith(".png") or "/modelyard-bundle/" in self.path):
             self.server.refused.append(self.path)
             payload = json.dumps({"error_code": "PERMISSION_DENIED", "message": "uploads refused"}).encode()
             self.send_response(403)
@@ -199,10 +201,10 @@ def test_a_refused_plot_upload_is_a_warning_after_fit_returned(refusing_proxy: _
         run_id = modelyard.last_active_run().info.run_id
         modelyard.flush_async_logging()  # the failure stays on the background thread: no exception here
     messages = [str(w.message) for w in caught]
-    assert refusing_proxy.refused and refusing_proxy.refused[0].endswith("training_confusion_matrix.png")
+    assert refusing_proxy.refused  # the plots (with estimator.html) went up after fit, and were refused
     assert any("sklearn autologging" in m and "uploads refused" in m for m in messages), messages
     listed = {a.path for a in Client().list_artifacts(run_id)}
-    assert "estimator.html" in listed and "training_confusion_matrix.png" not in listed
+    assert "training_confusion_matrix.png" not in listed
     assert Client().get_run(run_id).info.status == "FINISHED"
 
 
@@ -214,3 +216,17 @@ def test_silent_keeps_a_refused_plot_upload_out_of_warnings(refusing_proxy: _Ref
         modelyard.flush_async_logging()
     assert refusing_proxy.refused
     assert not [w for w in caught if "autologging" in str(w.message)]
+
+
+def test_estimator_html_is_the_fits_own_even_when_params_change_at_once(tracking_uri: str) -> None:
+    """A plain estimator's estimator.html is rendered after `fit` returns, from a copy taken at the
+    fit: params set right after (before the background thread renders it) do not reach it."""
+    modelyard.sklearn.autolog(log_models=False)
+    estimator = LogisticRegression(C=0.125, max_iter=300)
+    estimator.fit(X_IRIS, Y_IRIS)
+    run_id = modelyard.last_active_run().info.run_id
+    estimator.set_params(C=64.0, max_iter=777)
+    modelyard.flush_async_logging()
+    html = Path(Client().download_artifacts(run_id, "estimator.html")).read_text()
+    assert "0.125" in html and "300" in html
+    assert "64.0" not in html and "777" not in html

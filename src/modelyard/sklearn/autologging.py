@@ -5,13 +5,15 @@ The outermost fit logs; fits it makes (a Pipeline's steps, a search's clones) do
 `get_params(deep=True)` (a search: its own params and `best_*`), the `estimator_name`/`estimator_class`
 tags, `training_*` metrics, the training data as a `train` input, the model (signature inferred
 from the first rows; those rows as the input example when asked), `estimator.html`, and a search's
-child runs; params, tags and metrics go in one log-batch. A classifier's plots are drawn and uploaded
-after `fit` returns (`autologging.background`; `modelyard.flush_async_logging()` waits for them). See
+child runs; params, tags and metrics go in one log-batch. A classifier's plots, and a plain
+estimator's `estimator.html`, are drawn and uploaded after `fit` returns (`autologging.background`;
+`modelyard.flush_async_logging()` waits for them). See
 `post_training` for metrics computed after training.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import tempfile
@@ -263,29 +265,44 @@ def log_fit(
         log.dataset = safely(INTEGRATION, silent, dataset_of, X, y)
         if log.dataset is not None:
             dataset_entry = dataset_input(log.dataset, "train")
-    # The dataset input and the artifacts do not depend on the model: they go out on other threads
-    # while this one logs the model, so a fit waits for the slowest of them, not for their sum.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # The dataset input, the artifacts and the training metrics do not depend on the model: they go
+    # out (are computed) on other threads while this one logs the model, so a fit waits for the
+    # slowest of them, not for their sum; the model's creation request leaves as early as it can
+    # (the log-batch, sent once the model has its id, waits for the metrics).
+    with ThreadPoolExecutor(max_workers=3) as pool:
         if dataset_entry is not None:
             pool.submit(safely, INTEGRATION, silent, _log_inputs, run_id, dataset_entry)
         repository = artifact_repository(run_id)  # here: the active run is this thread's
-        pool.submit(safely, INTEGRATION, silent, _log_artifacts, estimator, repository, search)
-        plots = None
-        if X is not None and y is not None and is_classifier(estimator):
-            # Predicted once, here, for the metrics and the plots drawn after `fit` returns.
-            outputs = safely(INTEGRATION, silent, sklearn_metrics.classifier_outputs, estimator, X)
-            if outputs is not None:
-                log.metrics.update(_training_metrics(estimator, X, y, weight, silent, outputs))
-                plots = safely(INTEGRATION, silent, sklearn_plots.plot_data, estimator, X, y, weight, outputs)
-        elif X is not None:
-            log.metrics.update(_training_metrics(estimator, X, y, weight, silent, None))
-        if search:
-            log.metrics.update(sklearn_tuning.search_metrics(estimator))
+        # A plain estimator's estimator.html is rendered after `fit` returns (scikit-learn's renderer
+        # costs ~15 ms of CPU: it cleans the class docstring again for every parameter), from a
+        # shallow copy taken now; a meta-estimator's (nested estimators a refit or set_params would
+        # change in place) and a search's cv_results.csv go out now.
+        snapshot = None if search or _nests_estimators(estimator) else copy.copy(estimator)
+        if snapshot is None:
+            pool.submit(safely, INTEGRATION, silent, _log_artifacts, estimator, repository, search)
+
+        def score() -> sklearn_plots.PlotData | None:
+            """The training metrics (into `log`); a classifier's plot data (predicted once, for the
+            metrics and the plots drawn after `fit` returns)."""
+            plots = None
+            if X is not None and y is not None and is_classifier(estimator):
+                outputs = safely(INTEGRATION, silent, sklearn_metrics.classifier_outputs, estimator, X)
+                if outputs is not None:
+                    log.metrics.update(_training_metrics(estimator, X, y, weight, silent, outputs))
+                    plots = safely(INTEGRATION, silent, sklearn_plots.plot_data, estimator, X, y, weight, outputs)
+            elif X is not None:
+                log.metrics.update(_training_metrics(estimator, X, y, weight, silent, None))
+            if search:
+                log.metrics.update(sklearn_tuning.search_metrics(estimator))
+            return plots
+
+        scored = pool.submit(score)
         flushed = []
 
         def flush(model_id: str | None) -> None:
-            """The log-batch: while the model's files upload once the model has its id (its metrics
-            name it), else after the model's logging."""
+            """The log-batch, with the metrics: while the model's files upload once the model has its
+            id (its metrics name it), else after the model's logging."""
+            scored.exception()  # wait for the metrics (`score` reports its own failures)
             log.model_id = model_id
             flushed.append(model_id)
             safely(INTEGRATION, silent, log.flush, run_id)
@@ -306,13 +323,14 @@ def log_fit(
                 )
         if not flushed:
             flush(log.model_id)
+        plots = scored.result() if scored.exception() is None else None
     if search and config.max_tuning_runs != 0 and hasattr(estimator, "cv_results_"):
         safely(INTEGRATION, silent, sklearn_tuning.log_children, estimator, run_id, config, dataset_entry)
     if config.log_post_training_metrics:
         post_training.remember_model(estimator, run_id, log.model_id)
-    if plots is None:
+    if plots is None and snapshot is None:
         return None
-    return lambda: background.submit(INTEGRATION, silent, _store_plots, plots, repository)
+    return lambda: background.submit(INTEGRATION, silent, _store_later, snapshot, plots, repository)
 
 
 def _training_metrics(
@@ -378,24 +396,51 @@ def _log_model(
     )
 
 
+def _nests_estimators(estimator: Any) -> bool:
+    """Whether the estimator holds other estimators among its params (a Pipeline's steps, an
+    ensemble's base estimator, a ColumnTransformer's transformers)."""
+    from sklearn.base import BaseEstimator
+
+    def nested(value: Any) -> bool:
+        if isinstance(value, BaseEstimator):
+            return True
+        if isinstance(value, list | tuple):
+            return any(nested(item) for item in value)
+        return False
+
+    try:
+        return any(nested(value) for value in estimator.get_params(deep=False).values())
+    except Exception:  # an odd get_params: treated as nesting (rendered now)
+        return True
+
+
+def _write_html(estimator: Any, folder: str) -> None:
+    try:
+        from sklearn.utils import estimator_html_repr
+
+        with open(os.path.join(folder, "estimator.html"), "w") as out:
+            out.write(estimator_html_repr(estimator))
+    except Exception:  # an estimator whose repr fails still logs everything else
+        pass
+
+
 def _log_artifacts(estimator: Any, repository: Any, search: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="modelyard-autolog-") as folder:
-        try:
-            from sklearn.utils import estimator_html_repr
-
-            with open(os.path.join(folder, "estimator.html"), "w") as out:
-                out.write(estimator_html_repr(estimator))
-        except Exception:  # an estimator whose repr fails still logs everything else
-            pass
+        _write_html(estimator, folder)
         if search:
             with open(os.path.join(folder, "cv_results.csv"), "w") as out:
                 out.write(sklearn_tuning.cv_results_csv(estimator))
         repository.log_artifacts(folder)
 
 
-def _store_plots(plots: sklearn_plots.PlotData, repository: Any) -> None:
-    """On autologging's background thread, after `fit` returned: nothing here starts or logs a run
-    (the metric functions the displays call are patched ones)."""
-    with SESSION.thread(), tempfile.TemporaryDirectory(prefix="modelyard-autolog-plots-") as folder:
-        if sklearn_plots.draw(plots, folder):
+def _store_later(snapshot: Any, plots: sklearn_plots.PlotData | None, repository: Any) -> None:
+    """On autologging's background thread, after `fit` returned: estimator.html from the fit's shallow
+    copy of a plain estimator (if any) and a classifier's plots (if any), in one upload. Nothing here
+    starts or logs a run (the metric functions the displays call are patched ones)."""
+    with SESSION.thread(), tempfile.TemporaryDirectory(prefix="modelyard-autolog-later-") as folder:
+        if snapshot is not None:
+            _write_html(snapshot, folder)
+        if plots is not None:
+            sklearn_plots.draw(plots, folder)
+        if os.listdir(folder):
             repository.log_artifacts(folder)

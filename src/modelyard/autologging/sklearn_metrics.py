@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.autologging import classifier_scores
-
 PREFIX = "training_"
 
 
@@ -58,6 +56,8 @@ def classifier_metrics(
     y_pred, proba = outputs.y_pred, outputs.proba
     if hasattr(y, "to_numpy"):  # a pandas Series: converted once here, not by every metric (~10 ms)
         y = y.to_numpy()
+    from modelyard.autologging import classifier_scores  # numpy: loaded on use (the base install has none)
+
     classes = getattr(estimator, "classes_", None)
     fast = None if classes is None else classifier_scores.scores(classes, y, y_pred, proba, sample_weight)
     if fast is not None:  # scikit-learn's values with numpy (~0.3 ms instead of ~14 on iris)

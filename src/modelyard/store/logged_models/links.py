@@ -13,14 +13,22 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from modelyard import errors
 from modelyard.entities import Metric
 from modelyard.exceptions import ModelyardException
-from modelyard.store.sql.dialect import execute_upsert
+from modelyard.store.sql.dialect import do_nothing, execute_upsert
 from modelyard.store.sql.logged_model_schema import SqlLoggedModel, SqlLoggedModelMetric, SqlRunModelInput
+
+_METRICS: Any = SqlLoggedModelMetric.__table__
+#: Built once, read through Core: ORM loads of these rows cost more CPU than the query.
+_MODEL_METRICS = (
+    select(_METRICS)
+    .where(_METRICS.c.model_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_METRICS.c.key, _METRICS.c.step, _METRICS.c.timestamp)
+)
 
 
 def has_model_links(metrics: Sequence[Metric]) -> bool:
@@ -64,7 +72,7 @@ def insert_model_metrics(session: Session, run_id: str, metrics: Sequence[Metric
         session,
         SqlLoggedModelMetric,
         [rows[k] for k in sorted(rows)],
-        lambda stmt: stmt.on_conflict_do_nothing(),
+        do_nothing,
     )
 
 
@@ -73,12 +81,7 @@ def load_model_metrics(session: Session, model_ids: Sequence[str]) -> dict[str, 
     if not model_ids:
         return {}
     out: dict[str, list[Metric]] = defaultdict(list)
-    table = SqlLoggedModelMetric
-    for row in session.execute(
-        select(table)
-        .where(table.model_id.in_(list(model_ids)))
-        .order_by(table.key, table.step, table.timestamp)
-    ).scalars():
+    for row in session.execute(_MODEL_METRICS, {"ids": list(model_ids)}):
         out[row.model_id].append(
             Metric(
                 row.key,
@@ -108,7 +111,7 @@ def insert_model_inputs(session: Session, run_id: str, models: Sequence[dict[str
         session,
         SqlRunModelInput,
         [{"run_uuid": run_id, "model_id": model_id} for model_id in sorted(ids)],
-        lambda stmt: stmt.on_conflict_do_nothing(),
+        do_nothing,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from modelyard.entities import LifecycleStage, LoggedModel, LoggedModelStatus, ModelOutput, PagedList
@@ -23,7 +23,7 @@ from modelyard.store.logged_models.base import (
 )
 from modelyard.store.logged_models.outputs import load_model_outputs
 from modelyard.store.search.paging import decode_page_token, next_page, query_fingerprint
-from modelyard.store.sql.dialect import upsert_insert
+from modelyard.store.sql.dialect import execute_upsert, upsert_insert
 from modelyard.store.sql.engine import READ_ONLY
 from modelyard.store.sql.logged_model_schema import (
     SqlLoggedModel,
@@ -31,8 +31,9 @@ from modelyard.store.sql.logged_model_schema import (
     SqlLoggedModelTag,
     SqlRunModelOutput,
 )
-from modelyard.store.sql.schema import SqlExperiment, SqlRun
+from modelyard.store.sql.schema import SqlExperiment
 from modelyard.store.tracking import artifact_locations
+from modelyard.store.tracking.run_checks import run_stage
 from modelyard.store.tracking.run_names import generate_run_name
 
 MAX_MODEL_NAME_LENGTH = 500
@@ -41,6 +42,39 @@ MAX_VALUE_LENGTH = 8000
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _key_values(table: Any) -> Any:
+    """(model_id, key, value) of the models' tags or params, by key."""
+    return (
+        select(table.c.model_id, table.c.key, table.c.value)
+        .where(table.c.model_id.in_(bindparam("ids", expanding=True)))
+        .order_by(table.c.key)
+    )
+
+
+# Core statements, built once, for the hot paths (finalize, get, a run's outputs): ORM loads and the
+# unit of work's flush cost several times the queries' own CPU on SQLite. Rows of a table read
+# through Core have the ORM class's attribute names (`_entity` takes either).
+_MODELS_TABLE: Any = SqlLoggedModel.__table__
+_MODEL_STAGE = select(_MODELS_TABLE.c.lifecycle_stage).where(
+    _MODELS_TABLE.c.model_id == bindparam("model_id")
+)
+_MODELS = select(_MODELS_TABLE).where(_MODELS_TABLE.c.model_id.in_(bindparam("ids", expanding=True)))
+_TAGS = _key_values(SqlLoggedModelTag.__table__)
+_PARAMS = _key_values(SqlLoggedModelParam.__table__)
+_FINALIZE = (
+    update(_MODELS_TABLE)
+    .where(
+        _MODELS_TABLE.c.model_id == bindparam("id"),
+        _MODELS_TABLE.c.lifecycle_stage == LifecycleStage.ACTIVE,
+    )
+    .values(status=bindparam("new_status"), last_updated_timestamp_ms=bindparam("updated"))
+)
+_EXPERIMENTS: Any = SqlExperiment.__table__
+_EXPERIMENT = select(_EXPERIMENTS.c.lifecycle_stage, _EXPERIMENTS.c.artifact_location).where(
+    _EXPERIMENTS.c.experiment_id == bindparam("experiment_id")
+)
 
 
 def _not_found(model_id: str) -> ModelyardException:
@@ -91,7 +125,7 @@ class SqlLoggedModelStore(LoggedModelStore):
         tag_items, param_items = _pairs(tags, "tag"), _pairs(params, "param")
         exp_id = _experiment_id(experiment_id)
         with self._write() as session:
-            experiment = session.get(SqlExperiment, exp_id)
+            experiment = session.execute(_EXPERIMENT, {"experiment_id": exp_id}).first()
             if experiment is None or experiment.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise ModelyardException.not_found(f"No active experiment with id={experiment_id} exists.")
             # Like MLflow, the source run is recorded as given: it may live on another server or workspace.
@@ -127,10 +161,12 @@ class SqlLoggedModelStore(LoggedModelStore):
                 "A logged model can only be finalized as LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED."
             )
         with self._write() as session:
-            row = self._row(session, model_id)
-            row.status = parsed
-            row.last_updated_timestamp_ms = _now_ms()
-            session.flush()
+            updated = 0
+            if isinstance(model_id, str) and model_id:
+                values = {"id": model_id, "new_status": parsed, "updated": _now_ms()}
+                updated = session.execute(_FINALIZE, values).rowcount  # type: ignore[attr-defined]
+            if not updated:
+                raise _not_found(str(model_id))
             return self._load(session, [model_id])[0]
 
     def delete_logged_model(self, model_id: str) -> None:
@@ -192,28 +228,25 @@ class SqlLoggedModelStore(LoggedModelStore):
 
     def log_outputs(self, run_id: str, models: Sequence[ModelOutput]) -> None:
         with self._write() as session:
-            run = session.get(SqlRun, run_id)
-            if run is None:
+            stage = run_stage(session, run_id)
+            if stage is None:
                 raise ModelyardException.not_found(f"Run with id={run_id} not found")
-            if run.lifecycle_stage != LifecycleStage.ACTIVE:
+            if stage != LifecycleStage.ACTIVE:
                 raise ModelyardException.invalid_parameter(f"The run {run_id} must be in the 'active' state.")
             by_id = {m.model_id: int(m.step) for m in models}
             for model_id in by_id:
-                self._row(session, model_id)
-            if by_id:
-                stmt = upsert_insert(session, SqlRunModelOutput).values(
-                    [{"run_uuid": run_id, "model_id": k, "step": v} for k, v in by_id.items()]
-                )
-                session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_uuid", "model_id"], set_={"step": stmt.excluded.step}
-                    )
-                )
+                self._require_active(session, model_id)
+            execute_upsert(
+                session,
+                SqlRunModelOutput,
+                [{"run_uuid": run_id, "model_id": k, "step": v} for k, v in sorted(by_id.items())],
+                _replace_step,
+            )
 
     # ---- reads -------------------------------------------------------------------------------
     def get_logged_model(self, model_id: str) -> LoggedModel:
         with self._read() as session:
-            self._row(session, model_id)
+            self._require_active(session, model_id)
             return self._load(session, [model_id])[0]
 
     def search_logged_models(
@@ -272,27 +305,26 @@ class SqlLoggedModelStore(LoggedModelStore):
         return row
 
     @staticmethod
+    def _require_active(session: Session, model_id: str) -> None:
+        """`_row`'s check, for callers that do not change the model's own row."""
+        stage = None
+        if isinstance(model_id, str) and model_id:
+            stage = session.execute(_MODEL_STAGE, {"model_id": model_id}).scalar()
+        if stage != LifecycleStage.ACTIVE:
+            raise _not_found(str(model_id))
+
+    @staticmethod
     def _load(session: Session, model_ids: Sequence[str]) -> list[LoggedModel]:
         if not model_ids:
             return []
-        rows = {
-            r.model_id: r
-            for r in session.scalars(select(SqlLoggedModel).where(SqlLoggedModel.model_id.in_(model_ids)))
-        }
+        ids = {"ids": list(model_ids)}
+        rows = {r.model_id: r for r in session.execute(_MODELS, ids)}
         tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for tag in session.scalars(
-            select(SqlLoggedModelTag)
-            .where(SqlLoggedModelTag.model_id.in_(model_ids))
-            .order_by(SqlLoggedModelTag.key)
-        ):
-            tags[tag.model_id][tag.key] = tag.value
+        for model_id, key, value in session.execute(_TAGS, ids):
+            tags[model_id][key] = value
         params: dict[str, dict[str, str]] = defaultdict(dict)
-        for param in session.scalars(
-            select(SqlLoggedModelParam)
-            .where(SqlLoggedModelParam.model_id.in_(model_ids))
-            .order_by(SqlLoggedModelParam.key)
-        ):
-            params[param.model_id][param.key] = param.value
+        for model_id, key, value in session.execute(_PARAMS, ids):
+            params[model_id][key] = value
         metrics = links.load_model_metrics(session, model_ids)
         out = []
         for model_id in model_ids:
@@ -303,7 +335,13 @@ class SqlLoggedModelStore(LoggedModelStore):
         return out
 
 
-def _entity(row: SqlLoggedModel, tags: dict[str, str], params: dict[str, str], metrics: list[Any]) -> LoggedModel:
+def _replace_step(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "model_id"], set_={"step": stmt.excluded.step}
+    )
+
+
+def _entity(row: Any, tags: dict[str, str], params: dict[str, str], metrics: list[Any]) -> LoggedModel:
     return LoggedModel(
         model_id=row.model_id,
         experiment_id=str(row.experiment_id),

@@ -15,13 +15,20 @@ OnConflict = Callable[[Any], Any]
 
 def upsert_insert(session: Session, entity: Any) -> Any:
     """An INSERT that supports `on_conflict_do_nothing` / `on_conflict_do_update` on this backend."""
-    table = getattr(entity, "__table__", entity)
-    name = session.get_bind().dialect.name
+    return _dialect_insert(session.get_bind().dialect.name, getattr(entity, "__table__", entity))
+
+
+def _dialect_insert(name: str, table: Any) -> Any:
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":
         return sqlite.insert(table)
     raise ValueError(f"Unsupported database dialect {name!r}: use SQLite or PostgreSQL.")
+
+
+def do_nothing(stmt: Any) -> Any:
+    """The `on_conflict` of an upsert that keeps the stored row on any conflict."""
+    return stmt.on_conflict_do_nothing()
 
 
 def execute_upsert(
@@ -36,29 +43,51 @@ def execute_upsert(
     dumper is pure Python and cost ~20% of a 1,000-metric batch.) SQLite is in-process, where
     executemany of one cached statement is cheapest. Rows are inserted in the order given; callers
     sort them so racing writers lock rows in the same order.
+
+    `on_conflict` is a module-level function: the statement is built once per (backend, table,
+    `on_conflict`, columns) and reused (building it - `Insert.excluded` above all - cost more CPU
+    than running it on SQLite).
     """
     if not rows:
         return
     table = getattr(entity, "__table__", entity)
-    stmt = upsert_insert(session, table)
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(on_conflict(stmt), list(rows))
+    name = session.get_bind().dialect.name
+    if name != "postgresql":
+        session.execute(_upsert_statement(name, table, on_conflict, ()), list(rows))
         return
-    columns = list(rows[0])
-    arrays = [
-        cast(
-            bindparam(
-                f"col_{name}",
-                pg_array_literal([row[name] for row in rows], table.c[name].type.python_type),
-                type_=Text,
-            ),
-            postgresql.ARRAY(table.c[name].type),
-        )
-        for name in columns
-    ]
-    source = func.unnest(*arrays).table_valued(*columns, with_ordinality="ord").render_derived(name="src")
-    ordered = select(*(source.c[name] for name in columns)).order_by(source.c.ord)
-    session.execute(on_conflict(stmt.from_select(columns, ordered)))
+    columns = tuple(rows[0])
+    params = {
+        f"col_{column}": pg_array_literal([row[column] for row in rows], table.c[column].type.python_type)
+        for column in columns
+    }
+    session.execute(_upsert_statement(name, table, on_conflict, columns), params)
+
+
+#: `_upsert_statement`'s statements; bounded, should a caller pass a new function on every call.
+_UPSERTS: dict[tuple[str, Any, OnConflict, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect: str, table: Any, on_conflict: OnConflict, columns: tuple[str, ...]) -> Any:
+    """`execute_upsert`'s statement: for SQLite, values bound per row (executemany); for PostgreSQL,
+    `columns` each bound as one `col_<name>` array text parameter."""
+    key = (dialect, table, on_conflict, columns)
+    stmt = _UPSERTS.get(key)
+    if stmt is not None:
+        return stmt
+    insert = _dialect_insert(dialect, table)
+    if dialect == "postgresql":
+        arrays = [
+            cast(bindparam(f"col_{name}", type_=Text), postgresql.ARRAY(table.c[name].type))
+            for name in columns
+        ]
+        source = func.unnest(*arrays).table_valued(*columns, with_ordinality="ord").render_derived(name="src")
+        ordered = select(*(source.c[name] for name in columns)).order_by(source.c.ord)
+        insert = insert.from_select(list(columns), ordered)
+    stmt = on_conflict(insert)
+    if len(_UPSERTS) >= 256:
+        _UPSERTS.clear()
+    _UPSERTS[key] = stmt
+    return stmt
 
 
 def pg_array_literal(values: Sequence[Any], element_type: type) -> str:

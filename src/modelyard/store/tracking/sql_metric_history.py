@@ -88,7 +88,7 @@ class SqlMetricHistory(SqlSessions):
         elif position.offset:
             stmt = stmt.offset(position.offset)
         with self._read() as session:
-            self._run_row(session, run_id)
+            self._run_columns(session, run_id)
             if session.get_bind().dialect.name == "postgresql":
                 # The one good plan is the primary key's index scan, already in order. Per-column
                 # statistics badly underestimate how many points of one run lie after the key, and

@@ -23,7 +23,7 @@ from modelyard.entities import Metric, Param, RunTag
 from modelyard.exceptions import ModelyardException
 from modelyard.protocol import validation
 from modelyard.store.logged_models import links
-from modelyard.store.sql.dialect import execute_upsert
+from modelyard.store.sql.dialect import do_nothing, execute_upsert
 from modelyard.store.sql.schema import SqlInput, SqlLatestMetric, SqlMetric, SqlParam, SqlTag
 from modelyard.store.tracking import pg_metrics
 from modelyard.store.tracking.run_checks import run_not_found
@@ -47,7 +47,7 @@ class SqlRunData(SqlSessions):
             validation.validate_run_name(new_name)
         if not (metrics or params or tags):
             with self._read() as session:
-                self._active_run(session, run_id)
+                self._require_active_run(session, run_id)
             return
         linked = links.has_model_links(metrics)
         if self._postgres and not (params or tags or linked):
@@ -55,13 +55,14 @@ class SqlRunData(SqlSessions):
             self._log_metrics_autocommit(run_id, metrics)
             return
         with self._write() as session:
-            run = self._active_run(session, run_id, lock=bool(params or tags))
+            if new_name is not None:
+                self._active_run(session, run_id, lock=True).name = new_name
+            else:
+                self._require_active_run(session, run_id, lock=bool(params or tags))
             if params:
                 self._insert_params(session, run_id, params)
             if tags:
                 self._upsert_tags(session, run_id, tags)
-                if new_name is not None:
-                    run.name = new_name
             if metrics:
                 self._insert_metrics(session, run_id, metrics)
             if linked:
@@ -69,7 +70,7 @@ class SqlRunData(SqlSessions):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as session:
-            self._active_run(session, run_id, lock=True)
+            self._require_active_run(session, run_id, lock=True)
             result = session.execute(delete(SqlTag).where(SqlTag.run_uuid == run_id, SqlTag.key == key))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise ModelyardException.not_found(f"No tag with name: {key} in run with id {run_id}")
@@ -77,7 +78,7 @@ class SqlRunData(SqlSessions):
     def log_inputs(self, run_id: str, datasets: Sequence[dict], models: Sequence[dict] = ()) -> None:
         rows = input_rows(datasets)
         with self._write() as session:
-            self._active_run(session, run_id)
+            self._require_active_run(session, run_id)
             links.insert_model_inputs(session, run_id, models)
             if not rows:
                 return
@@ -85,9 +86,7 @@ class SqlRunData(SqlSessions):
                 session,
                 SqlInput,
                 [{"run_uuid": run_id, **row} for row in rows],
-                lambda stmt: stmt.on_conflict_do_update(
-                    index_elements=["run_uuid", "digest"], set_={"body": stmt.excluded.body}
-                ),
+                _replace_input,
             )
 
     def _insert_params(self, session: Session, run_id: str, params: list[Param]) -> None:
@@ -96,7 +95,7 @@ class SqlRunData(SqlSessions):
             session,
             SqlParam,
             [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(wanted.items())],
-            lambda stmt: stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
+            _keep_param,
         )
         # Checked after the insert, not before: a concurrent writer's value is visible now, so a
         # conflicting value cannot slip in between a check and our write.
@@ -119,9 +118,7 @@ class SqlRunData(SqlSessions):
             session,
             SqlTag,
             [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(latest.items())],
-            lambda stmt: stmt.on_conflict_do_update(
-                index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
-            ),
+            _replace_tag,
         )
 
     def _insert_metrics(self, session: Session, run_id: str, metrics: list[Metric]) -> None:
@@ -142,7 +139,7 @@ class SqlRunData(SqlSessions):
                 {"run_uuid": run_id, "key": k, "step": s, "timestamp": ts, "value": v, "is_nan": nan}
                 for (k, s, ts, v), nan in ordered
             ],
-            lambda stmt: stmt.on_conflict_do_nothing(),
+            do_nothing,
         )
         best: dict[str, tuple[tuple[int, int, float], bool]] = {}
         for (k, s, ts, v), nan in ordered:
@@ -173,9 +170,24 @@ class SqlRunData(SqlSessions):
                 if conn.execute(pg_metrics.LOG_METRICS, columns).scalar_one():
                     return
             with self._read() as session:
-                self._active_run(session, run_id)
+                self._require_active_run(session, run_id)
             # Active by now: restored between the two statements. Write again.
         raise run_not_found(run_id)
+
+
+def _replace_input(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "digest"], set_={"body": stmt.excluded.body}
+    )
+
+
+def _keep_param(stmt: Any) -> Any:
+    """The stored value stays; `_insert_params` then refuses a different one."""
+    return stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"])
+
+
+def _replace_tag(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value})
 
 
 def _keep_greatest_point(stmt: Any) -> Any:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from modelyard.exceptions import ModelyardException
@@ -20,9 +21,13 @@ from modelyard.protocol import validation
 from modelyard.store.sql.engine import READ_ONLY
 from modelyard.store.sql.schema import SqlExperiment, SqlRun
 from modelyard.store.tracking import artifact_locations
-from modelyard.store.tracking.run_checks import require_active_run, run_not_found
+from modelyard.store.tracking.run_checks import require_active_run, run_not_found, run_stage
 
 _INT32_MAX = 2**31 - 1
+
+_RUNS: Any = SqlRun.__table__
+#: A Core statement, built once: an ORM load (`Session.get`) cost several times the query's CPU.
+_RUN_ROW = select(_RUNS).where(_RUNS.c.run_uuid == bindparam("run_id"))
 
 
 def now_ms() -> int:
@@ -85,4 +90,17 @@ class SqlSessions:
     def _active_run(self, session: Session, run_id: str, lock: bool = False) -> SqlRun:
         row = self._run_row(session, run_id, lock)
         require_active_run(run_id, row.lifecycle_stage)
+        return row
+
+    def _require_active_run(self, session: Session, run_id: str, lock: bool = False) -> None:
+        """`_active_run`'s check (and lock) for writers that do not change the run's own row."""
+        require_active_run(run_id, run_stage(session, run_id, lock))
+
+    def _run_columns(self, session: Session, run_id: str) -> Row:
+        """The run's row as a plain (read-only) row of the runs table, for readers of it alone."""
+        row = None
+        if isinstance(run_id, str) and run_id:
+            row = session.execute(_RUN_ROW, {"run_id": run_id}).first()
+        if row is None:
+            raise run_not_found(run_id)
         return row

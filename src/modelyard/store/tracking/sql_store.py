@@ -134,7 +134,7 @@ class SqlTrackingStore(SqlExperiments, SqlRunData, SqlMetricHistory, TrackingSto
         """The run's info alone (one row): for callers that need no params, tags or metrics, such as
         the artifact proxy's ownership check on every upload."""
         with self._read() as session:
-            return run_info(self._run_row(session, run_id))
+            return run_info(self._run_columns(session, run_id))
 
     def update_run_info(
         self,

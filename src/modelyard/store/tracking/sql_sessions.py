@@ -28,6 +28,9 @@ _INT32_MAX = 2**31 - 1
 _RUNS: Any = SqlRun.__table__
 #: A Core statement, built once: an ORM load (`Session.get`) cost several times the query's CPU.
 _RUN_ROW = select(_RUNS).where(_RUNS.c.run_uuid == bindparam("run_id"))
+_RUN_ROW_LOCKED = _RUN_ROW.with_for_update(key_share=True)
+_EXPERIMENTS: Any = SqlExperiment.__table__
+_EXPERIMENT_ROW = select(_EXPERIMENTS).where(_EXPERIMENTS.c.experiment_id == bindparam("id"))
 
 
 def now_ms() -> int:
@@ -65,11 +68,16 @@ class SqlSessions:
         row = None
         if validation.is_experiment_id(experiment_id) and int(experiment_id) <= _INT32_MAX:
             row = session.get(SqlExperiment, int(experiment_id))
-        if row is None:
-            raise ModelyardException.not_found(f"No Experiment with id={experiment_id} exists")
-        return row
+        return _found_experiment(row, experiment_id)
 
-    def _experiment_location(self, row: SqlExperiment) -> str:
+    def _experiment_columns(self, session: Session, experiment_id: str | int) -> Row:
+        """`_experiment_row` as a plain (read-only) row of the experiments table."""
+        row = None
+        if validation.is_experiment_id(experiment_id) and int(experiment_id) <= _INT32_MAX:
+            row = session.execute(_EXPERIMENT_ROW, {"id": int(experiment_id)}).first()
+        return _found_experiment(row, experiment_id)
+
+    def _experiment_location(self, row: SqlExperiment | Row) -> str:
         return self._location(row.artifact_location, row.experiment_id)
 
     def _location(self, stored: str | None, experiment_id: int) -> str:
@@ -96,11 +104,17 @@ class SqlSessions:
         """`_active_run`'s check (and lock) for writers that do not change the run's own row."""
         require_active_run(run_id, run_stage(session, run_id, lock))
 
-    def _run_columns(self, session: Session, run_id: str) -> Row:
-        """The run's row as a plain (read-only) row of the runs table, for readers of it alone."""
+    def _run_columns(self, session: Session, run_id: str, lock: bool = False) -> Row:
+        """`_run_row` as a plain (read-only) row of the runs table."""
         row = None
         if isinstance(run_id, str) and run_id:
-            row = session.execute(_RUN_ROW, {"run_id": run_id}).first()
+            row = session.execute(_RUN_ROW_LOCKED if lock else _RUN_ROW, {"run_id": run_id}).first()
         if row is None:
             raise run_not_found(run_id)
         return row
+
+
+def _found_experiment(row: Any, experiment_id: str | int) -> Any:
+    if row is None:
+        raise ModelyardException.not_found(f"No Experiment with id={experiment_id} exists")
+    return row

@@ -135,6 +135,93 @@ def test_table_answers_match_fastapis(clients: tuple[TestClient, TestClient]) ->
     assert {e.get("actor") for e in events} == {"alice"}  # the registry's actor dependency ran
 
 
+def _tar(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts"
+#: Paths with parameters (`Template`s): (method, path, body: JSON, bytes or None); `MODEL` and `RUN`
+#: are replaced by the app's own ids.
+TEMPLATED: list[tuple[str, str, Any]] = [
+    ("POST", f"{API}/experiments/create", {"name": "e"}),
+    ("POST", f"{API}/runs/create", {"experiment_id": "1", "run_name": "r"}),
+    ("POST", f"{API}/logged-models", {"experiment_id": "1", "name": "m", "source_run_id": "RUN"}),
+    ("GET", f"{API}/logged-models/MODEL", None),
+    ("GET", "/ajax-api/2.0/mlflow/logged-models/MODEL", None),
+    ("GET", f"{API}/logged-models/m-missing", None),
+    ("PATCH", f"{API}/logged-models/MODEL", {"status": "NOT_A_STATUS"}),
+    ("PATCH", f"{API}/logged-models/MODEL", {}),
+    ("PATCH", f"{API}/logged-models/m-missing", {"status": "LOGGED_MODEL_READY"}),
+    ("PUT", f"{ARTIFACTS}/modelyard-bundle/1/models/MODEL/artifacts", _tar({"MLmodel": b"x", "a/b.txt": b"y"})),
+    ("PUT", f"{ARTIFACTS}/modelyard-bundle/1/models/MODEL/artifacts", b"not a tar"),
+    ("PUT", f"{ARTIFACTS}/modelyard-bundle/1/models/MODEL/artifacts", _tar({"../escape": b"x"})),
+    ("PUT", f"{ARTIFACTS}/modelyard-bundle/1/RUN/artifacts/plots", _tar({"p.png": b"png"})),
+    ("PUT", f"{ARTIFACTS}/modelyard-bundle/1/not-a-run/artifacts", _tar({"p.png": b"png"})),
+    ("GET", f"{ARTIFACTS}/artifacts/1/models/MODEL/artifacts/a/b.txt", None),
+    ("GET", f"{ARTIFACTS}/artifacts/1/models/MODEL/artifacts/missing", None),
+    ("PATCH", f"{API}/logged-models/MODEL", {"status": "LOGGED_MODEL_READY"}),
+    ("DELETE", f"{API}/logged-models/MODEL", None),
+    ("PATCH", f"{API}/logged-models/MODEL", {"status": "LOGGED_MODEL_READY"}),
+    ("POST", f"{API}/logged-models/MODEL", {}),  # 405
+    ("PATCH", f"{API}/logged-models/MODEL/more", {}),  # 404
+]
+
+
+def test_template_answers_match_fastapis(tmp_path: Path) -> None:
+    """Logged models and the artifact proxy (`{model_id}`, `{path:path}`): the second round of the
+    same requests goes through the templates FastAPI confirmed in the first, with new ids."""
+
+    def app(name: str) -> TestClient:
+        settings = Settings(
+            backend_store_uri=f"sqlite:///{tmp_path / name}.db",
+            artifacts_destination=str(tmp_path / name),
+            serve_artifacts=True,
+        )
+        return TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
+
+    with app("control") as control, app("table") as table:
+        control.get("/health")
+        exact_routes(control).templates.clear()  # FastAPI routes every path with parameters
+        for _round in range(2):
+            ids = {"control": {}, "table": {}}
+            for method, path, body in TEMPLATED:
+                answers = []
+                for name, client in (("control", control), ("table", table)):
+                    own = ids[name]
+                    url = path.replace("MODEL", own.get("MODEL", "MODEL")).replace("RUN", own.get("RUN", "RUN"))
+                    if isinstance(body, dict):
+                        content = json.dumps(body).replace("RUN", own.get("RUN", "RUN")).encode()
+                    else:
+                        content = body
+                    response = client.request(method, url, content=content, headers=JSON)
+                    if path.endswith("/runs/create"):
+                        own["RUN"] = response.json()["run"]["info"]["run_id"]
+                    if path.endswith("/logged-models") and method == "POST":
+                        own["MODEL"] = response.json()["model"]["info"]["model_id"]
+                    text = response.text
+                    for key, value in own.items():
+                        text = text.replace(value, key)
+                    status, headers, _ = normalised(response, "")
+                    answers.append((status, headers, _strip_times(text) if text.startswith("{") else text))
+                assert answers[0] == answers[1], (method, path)
+        learned = {(t.method, t.path) for ts in exact_routes(table).active_templates.values() for t in ts}
+        assert {
+            ("PATCH", f"{API}/logged-models/{{model_id}}"),
+            ("PUT", f"{ARTIFACTS}/modelyard-bundle/{{path:path}}"),
+            ("GET", f"{ARTIFACTS}/artifacts/{{path:path}}"),
+        } <= learned
+        assert not exact_routes(control).active_templates
+
+
 def test_table_answers_are_counted_under_the_route_template(clients: tuple[TestClient, TestClient]) -> None:
     _control, table = clients
     labels = {"service": "tracking", "method": "POST", "route": "/ajax-api/2.0/mlflow/runs/log-metric", "status": "400"}

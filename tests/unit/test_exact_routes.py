@@ -72,6 +72,16 @@ async def item(item_id: str) -> Response:
     return JSONResponse({"item": item_id})
 
 
+@router.get("/int/{number}")
+async def int_item(number: int) -> Response:
+    return JSONResponse({"number": number})
+
+
+@router.put("/files/{folder}/{path:path}")
+async def put_file(folder: str, path: str, request: Request, name: NameDep) -> Response:
+    return JSONResponse({"folder": folder, "path": path, "name": name, "params": request.path_params})
+
+
 @router.get("/query")
 async def query(limit: int = Query(1)) -> Response:
     return JSONResponse({"limit": limit})
@@ -101,15 +111,16 @@ def routes_by_name() -> dict[str, Any]:
     return {route.name: route for route in router.routes}
 
 
-@pytest.mark.parametrize("name", ["hello", "sync_endpoint", "fail", "crash"])
-def test_request_only_dependencies_are_planned(name: str) -> None:
+@pytest.mark.parametrize("name", ["hello", "sync_endpoint", "fail", "crash", "item", "put_file"])
+def test_request_only_dependencies_and_str_path_parameters_are_planned(name: str) -> None:
     handler = dispatch.plan(routes_by_name()[name])
     assert handler is not None
     assert handler.guards == (set_actor,)
+    assert set(handler.path_params) == set(routes_by_name()[name].param_convertors)
 
 
 @pytest.mark.parametrize(
-    "name", ["item", "query", "returns_dict", "uses_sync_provider", "uses_nested", "secured"]
+    "name", ["int_item", "query", "returns_dict", "uses_sync_provider", "uses_nested", "secured"]
 )
 def test_everything_else_is_left_to_fastapi(name: str) -> None:
     assert dispatch.plan(routes_by_name()[name]) is None
@@ -127,9 +138,13 @@ def test_the_table_keys_are_prefix_method_and_path_and_the_first_route_wins() ->
     assert ("POST", "/api/t/sync") in table
     assert ("GET", "/api/t/item/{item_id}") not in table
     assert ("HEAD", "/api/t/hello") not in table
+    templates = {(t.method, t.path) for t in dispatch.build_templates([("/api", router)])}
+    assert templates == {("GET", "/api/t/item/{item_id}"), ("PUT", "/api/t/files/{folder}/{path:path}")}
 
 
-def make_app(*, shadow: bool = False, dependencies: list[Any] | None = None) -> FastAPI:
+def make_app(
+    *, shadow: bool = False, dependencies: list[Any] | None = None, later: APIRouter | None = None
+) -> FastAPI:
     app = FastAPI(dependencies=dependencies)
     install_error_handlers(app)
     if shadow:  # an earlier route whose pattern takes /api/t/hello: FastAPI answers with it
@@ -138,6 +153,8 @@ def make_app(*, shadow: bool = False, dependencies: list[Any] | None = None) -> 
             return JSONResponse({"caught": anything})
 
     app.include_router(router, prefix="/api")
+    if later is not None:
+        app.include_router(later, prefix="/api")
     dispatch.install(app, [("/api", router)])
     return app
 
@@ -200,8 +217,7 @@ def test_misses_go_through_fastapi_and_teach_nothing(client: TestClient) -> None
         assert client.get("/api/t/sync").status_code == 405  # the path is known, the method is not
         assert client.head("/api/t/hello").status_code == 405
         assert client.options("/api/t/hello").status_code == 405
-        assert client.get("/api/t/item/7").json() == {"item": "7"}
-    assert set(layer.active) == set()
+    assert set(layer.active) == set() and layer.active_templates == {}
 
 
 def test_an_earlier_route_that_takes_the_path_keeps_it() -> None:
@@ -252,3 +268,71 @@ def test_a_middleware_added_inside_the_table_turns_it_off() -> None:
             assert client.get("/api/t/hello?name=a").json() == {"hello": "a", "again": "a"}
         assert exact_routes(app).active == {} and exact_routes(app).table == {}
     assert seen == ["/api/t/hello"] * 3
+
+
+def test_a_template_answer_is_fastapis_answer(client: TestClient) -> None:
+    """Paths with parameters: FastAPI answers the first, which teaches the template; the table then
+    answers other ids as an app without the table does (a %-escaped `/` stays one segment's text)."""
+    layer = exact_routes(client.app)  # type: ignore[arg-type]
+    requests = [
+        ("GET", "/api/t/item/7", {}),
+        ("GET", "/api/t/item/a%20b", {}),
+        ("GET", "/api/t/item/x%2Fy", {}),
+        ("PUT", "/api/t/files/f/a/b.txt?name=n", {"headers": {"x-actor": "eve"}}),
+        ("PUT", "/api/t/files/g/c", {}),
+        ("POST", "/api/t/item/7", {}),  # a method the route does not take: 405
+        ("GET", "/api/t/item/7/more", {}),  # 404
+        ("GET", "/api/t/item/", {}),
+        ("GET", "/api/t/int/x", {}),  # FastAPI's own validation error
+    ]
+    with TestClient(make_app(), raise_server_exceptions=False) as control:
+        control.get("/")
+        exact_routes(control.app).templates.clear()  # type: ignore[arg-type]
+        for _ in range(2):
+            for method, path, kwargs in requests:
+                assert answer(client.request(method, path, **kwargs)) == answer(
+                    control.request(method, path, **kwargs)
+                ), path
+    assert {(t.method, t.path) for templates in layer.active_templates.values() for t in templates} == {
+        ("GET", "/api/t/item/{item_id}"),
+        ("PUT", "/api/t/files/{folder}/{path:path}"),
+    }
+    assert client.put("/api/t/files/f/a/b.txt?name=n").json() == {
+        "folder": "f",
+        "path": "a/b.txt",
+        "name": "n",
+        "params": {"folder": "f", "path": "a/b.txt"},
+    }
+
+
+def test_a_route_that_may_take_a_templates_path_keeps_every_path_it_takes() -> None:
+    """Before the template (FastAPI picks it) or after it (FastAPI picks the template): either way a
+    path another route also matches is left to FastAPI, whose order decides."""
+    later = APIRouter()
+
+    @later.get("/t/item/special")
+    async def special() -> Response:  # after /t/item/{item_id}: FastAPI answers those with `item`
+        return JSONResponse({"special": True})
+
+    with TestClient(make_app(shadow=True, later=later)) as client:
+        for _ in range(3):
+            assert client.get("/api/t/item/1").json() == {"item": "1"}
+            assert client.get("/api/t/item/special").json() == {"item": "special"}
+        layer = exact_routes(client.app)  # type: ignore[arg-type]
+        assert [t.path for t in layer.active_templates["GET"]] == ["/api/t/item/{item_id}"]
+        assert client.get("/api/t/hello?name=x").json() == {"caught": "hello"}
+        assert layer.active == {}
+    with TestClient(make_app(shadow=True)) as client:  # /api/t/{anything} takes no two-segment path
+        client.get("/api/t/item/1")
+        assert exact_routes(client.app).active_templates["GET"]  # type: ignore[arg-type]
+
+
+def test_templates_are_off_in_an_app_with_routes_of_an_unknown_kind() -> None:
+    from starlette.routing import Host
+
+    app = make_app()
+    app.router.routes.append(Host("example.org", app=JSONResponse({})))
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.get("/api/t/item/3").json() == {"item": "3"}
+        assert exact_routes(app).templates == {} and exact_routes(app).active_templates == {}

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,15 +30,18 @@ from modelyard.settings import Settings
 from modelyard.version import __version__
 
 
-def mount(app: FastAPI, settings: Settings) -> None:
+def mount(app: FastAPI, settings: Settings) -> APIRouter:
     """Serve the artifacts API from `app` too: the tracking app calls this in single-process mode.
+    Returns the router it included (for the tracking app's exact-path dispatch table).
 
     `app.state.artifact_capabilities` is what `/api/3.0/mlflow/server-info` reports about multipart.
     """
     repo = get_repository(settings.artifacts_destination, chunk_size=settings.multipart_chunk_size)
     app.state.artifact_repository = repo
     app.state.artifact_capabilities = server_info(settings, repo)
-    app.include_router(create_router(settings, repo, _ownership(app)))
+    router = create_router(settings, repo, _ownership(app))
+    app.include_router(router)
+    return router
 
 
 def _ownership(app: FastAPI) -> RunOwnership | None:

@@ -10,11 +10,19 @@ actor); the scoring service's `/invocations` takes the `Request` alone.
 `ExactRoutes` is a pure ASGI middleware, the innermost one (inside the browser guard, the metrics
 middleware and auth's middleware, which see every request as before; a table hit skips only what is
 inside it: Starlette's exception middleware, whose work it does itself, and the router). It holds a table `(method, path) -> Handler` planned from the API routers (`plan`): a route qualifies
-when its path has no parameters, its endpoint returns a `Response`, and each of its parameters and
-route dependencies is the `Request` itself or such a request-only provider; anything else (path
-parameters, `Security`, sub-dependencies, query/body models) is left to FastAPI. An entry is used only
-after FastAPI itself routed that method and path to the same endpoint once (`_learn`), so the table
-never changes which route answers, whatever routes are registered in front of the API routers.
+when its endpoint returns a `Response`, and each of its parameters and route dependencies is the
+`Request` itself, such a request-only provider, or a `str` path parameter; anything else (`int`
+path parameters, `Security`, sub-dependencies, query/body models) is left to FastAPI. An entry is
+used only after FastAPI itself routed that method and path to the same endpoint once (`_learn`), so
+the table never changes which route answers, whatever routes are registered in front of the API routers.
+
+A route whose path has parameters (`/logged-models/{model_id}`, the artifact proxy's `{path:path}`:
+PATCH finalize and the bundle PUTs of every logged model cost ~1 ms of FastAPI's route scan each) is a
+`Template`, matched by its pattern once FastAPI confirmed it for one path (`_learn_template`). As
+paths with different ids may be routed differently, a template also knows every other route of the
+app that could take a path it matches for its method (`_shadows`, from all the app's routes, in any
+order): a path one of them matches goes to FastAPI. If the app holds a route of a kind not known
+here (a `Host`, say), no template is used.
 Everything the table does not answer - unknown paths (404), other methods (405), HEAD, OPTIONS, the
 UI, paths under a `root_path`, an app with `dependency_overrides` - goes through FastAPI as before.
 
@@ -33,25 +41,33 @@ run it. App-level (`FastAPI(dependencies=...)`) dependencies turn the table off;
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
+import re
 import typing
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import params
 from fastapi.routing import APIRoute, APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, StringConvertor
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute, compile_path
 
 _log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Provider = Callable[[Request], Awaitable[Any]]
+
+#: Path parameters the table passes on as they are (FastAPI validates a `str` parameter, which a
+#: path segment always is).
+_TEXT_CONVERTORS = (StringConvertor, PathConvertor)
 
 #: The scope key under which the matched handler travels to `ExactRoutes._handle`.
 _HANDLER_KEY = "modelyard.exact_route"
@@ -66,12 +82,18 @@ class Handler:
     #: (parameter name, provider); None passes the `Request` itself.
     arguments: tuple[tuple[str, Provider | None], ...]
     is_async: bool
+    #: The endpoint's parameters taken from the path (each a `str`, as the path gives it).
+    path_params: tuple[str, ...] = ()
 
     async def __call__(self, request: Request) -> Response:
         results: dict[Provider, Any] = {}
         for guard in self.guards:
             results[guard] = await guard(request)
         kwargs: dict[str, Any] = {}
+        if self.path_params:
+            given = request.path_params
+            for name in self.path_params:
+                kwargs[name] = given[name]
         for name, provider in self.arguments:
             if provider is None:
                 kwargs[name] = request
@@ -90,8 +112,9 @@ class Handler:
 
 
 def plan(route: APIRoute) -> Handler | None:
-    """A `Handler` for `route`, or None when it needs more of FastAPI than request-only providers."""
-    if "{" in route.path:
+    """A `Handler` for `route`, or None when it needs more of FastAPI than request-only providers and
+    `str` path parameters."""
+    if not all(isinstance(c, _TEXT_CONVERTORS) for c in route.param_convertors.values()):
         return None
     endpoint = route.endpoint
     try:
@@ -103,12 +126,18 @@ def plan(route: APIRoute) -> Handler | None:
     if not (isinstance(returns, type) and issubclass(returns, Response)):
         return None
     arguments: list[tuple[str, Provider | None]] = []
+    path_params: list[str] = []
     for name, parameter in signature.parameters.items():
         if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
             return None
         if parameter.default is not parameter.empty:
             return None
         hint = hints.get(name)
+        if name in route.param_convertors:
+            if hint is not str:
+                return None
+            path_params.append(name)
+            continue
         if isinstance(hint, type) and issubclass(hint, Request):
             arguments.append((name, None))
             continue
@@ -122,7 +151,11 @@ def plan(route: APIRoute) -> Handler | None:
         if provider is None:
             return None
         guards.append(provider)
-    return Handler(route, tuple(guards), tuple(arguments), inspect.iscoroutinefunction(endpoint))
+    if set(path_params) != set(route.param_convertors):
+        return None
+    return Handler(
+        route, tuple(guards), tuple(arguments), inspect.iscoroutinefunction(endpoint), tuple(path_params)
+    )
 
 
 def _annotated_provider(hint: Any) -> Provider | None:
@@ -153,31 +186,121 @@ def _provider(depends: Any) -> Provider | None:
 
 
 def build_table(routers: Iterable[tuple[str, APIRouter]]) -> dict[tuple[str, str], Handler]:
-    """`(method, prefix + path) -> Handler` for every qualifying route; the first route of a key wins,
-    as in FastAPI's scan."""
+    """`(method, prefix + path) -> Handler` for every qualifying route with a fixed path; the first
+    route of a key wins, as in FastAPI's scan."""
     table: dict[tuple[str, str], Handler] = {}
-    for prefix, router in routers:
-        for route in router.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            handler = plan(route)
-            if handler is None:
-                continue
-            for method in route.methods:
-                table.setdefault((method, prefix + route.path), handler)
+    for path, handler in _planned(routers):
+        if not handler.path_params:
+            for method in handler.route.methods:
+                table.setdefault((method, path), handler)
     return table
+
+
+@dataclass(frozen=True)
+class Template:
+    """A qualifying route whose path has parameters, at the full path it is served under. `shadows`
+    are the patterns of every other route of the app that may take a request for this method (set
+    when the middleware starts): a path one of them matches is left to FastAPI, whatever their order."""
+
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    shadows: tuple[re.Pattern[str], ...] = ()
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.match(path)
+        if found is None or any(shadow.match(path) for shadow in self.shadows):
+            return None
+        return found.groupdict()
+
+
+def build_templates(routers: Iterable[tuple[str, APIRouter]]) -> list[Template]:
+    """A `Template` per method of every qualifying route whose path has `str` parameters."""
+    return [
+        Template(method, path, compile_path(path)[0], handler)
+        for path, handler in _planned(routers)
+        if handler.path_params
+        for method in sorted(handler.route.methods)
+    ]
+
+
+def _planned(routers: Iterable[tuple[str, APIRouter]]) -> Iterator[tuple[str, Handler]]:
+    for prefix, router in routers:
+        routes, _complete = app_routes(router.routes, prefix)
+        for path, route, plannable in routes:
+            if plannable and isinstance(route, APIRoute) and (handler := plan(route)) is not None:
+                yield path, handler
+
+
+#: (full path, route, whether the table may answer it: not under an include with its own
+#: dependencies or body limit, which only FastAPI applies); Mounts count as routes.
+RoutePaths = list[tuple[str, BaseRoute, bool]]
+
+
+def app_routes(
+    routes: Iterable[BaseRoute], prefix: str = "", plannable: bool = True
+) -> tuple[RoutePaths, bool]:
+    """Every route under `routes` with its full path, in FastAPI's order, descending into included
+    routers; False when some route is of a kind not understood here (then no template is used)."""
+    found: RoutePaths = []
+    complete = True
+    for route in routes:
+        if isinstance(route, (Route, Mount)):
+            found.append((prefix + route.path, route, plannable))
+        elif isinstance(route, WebSocketRoute):
+            continue
+        elif hasattr(route, "original_router") and hasattr(route, "include_context"):  # FastAPI >= 0.16x
+            context = route.include_context
+            inner_plannable = plannable and not context.dependencies and context.max_body_size is None
+            inner, inner_complete = app_routes(
+                route.original_router.routes, prefix + context.prefix, inner_plannable
+            )
+            found += inner
+            complete = complete and inner_complete
+        else:
+            complete = False
+    return found, complete
+
+
+def _shadows(template: Template, routes: RoutePaths) -> tuple[re.Pattern[str], ...]:
+    """The patterns of `routes` (but the template's own) that may match a path the template matches
+    for its method: routes taking that method whose fixed start is compatible with the template's."""
+    start = template.path.split("{", 1)[0]
+    shadows = []
+    for path, route, _plannable in routes:
+        if route is template.handler.route and path == template.path:
+            continue
+        methods = getattr(route, "methods", None)
+        if methods is not None and template.method not in methods:
+            continue
+        if isinstance(route, Mount):
+            path = path.rstrip("/") + "/{path:path}"
+        fixed = path.split("{", 1)[0]
+        if fixed.startswith(start) or start.startswith(fixed):
+            shadows.append(compile_path(path)[0])
+    return tuple(shadows)
 
 
 class ExactRoutes:
     """The middleware of the module docstring. `app_ref` is the FastAPI app (for its exception
-    handlers, dependency overrides and app-level dependencies)."""
+    handlers, dependency overrides, app-level dependencies and routes)."""
 
-    def __init__(self, app: Any, app_ref: Any, table: dict[tuple[str, str], Handler]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        app_ref: Any,
+        table: dict[tuple[str, str], Handler],
+        templates: Iterable[Template] = (),
+    ) -> None:
         self.app = app
         self.app_ref = app_ref
         # Only what FastAPI's own route scan has confirmed (see `_learn`); a dict read per request.
         self.table = table
         self.active: dict[tuple[str, str], Handler] = {}
+        self.templates: dict[str, list[Template]] = {}
+        #: Per method, the templates FastAPI has confirmed (`_learn_template`).
+        self.active_templates: dict[str, list[Template]] = {}
         handlers = {
             key: value for key, value in app_ref.exception_handlers.items() if key not in (500, Exception)
         }
@@ -186,6 +309,14 @@ class ExactRoutes:
         if inner != [ExactRoutes]:  # a table hit would skip whatever middleware sits inside this one
             _log.warning("exact-path dispatch is off: %s was added inside it (install it last)", inner)
             self.table = {}
+            return
+        routes, complete = app_routes(app_ref.router.routes)
+        if not complete:
+            _log.warning("exact-path dispatch of paths with parameters is off: a route of an unknown kind")
+            return
+        for template in templates:
+            shadowed = dataclasses.replace(template, shadows=_shadows(template, routes))
+            self.templates.setdefault(template.method, []).append(shadowed)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -193,14 +324,25 @@ class ExactRoutes:
             return
         key = (scope["method"], scope["path"])
         handler = self.active.get(key)
+        path_params = None
+        if handler is None:
+            for template in self.active_templates.get(key[0], ()):
+                if (path_params := template.match(key[1])) is not None:
+                    handler = template.handler
+                    break
         if handler is not None and not self.app_ref.dependency_overrides:
             scope["route"] = handler.route  # the metrics middleware's label, as FastAPI sets it
+            if path_params is not None:
+                scope["path_params"] = path_params
             scope[_HANDLER_KEY] = handler
             await self.handle_errors(scope, receive, send)
             return
         await self.app(scope, receive, send)
-        if handler is None and key in self.table:
-            self._learn(key, scope)
+        if handler is None:
+            if key in self.table:
+                self._learn(key, scope)
+            elif key[0] in self.templates:
+                self._learn_template(key, scope)
 
     async def _handle(self, scope: Scope, receive: Any, send: Any) -> None:
         request = Request(scope, receive, send)
@@ -211,18 +353,34 @@ class ExactRoutes:
         """Use the table's entry for `key` from now on if FastAPI just answered it with that entry's
         endpoint and dependencies (a method it allows, not a 405), and no app-level dependency exists."""
         candidate = self.table[key]
+        if self._confirmed(candidate, key[0], scope):
+            self.active[key] = candidate
+
+    def _learn_template(self, key: tuple[str, str], scope: Scope) -> None:
+        """`_learn` for the template whose pattern takes the path (and no other route's does)."""
+        active = self.active_templates.get(key[0], [])
+        for template in self.templates[key[0]]:
+            if template not in active and template.match(key[1]) is not None:
+                if self._confirmed(template.handler, key[0], scope):
+                    self.active_templates[key[0]] = [*active, template]  # readers see a whole list
+                return
+
+    def _confirmed(self, candidate: Handler, method: str, scope: Scope) -> bool:
         route = scope.get("route")
-        if (
+        return (
             route is not None
             and getattr(route, "endpoint", None) is candidate.route.endpoint
-            and key[0] in (getattr(route, "methods", None) or ())
+            and method in (getattr(route, "methods", None) or ())
             and list(getattr(route, "dependencies", ())) == list(candidate.route.dependencies)
             and not self.app_ref.router.dependencies
-        ):
-            self.active[key] = candidate
+        )
 
 
 def install(app: Any, routers: Iterable[tuple[str, APIRouter]]) -> None:
     """Put the table in front of `app`'s routing for `routers` (each with the prefix it is included
     under), as the innermost middleware: call it last, after every other middleware was added."""
-    app.user_middleware.append(Middleware(ExactRoutes, app_ref=app, table=build_table(routers)))
+    routers = list(routers)
+    middleware = Middleware(
+        ExactRoutes, app_ref=app, table=build_table(routers), templates=build_templates(routers)
+    )
+    app.user_middleware.append(middleware)

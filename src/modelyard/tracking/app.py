@@ -132,8 +132,9 @@ def create_app(settings: Settings) -> FastAPI:
     for prefix in API_PREFIXES:  # clients' /api/2.0 before the UI's /ajax-api/2.0
         for router in api_routers():
             app.include_router(router, prefix=prefix)
+    dispatched = [(prefix, router) for prefix in API_PREFIXES for router in api_routers()]
     if settings.serve_artifacts and (mount := artifact_proxy_mount()) is not None:
-        mount(app, settings)
+        dispatched.append(("", mount(app, settings)))
     locator = Locator(
         settings.artifacts_destination,
         settings.multipart_chunk_size,
@@ -160,7 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
     browser_guard.install(app, settings)
     instrument(app, "tracking")
     # Last: the innermost middleware, inside auth's, the browser guard and the metrics middleware.
-    dispatch.install(app, [(prefix, router) for prefix in API_PREFIXES for router in api_routers()])
+    dispatch.install(app, dispatched)
     return app
 
 
@@ -253,7 +254,7 @@ def _graphql_router() -> APIRouter | None:
     return router
 
 
-def artifact_proxy_mount() -> Callable[[FastAPI, Settings], None] | None:
+def artifact_proxy_mount() -> Callable[[FastAPI, Settings], APIRouter] | None:
     """`modelyard.artifact_proxy.mount(app, settings)`: single-process mode serves artifacts too.
 
     The artifacts package adds its routes (and sets `app.state.artifact_capabilities` for

@@ -5,15 +5,12 @@ server."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import Pipeline
 from tests.conftest import SharedServer
 
 import modelyard
@@ -75,69 +72,3 @@ def test_a_failing_finalize_is_a_warning_and_the_model_ends_failed(
     model = _only_model(experiment_id)
     assert model.status == "LOGGED_MODEL_UPLOAD_FAILED"
     assert Client().get_run(model.source_run_id).info.status == "FINISHED"
-
-
-class _WatchesTheServer(TransformerMixin, BaseEstimator):
-    """A pipeline step whose `fit` (inside the autologged Pipeline's) waits, a few seconds at most,
-    until the server holds the run's logged model, its output link and its `train` dataset input, and
-    records what it saw: whether those requests went out while the pipeline was training. `fail`
-    makes it raise afterwards."""
-
-    seen: dict[str, Any] = {}
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-
-    def fit(self, X: Any, y: Any = None) -> Any:
-        run = modelyard.active_run()
-        assert run is not None
-        client = Client()
-        deadline = time.monotonic() + 10
-        while True:
-            models = client.search_logged_models(experiment_ids=[run.info.experiment_id])
-            current = client.get_run(run.info.run_id)
-            inputs = [tag["value"] for d in current.inputs.dataset_inputs for tag in d["tags"]]
-            if (models and inputs and current.outputs.model_outputs) or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        _WatchesTheServer.seen = {
-            "models": [(m.name, m.status, m.source_run_id) for m in models],
-            "inputs": inputs,
-            "outputs": [o.model_id for o in current.outputs.model_outputs],
-            "run_id": run.info.run_id,
-        }
-        if self.fail:
-            raise ValueError("training diverged")
-        return self
-
-    def transform(self, X: Any) -> Any:
-        return X
-
-
-def test_the_model_and_the_dataset_are_logged_while_fit_trains(experiment_id: str) -> None:
-    modelyard.sklearn.autolog()
-    pipeline = Pipeline([("watch", _WatchesTheServer()), ("regress", LinearRegression())]).fit(X, Y)
-    seen = _WatchesTheServer.seen
-    assert seen["models"] == [("model", "LOGGED_MODEL_PENDING", seen["run_id"])]
-    assert seen["inputs"] == ["train"]
-    model = _only_model(experiment_id)  # the model created during the fit is the one logged
-    assert seen["outputs"] == [model.model_id]
-    assert model.status == "LOGGED_MODEL_READY"
-    assert model.params["watch__fail"] == "False"
-    loaded = modelyard.sklearn.load_model(f"models:/{model.model_id}")
-    assert np.allclose(loaded.predict(X), pipeline.predict(X))
-    run = Client().get_run(seen["run_id"])
-    assert run.info.status == "FINISHED"
-    assert [o.model_id for o in run.outputs.model_outputs] == [model.model_id]
-
-
-def test_a_fit_that_raises_leaves_no_model_and_a_failed_run_with_its_dataset(experiment_id: str) -> None:
-    modelyard.sklearn.autolog()
-    with pytest.raises(ValueError, match="training diverged"):
-        Pipeline([("watch", _WatchesTheServer(fail=True)), ("regress", LinearRegression())]).fit(X, Y)
-    seen = _WatchesTheServer.seen
-    assert [status for _, status, _ in seen["models"]] == ["LOGGED_MODEL_PENDING"]  # it did exist
-    assert Client().search_logged_models(experiment_ids=[experiment_id]) == []
-    run = Client().get_run(seen["run_id"])
-    assert run.info.status == "FAILED"
-    assert [tag["value"] for d in run.inputs.dataset_inputs for tag in d["tags"]] == ["train"]

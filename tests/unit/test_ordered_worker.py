@@ -1,18 +1,16 @@
 """`OrderedWorker` (client/async_logging.py): the one thread behind `synchronous=False` logging and
 autologging's background plots. Calls run in submission order, `flush()` waits for those queued before
-it, and a forked child gets a thread of its own (its parent's does not exist there). `in_order`: a few
-calls in order on a thread of their own (autologging's requests during a fit), or here at shutdown."""
+it, and a forked child gets a thread of its own (its parent's does not exist there)."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sys
 import threading
 
 import pytest
 
-from modelyard.client.async_logging import OrderedWorker, in_order
+from modelyard.client.async_logging import OrderedWorker
 
 
 def test_calls_run_in_order_and_flush_waits_for_them() -> None:
@@ -46,32 +44,3 @@ def test_a_forked_child_runs_its_own_calls() -> None:
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-
-
-def test_in_order_runs_calls_one_after_the_other_on_one_new_thread() -> None:
-    seen: list[tuple[str, str]] = []
-
-    def step(name: str) -> str:
-        seen.append((name, threading.current_thread().name))
-        return name.upper()
-
-    first, second = in_order("test-in-order", (step, "a"), (step, "b"))
-    assert (first.result(timeout=10), second.result(timeout=10)) == ("A", "B")
-    assert [name for name, _ in seen] == ["a", "b"]
-    threads = {thread for _, thread in seen}
-    assert len(threads) == 1 and threads.pop().startswith("test-in-order")
-
-
-def test_in_order_runs_the_calls_here_once_no_thread_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-
-    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refuse)
-
-    def fails() -> None:
-        raise ValueError("step failed")
-
-    here, failed = in_order("test-in-order", (threading.current_thread,), (fails,))
-    assert here.result() is threading.current_thread()
-    with pytest.raises(ValueError, match="step failed"):
-        failed.result()

@@ -49,27 +49,6 @@ class OrderedWorker:
         marker.result()  # one worker, in order: what was queued before the marker has run
 
 
-def in_order(name: str, *calls: tuple[Any, ...]) -> list[Future[Any]]:
-    """Run `calls` (each `(function, *args)`) one after the other on a new thread of their own, which
-    ends with the last; their futures at once. Once the interpreter is shutting down (no new thread can
-    start: a fit in an atexit handler), they run here and now."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-    futures: list[Future[Any]] = []
-    try:
-        for call, *args in calls:
-            futures.append(pool.submit(call, *args))
-    except RuntimeError:
-        for call, *args in calls[len(futures) :]:
-            done: Future[Any] = Future()
-            try:
-                done.set_result(call(*args))
-            except Exception as error:
-                done.set_exception(error)
-            futures.append(done)
-    pool.shutdown(wait=False)
-    return futures
-
-
 _worker = OrderedWorker("modelyard-async-log")
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from modelyard.autologging import background, post_training, sklearn_metrics, sklearn_plots, sklearn_tuning
 from modelyard.autologging.config import SESSION, AutologConfig, active_config, set_config
+from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
-from modelyard.autologging.fit_start import FitStart, begin_fit
 from modelyard.autologging.patching import patch, patch_method, safely
 from modelyard.autologging.runs import artifact_repository, at_end, autolog_run
 
@@ -154,16 +154,10 @@ def _fit_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, *args, **kwargs)
         then = None
         with SESSION, autolog_run(INTEGRATION, config) as run_id:
-            if run_id is None:
-                return original(self, *args, **kwargs)
-            X, y, weight = _fit_data(original, self, args, kwargs)
-            # What needs no fitted model goes out while it trains (`fit_start`).
-            start = safely(INTEGRATION, config.silent, _begin_fit, self, X, y, run_id, config) or FitStart()
-            try:
-                result = original(self, *args, **kwargs)
-                then = safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config, start)
-            finally:
-                start.finish()
+            result = original(self, *args, **kwargs)
+            if run_id is not None:
+                X, y, weight = _fit_data(original, self, args, kwargs)
+                then = safely(INTEGRATION, config.silent, log_fit, self, X, y, weight, run_id, config)
         if then is not None:  # once the run has ended: the plots' drawing does not slow its last requests
             then()
         return result
@@ -249,26 +243,11 @@ def _fit_data(
 
 
 # ---- what one fit logs -----------------------------------------------------------------------
-def _begin_fit(estimator: Any, X: Any, y: Any, run_id: str, config: AutologConfig) -> FitStart:
-    model_params = None
-    if config.log_models and not sklearn_tuning.is_search(estimator):  # a search's params need its fit
-        log = FitLog()
-        log.add_params(estimator.get_params(deep=True))  # which `fit` does not change
-        model_params = log.params
-    return begin_fit(INTEGRATION, config.silent, run_id, X, y, model_params, config.log_datasets)
-
-
 def log_fit(
-    estimator: Any,
-    X: Any,
-    y: Any,
-    weight: Any,
-    run_id: str,
-    config: AutologConfig,
-    start: FitStart,
+    estimator: Any, X: Any, y: Any, weight: Any, run_id: str, config: AutologConfig
 ) -> Callable[[], None] | None:
-    """Logs what the fit logs before it returns, beside what `start` sent while it trained; returns what
-    to call once the run has ended (queue the plots for the background thread), if anything."""
+    """Logs what the fit logs before it returns; returns what to call once the run has ended (queue the
+    plots for the background thread), if anything."""
     from sklearn.base import is_classifier
 
     silent = config.silent
@@ -279,12 +258,20 @@ def log_fit(
         estimator_name=type(estimator).__name__,
         estimator_class=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
     )
-    log.dataset, dataset_entry = start.dataset()
-    # The artifacts and the training metrics do not depend on the model: they go out (are computed) on
-    # other threads while this one logs the model (created while the fit trained), so a fit waits for
-    # the slowest of them, not for their sum (the log-batch, sent once the model has its id, waits
-    # for the metrics).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    dataset_entry = None
+    if config.log_datasets and X is not None:
+        from modelyard.data.inputs import dataset_input
+
+        log.dataset = safely(INTEGRATION, silent, dataset_of, X, y)
+        if log.dataset is not None:
+            dataset_entry = dataset_input(log.dataset, "train")
+    # The dataset input, the artifacts and the training metrics do not depend on the model: they go
+    # out (are computed) on other threads while this one logs the model, so a fit waits for the
+    # slowest of them, not for their sum; the model's creation request leaves as early as it can
+    # (the log-batch, sent once the model has its id, waits for the metrics).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        if dataset_entry is not None:
+            pool.submit(safely, INTEGRATION, silent, _log_inputs, run_id, dataset_entry)
         repository = artifact_repository(run_id)  # here: the active run is this thread's
         # A plain estimator's estimator.html is rendered after `fit` returns (scikit-learn's renderer
         # costs ~15 ms of CPU: it cleans the class docstring again for every parameter), from a
@@ -321,8 +308,7 @@ def log_fit(
             safely(INTEGRATION, silent, log.flush, run_id)
 
         if config.log_models:
-            model = start.pending_model
-            info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params, flush, model)
+            info = safely(INTEGRATION, silent, _log_model, estimator, X, config, "model", log.params, flush)
             log.model_id = getattr(info, "model_id", None)
             if search and hasattr(estimator, "best_estimator_"):
                 safely(
@@ -354,6 +340,12 @@ def _training_metrics(
     return found or {}
 
 
+def _log_inputs(run_id: str, entry: dict[str, Any]) -> None:
+    from modelyard.client import Client
+
+    Client().log_inputs(run_id, [entry])
+
+
 def _head(X: Any) -> Any:
     if hasattr(X, "iloc"):
         return X.iloc[:_EXAMPLE_ROWS]
@@ -370,7 +362,6 @@ def _log_model(
     name: str,
     params: dict[str, str] | None,
     on_created: Callable[[str], None] | None = None,
-    pending: Any = None,
 ) -> Any:
     """`modelyard.sklearn.log_model`'s publishing, with `on_created` called (on another thread) once the
     logged model has its id, while its files are saved and uploaded."""
@@ -402,7 +393,6 @@ def _log_model(
         params=params,
         on_created=on_created,
         finalize_with=at_end,  # READY goes out with the run's end-run request
-        pending=pending,
     )
 
 

@@ -198,10 +198,15 @@ def create_router(
         """modelyard's own: a tar of small files into the folder `path`, all checked before any is written."""
         folder = _required_path(path)
         body = await read_body(request, settings.max_request_body_bytes)
-        files = await run_in_threadpool(bundles.read_bundle, body, folder)
-        if ownership is not None:
-            await run_in_threadpool(lambda: [ownership.check_write(rel) for rel, _ in files])
-        await run_in_threadpool(bundles.write_bundle, repo, files)
+
+        def store() -> None:  # one trip to the thread pool (each costs the loop ~0.1 ms of CPU)
+            files = bundles.read_bundle(body, folder)
+            if ownership is not None:
+                for rel, _ in files:
+                    ownership.check_write(rel)
+            bundles.write_bundle(repo, files)  # every file checked above before the first is written
+
+        await run_in_threadpool(store)
         return JSONResponse({})
 
     @api.delete("/artifacts/{path:path}")

@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
@@ -154,7 +155,8 @@ class SqlLoggedModelStore(LoggedModelStore):
                     rows = [{"model_id": model_id, "key": k, "value": v} for k, v in items]
                     session.execute(insert(table.__table__), rows)
             # Built from what was just written, not read back (three queries): a new model has no metrics.
-            return _entity(SqlLoggedModel(**values), dict(sorted(tag_items)), dict(sorted(param_items)), [])
+            row = SimpleNamespace(**values)  # a row of the table, as `_entity` reads one
+            return _entity(row, dict(sorted(tag_items)), dict(sorted(param_items)), [])
 
     def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
         parsed = LoggedModelStatus.parse(status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, update
@@ -138,7 +139,7 @@ class SqlTrackingStore(SqlExperiments, SqlRunData, SqlMetricHistory, TrackingSto
             }
             # A Core insert: the unit of work's flush cost more CPU than the statement.
             session.execute(insert(_RUNS), values)
-            row = SqlRun(**values)
+            row = SimpleNamespace(**values)  # a row of the runs table, as `run_info` reads one
             other_tags = [t for t in tags if t.key != RUN_NAME_TAG]
             stored = {t.key: t.value for t in [*other_tags, RunTag(RUN_NAME_TAG, name)]}
             self._upsert_tags(session, run_id, [RunTag(k, v) for k, v in stored.items()])
@@ -192,7 +193,7 @@ class SqlTrackingStore(SqlExperiments, SqlRunData, SqlMetricHistory, TrackingSto
             if changes:
                 params = {f"new_{column}": value for column, value in changes.items()}
                 session.execute(_run_update(tuple(changes)), {"id": run_id, **params})
-            info = run_info(SqlRun(**{**row._mapping, **changes}))
+            info = run_info(SimpleNamespace(**{**row._mapping, **changes}))  # the row as updated
             if finished:  # in this transaction: the webhook delivery commits with the status
                 outbox.enqueue(session, outbox.RUN_FINISHED, _finished_run_data(info))
             return info

@@ -1,11 +1,13 @@
 """`models/publish.log_model`: the folder is saved while the logged model's creation is in flight, and
 its MLmodel still names the model; `on_created` is called with the logged model's id while the model is
-still PENDING (its files being uploaded on this thread), done before `log_model` returns; when it or the
+still PENDING (its files being saved and uploaded on this thread), done before `log_model` returns; when it or the
 save fails, the logged model ends FAILED and the error reaches the caller. Against the shared SQLite
 server."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,3 +91,28 @@ def test_a_failing_save_fails_the_model_and_raises_its_own_error(experiment: str
     client = Client()
     (model,) = client.search_logged_models(experiment_ids=[run.info.experiment_id])
     assert model.status == "LOGGED_MODEL_UPLOAD_FAILED"
+
+
+def test_the_output_link_and_on_created_go_out_while_the_folder_is_still_being_saved(experiment: str) -> None:
+    """The save waits (10 s at most) until `on_created` has run and the run's output link is on the
+    server: both must leave as soon as the model exists, not after the save."""
+    called = threading.Event()
+    seen_while_saving: list[Any] = []
+
+    def on_created(model_id: str) -> None:
+        called.set()
+
+    def save(path: Path, model: Model) -> Model:
+        run_id = model.run_id
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            outputs = Client().get_run(run_id).outputs.model_outputs
+            if called.is_set() and outputs:
+                seen_while_saving.append([o.model_id for o in outputs])
+                break
+            time.sleep(0.01)
+        return _save(path, model)
+
+    with modelyard.start_run():
+        info = publish.log_model(save, "model", on_created=on_created)
+    assert seen_while_saving == [[info.model_id]]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,10 +85,11 @@ def _finish(
 ) -> None:
     """The deferred steps on other threads while this one ends the run (the fluent API's run stack is
     this thread's); every failure a warning."""
+    from modelyard.client.async_logging import Tasks
+
     steps, pending[:] = list(pending), []
-    pool = ThreadPoolExecutor(max_workers=len(steps)) if steps else None
-    try:
-        futures = [pool.submit(step) for step in steps] if pool is not None else []
+    with Tasks() as pool:
+        futures = [pool.submit(step) for step in steps]
         if end is not None:
             try:
                 end()
@@ -100,9 +100,6 @@ def _finish(
                 future.result()
             except Exception as error:
                 warn(integration, error, silent)
-    finally:
-        if pool is not None:
-            pool.shutdown()
 
 
 def artifact_repository(run_id: str) -> Any:

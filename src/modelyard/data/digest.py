@@ -30,7 +30,10 @@ def frame_digest(frame: Any) -> str:
 
     sample = frame.head(SAMPLE_SIZE)
     numeric = sample.select_dtypes(include=[np.number]).columns
-    strings = sample.columns[[bool(sample[c].map(lambda v: type(v) is str).all()) for c in sample.columns]]
+    # A numeric column is hashed anyway: only the others are looked at value by value (~0.1 ms each).
+    strings = sample.columns[
+        [c not in numeric and bool(sample[c].map(lambda v: type(v) is str).all()) for c in sample.columns]
+    ]
     # pandas' own Index.union decides the column order (sorted when both kinds are present), so the
     # row hashes come out as MLflow's client computes them.
     hashable = sample[strings.union(numeric)]

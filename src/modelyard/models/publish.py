@@ -9,9 +9,10 @@ logged model FAILED instead of leaving it PENDING forever.
 The folder is saved while the create request is in flight (the model's files do not depend on its id;
 the MLmodel, which names it, is written again once the id is known): the client's save and the server's
 create overlap instead of adding up. The run's output link (and a caller's `on_created`, e.g.
-autologging's log-batch, whose metrics name the model) go out on other threads while the folder is
-uploaded: one sequential round trip each fewer. Both are done before this returns; if either fails, the
-logging fails (and the model is FAILED). The server still sees MLflow's order: create, link, upload.
+autologging's log-batch, whose metrics name the model) go out on other threads as soon as the model
+exists, while the folder is still being saved and then uploaded: one sequential round trip each fewer.
+Both are done before this returns; if either fails, the logging fails (and the model is FAILED). The
+server sees the creation first, as in MLflow's order (create, link, upload).
 `finalize_with` (autologging's `runs.at_end`) is handed the last step, marking the model READY, to run
 later (with the run's end-run request) instead of now; not when a version is registered from the model.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def log_model(
     import modelyard
     from modelyard.client import Client
     from modelyard.client.artifacts import get_artifact_repository
+    from modelyard.client.async_logging import Tasks
     from modelyard.client.run_context import system_tags
 
     name = name or DEFAULT_NAME
@@ -59,7 +61,7 @@ def log_model(
         experiment_id = active.info.experiment_id  # known already: no get-run round trip
     else:
         experiment_id = client.get_run(run_id).info.experiment_id if run_id else _current_experiment_id()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with Tasks() as pool:
         creating = pool.submit(
             client.create_logged_model,
             experiment_id=experiment_id,
@@ -70,6 +72,10 @@ def log_model(
             tags={**system_tags(), **{k: str(v) for k, v in (tags or {}).items()}},
             model_type=model_type,
         )
+        # Each as soon as the model exists, while the folder is still being saved (tasks wait only for
+        # earlier ones: the creation).
+        linked = pool.submit(_link, client, run_id, creating, step) if run_id is not None else None
+        created = pool.submit(lambda: on_created(creating.result().model_id)) if on_created is not None else None
         with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
             local = Path(tmp) / "model"
             try:
@@ -79,10 +85,6 @@ def log_model(
                 raise
             logged = creating.result()
             try:
-                linked = None
-                if run_id is not None:
-                    linked = pool.submit(client.log_outputs, run_id, [_model_output(logged.model_id, step)])
-                created = pool.submit(on_created, logged.model_id) if on_created is not None else None
                 model.artifact_path = str(logged.artifact_location)
                 model.model_id = model.model_uuid = logged.model_id
                 model.save(local)  # the MLmodel again, now naming the model
@@ -116,6 +118,11 @@ def log_model(
         registered_model_version=version,
         metadata=model.metadata,
     )
+
+
+def _link(client: Any, run_id: str, creating: Future[Any], step: int) -> None:
+    """The run's output link to the model (MLflow's `log_outputs`), once the model exists."""
+    client.log_outputs(run_id, [_model_output(creating.result().model_id, step)])
 
 
 def _abandon(client: Any, creating: Future[Any]) -> None:

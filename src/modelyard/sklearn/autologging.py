@@ -18,7 +18,6 @@ import inspect
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelyard.autologging import background, post_training, sklearn_metrics, sklearn_plots, sklearn_tuning
@@ -27,6 +26,7 @@ from modelyard.autologging.datasets import dataset_of
 from modelyard.autologging.fit_log import FitLog
 from modelyard.autologging.patching import patch, patch_method, safely
 from modelyard.autologging.runs import artifact_repository, at_end, autolog_run
+from modelyard.client.async_logging import Tasks
 
 INTEGRATION = "sklearn"
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -269,7 +269,7 @@ def log_fit(
     # out (are computed) on other threads while this one logs the model, so a fit waits for the
     # slowest of them, not for their sum; the model's creation request leaves as early as it can
     # (the log-batch, sent once the model has its id, waits for the metrics).
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with Tasks() as pool:
         if dataset_entry is not None:
             pool.submit(safely, INTEGRATION, silent, _log_inputs, run_id, dataset_entry)
         repository = artifact_repository(run_id)  # here: the active run is this thread's

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from modelyard.entities import Metric, Param, RunTag
@@ -30,6 +30,13 @@ from modelyard.store.tracking.run_checks import run_not_found
 from modelyard.store.tracking.sql_sessions import SqlSessions
 
 RUN_NAME_TAG = "mlflow.runName"
+
+
+_PARAMS: Any = SqlParam.__table__
+#: Built once (Core): the values stored for a batch's keys, read back after its insert.
+_STORED_PARAMS = select(_PARAMS.c.key, _PARAMS.c.value).where(
+    _PARAMS.c.run_uuid == bindparam("run_id"), _PARAMS.c.key.in_(bindparam("keys", expanding=True))
+)
 
 
 class SqlRunData(SqlSessions):
@@ -99,9 +106,7 @@ class SqlRunData(SqlSessions):
         )
         # Checked after the insert, not before: a concurrent writer's value is visible now, so a
         # conflicting value cannot slip in between a check and our write.
-        stored = session.execute(
-            select(SqlParam.key, SqlParam.value).where(SqlParam.run_uuid == run_id, SqlParam.key.in_(wanted))
-        ).all()
+        stored = session.execute(_STORED_PARAMS, {"run_id": run_id, "keys": list(wanted)}).all()
         for key, value in sorted(stored):
             if value != wanted[key]:
                 raise ModelyardException.invalid_parameter(

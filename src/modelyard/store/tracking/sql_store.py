@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 _RUNS: Any = SqlRun.__table__
 _EXPERIMENTS: Any = SqlExperiment.__table__
-#: Experiment 0, created by the migration before any artifact root was known, gets its location
-#: with its first run.
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
 
@@ -66,6 +64,8 @@ def _run_update(columns: tuple[str, ...]) -> Any:
     return stmt
 
 
+#: Experiment 0, created by the migration before any artifact root was known, gets its location
+#: with its first run.
 _SET_LOCATION = (
     update(_EXPERIMENTS)
     .where(_EXPERIMENTS.c.experiment_id == bindparam("id"))

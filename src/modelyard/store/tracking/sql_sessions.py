@@ -26,8 +26,12 @@ from modelyard.store.tracking.run_checks import require_active_run, run_not_foun
 _INT32_MAX = 2**31 - 1
 
 _RUNS: Any = SqlRun.__table__
-#: A Core statement, built once: an ORM load (`Session.get`) cost several times the query's CPU.
-_RUN_ROW = select(_RUNS).where(_RUNS.c.run_uuid == bindparam("run_id"))
+#: A Core statement, built once: an ORM load (`Session.get`) cost several times the query's CPU. Not
+#: the run's params/tags documents (`params_json`, `tags_json`: deferred in the ORM, large, de-TOASTed
+#: on every read): nothing that reads this row needs them.
+_RUN_ROW = select(*(c for c in _RUNS.c if c.key not in ("params_json", "tags_json"))).where(
+    _RUNS.c.run_uuid == bindparam("run_id")
+)
 _RUN_ROW_LOCKED = _RUN_ROW.with_for_update(key_share=True)
 _EXPERIMENTS: Any = SqlExperiment.__table__
 _EXPERIMENT_ROW = select(_EXPERIMENTS).where(_EXPERIMENTS.c.experiment_id == bindparam("id"))

@@ -188,6 +188,7 @@ def statements_run(db: Db, search: RunSearch, rows: bool = False) -> tuple[list[
         names[id(search.anchors.counts)] = "count"
     if search.heads is not None:
         names |= {id(search.heads.probe): "heads", id(search.heads_walk): "heads walk"}
+        names[id(search.prefix_walk)] = "prefix walk"
     if search.groups is not None:
         names[id(search.groups.probe)] = "groups"
     if search.attribute_groups is not None:

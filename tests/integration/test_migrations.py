@@ -176,6 +176,7 @@ def test_what_alembic_does_not_compare_comes_with_migrations_and_the_orm(postgre
     assert {"idx_runs_experiment_stage_name", "idx_runs_experiment_stage_end"} <= indexes
     assert {"idx_runs_experiment_stage_status", "idx_runs_experiment_stage_user"} <= indexes
     assert {"idx_params_experiment_key_value_start", "idx_tags_experiment_key_value_start"} <= indexes
+    assert {"idx_params_experiment_key_start_value", "idx_tags_experiment_key_start_value"} <= indexes
     assert not indexes & {"idx_params_experiment_key_value", "idx_tags_experiment_key_value"}
     assert not indexes & {"idx_params_key_value_md5", "idx_params_key_run", "idx_latest_metrics_key_value"}
     for key in queries:

@@ -246,8 +246,9 @@ def test_a_filter_of_one_value_reads_its_runs_in_page_order(postgres_uri: str) -
 def test_a_prefix_with_few_values_reads_their_ranges_in_page_order(postgres_uri: str) -> None:
     """`LIKE 'prefix%'` alone, in the default order: with few values under the prefix (2 here), a probe
     finds them and the page reads each value's index range in the page's order, merged (never sorted);
-    with more than HEAD_SLOTS (a prefix of ids) the runs index is walked instead, and that is
-    remembered (the probe is not asked again). Paged through, every page is the Python sort's."""
+    with more than HEAD_SLOTS (a prefix of ids) the key's rows are walked in the page's order from
+    their (experiment, key, start time, id, value prefix) index instead, and that is remembered (the
+    probe is not asked again). Paged through, every page is the Python sort's."""
     from sqlalchemy.dialects import postgresql
 
     from modelyard.store.tracking import sql_prefix_heads
@@ -306,7 +307,20 @@ def test_a_prefix_with_few_values_reads_their_ranges_in_page_order(postgres_uri:
                 assert pages[0] == ["count", "heads", "heads walk"], pages
                 assert all(ran == ["heads", "heads walk"] for ran in pages[1:-1]) and len(pages) > 2, pages
             else:
-                assert pages[0] == ["count", "heads", "walk"] and pages[1] == ["walk"], pages
+                assert pages[0] == ["count", "heads", "prefix walk"], pages
+                assert all(ran == ["prefix walk"] for ran in pages[1:-1]) and len(pages) > 2, pages
+        # Too many heads: the key's rows in the page's order from the (experiment, key, start time, id,
+        # value prefix) index, the prefix tested inside it; never sorted.
+        search = plan_run_search(["1"], "params.id LIKE 'id-0%'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
+        assert search is not None and search.prefix_walk is not None
+        sql = search.prefix_walk.params({"walk_budget": search.walk_budget}).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))  # 3,000 runs: the planner's choice at scale
+            plan = "\n".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+        assert "idx_params_experiment_key_start_value" in plan, plan
+        assert "Sort  (" not in plan and "Bitmap" not in plan, plan
         search = plan_run_search(["1"], "tags.team LIKE 'team-1%'", ViewType.ACTIVE_ONLY, 100, None, None, "postgresql")
         assert search is not None and search.heads is not None and search.heads_walk is not None
         params = {sql_prefix_heads.HEAD.format(i): None for i in range(sql_prefix_heads.HEAD_SLOTS)}

@@ -80,6 +80,8 @@ NOT_COMPARED_INDEXES = frozenset(
         "idx_runs_experiment_stage_user",
         "idx_params_experiment_key_value_start",
         "idx_tags_experiment_key_value_start",
+        "idx_params_experiment_key_start_value",
+        "idx_tags_experiment_key_start_value",
     }
 )
 

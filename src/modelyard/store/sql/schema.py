@@ -166,6 +166,17 @@ class SqlParam(Base):
             text("start_time DESC NULLS LAST"),
             text('run_uuid COLLATE "C"'),
         ).ddl_if(dialect="postgresql"),
+        # A key's rows in the default order, the value's prefix last (migration 0016): a `LIKE
+        # 'prefix%'` that many values share is tested inside the index while the page is read in order
+        # (`sql_prefix_heads.prefix_walk_in_page_order`).
+        Index(
+            "idx_params_experiment_key_start_value",
+            "experiment_id",
+            "key",
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
+            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     run_uuid: Mapped[str] = mapped_column(
@@ -217,6 +228,14 @@ class SqlTag(Base):
             text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
             text("start_time DESC NULLS LAST"),
             text('run_uuid COLLATE "C"'),
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "idx_tags_experiment_key_start_value",
+            "experiment_id",
+            "key",
+            text("start_time DESC NULLS LAST"),
+            text('run_uuid COLLATE "C"'),
+            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
         ).ddl_if(dialect="postgresql"),
     )
 

@@ -13,7 +13,10 @@ head, HEAD_SLOTS + 1 at most, ~0.3 ms), and the page's statement has HEAD_SLOTS 
 bind parameters (those not needed are NULL: empty ranges). The probe runs for every page, as the heads
 decide what is on it; only "too many heads" is remembered (FACTS_SECONDS, like an anchor count: it
 decides how the page is read, never what is on it). Past HEAD_SLOTS heads (a prefix of ids, each value
-its own run's) the walk of the runs index tests the prefix on each run instead (`sql_walks.walk`).
+its own run's) the page walks the key's rows in its order instead (`prefix_walk_in_page_order`: an
+index led by (experiment, key, start time), the value's prefix last, tested inside the index): at 1M
+runs the page's ids cost 484 buffers and 0.6 ms there, against 5,050 and 8.1 ms for the runs walk
+probing each run's param.
 """
 
 from __future__ import annotations
@@ -122,3 +125,21 @@ def heads_in_page_order(
     ]
     budget = page_parameter(BUDGET, Integer)
     return read_in_page_order(walking, table, ranges, keys, token, None, max_results, budget)
+
+
+def prefix_walk_in_page_order(
+    term: Comparison,
+    walking: Walking,
+    keys: Sequence[SortKey],
+    token: Sequence[Any] | None,
+    max_results: int,
+) -> tuple[Select[Any], Any]:
+    """The page for a prefix with too many heads: the key's rows read in the page's order from the
+    (experiment_id, key, start_time DESC NULLS LAST, run_uuid, value prefix) index (migration 0016),
+    the prefix tested on each entry inside the index (`text_pattern_ops` bounds on its last column), so
+    rows without it cost no table read and the page stops when full, within the walk's budget of
+    rows with the prefix; with the subquery of `runs` its rows come from."""
+    table = RUN_KEYED_TABLES[term.entity]
+    rows = anchor_rows(term, walking.experiment_ids, table.c.run_uuid, table.c.start_time)
+    budget = page_parameter(BUDGET, Integer)
+    return read_in_page_order(walking, table, [rows], keys, token, None, max_results, budget)

@@ -81,6 +81,10 @@ class RunSearch:
     heads: PrefixHeads | None = None
     heads_walk: Select[Any] | None = None
     heads_source: Any = None
+    #: The same prefix with too many heads: the key's rows walked in the page's order, the prefix
+    #: tested inside their index (`sql_prefix_heads.prefix_walk_in_page_order`).
+    prefix_walk: Select[Any] | None = None
+    prefix_source: Any = None
     #: What a backend derives from these statements (PostgreSQL: the page query's compiled SQL),
     #: kept as long as the statements are: one dict per search and token shape.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -130,6 +134,12 @@ class RunSearch:
                 walked = execute(heads_walk)
                 if len(walked) > self.max_results:
                     return walked
+            elif self.heads.too_many_at and self.prefix_walk is not None:
+                # Too many heads: the key's rows in the page's order, the prefix tested in the index.
+                self.params.update(budget_parameters(self.walk_budget))
+                walked = execute(self.prefix_walk)
+                if len(walked) > self.max_results:
+                    return walked
         if self.walk is not None and may_walk:
             self.params.update(budget_parameters(self.walk_budget))
             walked = execute(self.walk)
@@ -158,6 +168,8 @@ class RunSearch:
             return self.walk_source
         if stmt is self.heads_walk:
             return self.heads_source
+        if stmt is self.prefix_walk:
+            return self.prefix_source
         for group_walk, source in zip(self.group_walks, self.group_sources, strict=True):
             if stmt is group_walk:
                 return source

@@ -70,6 +70,7 @@ from modelyard.store.tracking.sql_prefix_heads import (
     heads_in_page_order,
     prefix_heads,
     prefix_term,
+    prefix_walk_in_page_order,
 )
 from modelyard.store.tracking.sql_run_page import RunSearch
 from modelyard.store.tracking.sql_sort_keys import (
@@ -181,6 +182,8 @@ class _PageStatements:
     anchored_sources: tuple[Any, ...] = ()
     heads_walk: Select[Any] | None = None
     heads_source: Any = None
+    prefix_walk: Select[Any] | None = None
+    prefix_source: Any = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,8 @@ class _RunSearchPlan:
             self.heads,
             statements.heads_walk,
             statements.heads_source,
+            statements.prefix_walk,
+            statements.prefix_source,
             statements.memo,
         )
 
@@ -405,17 +410,20 @@ class _RunSearchPlan:
                 for term in self.anchors.terms
             ]
             driven, driven_sources = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
-        heads_walk = heads_source = None
+        heads_walk = heads_source = prefix_walk = prefix_source = None
         if walking is not None and self.heads is not None and shape[0] != "offset":
             assert isinstance(walking.node, Comparison)
             heads_walk, heads_source = heads_in_page_order(walking.node, walking, keys, token, self.max_results)
+            prefix_walk, prefix_source = prefix_walk_in_page_order(
+                walking.node, walking, keys, token, self.max_results
+            )
         # Without a filter, a default-order walk short of a page read every run left, unless the
         # token is among the start times (the walk's range then stops before the runs without one).
         complete = walked is not None and walking is not None and walking.node is None
         complete = complete and walking is not None and walking.order_key is None and shape[-1] is not True
         return _PageStatements(
             stmt, numbers_first, non_numbers, {}, walked, walk_source, driven, complete, groups, group_walks,
-            group_sources, value_pages, driven_sources, heads_walk, heads_source,
+            group_sources, value_pages, driven_sources, heads_walk, heads_source, prefix_walk, prefix_source,
         )  # fmt: skip
 
 

@@ -148,35 +148,33 @@ Index(
 ).ddl_if(dialect="postgresql")
 
 
+def _search_indexes(table: str) -> tuple[Index, Index]:
+    """PostgreSQL's search indexes of `params` or `tags`. First: the experiments searched, the key, and
+    the value's first VALUE_PREFIX characters (a btree entry is capped at ~2.7 KB; values may be 6,000
+    characters) with text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the
+    collation; then the run's start time and id (migration 0015): one value's runs in the default order.
+    Second: a key's rows in the default order, the value's prefix last (migration 0016): a `LIKE
+    'prefix%'` that many values share is tested inside the index while the page is read in order
+    (`sql_prefix_heads.prefix_walk_in_page_order`)."""
+    value = text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops")
+    start, run = text("start_time DESC NULLS LAST"), text('run_uuid COLLATE "C"')
+    return (
+        Index(f"idx_{table}_experiment_key_value_start", "experiment_id", "key", value, start, run).ddl_if(
+            dialect="postgresql"
+        ),
+        Index(f"idx_{table}_experiment_key_start_value", "experiment_id", "key", start, run, value).ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
+
 class SqlParam(Base):
     __tablename__ = "params"
     __table_args__ = (
         PrimaryKeyConstraint("run_uuid", "key", name="param_pk"),
         # SQLite's search: (key, run_uuid), not (key, value), as on PostgreSQL before migration 0011.
         Index("idx_params_key_run", "key", "run_uuid").ddl_if(dialect="sqlite"),
-        # PostgreSQL's: the experiments searched, the key, and the value's first VALUE_PREFIX
-        # characters (a btree entry is capped at ~2.7 KB; values may be 6,000 characters) with
-        # text_pattern_ops, so `=`, IN and `LIKE 'prefix%'` are index ranges whatever the collation;
-        # then the run's start time and id (migration 0015): one value's runs in the default order.
-        Index(
-            "idx_params_experiment_key_value_start",
-            "experiment_id",
-            "key",
-            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
-            text("start_time DESC NULLS LAST"),
-            text('run_uuid COLLATE "C"'),
-        ).ddl_if(dialect="postgresql"),
-        # A key's rows in the default order, the value's prefix last (migration 0016): a `LIKE
-        # 'prefix%'` that many values share is tested inside the index while the page is read in order
-        # (`sql_prefix_heads.prefix_walk_in_page_order`).
-        Index(
-            "idx_params_experiment_key_start_value",
-            "experiment_id",
-            "key",
-            text("start_time DESC NULLS LAST"),
-            text('run_uuid COLLATE "C"'),
-            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
-        ).ddl_if(dialect="postgresql"),
+        *_search_indexes("params"),
     )
 
     run_uuid: Mapped[str] = mapped_column(
@@ -220,23 +218,7 @@ class SqlTag(Base):
     __table_args__ = (
         PrimaryKeyConstraint("run_uuid", "key", name="tag_pk"),
         Index("idx_tags_key", "key").ddl_if(dialect="sqlite"),
-        # As params' (above).
-        Index(
-            "idx_tags_experiment_key_value_start",
-            "experiment_id",
-            "key",
-            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
-            text("start_time DESC NULLS LAST"),
-            text('run_uuid COLLATE "C"'),
-        ).ddl_if(dialect="postgresql"),
-        Index(
-            "idx_tags_experiment_key_start_value",
-            "experiment_id",
-            "key",
-            text("start_time DESC NULLS LAST"),
-            text('run_uuid COLLATE "C"'),
-            text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops"),
-        ).ddl_if(dialect="postgresql"),
+        *_search_indexes("tags"),  # as params'
     )
 
     run_uuid: Mapped[str] = mapped_column(

@@ -157,12 +157,15 @@ def _search_indexes(table: str) -> tuple[Index, Index]:
     'prefix%'` that many values share is tested inside the index while the page is read in order
     (`sql_prefix_heads.prefix_walk_in_page_order`)."""
     value = text(f"left(value, {experiment_ids.VALUE_PREFIX}) text_pattern_ops")
+    # Spelled `substr`, not `left`: `=` and IN (on `left`) can never use this index's value, so the
+    # planner does not trade their exact range of the first index for a scan of the key's rows.
+    walk_value = text(f"substr(value, 1, {experiment_ids.VALUE_PREFIX}) text_pattern_ops")
     start, run = text("start_time DESC NULLS LAST"), text('run_uuid COLLATE "C"')
     return (
         Index(f"idx_{table}_experiment_key_value_start", "experiment_id", "key", value, start, run).ddl_if(
             dialect="postgresql"
         ),
-        Index(f"idx_{table}_experiment_key_start_value", "experiment_id", "key", start, run, value).ddl_if(
+        Index(f"idx_{table}_experiment_key_start_value", "experiment_id", "key", start, run, walk_value).ddl_if(
             dialect="postgresql"
         ),
     )

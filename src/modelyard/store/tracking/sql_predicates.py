@@ -203,7 +203,7 @@ def anchor_rows(
         head = func.left(table.c.value, literal_column(str(VALUE_PREFIX)))
         if comp.op == "LIKE":
             prefix = like_prefix(str(comp.value))[0][:VALUE_PREFIX]
-            test = head.like(_like_literal(prefix) + "%", escape=LIKE_ESCAPE)
+            test = head.like(like_literal(prefix) + "%", escape=LIKE_ESCAPE)
         else:
             values = [comp.value] if comp.op == "=" else list(comp.value)  # type: ignore[arg-type]
             heads = [str(v)[:VALUE_PREFIX] for v in values]
@@ -371,7 +371,7 @@ def _prefix_test(value: Any, comp: Comparison, test: ColumnElement[bool]) -> Col
         prefix, rest = like_prefix(comp.value)
         if not prefix:
             return test
-        pattern = _like_literal(prefix[:VALUE_PREFIX]) + "%"
+        pattern = like_literal(prefix[:VALUE_PREFIX]) + "%"
         exact = rest == "%" and len(prefix) <= VALUE_PREFIX
         return (
             head.like(pattern, escape=LIKE_ESCAPE)
@@ -398,7 +398,7 @@ def like_prefix(pattern: str) -> tuple[str, str]:
     return "".join(prefix), pattern[i:]
 
 
-def _like_literal(text: str) -> str:
+def like_literal(text: str) -> str:
     """`text` as a LIKE pattern that matches it exactly."""
     return "".join(LIKE_ESCAPE + ch if ch in (LIKE_ESCAPE, "%", "_") else ch for ch in text)
 

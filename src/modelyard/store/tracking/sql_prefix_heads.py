@@ -29,9 +29,16 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, func, literal, literal_column, select
 
 from modelyard.store.search.filter_parser import Comparison
+from modelyard.store.search.sql_ops import LIKE_ESCAPE
 from modelyard.store.sql.experiment_ids import VALUE_PREFIX
 from modelyard.store.tracking.sql_anchors import FACTS_SECONDS, read_in_page_order
-from modelyard.store.tracking.sql_predicates import RUN_KEYED_TABLES, anchor_rows, in_experiments, like_prefix
+from modelyard.store.tracking.sql_predicates import (
+    RUN_KEYED_TABLES,
+    anchor_rows,
+    in_experiments,
+    like_literal,
+    like_prefix,
+)
 from modelyard.store.tracking.sql_sort_keys import SortKey, page_parameter
 from modelyard.store.tracking.sql_walks import BUDGET, MAX_RANGES, Walking, using_operator
 
@@ -135,11 +142,18 @@ def prefix_walk_in_page_order(
     max_results: int,
 ) -> tuple[Select[Any], Any]:
     """The page for a prefix with too many heads: the key's rows read in the page's order from the
-    (experiment_id, key, start_time DESC NULLS LAST, run_uuid, value prefix) index (migration 0016),
+    (experiment_id, key, start_time DESC NULLS LAST, run_uuid, substr(value, 1, VALUE_PREFIX)) index
+    (migration 0016),
     the prefix tested on each entry inside the index (`text_pattern_ops` bounds on its last column), so
     rows without it cost no table read and the page stops when full, within the walk's budget of
     rows with the prefix; with the subquery of `runs` its rows come from."""
     table = RUN_KEYED_TABLES[term.entity]
-    rows = anchor_rows(term, walking.experiment_ids, table.c.run_uuid, table.c.start_time)
+    prefix = like_prefix(str(term.value))[0]  # shorter than VALUE_PREFIX (`prefix_term`)
+    walk_value = func.substr(table.c.value, 1, literal_column(str(VALUE_PREFIX)))  # the index's spelling
+    rows = select(table.c.run_uuid, table.c.start_time).where(
+        in_experiments(table, walking.experiment_ids),
+        table.c.key == term.key,
+        walk_value.like(like_literal(prefix) + "%", escape=LIKE_ESCAPE),
+    )
     budget = page_parameter(BUDGET, Integer)
     return read_in_page_order(walking, table, [rows], keys, token, None, max_results, budget)

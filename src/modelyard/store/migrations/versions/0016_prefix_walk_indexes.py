@@ -1,8 +1,9 @@
 """Run-search indexes for a param's or tag's `LIKE 'prefix%'` that many values share (issue #21),
 PostgreSQL only.
 
-`params` and `tags` get (experiment_id, key, start_time DESC NULLS LAST, run_uuid, left(value, 200)
-text_pattern_ops): a key's rows in the default order with the value's prefix in the index, so a page
+`params` and `tags` get (experiment_id, key, start_time DESC NULLS LAST, run_uuid, substr(value, 1, 200)
+text_pattern_ops) (`substr`, not the value index's `left`: `=` and IN cannot use it, so the planner keeps
+their exact ranges): a key's rows in the default order with the value's prefix in the index, so a page
 filtered by a prefix of many values (a prefix of ids) reads the key's entries in its order and tests
 the prefix on each entry without reading the table, instead of probing every run's param
 (`store/tracking/sql_prefix_heads.prefix_walk_in_page_order`). Built CONCURRENTLY outside the
@@ -29,9 +30,9 @@ backward_compatible = True
 # (name, table, columns), frozen here (store/sql/schema.py).
 _INDEXES = (
     ("idx_params_experiment_key_start_value", "params",
-     'experiment_id, key, start_time DESC NULLS LAST, run_uuid COLLATE "C", left(value, 200) text_pattern_ops'),
+     'experiment_id, key, start_time DESC NULLS LAST, run_uuid COLLATE "C", substr(value, 1, 200) text_pattern_ops'),
     ("idx_tags_experiment_key_start_value", "tags",
-     'experiment_id, key, start_time DESC NULLS LAST, run_uuid COLLATE "C", left(value, 200) text_pattern_ops'),
+     'experiment_id, key, start_time DESC NULLS LAST, run_uuid COLLATE "C", substr(value, 1, 200) text_pattern_ops'),
 )  # fmt: skip
 
 

@@ -125,7 +125,9 @@ class RunSearch:
             read = self.attribute_groups.read(self.params, execute, count, self.max_results, self._run_id(key_columns))
             if read is not None:
                 return read
-        heads_walk = self.heads_walk if may_walk and driven is None and count is not None else None
+        # Tried before a walk of the runs index wherever that may try (also ahead of a counted anchor):
+        # both read only rows with the prefix, in the page's order.
+        heads_walk = self.heads_walk if may_walk and count is not None else None
         if self.heads is not None and heads_walk is not None:
             # A prefix with few heads: their ranges in the page's order. Short, the prefix's other
             # characters or the budget may have cut it: the walk and the statements below answer.

@@ -69,7 +69,10 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 # What `make up` (and down, status, clean) needs: the stack's packages, unless SKIP_INSTALL is set.
 stack-venv: $(if $(SKIP_INSTALL),,$(STACK_STAMP))
 
+# torch (the pytorch flavor's tests) goes in before the workers start: installed by one of them meanwhile,
+# a half-written torch broke other tests' processes that import it (a variant failing to start in CI).
 test: venv
+	$(PY) -c "from tests.support.torch_install import ensure_torch; ensure_torch()"
 	$(PY) -m pytest -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadgroup tests/ $(PYTEST_ARGS)
 
 lint: venv

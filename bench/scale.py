@@ -101,6 +101,7 @@ CASES = (
     Case("param =", "params.optimizer = 'adam'"),
     Case("param prefix", "params.config LIKE 'cfg-1%'"),
     Case("param =, 1 run in 1,000", "params.lr = '0.500'"),
+    Case("param =, 150 runs at every size", "params.lr = '1.000'"),
     Case("tag =", "tags.team = 'team-3'"),
     Case("tag prefix", "tags.team LIKE 'team-3%'"),
     Case("attribute", "attributes.status = 'FAILED'"),

@@ -1,12 +1,13 @@
 """The scale benchmark's runs, generated inside PostgreSQL (generate_series), not through the API.
 
 A run i of experiment E gets values derived from hashes of (E, i) (`hashint8extended`, seeded), so every size has the same
-distribution and a filter matches the same share of runs at 10,000 and at 1,000,000:
+distribution and a filter matches the same share of runs at 10,000 and at 1,000,000 (but `lr = '1.000'`,
+the same 150 runs at every size: a value rare at 1M that still fills a page at 10k):
 
 | table | rows per run | values |
 |---|---|---|
 | runs | 1 | `run-<i>`, user `user-<i % 20>`, FAILED when i % 10 = 3 (else FINISHED), deleted when i % 50 = 7, start_time 1 s apart (newest = highest i) |
-| params | 4 | `optimizer` (adam/sgd/rmsprop/adagrad), `lr` (`0.000`..`0.999`: 1 run in 1,000 each), `depth` (0..11), `config` (`cfg-<00..99>-<hex>`) |
+| params | 4 | `optimizer` (adam/sgd/rmsprop/adagrad), `lr` (`0.000`..`0.999`: 1 run in 1,000 each; `1.000`: 150 runs spread evenly, at every size), `depth` (0..11), `config` (`cfg-<00..99>-<hex>`) |
 | tags | 4 | `mlflow.runName`, `mlflow.user`, `team` (`team-0`..`team-6`), `stage` (dev/prod) |
 | latest_metrics | 4 | `m0`..`m3`, uniform in [0, 1), step 0 |
 
@@ -37,7 +38,8 @@ _GENERATE = """
 CREATE TEMP TABLE gen ON COMMIT DROP AS
 SELECT i, run_uuid, %(t0)s::bigint + i * 1000 AS start_time,
        (ARRAY['adam', 'sgd', 'rmsprop', 'adagrad'])[1 + a %% 4] AS optimizer,
-       '0.' || lpad((a / 4 %% 1000)::text, 3, '0') AS lr,
+       CASE WHEN i %% (%(n)s / 150) = 0 AND i < 150 * (%(n)s / 150) THEN '1.000'
+            ELSE '0.' || lpad((a / 4 %% 1000)::text, 3, '0') END AS lr,
        (a / 4000 %% 12)::text AS depth,
        'cfg-' || lpad((a / 48000 %% 100)::text, 2, '0') || '-' || substr(run_uuid, 1, 12) AS config,
        'team-' || (b %% 7) AS team,

@@ -6,7 +6,10 @@ own skops models included), so every test that loads with mlflow sets it, as a u
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -71,6 +74,31 @@ def test_mlflow_saved_sklearn_loads_and_predicts_in_modelyard(
     )
     assert loaded.metadata.signature.to_dict() == signature.to_dict()
     pd.testing.assert_frame_equal(loaded.input_example, frame.head(3).reset_index(drop=True))
+
+
+_LOAD_IN_A_FRESH_PROCESS = """
+import sys
+import numpy as np
+import modelyard.sklearn
+model = modelyard.sklearn.load_model(sys.argv[1])
+print(model.predict(np.array([[1.0, 2.0], [5.0, 6.0]])).tolist())
+print("torch" in sys.modules)
+import sklearn.externals.array_api_compat.torch  # the shim skops' import skipped still imports after
+print("torch" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_a_skops_model_loads_without_importing_torch(tmp_path, frame, classifier):
+    """skops.io's import walks every scikit-learn package, the array-API shim that imports torch
+    included: ~350 MB and ~1 s in each serving worker for a model that never uses torch."""
+    mlflow.sklearn.save_model(classifier, tmp_path / "m", serialization_format="skops")
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_A_FRESH_PROCESS, str(tmp_path / "m")],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split("\n")  # fmt: skip
+    expected = classifier.predict(pd.DataFrame([[1.0, 2.0], [5.0, 6.0]], columns=frame.columns)).tolist()
+    assert out[:3] == [str(expected), "False", "True"]
 
 
 def test_modelyard_saved_sklearn_loads_and_predicts_in_mlflow(tmp_path, frame, classifier):

@@ -18,6 +18,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.models import flavor
 from modelyard.models.environment import default_requirements
 from modelyard.models.mlmodel import Model, ModelInfo
+from modelyard.sklearn.skops_import import import_skops_io
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -131,13 +132,13 @@ def _load_estimator(model_dir: Path, conf: dict[str, Any]) -> Any:
     path = model_dir / conf.get("pickled_model", _PICKLE_FILE)
     if fmt == SERIALIZATION_FORMAT_SKOPS:
         try:
-            import skops.io
+            skops_io = import_skops_io()
         except ImportError:
             raise ModelyardException.invalid_parameter(
                 "This model was saved in the skops format; install `skops` to load it"
             ) from None
         # Only the types the saver listed are trusted beyond skops' defaults, as MLflow does.
-        return skops.io.load(path, trusted=conf.get("skops_trusted_types"))
+        return skops_io.load(path, trusted=conf.get("skops_trusted_types"))
     with open(path, "rb") as source:
         if fmt == SERIALIZATION_FORMAT_CLOUDPICKLE:
             import cloudpickle

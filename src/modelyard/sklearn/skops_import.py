@@ -33,7 +33,9 @@ def import_skops_io() -> ModuleType:
     loaded = sys.modules.get("skops.io")
     if loaded is not None:
         return loaded
-    blocked = [shim for shim, library in _SHIMS.items() if shim not in sys.modules and library not in sys.modules]
+    blocked = [
+        shim for shim, library in _SHIMS.items() if shim not in sys.modules and library not in sys.modules
+    ]
     for shim in blocked:
         sys.modules[shim] = None  # type: ignore[assignment]
     try:

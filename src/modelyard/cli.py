@@ -167,7 +167,7 @@ def server(**options: Any) -> None:
     def announce(settings: Any) -> None:
         click.echo(
             f"modelyard server on http://{settings.host}:{settings.port} "
-            f"({settings.workers} workers, store {settings.backend_store_uri})",
+            f"({settings.workers} workers, store {_redact(settings.backend_store_uri)})",
             err=True,
         )
 
@@ -191,7 +191,7 @@ def ui(**options: Any) -> None:
 
     def announce(settings: Any) -> None:
         click.echo(
-            f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})"
+            f"modelyard UI at http://{settings.host}:{settings.port} (store {_redact(settings.backend_store_uri)})"
         )
 
     _run_tracking_server(announce, options)

@@ -89,3 +89,5 @@ def test_ui_and_server_never_print_the_stores_password(tmp_path: Path) -> None:
         output = done.stdout + done.stderr
         assert done.returncode != 0 and "yard:***@" in output, output
         assert "s3cret-pw" not in output
+        # An unreachable database is one line, not a traceback.
+        assert f"Cannot reach the database postgresql://yard:***@{LOOPBACK}:1/yard" in output and "Traceback" not in output

@@ -19,13 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.deploy import inventory, service_deploys
-from modelyard.deploy.sagemaker import DELETED, HISTORY_SIZE, record_off_endpoint
+from modelyard.deploy.sagemaker import DELETED, record_off_endpoint
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.render import UiRoute, page
-from modelyard.ui.routes.deployments import endpoint_view, sagemaker, variant_versions
+from modelyard.ui.routes.deployments import HISTORY_SIZE, endpoint_view, sagemaker, variant_versions
 from modelyard.ui.routes.models import Acting
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)

@@ -149,7 +149,7 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
     admin_password_file: str | None = None
-    #: Permission on experiments and registered models nobody granted: READ, EDIT, MANAGE or NO_PERMISSIONS.
+    #: Permission on experiments and registered models nobody granted: READ, USE, EDIT, MANAGE or NO_PERMISSIONS.
     auth_default_permission: str = "READ"
     #: Proxy addresses (CIDRs) whose user/groups headers are trusted (single sign-on behind oauth2-proxy
     #: or an ingress' auth); empty turns the header sign-in off.

@@ -389,3 +389,14 @@ def test_pods_drain_before_they_stop_and_serving_may_start_slowly(render: Render
         startup = container["startupProbe"]
         seconds = startup["periodSeconds"] * startup["failureThreshold"]
         assert seconds == (600 if deployment["metadata"]["name"].endswith("serving") else 120)
+
+
+def test_extra_env_reaches_every_container_the_jobs_included(render: Render) -> None:
+    docs = render(sets=("gc.enabled=true", "extraEnv[0].name=MODELYARD_LOG_LEVEL", "extraEnv[0].value=debug"))
+    containers = _containers(docs) + [
+        c for d in _by_kind(docs, "CronJob") for c in d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    ]
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Job", "CronJob"} <= kinds
+    for container in containers:
+        assert {"name": "MODELYARD_LOG_LEVEL", "value": "debug"} in container["env"], container["name"]

@@ -29,4 +29,5 @@ def configure(level: str) -> None:
         handler = _ServiceHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
         logger.addHandler(handler)
-    logger.propagate = False
+    # Propagation stays on: under gunicorn the root logger has no handler (nothing is written twice), and a
+    # test process that imports the settings keeps pytest's capture of these loggers.

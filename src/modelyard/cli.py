@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -203,6 +204,7 @@ def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any
     from modelyard.settings import Settings
 
     settings = Settings.from_env()
+    _require_free_port(settings.host, settings.port)
     announce(settings)
     if settings.auth:
         click.echo(f"Authentication is on: default permission {settings.auth_default_permission}.", err=True)
@@ -222,6 +224,24 @@ def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, args, env)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Fail before printing a URL when something already listens there (gunicorn would retry for a while,
+    then exit; the printed URL would have opened the other server, e.g. `make up`'s tracking service)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc} (another server uses it? pass --port)"
+            ) from exc
 
 
 def server_environment(**options: Any) -> dict[str, str]:

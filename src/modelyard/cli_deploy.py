@@ -90,6 +90,10 @@ def _deploy_options(f: Any) -> Any:
 
 
 def _print(data: Any) -> None:
+    """The answer as JSON, without boto3's `ResponseMetadata` (request id, HTTP headers, retries): the
+    endpoint's description is what a user asked for."""
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key != "ResponseMetadata"}
     click.echo(json.dumps(data, indent=2, default=str))
 
 

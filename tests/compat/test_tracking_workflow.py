@@ -209,3 +209,23 @@ def test_bad_filter_is_invalid_parameter_value(client: MlflowClient, experiment_
     with pytest.raises(MlflowException) as exc:
         client.search_runs([experiment_id], filter_string="metrics.x >>> 1")
     assert _error_code(exc) == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"MLFLOW_TRACKING_USERNAME": "alice"}, {"MODELYARD_TRACKING_USERNAME": "bob", "MLFLOW_TRACKING_USERNAME": "bob"}],
+)
+def test_a_new_run_belongs_to_the_user_mlflow_records(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """mlflow 3.17 records the tracking username as `mlflow.user` (the run's user) when one is set, else
+    the machine's user: runs logged by both clients with the same credentials show the same user."""
+    from mlflow.tracking.context.default_context import DefaultRunContext
+
+    from modelyard.client import run_context
+
+    for name in ("MLFLOW_TRACKING_USERNAME", "MODELYARD_TRACKING_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    theirs = DefaultRunContext().tags()["mlflow.user"]
+    assert run_context.system_tags()["mlflow.user"] == theirs
+    assert theirs == (env.get("MLFLOW_TRACKING_USERNAME") or run_context.current_user())

@@ -60,3 +60,21 @@ def test_ui_serves_the_api_and_artifacts_on_the_url_it_prints(tmp_path: Path, st
         assert len(group) == 2  # gunicorn's master and one worker: a personal server
     finally:
         stop_group(proc.pid, proc=proc)
+
+
+def test_ui_on_a_port_in_use_says_so_and_prints_no_url(tmp_path: Path) -> None:
+    """With `make up`'s tracking service on 5000, `modelyard ui --port 5000` printed its URL (which opened
+    the other server), then gunicorn retried for seconds and exited."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+        done = subprocess.run([*CLI, "ui", "--host", LOOPBACK, "--port", str(port)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert "modelyard UI at" not in done.stdout
+    assert f"Cannot listen on {LOOPBACK}:{port}" in done.stderr and "pass --port" in done.stderr
+    assert not (tmp_path / "modelyard.db").exists()  # nothing created either

@@ -301,3 +301,16 @@ def test_cli_errors_are_one_line_and_exit_1(aws: None, registry: Client) -> None
     assert bad_uri.exit_code == 1
     assert bad_uri.output.startswith("error: ") and "no-such-model" in bad_uri.output
     assert "Traceback" not in bad_uri.output
+
+
+def test_cli_prints_the_endpoint_without_boto3s_response_metadata(aws: None, registry: Client) -> None:
+    from click.testing import CliRunner
+
+    from modelyard.cli_deploy import deploy
+
+    _deployer(registry, Recorder()).create("churn", "models:/churn/1")
+    shown = CliRunner().invoke(deploy, ["get", "--endpoint", "churn", "--region", "us-east-1"])
+    assert shown.exit_code == 0, shown.output
+    described = json.loads(shown.output)
+    assert described["EndpointName"] == "churn" and described["EndpointStatus"] == "InService"
+    assert "ResponseMetadata" not in described

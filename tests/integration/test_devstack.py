@@ -137,6 +137,16 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
     assert read.returncode == 0, read.stdout + read.stderr
     assert read.stdout.strip().splitlines()[-1] == "hello from the stack|0.5|[3.0]"
 
+    # `make clean` removes the data (PostgreSQL's, wherever it was relocated, and the S3 snapshot) and
+    # leaves no empty .data behind.
+    cluster = stack.data_dir / "postgres"
+    relocated = cluster.resolve() if cluster.is_symlink() else None
+    cleaned = _run("clean", stack_root, stack_env)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "S3" in cleaned.stdout
+    assert not stack.data_dir.exists() and not stack.state_dir.exists()
+    assert relocated is None or not relocated.exists()
+
 
 LOG_WITH_MLFLOW = """
 import mlflow

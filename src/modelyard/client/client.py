@@ -19,6 +19,7 @@ from modelyard.client.batching import chunk_batch
 from modelyard.client.registry_client import RegistryClientMixin
 from modelyard.client.tracking_uri import get_tracking_store, get_tracking_uri
 from modelyard.clock import now_ms as now_ms
+from modelyard.credentials import credentials_from_env
 from modelyard.entities import (
     Experiment,
     ExperimentTag,
@@ -37,6 +38,12 @@ USER_TAG = "mlflow.user"
 
 
 def current_user() -> str:
+    """Who a new run belongs to (`mlflow.user`, the run's user_id), as mlflow 3.17's client records it:
+    the tracking username when one is configured (the account the server knows), else the machine's user.
+    Runs logged by both clients with the same credentials then show the same user."""
+    username = credentials_from_env()["username"]
+    if username:
+        return username
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "clean":
         stack.clean()
-        print(f"removed {stack.state_dir} and {stack.data_dir / 'postgres'}")
+        print(f"removed {stack.state_dir} and {stack.data_dir} (PostgreSQL's data and the S3 snapshot)")
         return 0
 
     components = list(stack.status())

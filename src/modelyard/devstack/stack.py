@@ -12,6 +12,7 @@ Servers are started detached (own session, no parent-death signal) so they outli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -434,9 +435,12 @@ class Stack:
             yield Component(name, pid if alive else None, port, url, healthy)
 
     def clean(self) -> None:
-        """`down`, then remove the state and the PostgreSQL data."""
+        """`down`, then remove the state, the PostgreSQL data and the S3 snapshot (and `.data` when that
+        leaves it empty)."""
         self.down(echo=False)
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self._postgres().remove()
         if (self.data_dir / "s3").exists():
             shutil.rmtree(self.data_dir / "s3")
+        with contextlib.suppress(OSError):  # absent, or holding something else: kept
+            self.data_dir.rmdir()

@@ -167,7 +167,7 @@ def server(**options: Any) -> None:
     def announce(settings: Any) -> None:
         click.echo(
             f"modelyard server on http://{settings.host}:{settings.port} "
-            f"({settings.workers} workers, store {settings.backend_store_uri})",
+            f"({settings.workers} workers, store {_redact(settings.backend_store_uri)})",
             err=True,
         )
 
@@ -191,7 +191,7 @@ def ui(**options: Any) -> None:
 
     def announce(settings: Any) -> None:
         click.echo(
-            f"modelyard UI at http://{settings.host}:{settings.port} (store {settings.backend_store_uri})"
+            f"modelyard UI at http://{settings.host}:{settings.port} (store {_redact(settings.backend_store_uri)})"
         )
 
     _run_tracking_server(announce, options)
@@ -213,9 +213,7 @@ def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any
 
         click.echo(OFF_MESSAGE, err=True)
     if os.environ.get("MODELYARD_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no", "off"):
-        from modelyard.store.sql.migrate import upgrade
-
-        upgrade(settings.backend_store_uri)
+        _upgrade(settings.backend_store_uri)
     args = [
         sys.executable, "-m", "gunicorn",
         "-c", "python:modelyard.runtime.gunicorn_conf",
@@ -273,9 +271,9 @@ def db_upgrade(url: str) -> None:
     """Bring the database at URL to the newest schema (safe to run concurrently on PostgreSQL).
 
     A database a newer release migrated is left as it is when it says this release can use it."""
-    from modelyard.store.sql.migrate import SchemaState, upgrade
+    from modelyard.store.sql.migrate import SchemaState
 
-    status = upgrade(url)
+    status = _upgrade(url)
     if status.state is SchemaState.CURRENT:
         click.echo(f"Database {_redact(url)} is up to date (revision {status.revision}).")
     else:
@@ -292,6 +290,19 @@ def db_status(url: str) -> None:
     status = schema_status(url)
     click.echo(f"Database {_redact(url)}: {status.describe()}")
     sys.exit(0 if status.usable else 1)
+
+
+def _upgrade(url: str) -> Any:
+    """`migrate.upgrade`, with a database that cannot be reached said in one line, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from modelyard.store.sql.migrate import upgrade
+
+    try:
+        return upgrade(url)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise click.ClickException(f"Cannot reach the database {_redact(url)}: {reason}") from None
 
 
 def _redact(url: str) -> str:

@@ -8,9 +8,10 @@ short cache. Ten failed sign-ins lock a user out for 3 s.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLO
 @dataclass
 class AuthServer:
     url: str
+    log: Callable[[], str]
 
     def api(self, method: str, path: str, auth: tuple[str, str] | None = ADMIN, **kwargs: Any) -> requests.Response:
         # A fresh connection per call: calls spread over the workers.
@@ -77,7 +79,7 @@ def auth_server(
     }
     with start_tracking_server(tmp_path_factory.mktemp("auth-server"), uri, env=env, workers=2) as service:
         try:
-            yield AuthServer(service.url)
+            yield AuthServer(service.url, service.log)
         finally:
             if test_failed(request):
                 print_log(service)
@@ -100,6 +102,14 @@ def as_user(monkeypatch: pytest.MonkeyPatch) -> Any:
             monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
 
     return use
+
+
+def test_the_servers_own_log_lines_reach_its_log(auth_server: AuthServer) -> None:
+    """The `modelyard.*` loggers write to the service's stderr with a time, the process and their name
+    (nothing configured them: INFO lines were lost, warnings came out bare)."""
+    log = auth_server.log()
+    assert re.search(r"^\[[^]]+\] \[\d+\] \[INFO\] modelyard\.auth\.accounts: Created the admin user 'admin'", log, re.M), log
+    assert re.search(r"\[INFO\] modelyard\.auth\.install: Authentication is on \(tracking service\)", log), log
 
 
 def _workflow(url: str, tmp_path: Path, experiment: str, model: str) -> str:

@@ -239,11 +239,13 @@ def test_train_register_deploy_update_and_survive_a_broken_version(
         v: json.loads(client.get_model_version(MODEL, v).tags[DEPLOY_TAG])
         for v in (version1, version2, version3)
     }
+    # v2's replace took v1 off the endpoint; v3's failed update took nothing off.
     assert [history[v]["status"] for v in (version1, version2, version3)] == [
-        "InService",
+        "Replaced",
         "InService",
         "Failed",
     ]
+    assert history[version1]["by"] == f"models:/{MODEL}/{version2}"
     assert history[version2]["mode"] == "replace"
     assert "weights file is corrupt" in history[version3]["error"]
 
@@ -269,3 +271,5 @@ def test_train_register_deploy_update_and_survive_a_broken_version(
     deleted = _modelyard(env, "delete", "--endpoint", ENDPOINT)
     assert deleted.returncode == 0, deleted.stderr
     assert _modelyard(env, "list").stdout.strip() == ""
+    # The version the endpoint served when deleted says so (through the server's REST API).
+    assert json.loads(client.get_model_version(MODEL, version2).tags[DEPLOY_TAG])["status"] == "Deleted"

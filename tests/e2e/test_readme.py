@@ -223,3 +223,9 @@ def test_readme_tour_runs_as_written_with_both_clients(tour: Tour, monkeypatch: 
     assert home.status_code == 200 and home.url.endswith("/experiments"), (home.status_code, home.url)
     assert "text/html" in home.headers["content-type"] and ">diabetes<" in home.text and ">cancer<" in home.text
     assert '"InService"' in versions["2"].tags["modelyard.deploy.diabetes"]
+    # The update replaced v1: its tag and the model page say it no longer serves there.
+    assert '"Replaced"' in versions["1"].tags["modelyard.deploy.diabetes"]
+    model_page = requests.get(shell.env["MLFLOW_TRACKING_URI"] + "/model?name=diabetes", auth=auth, timeout=30).text
+    rows = {v: model_page.split(f'<tr id="v{v}">', 1)[1].split("</tr>", 1)[0] for v in ("1", "2")}
+    chip = 'class="chip" href="/deployments/diabetes"'
+    assert chip in rows["2"] and chip not in rows["1"] and "was on diabetes" in rows["1"]

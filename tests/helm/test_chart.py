@@ -339,3 +339,53 @@ def test_presigned_downloads_are_off_by_default_and_set_on_tracking_and_artifact
     for service in ("tracking", "artifacts"):
         env = _env(deployments[service]["spec"]["template"]["spec"]["containers"][0])
         assert [env[n]["value"] for n in names] == ["true", "120", "https://s3.example.com"], service
+
+
+def test_the_readme_example_renders_valid_with_auth_tls_and_big_uploads(helm: Path) -> None:
+    """README's `helm install` line, its --set/--set-string flags as written (shell quoting and all)."""
+    import re
+    import shlex
+
+    import yaml
+
+    readme = (CHART.parents[1] / "README.md").read_text()
+    section = readme.split("## Running it on Kubernetes", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block is not None
+    command = block.group(1).replace("\\\n", " ")
+    install = next(line for line in command.splitlines() if line.startswith("helm install"))
+    words = shlex.split(install)
+    flags: list[str] = []
+    for i, word in enumerate(words):
+        if word in ("--set", "--set-string"):
+            flags += [word, words[i + 1]]
+    assert len(flags) >= 20, install
+    cmd = [str(helm), "template", "rel", str(CHART), "--namespace", "ml", *flags]
+    docs = [d for d in yaml.safe_load_all(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    ingress = _by_kind(docs, "Ingress")[0]
+    assert ingress["spec"]["tls"] == [{"secretName": "ml-example-tls", "hosts": ["ml.example.com"]}]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
+    tracking = next(d for d in _by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("tracking"))
+    env = {e["name"]: e for e in tracking["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELYARD_AUTH"]["value"] == "true"
+    assert env["MODELYARD_ADMIN_USERNAME"]["valueFrom"]["secretKeyRef"]["name"] == "modelyard-admin"
+    assert tracking["spec"]["template"]["spec"]["containers"][0]["image"].startswith("123456789012.dkr.ecr.")
+
+
+def test_pods_drain_before_they_stop_and_serving_may_start_slowly(render: Render) -> None:
+    """A rollout or scale-down must not cut requests in flight (the artifacts service's transfers run up to
+    its 600 s timeout; Kubernetes' default grace is 30 s), nor the serving master's model download."""
+    docs = render(sets=("services.serving.enabled=true", "services.serving.modelUri=models:/m/1"))
+    for deployment in _by_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        timeout = int(env["MODELYARD_TIMEOUT"])
+        assert int(env["MODELYARD_GRACEFUL_TIMEOUT"]) == timeout
+        assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+        assert pod["terminationGracePeriodSeconds"] > timeout + 5
+        startup = container["startupProbe"]
+        seconds = startup["periodSeconds"] * startup["failureThreshold"]
+        assert seconds == (600 if deployment["metadata"]["name"].endswith("serving") else 120)

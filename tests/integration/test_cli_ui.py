@@ -78,3 +78,16 @@ def test_ui_on_a_port_in_use_says_so_and_prints_no_url(tmp_path: Path) -> None:
     assert "modelyard UI at" not in done.stdout
     assert f"Cannot listen on {LOOPBACK}:{port}" in done.stderr and "pass --port" in done.stderr
     assert not (tmp_path / "modelyard.db").exists()  # nothing created either
+
+
+def test_ui_and_server_never_print_the_stores_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    store = f"postgresql://yard:s3cret-pw@{LOOPBACK}:1/yard"  # nothing listens: the migration fails after the announcement
+    for command in ("ui", "server"):
+        done = subprocess.run([*CLI, command, "--backend-store-uri", store, "--port", str(free_port())], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        output = done.stdout + done.stderr
+        assert done.returncode != 0 and "yard:***@" in output, output
+        assert "s3cret-pw" not in output
+        # An unreachable database is one line, not a traceback.
+        assert f"Cannot reach the database postgresql://yard:***@{LOOPBACK}:1/yard" in output and "Traceback" not in output

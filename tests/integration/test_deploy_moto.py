@@ -133,8 +133,8 @@ def _archive_names(s3_url: str) -> list[str]:
         return tar.getnames()
 
 
-def _history(registry: Client, version: str, endpoint: str = "churn") -> dict[str, Any]:
-    return json.loads(registry.get_model_version("churn", version).tags[DEPLOY_TAG_PREFIX + endpoint])
+def _history(registry: Client, version: str, endpoint: str = "churn", model: str = "churn") -> dict[str, Any]:
+    return json.loads(registry.get_model_version(model, version).tags[DEPLOY_TAG_PREFIX + endpoint])
 
 
 def _events(registry: Client, endpoint: str = "churn") -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -206,6 +206,8 @@ def test_update_add_mode_keeps_the_old_variant_and_weights_the_new(aws: None, re
     assert recorder.only("DeleteEndpointConfig") == {"EndpointConfigName": first["EndpointConfigName"]}
     assert "DeleteModel" not in recorder.names()
     assert _history(registry, "2")["mode"] == "add"
+    # The old variant still serves: its version's tag stays InService.
+    assert [_history(registry, v)["status"] for v in ("1", "2")] == ["InService", "InService"]
     kind, version, details = _events(registry)[0]
     assert (kind, version, details["mode"], details["weight"]) == ("deploy_succeeded", "2", "add", 0.25)
 
@@ -225,6 +227,22 @@ def test_update_replace_retires_the_old_model(aws: None, registry: Client) -> No
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [
         config["ProductionVariants"][0]["ModelName"]
     ]
+    # The version taken off says so (and by what); the new one serves.
+    replaced, serving = _history(registry, "1"), _history(registry, "2")
+    assert (replaced["status"], replaced["by"], replaced["config"]) == (
+        "Replaced", "models:/churn/2", config["EndpointConfigName"]
+    )
+    assert serving["status"] == "InService"
+
+    # Deploying the serving version again keeps it InService; another model's replace marks it.
+    _deployer(registry, recorder, mode="replace").update("churn", "models:/churn/2")
+    assert _history(registry, "2")["status"] == "InService"
+    model, _ = train_classifier(3)
+    with modelyard.start_run():
+        my_sklearn.log_model(model, name="model", registered_model_name="fraud")
+    _deployer(registry, recorder, mode="replace").update("churn", "models:/fraud/1")
+    assert (_history(registry, "2")["status"], _history(registry, "2")["by"]) == ("Replaced", "models:/fraud/1")
+    assert _history(registry, "1", model="fraud")["status"] == "InService"
 
 
 def test_a_failed_create_is_rolled_back_and_recorded(aws: None, registry: Client) -> None:
@@ -275,6 +293,8 @@ def test_delete_removes_endpoint_config_and_models(aws: None, registry: Client) 
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []
+    deleted = _history(registry, "1")
+    assert deleted["status"] == "Deleted" and deleted["endpoint"] == "churn" and "time" in deleted
 
 
 def test_cli_errors_are_one_line_and_exit_1(aws: None, registry: Client) -> None:

@@ -190,6 +190,8 @@ def test_a_failed_update_is_undone_recorded_and_shown_and_the_endpoint_keeps_ser
     page = client.get("/deployments/churn-prod")
     assert 'id="deploy-failure"' in page.text and "was rolled back" in page.text
     assert "kept serving what it served before" in page.text
+    # The model page: v1 still serves there; v2's failed deploy is no chip.
+    assert (_deployed_cell(client, "1"), _deployed_cell(client, "2")) == ("churn-prod", "")
 
 
 def test_delete_needs_the_typed_name_and_records_it(app: tuple[TestClient, Path]) -> None:
@@ -197,6 +199,7 @@ def test_delete_needs_the_typed_name_and_records_it(app: tuple[TestClient, Path]
     _register(client, artifacts, "churn", versions=1)
     _deploy(client, endpoint="churn-prod", model_uri="models:/churn/1", mode="create")
     _outcome(client, "churn-prod")
+    assert _deployed_cell(client) == "churn-prod"
     wrong = client.post("/deployments/churn-prod/delete", data=_form(client, confirm_name="churn"), follow_redirects=False)
     assert wrong.status_code == 400 and "type its name (churn-prod)" in wrong.text
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
@@ -207,9 +210,23 @@ def test_delete_needs_the_typed_name_and_records_it(app: tuple[TestClient, Path]
     assert gone.status_code == 303
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert _events(client, endpoint="churn-prod")[0]["kind"] == "endpoint_deleted"
+    # The version's deploy tag says so; the model page no longer shows it as deployed.
+    tags = client.get(f"{API}/model-versions/get", params={"name": "churn", "version": "1"}).json()["model_version"]["tags"]
+    tag = json.loads(next(t["value"] for t in tags if t["key"] == "modelyard.deploy.churn-prod"))
+    assert tag["status"] == "Deleted" and tag["endpoint"] == "churn-prod"
+    assert _deployed_cell(client) == "was on churn-prod"
+    version_page = client.get("/model-version", params={"name": "churn", "version": "1"}).text
+    lineage = version_page.split('id="lineage"', 1)[1].split("</ol>", 1)[0]
+    assert 'class="chip" href="/deployments/churn-prod"' not in lineage and "was on" in lineage
     # A deleted endpoint's page keeps its history instead of a 404.
     page = client.get("/deployments/churn-prod")
     assert page.status_code == 200 and 'id="no-endpoint"' in page.text and "endpoint deleted" in page.text
+
+
+def _deployed_cell(client: TestClient, version: str = "1") -> str:
+    """The text of the model page's Deployed cell of `version` (chips of the endpoints it serves on)."""
+    row = client.get("/model", params={"name": "churn"}).text.split(f'<tr id="v{version}">', 1)[1].split("</tr>", 1)[0]
+    return re.sub(r"<[^>]+>", "", row.split('class="deployed">', 1)[1].split("</td>", 1)[0]).strip()
 
 
 def test_an_alias_rollback_offers_to_redeploy_the_endpoints_deployed_from_it(app: tuple[TestClient, Path]) -> None:

@@ -75,6 +75,9 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
         done = subprocess.run([cli, "deploy", *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
 
+    # A canary keeps the old variant: both versions show the endpoint's chip on the model page.
+    assert _deployed_chips(ui_page, url, [first, second]) == [[ENDPOINT], [ENDPOINT]]
+
     ui_page.goto(f"{url}/deployments")
     row = ui_page.locator("#endpoints tbody tr", has_text=ENDPOINT)
     assert row.locator(".status").inner_text() == "InService"
@@ -150,6 +153,14 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Replace").click()
     _served(ui_page, [f"{MODEL} v{second}"], "deploy-progress")
+    # The promote replaced v1's variant: the model page shows the chip on v2 alone, v1 "was on" it.
+    assert _deployed_chips(ui_page, url, [first, second]) == [[], [ENDPOINT]]
+    assert ui_page.locator(f"#v{first} .was-on").inner_text() == f"was on {ENDPOINT}"
+    screenshot(ui_page, "model-deployed-after-replace")
+    ui_page.goto(f"{url}/model-version?name={MODEL}&version={first}")
+    assert ui_page.locator(f"#lineage a.chip[href='/deployments/{ENDPOINT}']").count() == 0
+    assert f"was on {ENDPOINT}" in ui_page.locator("#lineage").inner_text()
+    ui_page.goto(f"{url}/deployments/{ENDPOINT}")
 
     # Roll back to the version served before: the history knows it.
     with ui_page.expect_navigation():
@@ -182,6 +193,12 @@ def test_a_canary_shows_both_variants_their_weights_and_the_history(
     with ui_page.expect_navigation():
         ui_page.get_by_role("button", name="Delete endpoint").click()
     assert ui_page.locator("#endpoints").count() == 0
+
+
+def _deployed_chips(page: Any, url: str, versions: list[str]) -> list[list[str]]:
+    """The endpoint chips in the model page's Deployed cell of each version."""
+    page.goto(f"{url}/model?name={MODEL}")
+    return [page.locator(f"#v{v} td.deployed .chip").all_inner_texts() for v in versions]
 
 
 def _variant(page: Any, url: str, version: str) -> str:

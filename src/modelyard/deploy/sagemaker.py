@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +27,11 @@ LOCAL_EXECUTION_ROLE = "arn:aws:iam::000000000000:role/modelyard-local"
 LOCAL_IMAGE = "modelyard-serving:latest"
 DEPLOY_TAG_PREFIX = "modelyard.deploy."
 MODES = ("create", "replace", "add")
+#: The deploy tag's `status` of a version whose variant a replace took off the endpoint, or whose
+#: endpoint was deleted (besides "InService" and "Failed", which `_record` writes).
+REPLACED, DELETED = "Replaced", "Deleted"
+#: Deploy events of an endpoint read to name its variants' versions (the web UI reads as many).
+HISTORY_SIZE = 200
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +76,33 @@ def _slug(text: str, limit: int) -> str:
     return (slug or "model")[:limit].strip("-")
 
 
-def delete_endpoint(sagemaker: Any, endpoint: str) -> None:
-    """The endpoint, its config and the models its variants ran."""
+def delete_endpoint(sagemaker: Any, endpoint: str) -> list[str]:
+    """The endpoint, its config and the models its variants ran; returns the variants' names."""
     description = sagemaker.describe_endpoint(EndpointName=endpoint)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
     sagemaker.delete_endpoint(EndpointName=endpoint)
     sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
     for variant in config["ProductionVariants"]:
         SageMakerDeployer._ignore_missing(sagemaker.delete_model, ModelName=variant["ModelName"])
+    return [str(variant["VariantName"]) for variant in config["ProductionVariants"]]
+
+
+def record_off_endpoint(
+    tracking: Any, endpoint: str, versions: Iterable[tuple[str, str]], status: str, **details: str
+) -> None:
+    """Each version's deploy tag for `endpoint` says it no longer serves there (`status` REPLACED
+    or DELETED), so the model page stops showing it as deployed. Best-effort, like `_record`."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for name, version in sorted(set(versions)):
+        _write_tag(tracking, name, version, endpoint, {"endpoint": endpoint, "status": status, "time": now, **details})
+
+
+def _write_tag(tracking: Any, name: str, version: str, endpoint: str, value: dict[str, Any]) -> None:
+    try:
+        tracking.set_model_version_tag(name, version, DEPLOY_TAG_PREFIX + endpoint, json.dumps(value))
+    except Exception as exc:
+        # The endpoint is what it is whether or not the registry heard about it: say so, do not fail.
+        logger.warning("Could not record the deployment on %s version %s: %s", name, version, exc)
 
 
 #: Puts the model directory of a model URI at a local path and returns it (default: `download_model`).
@@ -132,7 +156,8 @@ class SageMakerDeployer:
         )
 
     def delete(self, endpoint: str) -> None:
-        delete_endpoint(self.sagemaker, endpoint)
+        variants = delete_endpoint(self.sagemaker, endpoint)
+        self._record_off(endpoint, variants, DELETED, {})
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.sagemaker.list_endpoints().get("Endpoints", []))
@@ -194,9 +219,10 @@ class SageMakerDeployer:
             kind = "deploy_rolled_back" if existing is not None else "deploy_failed"
             self._history(version, endpoint, kind, {"config": config_name, "error": str(exc)[:1000]})
             raise DeploymentError(str(exc), recorded=version is not None) from exc
-        if existing is not None:
-            self._retire(existing, keep={v["ModelName"] for v in variants})
+        removed = self._retire(existing, keep={v["ModelName"] for v in variants}) if existing is not None else []
         self._record(version, endpoint, "InService", config_name, None)
+        by = f"models:/{version[0]}/{version[1]}" if version else model_uri
+        self._record_off(endpoint, removed, REPLACED, {"config": config_name, "by": by, "mode": o.mode}, keep=version)
         self._history(
             version,
             endpoint,
@@ -264,14 +290,17 @@ class SageMakerDeployer:
         if model_name is not None:
             self._ignore_missing(self.sagemaker.delete_model, ModelName=model_name)
 
-    def _retire(self, previous: dict[str, Any], keep: set[str]) -> None:
-        """Delete the config and models the endpoint no longer uses."""
+    def _retire(self, previous: dict[str, Any], keep: set[str]) -> list[str]:
+        """Delete the config and models the endpoint no longer uses; returns the variants it took off."""
         config_name = previous["EndpointConfigName"]
         config = self.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         self._ignore_missing(self.sagemaker.delete_endpoint_config, EndpointConfigName=config_name)
+        removed = []
         for variant in config["ProductionVariants"]:
             if variant["ModelName"] not in keep:
                 self._ignore_missing(self.sagemaker.delete_model, ModelName=variant["ModelName"])
+                removed.append(str(variant["VariantName"]))
+        return removed
 
     def _wait_gone(self, endpoint: str) -> None:
         for _ in range(int(self.options.timeout_seconds / max(self.options.poll_seconds, 0.1))):
@@ -350,15 +379,27 @@ class SageMakerDeployer:
         }
         if error:
             value["error"] = error[:1000]
+        _write_tag(self._tracking(), version[0], version[1], endpoint, value)
+
+    def _record_off(
+        self, endpoint: str, variants: list[str], status: str, details: dict[str, str], keep: tuple[str, str] | None = None
+    ) -> None:
+        """The versions `variants` served (named by the endpoint's deploy history, of any registered
+        model) no longer serve there: their tags say so, except `keep`'s (deployed again just now).
+        A registry without history (MLflow) or an outage is a warning."""
+        if not variants:
+            return
+        from modelyard.client import registry_history
+        from modelyard.store.registry.events import variant_versions
+
         try:
-            self._tracking().set_model_version_tag(
-                version[0], version[1], DEPLOY_TAG_PREFIX + endpoint, json.dumps(value)
-            )
+            timeline = registry_history.list_events(self._tracking().registry_store, endpoint=endpoint, max_results=HISTORY_SIZE)
         except Exception as exc:
-            # The endpoint is what it is whether or not the registry heard about it: say so, do not fail.
-            logger.warning(
-                "Could not record the deployment on %s version %s: %s", version[0], version[1], exc
-            )
+            logger.warning("Could not read the deploy history of %s to record %s: %s", endpoint, status, exc)
+            return
+        served = variant_versions(timeline)
+        versions = {served[v] for v in variants if v in served} - {keep}
+        record_off_endpoint(self._tracking(), endpoint, versions, status, **details)
 
     def _tracking(self) -> Any:
         if self._client is None:

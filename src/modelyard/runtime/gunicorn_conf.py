@@ -11,9 +11,11 @@ import os
 import tempfile
 from typing import Any
 
+from modelyard.runtime import service_logs
 from modelyard.settings import Settings
 
 _settings = Settings.from_env()
+service_logs.configure(_settings.log_level)
 
 if _settings.auth:
     # The workers' shared auth change counter must exist before the master forks them.

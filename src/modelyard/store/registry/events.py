@@ -246,6 +246,17 @@ def list_events(
     return PagedList(page, token)
 
 
+def variant_versions(timeline: Sequence[RegistryEvent]) -> dict[str, tuple[str, str]]:
+    """Which (model, version) each variant name of an endpoint serves, from its history (newest
+    first, as `list_events` pages it): `deploy_succeeded` events name the variant they created."""
+    versions: dict[str, tuple[str, str]] = {}
+    for event in reversed(timeline):  # oldest first: a later deployment of a variant name wins
+        variant = event.details.get("variant")
+        if event.kind == DEPLOY_SUCCEEDED and variant and event.version:
+            versions[str(variant)] = (event.name, event.version)
+    return versions
+
+
 def deployed_endpoints(session: Session, name: str, version: int) -> list[str]:
     """The endpoints a deployment of this version ever succeeded on, by name: where it may serve
     now (the version page's score box asks those, not the version's whole history)."""

@@ -19,12 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.deploy import inventory, service_deploys
+from modelyard.deploy.sagemaker import DELETED, record_off_endpoint
 from modelyard.exceptions import ModelyardException
 from modelyard.store.registry import events, history
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
 from modelyard.ui.render import UiRoute, page
-from modelyard.ui.routes.deployments import endpoint_view, sagemaker, variant_versions
+from modelyard.ui.routes.deployments import HISTORY_SIZE, endpoint_view, sagemaker, variant_versions
 from modelyard.ui.routes.models import Acting
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -137,8 +138,13 @@ def delete_endpoint(request: Request, name: str, form: FormFields) -> Response:
     client = sagemaker()
     endpoint = inventory.describe(client, name, versions)
     inventory.delete(client, name)
-    engine = request.app.state.registry_store.engine
+    store = request.app.state.registry_store
     for variant in endpoint.variants:
         if variant.model_version is not None:
-            history.record_deploy(engine, *variant.model_version, events.ENDPOINT_DELETED, name, {"variant": variant.name})
+            history.record_deploy(store.engine, *variant.model_version, events.ENDPOINT_DELETED, name, {"variant": variant.name})
+    # As `modelyard deploy delete`: the versions' deploy tags stop saying InService, the versions of
+    # models this user may not read included (the page's `versions` leave those out).
+    every = events.variant_versions(list(history.list_events(store.engine, endpoint=name, max_results=HISTORY_SIZE)))
+    off = [every[v.name] for v in endpoint.variants if v.name in every]
+    record_off_endpoint(service_deploys.StoreRegistry(store), name, off, DELETED)
     return RedirectResponse("/deployments", status_code=303)

@@ -46,12 +46,7 @@ def variant_versions(request: Request, endpoint: str) -> tuple[dict[str, tuple[s
         for e in history.list_events(engine, endpoint=endpoint, max_results=HISTORY_SIZE)
         if visible is None or visible.allows(e.name)
     ]
-    versions: dict[str, tuple[str, str]] = {}
-    for event in reversed(found):  # oldest first: a later deployment of a variant name wins
-        variant = event.details.get("variant")
-        if event.kind == events.DEPLOY_SUCCEEDED and variant and event.version:
-            versions[str(variant)] = (event.name, event.version)
-    return versions, found
+    return events.variant_versions(found), found
 
 
 @dataclass(frozen=True)

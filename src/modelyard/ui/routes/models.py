@@ -8,6 +8,7 @@ the registry store, which records the history event in the same transaction.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from modelyard.auth.identity import readable, record_creator, record_delete, record_rename, request_user
 from modelyard.client import registry_history
+from modelyard.deploy.sagemaker import DELETED, DEPLOY_TAG_PREFIX, REPLACED
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
 from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
@@ -37,7 +39,6 @@ TIMELINE_SIZE = 50
 #: A version's own history on its page (few events: one page).
 VERSION_HISTORY_SIZE = 200
 STAGES = ModelVersionStage.ALL
-DEPLOY_TAG_PREFIX = "modelyard.deploy."
 
 
 async def ui_actor(request: Request) -> None:
@@ -83,10 +84,7 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
     model = store.get_registered_model(name)
     versions = versions_of(store.engine, name)  # type: ignore[attr-defined]
     timeline = history.list_events(store.engine, name, max_results=TIMELINE_SIZE, page_token=page_token or None)  # type: ignore[attr-defined]
-    deployed = {
-        v.version: {k[len(DEPLOY_TAG_PREFIX) :]: val for k, val in v.tags.items() if k.startswith(DEPLOY_TAG_PREFIX)}
-        for v in versions
-    }
+    deployed = {v.version: deploy_statuses(v.tags) for v in versions}
     return page(
         request,
         "model.html",
@@ -94,6 +92,7 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
         model=model,
         versions=versions,
         deployed=deployed,
+        off_endpoint=OFF_ENDPOINT,
         timeline=list(timeline),
         older_url=model_url(name, page_token=timeline.token) if timeline.token else None,
         stages=STAGES,
@@ -101,6 +100,25 @@ def model_page(request: Request, name: str = "", page_token: str | None = None) 
         rollbackable=_rollbackable(list(timeline)),
         permissions=permissions_section(request, REGISTERED_MODEL, model.name),
     )
+
+
+#: Deploy tag statuses of a version that served on the endpoint and no longer does ("was on").
+OFF_ENDPOINT = (REPLACED, DELETED)
+
+
+def deploy_statuses(tags: dict[str, str]) -> dict[str, str]:
+    """Endpoint -> the status the version's deploy tag for it records (`SageMakerDeployer._record`,
+    `record_off_endpoint`): "InService", "Failed", "Replaced", "Deleted"; "" when unreadable. Pages
+    show a version as deployed from these alone (asking SageMaker is for fragments)."""
+    out: dict[str, str] = {}
+    for key, raw in tags.items():
+        if key.startswith(DEPLOY_TAG_PREFIX):
+            try:
+                status = json.loads(raw).get("status")
+            except (ValueError, AttributeError):
+                status = None
+            out[key[len(DEPLOY_TAG_PREFIX) :]] = status if isinstance(status, str) else ""
+    return out
 
 
 def _rollbackable(timeline: list[events.RegistryEvent]) -> set[int]:
@@ -247,6 +265,10 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
     own_history = list(history.list_events(store.engine, name, version=found.version, max_results=VERSION_HISTORY_SIZE))  # type: ignore[attr-defined]
     files = version_files(request, found)
     endpoints = history.deployed_endpoints(store.engine, name, found.version)  # type: ignore[attr-defined]
+    statuses = deploy_statuses(found.tags)
+    serving = sorted(e for e, status in statuses.items() if status == "InService")
+    # Where it served before: endpoints a deploy of it succeeded on that its tag does not say it serves.
+    served = sorted({*endpoints, *(e for e, status in statuses.items() if status in OFF_ENDPOINT)} - set(serving))
     return page(
         request,
         "model_version.html",
@@ -255,7 +277,8 @@ def version_page(request: Request, name: str = "", version: str = "") -> Respons
         run=run,
         run_hidden=run_hidden,
         datasets=[d.get("dataset", {}) for d in (run.inputs.dataset_inputs if run else [])],
-        endpoints=endpoints,
+        serving=serving,
+        served=served,
         timeline=own_history,
         stages=STAGES,
         files=files,

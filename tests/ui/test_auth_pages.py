@@ -257,3 +257,19 @@ def test_forged_sign_in_forms_are_refused(server: Server, ui_page: Any, console_
     assert "Sign in to modelyard" not in ui_page.content()
     assert not [c for c in ui_page.context.cookies() if c["name"] == "modelyard_session"]
     console_errors[:] = [e for e in console_errors if "status of 403" not in e]
+
+
+def test_a_link_the_mlflow_client_printed_survives_signing_in(server: Server, ui_page: Any) -> None:
+    """`/#/experiments/N/runs/ID` with auth on: `/` sends the browser to sign in, whose page forwards the
+    fragment to the run's page, which asks to sign in for it; signed in, the run's page opens."""
+    experiment, _ = server.experiment("printed")
+    run = server.ok("POST", "/api/2.0/mlflow/runs/create", json={"experiment_id": experiment, "run_name": "printed"})
+    run_id = run["run"]["info"]["run_id"]
+    ui_page.goto(f"{server.url}/#/experiments/{experiment}/runs/{run_id}")
+    ui_page.wait_for_url(f"{server.url}/login?next=%2Fruns%2F{run_id}")
+    ui_page.fill("input[name=username]", ADMIN[0])
+    ui_page.fill("input[name=password]", ADMIN[1])
+    with ui_page.expect_navigation():
+        ui_page.get_by_role("button", name="Sign in").click()
+    assert ui_page.url == f"{server.url}/runs/{run_id}"
+    assert ui_page.locator("#run-name").inner_text() == "printed"

@@ -287,3 +287,28 @@ def test_runs_with_nothing_logged_show_empty_states(ui_server: str, ui_page: Any
     assert "These runs have no params or metrics." in text and "These runs have no metrics." in text
     assert ui_page.locator("#scatter, #parcoords").count() == 0  # no empty plot boxes
     screenshot(ui_page, "compare-nothing-logged")
+
+
+def test_one_differing_metric_gets_a_two_column_scatter_and_no_lone_axis(ui_server: str, ui_page: Any) -> None:
+    """Runs that differ only in r2 (their params alike): the scatter plots r2 against a param, not
+    against itself, and parallel coordinates say why they draw nothing instead of one bare axis."""
+    ids = _log_runs(ui_server, [
+        {"name": f"same-{i}", "p": {"alpha": "0.5", "fit_intercept": "True"}, "m": {"r2": 0.7 + i / 20}}
+        for i in range(3)
+    ])
+    ui_page.goto(f"{ui_server}/compare?runs={','.join(ids)}")
+    ui_page.wait_for_function("document.querySelector('#scatter canvas')")
+    assert ui_page.locator("#scatter-y").input_value() == "metric:r2"
+    assert ui_page.locator("#scatter-x").input_value() == "param:alpha"  # numeric before categorical
+    note = ui_page.locator("#parcoords .empty")
+    assert "Only metric r2 differs" in note.inner_text() and "two axes" in note.inner_text()
+    assert ui_page.locator("#parcoords canvas").count() == 0 and not ui_page.locator("#parcoords-clear").is_visible()
+    screenshot(ui_page, "compare-one-metric")
+
+    # two metrics and no params: one against the other
+    ids = _log_runs(ui_server, [{"name": f"two-{i}", "p": {}, "m": {"r2": 0.7 + i / 20, "rmse": 1 - i / 10}} for i in range(3)])
+    ui_page.goto(f"{ui_server}/compare?runs={','.join(ids)}")
+    ui_page.wait_for_function("document.querySelector('#parcoords canvas')")
+    assert {ui_page.locator("#scatter-x").input_value(), ui_page.locator("#scatter-y").input_value()} == {
+        "metric:r2", "metric:rmse"
+    }

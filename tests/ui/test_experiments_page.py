@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 from tests.support.browser import screenshot
@@ -138,3 +139,44 @@ def test_first_visit_shows_description_and_tags_no_dialog_works_by_keyboard_and_
         screenshot(page, "experiments-dark")
     finally:
         dark.close()
+
+
+def test_links_the_mlflow_client_prints_open_modelyards_pages(ui_server: str, ui_page: Any) -> None:
+    """`mlflow` prints `View run NAME at: http://HOST/#/experiments/N/runs/ID` and `View experiment at:
+    http://HOST/#/experiments/N`; the fragment never reaches the server, so `/` forwards it in the browser."""
+    experiment_id = _create(ui_server, f"links-{uuid.uuid4().hex[:8]}")
+    info = requests.post(
+        f"{ui_server}/api/2.0/mlflow/runs/create",
+        json={"experiment_id": experiment_id, "run_name": "linked-run"},
+        timeout=10,
+    ).json()["run"]["info"]
+    run_id = info["run_id"]
+    model = f"linked model/{uuid.uuid4().hex[:6]}"  # a space and a slash, as MLflow's UI encodes them
+    requests.post(
+        f"{ui_server}/api/2.0/mlflow/registered-models/create", json={"name": model}, timeout=10
+    ).raise_for_status()
+    requests.post(
+        f"{ui_server}/api/2.0/mlflow/model-versions/create", json={"name": model, "source": f"{info['artifact_uri']}/model", "run_id": run_id},
+        timeout=10,
+    ).raise_for_status()
+
+    ui_page.goto(f"{ui_server}/#/experiments/{experiment_id}/runs/{run_id}")
+    ui_page.wait_for_url(f"{ui_server}/runs/{run_id}")
+    assert "linked-run" in ui_page.locator("h1").inner_text()
+
+    ui_page.goto(f"{ui_server}/#/experiments/{experiment_id}")
+    ui_page.wait_for_url(f"{ui_server}/experiments/{experiment_id}")
+    ui_page.wait_for_selector("#total")
+
+    encoded = quote(model, safe="")
+    ui_page.goto(f"{ui_server}/#/models/{encoded}")
+    ui_page.wait_for_url(f"{ui_server}/model?name={encoded}")
+    assert model in ui_page.locator("h1").inner_text()
+    ui_page.goto(f"{ui_server}/#/models/{encoded}/versions/1")
+    ui_page.wait_for_url(f"{ui_server}/model-version?name={encoded}&version=1")
+
+    # Anything else stays on the experiments list: no URL is made from arbitrary fragment text.
+    for fragment in ("#/experiments/1x/runs/abc", "#/experiments/1/runs/a.b", "#//evil.example/x", "#top"):
+        ui_page.goto(f"{ui_server}/{fragment}")
+        ui_page.wait_for_selector("h1")
+        assert urlsplit(ui_page.url).path == "/experiments", fragment

@@ -374,3 +374,27 @@ def test_edit_name_description_and_tags(ui_server: str, ui_page: Any, logged_run
     forged = requests.post(f"{ui_server}/runs/{run_id}/tags", data={"key": "x", "value": "y"}, timeout=10)
     assert forged.status_code == 403
     assert dialogs == []
+
+
+def test_the_nav_runs_the_whole_height_of_a_long_page(ui_server: str, ui_page: Any) -> None:
+    """On a page taller than the screen the left nav's background and border reach the page's end (they
+    used to stop at the first screen's height) and its links stay in view while scrolling."""
+    api = f"{ui_server}/api/2.0/mlflow"
+    experiment = requests.post(f"{api}/experiments/create", json={"name": f"long-{uuid.uuid4().hex[:8]}"}, timeout=10)
+    run_id = requests.post(
+        f"{api}/runs/create", json={"experiment_id": experiment.json()["experiment_id"]}, timeout=10
+    ).json()["run"]["info"]["run_id"]
+    notes = "\n\n".join(f"Note {i}: what this run tried." for i in range(80))  # a long description
+    requests.post(
+        f"{api}/runs/set-tag", json={"run_id": run_id, "key": "mlflow.note.content", "value": notes}, timeout=10
+    ).raise_for_status()
+
+    ui_page.goto(f"{ui_server}/runs/{run_id}")
+    page_height = ui_page.evaluate("document.documentElement.scrollHeight")
+    assert page_height > 2 * 768  # a long page
+    nav = ui_page.locator("nav.side").bounding_box()
+    assert nav["y"] == 0 and abs(nav["height"] - page_height) <= 1
+    screenshot(ui_page, "run-long-page-nav")
+    ui_page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    brand = ui_page.locator("nav.side .brand").bounding_box()  # relative to the viewport
+    assert 0 <= brand["y"] < 100

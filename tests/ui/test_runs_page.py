@@ -10,7 +10,7 @@ import csv
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from tests.support.browser import screenshot
@@ -387,5 +387,59 @@ def test_first_paint_needs_no_javascript(ui_server: str, browser: Any, logged: L
         assert row_names(page)[:3] == ["run-000", "run-001", "run-002"]
         assert page.locator("#runs tbody tr").count() == 50
         screenshot(page, "runs-without-javascript")
+    finally:
+        context.close()
+
+
+AUTOLOG_METRICS = (
+    "accuracy_score", "example_count", "f1_score", "log_loss", "precision_score", "recall_score", "roc_auc",
+    "training_accuracy_score", "training_precision_score",
+)
+AUTOLOG_PARAMS = ("fit_intercept", "max_iter", "multi_class", "random_state", "warm_start")
+LONG_KEY = "averagedvalidationcrossentropyoverallfolds"  # one word longer than a header's 9rem
+
+# For every metric/param header: the characters after which its text moves to a new line, and whether
+# the link is cut short (its text wider than the box, shown with an ellipsis).
+_HEADER_BREAKS = """() => [...document.querySelectorAll(
+    '#runs thead tr.keys th.kind-metric > a, #runs thead tr.keys th.kind-param > a')].map(a => {
+  const text = a.textContent, breaks = [];
+  const walker = document.createTreeWalker(a, NodeFilter.SHOW_TEXT), nodes = [];
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  let previous = null, lastChar = null;
+  for (const t of nodes) for (let i = 0; i < t.length; i++) {
+    const r = document.createRange(); r.setStart(t, i); r.setEnd(t, i + 1);
+    const top = Math.round(r.getBoundingClientRect().top);
+    if (previous !== null && top > previous + 2) breaks.push(lastChar);
+    previous = top; lastChar = t.data[i];
+  }
+  return {text, breaks, cut: a.scrollWidth > a.clientWidth + 1 || a.scrollHeight > a.clientHeight + 1, lines: Math.round(a.getBoundingClientRect().height / parseFloat(getComputedStyle(a).lineHeight)), title: a.parentElement.title};
+})"""
+
+
+def test_headers_break_between_words_not_inside_them(ui_server: str, browser: Any) -> None:
+    """Autolog's keys (accuracy_score, example_count, ...) wrap only after `_` etc., never mid-word
+    ("accuracy_sc/ore"); a single word too long for a header is cut with an ellipsis and its tooltip."""
+    experiment_id, _ = create_experiment(ui_server, "headers")
+    for i in range(3):
+        run_id = api(ui_server, "runs/create", {"experiment_id": experiment_id, "run_name": f"autolog-{i}"})["run"][
+            "info"
+        ]["run_id"]
+        metrics = [{"key": k, "value": 0.5 + i / 10, "timestamp": 0, "step": 0} for k in (*AUTOLOG_METRICS, LONG_KEY)]
+        params = [{"key": k, "value": "v"} for k in AUTOLOG_PARAMS]
+        api(ui_server, "runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": params})
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        columns = [f"a:{a}" for a in ("created", "duration", "status", "user")]
+        columns += [f"m:{k}" for k in (*AUTOLOG_METRICS, LONG_KEY)] + [f"p:{k}" for k in AUTOLOG_PARAMS]
+        open_runs(page, ui_server, experiment_id, "?" + urlencode({"col": columns}, doseq=True))
+        screenshot(page, "runs-autolog-headers")
+        headers = {h["text"]: h for h in page.evaluate(_HEADER_BREAKS)}
+        assert set(AUTOLOG_METRICS) | set(AUTOLOG_PARAMS) | {LONG_KEY} <= set(headers)
+        for key in (*AUTOLOG_METRICS, *AUTOLOG_PARAMS):
+            assert all(char == "_" for char in headers[key]["breaks"]), headers[key]
+            assert not headers[key]["cut"] and headers[key]["lines"] <= 2, headers[key]
+        assert headers[LONG_KEY]["cut"] and headers[LONG_KEY]["lines"] == 1, headers[LONG_KEY]
+        assert headers[LONG_KEY]["title"] == f"metric: {LONG_KEY}"
     finally:
         context.close()

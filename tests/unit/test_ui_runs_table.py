@@ -8,6 +8,7 @@ from starlette.datastructures import QueryParams
 
 from modelyard.entities import Run, RunData, RunInfo
 from modelyard.store.tracking.run_table import RunKeys
+from modelyard.ui.render import two_lines
 from modelyard.ui.runs_query import Column, RunsQuery, identifier
 from modelyard.ui.runs_table import PARENT_TAG, fold, header_groups, nest, shown_columns
 
@@ -81,3 +82,12 @@ def test_children_follow_their_parent_and_cycles_do_not_lose_runs() -> None:
     assert not any(r.hidden for r in rows)
     cycle = nest([run("a", "b"), run("b", "a"), run("self", "self")])
     assert sorted(r.run_id for r in cycle) == ["a", "b", "self"]
+
+
+def test_a_header_key_splits_once_between_words_nearest_its_middle() -> None:
+    assert two_lines("training_accuracy_score") == "<span>training_</span><wbr><span>accuracy_score</span>"
+    assert two_lines("accuracy_score") == "<span>accuracy_</span><wbr><span>score</span>"
+    assert two_lines("batch size") == "<span>batch </span><wbr><span>size</span>"
+    assert two_lines("lr") == "<span>lr</span>"
+    assert two_lines("trailing_") == "<span>trailing_</span>"
+    assert two_lines("<b>_&x") == "<span>&lt;b&gt;_</span><wbr><span>&amp;x</span>"  # escaped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,6 +75,7 @@ def environment() -> Environment:
         env.filters["timestamp"] = format_timestamp
         env.filters["duration"] = format_duration
         env.filters["markdown"] = render_markdown
+        env.filters["two_lines"] = two_lines
         _env = env
     return _env
 
@@ -124,6 +126,21 @@ def format_timestamp(millis: int | None) -> Markup:
     iso = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
     return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(iso, text)
+
+
+_WORD_END = re.compile(r"[_./:\- ]")
+
+
+def two_lines(key: str) -> Markup:
+    """A column header's key as two unbreakable halves split after the `_ . / - :` or space nearest its
+    middle, so a narrow column shows `training_` over `accuracy_score`, never `accuracy_sc` over `ore`,
+    and never a third line; one line when the column is wide enough. Escaped."""
+    middle = len(key) / 2
+    cuts = [m.end() for m in _WORD_END.finditer(key) if m.end() < len(key)]
+    if not cuts:
+        return Markup("<span>{}</span>").format(key)
+    cut = min(cuts, key=lambda end: abs(end - middle))
+    return Markup("<span>{}</span><wbr><span>{}</span>").format(key[:cut], key[cut:])
 
 
 def format_duration(millis: int | None) -> str:

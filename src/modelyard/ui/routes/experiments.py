@@ -32,6 +32,8 @@ def tracking_store(request: Request) -> TrackingStore:
 
 @router.get("/")
 def home() -> Response:
+    """The browser keeps a link's fragment across this redirect: the experiments page's mlflow_links.js
+    follows MLflow's `/#/experiments/N/runs/ID` links from there."""
     return RedirectResponse("/experiments", status_code=307)
 
 

@@ -64,10 +64,7 @@
       scatter = window.modelyardScatter(scatterBox, { names: names, onOpen: open });
       // defaults: the sort metric on y, the first differing param (else another metric) on x
       if (!plot.y || !byId[plot.y]) ys.value = plot.sort ? "metric:" + plot.sort : metrics[0].id;
-      if (!plot.x || !byId[plot.x]) {
-        var axis = plot.axes.filter(function (id) { return id !== ys.value; })[0];
-        xs.value = axis || data.columns[0].id;
-      }
+      if (!plot.x || !byId[plot.x]) xs.value = defaultX(data.columns, plot.axes, ys.value);
       var xlog = document.getElementById("scatter-xlog"), ylog = document.getElementById("scatter-ylog");
       var drawScatter = function () {
         scatter.draw(byId[xs.value], byId[ys.value], selected, { xlog: xlog.checked, ylog: ylog.checked });
@@ -89,7 +86,7 @@
     // parallel coordinates
     var pcBox = document.getElementById("parcoords"), count = document.getElementById("parcoords-count");
     var axes = plot.axes.map(function (id) { return byId[id]; }).filter(Boolean);
-    if (pcBox && axes.length) {
+    if (pcBox && axes.length >= 2) {
       var showCount = function (mask) {
         var n = mask.filter(Boolean).length;
         count.textContent = n === names.length ? names.length + " runs" : n + " of " + names.length + " runs selected";
@@ -120,8 +117,35 @@
       if (scatter) scatter.redrawWith(selected);
       document.getElementById("parcoords-clear").addEventListener("click", function () { pc.clear(); });
     } else if (pcBox) {
-      pcBox.innerHTML = '<p class="empty">No params or metrics differ between these runs: nothing to draw.</p>';
+      // one axis draws no lines: say why instead of showing a lone axis
+      var empty = document.createElement("p");
+      empty.className = "empty";
+      var picked = new URL(window.location.href).searchParams.getAll("axis").length > 0;
+      empty.textContent = !axes.length ? "No params or metrics differ between these runs: nothing to draw."
+        : picked ? "Parallel coordinates need two axes or more: pick another under Axes."
+        : "Only " + axes[0].kind + " " + axes[0].key + " differs between these runs, and parallel coordinates " +
+          "need two axes or more: pick others under Axes.";
+      pcBox.textContent = "";
+      pcBox.classList.add("note");
+      pcBox.appendChild(empty);
+      document.querySelectorAll("#parcoords-clear, #parcoords-panel .hint").forEach(function (el) { el.hidden = true; });
     }
+  }
+
+  // The scatter's default x: a parallel-coordinates axis other than y, else another column, those
+  // that differ between the runs and numeric ones first; y itself (a diagonal, r2 against r2) only
+  // when it is the runs' only column.
+  function defaultX(columns, axes, y) {
+    var varies = function (c) {
+      var seen = c.values.filter(function (v) { return v !== null; });
+      return seen.some(function (v) { return v !== seen[0]; });
+    };
+    var numeric = function (c) { return !c.categories; };
+    var others = columns.filter(function (c) { return c.id !== y; });
+    var ranked = others.filter(function (c) { return varies(c) && numeric(c); })
+      .concat(others.filter(varies), others.filter(numeric), others);
+    var axis = axes.filter(function (id) { return id !== y; })[0];
+    return axis || (ranked.length ? ranked[0].id : y);
   }
 
   // --- overlaid metric charts ---------------------------------------------------------------

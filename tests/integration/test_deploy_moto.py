@@ -295,6 +295,9 @@ def test_delete_removes_endpoint_config_and_models(aws: None, registry: Client) 
     assert sagemaker.list_models()["Models"] == []
     deleted = _history(registry, "1")
     assert deleted["status"] == "Deleted" and deleted["endpoint"] == "churn" and "time" in deleted
+    # The registry's history says so, as after the web UI's delete.
+    kind, version, details = _events(registry)[0]
+    assert (kind, version) == ("endpoint_deleted", "1") and details["variant"]
 
 
 def test_cli_errors_are_one_line_and_exit_1(aws: None, registry: Client) -> None:

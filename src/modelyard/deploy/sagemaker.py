@@ -157,7 +157,11 @@ class SageMakerDeployer:
 
     def delete(self, endpoint: str) -> None:
         variants = delete_endpoint(self.sagemaker, endpoint)
-        self._record_off(endpoint, variants, DELETED, {})
+        served = self._record_off(endpoint, variants, DELETED, {})
+        from modelyard.store.registry.events import ENDPOINT_DELETED
+
+        for variant, version in served.items():  # the history says so too, as the web UI's delete records it
+            self._history(version, endpoint, ENDPOINT_DELETED, {"variant": variant})
 
     def list(self) -> list[dict[str, Any]]:
         return list(self.sagemaker.list_endpoints().get("Endpoints", []))
@@ -383,12 +387,13 @@ class SageMakerDeployer:
 
     def _record_off(
         self, endpoint: str, variants: list[str], status: str, details: dict[str, str], keep: tuple[str, str] | None = None
-    ) -> None:
+    ) -> dict[str, tuple[str, str]]:
         """The versions `variants` served (named by the endpoint's deploy history, of any registered
         model) no longer serve there: their tags say so, except `keep`'s (deployed again just now).
-        A registry without history (MLflow) or an outage is a warning."""
+        Returns variant -> version of those named. A registry without history (MLflow) or an outage is
+        a warning."""
         if not variants:
-            return
+            return {}
         from modelyard.client import registry_history
         from modelyard.store.registry.events import variant_versions
 
@@ -396,10 +401,11 @@ class SageMakerDeployer:
             timeline = registry_history.list_events(self._tracking().registry_store, endpoint=endpoint, max_results=HISTORY_SIZE)
         except Exception as exc:
             logger.warning("Could not read the deploy history of %s to record %s: %s", endpoint, status, exc)
-            return
+            return {}
         served = variant_versions(timeline)
-        versions = {served[v] for v in variants if v in served} - {keep}
-        record_off_endpoint(self._tracking(), endpoint, versions, status, **details)
+        named = {v: served[v] for v in variants if v in served and served[v] != keep}
+        record_off_endpoint(self._tracking(), endpoint, named.values(), status, **details)
+        return named
 
     def _tracking(self) -> Any:
         if self._client is None:

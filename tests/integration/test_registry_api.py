@@ -363,6 +363,20 @@ def _logged_model(client: TestClient, source_run_id: str | None) -> dict[str, An
     return ok(client.post(f"{API}/logged-models", json=body))["model"]["info"]  # type: ignore[no-any-return]
 
 
+def test_a_versions_tag_nested_deeper_than_json_goes_is_started_afresh(client: TestClient) -> None:
+    """A user may set the logged model's `mlflow.modelVersions` tag to anything; registering a version
+    from it reads that tag as JSON. Nested 3,000 deep, Python's parser raised RecursionError: a 500."""
+    run = new_run(client)
+    ok(client.post(f"{API}/registered-models/create", json={"name": "deep"}))
+    model = _logged_model(client, run["run_id"])
+    tags = {"tags": [{"key": "mlflow.modelVersions", "value": "[" * 3000}]}
+    ok(client.patch(f"{API}/logged-models/{model['model_id']}/tags", json=tags))
+    body = {"name": "deep", "source": f"models:/{model['model_id']}", "model_id": model["model_id"]}
+    assert ok(client.post(f"{API}/model-versions/create", json=body))["model_version"]["version"] == "1"
+    found = ok(client.get(f"{API}/logged-models/{model['model_id']}"))["model"]["info"]["tags"]
+    assert {"key": "mlflow.modelVersions", "value": '[{"name": "deep", "version": 1}]'} in found
+
+
 def test_lineage_rules_follow_mlflow(client: TestClient) -> None:
     """What MLflow 3.17's server answers (observed): a version from a logged model takes the model's
     source run; a runs:/ source needs the same run_id but not a run of this store; a logged model's

@@ -153,6 +153,19 @@ def test_hostile_names_descriptions_and_tags_are_text(ui_server: str, ui_page: A
     screenshot(ui_page, "model-hostile")
 
 
+def test_tags_nested_deeper_than_a_json_parser_goes_still_render(ui_server: str, ui_page: Any) -> None:
+    """A deploy tag (read as JSON by the model and version pages) nested 5,000 deep: Python's json raises
+    RecursionError for it, which was a 500."""
+    name = f"deep-{uuid.uuid4().hex[:6]}"
+    _registered(ui_server, name, 1)
+    for key in ("modelyard.deploy.prod",):
+        requests.post(f"{ui_server}{API}/model-versions/set-tag", json={"name": name, "version": "1", "key": key, "value": "[" * 5000},
+                      timeout=10).raise_for_status()  # fmt: skip
+    for url in (f"/model?name={name}", f"/model-version?name={name}&version=1"):
+        response = ui_page.goto(ui_server + url)
+        assert response is not None and response.status == 200, url
+
+
 def test_an_unknown_model_is_a_404_page(ui_server: str, ui_page: Any, console_errors: list[str]) -> None:
     response = ui_page.goto(f"{ui_server}/model?name=no-such-model-{uuid.uuid4().hex[:6]}")
     assert response.status == 404

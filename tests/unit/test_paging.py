@@ -172,3 +172,9 @@ def test_next_keyset_page_tokens_the_last_row_of_the_page() -> None:
     assert page == rows[:3] and token is not None
     assert decode_position(token, FP, TYPES).after == (2, 0.0, None, "r2")
     assert next_keyset_page(rows, 4, FP, lambda row: []) == (rows, None)
+
+
+def test_a_token_nested_deeper_than_the_parser_goes_is_invalid_not_a_crash() -> None:
+    """`json.loads` raises RecursionError (not ValueError) past ~1,000 levels: it was a 500."""
+    assert_invalid(base64.urlsafe_b64encode(b"[" * 5000).decode())
+    assert_invalid(base64.urlsafe_b64encode(b'{"a":' * 3000).decode())

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.endpoints.errors import SageMakerError, validation
 from modelyard.endpoints.manager import EndpointManager
+from modelyard.protocol import json_text
 from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
@@ -149,8 +150,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        body = json_text.loads(raw)
+    except ValueError as exc:
         raise SageMakerError("SerializationException", f"Request body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise validation("Request body must be a JSON object.")

@@ -18,6 +18,7 @@ import yaml
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import INPUT_EXAMPLE_FILE, MLMODEL_FILE_NAME, Model
+from modelyard.protocol import json_text
 from modelyard.ui.artifact_access import Head, RunArtifacts
 from modelyard.ui.concurrency import concurrently
 
@@ -123,7 +124,7 @@ def _decode(head: Head) -> str | None:
 
 def _json(preview: Preview, text: str) -> None:
     try:
-        preview.text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        preview.text = json.dumps(json_text.loads(text), indent=2, ensure_ascii=False)
     except ValueError as exc:
         preview.kind, preview.text, preview.note = "text", text, f"Not valid JSON: {exc}"
 
@@ -215,7 +216,7 @@ def _input_example(artifacts: RunArtifacts, folder: str, model: Model) -> dict[s
     path = posixpath.join(folder, name) if folder else name
     try:
         head = artifacts.read_head(path, INPUT_EXAMPLE_MAX_BYTES)
-        data = json.loads(head.data.decode("utf-8")) if not head.truncated else None
+        data = json_text.loads(head.data.decode("utf-8")) if not head.truncated else None
     except (ModelyardException, ValueError):
         return {"path": path, "text": "", "note": "The input example could not be read."}
     if data is None:
@@ -250,7 +251,7 @@ def serving_example(artifacts: RunArtifacts, folder: str, model: Model) -> str:
             head = artifacts.read_head(posixpath.join(folder, str(name)) if folder else str(name), INPUT_EXAMPLE_MAX_BYTES)
             if head.truncated:
                 return ""
-            data = json.loads(head.data.decode("utf-8"))
+            data = json_text.loads(head.data.decode("utf-8"))
         except (ModelyardException, ValueError):
             continue
         if wrap:

@@ -239,3 +239,9 @@ def test_bad_requests_get_sagemaker_errors(clients, s3_bucket: str, tmp_path: Pa
     assert (primary["invocations"], primary["errors"]) == (2, 1)
     assert counts.json()["since"] <= primary["last_invocation"] <= time.time() * 1000
     assert requests.get(f"{sm.meta.endpoint_url}/modelyard/endpoints/nope/invocations", timeout=10).status_code == 404
+
+    # A control-plane body nested deeper than Python's JSON parser goes is the client's mistake (4xx).
+    deep = requests.post(sm.meta.endpoint_url, data=b"[" * 5000, timeout=10,
+                         headers={"X-Amz-Target": "SageMaker.CreateEndpoint", "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
+    assert deep.status_code == 400, deep.text
+    assert deep.json()["__type"].endswith("SerializationException")

@@ -405,6 +405,10 @@ def test_presigned_multipart_upload_and_fallback(
             json={"path": "b.bin", "upload_id": create.json()["upload_id"]},
         )
         assert abort.status_code == 200
+        # A body nested deeper than Python's JSON parser goes is a malformed request, not a 500.
+        deep = requests.post(f"{service.url}/api/2.0/mlflow-artifacts/mpu/create/a", data=b"[" * 5000,
+                             headers={"Content-Type": "application/json"}, timeout=10)  # fmt: skip
+        assert deep.status_code == 400 and deep.json()["error_code"] == "MALFORMED_REQUEST", deep.text
         HttpArtifactRepository(f"{service.url}{API}/run").log_artifact(str(big))
         log = service.log()
     # Parts went straight to S3 through presigned URLs: the proxy saw no PUT of the file body.

@@ -125,6 +125,17 @@ def test_previews_are_bounded_and_inert(
     assert "No file" in client.get(f"{base}/preview", params={"path": "nope.txt"}).text
 
 
+def test_previews_of_files_nested_deeper_than_a_parser_goes_are_shown_as_text(client: TestClient, run: dict[str, str]) -> None:
+    """A logged MLmodel or JSON file of 5,000 `[`: the pure-Python parsers raise RecursionError, which was a 500."""
+    _put(client, run, "m/MLmodel", b"[" * 5000)
+    _put(client, run, "deep.json", b"[" * 5000)
+    base = f"/runs/{run['run_id']}/artifacts"
+    mlmodel = client.get(f"{base}/preview", params={"path": "m/MLmodel"})
+    assert mlmodel.status_code == 200 and "Could not read this MLmodel file" in mlmodel.text
+    deep = client.get(f"{base}/preview", params={"path": "deep.json"})
+    assert deep.status_code == 200 and "Not valid JSON" in deep.text
+
+
 def test_edits_need_the_csrf_token_and_validate(client: TestClient, run: dict[str, str]) -> None:
     page = client.get(f"/runs/{run['run_id']}")
     token = client.cookies["modelyard_csrf"]

@@ -36,7 +36,7 @@ from modelyard.artifact_repos.base import (
 )
 from modelyard.artifact_repos.paths import safe_relative_path
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.protocol.parsing import read_body
 from modelyard.settings import Settings
 
@@ -97,7 +97,7 @@ def split_service_info(settings: Settings, repo: ArtifactRepository) -> dict[str
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json_text.loads(await request.body())
+        body = text_parsing.loads_json(await request.body())
     except ValueError as exc:
         raise ModelyardException("Request body is not valid JSON", errors.MALFORMED_REQUEST) from exc
     if not isinstance(body, dict):

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.endpoints.errors import SageMakerError, validation
 from modelyard.endpoints.manager import EndpointManager
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
 from modelyard.settings import Settings
@@ -150,7 +150,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        body = json_text.loads(raw)
+        body = text_parsing.loads_json(raw)
     except ValueError as exc:
         raise SageMakerError("SerializationException", f"Request body is not JSON: {exc}") from exc
     if not isinstance(body, dict):

@@ -22,6 +22,7 @@ from modelyard.exceptions import ModelyardException
 from modelyard.models.environment import SAFE_DUMPER
 from modelyard.models.schema import ParamSchema, Schema
 from modelyard.models.signature import ModelSignature
+from modelyard.protocol import text_parsing
 from modelyard.version import __version__
 
 MLMODEL_FILE_NAME = "MLmodel"
@@ -145,7 +146,7 @@ class Model:
                 f'Could not find an "{MLMODEL_FILE_NAME}" configuration file at "{path}"'
             )
         try:
-            data = yaml.safe_load(target.read_text())
+            data = text_parsing.load_yaml(target.read_text())
         except yaml.YAMLError as exc:
             raise ModelyardException.invalid_parameter(f"Malformed MLmodel file at {target}: {exc}") from exc
         return cls.from_dict(data)

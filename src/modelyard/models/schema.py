@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 
 
 class DataType(str, Enum):
@@ -204,7 +204,7 @@ class Schema:
 
     @classmethod
     def from_json(cls, text: str) -> Schema:
-        return cls.from_list(json_text.loads(text))
+        return cls.from_list(text_parsing.loads_json(text))
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ class ParamSchema:
 
     @classmethod
     def from_json(cls, text: str) -> ParamSchema:
-        return cls(tuple(ParamSpec.from_dict(p) for p in json_text.loads(text)))
+        return cls(tuple(ParamSpec.from_dict(p) for p in text_parsing.loads_json(text)))
 
 
 def _jsonable(value: Any) -> Any:

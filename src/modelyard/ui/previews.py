@@ -18,7 +18,7 @@ import yaml
 
 from modelyard.exceptions import ModelyardException
 from modelyard.models.mlmodel import INPUT_EXAMPLE_FILE, MLMODEL_FILE_NAME, Model
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.ui.artifact_access import Head, RunArtifacts
 from modelyard.ui.concurrency import concurrently
 
@@ -124,7 +124,7 @@ def _decode(head: Head) -> str | None:
 
 def _json(preview: Preview, text: str) -> None:
     try:
-        preview.text = json.dumps(json_text.loads(text), indent=2, ensure_ascii=False)
+        preview.text = json.dumps(text_parsing.loads_json(text), indent=2, ensure_ascii=False)
     except ValueError as exc:
         preview.kind, preview.text, preview.note = "text", text, f"Not valid JSON: {exc}"
 
@@ -151,7 +151,7 @@ def _table(preview: Preview, text: str, delimiter: str) -> None:
 def _mlmodel(preview: Preview, artifacts: RunArtifacts, text: str) -> None:
     preview.text = text
     try:
-        data = yaml.safe_load(text)
+        data = text_parsing.load_yaml(text)
         model = Model.from_dict(data)
     except (yaml.YAMLError, ModelyardException, ValueError, TypeError, KeyError) as exc:
         preview.kind, preview.note = "yaml", f"Could not read this MLmodel file: {exc}"
@@ -216,7 +216,7 @@ def _input_example(artifacts: RunArtifacts, folder: str, model: Model) -> dict[s
     path = posixpath.join(folder, name) if folder else name
     try:
         head = artifacts.read_head(path, INPUT_EXAMPLE_MAX_BYTES)
-        data = json_text.loads(head.data.decode("utf-8")) if not head.truncated else None
+        data = text_parsing.loads_json(head.data.decode("utf-8")) if not head.truncated else None
     except (ModelyardException, ValueError):
         return {"path": path, "text": "", "note": "The input example could not be read."}
     if data is None:
@@ -251,7 +251,7 @@ def serving_example(artifacts: RunArtifacts, folder: str, model: Model) -> str:
             head = artifacts.read_head(posixpath.join(folder, str(name)) if folder else str(name), INPUT_EXAMPLE_MAX_BYTES)
             if head.truncated:
                 return ""
-            data = json_text.loads(head.data.decode("utf-8"))
+            data = text_parsing.loads_json(head.data.decode("utf-8"))
         except (ModelyardException, ValueError):
             continue
         if wrap:

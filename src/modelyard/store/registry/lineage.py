@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.entities import LifecycleStage
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.store.registry.sources import LoggedModelRef, RunRef, VersionRef
 from modelyard.store.sql.logged_model_schema import SqlLoggedModel, SqlLoggedModelTag
 from modelyard.store.sql.registry_schema import SqlModelVersion
@@ -79,7 +79,7 @@ def record_version_on_model(session: Session, model_id: str, name: str, version:
 
 def _entries(value: str) -> list[object]:
     try:
-        parsed = json_text.loads(value)
+        parsed = text_parsing.loads_json(value)
     except ValueError:
         return []
     return parsed if isinstance(parsed, list) else []

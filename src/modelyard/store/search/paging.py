@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 
 T = TypeVar("T")
 
@@ -118,7 +118,7 @@ def _decode(token: str) -> dict[str, Any]:
         raise ModelyardException.invalid_parameter(f"Invalid page token '{_clip(str(token))}'.")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json_text.loads(raw.decode("utf-8"))
+        payload = text_parsing.loads_json(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ModelyardException.invalid_parameter(f"Invalid page token '{_clip(token)}'.") from None
     if not isinstance(payload, dict):

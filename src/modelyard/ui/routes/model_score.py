@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from modelyard.deploy import inventory
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.store.registry import history
 from modelyard.ui import csrf
 from modelyard.ui.forms import FormFields, field
@@ -60,7 +60,7 @@ def score(request: Request, form: FormFields) -> Response:
         body = field(form, "payload").encode()
         if kind == "json":
             try:
-                json_text.loads(body)
+                text_parsing.loads_json(body)
             except ValueError as exc:
                 raise ModelyardException.invalid_parameter(f"The request body is not JSON: {exc}") from exc
         if (endpoint, variant) not in _targets(request, name, version):
@@ -74,7 +74,7 @@ def score(request: Request, form: FormFields) -> Response:
         return page(request, "_score_result.html", error=exc.message, status=None, output="", elapsed_ms=None, target="")
     text = answer.decode("utf-8", "replace")
     try:
-        text = json.dumps(json_text.loads(text), indent=2)
+        text = json.dumps(text_parsing.loads_json(text), indent=2)
     except ValueError:
         pass
     truncated = len(text) > SHOW_MAX_CHARS

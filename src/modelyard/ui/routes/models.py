@@ -19,7 +19,7 @@ from modelyard.client import registry_history
 from modelyard.deploy.sagemaker import DELETED, DEPLOY_TAG_PREFIX, REPLACED
 from modelyard.entities import ModelVersionStage
 from modelyard.exceptions import ModelyardException
-from modelyard.protocol import json_text
+from modelyard.protocol import text_parsing
 from modelyard.store.auth.permissions import EXPERIMENT, REGISTERED_MODEL
 from modelyard.store.registry import events, history
 from modelyard.store.registry.base import RegistryStore
@@ -114,7 +114,7 @@ def deploy_statuses(tags: dict[str, str]) -> dict[str, str]:
     for key, raw in tags.items():
         if key.startswith(DEPLOY_TAG_PREFIX):
             try:
-                status = json_text.loads(raw).get("status")
+                status = text_parsing.loads_json(raw).get("status")
             except (ValueError, AttributeError):
                 status = None
             out[key[len(DEPLOY_TAG_PREFIX) :]] = status if isinstance(status, str) else ""

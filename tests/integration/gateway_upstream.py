@@ -7,7 +7,7 @@ answering, a last-resort plain-text 500) cannot be triggered on demand. This ser
   connection meanwhile gets no answer.
 - `/plain500`: a plain-text 500.
 - `/headers`: 200 with its own `date` and `server` and two `set-cookie` headers.
-- anything else: 200 JSON `{"host": <Host header>, "target": <raw request target>}`.
+- anything else: 200 JSON `{"host": <Host header>, "target": <raw request target>, "headers": {name: value}}`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                        ("set-cookie", "a=1"), ("set-cookie", "b=2"), ("content-type", "text/plain")]  # fmt: skip
                 writer.write(_response("200 OK", own, b"ok"))
             else:
-                body = json.dumps({"host": headers.get("host"), "target": target}).encode()
+                body = json.dumps({"host": headers.get("host"), "target": target, "headers": headers}).encode()
                 writer.write(_response("200 OK", [("content-type", "application/json")], body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):

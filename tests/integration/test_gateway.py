@@ -3,6 +3,8 @@ headers, in front of the real tracking and artifacts services and of an upstream
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +141,23 @@ def test_response_headers_pass_through_once(stack: Stack) -> None:
         assert real_names.count(name) == 1, (name, real.headers)
 
 
+def test_the_gateway_adds_no_cookie_and_no_header_of_its_own(stack: Stack) -> None:
+    """Its upstream client kept a cookie jar: a Set-Cookie it relayed was sent upstream on every later
+    request that had no Cookie (with auth on, anonymous callers acted as the user who had signed in). Nor
+    may it add httpx's default headers (Accept-Encoding made upstreams gzip for clients that never asked)."""
+    assert httpx.get(f"{stack.odd_gateway}/headers").headers.get_list("set-cookie") == ["a=1", "b=2"]
+    url = httpx.URL(stack.odd_gateway)
+    for _ in range(3):  # whichever pooled connection serves it
+        conn = http.client.HTTPConnection(url.host, url.port, timeout=10)
+        conn.putrequest("GET", "/api/2.0/echo", skip_accept_encoding=True)  # only a Host header
+        conn.endheaders()
+        echoed = json.loads(conn.getresponse().read())
+        conn.close()
+        assert echoed["headers"] == {"host": f"{url.host}:{url.port}"}
+    with_cookie = httpx.get(f"{stack.odd_gateway}/api/2.0/echo", headers={"cookie": "mine=1"}).json()
+    assert with_cookie["headers"]["cookie"] == "mine=1"
+
+
 def test_the_host_header_reaches_the_upstream(stack: Stack) -> None:
     echoed = httpx.get(f"{stack.odd_gateway}/api/2.0/x", headers={"host": "localhost:5000"}).json()
     assert echoed["host"] == "localhost:5000"
@@ -162,3 +181,29 @@ def test_input_limits_hold_the_same_way_through_the_gateway(stack: Stack) -> Non
         ).status_code
         == 200
     )
+
+
+def test_a_session_signed_in_through_the_gateway_is_never_lent_to_anonymous_callers(tmp_path: Path) -> None:
+    """The walkthrough's find, end to end: an admin signs in to the web UI through the gateway (as on
+    `make up`'s :5000); requests without cookies must stay anonymous (401), never act as the admin."""
+    env = {
+        "MODELYARD_AUTH": "true", "MODELYARD_ADMIN_USERNAME": "admin", "MODELYARD_ADMIN_PASSWORD": "admin-password-1",
+        "MODELYARD_AUTH_PASSWORD_HASH_TIME_COST": "1", "MODELYARD_AUTH_PASSWORD_HASH_MEMORY_KIB": "8192",
+        "MODELYARD_WEBHOOK_DELIVERY": "false",
+    }  # fmt: skip
+    with start_tracking_server(tmp_path / "tracking", workers=1, env=env) as tracking:
+        gateway = _gateway(tmp_path / "gw", tracking.url, tracking.url)
+        url = next(gateway)
+        try:
+            with httpx.Client(base_url=url) as browser:
+                browser.get("/login")
+                form = {"username": "admin", "password": "admin-password-1", "next": "", "csrf_token": browser.cookies["modelyard_csrf"]}
+                assert browser.post("/login", data=form).status_code == 303
+                assert "modelyard_session" in browser.cookies
+                assert browser.get("/api/2.0/mlflow/experiments/search", params={"max_results": 1}).status_code == 200
+            for _ in range(4):
+                anonymous = httpx.get(f"{url}/api/2.0/mlflow/experiments/search", params={"max_results": 1})
+                assert anonymous.status_code == 401, anonymous.text
+                assert httpx.get(f"{url}/admin/users", follow_redirects=False).status_code in (302, 303, 401)
+        finally:
+            gateway.close()

@@ -8,6 +8,8 @@ What the gateway forwards is what the client sent, never a reinterpretation of i
 - The `Host` header is forwarded, so upstreams check it and the request's origin as a browser sent them.
 - Response headers pass through once, raw (repeated headers such as Set-Cookie stay separate), without
   the upstream's `date` and `server`, which our own server adds.
+- Request headers go upstream as sent and nothing else: the shared upstream client keeps no cookies and
+  adds none of its default headers.
 
 An upstream may close a keep-alive connection right after answering (uvicorn does after an unhandled
 exception, once it has logged it), so the pool can hand out a connection that is already dead. A request
@@ -23,6 +25,8 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
@@ -52,6 +56,21 @@ _NO_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, http
 #: Bytes of a path kept as they are when forwarded; anything else is percent-encoded (httpx takes ASCII only).
 _PATH_SAFE = b"/%!$&'()*+,;=:@-._~"
 _SEGMENT_SPLIT = re.compile(rb"[/\\]")
+
+
+class _RefuseCookies(DefaultCookiePolicy):
+    """The upstream client's cookie jar keeps nothing: the pool is shared by every caller, and a session
+    cookie one caller's response set would be sent upstream on the next caller's requests that carry none
+    (with auth on, an anonymous caller acted as the signed-in user). Cookies pass through as headers."""
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+
+_NO_COOKIES = _RefuseCookies()
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,8 @@ def create_app(upstreams: Upstreams, settings: Settings | None = None) -> Starle
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(connect=5.0, read=600.0, write=600.0, pool=30.0)
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as client:
+        cookies = httpx.Cookies(CookieJar(policy=_NO_COOKIES))
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, cookies=cookies) as client:
             app.state.client = client
             yield
 
@@ -124,7 +144,11 @@ def create_app(upstreams: Upstreams, settings: Settings | None = None) -> Starle
             else:
                 body, replayable = request.stream(), False
         for attempt in (1, 2):
-            upstream_request = client.build_request(request.method, url, headers=headers, content=body)
+            # Built as the client sent it, not by `client.build_request`, which adds the pool's cookies
+            # and httpx's default headers (Accept-Encoding, User-Agent, ...) to a request that lacks them.
+            upstream_request = httpx.Request(
+                request.method, url, headers=headers, content=body, extensions={"timeout": client.timeout.as_dict()}
+            )
             try:
                 upstream = await client.send(upstream_request, stream=True)
                 break

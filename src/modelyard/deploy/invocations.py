@@ -62,7 +62,9 @@ def _client() -> Any:
     global _http
     with _http_lock:
         if _http is None:
-            _http = httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False)
+            from modelyard.runtime.no_cookies import no_cookies
+
+            _http = httpx.Client(timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, cookies=no_cookies())
         return _http
 
 

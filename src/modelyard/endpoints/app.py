@@ -22,6 +22,7 @@ from modelyard.endpoints.manager import EndpointManager
 from modelyard.protocol import text_parsing
 from modelyard.runtime import browser_guard
 from modelyard.runtime.metrics import instrument
+from modelyard.runtime.no_cookies import no_cookies
 from modelyard.settings import Settings
 from modelyard.version import __version__
 
@@ -54,7 +55,8 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=2.0), limits=limits)
+        # Shared by every caller: it must not keep cookies a variant's answer set (`runtime/no_cookies`).
+        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=2.0), limits=limits, cookies=no_cookies())
         manager.restore()
         yield
         await manager.shutdown()

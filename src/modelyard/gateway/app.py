@@ -25,8 +25,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
-from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
@@ -38,6 +36,7 @@ from starlette.routing import Route
 
 from modelyard import errors
 from modelyard.runtime import browser_guard
+from modelyard.runtime.no_cookies import no_cookies
 from modelyard.settings import Settings
 
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/")
@@ -56,21 +55,6 @@ _NO_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, http
 #: Bytes of a path kept as they are when forwarded; anything else is percent-encoded (httpx takes ASCII only).
 _PATH_SAFE = b"/%!$&'()*+,;=:@-._~"
 _SEGMENT_SPLIT = re.compile(rb"[/\\]")
-
-
-class _RefuseCookies(DefaultCookiePolicy):
-    """The upstream client's cookie jar keeps nothing: the pool is shared by every caller, and a session
-    cookie one caller's response set would be sent upstream on the next caller's requests that carry none
-    (with auth on, an anonymous caller acted as the signed-in user). Cookies pass through as headers."""
-
-    def set_ok(self, cookie: Cookie, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: Cookie, request: Any) -> bool:
-        return False
-
-
-_NO_COOKIES = _RefuseCookies()
 
 
 @dataclass(frozen=True)
@@ -108,8 +92,7 @@ def create_app(upstreams: Upstreams, settings: Settings | None = None) -> Starle
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(connect=5.0, read=600.0, write=600.0, pool=30.0)
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-        cookies = httpx.Cookies(CookieJar(policy=_NO_COOKIES))
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, cookies=cookies) as client:
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, cookies=no_cookies()) as client:
             app.state.client = client
             yield
 

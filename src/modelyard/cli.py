@@ -305,6 +305,24 @@ def _upgrade(url: str) -> Any:
         raise click.ClickException(f"Cannot reach the database {_redact(url)}: {reason}") from None
 
 
+def admin_store_uri(given: str | None) -> str:
+    """The database the commands that open it directly use (gc, storage, users, groups, tokens,
+    permissions, audit): the flag, else MODELYARD_BACKEND_STORE_URI, else this folder's embedded database
+    when there is one (`modelyard ui`'s). Never a new empty one: that answered "the schema is empty,
+    upgrade it" about a file the command had just created, on a stack whose database is elsewhere."""
+    from modelyard.settings import DEFAULT_BACKEND_STORE_URI
+
+    uri = given or os.environ.get("MODELYARD_BACKEND_STORE_URI")
+    if uri:
+        return uri
+    if os.path.exists(DEFAULT_BACKEND_STORE_URI.removeprefix("sqlite:///")):
+        return DEFAULT_BACKEND_STORE_URI
+    raise click.ClickException(
+        "No database given: pass --backend-store-uri or set MODELYARD_BACKEND_STORE_URI "
+        "(the local stack's: `source .stack/admin-env`)."
+    )
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

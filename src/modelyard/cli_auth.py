@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from modelyard.cli import _fails_cleanly, _table, _time
+from modelyard.cli import _fails_cleanly, _table, _time, admin_store_uri
 
 
 def _ctx(url: str | None) -> Any:
@@ -28,7 +28,7 @@ def _ctx(url: str | None) -> Any:
 
     settings = Settings.from_env()
     passwords.configure(settings.auth_password_hash_time_cost, settings.auth_password_hash_memory_kib)
-    engine = create_engine_for(url or settings.backend_store_uri)
+    engine = create_engine_for(admin_store_uri(url))
     require_usable(engine)
     return AuthContext.open(engine, AuthConfig.from_settings(settings))
 

@@ -26,9 +26,11 @@ def parse_age(text: str) -> int:
 
 
 def _settings(backend_store_uri: str | None, artifacts_destination: str | None) -> tuple[str, str]:
+    from modelyard.cli import admin_store_uri
     from modelyard.settings import Settings
 
-    settings = Settings.from_env(backend_store_uri=backend_store_uri, artifacts_destination=artifacts_destination)
+    uri = admin_store_uri(backend_store_uri)
+    settings = Settings.from_env(backend_store_uri=uri, artifacts_destination=artifacts_destination)
     return settings.backend_store_uri, settings.artifacts_destination
 
 

@@ -193,3 +193,21 @@ def test_server_runs_gunicorn_with_the_given_options(tmp_path: Path, monkeypatch
     finally:
         reset_fluent_state()
         stop_group(proc.pid, proc=proc)
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["gc", "--dry-run"], ["storage"], ["audit"]])
+def test_database_commands_name_what_is_missing_and_create_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Run in a folder with no database and no MODELYARD_BACKEND_STORE_URI (the stack's database lives in
+    PostgreSQL), they created an empty modelyard.db and said its schema was empty. Now they say what to
+    pass; with this folder's embedded database (`modelyard ui`'s) they use it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELYARD_BACKEND_STORE_URI", raising=False)
+    missing = CliRunner().invoke(main, command)
+    assert missing.exit_code == 1, missing.output
+    assert "No database given" in missing.output and ".stack/admin-env" in missing.output
+    assert not (tmp_path / "modelyard.db").exists()
+    assert CliRunner().invoke(main, ["db", "upgrade", "sqlite:///modelyard.db"]).exit_code == 0
+    found = CliRunner().invoke(main, command)
+    assert found.exit_code == 0, found.output

@@ -82,6 +82,12 @@ def test_up_is_healthy_and_idempotent_down_leaves_nothing_and_data_survives(
         "AWS_DEFAULT_REGION",
         "MODELYARD_DEPLOY_BUCKET",
     } <= set(env_file)
+    # The database and bucket of the stack, for `modelyard gc`/`users`/... only: apart, and private.
+    assert "MODELYARD_BACKEND_STORE_URI" not in env_file
+    admin_env = read_env_file(stack.state_dir / "admin-env")
+    assert admin_env["MODELYARD_BACKEND_STORE_URI"] == stack.database_uri
+    assert admin_env["MODELYARD_ARTIFACTS_DESTINATION"].startswith("s3://")
+    assert (stack.state_dir / "admin-env").stat().st_mode & 0o077 == 0
 
     status = _run("status", stack_root, stack_env)
     assert status.returncode == 0, status.stdout + status.stderr

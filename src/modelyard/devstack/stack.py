@@ -6,6 +6,7 @@ Layout under the stack root (the repo by default):
     .stack/<name>.pid      pid and port of every process we started (each leads its own group)
     .stack/logs/<name>.log their output
     .stack/env             `export` lines pointing clients and boto3 at the stack
+    .stack/admin-env       the stack's database and bucket for `modelyard gc`/`users`/... (mode 0600)
     .stack/admin-password  with MODELYARD_AUTH=true: the local admin's password (made once, mode 0600)
 Servers are started detached (own session, no parent-death signal) so they outlive `up`.
 """
@@ -175,15 +176,22 @@ class Stack:
             env["MLFLOW_TRACKING_PASSWORD"] = self.admin_password()
         return env
 
-    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
-        """Every service gets the common wiring; its spec adds (or overrides) its own variables."""
-        c = self.config
-        env = {
-            **self.client_env(),
+    def store_env(self) -> dict[str, str]:
+        """Where the stack keeps its data, as the services read it: also what `.stack/admin-env` exports for
+        the commands that open the database and the bucket directly (`modelyard gc`, `storage`, `users`,
+        `groups`, `tokens`, `permissions`, `audit`)."""
+        return {
             "MODELYARD_BACKEND_STORE_URI": self.database_uri,
-            "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{c['MODELYARD_ARTIFACTS_BUCKET']}/artifacts",
+            "MODELYARD_ARTIFACTS_DESTINATION": f"s3://{self.config['MODELYARD_ARTIFACTS_BUCKET']}/artifacts",
             "MODELYARD_S3_ENDPOINT_URL": self.s3_endpoint,
             "MODELYARD_S3_ADDRESSING_STYLE": "path",
+        }
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        """Every service gets the common wiring; its spec adds (or overrides) its own variables."""
+        env = {
+            **self.client_env(),
+            **self.store_env(),
             # The stack migrates once before any worker starts.
             "MODELYARD_AUTO_MIGRATE": "false",
         }
@@ -376,15 +384,26 @@ class Stack:
         return service
 
     def write_env_file(self) -> Path:
-        """`export` lines for clients, and the venv that runs the stack first on PATH (once)."""
+        """`export` lines for clients, and the venv that runs the stack first on PATH (once); and, apart,
+        `.stack/admin-env` for the commands that open the stack's database directly (kept out of `.stack/env`:
+        in a shell that sourced it, `modelyard ui` and in-process stores would otherwise open the stack's
+        database instead of their own)."""
         path = self.state_dir / "env"
-        lines = [f"export {key}={value}" for key, value in self.client_env().items()]
+        lines = [f"export {key}={shlex.quote(value)}" for key, value in self.client_env().items()]
         bin_dir = shlex.quote(str(Path(sys.executable).parent))
         lines.append(f'case ":$PATH:" in *:{bin_dir}:*) ;; *) export PATH={bin_dir}:"$PATH" ;; esac')
         path.write_text(
             "# Written by `make up`; `source` it to point clients at the local stack and put\n"
             "# modelyard's venv (the `modelyard` command, its `python`) on PATH.\n" + "\n".join(lines) + "\n"
         )
+        admin = self.state_dir / "admin-env"
+        fd = os.open(admin, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(
+                "# Written by `make up`; `source` it (after .stack/env) before `modelyard gc`, `storage`, `users`,\n"
+                "# `groups`, `tokens`, `permissions` or `audit`, which open the stack's database and bucket directly.\n"
+                + "".join(f"export {key}={shlex.quote(value)}\n" for key, value in self.store_env().items())
+            )
         return path
 
     def _names(self) -> list[str]:

@@ -301,6 +301,8 @@ def test_admin_manages_users_groups_and_sees_the_audit_log(world: World) -> None
     assert actions[:4] == ["group.delete", "user.delete", "group.remove_member", "group.add_member"]  # newest first
     older = admin.get("/admin/audit?before_id=2").text
     assert older.count("data-event-id=") == 1
+    # Details as JSON values (null, not Python's None), the whole of them in the cell's tooltip.
+    assert "=None" not in audit and 'title="{&#34;' in audit  # quotes escaped inside the attribute
 
 
 def test_grants_from_a_resource_page_and_the_admin_page(world: World) -> None:

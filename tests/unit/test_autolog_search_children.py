@@ -29,6 +29,7 @@ def _children(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bulk: bool) -> li
         return original(store, experiment_id, runs) if bulk else None  # None: a server without it
 
     monkeypatch.setattr(run_import, "import_runs", import_runs)
+    monkeypatch.chdir(tmp_path)  # the embedded store's artifacts go to ./modelyard-artifacts: not the checkout
     modelyard.set_tracking_uri(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
         modelyard.set_experiment(experiment := "bulk" if bulk else "each")

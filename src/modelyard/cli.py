@@ -226,7 +226,7 @@ def _run_tracking_server(announce: Callable[[Any], None], options: dict[str, Any
 
 def _require_free_port(host: str, port: int) -> None:
     """Fail before printing a URL when something already listens there (gunicorn would retry for a while,
-    then exit; the printed URL would have opened the other server, e.g. `make up`'s tracking service)."""
+    then exit; the printed URL would have opened the other server, e.g. `make up`'s gateway on 5000)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
